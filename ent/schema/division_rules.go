@@ -1,0 +1,107 @@
+package schema
+
+import (
+	"context"
+	"strings"
+
+	"entgo.io/ent"
+
+	"roster/access"
+	"roster/apierr"
+	gen "roster/ent"
+	"roster/ent/channel"
+	"roster/ent/division"
+	"roster/ent/hook"
+	"roster/ent/privacy"
+	"roster/ent/user"
+	"roster/viewer"
+)
+
+// Policy of the Division: divisions are managed by those who may.
+func (Division) Policy() ent.Policy {
+	return privacy.Policy{
+		Mutation: privacy.MutationPolicy{
+			access.AllowIfCan(viewer.ManageDivisions),
+			privacy.AlwaysDenyRule(),
+		},
+	}
+}
+
+// Hooks of the Division.
+func (Division) Hooks() []ent.Hook {
+	return []ent.Hook{
+		hook.On(normalizeDivision, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(uniqueDivisionName, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(checkDivisionRefs, ent.OpCreate|ent.OpUpdateOne),
+		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
+	}
+}
+
+func normalizeDivision(next ent.Mutator) ent.Mutator {
+	return hook.DivisionFunc(func(ctx context.Context, m *gen.DivisionMutation) (gen.Value, error) {
+		if v, ok := m.Name(); ok {
+			v = strings.TrimSpace(v)
+			m.SetName(v)
+			m.SetNameKey(strings.ToLower(v))
+		}
+		if v, ok := m.Description(); ok {
+			m.SetDescription(strings.TrimSpace(v))
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// uniqueDivisionName refuses a name another division of the organization
+// has.
+func uniqueDivisionName(next ent.Mutator) ent.Mutator {
+	return hook.DivisionFunc(func(ctx context.Context, m *gen.DivisionMutation) (gen.Value, error) {
+		key, ok := m.NameKey()
+		if !ok {
+			return next.Mutate(ctx, m)
+		}
+		org, err := organizationOf(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		q := m.Client().Division.Query().Where(division.OrganizationID(org), division.NameKey(key))
+		if id, ok := m.ID(); ok {
+			q.Where(division.IDNEQ(id))
+		}
+		if taken, err := q.Exist(viewer.NewSystemContext(ctx)); err != nil {
+			return nil, err
+		} else if taken {
+			return nil, &apierr.Error{Code: apierr.Conflict, Field: "name", Message: "another division of the organization has this name"}
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// checkDivisionRefs makes sure a division's members and channels are of its
+// organization.
+func checkDivisionRefs(next ent.Mutator) ent.Mutator {
+	return hook.DivisionFunc(func(ctx context.Context, m *gen.DivisionMutation) (gen.Value, error) {
+		org, err := organizationOf(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		c := m.Client()
+		members, channels := "memberIDs", "channelIDs"
+		if m.Op().Is(ent.OpUpdateOne) {
+			members, channels = "addMemberIDs", "addChannelIDs"
+		}
+		err = checkRefs(ctx, members, m.MembersIDs(), func(ctx context.Context, ids []int) (int, error) {
+			return c.User.Query().Where(user.IDIn(ids...), user.OrganizationID(org)).Count(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = checkRefs(ctx, channels, m.ChannelsIDs(), func(ctx context.Context, ids []int) (int, error) {
+			return c.Channel.Query().Where(channel.IDIn(ids...), channel.OrganizationID(org)).Count(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+

@@ -1,0 +1,44 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// Organization is a tenant: a company using the product. Nothing is shared
+// between organizations.
+type Organization struct{ ent.Schema }
+
+// Mixin of the Organization.
+func (Organization) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of the Organization.
+func (Organization) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").
+			Validate(text(200)).
+			Comment("The organization's name."),
+	}
+}
+
+// Edges of the Organization.
+func (Organization) Edges() []ent.Edge {
+	skip := entgql.Skip(entgql.SkipAll)
+	return []ent.Edge{
+		edge.To("users", User.Type).Annotations(skip),
+		edge.To("roles", Role.Type).Annotations(skip),
+		edge.To("divisions", Division.Type).Annotations(skip),
+		edge.To("channels", Channel.Type).Annotations(skip),
+		edge.To("sessions", Session.Type).Annotations(skip),
+	}
+}
+
+// Annotations of the Organization.
+func (Organization) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		schema.Comment("An organization: the tenant that owns users, roles, divisions and channels."),
+	}
+}

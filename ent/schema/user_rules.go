@@ -1,0 +1,272 @@
+package schema
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"entgo.io/ent"
+
+	"roster/access"
+	"roster/apierr"
+	gen "roster/ent"
+	"roster/ent/division"
+	"roster/ent/hook"
+	"roster/ent/privacy"
+	"roster/ent/role"
+	"roster/ent/session"
+	"roster/ent/user"
+	"roster/password"
+	"roster/viewer"
+)
+
+// Policy of the User: only viewers who may manage users change them.
+func (User) Policy() ent.Policy {
+	return privacy.Policy{
+		Mutation: privacy.MutationPolicy{
+			access.AllowIfCan(viewer.ManageUsers),
+			privacy.AlwaysDenyRule(),
+		},
+	}
+}
+
+// Hooks of the User.
+func (User) Hooks() []ent.Hook {
+	return []ent.Hook{
+		hook.On(normalizeUser, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(checkUserRefs, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(uniqueEmail, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(hashPassword, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(keepAnAdmin, ent.OpUpdateOne|ent.OpDeleteOne),
+		hook.On(endSessionsOnArchive, ent.OpUpdateOne),
+		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
+	}
+}
+
+// denyBulk refuses bulk updates and deletes of users outside the system's
+// own bookkeeping: the hooks above judge one user at a time.
+func denyBulk(next ent.Mutator) ent.Mutator {
+	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+		if !viewer.IsSystem(ctx) {
+			return nil, privacy.Denyf("bulk %s of users", m.Op())
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// normalizeUser trims names, folds the email to lower case, strips phone
+// separators and fills in the display name.
+func normalizeUser(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		if v, ok := m.FirstName(); ok {
+			m.SetFirstName(strings.TrimSpace(v))
+		}
+		if v, ok := m.LastName(); ok {
+			m.SetLastName(strings.TrimSpace(v))
+		}
+		if v, ok := m.Email(); ok {
+			m.SetEmail(strings.ToLower(strings.TrimSpace(v)))
+		}
+		if v, ok := m.Phone(); ok {
+			m.SetPhone(normalizePhone(v))
+		}
+		if v, ok := m.AvatarURL(); ok {
+			m.SetAvatarURL(strings.TrimSpace(v))
+		}
+		display, displaySet := m.DisplayName()
+		display = strings.TrimSpace(display)
+		if displaySet {
+			m.SetDisplayName(display)
+		}
+		first, firstSet := m.FirstName()
+		last, lastSet := m.LastName()
+		switch {
+		case m.Op().Is(ent.OpCreate):
+			if display == "" {
+				m.SetDisplayName(strings.TrimSpace(first + " " + last))
+			}
+		case displaySet && display == "", !displaySet && (firstSet || lastSet):
+			// An emptied display name, or a renamed user whose display
+			// name was their full name, gets the (new) full name.
+			old, err := m.Client().User.Query().Where(user.ID(mustID(m))).Only(viewer.NewSystemContext(ctx))
+			if err != nil {
+				return nil, err
+			}
+			if !firstSet {
+				first = old.FirstName
+			}
+			if !lastSet {
+				last = old.LastName
+			}
+			if displaySet || old.DisplayName == strings.TrimSpace(old.FirstName+" "+old.LastName) {
+				m.SetDisplayName(strings.TrimSpace(first + " " + last))
+			}
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// checkUserRefs makes sure a user's role and divisions are of their
+// organization.
+func checkUserRefs(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		org, err := organizationOf(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		c := m.Client()
+		if id, ok := m.RoleID(); ok {
+			err := checkRefs(ctx, "roleID", []int{id}, func(ctx context.Context, ids []int) (int, error) {
+				return c.Role.Query().Where(role.IDIn(ids...), role.OrganizationID(org)).Count(ctx)
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		field := "divisionIDs"
+		if m.Op().Is(ent.OpUpdateOne) {
+			field = "addDivisionIDs"
+		}
+		if err := checkRefs(ctx, field, m.DivisionsIDs(), countDivisions(c, org)); err != nil {
+			return nil, err
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// uniqueEmail refuses an email another user of the organization has.
+func uniqueEmail(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		email, ok := m.Email()
+		if !ok {
+			return next.Mutate(ctx, m)
+		}
+		org, err := organizationOf(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		q := m.Client().User.Query().Where(user.OrganizationID(org), user.Email(email))
+		if id, ok := m.ID(); ok {
+			q.Where(user.IDNEQ(id))
+		}
+		taken, err := q.Exist(viewer.NewSystemContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			return nil, &apierr.Error{Code: apierr.Conflict, Field: "email", Message: "another user of the organization has this email address"}
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// hashPassword checks a new password against the policy and stores its
+// hash in its place. A user created with a password is active; without one,
+// invited.
+func hashPassword(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		pw, ok := m.Password()
+		if m.Op().Is(ent.OpCreate) {
+			if _, statusSet := m.Status(); !statusSet {
+				if pw != "" {
+					m.SetStatus(user.StatusActive)
+				} else {
+					m.SetStatus(user.StatusInvited)
+				}
+			}
+		}
+		if !ok || (pw == "" && m.Op().Is(ent.OpCreate)) || password.IsHash(pw) && viewer.IsSystem(ctx) {
+			return next.Mutate(ctx, m)
+		}
+		email, ok := m.Email()
+		if !ok {
+			var err error
+			if email, err = m.OldEmail(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if err := password.Check(pw, email); err != nil {
+			return nil, apierr.Input("password", "%s", err)
+		}
+		h, err := password.Hash(pw)
+		if err != nil {
+			return nil, err
+		}
+		m.SetPassword(h)
+		if m.Op().Is(ent.OpUpdateOne) {
+			if st, err := m.OldStatus(ctx); err == nil && st == user.StatusInvited {
+				m.SetStatus(user.StatusActive)
+			}
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// keepAnAdmin refuses to archive, delete or demote the last active admin of
+// an organization, which would leave nobody able to manage users.
+func keepAnAdmin(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		newRole, roleSet := m.RoleID()
+		status, statusSet := m.Status()
+		leaving := m.Op().Is(ent.OpDeleteOne) || (statusSet && status != user.StatusActive) || roleSet
+		if !leaving {
+			return next.Mutate(ctx, m)
+		}
+		id := mustID(m)
+		sys := viewer.NewSystemContext(ctx)
+		c := m.Client()
+		u, err := c.User.Query().Where(user.ID(id)).WithRole().Only(sys)
+		if err != nil {
+			return nil, err
+		}
+		if u.Status != user.StatusActive || u.Edges.Role.Builtin == nil || *u.Edges.Role.Builtin != role.BuiltinAdmin {
+			return next.Mutate(ctx, m)
+		}
+		if roleSet && newRole == u.RoleID && (!statusSet || status == user.StatusActive) {
+			return next.Mutate(ctx, m)
+		}
+		others, err := c.User.Query().Where(
+			user.OrganizationID(u.OrganizationID),
+			user.IDNEQ(id),
+			user.StatusEQ(user.StatusActive),
+			user.HasRoleWith(role.BuiltinEQ(role.BuiltinAdmin)),
+		).Exist(sys)
+		if err != nil {
+			return nil, err
+		}
+		if !others {
+			return nil, apierr.New(apierr.Conflict, "this is the organization's last active admin: make another user an admin first")
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// endSessionsOnArchive revokes every session of a user being archived and
+// stamps when it happened.
+func endSessionsOnArchive(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		if st, ok := m.Status(); !ok || st != user.StatusArchived {
+			return next.Mutate(ctx, m)
+		}
+		if _, ok := m.ArchivedAt(); !ok {
+			m.SetArchivedAt(time.Now())
+		}
+		id := mustID(m)
+		if _, err := m.Client().Session.Delete().Where(session.UserID(id)).Exec(viewer.NewSystemContext(ctx)); err != nil {
+			return nil, err
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+func countDivisions(c *gen.Client, org int) func(context.Context, []int) (int, error) {
+	return func(ctx context.Context, ids []int) (int, error) {
+		return c.Division.Query().Where(division.IDIn(ids...), division.OrganizationID(org)).Count(ctx)
+	}
+}
+
+// mustID returns the ID of a mutation of one row.
+func mustID(m interface{ ID() (int, bool) }) int {
+	id, _ := m.ID()
+	return id
+}

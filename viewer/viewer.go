@@ -1,0 +1,94 @@
+// Package viewer owns the identity behind a request: who is asking, in which
+// organization, and with which permissions. Access rules read it from the
+// context; transports put it there after authentication.
+package viewer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+)
+
+// Permission is a capability a role grants.
+type Permission string
+
+// The permissions a role can grant.
+const (
+	ManageUsers     Permission = "MANAGE_USERS"
+	ManageDivisions Permission = "MANAGE_DIVISIONS"
+	ManageChannels  Permission = "MANAGE_CHANNELS"
+	Broadcast       Permission = "BROADCAST"
+	ViewAllChats    Permission = "VIEW_ALL_CHATS"
+	ViewReports     Permission = "VIEW_REPORTS"
+)
+
+// AllPermissions lists every permission in a stable order.
+var AllPermissions = []Permission{ManageUsers, ManageDivisions, ManageChannels, Broadcast, ViewAllChats, ViewReports}
+
+// Valid reports whether p is a known permission.
+func (p Permission) Valid() bool { return slices.Contains(AllPermissions, p) }
+
+// String returns the permission's name.
+func (p Permission) String() string { return string(p) }
+
+// MarshalGQL writes the permission as a GraphQL enum value.
+func (p Permission) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(p))) }
+
+// UnmarshalGQL reads a GraphQL enum value into the permission.
+func (p *Permission) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("permission must be a string, got %T", v)
+	}
+	if !Permission(s).Valid() {
+		return fmt.Errorf("%q is not a valid Permission", s)
+	}
+	*p = Permission(s)
+	return nil
+}
+
+// Viewer is the authenticated user a request acts for.
+type Viewer struct {
+	UserID         int
+	OrganizationID int
+	RoleID         int
+	SessionID      int
+	// Permissions holds what the user's role grants, plus any grant made to
+	// the user directly.
+	Permissions []Permission
+}
+
+// Can reports whether the viewer holds permission p.
+func (v *Viewer) Can(p Permission) bool {
+	return v != nil && slices.Contains(v.Permissions, p)
+}
+
+type viewerKey struct{}
+
+type systemKey struct{}
+
+// NewContext returns a context carrying v.
+func NewContext(ctx context.Context, v *Viewer) context.Context {
+	return context.WithValue(ctx, viewerKey{}, v)
+}
+
+// FromContext returns the viewer in ctx, or nil when the request is anonymous.
+func FromContext(ctx context.Context) *Viewer {
+	v, _ := ctx.Value(viewerKey{}).(*Viewer)
+	return v
+}
+
+// NewSystemContext returns a context in which the server itself acts, with
+// no viewer's limits: start-up, authentication and internal bookkeeping.
+// It must never be derived from user input.
+func NewSystemContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, systemKey{}, true)
+}
+
+// IsSystem reports whether ctx was made by NewSystemContext.
+func IsSystem(ctx context.Context) bool {
+	b, _ := ctx.Value(systemKey{}).(bool)
+	return b
+}
