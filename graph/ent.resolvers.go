@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"roster/ent"
 
 	"entgo.io/contrib/entgql"
@@ -15,27 +14,27 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	return r.db(ctx).Noder(ctx, id)
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return r.db(ctx).Noders(ctx, ids)
 }
 
 // Channels is the resolver for the channels field.
 func (r *queryResolver) Channels(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) (*ent.ChannelConnection, error) {
-	panic(fmt.Errorf("not implemented: Channels - channels"))
+	return r.db(ctx).Channel.Query().Paginate(ctx, after, first, before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(where.Filter))
 }
 
 // Divisions is the resolver for the divisions field.
 func (r *queryResolver) Divisions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) (*ent.DivisionConnection, error) {
-	panic(fmt.Errorf("not implemented: Divisions - divisions"))
+	return r.db(ctx).Division.Query().Paginate(ctx, after, first, before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(where.Filter))
 }
 
 // Roles is the resolver for the roles field.
 func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error) {
-	panic(fmt.Errorf("not implemented: Roles - roles"))
+	return r.db(ctx).Role.Query().Paginate(ctx, after, first, before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
 }
 
 // Query returns QueryResolver implementation.

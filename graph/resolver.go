@@ -1,8 +1,34 @@
+// Package graph is the GraphQL layer: the gqlgen executor generated from
+// ent.graphql and schema.graphql, and resolvers that translate each field to
+// ent builders. Rules live in ent (schema hooks and privacy) and in the
+// packages that own them, not here.
 package graph
 
-// This file will not be regenerated automatically.
-//
-// It serves as dependency injection for your app, add any dependencies you require
-// here.
+import (
+	"context"
 
-type Resolver struct{}
+	"github.com/99designs/gqlgen/graphql"
+
+	"roster/auth"
+	"roster/ent"
+)
+
+// Resolver is the root resolver; it holds the services resolvers call.
+type Resolver struct {
+	client *ent.Client
+	auth   *auth.Service
+}
+
+// NewSchema returns the executable schema of the API.
+func NewSchema(client *ent.Client, authn *auth.Service) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn}})
+}
+
+// db returns the client of the request's transaction, if it has one, or the
+// root client.
+func (r *Resolver) db(ctx context.Context) *ent.Client {
+	if c := ent.FromContext(ctx); c != nil {
+		return c
+	}
+	return r.client
+}

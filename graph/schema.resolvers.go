@@ -7,121 +7,160 @@ package graph
 
 import (
 	"context"
-	"fmt"
+	"roster/auth"
 	"roster/ent"
+	"roster/ent/channel"
+	"roster/ent/user"
 	"roster/graph/model"
+	"roster/viewer"
+	"strings"
 
 	"entgo.io/contrib/entgql"
 )
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.LoginPayload, error) {
-	panic(fmt.Errorf("not implemented: Login - login"))
+	var org int
+	if input.OrganizationID != nil {
+		org = *input.OrganizationID
+	}
+	s, err := r.auth.Login(ctx, input.Email, input.Password, org, auth.DeviceFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	// The client may select the user's edges: load them as the new viewer.
+	u, err := r.db(ctx).User.Query().Where(user.ID(s.User.ID)).WithRole().WithDivisions().Only(viewer.NewContext(ctx, s.Viewer))
+	if err != nil {
+		return nil, err
+	}
+	return &model.LoginPayload{Token: s.Token, ExpiresAt: s.ExpiresAt, User: u}, nil
 }
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
-	panic(fmt.Errorf("not implemented: Logout - logout"))
+	if err := r.auth.Logout(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: CreateUser - createUser"))
+	return r.db(ctx).User.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: UpdateUser - updateUser"))
+	return r.db(ctx).User.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: DeleteUser - deleteUser"))
+	return r.db(ctx).User.UpdateOneID(id).SetStatus(user.StatusArchived).Save(ctx)
 }
 
 // CreateRole is the resolver for the createRole field.
 func (r *mutationResolver) CreateRole(ctx context.Context, input ent.CreateRoleInput) (*ent.Role, error) {
-	panic(fmt.Errorf("not implemented: CreateRole - createRole"))
+	return r.db(ctx).Role.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateRole is the resolver for the updateRole field.
 func (r *mutationResolver) UpdateRole(ctx context.Context, id int, input ent.UpdateRoleInput) (*ent.Role, error) {
-	panic(fmt.Errorf("not implemented: UpdateRole - updateRole"))
+	return r.db(ctx).Role.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // DeleteRole is the resolver for the deleteRole field.
 func (r *mutationResolver) DeleteRole(ctx context.Context, id int) (int, error) {
-	panic(fmt.Errorf("not implemented: DeleteRole - deleteRole"))
+	return id, r.db(ctx).Role.DeleteOneID(id).Exec(ctx)
 }
 
 // CreateDivision is the resolver for the createDivision field.
 func (r *mutationResolver) CreateDivision(ctx context.Context, input ent.CreateDivisionInput) (*ent.Division, error) {
-	panic(fmt.Errorf("not implemented: CreateDivision - createDivision"))
+	return r.db(ctx).Division.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateDivision is the resolver for the updateDivision field.
 func (r *mutationResolver) UpdateDivision(ctx context.Context, id int, input ent.UpdateDivisionInput) (*ent.Division, error) {
-	panic(fmt.Errorf("not implemented: UpdateDivision - updateDivision"))
+	return r.db(ctx).Division.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // DeleteDivision is the resolver for the deleteDivision field.
 func (r *mutationResolver) DeleteDivision(ctx context.Context, id int) (int, error) {
-	panic(fmt.Errorf("not implemented: DeleteDivision - deleteDivision"))
+	return id, r.db(ctx).Division.DeleteOneID(id).Exec(ctx)
 }
 
 // AddDivisionMembers is the resolver for the addDivisionMembers field.
 func (r *mutationResolver) AddDivisionMembers(ctx context.Context, divisionID int, userIDs []int) (*ent.Division, error) {
-	panic(fmt.Errorf("not implemented: AddDivisionMembers - addDivisionMembers"))
+	return r.db(ctx).Division.UpdateOneID(divisionID).AddMemberIDs(userIDs...).Save(ctx)
 }
 
 // RemoveDivisionMembers is the resolver for the removeDivisionMembers field.
 func (r *mutationResolver) RemoveDivisionMembers(ctx context.Context, divisionID int, userIDs []int) (*ent.Division, error) {
-	panic(fmt.Errorf("not implemented: RemoveDivisionMembers - removeDivisionMembers"))
+	return r.db(ctx).Division.UpdateOneID(divisionID).RemoveMemberIDs(userIDs...).Save(ctx)
 }
 
 // CreateChannel is the resolver for the createChannel field.
 func (r *mutationResolver) CreateChannel(ctx context.Context, input ent.CreateChannelInput) (*ent.Channel, error) {
-	panic(fmt.Errorf("not implemented: CreateChannel - createChannel"))
+	return r.db(ctx).Channel.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateChannel is the resolver for the updateChannel field.
 func (r *mutationResolver) UpdateChannel(ctx context.Context, id int, input ent.UpdateChannelInput) (*ent.Channel, error) {
-	panic(fmt.Errorf("not implemented: UpdateChannel - updateChannel"))
+	return r.db(ctx).Channel.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // DeleteChannel is the resolver for the deleteChannel field.
 func (r *mutationResolver) DeleteChannel(ctx context.Context, id int) (int, error) {
-	panic(fmt.Errorf("not implemented: DeleteChannel - deleteChannel"))
+	return id, r.db(ctx).Channel.DeleteOneID(id).Exec(ctx)
 }
 
 // SetChannelEnabled is the resolver for the setChannelEnabled field.
 func (r *mutationResolver) SetChannelEnabled(ctx context.Context, id int, enabled bool) (*ent.Channel, error) {
-	panic(fmt.Errorf("not implemented: SetChannelEnabled - setChannelEnabled"))
+	return r.db(ctx).Channel.UpdateOneID(id).SetEnabled(enabled).Save(ctx)
 }
 
 // ConnectChannel is the resolver for the connectChannel field.
 func (r *mutationResolver) ConnectChannel(ctx context.Context, id int) (*ent.Channel, error) {
-	panic(fmt.Errorf("not implemented: ConnectChannel - connectChannel"))
+	return r.db(ctx).Channel.UpdateOneID(id).SetConnectionState(channel.ConnectionStateConnected).Save(ctx)
 }
 
 // DisconnectChannel is the resolver for the disconnectChannel field.
 func (r *mutationResolver) DisconnectChannel(ctx context.Context, id int) (*ent.Channel, error) {
-	panic(fmt.Errorf("not implemented: DisconnectChannel - disconnectChannel"))
+	return r.db(ctx).Channel.UpdateOneID(id).SetConnectionState(channel.ConnectionStateDisconnected).Save(ctx)
 }
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: Me - me"))
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q, err := r.db(ctx).User.Query().Where(user.ID(v.UserID)).CollectFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.Only(ctx)
 }
 
 // Organization is the resolver for the organization field.
 func (r *queryResolver) Organization(ctx context.Context) (*ent.Organization, error) {
-	panic(fmt.Errorf("not implemented: Organization - organization"))
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.db(ctx).Organization.Get(ctx, v.OrganizationID)
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) (*ent.UserConnection, error) {
-	panic(fmt.Errorf("not implemented: Users - users"))
+	q := r.db(ctx).User.Query()
+	if search != nil && strings.TrimSpace(*search) != "" {
+		q.Where(searchUsers(*search))
+	}
+	if !filtersStatus(where) {
+		q.Where(user.StatusNEQ(user.StatusArchived))
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
 // Mutation returns MutationResolver implementation.

@@ -7,7 +7,9 @@ import (
 	"entgo.io/ent"
 
 	"roster/access"
+	"roster/apierr"
 	gen "roster/ent"
+	"roster/ent/channel"
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/integration"
@@ -60,10 +62,14 @@ func validateChannel(next ent.Mutator) ent.Mutator {
 				return nil, err
 			}
 		}
-		if creds, ok := m.Credentials(); ok {
+		creds, credsSet := m.Credentials()
+		if credsSet {
 			if err := integration.ValidateCredentials(creds); err != nil {
 				return nil, err
 			}
+		}
+		if err := checkConnectable(ctx, m, typ.String(), creds, credsSet); err != nil {
+			return nil, err
 		}
 		org, err := organizationOf(ctx, m)
 		if err != nil {
@@ -78,4 +84,42 @@ func validateChannel(next ent.Mutator) ent.Mutator {
 		}
 		return next.Mutate(ctx, m)
 	})
+}
+
+// checkConnectable refuses to connect a channel whose credentials are not
+// all there, and disconnects one whose credentials no longer are.
+func checkConnectable(ctx context.Context, m *gen.ChannelMutation, typ string, creds map[string]any, credsSet bool) error {
+	state, stateSet := m.ConnectionState()
+	if !credsSet && !m.CredentialsCleared() && !stateSet {
+		return nil
+	}
+	if !stateSet {
+		if m.Op().Is(ent.OpCreate) {
+			return nil
+		}
+		old, err := m.OldConnectionState(ctx)
+		if err != nil {
+			return err
+		}
+		state = old
+	}
+	if state != channel.ConnectionStateConnected {
+		return nil
+	}
+	if !credsSet && !m.CredentialsCleared() {
+		old, err := m.OldCredentials(ctx)
+		if err != nil {
+			return err
+		}
+		creds = old
+	}
+	missing := integration.MissingCredentials(typ, creds)
+	if len(missing) == 0 {
+		return nil
+	}
+	if stateSet {
+		return apierr.Input("credentials", "connecting this %s channel needs these credentials first: %s", typ, strings.Join(missing, ", "))
+	}
+	m.SetConnectionState(channel.ConnectionStateDisconnected)
+	return nil
 }

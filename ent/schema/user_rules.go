@@ -166,13 +166,10 @@ func uniqueEmail(next ent.Mutator) ent.Mutator {
 func hashPassword(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		pw, ok := m.Password()
-		if m.Op().Is(ent.OpCreate) {
-			if _, statusSet := m.Status(); !statusSet {
-				if pw != "" {
-					m.SetStatus(user.StatusActive)
-				} else {
-					m.SetStatus(user.StatusInvited)
-				}
+		if m.Op().Is(ent.OpCreate) && pw != "" {
+			// The status defaults to INVITED; a password makes it ACTIVE.
+			if st, _ := m.Status(); st == user.StatusInvited {
+				m.SetStatus(user.StatusActive)
 			}
 		}
 		if !ok || (pw == "" && m.Op().Is(ent.OpCreate)) || password.IsHash(pw) && viewer.IsSystem(ctx) {

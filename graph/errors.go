@@ -1,0 +1,106 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"roster/apierr"
+	"roster/auth"
+	"roster/ent"
+	"roster/ent/privacy"
+)
+
+// ErrorPresenter returns the presenter that gives every error a stable
+// extensions.code. Errors the client should not see the detail of are
+// logged to log and shown as "internal error".
+func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		// Errors gqlgen made itself (parsing, validation, variable
+		// coercion) already carry a code and a safe message.
+		var own *gqlerror.Error
+		if errors.As(err, &own) && own.Err == nil {
+			if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
+				setCode(gqlErr, apierr.BadUserInput, "")
+			}
+			return gqlErr
+		}
+		e := Classify(ctx, err)
+		if e.Code == apierr.Internal {
+			log.ErrorContext(ctx, "request failed", "path", gqlErr.Path.String(), "err", err)
+		}
+		gqlErr.Message = e.Message
+		if e.Field != "" {
+			gqlErr.Message = e.Field + ": " + e.Message
+		}
+		setCode(gqlErr, e.Code, e.Field)
+		return gqlErr
+	}
+}
+
+func setCode(e *gqlerror.Error, code apierr.Code, field string) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = code
+	if field != "" {
+		e.Extensions["field"] = field
+	}
+}
+
+// Classify maps any error to one of the API's error codes.
+func Classify(ctx context.Context, err error) *apierr.Error {
+	var (
+		api        *apierr.Error
+		notFound   *ent.NotFoundError
+		validation *ent.ValidationError
+		invalid    *apierr.Invalid
+	)
+	switch {
+	case errors.As(err, &api):
+		return api
+	case errors.Is(err, privacy.Deny):
+		if _, err := auth.Require(ctx); err != nil {
+			return Classify(ctx, err)
+		}
+		return apierr.New(apierr.Forbidden, "not allowed")
+	case errors.As(err, &notFound):
+		return apierr.New(apierr.NotFound, "%s", strings.TrimPrefix(notFound.Error(), "ent: "))
+	case errors.As(err, &validation):
+		field := inputName(validation.Name)
+		if errors.As(err, &invalid) {
+			return apierr.Input(field, "%s", invalid.Reason)
+		}
+		if strings.Contains(err.Error(), "missing required") {
+			return apierr.Input(field, "is required")
+		}
+		return apierr.Input(field, "is not valid")
+	case ent.IsConstraintError(err):
+		return apierr.New(apierr.Conflict, "conflicts with existing data")
+	case errors.Is(err, context.Canceled):
+		return apierr.New(apierr.Internal, "request canceled")
+	}
+	return apierr.New(apierr.Internal, "internal error")
+}
+
+// inputName turns an ent field name into its GraphQL input name:
+// first_name → firstName, avatar_url → avatarURL.
+func inputName(field string) string {
+	parts := strings.Split(field, "_")
+	for i := 1; i < len(parts); i++ {
+		switch parts[i] {
+		case "id", "url", "ip":
+			parts[i] = strings.ToUpper(parts[i])
+		default:
+			if parts[i] != "" {
+				parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+			}
+		}
+	}
+	return strings.Join(parts, "")
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"roster/apierr"
+	"roster/auth"
+	"roster/graph"
+	"roster/graphiql"
+	"roster/store"
+)
+
+// maxBodyBytes bounds the body of a GraphQL request.
+const maxBodyBytes = 1 << 20
+
+// newServer returns the HTTP handler of the whole API.
+func newServer(db *store.DB, authn *auth.Service, log *slog.Logger) http.Handler {
+	gql := handler.New(graph.NewSchema(db.Client, authn))
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	gql.Use(extension.Introspection{})
+	gql.Use(graph.Transactional{Client: db.Client})
+	gql.AroundOperations(recordOperation)
+	gql.AroundResponses(recordErrors)
+	gql.SetErrorPresenter(graph.ErrorPresenter(log))
+	gql.SetRecoverFunc(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p))
+		return apierr.New(apierr.Internal, "internal error")
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", http.MaxBytesHandler(authn.Middleware(gql), maxBodyBytes))
+	graphiql.Register(mux, "roster", "/graphql")
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "database not ready", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return logRequests(log, mux)
+}
+
+// request is what is learnt of a request while it is served, for its log
+// line.
+type request struct {
+	mu        sync.Mutex
+	operation string
+	codes     []string
+}
+
+type requestKey struct{}
+
+// recordOperation notes the operation's name (or its first field when it
+// has none) for the log.
+func recordOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if req, ok := ctx.Value(requestKey{}).(*request); ok {
+		oc := graphql.GetOperationContext(ctx)
+		name := oc.OperationName
+		if name == "" && oc.Operation != nil && len(oc.Operation.SelectionSet) > 0 {
+			if f, ok := oc.Operation.SelectionSet[0].(*ast.Field); ok {
+				name = "(" + f.Name + ")"
+			}
+		}
+		if oc.Operation != nil {
+			name = string(oc.Operation.Operation) + " " + name
+		}
+		req.mu.Lock()
+		req.operation = name
+		req.mu.Unlock()
+	}
+	return next(ctx)
+}
+
+// recordErrors notes the codes of the errors a response carries.
+func recordErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	rsp := next(ctx)
+	if req, ok := ctx.Value(requestKey{}).(*request); ok && rsp != nil {
+		req.mu.Lock()
+		for _, e := range rsp.Errors {
+			req.codes = append(req.codes, codeOf(e))
+		}
+		req.mu.Unlock()
+	}
+	return rsp
+}
+
+func codeOf(e *gqlerror.Error) string {
+	if c, ok := e.Extensions["code"]; ok {
+		return fmt.Sprint(c)
+	}
+	return "UNKNOWN"
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests writes one line per request: what it was, how long it took,
+// how many SQL statements it ran, and how it ended. It never logs bodies,
+// variables or headers, so no password or token reaches the log.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		req := &request{}
+		var sql store.Counter
+		ctx := context.WithValue(r.Context(), requestKey{}, req)
+		ctx = store.WithCounter(ctx, &sql)
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+
+		level := slog.LevelInfo
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || strings.HasPrefix(r.URL.Path, "/graphiql/") {
+			level = slog.LevelDebug
+		}
+		req.mu.Lock()
+		defer req.mu.Unlock()
+		outcome := "ok"
+		if len(req.codes) > 0 {
+			outcome = strings.Join(req.codes, ",")
+		} else if rec.status >= 400 {
+			outcome = http.StatusText(rec.status)
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("sql_statements", sql.Count()),
+			slog.String("outcome", outcome),
+		}
+		if req.operation != "" {
+			attrs = append(attrs, slog.String("operation", req.operation))
+		}
+		log.LogAttrs(ctx, level, "request", attrs...)
+	})
+}

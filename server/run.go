@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"roster/auth"
+	"roster/ent"
+	_ "roster/ent/runtime" // registers the ent hooks and privacy policies
+	"roster/store"
+	"roster/tenant"
+	"roster/viewer"
+)
+
+// run starts the server and serves until ctx is done, then shuts down
+// gracefully: in-flight requests finish before the database closes.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("database ready", "dialect", db.Dialect)
+
+	if err := bootstrap(ctx, db.Client, cfg, stdout, log); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           newServer(db, auth.New(db.Client, cfg.SessionTTL, log), log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+displayAddr(ln.Addr()))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bootstrap creates the first organization and its admin when the database
+// has none. A generated password is printed once, to stdout.
+func bootstrap(ctx context.Context, client *ent.Client, cfg *config, stdout io.Writer, log *slog.Logger) error {
+	n, err := client.Organization.Query().Count(viewer.NewSystemContext(ctx))
+	if err != nil {
+		return fmt.Errorf("count organizations: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	pw, generated := cfg.AdminPassword, false
+	if pw == "" {
+		pw, generated = rand.Text(), true
+	}
+	org, admin, err := tenant.Create(ctx, client, cfg.OrganizationName, tenant.Admin{
+		FirstName: "Admin", LastName: "User", Email: cfg.AdminEmail, Password: pw,
+	})
+	if err != nil {
+		return fmt.Errorf("create first organization: %w", err)
+	}
+	log.Info("created the first organization", "organization", org.ID, "admin", admin.Email)
+	if generated {
+		fmt.Fprintf(stdout, "\nCreated organization %q with admin %s.\nThe admin's password is shown only this once: %s\n\n", org.Name, admin.Email, pw)
+	}
+	return nil
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// displayAddr turns a listening address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return fmt.Sprintf("localhost:%d", tcp.Port)
+}

@@ -1,0 +1,116 @@
+// Package store opens the database roster keeps its data in: an embedded
+// SQLite file by default, or PostgreSQL through lib/pq. It migrates the
+// schema at start-up and counts the SQL statements each request makes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq" // the PostgreSQL driver
+	_ "modernc.org/sqlite" // the embedded SQLite driver
+
+	"roster/ent"
+)
+
+// DefaultURL is the database used when none is configured.
+const DefaultURL = "sqlite://data/roster.db"
+
+// DB is an open database.
+type DB struct {
+	Client  *ent.Client
+	SQL     *sql.DB
+	Dialect string
+}
+
+// Open connects to the database at rawURL (postgres://… or
+// sqlite://path, or a bare file path for SQLite) and migrates its schema.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	dialectName, driverName, dsn, err := parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dialectName, err)
+	}
+	if dialectName == dialect.SQLite {
+		// One writer at a time (transactions begin IMMEDIATE); WAL lets
+		// readers on the other connections go on meanwhile.
+		db.SetMaxOpenConns(4)
+	} else {
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", dialectName, err)
+	}
+	drv := Counting(entsql.OpenDB(dialectName, db))
+	client := ent.NewClient(ent.Driver(drv))
+	if err := client.Schema.Create(ctx); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("migrate schema: %w", err)
+	}
+	return &DB{Client: client, SQL: db, Dialect: dialectName}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.Client.Close() }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
+
+func parse(rawURL string) (dialectName, driverName, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return dialect.Postgres, "postgres", rawURL, nil
+	case strings.HasPrefix(rawURL, "sqlite://"), strings.HasPrefix(rawURL, "file:"), !strings.Contains(rawURL, "://"):
+		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite://"), "file:")
+		query := ""
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path, query = path[:i], path[i+1:]
+		}
+		if path == "" {
+			return "", "", "", fmt.Errorf("database URL %q names no file", rawURL)
+		}
+		if path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+				return "", "", "", fmt.Errorf("create database folder: %w", err)
+			}
+		}
+		params := url.Values{}
+		params.Add("_pragma", "foreign_keys(1)")
+		params.Add("_pragma", "busy_timeout(10000)")
+		params.Add("_pragma", "journal_mode(WAL)")
+		params.Add("_pragma", "synchronous(NORMAL)")
+		params.Set("_time_format", "sqlite")
+		params.Set("_txlock", "immediate")
+		dsn := "file:" + path + "?" + params.Encode()
+		if query != "" {
+			dsn += "&" + query
+		}
+		return dialect.SQLite, "sqlite", dsn, nil
+	}
+	return "", "", "", fmt.Errorf("database URL %q: want postgres://… or sqlite://path", redact(rawURL))
+}
+
+// redact hides the password of a database URL.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
