@@ -3,10 +3,13 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"roster/apierr"
@@ -25,12 +28,26 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		// coercion) already carry a code and a safe message.
 		var own *gqlerror.Error
 		if errors.As(err, &own) && own.Err == nil {
-			if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
+			if field, ok := variableField(gqlErr.Path); ok {
+				// A variable's value does not fit its type.
+				msg := strings.Replace(gqlErr.Message, "must be defined", "is required", 1)
+				gqlErr.Message = field + ": " + msg
+				setCode(gqlErr, apierr.BadUserInput, field)
+			} else if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
 				setCode(gqlErr, apierr.BadUserInput, "")
 			}
 			return gqlErr
 		}
 		e := Classify(ctx, err)
+		if field, ok := argumentField(ctx, gqlErr.Path); ok && (e.Code == apierr.Internal || e.Code == apierr.BadUserInput && e.Field == "") {
+			// An argument's value could not be read (a malformed ID or
+			// cursor, say): the client's mistake, not the server's.
+			msg := e.Message
+			if e.Code == apierr.Internal {
+				msg = "is not valid: " + rootCause(err)
+			}
+			e = apierr.Input(field, "%s", msg)
+		}
 		if e.Code == apierr.Internal {
 			log.ErrorContext(ctx, "request failed", "path", gqlErr.Path.String(), "err", err)
 		}
@@ -103,4 +120,60 @@ func inputName(field string) string {
 		}
 	}
 	return strings.Join(parts, "")
+}
+
+// variableField returns the input field a variable error is about, from its
+// path ["variable", name, field, ...].
+func variableField(path ast.Path) (string, bool) {
+	if len(path) < 2 || path[0] != ast.PathName("variable") {
+		return "", false
+	}
+	if len(path) == 2 {
+		return fmt.Sprint(path[1]), true
+	}
+	return joinPath(path[2:]), true
+}
+
+// argumentField returns the argument (and input field) an error is about
+// when it was raised while reading the arguments of the field in ctx: its
+// path then goes on past the field's own path.
+func argumentField(ctx context.Context, path ast.Path) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return "", false
+	}
+	own := fc.Path()
+	if len(path) <= len(own) || path[:len(own)].String() != own.String() {
+		return "", false
+	}
+	rest := path[len(own):]
+	if _, isIndex := rest[0].(ast.PathIndex); isIndex {
+		return "", false
+	}
+	// "input.firstName" is reported as "firstName": the input object is
+	// the argument, its fields are what the client filled in.
+	if len(rest) > 1 && rest[0] == ast.PathName("input") {
+		rest = rest[1:]
+	}
+	return joinPath(rest), true
+}
+
+func joinPath(p ast.Path) string {
+	parts := make([]string, len(p))
+	for i, e := range p {
+		parts[i] = fmt.Sprint(e)
+	}
+	return strings.Join(parts, ".")
+}
+
+// rootCause describes the innermost error of err's chain.
+func rootCause(err error) string {
+	var num *strconv.NumError
+	if errors.As(err, &num) {
+		return "not an ID"
+	}
+	for errors.Unwrap(err) != nil {
+		err = errors.Unwrap(err)
+	}
+	return err.Error()
 }

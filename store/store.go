@@ -15,7 +15,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq" // the PostgreSQL driver
+	_ "github.com/lib/pq"  // the PostgreSQL driver
 	_ "modernc.org/sqlite" // the embedded SQLite driver
 
 	"roster/ent"
