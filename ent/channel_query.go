@@ -28,8 +28,8 @@ type ChannelQuery struct {
 	predicates         []predicate.Channel
 	withOrganization   *OrganizationQuery
 	withDivisions      *DivisionQuery
-	modifiers          []func(*sql.Selector)
 	loadTotal          []func(context.Context, []*Channel) error
+	modifiers          []func(*sql.Selector)
 	withNamedDivisions map[string]*DivisionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -306,8 +306,9 @@ func (_q *ChannelQuery) Clone() *ChannelQuery {
 		withOrganization: _q.withOrganization.Clone(),
 		withDivisions:    _q.withDivisions.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -632,6 +633,9 @@ func (_q *ChannelQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -647,6 +651,12 @@ func (_q *ChannelQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *ChannelQuery) Modify(modifiers ...func(s *sql.Selector)) *ChannelSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // WithNamedDivisions tells the query-builder to eager-load the nodes that are connected to the "divisions"
@@ -751,4 +761,10 @@ func (_s *ChannelSelect) sqlScan(ctx context.Context, root *ChannelQuery, v any)
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *ChannelSelect) Modify(modifiers ...func(s *sql.Selector)) *ChannelSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

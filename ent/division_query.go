@@ -30,8 +30,8 @@ type DivisionQuery struct {
 	withOrganization  *OrganizationQuery
 	withMembers       *UserQuery
 	withChannels      *ChannelQuery
-	modifiers         []func(*sql.Selector)
 	loadTotal         []func(context.Context, []*Division) error
+	modifiers         []func(*sql.Selector)
 	withNamedMembers  map[string]*UserQuery
 	withNamedChannels map[string]*ChannelQuery
 	// intermediate query (i.e. traversal path).
@@ -332,8 +332,9 @@ func (_q *DivisionQuery) Clone() *DivisionQuery {
 		withMembers:      _q.withMembers.Clone(),
 		withChannels:     _q.withChannels.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -745,6 +746,9 @@ func (_q *DivisionQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -760,6 +764,12 @@ func (_q *DivisionQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *DivisionQuery) Modify(modifiers ...func(s *sql.Selector)) *DivisionSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // WithNamedMembers tells the query-builder to eager-load the nodes that are connected to the "members"
@@ -878,4 +888,10 @@ func (_s *DivisionSelect) sqlScan(ctx context.Context, root *DivisionQuery, v an
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *DivisionSelect) Modify(modifiers ...func(s *sql.Selector)) *DivisionSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

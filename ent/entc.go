@@ -35,6 +35,7 @@ func main() {
 			gen.FeatureEntQL,
 			gen.FeatureGlobalID,
 			gen.FeatureIntercept,
+			gen.FeatureModifier,
 		},
 	}, entc.Extensions(ex))
 	if err != nil {

@@ -34,8 +34,8 @@ type OrganizationQuery struct {
 	withDivisions      *DivisionQuery
 	withChannels       *ChannelQuery
 	withSessions       *SessionQuery
-	modifiers          []func(*sql.Selector)
 	loadTotal          []func(context.Context, []*Organization) error
+	modifiers          []func(*sql.Selector)
 	withNamedUsers     map[string]*UserQuery
 	withNamedRoles     map[string]*RoleQuery
 	withNamedDivisions map[string]*DivisionQuery
@@ -385,8 +385,9 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		withChannels:  _q.withChannels.Clone(),
 		withSessions:  _q.withSessions.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -854,6 +855,9 @@ func (_q *OrganizationQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -869,6 +873,12 @@ func (_q *OrganizationQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *OrganizationQuery) Modify(modifiers ...func(s *sql.Selector)) *OrganizationSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // WithNamedUsers tells the query-builder to eager-load the nodes that are connected to the "users"
@@ -1029,4 +1039,10 @@ func (_s *OrganizationSelect) sqlScan(ctx context.Context, root *OrganizationQue
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *OrganizationSelect) Modify(modifiers ...func(s *sql.Selector)) *OrganizationSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

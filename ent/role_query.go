@@ -28,8 +28,8 @@ type RoleQuery struct {
 	predicates       []predicate.Role
 	withOrganization *OrganizationQuery
 	withUsers        *UserQuery
-	modifiers        []func(*sql.Selector)
 	loadTotal        []func(context.Context, []*Role) error
+	modifiers        []func(*sql.Selector)
 	withNamedUsers   map[string]*UserQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -306,8 +306,9 @@ func (_q *RoleQuery) Clone() *RoleQuery {
 		withOrganization: _q.withOrganization.Clone(),
 		withUsers:        _q.withUsers.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -601,6 +602,9 @@ func (_q *RoleQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -616,6 +620,12 @@ func (_q *RoleQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *RoleQuery) Modify(modifiers ...func(s *sql.Selector)) *RoleSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // WithNamedUsers tells the query-builder to eager-load the nodes that are connected to the "users"
@@ -720,4 +730,10 @@ func (_s *RoleSelect) sqlScan(ctx context.Context, root *RoleQuery, v any) error
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *RoleSelect) Modify(modifiers ...func(s *sql.Selector)) *RoleSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -32,8 +32,8 @@ type UserQuery struct {
 	withRole           *RoleQuery
 	withDivisions      *DivisionQuery
 	withSessions       *SessionQuery
-	modifiers          []func(*sql.Selector)
 	loadTotal          []func(context.Context, []*User) error
+	modifiers          []func(*sql.Selector)
 	withNamedDivisions map[string]*DivisionQuery
 	withNamedSessions  map[string]*SessionQuery
 	// intermediate query (i.e. traversal path).
@@ -357,8 +357,9 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withDivisions:    _q.withDivisions.Clone(),
 		withSessions:     _q.withSessions.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -789,6 +790,9 @@ func (_q *UserQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -804,6 +808,12 @@ func (_q *UserQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *UserQuery) Modify(modifiers ...func(s *sql.Selector)) *UserSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // WithNamedDivisions tells the query-builder to eager-load the nodes that are connected to the "divisions"
@@ -922,4 +932,10 @@ func (_s *UserSelect) sqlScan(ctx context.Context, root *UserQuery, v any) error
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *UserSelect) Modify(modifiers ...func(s *sql.Selector)) *UserSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -79,6 +79,9 @@ func recordOperation(ctx context.Context, next graphql.OperationHandler) graphql
 	if req, ok := ctx.Value(requestKey{}).(*request); ok {
 		oc := graphql.GetOperationContext(ctx)
 		name := oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+		}
 		if name == "" && oc.Operation != nil && len(oc.Operation.SelectionSet) > 0 {
 			if f, ok := oc.Operation.SelectionSet[0].(*ast.Field); ok {
 				name = "(" + f.Name + ")"
