@@ -64,7 +64,9 @@ type Invalid struct{ Reason string }
 func (e *Invalid) Error() string { return e.Reason }
 
 // Invalidf returns an *Invalid with a formatted reason.
-func Invalidf(format string, args ...any) error { return &Invalid{Reason: fmt.Sprintf(format, args...)} }
+func Invalidf(format string, args ...any) error {
+	return &Invalid{Reason: fmt.Sprintf(format, args...)}
+}
 
 // CodeOf returns the code of the first *Error in err's chain, or Internal.
 func CodeOf(err error) Code {

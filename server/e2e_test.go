@@ -47,9 +47,11 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	})
 
 	var me struct {
-		Me struct{ ID, Email, Status string }
+		Me    struct{ ID, Email, Status string }
 		Roles struct {
-			Edges []struct{ Node struct{ ID, Name, Builtin string } }
+			Edges []struct {
+				Node struct{ ID, Name, Builtin string }
+			}
 		}
 	}
 	admin.do(t, `{ me { id email status } roles(orderBy: {field: NAME}) { edges { node { id name builtin } } } }`, nil).decode(t, &me)
@@ -239,7 +241,9 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	})
 
 	t.Run("channels", func(t *testing.T) {
-		var ch struct{ CreateChannel struct{ ID, ConnectionState string } }
+		var ch struct {
+			CreateChannel struct{ ID, ConnectionState string }
+		}
 		admin.do(t, `mutation { createChannel(input: {type: WHATSAPP, name: "WA", settings: {phoneNumber: "+6281234567890"}, divisionIDs: ["`+support+`"]}) { id connectionState } }`, nil).decode(t, &ch)
 		id := ch.CreateChannel.ID
 		admin.do(t, `mutation { connectChannel(id: "`+id+`") { id } }`, nil).wantError(t, "BAD_USER_INPUT", "credentials")

@@ -104,4 +104,3 @@ func checkDivisionRefs(next ent.Mutator) ent.Mutator {
 		return next.Mutate(ctx, m)
 	})
 }
-
