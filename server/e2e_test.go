@@ -489,17 +489,18 @@ func (c *client) createUser(t *testing.T, input vars) string {
 type logBuffer struct {
 	mu        sync.Mutex
 	buf       bytes.Buffer
-	listening chan string
+	listening chan string // receives the address the server listens on
+	listened  bool
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.listening != nil && bytes.Contains(p, []byte(`"msg":"listening"`)) {
+	if !l.listened && bytes.Contains(p, []byte(`"msg":"listening"`)) {
 		var line struct{ Addr string }
 		if json.Unmarshal(p, &line) == nil {
 			l.listening <- line.Addr
-			l.listening = nil
+			l.listened = true
 		}
 	}
 	return l.buf.Write(p)

@@ -55,6 +55,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -155,7 +156,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}()
 
 	bin := o.rosterBin
-	if bin == "" {
+	if bin != "" {
+		// An absolute path, so that a bare name is not looked up in PATH.
+		if bin, err = filepath.Abs(bin); err != nil {
+			return fmt.Errorf("-roster-bin: %w", err)
+		}
+	} else {
 		dir, err := os.MkdirTemp("", "listusers-")
 		if err != nil {
 			return fmt.Errorf("create build folder: %w", err)
@@ -201,6 +207,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		}
 	}()
 
+	loadBefore := loadAverage()
 	wantEdges := min(pageSize, o.users+1) // the seeded users and the admin
 	targets := []*target{
 		newGraphQLTarget(roster.url+"/graphql", api.token, o.workers, &roster.listUsers),
@@ -225,6 +232,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		pageSize, o.users, o.workers, o.duration, o.warmup)
 	fmt.Fprintf(stdout, "%s %s/%s, GOMAXPROCS %d, %d CPUs, PostgreSQL %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), pgVersion)
+	if loadBefore != "" {
+		fmt.Fprintf(stdout, "load average before the runs: %s; after: %s\n", loadBefore, loadAverage())
+	}
 	printTable(stdout, results)
 	if same == "" {
 		fmt.Fprintln(stdout, "responses compared: the same data apart from cursors")
@@ -239,8 +249,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 			fmt.Fprintf(stderr, "listusers: %s: first failure: %s\n", r.name, r.firstFailure)
 		}
 	}
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		return fmt.Errorf("%d requests failed", failed)
+	case same != "":
+		return errors.New("the targets answered with different data")
 	}
 	return nil
 }
@@ -257,6 +270,21 @@ func serverVersion(ctx context.Context, dbURL string) (string, error) {
 		return "", fmt.Errorf("connect to %s: %w", redact(dbURL), err)
 	}
 	return v, nil
+}
+
+// loadAverage returns the system's 1, 5 and 15 minute load averages, or
+// "" where the system does not tell them. Other work on the machine skews
+// the results; this shows whether there was any.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // randomHex returns n random bytes in hexadecimal.
