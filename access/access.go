@@ -6,11 +6,14 @@ package access
 
 import (
 	"context"
+	"slices"
 
 	"entgo.io/ent/entql"
 
 	"roster/ent"
+	"roster/ent/division"
 	"roster/ent/privacy"
+	"roster/ent/user"
 	"roster/viewer"
 )
 
@@ -57,8 +60,57 @@ func filterTenant(decision error) privacy.FilterFunc {
 	}
 }
 
-// TenantQuery allows a query once confined to the viewer's organization.
-func TenantQuery() privacy.QueryRule { return filterTenant(privacy.Allow) }
+// FilterTenant confines a query to the viewer's organization and lets the
+// next rule decide.
+func FilterTenant() privacy.QueryRule { return filterTenant(privacy.Skip) }
+
+// AllowViewer allows any viewer what the rules before it filtered.
+func AllowViewer() privacy.QueryRule {
+	return privacy.QueryRuleFunc(func(ctx context.Context, _ ent.Query) error {
+		if viewer.FromContext(ctx) != nil {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// FilterDivisionScope confines a viewer scoped to their divisions (a
+// supervisor with ASSIGNED_DIVISIONS chat access) to themselves and the
+// users who share a division with them.
+func FilterDivisionScope() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		uf, ok := f.(*ent.UserFilter)
+		if v == nil || !ok {
+			return privacy.Denyf("division scope on %T", f)
+		}
+		if v.DivisionScoped {
+			uf.Where(entql.Or(
+				entql.FieldEQ(user.FieldID, v.UserID),
+				entql.HasEdgeWith(user.EdgeDivisions, entql.HasEdgeWith(division.EdgeMembers, entql.FieldEQ(division.FieldID, v.UserID))),
+			))
+		}
+		return privacy.Skip
+	})
+}
+
+// AllowSelf allows viewers to change these fields of their own user, and
+// nothing else.
+func AllowSelf(fields ...string) privacy.MutationRule {
+	return privacy.UserMutationRuleFunc(func(ctx context.Context, m *ent.UserMutation) error {
+		v := viewer.FromContext(ctx)
+		id, ok := m.ID()
+		if v == nil || !ok || id != v.UserID || !m.Op().Is(ent.OpUpdateOne) || len(m.AddedEdges())+len(m.RemovedEdges())+len(m.ClearedEdges())+len(m.ClearedFields()) > 0 {
+			return privacy.Skip
+		}
+		for _, f := range append(m.Fields(), m.AddedFields()...) {
+			if !slices.Contains(fields, f) {
+				return privacy.Skip
+			}
+		}
+		return privacy.Allow
+	})
+}
 
 // TenantMutation confines a mutation to the viewer's organization: a create
 // may only name the viewer's organization (a hook fills it in when it names

@@ -141,6 +141,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 		OrganizationID int       `sql:"organization_id"`
 		Status         string    `sql:"status"`
 		Broadcast      bool      `sql:"broadcast"`
+		ChatAccess     string    `sql:"chat_access"`
 		Role           int       `sql:"role_id"`
 		Permissions    string    `sql:"permissions"`
 	}
@@ -153,7 +154,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 				Select(
 					entsql.As(q.C(session.FieldID), "session_id"),
 					q.C(session.FieldExpiresAt), q.C(session.FieldLastUsedAt), q.C(session.FieldUserID),
-					u.C(user.FieldOrganizationID), u.C(user.FieldStatus), u.C(user.FieldBroadcast), u.C(user.FieldRoleID),
+					u.C(user.FieldOrganizationID), u.C(user.FieldStatus), u.C(user.FieldBroadcast), u.C(user.FieldChatAccess), u.C(user.FieldRoleID),
 					r.C(role.FieldPermissions),
 				)
 		}).
@@ -178,27 +179,31 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 			s.log.WarnContext(ctx, "record session use", "session", row.Session, "err", err)
 		}
 	}
-	return newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast), nil
+	return newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess)), nil
 }
 
 // ViewerOf returns the viewer for user u (loaded with its role) acting
 // through session sessionID.
 func ViewerOf(u *ent.User, sessionID int) *viewer.Viewer {
-	return newViewer(u.ID, u.OrganizationID, u.RoleID, sessionID, u.Edges.Role.Permissions, u.Broadcast)
+	return newViewer(u.ID, u.OrganizationID, u.RoleID, sessionID, u.Edges.Role.Permissions, u.Broadcast, u.ChatAccess)
 }
 
-func newViewer(userID, orgID, roleID, sessionID int, rolePerms []viewer.Permission, broadcast bool) *viewer.Viewer {
+func newViewer(userID, orgID, roleID, sessionID int, rolePerms []viewer.Permission, broadcast bool, access user.ChatAccess) *viewer.Viewer {
 	perms := append([]viewer.Permission(nil), rolePerms...)
 	if broadcast && !slices.Contains(perms, viewer.Broadcast) {
 		perms = append(perms, viewer.Broadcast)
 	}
-	return &viewer.Viewer{
+	v := &viewer.Viewer{
 		UserID:         userID,
 		OrganizationID: orgID,
 		RoleID:         roleID,
 		SessionID:      sessionID,
 		Permissions:    perms,
 	}
+	// Who manages users sees them all; others with access to their
+	// assigned divisions only see the users of those.
+	v.DivisionScoped = access == user.ChatAccessAssignedDivisions && !v.Can(viewer.ManageUsers) && !v.Can(viewer.ViewAllChats)
+	return v
 }
 
 // Logout ends the session of the viewer in ctx.

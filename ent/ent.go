@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"reflect"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/instance"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -79,7 +81,9 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			channel.Table:      channel.ValidColumn,
+			connection.Table:   connection.ValidColumn,
 			division.Table:     division.ValidColumn,
+			instance.Table:     instance.ValidColumn,
 			organization.Table: organization.ValidColumn,
 			role.Table:         role.ValidColumn,
 			session.Table:      session.ValidColumn,

@@ -4,7 +4,9 @@ package ent
 
 import (
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/instance"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -19,7 +21,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 6)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 8)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   channel.Table,
@@ -44,6 +46,25 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   connection.Table,
+			Columns: connection.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: connection.FieldID,
+			},
+		},
+		Type: "Connection",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			connection.FieldOrganizationID: {Type: field.TypeInt, Column: connection.FieldOrganizationID},
+			connection.FieldUserID:         {Type: field.TypeInt, Column: connection.FieldUserID},
+			connection.FieldSessionID:      {Type: field.TypeInt, Column: connection.FieldSessionID},
+			connection.FieldInstanceID:     {Type: field.TypeString, Column: connection.FieldInstanceID},
+			connection.FieldOpenedAt:       {Type: field.TypeTime, Column: connection.FieldOpenedAt},
+			connection.FieldUserAgent:      {Type: field.TypeString, Column: connection.FieldUserAgent},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   division.Table,
 			Columns: division.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -61,7 +82,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 			division.FieldDescription:    {Type: field.TypeString, Column: division.FieldDescription},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   instance.Table,
+			Columns: instance.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: instance.FieldID,
+			},
+		},
+		Type: "Instance",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			instance.FieldStartedAt:   {Type: field.TypeTime, Column: instance.FieldStartedAt},
+			instance.FieldHeartbeatAt: {Type: field.TypeTime, Column: instance.FieldHeartbeatAt},
+		},
+	}
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -77,7 +113,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldName:      {Type: field.TypeString, Column: organization.FieldName},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -98,7 +134,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeEnum, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -119,7 +155,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldIP:             {Type: field.TypeString, Column: session.FieldIP},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -145,6 +181,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldChatAccess:     {Type: field.TypeEnum, Column: user.FieldChatAccess},
 			user.FieldStatus:         {Type: field.TypeEnum, Column: user.FieldStatus},
 			user.FieldAvailability:   {Type: field.TypeEnum, Column: user.FieldAvailability},
+			user.FieldOnline:         {Type: field.TypeBool, Column: user.FieldOnline},
+			user.FieldConnections:    {Type: field.TypeInt, Column: user.FieldConnections},
+			user.FieldVersion:        {Type: field.TypeInt, Column: user.FieldVersion},
 			user.FieldLastSeenAt:     {Type: field.TypeTime, Column: user.FieldLastSeenAt},
 			user.FieldArchivedAt:     {Type: field.TypeTime, Column: user.FieldArchivedAt},
 		},
@@ -172,6 +211,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Channel",
 		"Division",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   connection.OrganizationTable,
+			Columns: []string{connection.OrganizationColumn},
+			Bidi:    false,
+		},
+		"Connection",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   connection.UserTable,
+			Columns: []string{connection.UserColumn},
+			Bidi:    false,
+		},
+		"Connection",
+		"User",
+	)
+	graph.MustAddE(
+		"session",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   connection.SessionTable,
+			Columns: []string{connection.SessionColumn},
+			Bidi:    false,
+		},
+		"Connection",
+		"Session",
+	)
+	graph.MustAddE(
+		"instance",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   connection.InstanceTable,
+			Columns: []string{connection.InstanceColumn},
+			Bidi:    false,
+		},
+		"Connection",
+		"Instance",
 	)
 	graph.MustAddE(
 		"organization",
@@ -208,6 +295,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Division",
 		"Channel",
+	)
+	graph.MustAddE(
+		"connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ConnectionsTable,
+			Columns: []string{instance.ConnectionsColumn},
+			Bidi:    false,
+		},
+		"Instance",
+		"Connection",
 	)
 	graph.MustAddE(
 		"users",
@@ -270,6 +369,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Session",
 	)
 	graph.MustAddE(
+		"connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"Connection",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -318,6 +429,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"User",
 	)
 	graph.MustAddE(
+		"connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+		},
+		"Session",
+		"Connection",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -364,6 +487,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"Session",
+	)
+	graph.MustAddE(
+		"live_connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"Connection",
 	)
 	return graph
 }()
@@ -488,6 +623,132 @@ func (f *ChannelFilter) WhereHasDivisionsWith(preds ...predicate.Division) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ConnectionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ConnectionQuery builder.
+func (_q *ConnectionQuery) Filter() *ConnectionFilter {
+	return &ConnectionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ConnectionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ConnectionMutation builder.
+func (m *ConnectionMutation) Filter() *ConnectionFilter {
+	return &ConnectionFilter{config: m.config, predicateAdder: m}
+}
+
+// ConnectionFilter provides a generic filtering capability at runtime for ConnectionQuery.
+type ConnectionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ConnectionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ConnectionFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(connection.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ConnectionFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(connection.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *ConnectionFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(connection.FieldUserID))
+}
+
+// WhereSessionID applies the entql int predicate on the session_id field.
+func (f *ConnectionFilter) WhereSessionID(p entql.IntP) {
+	f.Where(p.Field(connection.FieldSessionID))
+}
+
+// WhereInstanceID applies the entql string predicate on the instance_id field.
+func (f *ConnectionFilter) WhereInstanceID(p entql.StringP) {
+	f.Where(p.Field(connection.FieldInstanceID))
+}
+
+// WhereOpenedAt applies the entql time.Time predicate on the opened_at field.
+func (f *ConnectionFilter) WhereOpenedAt(p entql.TimeP) {
+	f.Where(p.Field(connection.FieldOpenedAt))
+}
+
+// WhereUserAgent applies the entql string predicate on the user_agent field.
+func (f *ConnectionFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(connection.FieldUserAgent))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ConnectionFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ConnectionFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *ConnectionFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *ConnectionFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSession applies a predicate to check if query has an edge session.
+func (f *ConnectionFilter) WhereHasSession() {
+	f.Where(entql.HasEdge("session"))
+}
+
+// WhereHasSessionWith applies a predicate to check if query has an edge session with a given conditions (other predicates).
+func (f *ConnectionFilter) WhereHasSessionWith(preds ...predicate.Session) {
+	f.Where(entql.HasEdgeWith("session", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasInstance applies a predicate to check if query has an edge instance.
+func (f *ConnectionFilter) WhereHasInstance() {
+	f.Where(entql.HasEdge("instance"))
+}
+
+// WhereHasInstanceWith applies a predicate to check if query has an edge instance with a given conditions (other predicates).
+func (f *ConnectionFilter) WhereHasInstanceWith(preds ...predicate.Instance) {
+	f.Where(entql.HasEdgeWith("instance", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *DivisionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -516,7 +777,7 @@ type DivisionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DivisionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -600,6 +861,70 @@ func (f *DivisionFilter) WhereHasChannelsWith(preds ...predicate.Channel) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *InstanceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the InstanceQuery builder.
+func (_q *InstanceQuery) Filter() *InstanceFilter {
+	return &InstanceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *InstanceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the InstanceMutation builder.
+func (m *InstanceMutation) Filter() *InstanceFilter {
+	return &InstanceFilter{config: m.config, predicateAdder: m}
+}
+
+// InstanceFilter provides a generic filtering capability at runtime for InstanceQuery.
+type InstanceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *InstanceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *InstanceFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(instance.FieldID))
+}
+
+// WhereStartedAt applies the entql time.Time predicate on the started_at field.
+func (f *InstanceFilter) WhereStartedAt(p entql.TimeP) {
+	f.Where(p.Field(instance.FieldStartedAt))
+}
+
+// WhereHeartbeatAt applies the entql time.Time predicate on the heartbeat_at field.
+func (f *InstanceFilter) WhereHeartbeatAt(p entql.TimeP) {
+	f.Where(p.Field(instance.FieldHeartbeatAt))
+}
+
+// WhereHasConnections applies a predicate to check if query has an edge connections.
+func (f *InstanceFilter) WhereHasConnections() {
+	f.Where(entql.HasEdge("connections"))
+}
+
+// WhereHasConnectionsWith applies a predicate to check if query has an edge connections with a given conditions (other predicates).
+func (f *InstanceFilter) WhereHasConnectionsWith(preds ...predicate.Connection) {
+	f.Where(entql.HasEdgeWith("connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *OrganizationQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -628,7 +953,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -724,6 +1049,20 @@ func (f *OrganizationFilter) WhereHasSessionsWith(preds ...predicate.Session) {
 	})))
 }
 
+// WhereHasConnections applies a predicate to check if query has an edge connections.
+func (f *OrganizationFilter) WhereHasConnections() {
+	f.Where(entql.HasEdge("connections"))
+}
+
+// WhereHasConnectionsWith applies a predicate to check if query has an edge connections with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasConnectionsWith(preds ...predicate.Connection) {
+	f.Where(entql.HasEdgeWith("connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -753,7 +1092,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -861,7 +1200,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -940,6 +1279,20 @@ func (f *SessionFilter) WhereHasUserWith(preds ...predicate.User) {
 	})))
 }
 
+// WhereHasConnections applies a predicate to check if query has an edge connections.
+func (f *SessionFilter) WhereHasConnections() {
+	f.Where(entql.HasEdge("connections"))
+}
+
+// WhereHasConnectionsWith applies a predicate to check if query has an edge connections with a given conditions (other predicates).
+func (f *SessionFilter) WhereHasConnectionsWith(preds ...predicate.Connection) {
+	f.Where(entql.HasEdgeWith("connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *UserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -969,7 +1322,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1055,6 +1408,21 @@ func (f *UserFilter) WhereAvailability(p entql.StringP) {
 	f.Where(p.Field(user.FieldAvailability))
 }
 
+// WhereOnline applies the entql bool predicate on the online field.
+func (f *UserFilter) WhereOnline(p entql.BoolP) {
+	f.Where(p.Field(user.FieldOnline))
+}
+
+// WhereConnections applies the entql int predicate on the connections field.
+func (f *UserFilter) WhereConnections(p entql.IntP) {
+	f.Where(p.Field(user.FieldConnections))
+}
+
+// WhereVersion applies the entql int predicate on the version field.
+func (f *UserFilter) WhereVersion(p entql.IntP) {
+	f.Where(p.Field(user.FieldVersion))
+}
+
 // WhereLastSeenAt applies the entql time.Time predicate on the last_seen_at field.
 func (f *UserFilter) WhereLastSeenAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldLastSeenAt))
@@ -1115,6 +1483,20 @@ func (f *UserFilter) WhereHasSessions() {
 // WhereHasSessionsWith applies a predicate to check if query has an edge sessions with a given conditions (other predicates).
 func (f *UserFilter) WhereHasSessionsWith(preds ...predicate.Session) {
 	f.Where(entql.HasEdgeWith("sessions", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasLiveConnections applies a predicate to check if query has an edge live_connections.
+func (f *UserFilter) WhereHasLiveConnections() {
+	f.Where(entql.HasEdge("live_connections"))
+}
+
+// WhereHasLiveConnectionsWith applies a predicate to check if query has an edge live_connections with a given conditions (other predicates).
+func (f *UserFilter) WhereHasLiveConnectionsWith(preds ...predicate.Connection) {
+	f.Where(entql.HasEdgeWith("live_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

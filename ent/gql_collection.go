@@ -770,6 +770,21 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, user.FieldAvailability)
 				fieldSeen[user.FieldAvailability] = struct{}{}
 			}
+		case "online":
+			if _, ok := fieldSeen[user.FieldOnline]; !ok {
+				selectedFields = append(selectedFields, user.FieldOnline)
+				fieldSeen[user.FieldOnline] = struct{}{}
+			}
+		case "connections":
+			if _, ok := fieldSeen[user.FieldConnections]; !ok {
+				selectedFields = append(selectedFields, user.FieldConnections)
+				fieldSeen[user.FieldConnections] = struct{}{}
+			}
+		case "version":
+			if _, ok := fieldSeen[user.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, user.FieldVersion)
+				fieldSeen[user.FieldVersion] = struct{}{}
+			}
 		case "lastSeenAt":
 			if _, ok := fieldSeen[user.FieldLastSeenAt]; !ok {
 				selectedFields = append(selectedFields, user.FieldLastSeenAt)

@@ -1402,6 +1402,10 @@ type UserWhereInput struct {
 	AvailabilityIn    []user.Availability `json:"availabilityIn,omitempty"`
 	AvailabilityNotIn []user.Availability `json:"availabilityNotIn,omitempty"`
 
+	// "online" field predicates.
+	Online    *bool `json:"online,omitempty"`
+	OnlineNEQ *bool `json:"onlineNEQ,omitempty"`
+
 	// "last_seen_at" field predicates.
 	LastSeenAt       *time.Time  `json:"lastSeenAt,omitempty"`
 	LastSeenAtNEQ    *time.Time  `json:"lastSeenAtNEQ,omitempty"`
@@ -1820,6 +1824,12 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if len(i.AvailabilityNotIn) > 0 {
 		predicates = append(predicates, user.AvailabilityNotIn(i.AvailabilityNotIn...))
+	}
+	if i.Online != nil {
+		predicates = append(predicates, user.OnlineEQ(*i.Online))
+	}
+	if i.OnlineNEQ != nil {
+		predicates = append(predicates, user.OnlineNEQ(*i.OnlineNEQ))
 	}
 	if i.LastSeenAt != nil {
 		predicates = append(predicates, user.LastSeenAtEQ(*i.LastSeenAt))

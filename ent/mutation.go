@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/instance"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -31,7 +33,9 @@ const (
 
 	// Node types.
 	TypeChannel      = "Channel"
+	TypeConnection   = "Connection"
 	TypeDivision     = "Division"
+	TypeInstance     = "Instance"
 	TypeOrganization = "Organization"
 	TypeRole         = "Role"
 	TypeSession      = "Session"
@@ -960,6 +964,797 @@ func (m *ChannelMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Channel edge %s", name)
 }
 
+// ConnectionMutation represents an operation that mutates the Connection nodes in the graph.
+type ConnectionMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	opened_at           *time.Time
+	user_agent          *string
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	user                *int
+	cleareduser         bool
+	session             *int
+	clearedsession      bool
+	instance            *string
+	clearedinstance     bool
+	done                bool
+	oldValue            func(context.Context) (*Connection, error)
+	predicates          []predicate.Connection
+}
+
+var _ ent.Mutation = (*ConnectionMutation)(nil)
+
+// connectionOption allows management of the mutation configuration using functional options.
+type connectionOption func(*ConnectionMutation)
+
+// newConnectionMutation creates new mutation for the Connection entity.
+func newConnectionMutation(c config, op Op, opts ...connectionOption) *ConnectionMutation {
+	m := &ConnectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConnection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConnectionID sets the ID field of the mutation.
+func withConnectionID(id int) connectionOption {
+	return func(m *ConnectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Connection
+		)
+		m.oldValue = func(ctx context.Context) (*Connection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Connection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConnection sets the old Connection of the mutation.
+func withConnection(node *Connection) connectionOption {
+	return func(m *ConnectionMutation) {
+		m.oldValue = func(context.Context) (*Connection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConnectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConnectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConnectionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConnectionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Connection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ConnectionMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ConnectionMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ConnectionMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *ConnectionMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *ConnectionMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *ConnectionMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetSessionID sets the "session_id" field.
+func (m *ConnectionMutation) SetSessionID(i int) {
+	m.session = &i
+}
+
+// SessionID returns the value of the "session_id" field in the mutation.
+func (m *ConnectionMutation) SessionID() (r int, exists bool) {
+	v := m.session
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionID returns the old "session_id" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldSessionID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionID: %w", err)
+	}
+	return oldValue.SessionID, nil
+}
+
+// ResetSessionID resets all changes to the "session_id" field.
+func (m *ConnectionMutation) ResetSessionID() {
+	m.session = nil
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (m *ConnectionMutation) SetInstanceID(s string) {
+	m.instance = &s
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *ConnectionMutation) InstanceID() (r string, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldInstanceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *ConnectionMutation) ResetInstanceID() {
+	m.instance = nil
+}
+
+// SetOpenedAt sets the "opened_at" field.
+func (m *ConnectionMutation) SetOpenedAt(t time.Time) {
+	m.opened_at = &t
+}
+
+// OpenedAt returns the value of the "opened_at" field in the mutation.
+func (m *ConnectionMutation) OpenedAt() (r time.Time, exists bool) {
+	v := m.opened_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenedAt returns the old "opened_at" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldOpenedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenedAt: %w", err)
+	}
+	return oldValue.OpenedAt, nil
+}
+
+// ResetOpenedAt resets all changes to the "opened_at" field.
+func (m *ConnectionMutation) ResetOpenedAt() {
+	m.opened_at = nil
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (m *ConnectionMutation) SetUserAgent(s string) {
+	m.user_agent = &s
+}
+
+// UserAgent returns the value of the "user_agent" field in the mutation.
+func (m *ConnectionMutation) UserAgent() (r string, exists bool) {
+	v := m.user_agent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserAgent returns the old "user_agent" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldUserAgent(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserAgent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
+	}
+	return oldValue.UserAgent, nil
+}
+
+// ResetUserAgent resets all changes to the "user_agent" field.
+func (m *ConnectionMutation) ResetUserAgent() {
+	m.user_agent = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *ConnectionMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[connection.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *ConnectionMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *ConnectionMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *ConnectionMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *ConnectionMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[connection.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *ConnectionMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *ConnectionMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *ConnectionMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// ClearSession clears the "session" edge to the Session entity.
+func (m *ConnectionMutation) ClearSession() {
+	m.clearedsession = true
+	m.clearedFields[connection.FieldSessionID] = struct{}{}
+}
+
+// SessionCleared reports if the "session" edge to the Session entity was cleared.
+func (m *ConnectionMutation) SessionCleared() bool {
+	return m.clearedsession
+}
+
+// SessionIDs returns the "session" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// SessionID instead. It exists only for internal usage by the builders.
+func (m *ConnectionMutation) SessionIDs() (ids []int) {
+	if id := m.session; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetSession resets all changes to the "session" edge.
+func (m *ConnectionMutation) ResetSession() {
+	m.session = nil
+	m.clearedsession = false
+}
+
+// ClearInstance clears the "instance" edge to the Instance entity.
+func (m *ConnectionMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[connection.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the Instance entity was cleared.
+func (m *ConnectionMutation) InstanceCleared() bool {
+	return m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *ConnectionMutation) InstanceIDs() (ids []string) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *ConnectionMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// Where appends a list predicates to the ConnectionMutation builder.
+func (m *ConnectionMutation) Where(ps ...predicate.Connection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConnectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConnectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Connection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConnectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConnectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Connection).
+func (m *ConnectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConnectionMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.organization != nil {
+		fields = append(fields, connection.FieldOrganizationID)
+	}
+	if m.user != nil {
+		fields = append(fields, connection.FieldUserID)
+	}
+	if m.session != nil {
+		fields = append(fields, connection.FieldSessionID)
+	}
+	if m.instance != nil {
+		fields = append(fields, connection.FieldInstanceID)
+	}
+	if m.opened_at != nil {
+		fields = append(fields, connection.FieldOpenedAt)
+	}
+	if m.user_agent != nil {
+		fields = append(fields, connection.FieldUserAgent)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConnectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case connection.FieldOrganizationID:
+		return m.OrganizationID()
+	case connection.FieldUserID:
+		return m.UserID()
+	case connection.FieldSessionID:
+		return m.SessionID()
+	case connection.FieldInstanceID:
+		return m.InstanceID()
+	case connection.FieldOpenedAt:
+		return m.OpenedAt()
+	case connection.FieldUserAgent:
+		return m.UserAgent()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConnectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case connection.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case connection.FieldUserID:
+		return m.OldUserID(ctx)
+	case connection.FieldSessionID:
+		return m.OldSessionID(ctx)
+	case connection.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case connection.FieldOpenedAt:
+		return m.OldOpenedAt(ctx)
+	case connection.FieldUserAgent:
+		return m.OldUserAgent(ctx)
+	}
+	return nil, fmt.Errorf("unknown Connection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConnectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case connection.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case connection.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case connection.FieldSessionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionID(v)
+		return nil
+	case connection.FieldInstanceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case connection.FieldOpenedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenedAt(v)
+		return nil
+	case connection.FieldUserAgent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserAgent(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Connection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConnectionMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConnectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConnectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Connection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConnectionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConnectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConnectionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Connection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConnectionMutation) ResetField(name string) error {
+	switch name {
+	case connection.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case connection.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case connection.FieldSessionID:
+		m.ResetSessionID()
+		return nil
+	case connection.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case connection.FieldOpenedAt:
+		m.ResetOpenedAt()
+		return nil
+	case connection.FieldUserAgent:
+		m.ResetUserAgent()
+		return nil
+	}
+	return fmt.Errorf("unknown Connection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConnectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.organization != nil {
+		edges = append(edges, connection.EdgeOrganization)
+	}
+	if m.user != nil {
+		edges = append(edges, connection.EdgeUser)
+	}
+	if m.session != nil {
+		edges = append(edges, connection.EdgeSession)
+	}
+	if m.instance != nil {
+		edges = append(edges, connection.EdgeInstance)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConnectionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case connection.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case connection.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	case connection.EdgeSession:
+		if id := m.session; id != nil {
+			return []ent.Value{*id}
+		}
+	case connection.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConnectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConnectionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConnectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedorganization {
+		edges = append(edges, connection.EdgeOrganization)
+	}
+	if m.cleareduser {
+		edges = append(edges, connection.EdgeUser)
+	}
+	if m.clearedsession {
+		edges = append(edges, connection.EdgeSession)
+	}
+	if m.clearedinstance {
+		edges = append(edges, connection.EdgeInstance)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConnectionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case connection.EdgeOrganization:
+		return m.clearedorganization
+	case connection.EdgeUser:
+		return m.cleareduser
+	case connection.EdgeSession:
+		return m.clearedsession
+	case connection.EdgeInstance:
+		return m.clearedinstance
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConnectionMutation) ClearEdge(name string) error {
+	switch name {
+	case connection.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case connection.EdgeUser:
+		m.ClearUser()
+		return nil
+	case connection.EdgeSession:
+		m.ClearSession()
+		return nil
+	case connection.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	}
+	return fmt.Errorf("unknown Connection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConnectionMutation) ResetEdge(name string) error {
+	switch name {
+	case connection.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case connection.EdgeUser:
+		m.ResetUser()
+		return nil
+	case connection.EdgeSession:
+		m.ResetSession()
+		return nil
+	case connection.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	}
+	return fmt.Errorf("unknown Connection edge %s", name)
+}
+
 // DivisionMutation represents an operation that mutates the Division nodes in the graph.
 type DivisionMutation struct {
 	config
@@ -1781,34 +2576,516 @@ func (m *DivisionMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Division edge %s", name)
 }
 
+// InstanceMutation represents an operation that mutates the Instance nodes in the graph.
+type InstanceMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	started_at         *time.Time
+	heartbeat_at       *time.Time
+	clearedFields      map[string]struct{}
+	connections        map[int]struct{}
+	removedconnections map[int]struct{}
+	clearedconnections bool
+	done               bool
+	oldValue           func(context.Context) (*Instance, error)
+	predicates         []predicate.Instance
+}
+
+var _ ent.Mutation = (*InstanceMutation)(nil)
+
+// instanceOption allows management of the mutation configuration using functional options.
+type instanceOption func(*InstanceMutation)
+
+// newInstanceMutation creates new mutation for the Instance entity.
+func newInstanceMutation(c config, op Op, opts ...instanceOption) *InstanceMutation {
+	m := &InstanceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInstance,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInstanceID sets the ID field of the mutation.
+func withInstanceID(id string) instanceOption {
+	return func(m *InstanceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Instance
+		)
+		m.oldValue = func(ctx context.Context) (*Instance, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Instance.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInstance sets the old Instance of the mutation.
+func withInstance(node *Instance) instanceOption {
+	return func(m *InstanceMutation) {
+		m.oldValue = func(context.Context) (*Instance, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InstanceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InstanceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Instance entities.
+func (m *InstanceMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InstanceMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InstanceMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Instance.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *InstanceMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *InstanceMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the Instance entity.
+// If the Instance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *InstanceMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetHeartbeatAt sets the "heartbeat_at" field.
+func (m *InstanceMutation) SetHeartbeatAt(t time.Time) {
+	m.heartbeat_at = &t
+}
+
+// HeartbeatAt returns the value of the "heartbeat_at" field in the mutation.
+func (m *InstanceMutation) HeartbeatAt() (r time.Time, exists bool) {
+	v := m.heartbeat_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeartbeatAt returns the old "heartbeat_at" field's value of the Instance entity.
+// If the Instance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceMutation) OldHeartbeatAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeartbeatAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeartbeatAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeartbeatAt: %w", err)
+	}
+	return oldValue.HeartbeatAt, nil
+}
+
+// ResetHeartbeatAt resets all changes to the "heartbeat_at" field.
+func (m *InstanceMutation) ResetHeartbeatAt() {
+	m.heartbeat_at = nil
+}
+
+// AddConnectionIDs adds the "connections" edge to the Connection entity by ids.
+func (m *InstanceMutation) AddConnectionIDs(ids ...int) {
+	if m.connections == nil {
+		m.connections = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConnections clears the "connections" edge to the Connection entity.
+func (m *InstanceMutation) ClearConnections() {
+	m.clearedconnections = true
+}
+
+// ConnectionsCleared reports if the "connections" edge to the Connection entity was cleared.
+func (m *InstanceMutation) ConnectionsCleared() bool {
+	return m.clearedconnections
+}
+
+// RemoveConnectionIDs removes the "connections" edge to the Connection entity by IDs.
+func (m *InstanceMutation) RemoveConnectionIDs(ids ...int) {
+	if m.removedconnections == nil {
+		m.removedconnections = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.connections, ids[i])
+		m.removedconnections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConnections returns the removed IDs of the "connections" edge to the Connection entity.
+func (m *InstanceMutation) RemovedConnectionsIDs() (ids []int) {
+	for id := range m.removedconnections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConnectionsIDs returns the "connections" edge IDs in the mutation.
+func (m *InstanceMutation) ConnectionsIDs() (ids []int) {
+	for id := range m.connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConnections resets all changes to the "connections" edge.
+func (m *InstanceMutation) ResetConnections() {
+	m.connections = nil
+	m.clearedconnections = false
+	m.removedconnections = nil
+}
+
+// Where appends a list predicates to the InstanceMutation builder.
+func (m *InstanceMutation) Where(ps ...predicate.Instance) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InstanceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InstanceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Instance, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InstanceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InstanceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Instance).
+func (m *InstanceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InstanceMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.started_at != nil {
+		fields = append(fields, instance.FieldStartedAt)
+	}
+	if m.heartbeat_at != nil {
+		fields = append(fields, instance.FieldHeartbeatAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InstanceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case instance.FieldStartedAt:
+		return m.StartedAt()
+	case instance.FieldHeartbeatAt:
+		return m.HeartbeatAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InstanceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case instance.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case instance.FieldHeartbeatAt:
+		return m.OldHeartbeatAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Instance field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InstanceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case instance.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case instance.FieldHeartbeatAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeartbeatAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Instance field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InstanceMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InstanceMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InstanceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Instance numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InstanceMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InstanceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InstanceMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Instance nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InstanceMutation) ResetField(name string) error {
+	switch name {
+	case instance.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case instance.FieldHeartbeatAt:
+		m.ResetHeartbeatAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Instance field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InstanceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.connections != nil {
+		edges = append(edges, instance.EdgeConnections)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InstanceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case instance.EdgeConnections:
+		ids := make([]ent.Value, 0, len(m.connections))
+		for id := range m.connections {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InstanceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedconnections != nil {
+		edges = append(edges, instance.EdgeConnections)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InstanceMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case instance.EdgeConnections:
+		ids := make([]ent.Value, 0, len(m.removedconnections))
+		for id := range m.removedconnections {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InstanceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedconnections {
+		edges = append(edges, instance.EdgeConnections)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InstanceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case instance.EdgeConnections:
+		return m.clearedconnections
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InstanceMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Instance unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InstanceMutation) ResetEdge(name string) error {
+	switch name {
+	case instance.EdgeConnections:
+		m.ResetConnections()
+		return nil
+	}
+	return fmt.Errorf("unknown Instance edge %s", name)
+}
+
 // OrganizationMutation represents an operation that mutates the Organization nodes in the graph.
 type OrganizationMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *int
-	created_at       *time.Time
-	updated_at       *time.Time
-	name             *string
-	clearedFields    map[string]struct{}
-	users            map[int]struct{}
-	removedusers     map[int]struct{}
-	clearedusers     bool
-	roles            map[int]struct{}
-	removedroles     map[int]struct{}
-	clearedroles     bool
-	divisions        map[int]struct{}
-	removeddivisions map[int]struct{}
-	cleareddivisions bool
-	channels         map[int]struct{}
-	removedchannels  map[int]struct{}
-	clearedchannels  bool
-	sessions         map[int]struct{}
-	removedsessions  map[int]struct{}
-	clearedsessions  bool
-	done             bool
-	oldValue         func(context.Context) (*Organization, error)
-	predicates       []predicate.Organization
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	clearedFields      map[string]struct{}
+	users              map[int]struct{}
+	removedusers       map[int]struct{}
+	clearedusers       bool
+	roles              map[int]struct{}
+	removedroles       map[int]struct{}
+	clearedroles       bool
+	divisions          map[int]struct{}
+	removeddivisions   map[int]struct{}
+	cleareddivisions   bool
+	channels           map[int]struct{}
+	removedchannels    map[int]struct{}
+	clearedchannels    bool
+	sessions           map[int]struct{}
+	removedsessions    map[int]struct{}
+	clearedsessions    bool
+	connections        map[int]struct{}
+	removedconnections map[int]struct{}
+	clearedconnections bool
+	done               bool
+	oldValue           func(context.Context) (*Organization, error)
+	predicates         []predicate.Organization
 }
 
 var _ ent.Mutation = (*OrganizationMutation)(nil)
@@ -2287,6 +3564,60 @@ func (m *OrganizationMutation) ResetSessions() {
 	m.removedsessions = nil
 }
 
+// AddConnectionIDs adds the "connections" edge to the Connection entity by ids.
+func (m *OrganizationMutation) AddConnectionIDs(ids ...int) {
+	if m.connections == nil {
+		m.connections = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConnections clears the "connections" edge to the Connection entity.
+func (m *OrganizationMutation) ClearConnections() {
+	m.clearedconnections = true
+}
+
+// ConnectionsCleared reports if the "connections" edge to the Connection entity was cleared.
+func (m *OrganizationMutation) ConnectionsCleared() bool {
+	return m.clearedconnections
+}
+
+// RemoveConnectionIDs removes the "connections" edge to the Connection entity by IDs.
+func (m *OrganizationMutation) RemoveConnectionIDs(ids ...int) {
+	if m.removedconnections == nil {
+		m.removedconnections = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.connections, ids[i])
+		m.removedconnections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConnections returns the removed IDs of the "connections" edge to the Connection entity.
+func (m *OrganizationMutation) RemovedConnectionsIDs() (ids []int) {
+	for id := range m.removedconnections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConnectionsIDs returns the "connections" edge IDs in the mutation.
+func (m *OrganizationMutation) ConnectionsIDs() (ids []int) {
+	for id := range m.connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConnections resets all changes to the "connections" edge.
+func (m *OrganizationMutation) ResetConnections() {
+	m.connections = nil
+	m.clearedconnections = false
+	m.removedconnections = nil
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -2454,7 +3785,7 @@ func (m *OrganizationMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *OrganizationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.users != nil {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -2469,6 +3800,9 @@ func (m *OrganizationMutation) AddedEdges() []string {
 	}
 	if m.sessions != nil {
 		edges = append(edges, organization.EdgeSessions)
+	}
+	if m.connections != nil {
+		edges = append(edges, organization.EdgeConnections)
 	}
 	return edges
 }
@@ -2507,13 +3841,19 @@ func (m *OrganizationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeConnections:
+		ids := make([]ent.Value, 0, len(m.connections))
+		for id := range m.connections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *OrganizationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedusers != nil {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -2528,6 +3868,9 @@ func (m *OrganizationMutation) RemovedEdges() []string {
 	}
 	if m.removedsessions != nil {
 		edges = append(edges, organization.EdgeSessions)
+	}
+	if m.removedconnections != nil {
+		edges = append(edges, organization.EdgeConnections)
 	}
 	return edges
 }
@@ -2566,13 +3909,19 @@ func (m *OrganizationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeConnections:
+		ids := make([]ent.Value, 0, len(m.removedconnections))
+		for id := range m.removedconnections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *OrganizationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedusers {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -2587,6 +3936,9 @@ func (m *OrganizationMutation) ClearedEdges() []string {
 	}
 	if m.clearedsessions {
 		edges = append(edges, organization.EdgeSessions)
+	}
+	if m.clearedconnections {
+		edges = append(edges, organization.EdgeConnections)
 	}
 	return edges
 }
@@ -2605,6 +3957,8 @@ func (m *OrganizationMutation) EdgeCleared(name string) bool {
 		return m.clearedchannels
 	case organization.EdgeSessions:
 		return m.clearedsessions
+	case organization.EdgeConnections:
+		return m.clearedconnections
 	}
 	return false
 }
@@ -2635,6 +3989,9 @@ func (m *OrganizationMutation) ResetEdge(name string) error {
 		return nil
 	case organization.EdgeSessions:
 		m.ResetSessions()
+		return nil
+	case organization.EdgeConnections:
+		m.ResetConnections()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization edge %s", name)
@@ -3541,6 +4898,9 @@ type SessionMutation struct {
 	clearedorganization bool
 	user                *int
 	cleareduser         bool
+	connections         map[int]struct{}
+	removedconnections  map[int]struct{}
+	clearedconnections  bool
 	done                bool
 	oldValue            func(context.Context) (*Session, error)
 	predicates          []predicate.Session
@@ -3986,6 +5346,60 @@ func (m *SessionMutation) ResetUser() {
 	m.cleareduser = false
 }
 
+// AddConnectionIDs adds the "connections" edge to the Connection entity by ids.
+func (m *SessionMutation) AddConnectionIDs(ids ...int) {
+	if m.connections == nil {
+		m.connections = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConnections clears the "connections" edge to the Connection entity.
+func (m *SessionMutation) ClearConnections() {
+	m.clearedconnections = true
+}
+
+// ConnectionsCleared reports if the "connections" edge to the Connection entity was cleared.
+func (m *SessionMutation) ConnectionsCleared() bool {
+	return m.clearedconnections
+}
+
+// RemoveConnectionIDs removes the "connections" edge to the Connection entity by IDs.
+func (m *SessionMutation) RemoveConnectionIDs(ids ...int) {
+	if m.removedconnections == nil {
+		m.removedconnections = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.connections, ids[i])
+		m.removedconnections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConnections returns the removed IDs of the "connections" edge to the Connection entity.
+func (m *SessionMutation) RemovedConnectionsIDs() (ids []int) {
+	for id := range m.removedconnections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConnectionsIDs returns the "connections" edge IDs in the mutation.
+func (m *SessionMutation) ConnectionsIDs() (ids []int) {
+	for id := range m.connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConnections resets all changes to the "connections" edge.
+func (m *SessionMutation) ResetConnections() {
+	m.connections = nil
+	m.clearedconnections = false
+	m.removedconnections = nil
+}
+
 // Where appends a list predicates to the SessionMutation builder.
 func (m *SessionMutation) Where(ps ...predicate.Session) {
 	m.predicates = append(m.predicates, ps...)
@@ -4241,12 +5655,15 @@ func (m *SessionMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *SessionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.organization != nil {
 		edges = append(edges, session.EdgeOrganization)
 	}
 	if m.user != nil {
 		edges = append(edges, session.EdgeUser)
+	}
+	if m.connections != nil {
+		edges = append(edges, session.EdgeConnections)
 	}
 	return edges
 }
@@ -4263,30 +5680,50 @@ func (m *SessionMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case session.EdgeConnections:
+		ids := make([]ent.Value, 0, len(m.connections))
+		for id := range m.connections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *SessionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
+	if m.removedconnections != nil {
+		edges = append(edges, session.EdgeConnections)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *SessionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case session.EdgeConnections:
+		ids := make([]ent.Value, 0, len(m.removedconnections))
+		for id := range m.removedconnections {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *SessionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedorganization {
 		edges = append(edges, session.EdgeOrganization)
 	}
 	if m.cleareduser {
 		edges = append(edges, session.EdgeUser)
+	}
+	if m.clearedconnections {
+		edges = append(edges, session.EdgeConnections)
 	}
 	return edges
 }
@@ -4299,6 +5736,8 @@ func (m *SessionMutation) EdgeCleared(name string) bool {
 		return m.clearedorganization
 	case session.EdgeUser:
 		return m.cleareduser
+	case session.EdgeConnections:
+		return m.clearedconnections
 	}
 	return false
 }
@@ -4327,6 +5766,9 @@ func (m *SessionMutation) ResetEdge(name string) error {
 	case session.EdgeUser:
 		m.ResetUser()
 		return nil
+	case session.EdgeConnections:
+		m.ResetConnections()
+		return nil
 	}
 	return fmt.Errorf("unknown Session edge %s", name)
 }
@@ -4334,38 +5776,46 @@ func (m *SessionMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *int
-	created_at          *time.Time
-	updated_at          *time.Time
-	first_name          *string
-	last_name           *string
-	display_name        *string
-	email               *string
-	phone               *string
-	avatar_url          *string
-	password            *string
-	broadcast           *bool
-	chat_access         *user.ChatAccess
-	status              *user.Status
-	availability        *user.Availability
-	last_seen_at        *time.Time
-	archived_at         *time.Time
-	clearedFields       map[string]struct{}
-	organization        *int
-	clearedorganization bool
-	role                *int
-	clearedrole         bool
-	divisions           map[int]struct{}
-	removeddivisions    map[int]struct{}
-	cleareddivisions    bool
-	sessions            map[int]struct{}
-	removedsessions     map[int]struct{}
-	clearedsessions     bool
-	done                bool
-	oldValue            func(context.Context) (*User, error)
-	predicates          []predicate.User
+	op                      Op
+	typ                     string
+	id                      *int
+	created_at              *time.Time
+	updated_at              *time.Time
+	first_name              *string
+	last_name               *string
+	display_name            *string
+	email                   *string
+	phone                   *string
+	avatar_url              *string
+	password                *string
+	broadcast               *bool
+	chat_access             *user.ChatAccess
+	status                  *user.Status
+	availability            *user.Availability
+	online                  *bool
+	connections             *int
+	addconnections          *int
+	version                 *int
+	addversion              *int
+	last_seen_at            *time.Time
+	archived_at             *time.Time
+	clearedFields           map[string]struct{}
+	organization            *int
+	clearedorganization     bool
+	role                    *int
+	clearedrole             bool
+	divisions               map[int]struct{}
+	removeddivisions        map[int]struct{}
+	cleareddivisions        bool
+	sessions                map[int]struct{}
+	removedsessions         map[int]struct{}
+	clearedsessions         bool
+	live_connections        map[int]struct{}
+	removedlive_connections map[int]struct{}
+	clearedlive_connections bool
+	done                    bool
+	oldValue                func(context.Context) (*User, error)
+	predicates              []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -5032,6 +6482,154 @@ func (m *UserMutation) ResetAvailability() {
 	m.availability = nil
 }
 
+// SetOnline sets the "online" field.
+func (m *UserMutation) SetOnline(b bool) {
+	m.online = &b
+}
+
+// Online returns the value of the "online" field in the mutation.
+func (m *UserMutation) Online() (r bool, exists bool) {
+	v := m.online
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnline returns the old "online" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldOnline(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnline: %w", err)
+	}
+	return oldValue.Online, nil
+}
+
+// ResetOnline resets all changes to the "online" field.
+func (m *UserMutation) ResetOnline() {
+	m.online = nil
+}
+
+// SetConnections sets the "connections" field.
+func (m *UserMutation) SetConnections(i int) {
+	m.connections = &i
+	m.addconnections = nil
+}
+
+// Connections returns the value of the "connections" field in the mutation.
+func (m *UserMutation) Connections() (r int, exists bool) {
+	v := m.connections
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnections returns the old "connections" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldConnections(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnections is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnections requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnections: %w", err)
+	}
+	return oldValue.Connections, nil
+}
+
+// AddConnections adds i to the "connections" field.
+func (m *UserMutation) AddConnections(i int) {
+	if m.addconnections != nil {
+		*m.addconnections += i
+	} else {
+		m.addconnections = &i
+	}
+}
+
+// AddedConnections returns the value that was added to the "connections" field in this mutation.
+func (m *UserMutation) AddedConnections() (r int, exists bool) {
+	v := m.addconnections
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetConnections resets all changes to the "connections" field.
+func (m *UserMutation) ResetConnections() {
+	m.connections = nil
+	m.addconnections = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *UserMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *UserMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *UserMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *UserMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *UserMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (m *UserMutation) SetLastSeenAt(t time.Time) {
 	m.last_seen_at = &t
@@ -5292,6 +6890,60 @@ func (m *UserMutation) ResetSessions() {
 	m.removedsessions = nil
 }
 
+// AddLiveConnectionIDs adds the "live_connections" edge to the Connection entity by ids.
+func (m *UserMutation) AddLiveConnectionIDs(ids ...int) {
+	if m.live_connections == nil {
+		m.live_connections = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.live_connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLiveConnections clears the "live_connections" edge to the Connection entity.
+func (m *UserMutation) ClearLiveConnections() {
+	m.clearedlive_connections = true
+}
+
+// LiveConnectionsCleared reports if the "live_connections" edge to the Connection entity was cleared.
+func (m *UserMutation) LiveConnectionsCleared() bool {
+	return m.clearedlive_connections
+}
+
+// RemoveLiveConnectionIDs removes the "live_connections" edge to the Connection entity by IDs.
+func (m *UserMutation) RemoveLiveConnectionIDs(ids ...int) {
+	if m.removedlive_connections == nil {
+		m.removedlive_connections = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.live_connections, ids[i])
+		m.removedlive_connections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLiveConnections returns the removed IDs of the "live_connections" edge to the Connection entity.
+func (m *UserMutation) RemovedLiveConnectionsIDs() (ids []int) {
+	for id := range m.removedlive_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LiveConnectionsIDs returns the "live_connections" edge IDs in the mutation.
+func (m *UserMutation) LiveConnectionsIDs() (ids []int) {
+	for id := range m.live_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLiveConnections resets all changes to the "live_connections" edge.
+func (m *UserMutation) ResetLiveConnections() {
+	m.live_connections = nil
+	m.clearedlive_connections = false
+	m.removedlive_connections = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -5326,7 +6978,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -5372,6 +7024,15 @@ func (m *UserMutation) Fields() []string {
 	if m.availability != nil {
 		fields = append(fields, user.FieldAvailability)
 	}
+	if m.online != nil {
+		fields = append(fields, user.FieldOnline)
+	}
+	if m.connections != nil {
+		fields = append(fields, user.FieldConnections)
+	}
+	if m.version != nil {
+		fields = append(fields, user.FieldVersion)
+	}
 	if m.last_seen_at != nil {
 		fields = append(fields, user.FieldLastSeenAt)
 	}
@@ -5416,6 +7077,12 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case user.FieldAvailability:
 		return m.Availability()
+	case user.FieldOnline:
+		return m.Online()
+	case user.FieldConnections:
+		return m.Connections()
+	case user.FieldVersion:
+		return m.Version()
 	case user.FieldLastSeenAt:
 		return m.LastSeenAt()
 	case user.FieldArchivedAt:
@@ -5459,6 +7126,12 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldStatus(ctx)
 	case user.FieldAvailability:
 		return m.OldAvailability(ctx)
+	case user.FieldOnline:
+		return m.OldOnline(ctx)
+	case user.FieldConnections:
+		return m.OldConnections(ctx)
+	case user.FieldVersion:
+		return m.OldVersion(ctx)
 	case user.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
 	case user.FieldArchivedAt:
@@ -5577,6 +7250,27 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAvailability(v)
 		return nil
+	case user.FieldOnline:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnline(v)
+		return nil
+	case user.FieldConnections:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnections(v)
+		return nil
+	case user.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
 	case user.FieldLastSeenAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -5599,6 +7293,12 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
 	var fields []string
+	if m.addconnections != nil {
+		fields = append(fields, user.FieldConnections)
+	}
+	if m.addversion != nil {
+		fields = append(fields, user.FieldVersion)
+	}
 	return fields
 }
 
@@ -5607,6 +7307,10 @@ func (m *UserMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case user.FieldConnections:
+		return m.AddedConnections()
+	case user.FieldVersion:
+		return m.AddedVersion()
 	}
 	return nil, false
 }
@@ -5616,6 +7320,20 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldConnections:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddConnections(v)
+		return nil
+	case user.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -5715,6 +7433,15 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldAvailability:
 		m.ResetAvailability()
 		return nil
+	case user.FieldOnline:
+		m.ResetOnline()
+		return nil
+	case user.FieldConnections:
+		m.ResetConnections()
+		return nil
+	case user.FieldVersion:
+		m.ResetVersion()
+		return nil
 	case user.FieldLastSeenAt:
 		m.ResetLastSeenAt()
 		return nil
@@ -5727,7 +7454,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.organization != nil {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -5739,6 +7466,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.sessions != nil {
 		edges = append(edges, user.EdgeSessions)
+	}
+	if m.live_connections != nil {
+		edges = append(edges, user.EdgeLiveConnections)
 	}
 	return edges
 }
@@ -5767,18 +7497,27 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeLiveConnections:
+		ids := make([]ent.Value, 0, len(m.live_connections))
+		for id := range m.live_connections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.removeddivisions != nil {
 		edges = append(edges, user.EdgeDivisions)
 	}
 	if m.removedsessions != nil {
 		edges = append(edges, user.EdgeSessions)
+	}
+	if m.removedlive_connections != nil {
+		edges = append(edges, user.EdgeLiveConnections)
 	}
 	return edges
 }
@@ -5799,13 +7538,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeLiveConnections:
+		ids := make([]ent.Value, 0, len(m.removedlive_connections))
+		for id := range m.removedlive_connections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.clearedorganization {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -5817,6 +7562,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.clearedsessions {
 		edges = append(edges, user.EdgeSessions)
+	}
+	if m.clearedlive_connections {
+		edges = append(edges, user.EdgeLiveConnections)
 	}
 	return edges
 }
@@ -5833,6 +7581,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.cleareddivisions
 	case user.EdgeSessions:
 		return m.clearedsessions
+	case user.EdgeLiveConnections:
+		return m.clearedlive_connections
 	}
 	return false
 }
@@ -5866,6 +7616,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeSessions:
 		m.ResetSessions()
+		return nil
+	case user.EdgeLiveConnections:
+		m.ResetLiveConnections()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

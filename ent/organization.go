@@ -41,15 +41,18 @@ type OrganizationEdges struct {
 	Channels []*Channel `json:"channels,omitempty"`
 	// Sessions holds the value of the sessions edge.
 	Sessions []*Session `json:"sessions,omitempty"`
+	// Connections holds the value of the connections edge.
+	Connections []*Connection `json:"connections,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 
-	namedUsers     map[string][]*User
-	namedRoles     map[string][]*Role
-	namedDivisions map[string][]*Division
-	namedChannels  map[string][]*Channel
-	namedSessions  map[string][]*Session
+	namedUsers       map[string][]*User
+	namedRoles       map[string][]*Role
+	namedDivisions   map[string][]*Division
+	namedChannels    map[string][]*Channel
+	namedSessions    map[string][]*Session
+	namedConnections map[string][]*Connection
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -95,6 +98,15 @@ func (e OrganizationEdges) SessionsOrErr() ([]*Session, error) {
 		return e.Sessions, nil
 	}
 	return nil, &NotLoadedError{edge: "sessions"}
+}
+
+// ConnectionsOrErr returns the Connections value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) ConnectionsOrErr() ([]*Connection, error) {
+	if e.loadedTypes[5] {
+		return e.Connections, nil
+	}
+	return nil, &NotLoadedError{edge: "connections"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -183,6 +195,11 @@ func (_m *Organization) QueryChannels() *ChannelQuery {
 // QuerySessions queries the "sessions" edge of the Organization entity.
 func (_m *Organization) QuerySessions() *SessionQuery {
 	return NewOrganizationClient(_m.config).QuerySessions(_m)
+}
+
+// QueryConnections queries the "connections" edge of the Organization entity.
+func (_m *Organization) QueryConnections() *ConnectionQuery {
+	return NewOrganizationClient(_m.config).QueryConnections(_m)
 }
 
 // Update returns a builder for updating this Organization.
@@ -337,6 +354,30 @@ func (_m *Organization) appendNamedSessions(name string, edges ...*Session) {
 		_m.Edges.namedSessions[name] = []*Session{}
 	} else {
 		_m.Edges.namedSessions[name] = append(_m.Edges.namedSessions[name], edges...)
+	}
+}
+
+// NamedConnections returns the Connections named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedConnections(name string) ([]*Connection, error) {
+	if _m.Edges.namedConnections == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedConnections[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedConnections(name string, edges ...*Connection) {
+	if _m.Edges.namedConnections == nil {
+		_m.Edges.namedConnections = make(map[string][]*Connection)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedConnections[name] = []*Connection{}
+	} else {
+		_m.Edges.namedConnections[name] = append(_m.Edges.namedConnections[name], edges...)
 	}
 }
 

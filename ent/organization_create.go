@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/role"
@@ -132,6 +133,21 @@ func (_c *OrganizationCreate) AddSessions(v ...*Session) *OrganizationCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddSessionIDs(ids...)
+}
+
+// AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
+func (_c *OrganizationCreate) AddConnectionIDs(ids ...int) *OrganizationCreate {
+	_c.mutation.AddConnectionIDs(ids...)
+	return _c
+}
+
+// AddConnections adds the "connections" edges to the Connection entity.
+func (_c *OrganizationCreate) AddConnections(v ...*Connection) *OrganizationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddConnectionIDs(ids...)
 }
 
 // Mutation returns the OrganizationMutation object of the builder.
@@ -315,6 +331,22 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/predicate"
@@ -25,22 +26,24 @@ import (
 // OrganizationQuery is the builder for querying Organization entities.
 type OrganizationQuery struct {
 	config
-	ctx                *QueryContext
-	order              []organization.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.Organization
-	withUsers          *UserQuery
-	withRoles          *RoleQuery
-	withDivisions      *DivisionQuery
-	withChannels       *ChannelQuery
-	withSessions       *SessionQuery
-	loadTotal          []func(context.Context, []*Organization) error
-	modifiers          []func(*sql.Selector)
-	withNamedUsers     map[string]*UserQuery
-	withNamedRoles     map[string]*RoleQuery
-	withNamedDivisions map[string]*DivisionQuery
-	withNamedChannels  map[string]*ChannelQuery
-	withNamedSessions  map[string]*SessionQuery
+	ctx                  *QueryContext
+	order                []organization.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.Organization
+	withUsers            *UserQuery
+	withRoles            *RoleQuery
+	withDivisions        *DivisionQuery
+	withChannels         *ChannelQuery
+	withSessions         *SessionQuery
+	withConnections      *ConnectionQuery
+	loadTotal            []func(context.Context, []*Organization) error
+	modifiers            []func(*sql.Selector)
+	withNamedUsers       map[string]*UserQuery
+	withNamedRoles       map[string]*RoleQuery
+	withNamedDivisions   map[string]*DivisionQuery
+	withNamedChannels    map[string]*ChannelQuery
+	withNamedSessions    map[string]*SessionQuery
+	withNamedConnections map[string]*ConnectionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -180,6 +183,28 @@ func (_q *OrganizationQuery) QuerySessions() *SessionQuery {
 			sqlgraph.From(organization.Table, organization.FieldID, selector),
 			sqlgraph.To(session.Table, session.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, organization.SessionsTable, organization.SessionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryConnections chains the current query on the "connections" edge.
+func (_q *OrganizationQuery) QueryConnections() *ConnectionQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(connection.Table, connection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.ConnectionsTable, organization.ConnectionsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -374,16 +399,17 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		return nil
 	}
 	return &OrganizationQuery{
-		config:        _q.config,
-		ctx:           _q.ctx.Clone(),
-		order:         append([]organization.OrderOption{}, _q.order...),
-		inters:        append([]Interceptor{}, _q.inters...),
-		predicates:    append([]predicate.Organization{}, _q.predicates...),
-		withUsers:     _q.withUsers.Clone(),
-		withRoles:     _q.withRoles.Clone(),
-		withDivisions: _q.withDivisions.Clone(),
-		withChannels:  _q.withChannels.Clone(),
-		withSessions:  _q.withSessions.Clone(),
+		config:          _q.config,
+		ctx:             _q.ctx.Clone(),
+		order:           append([]organization.OrderOption{}, _q.order...),
+		inters:          append([]Interceptor{}, _q.inters...),
+		predicates:      append([]predicate.Organization{}, _q.predicates...),
+		withUsers:       _q.withUsers.Clone(),
+		withRoles:       _q.withRoles.Clone(),
+		withDivisions:   _q.withDivisions.Clone(),
+		withChannels:    _q.withChannels.Clone(),
+		withSessions:    _q.withSessions.Clone(),
+		withConnections: _q.withConnections.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -443,6 +469,17 @@ func (_q *OrganizationQuery) WithSessions(opts ...func(*SessionQuery)) *Organiza
 		opt(query)
 	}
 	_q.withSessions = query
+	return _q
+}
+
+// WithConnections tells the query-builder to eager-load the nodes that are connected to
+// the "connections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithConnections(opts ...func(*ConnectionQuery)) *OrganizationQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withConnections = query
 	return _q
 }
 
@@ -530,12 +567,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withUsers != nil,
 			_q.withRoles != nil,
 			_q.withDivisions != nil,
 			_q.withChannels != nil,
 			_q.withSessions != nil,
+			_q.withConnections != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -594,6 +632,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withConnections; query != nil {
+		if err := _q.loadConnections(ctx, query, nodes,
+			func(n *Organization) { n.Edges.Connections = []*Connection{} },
+			func(n *Organization, e *Connection) { n.Edges.Connections = append(n.Edges.Connections, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedUsers(name) },
@@ -626,6 +671,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadSessions(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedSessions(name) },
 			func(n *Organization, e *Session) { n.appendNamedSessions(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedConnections {
+		if err := _q.loadConnections(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedConnections(name) },
+			func(n *Organization, e *Connection) { n.appendNamedConnections(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -772,6 +824,36 @@ func (_q *OrganizationQuery) loadSessions(ctx context.Context, query *SessionQue
 	}
 	query.Where(predicate.Session(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(organization.SessionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadConnections(ctx context.Context, query *ConnectionQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *Connection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(connection.FieldOrganizationID)
+	}
+	query.Where(predicate.Connection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.ConnectionsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -948,6 +1030,20 @@ func (_q *OrganizationQuery) WithNamedSessions(name string, opts ...func(*Sessio
 		_q.withNamedSessions = make(map[string]*SessionQuery)
 	}
 	_q.withNamedSessions[name] = query
+	return _q
+}
+
+// WithNamedConnections tells the query-builder to eager-load the nodes that are connected to the "connections"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedConnections(name string, opts ...func(*ConnectionQuery)) *OrganizationQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedConnections == nil {
+		_q.withNamedConnections = make(map[string]*ConnectionQuery)
+	}
+	_q.withNamedConnections[name] = query
 	return _q
 }
 

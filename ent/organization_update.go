@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/predicate"
@@ -129,6 +130,21 @@ func (_u *OrganizationUpdate) AddSessions(v ...*Session) *OrganizationUpdate {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
+func (_u *OrganizationUpdate) AddConnectionIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.AddConnectionIDs(ids...)
+	return _u
+}
+
+// AddConnections adds the "connections" edges to the Connection entity.
+func (_u *OrganizationUpdate) AddConnections(v ...*Connection) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConnectionIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -237,6 +253,27 @@ func (_u *OrganizationUpdate) RemoveSessions(v ...*Session) *OrganizationUpdate 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearConnections clears all "connections" edges to the Connection entity.
+func (_u *OrganizationUpdate) ClearConnections() *OrganizationUpdate {
+	_u.mutation.ClearConnections()
+	return _u
+}
+
+// RemoveConnectionIDs removes the "connections" edge to Connection entities by IDs.
+func (_u *OrganizationUpdate) RemoveConnectionIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.RemoveConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveConnections removes "connections" edges to Connection entities.
+func (_u *OrganizationUpdate) RemoveConnections(v ...*Connection) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConnectionIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -540,6 +577,51 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConnectionsIDs(); len(nodes) > 0 && !_u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -657,6 +739,21 @@ func (_u *OrganizationUpdateOne) AddSessions(v ...*Session) *OrganizationUpdateO
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
+func (_u *OrganizationUpdateOne) AddConnectionIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.AddConnectionIDs(ids...)
+	return _u
+}
+
+// AddConnections adds the "connections" edges to the Connection entity.
+func (_u *OrganizationUpdateOne) AddConnections(v ...*Connection) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConnectionIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdateOne) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -765,6 +862,27 @@ func (_u *OrganizationUpdateOne) RemoveSessions(v ...*Session) *OrganizationUpda
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearConnections clears all "connections" edges to the Connection entity.
+func (_u *OrganizationUpdateOne) ClearConnections() *OrganizationUpdateOne {
+	_u.mutation.ClearConnections()
+	return _u
+}
+
+// RemoveConnectionIDs removes the "connections" edge to Connection entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveConnectionIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.RemoveConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveConnections removes "connections" edges to Connection entities.
+func (_u *OrganizationUpdateOne) RemoveConnections(v ...*Connection) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConnectionIDs(ids...)
 }
 
 // Where appends a list predicates to the OrganizationUpdate builder.
@@ -1091,6 +1209,51 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConnectionsIDs(); len(nodes) > 0 && !_u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConnectionsTable,
+			Columns: []string{organization.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

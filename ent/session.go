@@ -47,11 +47,15 @@ type SessionEdges struct {
 	Organization *Organization `json:"organization,omitempty"`
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// Connections holds the value of the connections edge.
+	Connections []*Connection `json:"connections,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
+
+	namedConnections map[string][]*Connection
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -74,6 +78,15 @@ func (e SessionEdges) UserOrErr() (*User, error) {
 		return nil, &NotFoundError{label: user.Label}
 	}
 	return nil, &NotLoadedError{edge: "user"}
+}
+
+// ConnectionsOrErr returns the Connections value or an error if the edge
+// was not loaded in eager-loading.
+func (e SessionEdges) ConnectionsOrErr() ([]*Connection, error) {
+	if e.loadedTypes[2] {
+		return e.Connections, nil
+	}
+	return nil, &NotLoadedError{edge: "connections"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -181,6 +194,11 @@ func (_m *Session) QueryUser() *UserQuery {
 	return NewSessionClient(_m.config).QueryUser(_m)
 }
 
+// QueryConnections queries the "connections" edge of the Session entity.
+func (_m *Session) QueryConnections() *ConnectionQuery {
+	return NewSessionClient(_m.config).QueryConnections(_m)
+}
+
 // Update returns a builder for updating this Session.
 // Note that you need to call Session.Unwrap() before calling this method if this Session
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -228,6 +246,30 @@ func (_m *Session) String() string {
 	builder.WriteString(_m.IP)
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedConnections returns the Connections named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Session) NamedConnections(name string) ([]*Connection, error) {
+	if _m.Edges.namedConnections == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedConnections[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Session) appendNamedConnections(name string, edges ...*Connection) {
+	if _m.Edges.namedConnections == nil {
+		_m.Edges.namedConnections = make(map[string][]*Connection)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedConnections[name] = []*Connection{}
+	} else {
+		_m.Edges.namedConnections[name] = append(_m.Edges.namedConnections[name], edges...)
+	}
 }
 
 // Sessions is a parsable slice of Session.

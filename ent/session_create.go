@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"roster/ent/connection"
 	"roster/ent/organization"
 	"roster/ent/session"
 	"roster/ent/user"
@@ -110,6 +111,21 @@ func (_c *SessionCreate) SetOrganization(v *Organization) *SessionCreate {
 // SetUser sets the "user" edge to the User entity.
 func (_c *SessionCreate) SetUser(v *User) *SessionCreate {
 	return _c.SetUserID(v.ID)
+}
+
+// AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
+func (_c *SessionCreate) AddConnectionIDs(ids ...int) *SessionCreate {
+	_c.mutation.AddConnectionIDs(ids...)
+	return _c
+}
+
+// AddConnections adds the "connections" edges to the Connection entity.
+func (_c *SessionCreate) AddConnections(v ...*Connection) *SessionCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddConnectionIDs(ids...)
 }
 
 // Mutation returns the SessionMutation object of the builder.
@@ -298,6 +314,22 @@ func (_c *SessionCreate) createSpec() (*Session, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.UserID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

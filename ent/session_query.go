@@ -4,9 +4,11 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
+	"roster/ent/connection"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/session"
@@ -21,14 +23,16 @@ import (
 // SessionQuery is the builder for querying Session entities.
 type SessionQuery struct {
 	config
-	ctx              *QueryContext
-	order            []session.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.Session
-	withOrganization *OrganizationQuery
-	withUser         *UserQuery
-	loadTotal        []func(context.Context, []*Session) error
-	modifiers        []func(*sql.Selector)
+	ctx                  *QueryContext
+	order                []session.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.Session
+	withOrganization     *OrganizationQuery
+	withUser             *UserQuery
+	withConnections      *ConnectionQuery
+	loadTotal            []func(context.Context, []*Session) error
+	modifiers            []func(*sql.Selector)
+	withNamedConnections map[string]*ConnectionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -102,6 +106,28 @@ func (_q *SessionQuery) QueryUser() *UserQuery {
 			sqlgraph.From(session.Table, session.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, session.UserTable, session.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryConnections chains the current query on the "connections" edge.
+func (_q *SessionQuery) QueryConnections() *ConnectionQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(session.Table, session.FieldID, selector),
+			sqlgraph.To(connection.Table, connection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, session.ConnectionsTable, session.ConnectionsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -303,6 +329,7 @@ func (_q *SessionQuery) Clone() *SessionQuery {
 		predicates:       append([]predicate.Session{}, _q.predicates...),
 		withOrganization: _q.withOrganization.Clone(),
 		withUser:         _q.withUser.Clone(),
+		withConnections:  _q.withConnections.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -329,6 +356,17 @@ func (_q *SessionQuery) WithUser(opts ...func(*UserQuery)) *SessionQuery {
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithConnections tells the query-builder to eager-load the nodes that are connected to
+// the "connections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *SessionQuery) WithConnections(opts ...func(*ConnectionQuery)) *SessionQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withConnections = query
 	return _q
 }
 
@@ -416,9 +454,10 @@ func (_q *SessionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Sess
 	var (
 		nodes       = []*Session{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withOrganization != nil,
 			_q.withUser != nil,
+			_q.withConnections != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -451,6 +490,20 @@ func (_q *SessionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Sess
 	if query := _q.withUser; query != nil {
 		if err := _q.loadUser(ctx, query, nodes, nil,
 			func(n *Session, e *User) { n.Edges.User = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withConnections; query != nil {
+		if err := _q.loadConnections(ctx, query, nodes,
+			func(n *Session) { n.Edges.Connections = []*Connection{} },
+			func(n *Session, e *Connection) { n.Edges.Connections = append(n.Edges.Connections, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedConnections {
+		if err := _q.loadConnections(ctx, query, nodes,
+			func(n *Session) { n.appendNamedConnections(name) },
+			func(n *Session, e *Connection) { n.appendNamedConnections(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -517,6 +570,36 @@ func (_q *SessionQuery) loadUser(ctx context.Context, query *UserQuery, nodes []
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *SessionQuery) loadConnections(ctx context.Context, query *ConnectionQuery, nodes []*Session, init func(*Session), assign func(*Session, *Connection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Session)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(connection.FieldSessionID)
+	}
+	query.Where(predicate.Connection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(session.ConnectionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.SessionID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "session_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -618,6 +701,20 @@ func (_q *SessionQuery) sqlQuery(ctx context.Context) *sql.Selector {
 func (_q *SessionQuery) Modify(modifiers ...func(s *sql.Selector)) *SessionSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedConnections tells the query-builder to eager-load the nodes that are connected to the "connections"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *SessionQuery) WithNamedConnections(name string, opts ...func(*ConnectionQuery)) *SessionQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedConnections == nil {
+		_q.withNamedConnections = make(map[string]*ConnectionQuery)
+	}
+	_q.withNamedConnections[name] = query
+	return _q
 }
 
 // SessionGroupBy is the group-by builder for Session entities.

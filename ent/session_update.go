@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"roster/ent/connection"
 	"roster/ent/predicate"
 	"roster/ent/session"
 	"time"
@@ -85,9 +86,45 @@ func (_u *SessionUpdate) SetNillableIP(v *string) *SessionUpdate {
 	return _u
 }
 
+// AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
+func (_u *SessionUpdate) AddConnectionIDs(ids ...int) *SessionUpdate {
+	_u.mutation.AddConnectionIDs(ids...)
+	return _u
+}
+
+// AddConnections adds the "connections" edges to the Connection entity.
+func (_u *SessionUpdate) AddConnections(v ...*Connection) *SessionUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConnectionIDs(ids...)
+}
+
 // Mutation returns the SessionMutation object of the builder.
 func (_u *SessionUpdate) Mutation() *SessionMutation {
 	return _u.mutation
+}
+
+// ClearConnections clears all "connections" edges to the Connection entity.
+func (_u *SessionUpdate) ClearConnections() *SessionUpdate {
+	_u.mutation.ClearConnections()
+	return _u
+}
+
+// RemoveConnectionIDs removes the "connections" edge to Connection entities by IDs.
+func (_u *SessionUpdate) RemoveConnectionIDs(ids ...int) *SessionUpdate {
+	_u.mutation.RemoveConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveConnections removes "connections" edges to Connection entities.
+func (_u *SessionUpdate) RemoveConnections(v ...*Connection) *SessionUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConnectionIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -168,6 +205,51 @@ func (_u *SessionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.IP(); ok {
 		_spec.SetField(session.FieldIP, field.TypeString, value)
 	}
+	if _u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConnectionsIDs(); len(nodes) > 0 && !_u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -246,9 +328,45 @@ func (_u *SessionUpdateOne) SetNillableIP(v *string) *SessionUpdateOne {
 	return _u
 }
 
+// AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
+func (_u *SessionUpdateOne) AddConnectionIDs(ids ...int) *SessionUpdateOne {
+	_u.mutation.AddConnectionIDs(ids...)
+	return _u
+}
+
+// AddConnections adds the "connections" edges to the Connection entity.
+func (_u *SessionUpdateOne) AddConnections(v ...*Connection) *SessionUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConnectionIDs(ids...)
+}
+
 // Mutation returns the SessionMutation object of the builder.
 func (_u *SessionUpdateOne) Mutation() *SessionMutation {
 	return _u.mutation
+}
+
+// ClearConnections clears all "connections" edges to the Connection entity.
+func (_u *SessionUpdateOne) ClearConnections() *SessionUpdateOne {
+	_u.mutation.ClearConnections()
+	return _u
+}
+
+// RemoveConnectionIDs removes the "connections" edge to Connection entities by IDs.
+func (_u *SessionUpdateOne) RemoveConnectionIDs(ids ...int) *SessionUpdateOne {
+	_u.mutation.RemoveConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveConnections removes "connections" edges to Connection entities.
+func (_u *SessionUpdateOne) RemoveConnections(v ...*Connection) *SessionUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConnectionIDs(ids...)
 }
 
 // Where appends a list predicates to the SessionUpdate builder.
@@ -358,6 +476,51 @@ func (_u *SessionUpdateOne) sqlSave(ctx context.Context) (_node *Session, err er
 	}
 	if value, ok := _u.mutation.IP(); ok {
 		_spec.SetField(session.FieldIP, field.TypeString, value)
+	}
+	if _u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConnectionsIDs(); len(nodes) > 0 && !_u.mutation.ConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   session.ConnectionsTable,
+			Columns: []string{session.ConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Session{config: _u.config}

@@ -14,8 +14,12 @@ type Tx struct {
 	config
 	// Channel is the client for interacting with the Channel builders.
 	Channel *ChannelClient
+	// Connection is the client for interacting with the Connection builders.
+	Connection *ConnectionClient
 	// Division is the client for interacting with the Division builders.
 	Division *DivisionClient
+	// Instance is the client for interacting with the Instance builders.
+	Instance *InstanceClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
 	// Role is the client for interacting with the Role builders.
@@ -156,7 +160,9 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Channel = NewChannelClient(tx.config)
+	tx.Connection = NewConnectionClient(tx.config)
 	tx.Division = NewDivisionClient(tx.config)
+	tx.Instance = NewInstanceClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

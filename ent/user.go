@@ -49,6 +49,12 @@ type User struct {
 	Status user.Status `json:"status,omitempty"`
 	// The availability the user has chosen for taking chats.
 	Availability user.Availability `json:"availability,omitempty"`
+	// Whether the user has at least one live connection (on any server instance), as observed by the server.
+	Online bool `json:"online,omitempty"`
+	// How many live connections (devices, tabs) the user has.
+	Connections int `json:"connections,omitempty"`
+	// Increases with every change of the user, availability and presence included. An event about the user carries the version it describes: apply it only when newer than the version you hold.
+	Version int `json:"version,omitempty"`
 	// When the user was last seen connected.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	// When the user was archived, if they are.
@@ -69,14 +75,17 @@ type UserEdges struct {
 	Divisions []*Division `json:"divisions,omitempty"`
 	// Sessions holds the value of the sessions edge.
 	Sessions []*Session `json:"sessions,omitempty"`
+	// LiveConnections holds the value of the live_connections edge.
+	LiveConnections []*Connection `json:"live_connections,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedDivisions map[string][]*Division
-	namedSessions  map[string][]*Session
+	namedDivisions       map[string][]*Division
+	namedSessions        map[string][]*Session
+	namedLiveConnections map[string][]*Connection
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -119,14 +128,23 @@ func (e UserEdges) SessionsOrErr() ([]*Session, error) {
 	return nil, &NotLoadedError{edge: "sessions"}
 }
 
+// LiveConnectionsOrErr returns the LiveConnections value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) LiveConnectionsOrErr() ([]*Connection, error) {
+	if e.loadedTypes[4] {
+		return e.LiveConnections, nil
+	}
+	return nil, &NotLoadedError{edge: "live_connections"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case user.FieldBroadcast:
+		case user.FieldBroadcast, user.FieldOnline:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID:
+		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldConnections, user.FieldVersion:
 			values[i] = new(sql.NullInt64)
 		case user.FieldFirstName, user.FieldLastName, user.FieldDisplayName, user.FieldEmail, user.FieldPhone, user.FieldAvatarURL, user.FieldPassword, user.FieldChatAccess, user.FieldStatus, user.FieldAvailability:
 			values[i] = new(sql.NullString)
@@ -245,6 +263,24 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Availability = user.Availability(value.String)
 			}
+		case user.FieldOnline:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field online", values[i])
+			} else if value.Valid {
+				_m.Online = value.Bool
+			}
+		case user.FieldConnections:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field connections", values[i])
+			} else if value.Valid {
+				_m.Connections = int(value.Int64)
+			}
+		case user.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
+			}
 		case user.FieldLastSeenAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field last_seen_at", values[i])
@@ -290,6 +326,11 @@ func (_m *User) QueryDivisions() *DivisionQuery {
 // QuerySessions queries the "sessions" edge of the User entity.
 func (_m *User) QuerySessions() *SessionQuery {
 	return NewUserClient(_m.config).QuerySessions(_m)
+}
+
+// QueryLiveConnections queries the "live_connections" edge of the User entity.
+func (_m *User) QueryLiveConnections() *ConnectionQuery {
+	return NewUserClient(_m.config).QueryLiveConnections(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -363,6 +404,15 @@ func (_m *User) String() string {
 	builder.WriteString("availability=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Availability))
 	builder.WriteString(", ")
+	builder.WriteString("online=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Online))
+	builder.WriteString(", ")
+	builder.WriteString("connections=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Connections))
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
+	builder.WriteString(", ")
 	if v := _m.LastSeenAt; v != nil {
 		builder.WriteString("last_seen_at=")
 		builder.WriteString(v.Format(time.ANSIC))
@@ -421,6 +471,30 @@ func (_m *User) appendNamedSessions(name string, edges ...*Session) {
 		_m.Edges.namedSessions[name] = []*Session{}
 	} else {
 		_m.Edges.namedSessions[name] = append(_m.Edges.namedSessions[name], edges...)
+	}
+}
+
+// NamedLiveConnections returns the LiveConnections named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedLiveConnections(name string) ([]*Connection, error) {
+	if _m.Edges.namedLiveConnections == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLiveConnections[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedLiveConnections(name string, edges ...*Connection) {
+	if _m.Edges.namedLiveConnections == nil {
+		_m.Edges.namedLiveConnections = make(map[string][]*Connection)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLiveConnections[name] = []*Connection{}
+	} else {
+		_m.Edges.namedLiveConnections[name] = append(_m.Edges.namedLiveConnections[name], edges...)
 	}
 }
 

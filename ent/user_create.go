@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/role"
@@ -194,6 +195,48 @@ func (_c *UserCreate) SetNillableAvailability(v *user.Availability) *UserCreate 
 	return _c
 }
 
+// SetOnline sets the "online" field.
+func (_c *UserCreate) SetOnline(v bool) *UserCreate {
+	_c.mutation.SetOnline(v)
+	return _c
+}
+
+// SetNillableOnline sets the "online" field if the given value is not nil.
+func (_c *UserCreate) SetNillableOnline(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetOnline(*v)
+	}
+	return _c
+}
+
+// SetConnections sets the "connections" field.
+func (_c *UserCreate) SetConnections(v int) *UserCreate {
+	_c.mutation.SetConnections(v)
+	return _c
+}
+
+// SetNillableConnections sets the "connections" field if the given value is not nil.
+func (_c *UserCreate) SetNillableConnections(v *int) *UserCreate {
+	if v != nil {
+		_c.SetConnections(*v)
+	}
+	return _c
+}
+
+// SetVersion sets the "version" field.
+func (_c *UserCreate) SetVersion(v int) *UserCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *UserCreate) SetNillableVersion(v *int) *UserCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_c *UserCreate) SetLastSeenAt(v time.Time) *UserCreate {
 	_c.mutation.SetLastSeenAt(v)
@@ -260,6 +303,21 @@ func (_c *UserCreate) AddSessions(v ...*Session) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddSessionIDs(ids...)
+}
+
+// AddLiveConnectionIDs adds the "live_connections" edge to the Connection entity by IDs.
+func (_c *UserCreate) AddLiveConnectionIDs(ids ...int) *UserCreate {
+	_c.mutation.AddLiveConnectionIDs(ids...)
+	return _c
+}
+
+// AddLiveConnections adds the "live_connections" edges to the Connection entity.
+func (_c *UserCreate) AddLiveConnections(v ...*Connection) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLiveConnectionIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -336,6 +394,18 @@ func (_c *UserCreate) defaults() error {
 	if _, ok := _c.mutation.Availability(); !ok {
 		v := user.DefaultAvailability
 		_c.mutation.SetAvailability(v)
+	}
+	if _, ok := _c.mutation.Online(); !ok {
+		v := user.DefaultOnline
+		_c.mutation.SetOnline(v)
+	}
+	if _, ok := _c.mutation.Connections(); !ok {
+		v := user.DefaultConnections
+		_c.mutation.SetConnections(v)
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := user.DefaultVersion
+		_c.mutation.SetVersion(v)
 	}
 	return nil
 }
@@ -426,6 +496,20 @@ func (_c *UserCreate) check() error {
 			return &ValidationError{Name: "availability", err: fmt.Errorf(`ent: validator failed for field "User.availability": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.Online(); !ok {
+		return &ValidationError{Name: "online", err: errors.New(`ent: missing required field "User.online"`)}
+	}
+	if _, ok := _c.mutation.Connections(); !ok {
+		return &ValidationError{Name: "connections", err: errors.New(`ent: missing required field "User.connections"`)}
+	}
+	if v, ok := _c.mutation.Connections(); ok {
+		if err := user.ConnectionsValidator(v); err != nil {
+			return &ValidationError{Name: "connections", err: fmt.Errorf(`ent: validator failed for field "User.connections": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "User.version"`)}
+	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "User.organization"`)}
 	}
@@ -510,6 +594,18 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldAvailability, field.TypeEnum, value)
 		_node.Availability = value
 	}
+	if value, ok := _c.mutation.Online(); ok {
+		_spec.SetField(user.FieldOnline, field.TypeBool, value)
+		_node.Online = value
+	}
+	if value, ok := _c.mutation.Connections(); ok {
+		_spec.SetField(user.FieldConnections, field.TypeInt, value)
+		_node.Connections = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(user.FieldVersion, field.TypeInt, value)
+		_node.Version = value
+	}
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)
 		_node.LastSeenAt = &value
@@ -577,6 +673,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LiveConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/predicate"
@@ -24,18 +25,20 @@ import (
 // UserQuery is the builder for querying User entities.
 type UserQuery struct {
 	config
-	ctx                *QueryContext
-	order              []user.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.User
-	withOrganization   *OrganizationQuery
-	withRole           *RoleQuery
-	withDivisions      *DivisionQuery
-	withSessions       *SessionQuery
-	loadTotal          []func(context.Context, []*User) error
-	modifiers          []func(*sql.Selector)
-	withNamedDivisions map[string]*DivisionQuery
-	withNamedSessions  map[string]*SessionQuery
+	ctx                      *QueryContext
+	order                    []user.OrderOption
+	inters                   []Interceptor
+	predicates               []predicate.User
+	withOrganization         *OrganizationQuery
+	withRole                 *RoleQuery
+	withDivisions            *DivisionQuery
+	withSessions             *SessionQuery
+	withLiveConnections      *ConnectionQuery
+	loadTotal                []func(context.Context, []*User) error
+	modifiers                []func(*sql.Selector)
+	withNamedDivisions       map[string]*DivisionQuery
+	withNamedSessions        map[string]*SessionQuery
+	withNamedLiveConnections map[string]*ConnectionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -153,6 +156,28 @@ func (_q *UserQuery) QuerySessions() *SessionQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(session.Table, session.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.SessionsTable, user.SessionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLiveConnections chains the current query on the "live_connections" edge.
+func (_q *UserQuery) QueryLiveConnections() *ConnectionQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(connection.Table, connection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.LiveConnectionsTable, user.LiveConnectionsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -347,15 +372,16 @@ func (_q *UserQuery) Clone() *UserQuery {
 		return nil
 	}
 	return &UserQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]user.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.User{}, _q.predicates...),
-		withOrganization: _q.withOrganization.Clone(),
-		withRole:         _q.withRole.Clone(),
-		withDivisions:    _q.withDivisions.Clone(),
-		withSessions:     _q.withSessions.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]user.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.User{}, _q.predicates...),
+		withOrganization:    _q.withOrganization.Clone(),
+		withRole:            _q.withRole.Clone(),
+		withDivisions:       _q.withDivisions.Clone(),
+		withSessions:        _q.withSessions.Clone(),
+		withLiveConnections: _q.withLiveConnections.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -404,6 +430,17 @@ func (_q *UserQuery) WithSessions(opts ...func(*SessionQuery)) *UserQuery {
 		opt(query)
 	}
 	_q.withSessions = query
+	return _q
+}
+
+// WithLiveConnections tells the query-builder to eager-load the nodes that are connected to
+// the "live_connections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithLiveConnections(opts ...func(*ConnectionQuery)) *UserQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLiveConnections = query
 	return _q
 }
 
@@ -491,11 +528,12 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [5]bool{
 			_q.withOrganization != nil,
 			_q.withRole != nil,
 			_q.withDivisions != nil,
 			_q.withSessions != nil,
+			_q.withLiveConnections != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -545,6 +583,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withLiveConnections; query != nil {
+		if err := _q.loadLiveConnections(ctx, query, nodes,
+			func(n *User) { n.Edges.LiveConnections = []*Connection{} },
+			func(n *User, e *Connection) { n.Edges.LiveConnections = append(n.Edges.LiveConnections, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedDivisions {
 		if err := _q.loadDivisions(ctx, query, nodes,
 			func(n *User) { n.appendNamedDivisions(name) },
@@ -556,6 +601,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadSessions(ctx, query, nodes,
 			func(n *User) { n.appendNamedSessions(name) },
 			func(n *User, e *Session) { n.appendNamedSessions(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLiveConnections {
+		if err := _q.loadLiveConnections(ctx, query, nodes,
+			func(n *User) { n.appendNamedLiveConnections(name) },
+			func(n *User, e *Connection) { n.appendNamedLiveConnections(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -716,6 +768,36 @@ func (_q *UserQuery) loadSessions(ctx context.Context, query *SessionQuery, node
 	}
 	return nil
 }
+func (_q *UserQuery) loadLiveConnections(ctx context.Context, query *ConnectionQuery, nodes []*User, init func(*User), assign func(*User, *Connection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(connection.FieldUserID)
+	}
+	query.Where(predicate.Connection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.LiveConnectionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -841,6 +923,20 @@ func (_q *UserQuery) WithNamedSessions(name string, opts ...func(*SessionQuery))
 		_q.withNamedSessions = make(map[string]*SessionQuery)
 	}
 	_q.withNamedSessions[name] = query
+	return _q
+}
+
+// WithNamedLiveConnections tells the query-builder to eager-load the nodes that are connected to the "live_connections"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedLiveConnections(name string, opts ...func(*ConnectionQuery)) *UserQuery {
+	query := (&ConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLiveConnections == nil {
+		_q.withNamedLiveConnections = make(map[string]*ConnectionQuery)
+	}
+	_q.withNamedLiveConnections[name] = query
 	return _q
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -218,6 +219,62 @@ func (_u *UserUpdate) SetNillableAvailability(v *user.Availability) *UserUpdate 
 	return _u
 }
 
+// SetOnline sets the "online" field.
+func (_u *UserUpdate) SetOnline(v bool) *UserUpdate {
+	_u.mutation.SetOnline(v)
+	return _u
+}
+
+// SetNillableOnline sets the "online" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableOnline(v *bool) *UserUpdate {
+	if v != nil {
+		_u.SetOnline(*v)
+	}
+	return _u
+}
+
+// SetConnections sets the "connections" field.
+func (_u *UserUpdate) SetConnections(v int) *UserUpdate {
+	_u.mutation.ResetConnections()
+	_u.mutation.SetConnections(v)
+	return _u
+}
+
+// SetNillableConnections sets the "connections" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableConnections(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetConnections(*v)
+	}
+	return _u
+}
+
+// AddConnections adds value to the "connections" field.
+func (_u *UserUpdate) AddConnections(v int) *UserUpdate {
+	_u.mutation.AddConnections(v)
+	return _u
+}
+
+// SetVersion sets the "version" field.
+func (_u *UserUpdate) SetVersion(v int) *UserUpdate {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableVersion(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *UserUpdate) AddVersion(v int) *UserUpdate {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *UserUpdate) SetLastSeenAt(v time.Time) *UserUpdate {
 	_u.mutation.SetLastSeenAt(v)
@@ -293,6 +350,21 @@ func (_u *UserUpdate) AddSessions(v ...*Session) *UserUpdate {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddLiveConnectionIDs adds the "live_connections" edge to the Connection entity by IDs.
+func (_u *UserUpdate) AddLiveConnectionIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddLiveConnectionIDs(ids...)
+	return _u
+}
+
+// AddLiveConnections adds the "live_connections" edges to the Connection entity.
+func (_u *UserUpdate) AddLiveConnections(v ...*Connection) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLiveConnectionIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -344,6 +416,27 @@ func (_u *UserUpdate) RemoveSessions(v ...*Session) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearLiveConnections clears all "live_connections" edges to the Connection entity.
+func (_u *UserUpdate) ClearLiveConnections() *UserUpdate {
+	_u.mutation.ClearLiveConnections()
+	return _u
+}
+
+// RemoveLiveConnectionIDs removes the "live_connections" edge to Connection entities by IDs.
+func (_u *UserUpdate) RemoveLiveConnectionIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveLiveConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveLiveConnections removes "live_connections" edges to Connection entities.
+func (_u *UserUpdate) RemoveLiveConnections(v ...*Connection) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLiveConnectionIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -435,6 +528,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "availability", err: fmt.Errorf(`ent: validator failed for field "User.availability": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Connections(); ok {
+		if err := user.ConnectionsValidator(v); err != nil {
+			return &ValidationError{Name: "connections", err: fmt.Errorf(`ent: validator failed for field "User.connections": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "User.organization"`)
 	}
@@ -503,6 +601,21 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Availability(); ok {
 		_spec.SetField(user.FieldAvailability, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Online(); ok {
+		_spec.SetField(user.FieldOnline, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Connections(); ok {
+		_spec.SetField(user.FieldConnections, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedConnections(); ok {
+		_spec.AddField(user.FieldConnections, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(user.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(user.FieldVersion, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)
@@ -628,6 +741,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LiveConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLiveConnectionsIDs(); len(nodes) > 0 && !_u.mutation.LiveConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LiveConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -843,6 +1001,62 @@ func (_u *UserUpdateOne) SetNillableAvailability(v *user.Availability) *UserUpda
 	return _u
 }
 
+// SetOnline sets the "online" field.
+func (_u *UserUpdateOne) SetOnline(v bool) *UserUpdateOne {
+	_u.mutation.SetOnline(v)
+	return _u
+}
+
+// SetNillableOnline sets the "online" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableOnline(v *bool) *UserUpdateOne {
+	if v != nil {
+		_u.SetOnline(*v)
+	}
+	return _u
+}
+
+// SetConnections sets the "connections" field.
+func (_u *UserUpdateOne) SetConnections(v int) *UserUpdateOne {
+	_u.mutation.ResetConnections()
+	_u.mutation.SetConnections(v)
+	return _u
+}
+
+// SetNillableConnections sets the "connections" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableConnections(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetConnections(*v)
+	}
+	return _u
+}
+
+// AddConnections adds value to the "connections" field.
+func (_u *UserUpdateOne) AddConnections(v int) *UserUpdateOne {
+	_u.mutation.AddConnections(v)
+	return _u
+}
+
+// SetVersion sets the "version" field.
+func (_u *UserUpdateOne) SetVersion(v int) *UserUpdateOne {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableVersion(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *UserUpdateOne) AddVersion(v int) *UserUpdateOne {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *UserUpdateOne) SetLastSeenAt(v time.Time) *UserUpdateOne {
 	_u.mutation.SetLastSeenAt(v)
@@ -918,6 +1132,21 @@ func (_u *UserUpdateOne) AddSessions(v ...*Session) *UserUpdateOne {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddLiveConnectionIDs adds the "live_connections" edge to the Connection entity by IDs.
+func (_u *UserUpdateOne) AddLiveConnectionIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddLiveConnectionIDs(ids...)
+	return _u
+}
+
+// AddLiveConnections adds the "live_connections" edges to the Connection entity.
+func (_u *UserUpdateOne) AddLiveConnections(v ...*Connection) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLiveConnectionIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -969,6 +1198,27 @@ func (_u *UserUpdateOne) RemoveSessions(v ...*Session) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearLiveConnections clears all "live_connections" edges to the Connection entity.
+func (_u *UserUpdateOne) ClearLiveConnections() *UserUpdateOne {
+	_u.mutation.ClearLiveConnections()
+	return _u
+}
+
+// RemoveLiveConnectionIDs removes the "live_connections" edge to Connection entities by IDs.
+func (_u *UserUpdateOne) RemoveLiveConnectionIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveLiveConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveLiveConnections removes "live_connections" edges to Connection entities.
+func (_u *UserUpdateOne) RemoveLiveConnections(v ...*Connection) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLiveConnectionIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -1073,6 +1323,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "availability", err: fmt.Errorf(`ent: validator failed for field "User.availability": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Connections(); ok {
+		if err := user.ConnectionsValidator(v); err != nil {
+			return &ValidationError{Name: "connections", err: fmt.Errorf(`ent: validator failed for field "User.connections": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "User.organization"`)
 	}
@@ -1158,6 +1413,21 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.Availability(); ok {
 		_spec.SetField(user.FieldAvailability, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Online(); ok {
+		_spec.SetField(user.FieldOnline, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Connections(); ok {
+		_spec.SetField(user.FieldConnections, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedConnections(); ok {
+		_spec.AddField(user.FieldConnections, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(user.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(user.FieldVersion, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)
@@ -1283,6 +1553,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LiveConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLiveConnectionsIDs(); len(nodes) > 0 && !_u.mutation.LiveConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LiveConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.LiveConnectionsTable,
+			Columns: []string{user.LiveConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -58,6 +58,9 @@ type Viewer struct {
 	// Permissions holds what the user's role grants, plus any grant made to
 	// the user directly.
 	Permissions []Permission
+	// DivisionScoped is true for a viewer who sees only the users of their
+	// own divisions: a supervisor with ASSIGNED_DIVISIONS chat access.
+	DivisionScoped bool
 }
 
 // Can reports whether the viewer holds permission p.

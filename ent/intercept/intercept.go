@@ -8,7 +8,9 @@ import (
 
 	"roster/ent"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/instance"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -101,6 +103,33 @@ func (f TraverseChannel) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ChannelQuery", q)
 }
 
+// The ConnectionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ConnectionFunc func(context.Context, *ent.ConnectionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ConnectionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ConnectionQuery", q)
+}
+
+// The TraverseConnection type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseConnection func(context.Context, *ent.ConnectionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseConnection) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseConnection) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ConnectionQuery", q)
+}
+
 // The DivisionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type DivisionFunc func(context.Context, *ent.DivisionQuery) (ent.Value, error)
 
@@ -126,6 +155,33 @@ func (f TraverseDivision) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DivisionQuery", q)
+}
+
+// The InstanceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InstanceFunc func(context.Context, *ent.InstanceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InstanceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InstanceQuery", q)
+}
+
+// The TraverseInstance type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInstance func(context.Context, *ent.InstanceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInstance) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInstance) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InstanceQuery", q)
 }
 
 // The OrganizationFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -241,8 +297,12 @@ func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
 	case *ent.ChannelQuery:
 		return &query[*ent.ChannelQuery, predicate.Channel, channel.OrderOption]{typ: ent.TypeChannel, tq: q}, nil
+	case *ent.ConnectionQuery:
+		return &query[*ent.ConnectionQuery, predicate.Connection, connection.OrderOption]{typ: ent.TypeConnection, tq: q}, nil
 	case *ent.DivisionQuery:
 		return &query[*ent.DivisionQuery, predicate.Division, division.OrderOption]{typ: ent.TypeDivision, tq: q}, nil
+	case *ent.InstanceQuery:
+		return &query[*ent.InstanceQuery, predicate.Instance, instance.OrderOption]{typ: ent.TypeInstance, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
 	case *ent.RoleQuery:

@@ -43,6 +43,60 @@ var (
 			},
 		},
 	}
+	// ConnectionsColumns holds the columns for the "connections" table.
+	ConnectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "opened_at", Type: field.TypeTime},
+		{Name: "user_agent", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "instance_id", Type: field.TypeString},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "session_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// ConnectionsTable holds the schema information for the "connections" table.
+	ConnectionsTable = &schema.Table{
+		Name:       "connections",
+		Columns:    ConnectionsColumns,
+		PrimaryKey: []*schema.Column{ConnectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "connections_instances_connections",
+				Columns:    []*schema.Column{ConnectionsColumns[3]},
+				RefColumns: []*schema.Column{InstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "connections_organizations_connections",
+				Columns:    []*schema.Column{ConnectionsColumns[4]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "connections_sessions_connections",
+				Columns:    []*schema.Column{ConnectionsColumns[5]},
+				RefColumns: []*schema.Column{SessionsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "connections_users_live_connections",
+				Columns:    []*schema.Column{ConnectionsColumns[6]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "connection_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{ConnectionsColumns[4]},
+			},
+			{
+				Name:    "connection_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{ConnectionsColumns[6]},
+			},
+		},
+	}
 	// DivisionsColumns holds the columns for the "divisions" table.
 	DivisionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -78,6 +132,18 @@ var (
 				Columns: []*schema.Column{DivisionsColumns[6], DivisionsColumns[4]},
 			},
 		},
+	}
+	// InstancesColumns holds the columns for the "instances" table.
+	InstancesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "heartbeat_at", Type: field.TypeTime},
+	}
+	// InstancesTable holds the schema information for the "instances" table.
+	InstancesTable = &schema.Table{
+		Name:       "instances",
+		Columns:    InstancesColumns,
+		PrimaryKey: []*schema.Column{InstancesColumns[0]},
 	}
 	// OrganizationsColumns holds the columns for the "organizations" table.
 	OrganizationsColumns = []*schema.Column{
@@ -185,6 +251,9 @@ var (
 		{Name: "chat_access", Type: field.TypeEnum, Enums: []string{"ALL_DIVISIONS", "ASSIGNED_DIVISIONS"}, Default: "ALL_DIVISIONS"},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"INVITED", "ACTIVE", "ARCHIVED"}, Default: "INVITED"},
 		{Name: "availability", Type: field.TypeEnum, Enums: []string{"ONLINE", "BUSY", "AWAY", "OFFLINE"}, Default: "OFFLINE"},
+		{Name: "online", Type: field.TypeBool, Default: false},
+		{Name: "connections", Type: field.TypeInt, Default: 0},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
 		{Name: "archived_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
@@ -198,13 +267,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_users",
-				Columns:    []*schema.Column{UsersColumns[16]},
+				Columns:    []*schema.Column{UsersColumns[19]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_users",
-				Columns:    []*schema.Column{UsersColumns[17]},
+				Columns:    []*schema.Column{UsersColumns[20]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -213,17 +282,17 @@ var (
 			{
 				Name:    "user_organization_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[16]},
+				Columns: []*schema.Column{UsersColumns[19]},
 			},
 			{
 				Name:    "user_organization_id_email",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[16], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[19], UsersColumns[6]},
 			},
 			{
 				Name:    "user_organization_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[16], UsersColumns[12]},
+				Columns: []*schema.Column{UsersColumns[19], UsersColumns[12]},
 			},
 		},
 	}
@@ -280,7 +349,9 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		ChannelsTable,
+		ConnectionsTable,
 		DivisionsTable,
+		InstancesTable,
 		OrganizationsTable,
 		RolesTable,
 		SessionsTable,
@@ -295,9 +366,19 @@ func init() {
 	ChannelsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(0),
 	}
+	ConnectionsTable.ForeignKeys[0].RefTable = InstancesTable
+	ConnectionsTable.ForeignKeys[1].RefTable = OrganizationsTable
+	ConnectionsTable.ForeignKeys[2].RefTable = SessionsTable
+	ConnectionsTable.ForeignKeys[3].RefTable = UsersTable
+	ConnectionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(25769803776),
+	}
 	DivisionsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	DivisionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(4294967296),
+	}
+	InstancesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(30064771072),
 	}
 	OrganizationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),

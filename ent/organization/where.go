@@ -330,6 +330,29 @@ func HasSessionsWith(preds ...predicate.Session) predicate.Organization {
 	})
 }
 
+// HasConnections applies the HasEdge predicate on the "connections" edge.
+func HasConnections() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ConnectionsTable, ConnectionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasConnectionsWith applies the HasEdge predicate on the "connections" edge with a given conditions (other predicates).
+func HasConnectionsWith(preds ...predicate.Connection) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newConnectionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Organization) predicate.Organization {
 	return predicate.Organization(sql.AndPredicates(predicates...))

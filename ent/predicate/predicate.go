@@ -9,8 +9,14 @@ import (
 // Channel is the predicate function for channel builders.
 type Channel func(*sql.Selector)
 
+// Connection is the predicate function for connection builders.
+type Connection func(*sql.Selector)
+
 // Division is the predicate function for division builders.
 type Division func(*sql.Selector)
+
+// Instance is the predicate function for instance builders.
+type Instance func(*sql.Selector)
 
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)

@@ -135,6 +135,30 @@ func (f ChannelMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ChannelMutation", m)
 }
 
+// The ConnectionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ConnectionQueryRuleFunc func(context.Context, *ent.ConnectionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ConnectionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ConnectionQuery", q)
+}
+
+// The ConnectionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ConnectionMutationRuleFunc func(context.Context, *ent.ConnectionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ConnectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ConnectionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ConnectionMutation", m)
+}
+
 // The DivisionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type DivisionQueryRuleFunc func(context.Context, *ent.DivisionQuery) error
@@ -157,6 +181,30 @@ func (f DivisionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DivisionMutation", m)
+}
+
+// The InstanceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type InstanceQueryRuleFunc func(context.Context, *ent.InstanceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f InstanceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.InstanceQuery", q)
+}
+
+// The InstanceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type InstanceMutationRuleFunc func(context.Context, *ent.InstanceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f InstanceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.InstanceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InstanceMutation", m)
 }
 
 // The OrganizationQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -292,7 +340,11 @@ func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
 	case *ent.ChannelQuery:
 		return q.Filter(), nil
+	case *ent.ConnectionQuery:
+		return q.Filter(), nil
 	case *ent.DivisionQuery:
+		return q.Filter(), nil
+	case *ent.InstanceQuery:
 		return q.Filter(), nil
 	case *ent.OrganizationQuery:
 		return q.Filter(), nil
@@ -311,7 +363,11 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
 	case *ent.ChannelMutation:
 		return m.Filter(), nil
+	case *ent.ConnectionMutation:
+		return m.Filter(), nil
 	case *ent.DivisionMutation:
+		return m.Filter(), nil
+	case *ent.InstanceMutation:
 		return m.Filter(), nil
 	case *ent.OrganizationMutation:
 		return m.Filter(), nil

@@ -5,7 +5,9 @@ package runtime
 import (
 	"context"
 	"roster/ent/channel"
+	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/instance"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/schema"
@@ -66,6 +68,31 @@ func init() {
 	channelDescSettings := channelFields[4].Descriptor()
 	// channel.DefaultSettings holds the default value on creation for the settings field.
 	channel.DefaultSettings = channelDescSettings.Default.(map[string]interface{})
+	connectionMixin := schema.Connection{}.Mixin()
+	connection.Policy = privacy.NewPolicies(connectionMixin[0], schema.Connection{})
+	connection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := connection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	connectionMixinHooks0 := connectionMixin[0].Hooks()
+
+	connection.Hooks[1] = connectionMixinHooks0[0]
+	connectionFields := schema.Connection{}.Fields()
+	_ = connectionFields
+	// connectionDescOpenedAt is the schema descriptor for opened_at field.
+	connectionDescOpenedAt := connectionFields[3].Descriptor()
+	// connection.DefaultOpenedAt holds the default value on creation for the opened_at field.
+	connection.DefaultOpenedAt = connectionDescOpenedAt.Default.(func() time.Time)
+	// connectionDescUserAgent is the schema descriptor for user_agent field.
+	connectionDescUserAgent := connectionFields[4].Descriptor()
+	// connection.DefaultUserAgent holds the default value on creation for the user_agent field.
+	connection.DefaultUserAgent = connectionDescUserAgent.Default.(string)
+	// connection.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	connection.UserAgentValidator = connectionDescUserAgent.Validators[0].(func(string) error)
 	divisionMixin := schema.Division{}.Mixin()
 	division.Policy = privacy.NewPolicies(divisionMixin[1], schema.Division{})
 	division.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -112,6 +139,29 @@ func init() {
 	division.DefaultDescription = divisionDescDescription.Default.(string)
 	// division.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	division.DescriptionValidator = divisionDescDescription.Validators[0].(func(string) error)
+	instance.Policy = privacy.NewPolicies(schema.Instance{})
+	instance.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := instance.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	instanceFields := schema.Instance{}.Fields()
+	_ = instanceFields
+	// instanceDescStartedAt is the schema descriptor for started_at field.
+	instanceDescStartedAt := instanceFields[1].Descriptor()
+	// instance.DefaultStartedAt holds the default value on creation for the started_at field.
+	instance.DefaultStartedAt = instanceDescStartedAt.Default.(func() time.Time)
+	// instanceDescHeartbeatAt is the schema descriptor for heartbeat_at field.
+	instanceDescHeartbeatAt := instanceFields[2].Descriptor()
+	// instance.DefaultHeartbeatAt holds the default value on creation for the heartbeat_at field.
+	instance.DefaultHeartbeatAt = instanceDescHeartbeatAt.Default.(func() time.Time)
+	// instanceDescID is the schema descriptor for id field.
+	instanceDescID := instanceFields[0].Descriptor()
+	// instance.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	instance.IDValidator = instanceDescID.Validators[0].(func(string) error)
 	organizationMixin := schema.Organization{}.Mixin()
 	organization.Policy = privacy.NewPolicies(schema.Organization{})
 	organization.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -255,6 +305,8 @@ func init() {
 	user.Hooks[7] = userHooks[5]
 
 	user.Hooks[8] = userHooks[6]
+
+	user.Hooks[9] = userHooks[7]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userFields := schema.User{}.Fields()
@@ -303,6 +355,20 @@ func init() {
 	userDescBroadcast := userFields[8].Descriptor()
 	// user.DefaultBroadcast holds the default value on creation for the broadcast field.
 	user.DefaultBroadcast = userDescBroadcast.Default.(bool)
+	// userDescOnline is the schema descriptor for online field.
+	userDescOnline := userFields[12].Descriptor()
+	// user.DefaultOnline holds the default value on creation for the online field.
+	user.DefaultOnline = userDescOnline.Default.(bool)
+	// userDescConnections is the schema descriptor for connections field.
+	userDescConnections := userFields[13].Descriptor()
+	// user.DefaultConnections holds the default value on creation for the connections field.
+	user.DefaultConnections = userDescConnections.Default.(int)
+	// user.ConnectionsValidator is a validator for the "connections" field. It is called by the builders before save.
+	user.ConnectionsValidator = userDescConnections.Validators[0].(func(int) error)
+	// userDescVersion is the schema descriptor for version field.
+	userDescVersion := userFields[14].Descriptor()
+	// user.DefaultVersion holds the default value on creation for the version field.
+	user.DefaultVersion = userDescVersion.Default.(int)
 }
 
 const (

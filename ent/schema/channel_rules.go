@@ -19,6 +19,7 @@ import (
 // Policy of the Channel: channels are managed by those who may.
 func (Channel) Policy() ent.Policy {
 	return privacy.Policy{
+		Query: readableByViewers,
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfCan(viewer.ManageChannels),
 			privacy.AlwaysDenyRule(),

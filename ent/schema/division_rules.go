@@ -20,6 +20,7 @@ import (
 // Policy of the Division: divisions are managed by those who may.
 func (Division) Policy() ent.Policy {
 	return privacy.Policy{
+		Query: readableByViewers,
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfCan(viewer.ManageDivisions),
 			privacy.AlwaysDenyRule(),

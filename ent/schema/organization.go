@@ -33,6 +33,7 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("divisions", Division.Type).Annotations(skip),
 		edge.To("channels", Channel.Type).Annotations(skip),
 		edge.To("sessions", Session.Type).Annotations(skip),
+		edge.To("connections", Connection.Type).Annotations(skip),
 	}
 }
 

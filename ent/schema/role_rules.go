@@ -20,6 +20,7 @@ import (
 // Policy of the Role: roles are managed by those who manage users.
 func (Role) Policy() ent.Policy {
 	return privacy.Policy{
+		Query: readableByViewers,
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfCan(viewer.ManageUsers),
 			privacy.AlwaysDenyRule(),

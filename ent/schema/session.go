@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -57,6 +58,8 @@ func (Session) Edges() []ent.Edge {
 			Unique().
 			Required().
 			Immutable(),
+		edge.To("connections", Connection.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 // already allowed the system, so anything reaching here is denied.
 func (Session) Policy() ent.Policy {
 	return privacy.Policy{
+		Query:    readableByViewers,
 		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
 	}
 }

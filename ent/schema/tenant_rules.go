@@ -14,14 +14,13 @@ import (
 
 // Policy of the TenantMixin: the system may do anything; a viewer reads and
 // changes only their own organization's rows; anyone else is denied. The
-// entity's own policy decides what a viewer may change.
+// entity's own policy decides what a viewer may read and change there.
 func (TenantMixin) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
 			access.AllowIfSystem(),
 			access.DenyIfNoViewer(),
-			access.TenantQuery(),
-			privacy.AlwaysDenyRule(),
+			access.FilterTenant(),
 		},
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfSystem(),
@@ -93,4 +92,11 @@ func checkRefs(ctx context.Context, field string, ids []int, count func(ctx cont
 		return notFoundRef(field)
 	}
 	return nil
+}
+
+// readableByViewers is the query policy of entities every viewer of the
+// organization may read: after the tenant filter, allow, and deny the rest.
+var readableByViewers = privacy.QueryPolicy{
+	access.AllowViewer(),
+	privacy.AlwaysDenyRule(),
 }

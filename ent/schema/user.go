@@ -74,6 +74,19 @@ func (User) Fields() []ent.Field {
 			Default("OFFLINE").
 			Comment("The availability the user has chosen for taking chats.").
 			Annotations(entgql.Type("Availability"), entgql.OrderField("AVAILABILITY"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Bool("online").
+			Default(false).
+			Comment("Whether the user has at least one live connection (on any server instance), as observed by the server.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Int("connections").
+			Default(0).
+			NonNegative().
+			Comment("How many live connections (devices, tabs) the user has.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+		field.Int("version").
+			Default(1).
+			Comment("Increases with every change of the user, availability and presence included. An event about the user carries the version it describes: apply it only when newer than the version you hold.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
 		field.Time("last_seen_at").
 			Optional().
 			Nillable().
@@ -107,6 +120,8 @@ func (User) Edges() []ent.Edge {
 			Ref("members").
 			Comment("The divisions (teams) the user belongs to."),
 		edge.To("sessions", Session.Type).
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
+		edge.To("live_connections", Connection.Type).
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }

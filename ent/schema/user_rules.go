@@ -20,11 +20,20 @@ import (
 	"roster/viewer"
 )
 
-// Policy of the User: only viewers who may manage users change them.
+// Policy of the User: every viewer reads the users of their organization,
+// except that a supervisor scoped to their divisions sees only the users of
+// those; only viewers who may manage users change them, but anyone may set
+// their own availability.
 func (User) Policy() ent.Policy {
 	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			access.FilterDivisionScope(),
+			access.AllowViewer(),
+			privacy.AlwaysDenyRule(),
+		},
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfCan(viewer.ManageUsers),
+			access.AllowSelf(user.FieldAvailability, user.FieldVersion, user.FieldUpdatedAt),
 			privacy.AlwaysDenyRule(),
 		},
 	}
@@ -39,8 +48,22 @@ func (User) Hooks() []ent.Hook {
 		hook.On(hashPassword, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(keepAnAdmin, ent.OpUpdateOne|ent.OpDeleteOne),
 		hook.On(endSessionsOnArchive, ent.OpUpdateOne),
+		hook.On(bumpVersion, ent.OpUpdate|ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
+}
+
+// bumpVersion increases the version of every user a mutation changes, so
+// that clients can order what they learn of a user.
+func bumpVersion(next ent.Mutator) ent.Mutator {
+	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+		if _, set := m.Field("version"); !set {
+			if err := m.AddField("version", 1); err != nil {
+				return nil, err
+			}
+		}
+		return next.Mutate(ctx, m)
+	})
 }
 
 // denyBulk refuses bulk updates and deletes of users outside the system's

@@ -471,6 +471,29 @@ func HasUserWith(preds ...predicate.User) predicate.Session {
 	})
 }
 
+// HasConnections applies the HasEdge predicate on the "connections" edge.
+func HasConnections() predicate.Session {
+	return predicate.Session(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ConnectionsTable, ConnectionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasConnectionsWith applies the HasEdge predicate on the "connections" edge with a given conditions (other predicates).
+func HasConnectionsWith(preds ...predicate.Connection) predicate.Session {
+	return predicate.Session(func(s *sql.Selector) {
+		step := newConnectionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Session) predicate.Session {
 	return predicate.Session(sql.AndPredicates(predicates...))

@@ -48,6 +48,12 @@ const (
 	FieldStatus = "status"
 	// FieldAvailability holds the string denoting the availability field in the database.
 	FieldAvailability = "availability"
+	// FieldOnline holds the string denoting the online field in the database.
+	FieldOnline = "online"
+	// FieldConnections holds the string denoting the connections field in the database.
+	FieldConnections = "connections"
+	// FieldVersion holds the string denoting the version field in the database.
+	FieldVersion = "version"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
 	// FieldArchivedAt holds the string denoting the archived_at field in the database.
@@ -60,6 +66,8 @@ const (
 	EdgeDivisions = "divisions"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
 	EdgeSessions = "sessions"
+	// EdgeLiveConnections holds the string denoting the live_connections edge name in mutations.
+	EdgeLiveConnections = "live_connections"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -88,6 +96,13 @@ const (
 	SessionsInverseTable = "sessions"
 	// SessionsColumn is the table column denoting the sessions relation/edge.
 	SessionsColumn = "user_id"
+	// LiveConnectionsTable is the table that holds the live_connections relation/edge.
+	LiveConnectionsTable = "connections"
+	// LiveConnectionsInverseTable is the table name for the Connection entity.
+	// It exists in this package in order to avoid circular dependency with the "connection" package.
+	LiveConnectionsInverseTable = "connections"
+	// LiveConnectionsColumn is the table column denoting the live_connections relation/edge.
+	LiveConnectionsColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -108,6 +123,9 @@ var Columns = []string{
 	FieldChatAccess,
 	FieldStatus,
 	FieldAvailability,
+	FieldOnline,
+	FieldConnections,
+	FieldVersion,
 	FieldLastSeenAt,
 	FieldArchivedAt,
 }
@@ -134,7 +152,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "roster/ent/runtime"
 var (
-	Hooks  [9]ent.Hook
+	Hooks  [10]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -160,6 +178,14 @@ var (
 	DefaultPassword string
 	// DefaultBroadcast holds the default value on creation for the "broadcast" field.
 	DefaultBroadcast bool
+	// DefaultOnline holds the default value on creation for the "online" field.
+	DefaultOnline bool
+	// DefaultConnections holds the default value on creation for the "connections" field.
+	DefaultConnections int
+	// ConnectionsValidator is a validator for the "connections" field. It is called by the builders before save.
+	ConnectionsValidator func(int) error
+	// DefaultVersion holds the default value on creation for the "version" field.
+	DefaultVersion int
 )
 
 // ChatAccess defines the type for the "chat_access" enum field.
@@ -326,6 +352,21 @@ func ByAvailability(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAvailability, opts...).ToFunc()
 }
 
+// ByOnline orders the results by the online field.
+func ByOnline(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOnline, opts...).ToFunc()
+}
+
+// ByConnections orders the results by the connections field.
+func ByConnections(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConnections, opts...).ToFunc()
+}
+
+// ByVersion orders the results by the version field.
+func ByVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVersion, opts...).ToFunc()
+}
+
 // ByLastSeenAt orders the results by the last_seen_at field.
 func ByLastSeenAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastSeenAt, opts...).ToFunc()
@@ -377,6 +418,20 @@ func BySessions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newSessionsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByLiveConnectionsCount orders the results by live_connections count.
+func ByLiveConnectionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLiveConnectionsStep(), opts...)
+	}
+}
+
+// ByLiveConnections orders the results by live_connections terms.
+func ByLiveConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLiveConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -403,6 +458,13 @@ func newSessionsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SessionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, SessionsTable, SessionsColumn),
+	)
+}
+func newLiveConnectionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LiveConnectionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LiveConnectionsTable, LiveConnectionsColumn),
 	)
 }
 

@@ -115,6 +115,21 @@ func Broadcast(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldBroadcast, v))
 }
 
+// Online applies equality check predicate on the "online" field. It's identical to OnlineEQ.
+func Online(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldOnline, v))
+}
+
+// Connections applies equality check predicate on the "connections" field. It's identical to ConnectionsEQ.
+func Connections(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldConnections, v))
+}
+
+// Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
+func Version(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldVersion, v))
+}
+
 // LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
 func LastSeenAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastSeenAt, v))
@@ -790,6 +805,96 @@ func AvailabilityNotIn(vs ...Availability) predicate.User {
 	return predicate.User(sql.FieldNotIn(FieldAvailability, vs...))
 }
 
+// OnlineEQ applies the EQ predicate on the "online" field.
+func OnlineEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldOnline, v))
+}
+
+// OnlineNEQ applies the NEQ predicate on the "online" field.
+func OnlineNEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldOnline, v))
+}
+
+// ConnectionsEQ applies the EQ predicate on the "connections" field.
+func ConnectionsEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldConnections, v))
+}
+
+// ConnectionsNEQ applies the NEQ predicate on the "connections" field.
+func ConnectionsNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldConnections, v))
+}
+
+// ConnectionsIn applies the In predicate on the "connections" field.
+func ConnectionsIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldConnections, vs...))
+}
+
+// ConnectionsNotIn applies the NotIn predicate on the "connections" field.
+func ConnectionsNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldConnections, vs...))
+}
+
+// ConnectionsGT applies the GT predicate on the "connections" field.
+func ConnectionsGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldConnections, v))
+}
+
+// ConnectionsGTE applies the GTE predicate on the "connections" field.
+func ConnectionsGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldConnections, v))
+}
+
+// ConnectionsLT applies the LT predicate on the "connections" field.
+func ConnectionsLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldConnections, v))
+}
+
+// ConnectionsLTE applies the LTE predicate on the "connections" field.
+func ConnectionsLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldConnections, v))
+}
+
+// VersionEQ applies the EQ predicate on the "version" field.
+func VersionEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldVersion, v))
+}
+
+// VersionNEQ applies the NEQ predicate on the "version" field.
+func VersionNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldVersion, v))
+}
+
+// VersionIn applies the In predicate on the "version" field.
+func VersionIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldVersion, vs...))
+}
+
+// VersionNotIn applies the NotIn predicate on the "version" field.
+func VersionNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldVersion, vs...))
+}
+
+// VersionGT applies the GT predicate on the "version" field.
+func VersionGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldVersion, v))
+}
+
+// VersionGTE applies the GTE predicate on the "version" field.
+func VersionGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldVersion, v))
+}
+
+// VersionLT applies the LT predicate on the "version" field.
+func VersionLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldVersion, v))
+}
+
+// VersionLTE applies the LTE predicate on the "version" field.
+func VersionLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldVersion, v))
+}
+
 // LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.
 func LastSeenAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastSeenAt, v))
@@ -974,6 +1079,29 @@ func HasSessions() predicate.User {
 func HasSessionsWith(preds ...predicate.Session) predicate.User {
 	return predicate.User(func(s *sql.Selector) {
 		step := newSessionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLiveConnections applies the HasEdge predicate on the "live_connections" edge.
+func HasLiveConnections() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LiveConnectionsTable, LiveConnectionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLiveConnectionsWith applies the HasEdge predicate on the "live_connections" edge with a given conditions (other predicates).
+func HasLiveConnectionsWith(preds ...predicate.Connection) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newLiveConnectionsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)
