@@ -179,7 +179,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 			s.log.WarnContext(ctx, "record session use", "session", row.Session, "err", err)
 		}
 	}
-	return newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess)), nil
+	v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess))
+	v.ExpiresAt = row.ExpiresAt
+	return v, nil
 }
 
 // ViewerOf returns the viewer for user u (loaded with its role) acting

@@ -13,6 +13,8 @@ import (
 	"roster/ent/role"
 	"roster/ent/user"
 	"roster/graph/model"
+	"roster/presence"
+	"roster/realtime"
 	"roster/viewer"
 	"strconv"
 	"sync/atomic"
@@ -37,12 +39,18 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AvailabilityCount struct {
+		Availability func(childComplexity int) int
+		Online       func(childComplexity int) int
+	}
+
 	Channel struct {
 		ConnectionState func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
@@ -87,6 +95,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DivisionPresence struct {
+		Division func(childComplexity int) int
+		Online   func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
 	LoginPayload struct {
 		ExpiresAt func(childComplexity int) int
 		Token     func(childComplexity int) int
@@ -109,6 +123,8 @@ type ComplexityRoot struct {
 		Logout                func(childComplexity int) int
 		RemoveDivisionMembers func(childComplexity int, divisionID int, userIDs []int) int
 		SetChannelEnabled     func(childComplexity int, id int, enabled bool) int
+		SetMyAvailability     func(childComplexity int, availability user.Availability) int
+		SetUserAvailability   func(childComplexity int, userID int, availability user.Availability) int
 		UpdateChannel         func(childComplexity int, id int, input ent.UpdateChannelInput) int
 		UpdateDivision        func(childComplexity int, id int, input ent.UpdateDivisionInput) int
 		UpdateRole            func(childComplexity int, id int, input ent.UpdateRoleInput) int
@@ -129,15 +145,24 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PresenceSummary struct {
+		ByAvailability func(childComplexity int) int
+		ByDivision     func(childComplexity int) int
+		ByRole         func(childComplexity int) int
+		Online         func(childComplexity int) int
+		Total          func(childComplexity int) int
+	}
+
 	Query struct {
-		Channels     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) int
-		Divisions    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) int
-		Me           func(childComplexity int) int
-		Node         func(childComplexity int, id int) int
-		Nodes        func(childComplexity int, ids []int) int
-		Organization func(childComplexity int) int
-		Roles        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
-		Users        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
+		Channels        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) int
+		Divisions       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) int
+		Me              func(childComplexity int) int
+		Node            func(childComplexity int, id int) int
+		Nodes           func(childComplexity int, ids []int) int
+		Organization    func(childComplexity int) int
+		PresenceSummary func(childComplexity int, divisionID *int) int
+		Roles           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
+		Users           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
 	}
 
 	Role struct {
@@ -160,6 +185,17 @@ type ComplexityRoot struct {
 	RoleEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RolePresence struct {
+		Online func(childComplexity int) int
+		Role   func(childComplexity int) int
+		Total  func(childComplexity int) int
+	}
+
+	Subscription struct {
+		UserChanged       func(childComplexity int, divisionID *int, roleID *int) int
+		UserStatusChanged func(childComplexity int, divisionID *int, roleID *int) int
 	}
 
 	User struct {
@@ -185,6 +221,14 @@ type ComplexityRoot struct {
 		Version      func(childComplexity int) int
 	}
 
+	UserChangedEvent struct {
+		At      func(childComplexity int) int
+		Kind    func(childComplexity int) int
+		User    func(childComplexity int) int
+		UserID  func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
 	UserConnection struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
@@ -195,6 +239,14 @@ type ComplexityRoot struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
+
+	UserStatusEvent struct {
+		At           func(childComplexity int) int
+		Availability func(childComplexity int) int
+		Online       func(childComplexity int) int
+		User         func(childComplexity int) int
+		Version      func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -204,6 +256,8 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.LoginPayload, error)
 	Logout(ctx context.Context) (bool, error)
+	SetMyAvailability(ctx context.Context, availability user.Availability) (*ent.User, error)
+	SetUserAvailability(ctx context.Context, userID int, availability user.Availability) (*ent.User, error)
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput) (*ent.User, error)
 	DeleteUser(ctx context.Context, id int) (*ent.User, error)
@@ -231,6 +285,11 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*ent.User, error)
 	Organization(ctx context.Context) (*ent.Organization, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) (*ent.UserConnection, error)
+	PresenceSummary(ctx context.Context, divisionID *int) (*presence.Summary, error)
+}
+type SubscriptionResolver interface {
+	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserStatusEvent, error)
+	UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -250,6 +309,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AvailabilityCount.availability":
+		if e.ComplexityRoot.AvailabilityCount.Availability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailabilityCount.Availability(childComplexity), true
+	case "AvailabilityCount.online":
+		if e.ComplexityRoot.AvailabilityCount.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailabilityCount.Online(childComplexity), true
 
 	case "Channel.connectionState":
 		if e.ComplexityRoot.Channel.ConnectionState == nil {
@@ -417,6 +489,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DivisionEdge.Node(childComplexity), true
+
+	case "DivisionPresence.division":
+		if e.ComplexityRoot.DivisionPresence.Division == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionPresence.Division(childComplexity), true
+	case "DivisionPresence.online":
+		if e.ComplexityRoot.DivisionPresence.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionPresence.Online(childComplexity), true
+	case "DivisionPresence.total":
+		if e.ComplexityRoot.DivisionPresence.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionPresence.Total(childComplexity), true
 
 	case "LoginPayload.expiresAt":
 		if e.ComplexityRoot.LoginPayload.ExpiresAt == nil {
@@ -597,6 +688,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetChannelEnabled(childComplexity, args["id"].(int), args["enabled"].(bool)), true
+	case "Mutation.setMyAvailability":
+		if e.ComplexityRoot.Mutation.SetMyAvailability == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMyAvailability_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMyAvailability(childComplexity, args["availability"].(user.Availability)), true
+	case "Mutation.setUserAvailability":
+		if e.ComplexityRoot.Mutation.SetUserAvailability == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserAvailability_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserAvailability(childComplexity, args["userID"].(int), args["availability"].(user.Availability)), true
 	case "Mutation.updateChannel":
 		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
 			break
@@ -692,6 +805,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PresenceSummary.byAvailability":
+		if e.ComplexityRoot.PresenceSummary.ByAvailability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresenceSummary.ByAvailability(childComplexity), true
+	case "PresenceSummary.byDivision":
+		if e.ComplexityRoot.PresenceSummary.ByDivision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresenceSummary.ByDivision(childComplexity), true
+	case "PresenceSummary.byRole":
+		if e.ComplexityRoot.PresenceSummary.ByRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresenceSummary.ByRole(childComplexity), true
+	case "PresenceSummary.online":
+		if e.ComplexityRoot.PresenceSummary.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresenceSummary.Online(childComplexity), true
+	case "PresenceSummary.total":
+		if e.ComplexityRoot.PresenceSummary.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresenceSummary.Total(childComplexity), true
+
 	case "Query.channels":
 		if e.ComplexityRoot.Query.Channels == nil {
 			break
@@ -749,6 +893,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organization(childComplexity), true
+	case "Query.presenceSummary":
+		if e.ComplexityRoot.Query.PresenceSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_presenceSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PresenceSummary(childComplexity, args["divisionID"].(*int)), true
 	case "Query.roles":
 		if e.ComplexityRoot.Query.Roles == nil {
 			break
@@ -857,6 +1012,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RoleEdge.Node(childComplexity), true
+
+	case "RolePresence.online":
+		if e.ComplexityRoot.RolePresence.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolePresence.Online(childComplexity), true
+	case "RolePresence.role":
+		if e.ComplexityRoot.RolePresence.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolePresence.Role(childComplexity), true
+	case "RolePresence.total":
+		if e.ComplexityRoot.RolePresence.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolePresence.Total(childComplexity), true
+
+	case "Subscription.userChanged":
+		if e.ComplexityRoot.Subscription.UserChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_userChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.UserChanged(childComplexity, args["divisionID"].(*int), args["roleID"].(*int)), true
+	case "Subscription.userStatusChanged":
+		if e.ComplexityRoot.Subscription.UserStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_userStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.UserStatusChanged(childComplexity, args["divisionID"].(*int), args["roleID"].(*int)), true
 
 	case "User.archivedAt":
 		if e.ComplexityRoot.User.ArchivedAt == nil {
@@ -979,6 +1176,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Version(childComplexity), true
 
+	case "UserChangedEvent.at":
+		if e.ComplexityRoot.UserChangedEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.At(childComplexity), true
+	case "UserChangedEvent.kind":
+		if e.ComplexityRoot.UserChangedEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.Kind(childComplexity), true
+	case "UserChangedEvent.user":
+		if e.ComplexityRoot.UserChangedEvent.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.User(childComplexity), true
+	case "UserChangedEvent.userID":
+		if e.ComplexityRoot.UserChangedEvent.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.UserID(childComplexity), true
+	case "UserChangedEvent.version":
+		if e.ComplexityRoot.UserChangedEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.Version(childComplexity), true
+
 	case "UserConnection.edges":
 		if e.ComplexityRoot.UserConnection.Edges == nil {
 			break
@@ -1010,6 +1238,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
+
+	case "UserStatusEvent.at":
+		if e.ComplexityRoot.UserStatusEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.At(childComplexity), true
+	case "UserStatusEvent.availability":
+		if e.ComplexityRoot.UserStatusEvent.Availability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.Availability(childComplexity), true
+	case "UserStatusEvent.online":
+		if e.ComplexityRoot.UserStatusEvent.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.Online(childComplexity), true
+	case "UserStatusEvent.user":
+		if e.ComplexityRoot.UserStatusEvent.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.User(childComplexity), true
+	case "UserStatusEvent.version":
+		if e.ComplexityRoot.UserStatusEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.Version(childComplexity), true
 
 	}
 	return 0, false
@@ -1083,6 +1342,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -3732,6 +4008,209 @@ extend type Query {
     """
     search: String
   ): UserConnection!
+  """
+  Counts of the organization's active users for dashboards: how many are
+  online, by availability, by role and by division. Supervisors scoped to
+  their divisions count only the users of those.
+  """
+  presenceSummary(
+    """
+    Count only the members of this division.
+    """
+    divisionID: ID
+  ): PresenceSummary!
+}
+
+"""
+How many of the organization's active users are online, in total and by
+availability, role and division.
+"""
+type PresenceSummary {
+  """
+  Active users.
+  """
+  total: Int!
+  """
+  Active users online now.
+  """
+  online: Int!
+  """
+  Online users by the availability they chose; every availability is listed.
+  """
+  byAvailability: [AvailabilityCount!]!
+  """
+  Active and online users by role; every role is listed.
+  """
+  byRole: [RolePresence!]!
+  """
+  Active and online users by division; every division is listed.
+  """
+  byDivision: [DivisionPresence!]!
+}
+
+"""
+The number of online users with one availability.
+"""
+type AvailabilityCount {
+  """
+  The availability.
+  """
+  availability: Availability!
+  """
+  Online users with this availability.
+  """
+  online: Int!
+}
+
+"""
+Active and online users of one role.
+"""
+type RolePresence {
+  """
+  The role.
+  """
+  role: Role!
+  """
+  Active users with this role.
+  """
+  total: Int!
+  """
+  Of those, the ones online now.
+  """
+  online: Int!
+}
+
+"""
+Active and online members of one division.
+"""
+type DivisionPresence {
+  """
+  The division.
+  """
+  division: Division!
+  """
+  Active members.
+  """
+  total: Int!
+  """
+  Of those, the ones online now.
+  """
+  online: Int!
+}
+
+"""
+Live updates over a websocket at /graphql (graphql-transport-ws, or the
+legacy graphql-ws protocol). Authenticate in connection_init with the
+payload {"authorization": "Bearer <token>"}.
+
+To follow users without missing a change: subscribe first, then query the
+users (with their version), and apply an event only when its version is
+newer than the one you hold for that user.
+"""
+type Subscription {
+  """
+  A change of a user's availability or online state. Sent for every user of
+  the organization the viewer may see (a supervisor scoped to their
+  divisions sees only the users of those).
+  """
+  userStatusChanged(
+    """
+    Only users of this division.
+    """
+    divisionID: ID
+    """
+    Only users with this role.
+    """
+    roleID: ID
+  ): UserStatusEvent!
+  """
+  A user was created, changed, archived or deleted. Availability and
+  presence changes are sent by userStatusChanged instead.
+  """
+  userChanged(
+    """
+    Only users of this division.
+    """
+    divisionID: ID
+    """
+    Only users with this role.
+    """
+    roleID: ID
+  ): UserChangedEvent!
+}
+
+"""
+A user's availability or online state changed.
+"""
+type UserStatusEvent {
+  """
+  The user, as of this event.
+  """
+  user: User!
+  """
+  The availability the user chose.
+  """
+  availability: Availability!
+  """
+  Whether the user has a live connection.
+  """
+  online: Boolean!
+  """
+  The user's version this event describes.
+  """
+  version: Int!
+  """
+  When the change was observed.
+  """
+  at: Time!
+}
+
+"""
+What happened to a user.
+"""
+enum UserChangeKind {
+  """
+  The user was created.
+  """
+  CREATED
+  """
+  The user's profile, role, divisions or status changed.
+  """
+  UPDATED
+  """
+  The user was archived.
+  """
+  ARCHIVED
+  """
+  The user was deleted for good.
+  """
+  DELETED
+}
+
+"""
+A user was created, changed, archived or deleted.
+"""
+type UserChangedEvent {
+  """
+  What happened.
+  """
+  kind: UserChangeKind!
+  """
+  The user's ID.
+  """
+  userID: ID!
+  """
+  The user, as of this event; null when deleted.
+  """
+  user: User
+  """
+  The user's version this event describes (0 when deleted).
+  """
+  version: Int!
+  """
+  When the change happened.
+  """
+  at: Time!
 }
 
 """
@@ -3820,6 +4299,29 @@ type Mutation {
   Ends the session of the token the request carries. Returns true.
   """
   logout: Boolean!
+
+  """
+  Sets the viewer's own availability.
+  """
+  setMyAvailability(
+    """
+    The new availability.
+    """
+    availability: Availability!
+  ): User!
+  """
+  Sets another user's availability. Needs MANAGE_USERS.
+  """
+  setUserAvailability(
+    """
+    The user.
+    """
+    userID: ID!
+    """
+    The new availability.
+    """
+    availability: Availability!
+  ): User!
 
   """
   Creates a user. With a password the user is ACTIVE; without one, INVITED.
@@ -4021,6 +4523,16 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AvailabilityCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "availability":
+		return ec.fieldContext_AvailabilityCount_availability(ctx, field)
+	case "online":
+		return ec.fieldContext_AvailabilityCount_online(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AvailabilityCount", field.Name)
+}
+
 func (ec *executionContext) childFields_Channel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4109,6 +4621,18 @@ func (ec *executionContext) childFields_DivisionEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type DivisionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DivisionPresence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "division":
+		return ec.fieldContext_DivisionPresence_division(ctx, field)
+	case "total":
+		return ec.fieldContext_DivisionPresence_total(ctx, field)
+	case "online":
+		return ec.fieldContext_DivisionPresence_online(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DivisionPresence", field.Name)
+}
+
 func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -4147,6 +4671,22 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PresenceSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_PresenceSummary_total(ctx, field)
+	case "online":
+		return ec.fieldContext_PresenceSummary_online(ctx, field)
+	case "byAvailability":
+		return ec.fieldContext_PresenceSummary_byAvailability(ctx, field)
+	case "byRole":
+		return ec.fieldContext_PresenceSummary_byRole(ctx, field)
+	case "byDivision":
+		return ec.fieldContext_PresenceSummary_byDivision(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PresenceSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4191,6 +4731,18 @@ func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field grap
 		return ec.fieldContext_RoleEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RolePresence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_RolePresence_role(ctx, field)
+	case "total":
+		return ec.fieldContext_RolePresence_total(ctx, field)
+	case "online":
+		return ec.fieldContext_RolePresence_online(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RolePresence", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4239,6 +4791,22 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
 
+func (ec *executionContext) childFields_UserChangedEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_UserChangedEvent_kind(ctx, field)
+	case "userID":
+		return ec.fieldContext_UserChangedEvent_userID(ctx, field)
+	case "user":
+		return ec.fieldContext_UserChangedEvent_user(ctx, field)
+	case "version":
+		return ec.fieldContext_UserChangedEvent_version(ctx, field)
+	case "at":
+		return ec.fieldContext_UserChangedEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserChangedEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_UserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "edges":
@@ -4259,6 +4827,22 @@ func (ec *executionContext) childFields_UserEdge(ctx context.Context, field grap
 		return ec.fieldContext_UserEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_UserStatusEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_UserStatusEvent_user(ctx, field)
+	case "availability":
+		return ec.fieldContext_UserStatusEvent_availability(ctx, field)
+	case "online":
+		return ec.fieldContext_UserStatusEvent_online(ctx, field)
+	case "version":
+		return ec.fieldContext_UserStatusEvent_version(ctx, field)
+	case "at":
+		return ec.fieldContext_UserStatusEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserStatusEvent", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4651,6 +5235,42 @@ func (ec *executionContext) field_Mutation_setChannelEnabled_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setMyAvailability_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "availability",
+		func(ctx context.Context, v any) (user.Availability, error) {
+			return ec.unmarshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["availability"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setUserAvailability_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "availability",
+		func(ctx context.Context, v any) (user.Availability, error) {
+			return ec.unmarshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["availability"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4889,6 +5509,20 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_presenceSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_roles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5059,6 +5693,50 @@ func (ec *executionContext) field_Role_users_args(ctx context.Context, rawArgs m
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_userChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "roleID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["roleID"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_userStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "roleID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["roleID"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5132,6 +5810,52 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AvailabilityCount_availability(ctx context.Context, field graphql.CollectedField, obj *presence.AvailabilityCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailabilityCount_availability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Availability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.Availability) graphql.Marshaler {
+			return ec.marshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailabilityCount_availability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AvailabilityCount", field, false, false, "Availability")
+}
+
+func (ec *executionContext) _AvailabilityCount_online(ctx context.Context, field graphql.CollectedField, obj *presence.AvailabilityCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailabilityCount_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailabilityCount_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AvailabilityCount", field, false, false, "Int")
+}
 
 func (ec *executionContext) _Channel_id(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -5824,6 +6548,84 @@ func (ec *executionContext) fieldContext_DivisionEdge_cursor(_ context.Context, 
 	return graphql.NewScalarFieldContext("DivisionEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _DivisionPresence_division(ctx context.Context, field graphql.CollectedField, obj *presence.DivisionPresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionPresence_division(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Division, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
+			return ec.marshalNDivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionPresence_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DivisionPresence",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Division(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DivisionPresence_total(ctx context.Context, field graphql.CollectedField, obj *presence.DivisionPresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionPresence_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionPresence_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionPresence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DivisionPresence_online(ctx context.Context, field graphql.CollectedField, obj *presence.DivisionPresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionPresence_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionPresence_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionPresence", field, false, false, "Int")
+}
+
 func (ec *executionContext) _LoginPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.LoginPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5967,6 +6769,94 @@ func (ec *executionContext) _Mutation_logout(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Mutation_logout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Mutation_setMyAvailability(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMyAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMyAvailability(ctx, fc.Args["availability"].(user.Availability))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMyAvailability(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMyAvailability_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setUserAvailability(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setUserAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetUserAvailability(ctx, fc.Args["userID"].(int), fc.Args["availability"].(user.Availability))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setUserAvailability(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setUserAvailability_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6901,6 +7791,148 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _PresenceSummary_total(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresenceSummary_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresenceSummary_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PresenceSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PresenceSummary_online(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresenceSummary_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresenceSummary_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PresenceSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PresenceSummary_byAvailability(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresenceSummary_byAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByAvailability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
+			return ec.marshalNAvailabilityCount2ᚕrosterᚋpresenceᚐAvailabilityCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresenceSummary_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PresenceSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AvailabilityCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PresenceSummary_byRole(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresenceSummary_byRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByRole, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []presence.RolePresence) graphql.Marshaler {
+			return ec.marshalNRolePresence2ᚕrosterᚋpresenceᚐRolePresenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresenceSummary_byRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PresenceSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RolePresence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PresenceSummary_byDivision(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresenceSummary_byDivision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByDivision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []presence.DivisionPresence) graphql.Marshaler {
+			return ec.marshalNDivisionPresence2ᚕrosterᚋpresenceᚐDivisionPresenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresenceSummary_byDivision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PresenceSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DivisionPresence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7223,6 +8255,50 @@ func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_users_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_presenceSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_presenceSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PresenceSummary(ctx, fc.Args["divisionID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *presence.Summary) graphql.Marshaler {
+			return ec.marshalNPresenceSummary2ᚖrosterᚋpresenceᚐSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_presenceSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PresenceSummary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_presenceSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7650,6 +8726,172 @@ func (ec *executionContext) _RoleEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_RoleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RoleEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _RolePresence_role(ctx context.Context, field graphql.CollectedField, obj *presence.RolePresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RolePresence_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
+			return ec.marshalNRole2ᚖrosterᚋentᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RolePresence_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RolePresence",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Role(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RolePresence_total(ctx context.Context, field graphql.CollectedField, obj *presence.RolePresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RolePresence_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RolePresence_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RolePresence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RolePresence_online(ctx context.Context, field graphql.CollectedField, obj *presence.RolePresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RolePresence_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RolePresence_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RolePresence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Subscription_userStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_userStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().UserStatusChanged(ctx, fc.Args["divisionID"].(*int), fc.Args["roleID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *realtime.UserStatusEvent) graphql.Marshaler {
+			return ec.marshalNUserStatusEvent2ᚖrosterᚋrealtimeᚐUserStatusEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_userStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserStatusEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_userStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_userChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_userChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().UserChanged(ctx, fc.Args["divisionID"].(*int), fc.Args["roleID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *realtime.UserChangedEvent) graphql.Marshaler {
+			return ec.marshalNUserChangedEvent2ᚖrosterᚋrealtimeᚐUserChangedEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_userChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserChangedEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_userChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -8130,6 +9372,130 @@ func (ec *executionContext) fieldContext_User_divisions(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _UserChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v realtime.ChangeKind) graphql.Marshaler {
+			return ec.marshalNUserChangeKind2rosterᚋrealtimeᚐChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "UserChangeKind")
+}
+
+func (ec *executionContext) _UserChangedEvent_userID(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_userID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_userID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _UserChangedEvent_user(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserChangedEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserChangedEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UserChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "Time")
+}
+
 func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8270,6 +9636,130 @@ func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _UserStatusEvent_user(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserStatusEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserStatusEvent_availability(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_availability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Availability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.Availability) graphql.Marshaler {
+			return ec.marshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_availability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Availability")
+}
+
+func (ec *executionContext) _UserStatusEvent_online(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _UserStatusEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UserStatusEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Time")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -12981,6 +14471,44 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 
 // region    **************************** object.gotpl ****************************
 
+var availabilityCountImplementors = []string{"AvailabilityCount"}
+
+func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.SelectionSet, obj *presence.AvailabilityCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AvailabilityCount")
+		case "availability":
+			out.Values[i] = ec._AvailabilityCount_availability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._AvailabilityCount_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var channelImplementors = []string{"Channel", "Node"}
 
 func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *ent.Channel) graphql.Marshaler {
@@ -13282,6 +14810,49 @@ func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var divisionPresenceImplementors = []string{"DivisionPresence"}
+
+func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.SelectionSet, obj *presence.DivisionPresence) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, divisionPresenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DivisionPresence")
+		case "division":
+			out.Values[i] = ec._DivisionPresence_division(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._DivisionPresence_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._DivisionPresence_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var loginPayloadImplementors = []string{"LoginPayload"}
 
 func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LoginPayload) graphql.Marshaler {
@@ -13354,6 +14925,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMyAvailability":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMyAvailability(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setUserAvailability":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setUserAvailability(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -13590,6 +15175,59 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var presenceSummaryImplementors = []string{"PresenceSummary"}
+
+func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.SelectionSet, obj *presence.Summary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, presenceSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PresenceSummary")
+		case "total":
+			out.Values[i] = ec._PresenceSummary_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._PresenceSummary_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byAvailability":
+			out.Values[i] = ec._PresenceSummary_byAvailability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byRole":
+			out.Values[i] = ec._PresenceSummary_byRole(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byDivision":
+			out.Values[i] = ec._PresenceSummary_byDivision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -13656,6 +15294,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_users(ctx, field)
+				})
+		case "presenceSummary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_presenceSummary(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -13838,6 +15482,71 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var rolePresenceImplementors = []string{"RolePresence"}
+
+func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.SelectionSet, obj *presence.RolePresence) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rolePresenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RolePresence")
+		case "role":
+			out.Values[i] = ec._RolePresence_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._RolePresence_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._RolePresence_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "userStatusChanged":
+		return ec._Subscription_userStatusChanged(ctx, fields[0])
+	case "userChanged":
+		return ec._Subscription_userChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
@@ -13968,6 +15677,59 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var userChangedEventImplementors = []string{"UserChangedEvent"}
+
+func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserChangedEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userChangedEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserChangedEvent")
+		case "kind":
+			out.Values[i] = ec._UserChangedEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userID":
+			out.Values[i] = ec._UserChangedEvent_userID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._UserChangedEvent_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._UserChangedEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._UserChangedEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userConnectionImplementors = []string{"UserConnection"}
 
 func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.UserConnection) graphql.Marshaler {
@@ -14029,6 +15791,59 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "cursor":
 			out.Values[i] = ec._UserEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userStatusEventImplementors = []string{"UserStatusEvent"}
+
+func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserStatusEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userStatusEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserStatusEvent")
+		case "user":
+			out.Values[i] = ec._UserStatusEvent_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "availability":
+			out.Values[i] = ec._UserStatusEvent_availability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._UserStatusEvent_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._UserStatusEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._UserStatusEvent_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14421,6 +16236,26 @@ func (ec *executionContext) marshalNAvailability2rosterᚋentᚋuserᚐAvailabil
 	return v
 }
 
+func (ec *executionContext) marshalNAvailabilityCount2rosterᚋpresenceᚐAvailabilityCount(ctx context.Context, sel ast.SelectionSet, v presence.AvailabilityCount) graphql.Marshaler {
+	return ec._AvailabilityCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAvailabilityCount2ᚕrosterᚋpresenceᚐAvailabilityCountᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAvailabilityCount2rosterᚋpresenceᚐAvailabilityCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -14568,6 +16403,26 @@ func (ec *executionContext) marshalNDivisionOrderField2ᚖrosterᚋentᚐDivisio
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNDivisionPresence2rosterᚋpresenceᚐDivisionPresence(ctx context.Context, sel ast.SelectionSet, v presence.DivisionPresence) graphql.Marshaler {
+	return ec._DivisionPresence(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDivisionPresence2ᚕrosterᚋpresenceᚐDivisionPresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.DivisionPresence) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDivisionPresence2rosterᚋpresenceᚐDivisionPresence(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNDivisionWhereInput2ᚖrosterᚋentᚐDivisionWhereInput(ctx context.Context, v any) (*ent.DivisionWhereInput, error) {
@@ -14754,6 +16609,14 @@ func (ec *executionContext) marshalNPermission2ᚕrosterᚋviewerᚐPermission�
 	return ret
 }
 
+func (ec *executionContext) marshalNPresenceSummary2ᚖrosterᚋpresenceᚐSummary(ctx context.Context, sel ast.SelectionSet, v *presence.Summary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PresenceSummary!")
+		return graphql.Null
+	}
+	return ec._PresenceSummary(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRole2ᚖrosterᚋentᚐRole(ctx context.Context, sel ast.SelectionSet, v *ent.Role) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Role!")
@@ -14782,6 +16645,26 @@ func (ec *executionContext) marshalNRoleOrderField2ᚖrosterᚋentᚐRoleOrderFi
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNRolePresence2rosterᚋpresenceᚐRolePresence(ctx context.Context, sel ast.SelectionSet, v presence.RolePresence) graphql.Marshaler {
+	return ec._RolePresence(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRolePresence2ᚕrosterᚋpresenceᚐRolePresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.RolePresence) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRolePresence2rosterᚋpresenceᚐRolePresence(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNRoleWhereInput2ᚖrosterᚋentᚐRoleWhereInput(ctx context.Context, v any) (*ent.RoleWhereInput, error) {
@@ -14845,6 +16728,24 @@ func (ec *executionContext) marshalNUser2ᚖrosterᚋentᚐUser(ctx context.Cont
 	return ec._User(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNUserChangeKind2rosterᚋrealtimeᚐChangeKind(ctx context.Context, v any) (realtime.ChangeKind, error) {
+	var res realtime.ChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUserChangeKind2rosterᚋrealtimeᚐChangeKind(ctx context.Context, sel ast.SelectionSet, v realtime.ChangeKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNUserChangedEvent2ᚖrosterᚋrealtimeᚐUserChangedEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.UserChangedEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserChangedEvent!")
+		return graphql.Null
+	}
+	return ec._UserChangedEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNUserConnection2ᚖrosterᚋentᚐUserConnection(ctx context.Context, sel ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UserConnection!")
@@ -14875,6 +16776,14 @@ func (ec *executionContext) unmarshalNUserStatus2rosterᚋentᚋuserᚐStatus(ct
 
 func (ec *executionContext) marshalNUserStatus2rosterᚋentᚋuserᚐStatus(ctx context.Context, sel ast.SelectionSet, v user.Status) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNUserStatusEvent2ᚖrosterᚋrealtimeᚐUserStatusEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.UserStatusEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserStatusEvent!")
+		return graphql.Null
+	}
+	return ec._UserStatusEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUserWhereInput2ᚖrosterᚋentᚐUserWhereInput(ctx context.Context, v any) (*ent.UserWhereInput, error) {

@@ -11,17 +11,19 @@ import (
 
 	"roster/auth"
 	"roster/ent"
+	"roster/realtime"
 )
 
 // Resolver is the root resolver; it holds the services resolvers call.
 type Resolver struct {
 	client *ent.Client
 	auth   *auth.Service
+	hub    *realtime.Hub
 }
 
 // NewSchema returns the executable schema of the API.
-func NewSchema(client *ent.Client, authn *auth.Service) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn}})
+func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub}})
 }
 
 // db returns the client of the request's transaction, if it has one, or the

@@ -12,6 +12,8 @@ import (
 	"roster/ent/channel"
 	"roster/ent/user"
 	"roster/graph/model"
+	"roster/presence"
+	"roster/realtime"
 	"roster/viewer"
 	"strings"
 
@@ -42,6 +44,20 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// SetMyAvailability is the resolver for the setMyAvailability field.
+func (r *mutationResolver) SetMyAvailability(ctx context.Context, availability user.Availability) (*ent.User, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.db(ctx).User.UpdateOneID(v.UserID).SetAvailability(availability).Save(ctx)
+}
+
+// SetUserAvailability is the resolver for the setUserAvailability field.
+func (r *mutationResolver) SetUserAvailability(ctx context.Context, userID int, availability user.Availability) (*ent.User, error) {
+	return r.db(ctx).User.UpdateOneID(userID).SetAvailability(availability).Save(ctx)
 }
 
 // CreateUser is the resolver for the createUser field.
@@ -163,7 +179,35 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
+// PresenceSummary is the resolver for the presenceSummary field.
+func (r *queryResolver) PresenceSummary(ctx context.Context, divisionID *int) (*presence.Summary, error) {
+	if _, err := auth.Require(ctx); err != nil {
+		return nil, err
+	}
+	var division int
+	if divisionID != nil {
+		division = *divisionID
+	}
+	return presence.Summarize(ctx, r.db(ctx), division)
+}
+
+// UserStatusChanged is the resolver for the userStatusChanged field.
+func (r *subscriptionResolver) UserStatusChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserStatusEvent, error) {
+	return r.hub.UserStatus(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID})
+}
+
+// UserChanged is the resolver for the userChanged field.
+func (r *subscriptionResolver) UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error) {
+	return r.hub.UserChanges(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID})
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+type (
+	mutationResolver     struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Permission is a capability a role grants.
@@ -61,6 +62,8 @@ type Viewer struct {
 	// DivisionScoped is true for a viewer who sees only the users of their
 	// own divisions: a supervisor with ASSIGNED_DIVISIONS chat access.
 	DivisionScoped bool
+	// ExpiresAt is when the viewer's session ends, if known.
+	ExpiresAt time.Time
 }
 
 // Can reports whether the viewer holds permission p.

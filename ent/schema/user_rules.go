@@ -133,12 +133,16 @@ func normalizeUser(next ent.Mutator) ent.Mutator {
 // organization.
 func checkUserRefs(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		roleID, roleSet := m.RoleID()
+		if !roleSet && len(m.DivisionsIDs()) == 0 {
+			return next.Mutate(ctx, m)
+		}
 		org, err := organizationOf(ctx, m)
 		if err != nil {
 			return nil, err
 		}
 		c := m.Client()
-		if id, ok := m.RoleID(); ok {
+		if id, ok := roleID, roleSet; ok {
 			err := checkRefs(ctx, "roleID", []int{id}, func(ctx context.Context, ids []int) (int, error) {
 				return c.Role.Query().Where(role.IDIn(ids...), role.OrganizationID(org)).Count(ctx)
 			})

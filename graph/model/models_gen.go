@@ -28,3 +28,13 @@ type LoginPayload struct {
 	// The user logged in.
 	User *ent.User `json:"user"`
 }
+
+// Live updates over a websocket at /graphql (graphql-transport-ws, or the
+// legacy graphql-ws protocol). Authenticate in connection_init with the
+// payload {"authorization": "Bearer <token>"}.
+//
+// To follow users without missing a change: subscribe first, then query the
+// users (with their version), and apply an event only when its version is
+// newer than the one you hold for that user.
+type Subscription struct {
+}

@@ -1,0 +1,127 @@
+package presence
+
+import (
+	"context"
+	"fmt"
+
+	entsql "entgo.io/ent/dialect/sql"
+
+	"roster/ent"
+	"roster/ent/division"
+	"roster/ent/user"
+)
+
+// Summary counts the active users of an organization and those online.
+type Summary struct {
+	Total, Online  int
+	ByAvailability []AvailabilityCount
+	ByRole         []RolePresence
+	ByDivision     []DivisionPresence
+}
+
+// AvailabilityCount is the number of online users with one availability.
+type AvailabilityCount struct {
+	Availability user.Availability
+	Online       int
+}
+
+// RolePresence counts the active and online users of one role.
+type RolePresence struct {
+	Role          *ent.Role
+	Total, Online int
+}
+
+// DivisionPresence counts the active and online members of one division.
+type DivisionPresence struct {
+	Division      *ent.Division
+	Total, Online int
+}
+
+// Summarize counts the users the viewer in ctx may see (only the members of
+// divisionID when it is not zero), in five statements whatever the size of
+// the organization.
+func Summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summary, error) {
+	base := func() *ent.UserQuery {
+		q := client.User.Query().Where(user.StatusEQ(user.StatusActive))
+		if divisionID != 0 {
+			q.Where(user.HasDivisionsWith(division.ID(divisionID)))
+		}
+		return q
+	}
+	sum := &Summary{}
+
+	var byRole []struct {
+		RoleID int  `sql:"role_id"`
+		Online bool `sql:"online"`
+		N      int  `sql:"n"`
+	}
+	if err := base().GroupBy(user.FieldRoleID, user.FieldOnline).Aggregate(ent.As(ent.Count(), "n")).Scan(ctx, &byRole); err != nil {
+		return nil, fmt.Errorf("count users by role: %w", err)
+	}
+	roleTotals, roleOnline := map[int]int{}, map[int]int{}
+	for _, r := range byRole {
+		roleTotals[r.RoleID] += r.N
+		sum.Total += r.N
+		if r.Online {
+			roleOnline[r.RoleID] += r.N
+			sum.Online += r.N
+		}
+	}
+
+	var byAvailability []struct {
+		Availability user.Availability `sql:"availability"`
+		N            int               `sql:"n"`
+	}
+	if err := base().Where(user.Online(true)).GroupBy(user.FieldAvailability).Aggregate(ent.As(ent.Count(), "n")).Scan(ctx, &byAvailability); err != nil {
+		return nil, fmt.Errorf("count users by availability: %w", err)
+	}
+	online := map[user.Availability]int{}
+	for _, a := range byAvailability {
+		online[a.Availability] = a.N
+	}
+	for _, a := range []user.Availability{user.AvailabilityOnline, user.AvailabilityBusy, user.AvailabilityAway, user.AvailabilityOffline} {
+		sum.ByAvailability = append(sum.ByAvailability, AvailabilityCount{Availability: a, Online: online[a]})
+	}
+
+	var byDivision []struct {
+		DivisionID int  `sql:"division_id"`
+		Online     bool `sql:"online"`
+		N          int  `sql:"n"`
+	}
+	err := base().Modify(func(s *entsql.Selector) {
+		members := entsql.Table(user.DivisionsTable)
+		s.Join(members).On(s.C(user.FieldID), members.C(user.DivisionsPrimaryKey[1])).
+			Select(entsql.As(members.C(user.DivisionsPrimaryKey[0]), "division_id"), s.C(user.FieldOnline), entsql.As(entsql.Count("*"), "n")).
+			GroupBy(members.C(user.DivisionsPrimaryKey[0]), s.C(user.FieldOnline))
+	}).Scan(ctx, &byDivision)
+	if err != nil {
+		return nil, fmt.Errorf("count users by division: %w", err)
+	}
+	divTotals, divOnline := map[int]int{}, map[int]int{}
+	for _, d := range byDivision {
+		divTotals[d.DivisionID] += d.N
+		if d.Online {
+			divOnline[d.DivisionID] += d.N
+		}
+	}
+
+	roles, err := client.Role.Query().Order(ent.Asc("name")).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	for _, r := range roles {
+		sum.ByRole = append(sum.ByRole, RolePresence{Role: r, Total: roleTotals[r.ID], Online: roleOnline[r.ID]})
+	}
+	dq := client.Division.Query().Order(ent.Asc("name"))
+	if divisionID != 0 {
+		dq.Where(division.ID(divisionID))
+	}
+	divisions, err := dq.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list divisions: %w", err)
+	}
+	for _, d := range divisions {
+		sum.ByDivision = append(sum.ByDivision, DivisionPresence{Division: d, Total: divTotals[d.ID], Online: divOnline[d.ID]})
+	}
+	return sum, nil
+}
