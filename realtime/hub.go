@@ -177,6 +177,9 @@ type subscription struct {
 	// versions, of each user's version.
 	last     map[int]status
 	versions map[int]int
+	// since is when the subscription started: a client learnt the state
+	// of users unchanged since then from its own query.
+	since time.Time
 }
 
 type status struct {
@@ -195,7 +198,7 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, handle func(context.Conte
 	if err != nil {
 		return err
 	}
-	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}}
+	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}, since: time.Now()}
 	h.mu.Lock()
 	if h.subs[v.OrganizationID] == nil {
 		h.subs[v.OrganizationID] = map[*subscription]struct{}{}
@@ -274,10 +277,11 @@ func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEve
 	send(ctx, out, &UserStatusEvent{User: u, Availability: u.Availability, Online: u.Online, Version: u.Version, At: at})
 }
 
-// statusResync re-reads every user the subscriber may see and sends the
-// statuses it was not told of.
+// statusResync re-reads the users the subscriber may see and sends the
+// statuses it was not told of: of users it knows, the ones that differ; of
+// the others, the ones changed since the subscription started.
 func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusEvent) {
-	users, err := s.filter.apply(s.hub.client.User.Query()).All(ctx)
+	users, err := s.filter.apply(s.hub.client.User.Query()).Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.last)...))).All(ctx)
 	if err != nil {
 		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
 		return
@@ -288,17 +292,17 @@ func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusE
 	}
 }
 
-// changeResync re-reads every user the subscriber may see and reports the
-// ones changed meanwhile.
+// changeResync re-reads the users the subscriber may see and reports the
+// ones changed since it last heard of them, or since it started.
 func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChangedEvent) {
-	users, err := s.filter.apply(s.hub.client.User.Query()).All(ctx)
+	users, err := s.filter.apply(s.hub.client.User.Query()).Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.versions)...))).All(ctx)
 	if err != nil {
 		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
 		return
 	}
 	now := time.Now()
 	for _, u := range users {
-		if known, ok := s.versions[u.ID]; ok && u.Version > known {
+		if known := s.versions[u.ID]; u.Version > known {
 			s.versions[u.ID] = u.Version
 			send(ctx, out, &UserChangedEvent{Kind: Updated, UserID: u.ID, User: u, Version: u.Version, At: now})
 		}
@@ -383,4 +387,12 @@ func GroupKey(ctx context.Context) string {
 		return fmt.Sprintf("org:%d:user:%d", v.OrganizationID, v.UserID)
 	}
 	return fmt.Sprintf("org:%d", v.OrganizationID)
+}
+
+func keys[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
