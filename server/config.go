@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,13 @@ type config struct {
 	ShutdownTimeout  time.Duration
 	LogLevel         slog.Level
 	LogFormat        string
+
+	AllowedOrigins    []string
+	WSInitTimeout     time.Duration
+	WSPingInterval    time.Duration
+	WSMaxMessageBytes int64
+	PresenceGrace     time.Duration
+	InstanceTimeout   time.Duration
 }
 
 // setting describes one configurable value.
@@ -50,6 +58,37 @@ var settings = []setting{
 		set: func(c *config, v string) (err error) { c.SessionTTL, err = positiveDuration(v); return err }},
 	{flag: "shutdown-timeout", env: "ROSTER_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on shutdown",
 		set: func(c *config, v string) (err error) { c.ShutdownTimeout, err = positiveDuration(v); return err }},
+	{flag: "allowed-origins", env: "ROSTER_ALLOWED_ORIGINS", def: "", usage: "comma-separated origins (https://app.example.com) whose pages may open websockets, besides the server's own; * for any",
+		set: func(c *config, v string) error {
+			for _, o := range strings.Split(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					c.AllowedOrigins = append(c.AllowedOrigins, o)
+				}
+			}
+			return nil
+		}},
+	{flag: "ws-init-timeout", env: "ROSTER_WS_INIT_TIMEOUT", def: "10s", usage: "how long a websocket may take to send connection_init",
+		set: func(c *config, v string) (err error) { c.WSInitTimeout, err = positiveDuration(v); return err }},
+	{flag: "ws-ping-interval", env: "ROSTER_WS_PING_INTERVAL", def: "15s", usage: "how often the server pings websockets; a silent one is dropped after two intervals",
+		set: func(c *config, v string) (err error) { c.WSPingInterval, err = positiveDuration(v); return err }},
+	{flag: "ws-max-message-bytes", env: "ROSTER_WS_MAX_MESSAGE_BYTES", def: "65536", usage: "largest websocket message accepted from a client",
+		set: func(c *config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 {
+				return errors.New("want a number of bytes, at least 1024")
+			}
+			c.WSMaxMessageBytes = n
+			return nil
+		}},
+	{flag: "presence-grace", env: "ROSTER_PRESENCE_GRACE", def: "5s", usage: "how long a user stays online after their last connection closes (avoids flapping on reloads)",
+		set: func(c *config, v string) (err error) {
+			if c.PresenceGrace, err = time.ParseDuration(v); err == nil && c.PresenceGrace < 0 {
+				err = errors.New("must not be negative")
+			}
+			return err
+		}},
+	{flag: "instance-timeout", env: "ROSTER_INSTANCE_TIMEOUT", def: "30s", usage: "after how long without a heartbeat an instance is taken for dead and its users' connections for closed",
+		set: func(c *config, v string) (err error) { c.InstanceTimeout, err = positiveDuration(v); return err }},
 	{flag: "log-level", env: "ROSTER_LOG_LEVEL", def: "info", usage: "debug, info, warn or error",
 		set: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{flag: "log-format", env: "ROSTER_LOG_FORMAT", def: "text", usage: "text or json",

@@ -354,7 +354,7 @@ type server struct {
 
 // startServer calls run on port 0 and waits until it serves; the test's
 // cleanup stops it and checks it shut down cleanly.
-func startServer(t *testing.T, dbURL string) *server {
+func startServer(t *testing.T, dbURL string, settings ...string) *server {
 	t.Helper()
 	logs := &logBuffer{listening: make(chan string, 1)}
 	env := map[string]string{
@@ -362,6 +362,9 @@ func startServer(t *testing.T, dbURL string) *server {
 		"ROSTER_ADMIN_EMAIL":    "admin@acme.test",
 		"ROSTER_ADMIN_PASSWORD": adminPassword,
 		"ROSTER_LOG_FORMAT":     "json",
+	}
+	for i := 0; i+1 < len(settings); i += 2 {
+		env[settings[i]] = settings[i+1]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

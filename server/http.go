@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,8 +31,9 @@ import (
 const maxBodyBytes = 1 << 20
 
 // newServer returns the HTTP handler of the whole API.
-func newServer(db *store.DB, authn *auth.Service, log *slog.Logger) http.Handler {
-	gql := handler.New(graph.NewSchema(db.Client, authn))
+func newServer(db *store.DB, authn *auth.Service, rt *live, log *slog.Logger) http.Handler {
+	gql := handler.New(graph.NewSchema(db.Client, authn, rt.hub))
+	gql.AddTransport(rt.ws)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
@@ -138,6 +142,18 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack hands the connection over, for websockets.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the connection cannot be hijacked")
+	}
+	if s.status == 0 {
+		s.status = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
 
 // logRequests writes one line per request: what it was, how long it took,
 // how many SQL statements it ran, and how it ended. It never logs bodies,

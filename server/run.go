@@ -39,12 +39,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
+	authn := auth.New(db.Client, cfg.SessionTTL, log)
+	rt, err := startLive(ctx, cfg, db, authn, log)
+	if err != nil {
+		return err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			rt.stop(context.Background())
+		}
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           newServer(db, auth.New(db.Client, cfg.SessionTTL, log), log),
+		Handler:           newServer(db, authn, rt, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -62,8 +74,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	// Websockets are hijacked connections: Shutdown does not wait for
+	// them, so close them first (1001 Going Away); clients reconnect to
+	// another instance.
+	stopped = true
+	rt.ws.Close()
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	rt.stop(shutdownCtx)
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"roster/auth"
+	"roster/presence"
+	"roster/pubsub"
+	"roster/realtime"
+	"roster/store"
+	"roster/viewer"
+	"roster/wstransport"
+)
+
+// live is what realtime updates need: the broker between instances, the
+// hub of this instance's subscriptions, the presence service and the
+// websocket transport.
+type live struct {
+	broker   pubsub.Broker
+	hub      *realtime.Hub
+	presence *presence.Service
+	ws       *wstransport.Transport
+	cancel   context.CancelFunc
+	log      *slog.Logger
+}
+
+// startLive starts realtime updates: with PostgreSQL, events travel between
+// instances through LISTEN/NOTIFY; with SQLite, within this process.
+func startLive(ctx context.Context, cfg *config, db *store.DB, authn *auth.Service, log *slog.Logger) (*live, error) {
+	var broker pubsub.Broker = pubsub.NewMemory()
+	if db.Dialect != "sqlite3" {
+		pg, err := pubsub.NewPostgres(ctx, cfg.DatabaseURL, log)
+		if err != nil {
+			return nil, fmt.Errorf("listen for events: %w", err)
+		}
+		broker = pg
+	}
+	realtime.Publish(db.Client, broker, log)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := &live{
+		broker:   broker,
+		hub:      realtime.NewHub(db.Client, log),
+		presence: presence.New(db.Client, presence.Options{Grace: cfg.PresenceGrace, DeadAfter: cfg.InstanceTimeout}, log),
+		cancel:   cancel,
+		log:      log,
+	}
+	go l.hub.Run(runCtx, broker)
+	if err := l.presence.Start(runCtx); err != nil {
+		cancel()
+		broker.Close()
+		return nil, err
+	}
+	l.ws = &wstransport.Transport{
+		InitFunc:       l.initSocket(authn),
+		CloseFunc:      l.closeSocket,
+		CheckOrigin:    checkOrigin(cfg.AllowedOrigins),
+		GroupKey:       realtime.GroupKey,
+		InitTimeout:    cfg.WSInitTimeout,
+		PingInterval:   cfg.WSPingInterval,
+		MaxMessageSize: cfg.WSMaxMessageBytes,
+		ErrorLog:       log,
+	}
+	log.Info("realtime ready", "instance", l.presence.InstanceID(), "broker", fmt.Sprintf("%T", broker))
+	return l, nil
+}
+
+// stop closes every websocket, ends this instance's presence and stops the
+// broker.
+func (l *live) stop(ctx context.Context) {
+	l.ws.Close()
+	if err := l.presence.Stop(ctx); err != nil {
+		l.log.WarnContext(ctx, "end presence", "err", err)
+	}
+	l.cancel()
+	if err := l.broker.Close(); err != nil {
+		l.log.WarnContext(ctx, "close broker", "err", err)
+	}
+}
+
+type socketKey struct{}
+
+// socketInfo is what a websocket's close needs to undo.
+type socketInfo struct {
+	connID, userID int
+	unwatch        func()
+	expiry         *time.Timer
+}
+
+// initSocket authenticates a websocket by the token in its connection_init
+// payload ({"authorization": "Bearer <token>"}, key in any case), records
+// the user's presence, and arranges for the socket to close with 4403 when
+// the session is revoked or expires.
+func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]any) (context.Context, map[string]any, error) {
+	return func(ctx context.Context, payload map[string]any) (context.Context, map[string]any, error) {
+		var header string
+		for k, v := range payload {
+			if strings.EqualFold(k, "authorization") {
+				header, _ = v.(string)
+			}
+		}
+		token, ok := auth.ParseAuthorization(header)
+		if !ok {
+			return ctx, nil, errors.New("send {\"authorization\": \"Bearer <token>\"} in connection_init")
+		}
+		v, err := authn.Authenticate(ctx, token)
+		if err != nil {
+			return ctx, nil, errors.New("invalid, revoked or expired token")
+		}
+		ctx = viewer.NewContext(ctx, v)
+		connID, err := l.presence.Connect(ctx, v, auth.DeviceFrom(ctx).UserAgent)
+		if err != nil {
+			l.log.ErrorContext(ctx, "record connection", "err", err)
+			return ctx, nil, errors.New("internal error")
+		}
+		ctx, cancel := context.WithCancelCause(ctx)
+		revoked := &wstransport.CloseError{Code: 4403, Reason: "Forbidden: session ended"}
+		info := &socketInfo{connID: connID, userID: v.UserID}
+		info.unwatch = l.hub.Watch(v, func() { cancel(revoked) })
+		if !v.ExpiresAt.IsZero() {
+			info.expiry = time.AfterFunc(time.Until(v.ExpiresAt), func() {
+				cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: session expired"})
+			})
+		}
+		return context.WithValue(ctx, socketKey{}, info), nil, nil
+	}
+}
+
+// closeSocket undoes what initSocket did.
+func (l *live) closeSocket(ctx context.Context, _ int) {
+	info, ok := ctx.Value(socketKey{}).(*socketInfo)
+	if !ok {
+		return
+	}
+	info.unwatch()
+	if info.expiry != nil {
+		info.expiry.Stop()
+	}
+	if err := l.presence.Disconnect(ctx, info.connID, info.userID); err != nil {
+		l.log.WarnContext(ctx, "record disconnection", "err", err)
+	}
+}
+
+// checkOrigin accepts websockets from pages of the same origin, or of one
+// of allowed ("*" allows any).
+func checkOrigin(allowed []string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			return true // not a browser
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		if strings.EqualFold(u.Host, r.Host) {
+			return true
+		}
+		return slices.ContainsFunc(allowed, func(a string) bool {
+			return a == "*" || strings.EqualFold(strings.TrimRight(a, "/"), origin)
+		})
+	}
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"roster/store/storetest"
+)
+
+// wsClient speaks graphql-transport-ws to the server.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// dialWS opens a websocket and, with a token, initialises it.
+func dialWS(t *testing.T, baseURL, token string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(baseURL, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	c := &wsClient{t: t, conn: conn}
+	t.Cleanup(func() { conn.Close() })
+	if token != "" {
+		c.send(wsMessage{Type: "connection_init", Payload: json.RawMessage(fmt.Sprintf(`{"Authorization": "Bearer %s"}`, token))})
+		if m := c.read(); m.Type != "connection_ack" {
+			t.Fatalf("init answered %+v", m)
+		}
+	}
+	return c
+}
+
+func (c *wsClient) send(m wsMessage) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(m); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *wsClient) read() wsMessage {
+	c.t.Helper()
+	var m wsMessage
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := c.conn.ReadJSON(&m); err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+func (c *wsClient) subscribe(id, query string) {
+	c.t.Helper()
+	payload, _ := json.Marshal(map[string]any{"query": query})
+	c.send(wsMessage{ID: id, Type: "subscribe", Payload: payload})
+}
+
+// status reads the next userStatusChanged event.
+func (c *wsClient) status() (userID string, availability string, online bool) {
+	c.t.Helper()
+	m := c.read()
+	var p struct {
+		Data struct {
+			UserStatusChanged struct {
+				User         struct{ ID string }
+				Availability string
+				Online       bool
+			}
+		}
+		Errors []any
+	}
+	if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || len(p.Errors) > 0 {
+		c.t.Fatalf("want a next message, got %s %s", m.Type, m.Payload)
+	}
+	ev := p.Data.UserStatusChanged
+	return ev.User.ID, ev.Availability, ev.Online
+}
+
+// closed waits for the server to close the socket and returns the code.
+func (c *wsClient) closed() int {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := c.conn.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+	}
+}
+
+const statusSubscription = `subscription { userStatusChanged { user { id email } availability online version at } }`
+
+func TestWebsocket(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, storetest.SQLiteURL(t), "ROSTER_PRESENCE_GRACE", "100ms")
+	admin := srv.login(t, "admin@acme.test", adminPassword)
+	var roles struct {
+		Roles struct {
+			Edges []struct{ Node struct{ ID, Builtin string } }
+		}
+	}
+	admin.do(t, `{ roles { edges { node { id builtin } } } }`, nil).decode(t, &roles)
+	agentRole := ""
+	for _, e := range roles.Roles.Edges {
+		if e.Node.Builtin == "AGENT" {
+			agentRole = e.Node.ID
+		}
+	}
+	agentID := admin.createUser(t, vars{"firstName": "Ana", "lastName": "Lee", "email": "ana@acme.test", "password": "agent password 123", "roleID": agentRole})
+
+	dash := dialWS(t, srv.url, admin.token)
+	dash.subscribe("1", statusSubscription)
+
+	phone := srv.login(t, "ana@acme.test", "agent password 123")
+	laptop := srv.login(t, "ana@acme.test", "agent password 123")
+	phoneWS := dialWS(t, srv.url, phone.token)
+	if id, _, online := dash.status(); id != agentID || !online {
+		t.Fatalf("after the phone connected: %s online=%v", id, online)
+	}
+	laptopWS := dialWS(t, srv.url, laptop.token)
+	laptop.do(t, `mutation { setMyAvailability(availability: BUSY) { availability } }`, nil).decode(t, new(any))
+	if id, availability, online := dash.status(); id != agentID || availability != "BUSY" || !online {
+		t.Fatalf("after busy: %s %s online=%v", id, availability, online)
+	}
+
+	// Logging out on the laptop closes the laptop's socket at once, with
+	// 4403; the phone keeps the user online.
+	laptop.do(t, `mutation { logout }`, nil).decode(t, new(any))
+	if code := laptopWS.closed(); code != 4403 {
+		t.Errorf("the revoked socket closed with %d, want 4403", code)
+	}
+	// The phone loses its network: once its socket is gone and the grace
+	// period has passed, the user is offline, still BUSY as they chose.
+	phoneWS.conn.Close()
+	if id, availability, online := dash.status(); id != agentID || availability != "BUSY" || online {
+		t.Fatalf("after the phone left: %s %s online=%v", id, availability, online)
+	}
+	var me struct {
+		Node struct {
+			Online      bool
+			LastSeenAt  *string
+			Connections int
+		}
+	}
+	admin.do(t, `{ node(id: "`+agentID+`") { ... on User { online lastSeenAt connections } } }`, nil).decode(t, &me)
+	if me.Node.Online || me.Node.LastSeenAt == nil || me.Node.Connections != 0 {
+		t.Errorf("agent after leaving = %+v", me.Node)
+	}
+
+	t.Run("a bad token is refused with 4403", func(t *testing.T) {
+		c := dialWS(t, srv.url, "")
+		c.send(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization": "Bearer rst_forged"}`)})
+		if code := c.closed(); code != 4403 {
+			t.Errorf("closed with %d, want 4403", code)
+		}
+	})
+	t.Run("a foreign origin is refused", func(t *testing.T) {
+		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+		_, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.url, "http")+"/graphql", http.Header{"Origin": {"https://evil.example"}})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("foreign origin: %v %v", err, resp)
+		}
+	})
+}
+
+// TestTwoInstances runs two instances on one PostgreSQL database: a
+// dashboard on one sees the changes made through the other, and when the
+// other is killed without shutting down, its users go offline within the
+// configured bound.
+func TestTwoInstances(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.PostgresURL(t)
+	a := startServer(t, dbURL, "ROSTER_PRESENCE_GRACE", "0s", "ROSTER_INSTANCE_TIMEOUT", "2s")
+	b := startProcess(t, dbURL, "ROSTER_PRESENCE_GRACE=0s", "ROSTER_INSTANCE_TIMEOUT=2s")
+
+	adminA := a.login(t, "admin@acme.test", adminPassword)
+	dash := dialWS(t, a.url, adminA.token)
+	dash.subscribe("1", statusSubscription)
+
+	var roles struct {
+		Roles struct{ Edges []struct{ Node struct{ ID string } } }
+	}
+	adminA.do(t, `{ roles(where: {builtin: AGENT}) { edges { node { id } } } }`, nil).decode(t, &roles)
+	agentID := adminA.createUser(t, vars{"firstName": "Ana", "lastName": "Lee", "email": "ana@acme.test", "password": "agent password 123", "roleID": roles.Roles.Edges[0].Node.ID})
+
+	agentB := b.login(t, "ana@acme.test", "agent password 123")
+	dialWS(t, b.url, agentB.token) // the agent comes online through B
+	if id, _, online := dash.status(); id != agentID || !online {
+		t.Fatalf("A heard %s online=%v, want the agent online", id, online)
+	}
+	agentB.do(t, `mutation { setMyAvailability(availability: AWAY) { id } }`, nil).decode(t, new(any))
+	if id, availability, _ := dash.status(); id != agentID || availability != "AWAY" {
+		t.Fatalf("A heard %s availability %s", id, availability)
+	}
+	start := time.Now()
+	b.kill()
+	if _, _, online := dash.status(); online {
+		t.Fatal("still online after B died")
+	}
+	t.Logf("offline on A %v after B was killed (bound 2s + one heartbeat)", time.Since(start).Round(time.Millisecond))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
+// process is the server running as a separate program.
+type process struct {
+	*server
+	cmd *exec.Cmd
+}
+
+func (p *process) kill() { _ = p.cmd.Process.Signal(syscall.SIGKILL); _ = p.cmd.Wait() }
+
+// startProcess builds the server and runs it as its own process.
+func startProcess(t *testing.T, dbURL string, env ...string) *process {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "roster")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	logs := &logBuffer{listening: make(chan string, 1)}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), append(env,
+		"ROSTER_DATABASE_URL="+dbURL, "ROSTER_ADMIN_EMAIL=admin@acme.test", "ROSTER_ADMIN_PASSWORD="+adminPassword, "ROSTER_LOG_FORMAT=json")...)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd}
+	t.Cleanup(p.kill)
+	select {
+	case addr := <-logs.listening:
+		p.server = &server{url: "http://" + addr, logs: logs}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the second instance did not start:\n%s", logs.String())
+	}
+	return p
+}
