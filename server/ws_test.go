@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,6 +145,36 @@ func TestWebsocket(t *testing.T) {
 		t.Fatalf("after busy: %s %s online=%v", id, availability, online)
 	}
 
+	var sum struct {
+		PresenceSummary struct {
+			Total, Online  int
+			ByAvailability []struct {
+				Availability string
+				Online       int
+			}
+			ByRole []struct {
+				Role          struct{ Name string }
+				Total, Online int
+			}
+		}
+	}
+	admin.do(t, `{ presenceSummary { total online byAvailability { availability online } byRole { role { name } total online } byDivision { division { name } total online } } }`, nil).decode(t, &sum)
+	ps := sum.PresenceSummary
+	busy, agents := 0, 0
+	for _, a := range ps.ByAvailability {
+		if a.Availability == "BUSY" {
+			busy = a.Online
+		}
+	}
+	for _, r := range ps.ByRole {
+		if r.Role.Name == "Agent" {
+			agents = r.Online
+		}
+	}
+	if ps.Total != 2 || ps.Online != 2 || busy != 1 || agents != 1 || len(ps.ByAvailability) != 4 || len(ps.ByRole) != 3 {
+		t.Errorf("presence summary = %+v", ps)
+	}
+
 	// Logging out on the laptop closes the laptop's socket at once, with
 	// 4403; the phone keeps the user online.
 	laptop.do(t, `mutation { logout }`, nil).decode(t, new(any))
@@ -256,4 +287,64 @@ func startProcess(t *testing.T, dbURL string, env ...string) *process {
 		t.Fatalf("the second instance did not start:\n%s", logs.String())
 	}
 	return p
+}
+
+// TestSubscriptionsLeaveNoGoroutines opens 1,000 subscriptions over ten
+// sockets, lets them go, and checks that the goroutines return to their
+// number before.
+func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
+	srv := startServer(t, storetest.SQLiteURL(t))
+	admin := srv.login(t, "admin@acme.test", adminPassword)
+	dialWS(t, srv.url, admin.token).conn.Close() // warm up the server's pools
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	var sockets []*wsClient
+	for i := range 10 {
+		c := dialWS(t, srv.url, admin.token)
+		for j := range 100 {
+			// Half share one execution, half run on their own.
+			q := statusSubscription
+			if j%2 == 1 {
+				q = fmt.Sprintf(`subscription S%d { userStatusChanged { user { id } online } }`, i*100+j)
+			}
+			c.subscribe(fmt.Sprint(j), q)
+		}
+		sockets = append(sockets, c)
+	}
+	var roles struct {
+		Roles struct{ Edges []struct{ Node struct{ ID string } } }
+	}
+	admin.do(t, `{ roles(where: {builtin: AGENT}) { edges { node { id } } } }`, nil).decode(t, &roles)
+	admin.createUser(t, vars{"firstName": "Ana", "lastName": "Lee", "email": "ana@acme.test", "password": "agent password 123", "roleID": roles.Roles.Edges[0].Node.ID})
+	agent := srv.login(t, "ana@acme.test", "agent password 123")
+	agent.do(t, `mutation { setMyAvailability(availability: BUSY) { id } }`, nil).decode(t, new(any))
+	for _, c := range sockets {
+		got := map[string]bool{}
+		for len(got) < 100 {
+			m := c.read()
+			if m.Type == "next" && strings.Contains(string(m.Payload), "BUSY") || strings.Contains(string(m.Payload), `"online":false`) && !strings.Contains(string(m.Payload), "availability") {
+				got[m.ID] = true
+			}
+		}
+	}
+	during := runtime.NumGoroutine()
+	for i, c := range sockets {
+		if i%2 == 0 {
+			for j := range 100 {
+				c.send(wsMessage{ID: fmt.Sprint(j), Type: "complete"})
+			}
+		}
+		c.conn.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines: %d before, %d with 1,000 subscriptions, %d after they left\n%s", before, during, after, buf[:runtime.Stack(buf, true)])
+	} else {
+		t.Logf("goroutines: %d before, %d with 1,000 subscriptions, %d after they left", before, during, after)
+	}
 }
