@@ -230,7 +230,9 @@ func TestTwoInstances(t *testing.T) {
 	dash.subscribe("1", statusSubscription)
 
 	var roles struct {
-		Roles struct{ Edges []struct{ Node struct{ ID string } } }
+		Roles struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	adminA.do(t, `{ roles(where: {builtin: AGENT}) { edges { node { id } } } }`, nil).decode(t, &roles)
 	agentID := adminA.createUser(t, vars{"firstName": "Ana", "lastName": "Lee", "email": "ana@acme.test", "password": "agent password 123", "roleID": roles.Roles.Edges[0].Node.ID})
@@ -313,7 +315,9 @@ func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
 		sockets = append(sockets, c)
 	}
 	var roles struct {
-		Roles struct{ Edges []struct{ Node struct{ ID string } } }
+		Roles struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	admin.do(t, `{ roles(where: {builtin: AGENT}) { edges { node { id } } } }`, nil).decode(t, &roles)
 	admin.createUser(t, vars{"firstName": "Ana", "lastName": "Lee", "email": "ana@acme.test", "password": "agent password 123", "roleID": roles.Roles.Edges[0].Node.ID})
