@@ -155,3 +155,29 @@ func OwnOrganization() privacy.QueryRule {
 		return privacy.Allow
 	})
 }
+
+// FilterOwnSessions confines viewers who do not manage users to their own
+// sessions.
+func FilterOwnSessions() privacy.QueryMutationRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		sf, ok := f.(*ent.SessionFilter)
+		if v == nil || !ok {
+			return privacy.Denyf("own sessions on %T", f)
+		}
+		if !v.Can(viewer.ManageUsers) {
+			sf.WhereUserID(entql.IntEQ(v.UserID))
+		}
+		return privacy.Skip
+	})
+}
+
+// AllowDeletes allows deleting what the rules before it filtered.
+func AllowDeletes() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		if viewer.FromContext(ctx) != nil && m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}

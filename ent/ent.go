@@ -11,6 +11,9 @@ import (
 	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/instance"
+	"roster/ent/invitation"
+	"roster/ent/mail"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -84,6 +87,9 @@ func checkColumn(t, c string) error {
 			connection.Table:   connection.ValidColumn,
 			division.Table:     division.ValidColumn,
 			instance.Table:     instance.ValidColumn,
+			invitation.Table:   invitation.ValidColumn,
+			mail.Table:         mail.ValidColumn,
+			mfachallenge.Table: mfachallenge.ValidColumn,
 			organization.Table: organization.ValidColumn,
 			role.Table:         role.ValidColumn,
 			session.Table:      session.ValidColumn,

@@ -7,6 +7,9 @@ import (
 	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/instance"
+	"roster/ent/invitation"
+	"roster/ent/mail"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -21,7 +24,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 8)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 11)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   channel.Table,
@@ -99,6 +102,69 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   invitation.Table,
+			Columns: invitation.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: invitation.FieldID,
+			},
+		},
+		Type: "Invitation",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			invitation.FieldOrganizationID: {Type: field.TypeInt, Column: invitation.FieldOrganizationID},
+			invitation.FieldUserID:         {Type: field.TypeInt, Column: invitation.FieldUserID},
+			invitation.FieldTokenHash:      {Type: field.TypeBytes, Column: invitation.FieldTokenHash},
+			invitation.FieldCreatedAt:      {Type: field.TypeTime, Column: invitation.FieldCreatedAt},
+			invitation.FieldExpiresAt:      {Type: field.TypeTime, Column: invitation.FieldExpiresAt},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   mail.Table,
+			Columns: mail.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: mail.FieldID,
+			},
+		},
+		Type: "Mail",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			mail.FieldOrganizationID: {Type: field.TypeInt, Column: mail.FieldOrganizationID},
+			mail.FieldTo:             {Type: field.TypeString, Column: mail.FieldTo},
+			mail.FieldSubject:        {Type: field.TypeString, Column: mail.FieldSubject},
+			mail.FieldBody:           {Type: field.TypeString, Column: mail.FieldBody},
+			mail.FieldCreatedAt:      {Type: field.TypeTime, Column: mail.FieldCreatedAt},
+			mail.FieldAttempts:       {Type: field.TypeInt, Column: mail.FieldAttempts},
+			mail.FieldNextAttemptAt:  {Type: field.TypeTime, Column: mail.FieldNextAttemptAt},
+			mail.FieldSentAt:         {Type: field.TypeTime, Column: mail.FieldSentAt},
+			mail.FieldLastError:      {Type: field.TypeString, Column: mail.FieldLastError},
+		},
+	}
+	graph.Nodes[6] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   mfachallenge.Table,
+			Columns: mfachallenge.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: mfachallenge.FieldID,
+			},
+		},
+		Type: "MfaChallenge",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			mfachallenge.FieldOrganizationID: {Type: field.TypeInt, Column: mfachallenge.FieldOrganizationID},
+			mfachallenge.FieldUserID:         {Type: field.TypeInt, Column: mfachallenge.FieldUserID},
+			mfachallenge.FieldCodeHash:       {Type: field.TypeBytes, Column: mfachallenge.FieldCodeHash},
+			mfachallenge.FieldAttempts:       {Type: field.TypeInt, Column: mfachallenge.FieldAttempts},
+			mfachallenge.FieldSends:          {Type: field.TypeInt, Column: mfachallenge.FieldSends},
+			mfachallenge.FieldSentAt:         {Type: field.TypeTime, Column: mfachallenge.FieldSentAt},
+			mfachallenge.FieldCreatedAt:      {Type: field.TypeTime, Column: mfachallenge.FieldCreatedAt},
+			mfachallenge.FieldExpiresAt:      {Type: field.TypeTime, Column: mfachallenge.FieldExpiresAt},
+			mfachallenge.FieldUserAgent:      {Type: field.TypeString, Column: mfachallenge.FieldUserAgent},
+			mfachallenge.FieldIP:             {Type: field.TypeString, Column: mfachallenge.FieldIP},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -111,9 +177,10 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldCreatedAt: {Type: field.TypeTime, Column: organization.FieldCreatedAt},
 			organization.FieldUpdatedAt: {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
 			organization.FieldName:      {Type: field.TypeString, Column: organization.FieldName},
+			organization.FieldPlan:      {Type: field.TypeEnum, Column: organization.FieldPlan},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -134,7 +201,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeEnum, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -155,7 +222,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldIP:             {Type: field.TypeString, Column: session.FieldIP},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -185,6 +252,10 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldConnections:    {Type: field.TypeInt, Column: user.FieldConnections},
 			user.FieldVersion:        {Type: field.TypeInt, Column: user.FieldVersion},
 			user.FieldLastSeenAt:     {Type: field.TypeTime, Column: user.FieldLastSeenAt},
+			user.FieldMfaRequired:    {Type: field.TypeBool, Column: user.FieldMfaRequired},
+			user.FieldTotpSecret:     {Type: field.TypeBytes, Column: user.FieldTotpSecret},
+			user.FieldTotpEnabled:    {Type: field.TypeBool, Column: user.FieldTotpEnabled},
+			user.FieldTotpLastStep:   {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
 			user.FieldArchivedAt:     {Type: field.TypeTime, Column: user.FieldArchivedAt},
 		},
 	}
@@ -309,6 +380,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Connection",
 	)
 	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invitation.OrganizationTable,
+			Columns: []string{invitation.OrganizationColumn},
+			Bidi:    false,
+		},
+		"Invitation",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invitation.UserTable,
+			Columns: []string{invitation.UserColumn},
+			Bidi:    false,
+		},
+		"Invitation",
+		"User",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mfachallenge.OrganizationTable,
+			Columns: []string{mfachallenge.OrganizationColumn},
+			Bidi:    false,
+		},
+		"MfaChallenge",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mfachallenge.UserTable,
+			Columns: []string{mfachallenge.UserColumn},
+			Bidi:    false,
+		},
+		"MfaChallenge",
+		"User",
+	)
+	graph.MustAddE(
 		"users",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -379,6 +498,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Organization",
 		"Connection",
+	)
+	graph.MustAddE(
+		"invitations",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.InvitationsTable,
+			Columns: []string{organization.InvitationsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"Invitation",
+	)
+	graph.MustAddE(
+		"mfa_challenges",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.MfaChallengesTable,
+			Columns: []string{organization.MfaChallengesColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"MfaChallenge",
 	)
 	graph.MustAddE(
 		"organization",
@@ -499,6 +642,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"Connection",
+	)
+	graph.MustAddE(
+		"invitations",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.InvitationsTable,
+			Columns: []string{user.InvitationsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"Invitation",
+	)
+	graph.MustAddE(
+		"mfa_challenges",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.MfaChallengesTable,
+			Columns: []string{user.MfaChallengesColumn},
+			Bidi:    false,
+		},
+		"User",
+		"MfaChallenge",
 	)
 	return graph
 }()
@@ -925,6 +1092,302 @@ func (f *InstanceFilter) WhereHasConnectionsWith(preds ...predicate.Connection) 
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *InvitationQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the InvitationQuery builder.
+func (_q *InvitationQuery) Filter() *InvitationFilter {
+	return &InvitationFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *InvitationMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the InvitationMutation builder.
+func (m *InvitationMutation) Filter() *InvitationFilter {
+	return &InvitationFilter{config: m.config, predicateAdder: m}
+}
+
+// InvitationFilter provides a generic filtering capability at runtime for InvitationQuery.
+type InvitationFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *InvitationFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *InvitationFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(invitation.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *InvitationFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(invitation.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *InvitationFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(invitation.FieldUserID))
+}
+
+// WhereTokenHash applies the entql []byte predicate on the token_hash field.
+func (f *InvitationFilter) WhereTokenHash(p entql.BytesP) {
+	f.Where(p.Field(invitation.FieldTokenHash))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *InvitationFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(invitation.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *InvitationFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(invitation.FieldExpiresAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *InvitationFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *InvitationFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *InvitationFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *InvitationFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *MailQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the MailQuery builder.
+func (_q *MailQuery) Filter() *MailFilter {
+	return &MailFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *MailMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the MailMutation builder.
+func (m *MailMutation) Filter() *MailFilter {
+	return &MailFilter{config: m.config, predicateAdder: m}
+}
+
+// MailFilter provides a generic filtering capability at runtime for MailQuery.
+type MailFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *MailFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *MailFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(mail.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *MailFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(mail.FieldOrganizationID))
+}
+
+// WhereTo applies the entql string predicate on the to field.
+func (f *MailFilter) WhereTo(p entql.StringP) {
+	f.Where(p.Field(mail.FieldTo))
+}
+
+// WhereSubject applies the entql string predicate on the subject field.
+func (f *MailFilter) WhereSubject(p entql.StringP) {
+	f.Where(p.Field(mail.FieldSubject))
+}
+
+// WhereBody applies the entql string predicate on the body field.
+func (f *MailFilter) WhereBody(p entql.StringP) {
+	f.Where(p.Field(mail.FieldBody))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *MailFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(mail.FieldCreatedAt))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *MailFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(mail.FieldAttempts))
+}
+
+// WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
+func (f *MailFilter) WhereNextAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(mail.FieldNextAttemptAt))
+}
+
+// WhereSentAt applies the entql time.Time predicate on the sent_at field.
+func (f *MailFilter) WhereSentAt(p entql.TimeP) {
+	f.Where(p.Field(mail.FieldSentAt))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *MailFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(mail.FieldLastError))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *MfaChallengeQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the MfaChallengeQuery builder.
+func (_q *MfaChallengeQuery) Filter() *MfaChallengeFilter {
+	return &MfaChallengeFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *MfaChallengeMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the MfaChallengeMutation builder.
+func (m *MfaChallengeMutation) Filter() *MfaChallengeFilter {
+	return &MfaChallengeFilter{config: m.config, predicateAdder: m}
+}
+
+// MfaChallengeFilter provides a generic filtering capability at runtime for MfaChallengeQuery.
+type MfaChallengeFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *MfaChallengeFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *MfaChallengeFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(mfachallenge.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *MfaChallengeFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(mfachallenge.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *MfaChallengeFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(mfachallenge.FieldUserID))
+}
+
+// WhereCodeHash applies the entql []byte predicate on the code_hash field.
+func (f *MfaChallengeFilter) WhereCodeHash(p entql.BytesP) {
+	f.Where(p.Field(mfachallenge.FieldCodeHash))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *MfaChallengeFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(mfachallenge.FieldAttempts))
+}
+
+// WhereSends applies the entql int predicate on the sends field.
+func (f *MfaChallengeFilter) WhereSends(p entql.IntP) {
+	f.Where(p.Field(mfachallenge.FieldSends))
+}
+
+// WhereSentAt applies the entql time.Time predicate on the sent_at field.
+func (f *MfaChallengeFilter) WhereSentAt(p entql.TimeP) {
+	f.Where(p.Field(mfachallenge.FieldSentAt))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *MfaChallengeFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(mfachallenge.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *MfaChallengeFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(mfachallenge.FieldExpiresAt))
+}
+
+// WhereUserAgent applies the entql string predicate on the user_agent field.
+func (f *MfaChallengeFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(mfachallenge.FieldUserAgent))
+}
+
+// WhereIP applies the entql string predicate on the ip field.
+func (f *MfaChallengeFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(mfachallenge.FieldIP))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *MfaChallengeFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *MfaChallengeFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *MfaChallengeFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *MfaChallengeFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *OrganizationQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -953,7 +1416,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -977,6 +1440,11 @@ func (f *OrganizationFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereName applies the entql string predicate on the name field.
 func (f *OrganizationFilter) WhereName(p entql.StringP) {
 	f.Where(p.Field(organization.FieldName))
+}
+
+// WherePlan applies the entql string predicate on the plan field.
+func (f *OrganizationFilter) WherePlan(p entql.StringP) {
+	f.Where(p.Field(organization.FieldPlan))
 }
 
 // WhereHasUsers applies a predicate to check if query has an edge users.
@@ -1063,6 +1531,34 @@ func (f *OrganizationFilter) WhereHasConnectionsWith(preds ...predicate.Connecti
 	})))
 }
 
+// WhereHasInvitations applies a predicate to check if query has an edge invitations.
+func (f *OrganizationFilter) WhereHasInvitations() {
+	f.Where(entql.HasEdge("invitations"))
+}
+
+// WhereHasInvitationsWith applies a predicate to check if query has an edge invitations with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasInvitationsWith(preds ...predicate.Invitation) {
+	f.Where(entql.HasEdgeWith("invitations", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMfaChallenges applies a predicate to check if query has an edge mfa_challenges.
+func (f *OrganizationFilter) WhereHasMfaChallenges() {
+	f.Where(entql.HasEdge("mfa_challenges"))
+}
+
+// WhereHasMfaChallengesWith applies a predicate to check if query has an edge mfa_challenges with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasMfaChallengesWith(preds ...predicate.MfaChallenge) {
+	f.Where(entql.HasEdgeWith("mfa_challenges", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1092,7 +1588,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1200,7 +1696,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1322,7 +1818,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1428,6 +1924,26 @@ func (f *UserFilter) WhereLastSeenAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldLastSeenAt))
 }
 
+// WhereMfaRequired applies the entql bool predicate on the mfa_required field.
+func (f *UserFilter) WhereMfaRequired(p entql.BoolP) {
+	f.Where(p.Field(user.FieldMfaRequired))
+}
+
+// WhereTotpSecret applies the entql []byte predicate on the totp_secret field.
+func (f *UserFilter) WhereTotpSecret(p entql.BytesP) {
+	f.Where(p.Field(user.FieldTotpSecret))
+}
+
+// WhereTotpEnabled applies the entql bool predicate on the totp_enabled field.
+func (f *UserFilter) WhereTotpEnabled(p entql.BoolP) {
+	f.Where(p.Field(user.FieldTotpEnabled))
+}
+
+// WhereTotpLastStep applies the entql int64 predicate on the totp_last_step field.
+func (f *UserFilter) WhereTotpLastStep(p entql.Int64P) {
+	f.Where(p.Field(user.FieldTotpLastStep))
+}
+
 // WhereArchivedAt applies the entql time.Time predicate on the archived_at field.
 func (f *UserFilter) WhereArchivedAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldArchivedAt))
@@ -1497,6 +2013,34 @@ func (f *UserFilter) WhereHasLiveConnections() {
 // WhereHasLiveConnectionsWith applies a predicate to check if query has an edge live_connections with a given conditions (other predicates).
 func (f *UserFilter) WhereHasLiveConnectionsWith(preds ...predicate.Connection) {
 	f.Where(entql.HasEdgeWith("live_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasInvitations applies a predicate to check if query has an edge invitations.
+func (f *UserFilter) WhereHasInvitations() {
+	f.Where(entql.HasEdge("invitations"))
+}
+
+// WhereHasInvitationsWith applies a predicate to check if query has an edge invitations with a given conditions (other predicates).
+func (f *UserFilter) WhereHasInvitationsWith(preds ...predicate.Invitation) {
+	f.Where(entql.HasEdgeWith("invitations", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMfaChallenges applies a predicate to check if query has an edge mfa_challenges.
+func (f *UserFilter) WhereHasMfaChallenges() {
+	f.Where(entql.HasEdge("mfa_challenges"))
+}
+
+// WhereHasMfaChallengesWith applies a predicate to check if query has an edge mfa_challenges with a given conditions (other predicates).
+func (f *UserFilter) WhereHasMfaChallengesWith(preds ...predicate.MfaChallenge) {
+	f.Where(entql.HasEdgeWith("mfa_challenges", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -74,6 +74,14 @@ func (_m *Role) Users(
 	return _m.QueryUsers().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *Session) User(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.UserOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryUser().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *User) Role(ctx context.Context) (*Role, error) {
 	result, err := _m.Edges.RoleOrErr()
 	if IsNotLoaded(err) {

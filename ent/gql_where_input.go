@@ -723,6 +723,12 @@ type OrganizationWhereInput struct {
 	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
 	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
 	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "plan" field predicates.
+	Plan      *organization.Plan  `json:"plan,omitempty"`
+	PlanNEQ   *organization.Plan  `json:"planNEQ,omitempty"`
+	PlanIn    []organization.Plan `json:"planIn,omitempty"`
+	PlanNotIn []organization.Plan `json:"planNotIn,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -906,6 +912,18 @@ func (i *OrganizationWhereInput) P() (predicate.Organization, error) {
 	}
 	if i.NameContainsFold != nil {
 		predicates = append(predicates, organization.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Plan != nil {
+		predicates = append(predicates, organization.PlanEQ(*i.Plan))
+	}
+	if i.PlanNEQ != nil {
+		predicates = append(predicates, organization.PlanNEQ(*i.PlanNEQ))
+	}
+	if len(i.PlanIn) > 0 {
+		predicates = append(predicates, organization.PlanIn(i.PlanIn...))
+	}
+	if len(i.PlanNotIn) > 0 {
+		predicates = append(predicates, organization.PlanNotIn(i.PlanNotIn...))
 	}
 
 	switch len(predicates) {
@@ -1418,6 +1436,10 @@ type UserWhereInput struct {
 	LastSeenAtIsNil  bool        `json:"lastSeenAtIsNil,omitempty"`
 	LastSeenAtNotNil bool        `json:"lastSeenAtNotNil,omitempty"`
 
+	// "mfa_required" field predicates.
+	MfaRequired    *bool `json:"mfaRequired,omitempty"`
+	MfaRequiredNEQ *bool `json:"mfaRequiredNEQ,omitempty"`
+
 	// "archived_at" field predicates.
 	ArchivedAt       *time.Time  `json:"archivedAt,omitempty"`
 	ArchivedAtNEQ    *time.Time  `json:"archivedAtNEQ,omitempty"`
@@ -1860,6 +1882,12 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if i.LastSeenAtNotNil {
 		predicates = append(predicates, user.LastSeenAtNotNil())
+	}
+	if i.MfaRequired != nil {
+		predicates = append(predicates, user.MfaRequiredEQ(*i.MfaRequired))
+	}
+	if i.MfaRequiredNEQ != nil {
+		predicates = append(predicates, user.MfaRequiredNEQ(*i.MfaRequiredNEQ))
 	}
 	if i.ArchivedAt != nil {
 		predicates = append(predicates, user.ArchivedAtEQ(*i.ArchivedAt))

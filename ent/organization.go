@@ -23,6 +23,8 @@ type Organization struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The organization's name.
 	Name string `json:"name,omitempty"`
+	// The organization's plan. On PAID, admins, supervisors and agents who may broadcast must log in with a second factor.
+	Plan organization.Plan `json:"plan,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrganizationQuery when eager-loading is set.
 	Edges        OrganizationEdges `json:"edges"`
@@ -43,16 +45,22 @@ type OrganizationEdges struct {
 	Sessions []*Session `json:"sessions,omitempty"`
 	// Connections holds the value of the connections edge.
 	Connections []*Connection `json:"connections,omitempty"`
+	// Invitations holds the value of the invitations edge.
+	Invitations []*Invitation `json:"invitations,omitempty"`
+	// MfaChallenges holds the value of the mfa_challenges edge.
+	MfaChallenges []*MfaChallenge `json:"mfa_challenges,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [8]bool
 
-	namedUsers       map[string][]*User
-	namedRoles       map[string][]*Role
-	namedDivisions   map[string][]*Division
-	namedChannels    map[string][]*Channel
-	namedSessions    map[string][]*Session
-	namedConnections map[string][]*Connection
+	namedUsers         map[string][]*User
+	namedRoles         map[string][]*Role
+	namedDivisions     map[string][]*Division
+	namedChannels      map[string][]*Channel
+	namedSessions      map[string][]*Session
+	namedConnections   map[string][]*Connection
+	namedInvitations   map[string][]*Invitation
+	namedMfaChallenges map[string][]*MfaChallenge
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -109,6 +117,24 @@ func (e OrganizationEdges) ConnectionsOrErr() ([]*Connection, error) {
 	return nil, &NotLoadedError{edge: "connections"}
 }
 
+// InvitationsOrErr returns the Invitations value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) InvitationsOrErr() ([]*Invitation, error) {
+	if e.loadedTypes[6] {
+		return e.Invitations, nil
+	}
+	return nil, &NotLoadedError{edge: "invitations"}
+}
+
+// MfaChallengesOrErr returns the MfaChallenges value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) MfaChallengesOrErr() ([]*MfaChallenge, error) {
+	if e.loadedTypes[7] {
+		return e.MfaChallenges, nil
+	}
+	return nil, &NotLoadedError{edge: "mfa_challenges"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Organization) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -116,7 +142,7 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case organization.FieldID:
 			values[i] = new(sql.NullInt64)
-		case organization.FieldName:
+		case organization.FieldName, organization.FieldPlan:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -158,6 +184,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field name", values[i])
 			} else if value.Valid {
 				_m.Name = value.String
+			}
+		case organization.FieldPlan:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field plan", values[i])
+			} else if value.Valid {
+				_m.Plan = organization.Plan(value.String)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -202,6 +234,16 @@ func (_m *Organization) QueryConnections() *ConnectionQuery {
 	return NewOrganizationClient(_m.config).QueryConnections(_m)
 }
 
+// QueryInvitations queries the "invitations" edge of the Organization entity.
+func (_m *Organization) QueryInvitations() *InvitationQuery {
+	return NewOrganizationClient(_m.config).QueryInvitations(_m)
+}
+
+// QueryMfaChallenges queries the "mfa_challenges" edge of the Organization entity.
+func (_m *Organization) QueryMfaChallenges() *MfaChallengeQuery {
+	return NewOrganizationClient(_m.config).QueryMfaChallenges(_m)
+}
+
 // Update returns a builder for updating this Organization.
 // Note that you need to call Organization.Unwrap() before calling this method if this Organization
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -233,6 +275,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("name=")
 	builder.WriteString(_m.Name)
+	builder.WriteString(", ")
+	builder.WriteString("plan=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Plan))
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -378,6 +423,54 @@ func (_m *Organization) appendNamedConnections(name string, edges ...*Connection
 		_m.Edges.namedConnections[name] = []*Connection{}
 	} else {
 		_m.Edges.namedConnections[name] = append(_m.Edges.namedConnections[name], edges...)
+	}
+}
+
+// NamedInvitations returns the Invitations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedInvitations(name string) ([]*Invitation, error) {
+	if _m.Edges.namedInvitations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvitations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedInvitations(name string, edges ...*Invitation) {
+	if _m.Edges.namedInvitations == nil {
+		_m.Edges.namedInvitations = make(map[string][]*Invitation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvitations[name] = []*Invitation{}
+	} else {
+		_m.Edges.namedInvitations[name] = append(_m.Edges.namedInvitations[name], edges...)
+	}
+}
+
+// NamedMfaChallenges returns the MfaChallenges named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedMfaChallenges(name string) ([]*MfaChallenge, error) {
+	if _m.Edges.namedMfaChallenges == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMfaChallenges[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedMfaChallenges(name string, edges ...*MfaChallenge) {
+	if _m.Edges.namedMfaChallenges == nil {
+		_m.Edges.namedMfaChallenges = make(map[string][]*MfaChallenge)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMfaChallenges[name] = []*MfaChallenge{}
+	} else {
+		_m.Edges.namedMfaChallenges[name] = append(_m.Edges.namedMfaChallenges[name], edges...)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"roster/ent/channel"
 	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/invitation"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -57,6 +59,20 @@ func (_c *OrganizationCreate) SetNillableUpdatedAt(v *time.Time) *OrganizationCr
 // SetName sets the "name" field.
 func (_c *OrganizationCreate) SetName(v string) *OrganizationCreate {
 	_c.mutation.SetName(v)
+	return _c
+}
+
+// SetPlan sets the "plan" field.
+func (_c *OrganizationCreate) SetPlan(v organization.Plan) *OrganizationCreate {
+	_c.mutation.SetPlan(v)
+	return _c
+}
+
+// SetNillablePlan sets the "plan" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillablePlan(v *organization.Plan) *OrganizationCreate {
+	if v != nil {
+		_c.SetPlan(*v)
+	}
 	return _c
 }
 
@@ -150,6 +166,36 @@ func (_c *OrganizationCreate) AddConnections(v ...*Connection) *OrganizationCrea
 	return _c.AddConnectionIDs(ids...)
 }
 
+// AddInvitationIDs adds the "invitations" edge to the Invitation entity by IDs.
+func (_c *OrganizationCreate) AddInvitationIDs(ids ...int) *OrganizationCreate {
+	_c.mutation.AddInvitationIDs(ids...)
+	return _c
+}
+
+// AddInvitations adds the "invitations" edges to the Invitation entity.
+func (_c *OrganizationCreate) AddInvitations(v ...*Invitation) *OrganizationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddInvitationIDs(ids...)
+}
+
+// AddMfaChallengeIDs adds the "mfa_challenges" edge to the MfaChallenge entity by IDs.
+func (_c *OrganizationCreate) AddMfaChallengeIDs(ids ...string) *OrganizationCreate {
+	_c.mutation.AddMfaChallengeIDs(ids...)
+	return _c
+}
+
+// AddMfaChallenges adds the "mfa_challenges" edges to the MfaChallenge entity.
+func (_c *OrganizationCreate) AddMfaChallenges(v ...*MfaChallenge) *OrganizationCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMfaChallengeIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_c *OrganizationCreate) Mutation() *OrganizationMutation {
 	return _c.mutation
@@ -201,6 +247,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Plan(); !ok {
+		v := organization.DefaultPlan
+		_c.mutation.SetPlan(v)
+	}
 	return nil
 }
 
@@ -218,6 +268,14 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.Name(); ok {
 		if err := organization.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Organization.name": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Plan(); !ok {
+		return &ValidationError{Name: "plan", err: errors.New(`ent: missing required field "Organization.plan"`)}
+	}
+	if v, ok := _c.mutation.Plan(); ok {
+		if err := organization.PlanValidator(v); err != nil {
+			return &ValidationError{Name: "plan", err: fmt.Errorf(`ent: validator failed for field "Organization.plan": %w`, err)}
 		}
 	}
 	return nil
@@ -257,6 +315,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(organization.FieldName, field.TypeString, value)
 		_node.Name = value
+	}
+	if value, ok := _c.mutation.Plan(); ok {
+		_spec.SetField(organization.FieldPlan, field.TypeEnum, value)
+		_node.Plan = value
 	}
 	if nodes := _c.mutation.UsersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -347,6 +409,38 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InvitationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.InvitationsTable,
+			Columns: []string{organization.InvitationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invitation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MfaChallengesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.MfaChallengesTable,
+			Columns: []string{organization.MfaChallengesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mfachallenge.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

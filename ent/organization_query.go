@@ -11,6 +11,8 @@ import (
 	"roster/ent/channel"
 	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/invitation"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -26,24 +28,28 @@ import (
 // OrganizationQuery is the builder for querying Organization entities.
 type OrganizationQuery struct {
 	config
-	ctx                  *QueryContext
-	order                []organization.OrderOption
-	inters               []Interceptor
-	predicates           []predicate.Organization
-	withUsers            *UserQuery
-	withRoles            *RoleQuery
-	withDivisions        *DivisionQuery
-	withChannels         *ChannelQuery
-	withSessions         *SessionQuery
-	withConnections      *ConnectionQuery
-	loadTotal            []func(context.Context, []*Organization) error
-	modifiers            []func(*sql.Selector)
-	withNamedUsers       map[string]*UserQuery
-	withNamedRoles       map[string]*RoleQuery
-	withNamedDivisions   map[string]*DivisionQuery
-	withNamedChannels    map[string]*ChannelQuery
-	withNamedSessions    map[string]*SessionQuery
-	withNamedConnections map[string]*ConnectionQuery
+	ctx                    *QueryContext
+	order                  []organization.OrderOption
+	inters                 []Interceptor
+	predicates             []predicate.Organization
+	withUsers              *UserQuery
+	withRoles              *RoleQuery
+	withDivisions          *DivisionQuery
+	withChannels           *ChannelQuery
+	withSessions           *SessionQuery
+	withConnections        *ConnectionQuery
+	withInvitations        *InvitationQuery
+	withMfaChallenges      *MfaChallengeQuery
+	loadTotal              []func(context.Context, []*Organization) error
+	modifiers              []func(*sql.Selector)
+	withNamedUsers         map[string]*UserQuery
+	withNamedRoles         map[string]*RoleQuery
+	withNamedDivisions     map[string]*DivisionQuery
+	withNamedChannels      map[string]*ChannelQuery
+	withNamedSessions      map[string]*SessionQuery
+	withNamedConnections   map[string]*ConnectionQuery
+	withNamedInvitations   map[string]*InvitationQuery
+	withNamedMfaChallenges map[string]*MfaChallengeQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -205,6 +211,50 @@ func (_q *OrganizationQuery) QueryConnections() *ConnectionQuery {
 			sqlgraph.From(organization.Table, organization.FieldID, selector),
 			sqlgraph.To(connection.Table, connection.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, organization.ConnectionsTable, organization.ConnectionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInvitations chains the current query on the "invitations" edge.
+func (_q *OrganizationQuery) QueryInvitations() *InvitationQuery {
+	query := (&InvitationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(invitation.Table, invitation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.InvitationsTable, organization.InvitationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMfaChallenges chains the current query on the "mfa_challenges" edge.
+func (_q *OrganizationQuery) QueryMfaChallenges() *MfaChallengeQuery {
+	query := (&MfaChallengeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(mfachallenge.Table, mfachallenge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.MfaChallengesTable, organization.MfaChallengesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -399,17 +449,19 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		return nil
 	}
 	return &OrganizationQuery{
-		config:          _q.config,
-		ctx:             _q.ctx.Clone(),
-		order:           append([]organization.OrderOption{}, _q.order...),
-		inters:          append([]Interceptor{}, _q.inters...),
-		predicates:      append([]predicate.Organization{}, _q.predicates...),
-		withUsers:       _q.withUsers.Clone(),
-		withRoles:       _q.withRoles.Clone(),
-		withDivisions:   _q.withDivisions.Clone(),
-		withChannels:    _q.withChannels.Clone(),
-		withSessions:    _q.withSessions.Clone(),
-		withConnections: _q.withConnections.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]organization.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.Organization{}, _q.predicates...),
+		withUsers:         _q.withUsers.Clone(),
+		withRoles:         _q.withRoles.Clone(),
+		withDivisions:     _q.withDivisions.Clone(),
+		withChannels:      _q.withChannels.Clone(),
+		withSessions:      _q.withSessions.Clone(),
+		withConnections:   _q.withConnections.Clone(),
+		withInvitations:   _q.withInvitations.Clone(),
+		withMfaChallenges: _q.withMfaChallenges.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -480,6 +532,28 @@ func (_q *OrganizationQuery) WithConnections(opts ...func(*ConnectionQuery)) *Or
 		opt(query)
 	}
 	_q.withConnections = query
+	return _q
+}
+
+// WithInvitations tells the query-builder to eager-load the nodes that are connected to
+// the "invitations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithInvitations(opts ...func(*InvitationQuery)) *OrganizationQuery {
+	query := (&InvitationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvitations = query
+	return _q
+}
+
+// WithMfaChallenges tells the query-builder to eager-load the nodes that are connected to
+// the "mfa_challenges" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithMfaChallenges(opts ...func(*MfaChallengeQuery)) *OrganizationQuery {
+	query := (&MfaChallengeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMfaChallenges = query
 	return _q
 }
 
@@ -567,13 +641,15 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [8]bool{
 			_q.withUsers != nil,
 			_q.withRoles != nil,
 			_q.withDivisions != nil,
 			_q.withChannels != nil,
 			_q.withSessions != nil,
 			_q.withConnections != nil,
+			_q.withInvitations != nil,
+			_q.withMfaChallenges != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -639,6 +715,20 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withInvitations; query != nil {
+		if err := _q.loadInvitations(ctx, query, nodes,
+			func(n *Organization) { n.Edges.Invitations = []*Invitation{} },
+			func(n *Organization, e *Invitation) { n.Edges.Invitations = append(n.Edges.Invitations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withMfaChallenges; query != nil {
+		if err := _q.loadMfaChallenges(ctx, query, nodes,
+			func(n *Organization) { n.Edges.MfaChallenges = []*MfaChallenge{} },
+			func(n *Organization, e *MfaChallenge) { n.Edges.MfaChallenges = append(n.Edges.MfaChallenges, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedUsers(name) },
@@ -678,6 +768,20 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadConnections(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedConnections(name) },
 			func(n *Organization, e *Connection) { n.appendNamedConnections(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvitations {
+		if err := _q.loadInvitations(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedInvitations(name) },
+			func(n *Organization, e *Invitation) { n.appendNamedInvitations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMfaChallenges {
+		if err := _q.loadMfaChallenges(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedMfaChallenges(name) },
+			func(n *Organization, e *MfaChallenge) { n.appendNamedMfaChallenges(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -869,6 +973,66 @@ func (_q *OrganizationQuery) loadConnections(ctx context.Context, query *Connect
 	}
 	return nil
 }
+func (_q *OrganizationQuery) loadInvitations(ctx context.Context, query *InvitationQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *Invitation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invitation.FieldOrganizationID)
+	}
+	query.Where(predicate.Invitation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.InvitationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadMfaChallenges(ctx context.Context, query *MfaChallengeQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *MfaChallenge)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(mfachallenge.FieldOrganizationID)
+	}
+	query.Where(predicate.MfaChallenge(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.MfaChallengesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *OrganizationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1044,6 +1208,34 @@ func (_q *OrganizationQuery) WithNamedConnections(name string, opts ...func(*Con
 		_q.withNamedConnections = make(map[string]*ConnectionQuery)
 	}
 	_q.withNamedConnections[name] = query
+	return _q
+}
+
+// WithNamedInvitations tells the query-builder to eager-load the nodes that are connected to the "invitations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedInvitations(name string, opts ...func(*InvitationQuery)) *OrganizationQuery {
+	query := (&InvitationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvitations == nil {
+		_q.withNamedInvitations = make(map[string]*InvitationQuery)
+	}
+	_q.withNamedInvitations[name] = query
+	return _q
+}
+
+// WithNamedMfaChallenges tells the query-builder to eager-load the nodes that are connected to the "mfa_challenges"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedMfaChallenges(name string, opts ...func(*MfaChallengeQuery)) *OrganizationQuery {
+	query := (&MfaChallengeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMfaChallenges == nil {
+		_q.withNamedMfaChallenges = make(map[string]*MfaChallengeQuery)
+	}
+	_q.withNamedMfaChallenges[name] = query
 	return _q
 }
 

@@ -14,7 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Session is the model entity for the Session schema.
+// A login session: the device that holds a token.
 type Session struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -25,15 +25,15 @@ type Session struct {
 	TokenHash []byte `json:"-"`
 	// UserID holds the value of the "user_id" field.
 	UserID int `json:"user_id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the user logged in.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// LastUsedAt holds the value of the "last_used_at" field.
+	// When the token was last used (to the minute).
 	LastUsedAt time.Time `json:"last_used_at,omitempty"`
-	// ExpiresAt holds the value of the "expires_at" field.
+	// When the token stops working.
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
-	// UserAgent holds the value of the "user_agent" field.
+	// The User-Agent of the device that logged in.
 	UserAgent string `json:"user_agent,omitempty"`
-	// IP holds the value of the "ip" field.
+	// The IP address the login came from.
 	IP string `json:"ip,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the SessionQuery when eager-loading is set.
@@ -45,7 +45,7 @@ type Session struct {
 type SessionEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
-	// User holds the value of the user edge.
+	// Whose session it is.
 	User *User `json:"user,omitempty"`
 	// Connections holds the value of the connections edge.
 	Connections []*Connection `json:"connections,omitempty"`
@@ -53,7 +53,7 @@ type SessionEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [1]map[string]int
 
 	namedConnections map[string][]*Connection
 }

@@ -20,6 +20,12 @@ type Tx struct {
 	Division *DivisionClient
 	// Instance is the client for interacting with the Instance builders.
 	Instance *InstanceClient
+	// Invitation is the client for interacting with the Invitation builders.
+	Invitation *InvitationClient
+	// Mail is the client for interacting with the Mail builders.
+	Mail *MailClient
+	// MfaChallenge is the client for interacting with the MfaChallenge builders.
+	MfaChallenge *MfaChallengeClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
 	// Role is the client for interacting with the Role builders.
@@ -163,6 +169,9 @@ func (tx *Tx) init() {
 	tx.Connection = NewConnectionClient(tx.config)
 	tx.Division = NewDivisionClient(tx.config)
 	tx.Instance = NewInstanceClient(tx.config)
+	tx.Invitation = NewInvitationClient(tx.config)
+	tx.Mail = NewMailClient(tx.config)
+	tx.MfaChallenge = NewMfaChallengeClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

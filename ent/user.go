@@ -57,6 +57,14 @@ type User struct {
 	Version int `json:"version,omitempty"`
 	// When the user was last seen connected.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
+	// Whether the user must confirm each login with a second factor (an emailed code, or an authenticator app once enrolled). Turned on when the organization is on the PAID plan and the user is an admin or supervisor, or may broadcast.
+	MfaRequired bool `json:"mfa_required,omitempty"`
+	// The secret of the user's authenticator app, once enrolment started.
+	TotpSecret *[]byte `json:"-"`
+	// Whether the user confirmed an authenticator app (TOTP) as a second factor.
+	TotpEnabled bool `json:"totp_enabled,omitempty"`
+	// The last time step of an accepted authenticator code, so that none is used twice.
+	TotpLastStep int64 `json:"totp_last_step,omitempty"`
 	// When the user was archived, if they are.
 	ArchivedAt *time.Time `json:"archived_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -77,15 +85,21 @@ type UserEdges struct {
 	Sessions []*Session `json:"sessions,omitempty"`
 	// LiveConnections holds the value of the live_connections edge.
 	LiveConnections []*Connection `json:"live_connections,omitempty"`
+	// Invitations holds the value of the invitations edge.
+	Invitations []*Invitation `json:"invitations,omitempty"`
+	// MfaChallenges holds the value of the mfa_challenges edge.
+	MfaChallenges []*MfaChallenge `json:"mfa_challenges,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [7]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
 	namedDivisions       map[string][]*Division
 	namedSessions        map[string][]*Session
 	namedLiveConnections map[string][]*Connection
+	namedInvitations     map[string][]*Invitation
+	namedMfaChallenges   map[string][]*MfaChallenge
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -137,14 +151,34 @@ func (e UserEdges) LiveConnectionsOrErr() ([]*Connection, error) {
 	return nil, &NotLoadedError{edge: "live_connections"}
 }
 
+// InvitationsOrErr returns the Invitations value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) InvitationsOrErr() ([]*Invitation, error) {
+	if e.loadedTypes[5] {
+		return e.Invitations, nil
+	}
+	return nil, &NotLoadedError{edge: "invitations"}
+}
+
+// MfaChallengesOrErr returns the MfaChallenges value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) MfaChallengesOrErr() ([]*MfaChallenge, error) {
+	if e.loadedTypes[6] {
+		return e.MfaChallenges, nil
+	}
+	return nil, &NotLoadedError{edge: "mfa_challenges"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case user.FieldBroadcast, user.FieldOnline:
+		case user.FieldTotpSecret:
+			values[i] = new([]byte)
+		case user.FieldBroadcast, user.FieldOnline, user.FieldMfaRequired, user.FieldTotpEnabled:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldConnections, user.FieldVersion:
+		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldConnections, user.FieldVersion, user.FieldTotpLastStep:
 			values[i] = new(sql.NullInt64)
 		case user.FieldFirstName, user.FieldLastName, user.FieldDisplayName, user.FieldEmail, user.FieldPhone, user.FieldAvatarURL, user.FieldPassword, user.FieldChatAccess, user.FieldStatus, user.FieldAvailability:
 			values[i] = new(sql.NullString)
@@ -288,6 +322,30 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastSeenAt = new(time.Time)
 				*_m.LastSeenAt = value.Time
 			}
+		case user.FieldMfaRequired:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field mfa_required", values[i])
+			} else if value.Valid {
+				_m.MfaRequired = value.Bool
+			}
+		case user.FieldTotpSecret:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_secret", values[i])
+			} else if value != nil {
+				_m.TotpSecret = value
+			}
+		case user.FieldTotpEnabled:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_enabled", values[i])
+			} else if value.Valid {
+				_m.TotpEnabled = value.Bool
+			}
+		case user.FieldTotpLastStep:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_last_step", values[i])
+			} else if value.Valid {
+				_m.TotpLastStep = value.Int64
+			}
 		case user.FieldArchivedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field archived_at", values[i])
@@ -331,6 +389,16 @@ func (_m *User) QuerySessions() *SessionQuery {
 // QueryLiveConnections queries the "live_connections" edge of the User entity.
 func (_m *User) QueryLiveConnections() *ConnectionQuery {
 	return NewUserClient(_m.config).QueryLiveConnections(_m)
+}
+
+// QueryInvitations queries the "invitations" edge of the User entity.
+func (_m *User) QueryInvitations() *InvitationQuery {
+	return NewUserClient(_m.config).QueryInvitations(_m)
+}
+
+// QueryMfaChallenges queries the "mfa_challenges" edge of the User entity.
+func (_m *User) QueryMfaChallenges() *MfaChallengeQuery {
+	return NewUserClient(_m.config).QueryMfaChallenges(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -418,6 +486,17 @@ func (_m *User) String() string {
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
+	builder.WriteString("mfa_required=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MfaRequired))
+	builder.WriteString(", ")
+	builder.WriteString("totp_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("totp_enabled=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpEnabled))
+	builder.WriteString(", ")
+	builder.WriteString("totp_last_step=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpLastStep))
+	builder.WriteString(", ")
 	if v := _m.ArchivedAt; v != nil {
 		builder.WriteString("archived_at=")
 		builder.WriteString(v.Format(time.ANSIC))
@@ -495,6 +574,54 @@ func (_m *User) appendNamedLiveConnections(name string, edges ...*Connection) {
 		_m.Edges.namedLiveConnections[name] = []*Connection{}
 	} else {
 		_m.Edges.namedLiveConnections[name] = append(_m.Edges.namedLiveConnections[name], edges...)
+	}
+}
+
+// NamedInvitations returns the Invitations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedInvitations(name string) ([]*Invitation, error) {
+	if _m.Edges.namedInvitations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvitations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedInvitations(name string, edges ...*Invitation) {
+	if _m.Edges.namedInvitations == nil {
+		_m.Edges.namedInvitations = make(map[string][]*Invitation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvitations[name] = []*Invitation{}
+	} else {
+		_m.Edges.namedInvitations[name] = append(_m.Edges.namedInvitations[name], edges...)
+	}
+}
+
+// NamedMfaChallenges returns the MfaChallenges named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedMfaChallenges(name string) ([]*MfaChallenge, error) {
+	if _m.Edges.namedMfaChallenges == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMfaChallenges[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedMfaChallenges(name string, edges ...*MfaChallenge) {
+	if _m.Edges.namedMfaChallenges == nil {
+		_m.Edges.namedMfaChallenges = make(map[string][]*MfaChallenge)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMfaChallenges[name] = []*MfaChallenge{}
+	} else {
+		_m.Edges.namedMfaChallenges[name] = append(_m.Edges.namedMfaChallenges[name], edges...)
 	}
 }
 

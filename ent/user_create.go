@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/invitation"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -251,6 +253,54 @@ func (_c *UserCreate) SetNillableLastSeenAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetMfaRequired sets the "mfa_required" field.
+func (_c *UserCreate) SetMfaRequired(v bool) *UserCreate {
+	_c.mutation.SetMfaRequired(v)
+	return _c
+}
+
+// SetNillableMfaRequired sets the "mfa_required" field if the given value is not nil.
+func (_c *UserCreate) SetNillableMfaRequired(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetMfaRequired(*v)
+	}
+	return _c
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (_c *UserCreate) SetTotpSecret(v []byte) *UserCreate {
+	_c.mutation.SetTotpSecret(v)
+	return _c
+}
+
+// SetTotpEnabled sets the "totp_enabled" field.
+func (_c *UserCreate) SetTotpEnabled(v bool) *UserCreate {
+	_c.mutation.SetTotpEnabled(v)
+	return _c
+}
+
+// SetNillableTotpEnabled sets the "totp_enabled" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpEnabled(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetTotpEnabled(*v)
+	}
+	return _c
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_c *UserCreate) SetTotpLastStep(v int64) *UserCreate {
+	_c.mutation.SetTotpLastStep(v)
+	return _c
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpLastStep(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetTotpLastStep(*v)
+	}
+	return _c
+}
+
 // SetArchivedAt sets the "archived_at" field.
 func (_c *UserCreate) SetArchivedAt(v time.Time) *UserCreate {
 	_c.mutation.SetArchivedAt(v)
@@ -318,6 +368,36 @@ func (_c *UserCreate) AddLiveConnections(v ...*Connection) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddLiveConnectionIDs(ids...)
+}
+
+// AddInvitationIDs adds the "invitations" edge to the Invitation entity by IDs.
+func (_c *UserCreate) AddInvitationIDs(ids ...int) *UserCreate {
+	_c.mutation.AddInvitationIDs(ids...)
+	return _c
+}
+
+// AddInvitations adds the "invitations" edges to the Invitation entity.
+func (_c *UserCreate) AddInvitations(v ...*Invitation) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddInvitationIDs(ids...)
+}
+
+// AddMfaChallengeIDs adds the "mfa_challenges" edge to the MfaChallenge entity by IDs.
+func (_c *UserCreate) AddMfaChallengeIDs(ids ...string) *UserCreate {
+	_c.mutation.AddMfaChallengeIDs(ids...)
+	return _c
+}
+
+// AddMfaChallenges adds the "mfa_challenges" edges to the MfaChallenge entity.
+func (_c *UserCreate) AddMfaChallenges(v ...*MfaChallenge) *UserCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMfaChallengeIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -406,6 +486,18 @@ func (_c *UserCreate) defaults() error {
 	if _, ok := _c.mutation.Version(); !ok {
 		v := user.DefaultVersion
 		_c.mutation.SetVersion(v)
+	}
+	if _, ok := _c.mutation.MfaRequired(); !ok {
+		v := user.DefaultMfaRequired
+		_c.mutation.SetMfaRequired(v)
+	}
+	if _, ok := _c.mutation.TotpEnabled(); !ok {
+		v := user.DefaultTotpEnabled
+		_c.mutation.SetTotpEnabled(v)
+	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		v := user.DefaultTotpLastStep
+		_c.mutation.SetTotpLastStep(v)
 	}
 	return nil
 }
@@ -510,6 +602,15 @@ func (_c *UserCreate) check() error {
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "User.version"`)}
 	}
+	if _, ok := _c.mutation.MfaRequired(); !ok {
+		return &ValidationError{Name: "mfa_required", err: errors.New(`ent: missing required field "User.mfa_required"`)}
+	}
+	if _, ok := _c.mutation.TotpEnabled(); !ok {
+		return &ValidationError{Name: "totp_enabled", err: errors.New(`ent: missing required field "User.totp_enabled"`)}
+	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		return &ValidationError{Name: "totp_last_step", err: errors.New(`ent: missing required field "User.totp_last_step"`)}
+	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "User.organization"`)}
 	}
@@ -610,6 +711,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)
 		_node.LastSeenAt = &value
 	}
+	if value, ok := _c.mutation.MfaRequired(); ok {
+		_spec.SetField(user.FieldMfaRequired, field.TypeBool, value)
+		_node.MfaRequired = value
+	}
+	if value, ok := _c.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeBytes, value)
+		_node.TotpSecret = &value
+	}
+	if value, ok := _c.mutation.TotpEnabled(); ok {
+		_spec.SetField(user.FieldTotpEnabled, field.TypeBool, value)
+		_node.TotpEnabled = value
+	}
+	if value, ok := _c.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+		_node.TotpLastStep = value
+	}
 	if value, ok := _c.mutation.ArchivedAt(); ok {
 		_spec.SetField(user.FieldArchivedAt, field.TypeTime, value)
 		_node.ArchivedAt = &value
@@ -689,6 +806,38 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InvitationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.InvitationsTable,
+			Columns: []string{user.InvitationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invitation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MfaChallengesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.MfaChallengesTable,
+			Columns: []string{user.MfaChallengesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mfachallenge.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -10,6 +10,8 @@ import (
 	"math"
 	"roster/ent/connection"
 	"roster/ent/division"
+	"roster/ent/invitation"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -34,11 +36,15 @@ type UserQuery struct {
 	withDivisions            *DivisionQuery
 	withSessions             *SessionQuery
 	withLiveConnections      *ConnectionQuery
+	withInvitations          *InvitationQuery
+	withMfaChallenges        *MfaChallengeQuery
 	loadTotal                []func(context.Context, []*User) error
 	modifiers                []func(*sql.Selector)
 	withNamedDivisions       map[string]*DivisionQuery
 	withNamedSessions        map[string]*SessionQuery
 	withNamedLiveConnections map[string]*ConnectionQuery
+	withNamedInvitations     map[string]*InvitationQuery
+	withNamedMfaChallenges   map[string]*MfaChallengeQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -178,6 +184,50 @@ func (_q *UserQuery) QueryLiveConnections() *ConnectionQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(connection.Table, connection.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.LiveConnectionsTable, user.LiveConnectionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInvitations chains the current query on the "invitations" edge.
+func (_q *UserQuery) QueryInvitations() *InvitationQuery {
+	query := (&InvitationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(invitation.Table, invitation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.InvitationsTable, user.InvitationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMfaChallenges chains the current query on the "mfa_challenges" edge.
+func (_q *UserQuery) QueryMfaChallenges() *MfaChallengeQuery {
+	query := (&MfaChallengeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(mfachallenge.Table, mfachallenge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.MfaChallengesTable, user.MfaChallengesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -382,6 +432,8 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withDivisions:       _q.withDivisions.Clone(),
 		withSessions:        _q.withSessions.Clone(),
 		withLiveConnections: _q.withLiveConnections.Clone(),
+		withInvitations:     _q.withInvitations.Clone(),
+		withMfaChallenges:   _q.withMfaChallenges.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -441,6 +493,28 @@ func (_q *UserQuery) WithLiveConnections(opts ...func(*ConnectionQuery)) *UserQu
 		opt(query)
 	}
 	_q.withLiveConnections = query
+	return _q
+}
+
+// WithInvitations tells the query-builder to eager-load the nodes that are connected to
+// the "invitations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithInvitations(opts ...func(*InvitationQuery)) *UserQuery {
+	query := (&InvitationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvitations = query
+	return _q
+}
+
+// WithMfaChallenges tells the query-builder to eager-load the nodes that are connected to
+// the "mfa_challenges" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithMfaChallenges(opts ...func(*MfaChallengeQuery)) *UserQuery {
+	query := (&MfaChallengeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMfaChallenges = query
 	return _q
 }
 
@@ -528,12 +602,14 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [7]bool{
 			_q.withOrganization != nil,
 			_q.withRole != nil,
 			_q.withDivisions != nil,
 			_q.withSessions != nil,
 			_q.withLiveConnections != nil,
+			_q.withInvitations != nil,
+			_q.withMfaChallenges != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -590,6 +666,20 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withInvitations; query != nil {
+		if err := _q.loadInvitations(ctx, query, nodes,
+			func(n *User) { n.Edges.Invitations = []*Invitation{} },
+			func(n *User, e *Invitation) { n.Edges.Invitations = append(n.Edges.Invitations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withMfaChallenges; query != nil {
+		if err := _q.loadMfaChallenges(ctx, query, nodes,
+			func(n *User) { n.Edges.MfaChallenges = []*MfaChallenge{} },
+			func(n *User, e *MfaChallenge) { n.Edges.MfaChallenges = append(n.Edges.MfaChallenges, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedDivisions {
 		if err := _q.loadDivisions(ctx, query, nodes,
 			func(n *User) { n.appendNamedDivisions(name) },
@@ -608,6 +698,20 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadLiveConnections(ctx, query, nodes,
 			func(n *User) { n.appendNamedLiveConnections(name) },
 			func(n *User, e *Connection) { n.appendNamedLiveConnections(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvitations {
+		if err := _q.loadInvitations(ctx, query, nodes,
+			func(n *User) { n.appendNamedInvitations(name) },
+			func(n *User, e *Invitation) { n.appendNamedInvitations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMfaChallenges {
+		if err := _q.loadMfaChallenges(ctx, query, nodes,
+			func(n *User) { n.appendNamedMfaChallenges(name) },
+			func(n *User, e *MfaChallenge) { n.appendNamedMfaChallenges(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -798,6 +902,66 @@ func (_q *UserQuery) loadLiveConnections(ctx context.Context, query *ConnectionQ
 	}
 	return nil
 }
+func (_q *UserQuery) loadInvitations(ctx context.Context, query *InvitationQuery, nodes []*User, init func(*User), assign func(*User, *Invitation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invitation.FieldUserID)
+	}
+	query.Where(predicate.Invitation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.InvitationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadMfaChallenges(ctx context.Context, query *MfaChallengeQuery, nodes []*User, init func(*User), assign func(*User, *MfaChallenge)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(mfachallenge.FieldUserID)
+	}
+	query.Where(predicate.MfaChallenge(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.MfaChallengesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -937,6 +1101,34 @@ func (_q *UserQuery) WithNamedLiveConnections(name string, opts ...func(*Connect
 		_q.withNamedLiveConnections = make(map[string]*ConnectionQuery)
 	}
 	_q.withNamedLiveConnections[name] = query
+	return _q
+}
+
+// WithNamedInvitations tells the query-builder to eager-load the nodes that are connected to the "invitations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedInvitations(name string, opts ...func(*InvitationQuery)) *UserQuery {
+	query := (&InvitationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvitations == nil {
+		_q.withNamedInvitations = make(map[string]*InvitationQuery)
+	}
+	_q.withNamedInvitations[name] = query
+	return _q
+}
+
+// WithNamedMfaChallenges tells the query-builder to eager-load the nodes that are connected to the "mfa_challenges"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedMfaChallenges(name string, opts ...func(*MfaChallengeQuery)) *UserQuery {
+	query := (&MfaChallengeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMfaChallenges == nil {
+		_q.withNamedMfaChallenges = make(map[string]*MfaChallengeQuery)
+	}
+	_q.withNamedMfaChallenges[name] = query
 	return _q
 }
 

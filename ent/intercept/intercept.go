@@ -11,6 +11,9 @@ import (
 	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/instance"
+	"roster/ent/invitation"
+	"roster/ent/mail"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/predicate"
 	"roster/ent/role"
@@ -184,6 +187,87 @@ func (f TraverseInstance) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.InstanceQuery", q)
 }
 
+// The InvitationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvitationFunc func(context.Context, *ent.InvitationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvitationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvitationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvitationQuery", q)
+}
+
+// The TraverseInvitation type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvitation func(context.Context, *ent.InvitationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvitation) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvitation) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvitationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvitationQuery", q)
+}
+
+// The MailFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MailFunc func(context.Context, *ent.MailQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MailFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MailQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MailQuery", q)
+}
+
+// The TraverseMail type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMail func(context.Context, *ent.MailQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMail) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMail) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MailQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MailQuery", q)
+}
+
+// The MfaChallengeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MfaChallengeFunc func(context.Context, *ent.MfaChallengeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MfaChallengeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MfaChallengeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MfaChallengeQuery", q)
+}
+
+// The TraverseMfaChallenge type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMfaChallenge func(context.Context, *ent.MfaChallengeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMfaChallenge) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMfaChallenge) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MfaChallengeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MfaChallengeQuery", q)
+}
+
 // The OrganizationFunc type is an adapter to allow the use of ordinary function as a Querier.
 type OrganizationFunc func(context.Context, *ent.OrganizationQuery) (ent.Value, error)
 
@@ -303,6 +387,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.DivisionQuery, predicate.Division, division.OrderOption]{typ: ent.TypeDivision, tq: q}, nil
 	case *ent.InstanceQuery:
 		return &query[*ent.InstanceQuery, predicate.Instance, instance.OrderOption]{typ: ent.TypeInstance, tq: q}, nil
+	case *ent.InvitationQuery:
+		return &query[*ent.InvitationQuery, predicate.Invitation, invitation.OrderOption]{typ: ent.TypeInvitation, tq: q}, nil
+	case *ent.MailQuery:
+		return &query[*ent.MailQuery, predicate.Mail, mail.OrderOption]{typ: ent.TypeMail, tq: q}, nil
+	case *ent.MfaChallengeQuery:
+		return &query[*ent.MfaChallengeQuery, predicate.MfaChallenge, mfachallenge.OrderOption]{typ: ent.TypeMfaChallenge, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
 	case *ent.RoleQuery:

@@ -3,6 +3,9 @@
 package organization
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -21,6 +24,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldName holds the string denoting the name field in the database.
 	FieldName = "name"
+	// FieldPlan holds the string denoting the plan field in the database.
+	FieldPlan = "plan"
 	// EdgeUsers holds the string denoting the users edge name in mutations.
 	EdgeUsers = "users"
 	// EdgeRoles holds the string denoting the roles edge name in mutations.
@@ -33,6 +38,10 @@ const (
 	EdgeSessions = "sessions"
 	// EdgeConnections holds the string denoting the connections edge name in mutations.
 	EdgeConnections = "connections"
+	// EdgeInvitations holds the string denoting the invitations edge name in mutations.
+	EdgeInvitations = "invitations"
+	// EdgeMfaChallenges holds the string denoting the mfa_challenges edge name in mutations.
+	EdgeMfaChallenges = "mfa_challenges"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 	// UsersTable is the table that holds the users relation/edge.
@@ -77,6 +86,20 @@ const (
 	ConnectionsInverseTable = "connections"
 	// ConnectionsColumn is the table column denoting the connections relation/edge.
 	ConnectionsColumn = "organization_id"
+	// InvitationsTable is the table that holds the invitations relation/edge.
+	InvitationsTable = "invitations"
+	// InvitationsInverseTable is the table name for the Invitation entity.
+	// It exists in this package in order to avoid circular dependency with the "invitation" package.
+	InvitationsInverseTable = "invitations"
+	// InvitationsColumn is the table column denoting the invitations relation/edge.
+	InvitationsColumn = "organization_id"
+	// MfaChallengesTable is the table that holds the mfa_challenges relation/edge.
+	MfaChallengesTable = "mfa_challenges"
+	// MfaChallengesInverseTable is the table name for the MfaChallenge entity.
+	// It exists in this package in order to avoid circular dependency with the "mfachallenge" package.
+	MfaChallengesInverseTable = "mfa_challenges"
+	// MfaChallengesColumn is the table column denoting the mfa_challenges relation/edge.
+	MfaChallengesColumn = "organization_id"
 )
 
 // Columns holds all SQL columns for organization fields.
@@ -85,6 +108,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldName,
+	FieldPlan,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -103,7 +127,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "roster/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -114,6 +138,32 @@ var (
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
 )
+
+// Plan defines the type for the "plan" enum field.
+type Plan string
+
+// PlanTrial is the default value of the Plan enum.
+const DefaultPlan = PlanTrial
+
+// Plan values.
+const (
+	PlanTrial Plan = "TRIAL"
+	PlanPaid  Plan = "PAID"
+)
+
+func (pl Plan) String() string {
+	return string(pl)
+}
+
+// PlanValidator is a validator for the "plan" field enum values. It is called by the builders before save.
+func PlanValidator(pl Plan) error {
+	switch pl {
+	case PlanTrial, PlanPaid:
+		return nil
+	default:
+		return fmt.Errorf("organization: invalid enum value for plan field: %q", pl)
+	}
+}
 
 // OrderOption defines the ordering options for the Organization queries.
 type OrderOption func(*sql.Selector)
@@ -136,6 +186,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByName orders the results by the name field.
 func ByName(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldName, opts...).ToFunc()
+}
+
+// ByPlan orders the results by the plan field.
+func ByPlan(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPlan, opts...).ToFunc()
 }
 
 // ByUsersCount orders the results by users count.
@@ -221,6 +276,34 @@ func ByConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByInvitationsCount orders the results by invitations count.
+func ByInvitationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvitationsStep(), opts...)
+	}
+}
+
+// ByInvitations orders the results by invitations terms.
+func ByInvitations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvitationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByMfaChallengesCount orders the results by mfa_challenges count.
+func ByMfaChallengesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMfaChallengesStep(), opts...)
+	}
+}
+
+// ByMfaChallenges orders the results by mfa_challenges terms.
+func ByMfaChallenges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMfaChallengesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newUsersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -262,4 +345,36 @@ func newConnectionsStep() *sqlgraph.Step {
 		sqlgraph.To(ConnectionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ConnectionsTable, ConnectionsColumn),
 	)
+}
+func newInvitationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvitationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InvitationsTable, InvitationsColumn),
+	)
+}
+func newMfaChallengesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(MfaChallengesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, MfaChallengesTable, MfaChallengesColumn),
+	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Plan) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Plan) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Plan(str)
+	if err := PlanValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Plan", str)
+	}
+	return nil
 }

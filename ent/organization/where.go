@@ -215,6 +215,26 @@ func NameContainsFold(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldContainsFold(FieldName, v))
 }
 
+// PlanEQ applies the EQ predicate on the "plan" field.
+func PlanEQ(v Plan) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldPlan, v))
+}
+
+// PlanNEQ applies the NEQ predicate on the "plan" field.
+func PlanNEQ(v Plan) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldPlan, v))
+}
+
+// PlanIn applies the In predicate on the "plan" field.
+func PlanIn(vs ...Plan) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldPlan, vs...))
+}
+
+// PlanNotIn applies the NotIn predicate on the "plan" field.
+func PlanNotIn(vs ...Plan) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldPlan, vs...))
+}
+
 // HasUsers applies the HasEdge predicate on the "users" edge.
 func HasUsers() predicate.Organization {
 	return predicate.Organization(func(s *sql.Selector) {
@@ -345,6 +365,52 @@ func HasConnections() predicate.Organization {
 func HasConnectionsWith(preds ...predicate.Connection) predicate.Organization {
 	return predicate.Organization(func(s *sql.Selector) {
 		step := newConnectionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInvitations applies the HasEdge predicate on the "invitations" edge.
+func HasInvitations() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, InvitationsTable, InvitationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInvitationsWith applies the HasEdge predicate on the "invitations" edge with a given conditions (other predicates).
+func HasInvitationsWith(preds ...predicate.Invitation) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newInvitationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMfaChallenges applies the HasEdge predicate on the "mfa_challenges" edge.
+func HasMfaChallenges() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, MfaChallengesTable, MfaChallengesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMfaChallengesWith applies the HasEdge predicate on the "mfa_challenges" edge with a given conditions (other predicates).
+func HasMfaChallengesWith(preds ...predicate.MfaChallenge) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newMfaChallengesStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -18,6 +18,15 @@ type Division func(*sql.Selector)
 // Instance is the predicate function for instance builders.
 type Instance func(*sql.Selector)
 
+// Invitation is the predicate function for invitation builders.
+type Invitation func(*sql.Selector)
+
+// Mail is the predicate function for mail builders.
+type Mail func(*sql.Selector)
+
+// MfaChallenge is the predicate function for mfachallenge builders.
+type MfaChallenge func(*sql.Selector)
+
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)
 

@@ -207,6 +207,78 @@ func (f InstanceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InstanceMutation", m)
 }
 
+// The InvitationQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type InvitationQueryRuleFunc func(context.Context, *ent.InvitationQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f InvitationQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvitationQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.InvitationQuery", q)
+}
+
+// The InvitationMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type InvitationMutationRuleFunc func(context.Context, *ent.InvitationMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f InvitationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.InvitationMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InvitationMutation", m)
+}
+
+// The MailQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MailQueryRuleFunc func(context.Context, *ent.MailQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MailQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MailQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MailQuery", q)
+}
+
+// The MailMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MailMutationRuleFunc func(context.Context, *ent.MailMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MailMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MailMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MailMutation", m)
+}
+
+// The MfaChallengeQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MfaChallengeQueryRuleFunc func(context.Context, *ent.MfaChallengeQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MfaChallengeQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MfaChallengeQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MfaChallengeQuery", q)
+}
+
+// The MfaChallengeMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MfaChallengeMutationRuleFunc func(context.Context, *ent.MfaChallengeMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MfaChallengeMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MfaChallengeMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MfaChallengeMutation", m)
+}
+
 // The OrganizationQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type OrganizationQueryRuleFunc func(context.Context, *ent.OrganizationQuery) error
@@ -346,6 +418,12 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.InstanceQuery:
 		return q.Filter(), nil
+	case *ent.InvitationQuery:
+		return q.Filter(), nil
+	case *ent.MailQuery:
+		return q.Filter(), nil
+	case *ent.MfaChallengeQuery:
+		return q.Filter(), nil
 	case *ent.OrganizationQuery:
 		return q.Filter(), nil
 	case *ent.RoleQuery:
@@ -368,6 +446,12 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.DivisionMutation:
 		return m.Filter(), nil
 	case *ent.InstanceMutation:
+		return m.Filter(), nil
+	case *ent.InvitationMutation:
+		return m.Filter(), nil
+	case *ent.MailMutation:
+		return m.Filter(), nil
+	case *ent.MfaChallengeMutation:
 		return m.Filter(), nil
 	case *ent.OrganizationMutation:
 		return m.Filter(), nil

@@ -8,6 +8,9 @@ import (
 	"roster/ent/connection"
 	"roster/ent/division"
 	"roster/ent/instance"
+	"roster/ent/invitation"
+	"roster/ent/mail"
+	"roster/ent/mfachallenge"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/schema"
@@ -162,6 +165,103 @@ func init() {
 	instanceDescID := instanceFields[0].Descriptor()
 	// instance.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	instance.IDValidator = instanceDescID.Validators[0].(func(string) error)
+	invitationMixin := schema.Invitation{}.Mixin()
+	invitation.Policy = privacy.NewPolicies(invitationMixin[0], schema.Invitation{})
+	invitation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := invitation.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	invitationMixinHooks0 := invitationMixin[0].Hooks()
+
+	invitation.Hooks[1] = invitationMixinHooks0[0]
+	invitationFields := schema.Invitation{}.Fields()
+	_ = invitationFields
+	// invitationDescCreatedAt is the schema descriptor for created_at field.
+	invitationDescCreatedAt := invitationFields[2].Descriptor()
+	// invitation.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invitation.DefaultCreatedAt = invitationDescCreatedAt.Default.(func() time.Time)
+	mail.Policy = privacy.NewPolicies(schema.Mail{})
+	mail.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mail.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	mailFields := schema.Mail{}.Fields()
+	_ = mailFields
+	// mailDescTo is the schema descriptor for to field.
+	mailDescTo := mailFields[1].Descriptor()
+	// mail.ToValidator is a validator for the "to" field. It is called by the builders before save.
+	mail.ToValidator = mailDescTo.Validators[0].(func(string) error)
+	// mailDescCreatedAt is the schema descriptor for created_at field.
+	mailDescCreatedAt := mailFields[4].Descriptor()
+	// mail.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mail.DefaultCreatedAt = mailDescCreatedAt.Default.(func() time.Time)
+	// mailDescAttempts is the schema descriptor for attempts field.
+	mailDescAttempts := mailFields[5].Descriptor()
+	// mail.DefaultAttempts holds the default value on creation for the attempts field.
+	mail.DefaultAttempts = mailDescAttempts.Default.(int)
+	// mailDescNextAttemptAt is the schema descriptor for next_attempt_at field.
+	mailDescNextAttemptAt := mailFields[6].Descriptor()
+	// mail.DefaultNextAttemptAt holds the default value on creation for the next_attempt_at field.
+	mail.DefaultNextAttemptAt = mailDescNextAttemptAt.Default.(func() time.Time)
+	// mailDescLastError is the schema descriptor for last_error field.
+	mailDescLastError := mailFields[8].Descriptor()
+	// mail.DefaultLastError holds the default value on creation for the last_error field.
+	mail.DefaultLastError = mailDescLastError.Default.(string)
+	mfachallengeMixin := schema.MfaChallenge{}.Mixin()
+	mfachallenge.Policy = privacy.NewPolicies(mfachallengeMixin[0], schema.MfaChallenge{})
+	mfachallenge.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mfachallenge.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	mfachallengeMixinHooks0 := mfachallengeMixin[0].Hooks()
+
+	mfachallenge.Hooks[1] = mfachallengeMixinHooks0[0]
+	mfachallengeFields := schema.MfaChallenge{}.Fields()
+	_ = mfachallengeFields
+	// mfachallengeDescAttempts is the schema descriptor for attempts field.
+	mfachallengeDescAttempts := mfachallengeFields[3].Descriptor()
+	// mfachallenge.DefaultAttempts holds the default value on creation for the attempts field.
+	mfachallenge.DefaultAttempts = mfachallengeDescAttempts.Default.(int)
+	// mfachallengeDescSends is the schema descriptor for sends field.
+	mfachallengeDescSends := mfachallengeFields[4].Descriptor()
+	// mfachallenge.DefaultSends holds the default value on creation for the sends field.
+	mfachallenge.DefaultSends = mfachallengeDescSends.Default.(int)
+	// mfachallengeDescSentAt is the schema descriptor for sent_at field.
+	mfachallengeDescSentAt := mfachallengeFields[5].Descriptor()
+	// mfachallenge.DefaultSentAt holds the default value on creation for the sent_at field.
+	mfachallenge.DefaultSentAt = mfachallengeDescSentAt.Default.(func() time.Time)
+	// mfachallengeDescCreatedAt is the schema descriptor for created_at field.
+	mfachallengeDescCreatedAt := mfachallengeFields[6].Descriptor()
+	// mfachallenge.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mfachallenge.DefaultCreatedAt = mfachallengeDescCreatedAt.Default.(func() time.Time)
+	// mfachallengeDescUserAgent is the schema descriptor for user_agent field.
+	mfachallengeDescUserAgent := mfachallengeFields[8].Descriptor()
+	// mfachallenge.DefaultUserAgent holds the default value on creation for the user_agent field.
+	mfachallenge.DefaultUserAgent = mfachallengeDescUserAgent.Default.(string)
+	// mfachallenge.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	mfachallenge.UserAgentValidator = mfachallengeDescUserAgent.Validators[0].(func(string) error)
+	// mfachallengeDescIP is the schema descriptor for ip field.
+	mfachallengeDescIP := mfachallengeFields[9].Descriptor()
+	// mfachallenge.DefaultIP holds the default value on creation for the ip field.
+	mfachallenge.DefaultIP = mfachallengeDescIP.Default.(string)
+	// mfachallenge.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	mfachallenge.IPValidator = mfachallengeDescIP.Validators[0].(func(string) error)
+	// mfachallengeDescID is the schema descriptor for id field.
+	mfachallengeDescID := mfachallengeFields[0].Descriptor()
+	// mfachallenge.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	mfachallenge.IDValidator = mfachallengeDescID.Validators[0].(func(string) error)
 	organizationMixin := schema.Organization{}.Mixin()
 	organization.Policy = privacy.NewPolicies(schema.Organization{})
 	organization.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -172,6 +272,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	organizationHooks := schema.Organization{}.Hooks()
+
+	organization.Hooks[1] = organizationHooks[0]
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationFields := schema.Organization{}.Fields()
@@ -214,6 +317,8 @@ func init() {
 	role.Hooks[5] = roleHooks[3]
 
 	role.Hooks[6] = roleHooks[4]
+
+	role.Hooks[7] = roleHooks[5]
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0
 	roleFields := schema.Role{}.Fields()
@@ -307,6 +412,8 @@ func init() {
 	user.Hooks[8] = userHooks[6]
 
 	user.Hooks[9] = userHooks[7]
+
+	user.Hooks[10] = userHooks[8]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userFields := schema.User{}.Fields()
@@ -369,6 +476,18 @@ func init() {
 	userDescVersion := userFields[14].Descriptor()
 	// user.DefaultVersion holds the default value on creation for the version field.
 	user.DefaultVersion = userDescVersion.Default.(int)
+	// userDescMfaRequired is the schema descriptor for mfa_required field.
+	userDescMfaRequired := userFields[16].Descriptor()
+	// user.DefaultMfaRequired holds the default value on creation for the mfa_required field.
+	user.DefaultMfaRequired = userDescMfaRequired.Default.(bool)
+	// userDescTotpEnabled is the schema descriptor for totp_enabled field.
+	userDescTotpEnabled := userFields[18].Descriptor()
+	// user.DefaultTotpEnabled holds the default value on creation for the totp_enabled field.
+	user.DefaultTotpEnabled = userDescTotpEnabled.Default.(bool)
+	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
+	userDescTotpLastStep := userFields[19].Descriptor()
+	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
+	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
 }
 
 const (

@@ -21,6 +21,11 @@ func (Organization) Fields() []ent.Field {
 		field.String("name").
 			Validate(text(200)).
 			Comment("The organization's name."),
+		field.Enum("plan").
+			NamedValues("Trial", "TRIAL", "Paid", "PAID").
+			Default("TRIAL").
+			Comment("The organization's plan. On PAID, admins, supervisors and agents who may broadcast must log in with a second factor.").
+			Annotations(entgql.Type("Plan")),
 	}
 }
 
@@ -34,6 +39,8 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("channels", Channel.Type).Annotations(skip),
 		edge.To("sessions", Session.Type).Annotations(skip),
 		edge.To("connections", Connection.Type).Annotations(skip),
+		edge.To("invitations", Invitation.Type).Annotations(skip),
+		edge.To("mfa_challenges", MfaChallenge.Type).Annotations(skip),
 	}
 }
 

@@ -1,9 +1,13 @@
 package schema
 
 import (
+	"context"
+
 	"entgo.io/ent"
 
 	"roster/access"
+	gen "roster/ent"
+	"roster/ent/hook"
 	"roster/ent/privacy"
 )
 
@@ -21,5 +25,24 @@ func (Organization) Policy() ent.Policy {
 			access.AllowIfSystem(),
 			privacy.AlwaysDenyRule(),
 		},
+	}
+}
+
+// Hooks of the Organization.
+func (Organization) Hooks() []ent.Hook {
+	return []ent.Hook{
+		// Moving to the PAID plan turns on the second factor of those who
+		// need it.
+		hook.On(func(next ent.Mutator) ent.Mutator {
+			after := requireMFAAfter(next, func(_ context.Context, _ ent.Mutation, v ent.Value) (int, error) {
+				return v.(*gen.Organization).ID, nil
+			})
+			return hook.OrganizationFunc(func(ctx context.Context, m *gen.OrganizationMutation) (gen.Value, error) {
+				if _, ok := m.Plan(); ok {
+					return after.Mutate(ctx, m)
+				}
+				return next.Mutate(ctx, m)
+			})
+		}, ent.OpUpdateOne),
 	}
 }

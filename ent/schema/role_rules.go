@@ -35,6 +35,7 @@ func (Role) Hooks() []ent.Hook {
 		hook.On(protectBuiltinRole, ent.OpUpdateOne|ent.OpDeleteOne),
 		hook.On(uniqueRoleName, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(deleteUnusedRole, ent.OpDeleteOne),
+		hook.On(mfaForRole, ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
 }
@@ -126,6 +127,20 @@ func deleteUnusedRole(next ent.Mutator) ent.Mutator {
 		}
 		if n > 0 {
 			return nil, apierr.New(apierr.Conflict, "the role is given to %d user(s): give them another role first", n)
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// mfaForRole turns on the second factor of the users of a role given a
+// permission that needs it.
+func mfaForRole(next ent.Mutator) ent.Mutator {
+	after := requireMFAAfter(next, func(_ context.Context, _ ent.Mutation, v ent.Value) (int, error) {
+		return v.(*gen.Role).OrganizationID, nil
+	})
+	return hook.RoleFunc(func(ctx context.Context, m *gen.RoleMutation) (gen.Value, error) {
+		if _, ok := m.Permissions(); ok {
+			return after.Mutate(ctx, m)
 		}
 		return next.Mutate(ctx, m)
 	})

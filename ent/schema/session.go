@@ -25,21 +25,29 @@ func (Session) Fields() []ent.Field {
 			Unique().
 			Immutable().
 			Sensitive().
-			Comment("SHA-256 of the bearer token."),
+			Comment("SHA-256 of the bearer token.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int("user_id").
-			Immutable(),
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("created_at").
 			Default(time.Now).
-			Immutable(),
+			Immutable().
+			Comment("When the user logged in."),
 		field.Time("last_used_at").
-			Default(time.Now),
-		field.Time("expires_at"),
+			Default(time.Now).
+			Comment("When the token was last used (to the minute)."),
+		field.Time("expires_at").
+			Comment("When the token stops working."),
 		field.String("user_agent").
 			Default("").
-			MaxLen(512),
+			MaxLen(512).
+			Comment("The User-Agent of the device that logged in."),
 		field.String("ip").
 			Default("").
-			MaxLen(64),
+			MaxLen(64).
+			Comment("The IP address the login came from.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 
@@ -51,19 +59,24 @@ func (Session) Edges() []ent.Edge {
 			Field("organization_id").
 			Unique().
 			Required().
-			Immutable(),
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.From("user", User.Type).
 			Ref("sessions").
 			Field("user_id").
 			Unique().
 			Required().
-			Immutable(),
+			Immutable().
+			Comment("Whose session it is."),
 		edge.To("connections", Connection.Type).
-			Annotations(entsql.OnDelete(entsql.Cascade)),
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 
 // Annotations of the Session.
 func (Session) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		schema.Comment("A login session: the device that holds a token."),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput, entgql.SkipOrderField),
+	}
 }

@@ -3,15 +3,24 @@ package schema
 import (
 	"entgo.io/ent"
 
+	"roster/access"
 	"roster/ent/privacy"
 )
 
-// Policy of the Session: sessions are made, used and ended by the
-// authentication service acting as the system; the tenant policy has
-// already allowed the system, so anything reaching here is denied.
+// Policy of the Session: users see and end their own sessions; those who
+// manage users, every session of the organization. Sessions are created
+// by the authentication service, acting as the system.
 func (Session) Policy() ent.Policy {
 	return privacy.Policy{
-		Query:    readableByViewers,
-		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
+		Query: privacy.QueryPolicy{
+			access.FilterOwnSessions(),
+			access.AllowViewer(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			access.FilterOwnSessions(),
+			access.AllowDeletes(),
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }

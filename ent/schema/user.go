@@ -92,6 +92,24 @@ func (User) Fields() []ent.Field {
 			Nillable().
 			Comment("When the user was last seen connected.").
 			Annotations(entgql.OrderField("LAST_SEEN_AT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Bool("mfa_required").
+			Default(false).
+			Comment("Whether the user must confirm each login with a second factor (an emailed code, or an authenticator app once enrolled). Turned on when the organization is on the PAID plan and the user is an admin or supervisor, or may broadcast.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Bytes("totp_secret").
+			Optional().
+			Nillable().
+			Sensitive().
+			Comment("The secret of the user's authenticator app, once enrolment started.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Bool("totp_enabled").
+			Default(false).
+			Comment("Whether the user confirmed an authenticator app (TOTP) as a second factor.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+		field.Int64("totp_last_step").
+			Default(0).
+			Comment("The last time step of an accepted authenticator code, so that none is used twice.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("archived_at").
 			Optional().
 			Nillable().
@@ -122,6 +140,10 @@ func (User) Edges() []ent.Edge {
 		edge.To("sessions", Session.Type).
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 		edge.To("live_connections", Connection.Type).
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
+		edge.To("invitations", Invitation.Type).
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
+		edge.To("mfa_challenges", MfaChallenge.Type).
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }

@@ -49,6 +49,7 @@ func (User) Hooks() []ent.Hook {
 		hook.On(keepAnAdmin, ent.OpUpdateOne|ent.OpDeleteOne),
 		hook.On(endSessionsOnArchive, ent.OpUpdateOne),
 		hook.On(bumpVersion, ent.OpUpdate|ent.OpUpdateOne),
+		hook.On(mfaForUser, ent.OpCreate|ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
 }
@@ -221,6 +222,16 @@ func hashPassword(next ent.Mutator) ent.Mutator {
 			if st, err := m.OldStatus(ctx); err == nil && st == user.StatusInvited {
 				m.SetStatus(user.StatusActive)
 			}
+			// A new password ends every other session of the user: the
+			// one changing it, if it is theirs, goes on.
+			id := mustID(m)
+			q := m.Client().Session.Delete().Where(session.UserID(id))
+			if v := viewer.FromContext(ctx); v != nil && v.UserID == id {
+				q.Where(session.IDNEQ(v.SessionID))
+			}
+			if _, err := q.Exec(viewer.NewSystemContext(ctx)); err != nil {
+				return nil, err
+			}
 		}
 		return next.Mutate(ctx, m)
 	})
@@ -293,4 +304,20 @@ func countDivisions(c *gen.Client, org int) func(context.Context, []int) (int, e
 func mustID(m interface{ ID() (int, bool) }) int {
 	id, _ := m.ID()
 	return id
+}
+
+// mfaForUser turns on the second factor of a new user, or of one whose role
+// or broadcast grant changed, when they need it.
+func mfaForUser(next ent.Mutator) ent.Mutator {
+	after := requireMFAAfter(next, func(_ context.Context, _ ent.Mutation, v ent.Value) (int, error) {
+		return v.(*gen.User).OrganizationID, nil
+	})
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		_, roleSet := m.RoleID()
+		_, broadcastSet := m.Broadcast()
+		if m.Op().Is(ent.OpCreate) || roleSet || broadcastSet {
+			return after.Mutate(ctx, m)
+		}
+		return next.Mutate(ctx, m)
+	})
 }

@@ -56,6 +56,14 @@ const (
 	FieldVersion = "version"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
+	// FieldMfaRequired holds the string denoting the mfa_required field in the database.
+	FieldMfaRequired = "mfa_required"
+	// FieldTotpSecret holds the string denoting the totp_secret field in the database.
+	FieldTotpSecret = "totp_secret"
+	// FieldTotpEnabled holds the string denoting the totp_enabled field in the database.
+	FieldTotpEnabled = "totp_enabled"
+	// FieldTotpLastStep holds the string denoting the totp_last_step field in the database.
+	FieldTotpLastStep = "totp_last_step"
 	// FieldArchivedAt holds the string denoting the archived_at field in the database.
 	FieldArchivedAt = "archived_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
@@ -68,6 +76,10 @@ const (
 	EdgeSessions = "sessions"
 	// EdgeLiveConnections holds the string denoting the live_connections edge name in mutations.
 	EdgeLiveConnections = "live_connections"
+	// EdgeInvitations holds the string denoting the invitations edge name in mutations.
+	EdgeInvitations = "invitations"
+	// EdgeMfaChallenges holds the string denoting the mfa_challenges edge name in mutations.
+	EdgeMfaChallenges = "mfa_challenges"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -103,6 +115,20 @@ const (
 	LiveConnectionsInverseTable = "connections"
 	// LiveConnectionsColumn is the table column denoting the live_connections relation/edge.
 	LiveConnectionsColumn = "user_id"
+	// InvitationsTable is the table that holds the invitations relation/edge.
+	InvitationsTable = "invitations"
+	// InvitationsInverseTable is the table name for the Invitation entity.
+	// It exists in this package in order to avoid circular dependency with the "invitation" package.
+	InvitationsInverseTable = "invitations"
+	// InvitationsColumn is the table column denoting the invitations relation/edge.
+	InvitationsColumn = "user_id"
+	// MfaChallengesTable is the table that holds the mfa_challenges relation/edge.
+	MfaChallengesTable = "mfa_challenges"
+	// MfaChallengesInverseTable is the table name for the MfaChallenge entity.
+	// It exists in this package in order to avoid circular dependency with the "mfachallenge" package.
+	MfaChallengesInverseTable = "mfa_challenges"
+	// MfaChallengesColumn is the table column denoting the mfa_challenges relation/edge.
+	MfaChallengesColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -127,6 +153,10 @@ var Columns = []string{
 	FieldConnections,
 	FieldVersion,
 	FieldLastSeenAt,
+	FieldMfaRequired,
+	FieldTotpSecret,
+	FieldTotpEnabled,
+	FieldTotpLastStep,
 	FieldArchivedAt,
 }
 
@@ -152,7 +182,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "roster/ent/runtime"
 var (
-	Hooks  [10]ent.Hook
+	Hooks  [11]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -186,6 +216,12 @@ var (
 	ConnectionsValidator func(int) error
 	// DefaultVersion holds the default value on creation for the "version" field.
 	DefaultVersion int
+	// DefaultMfaRequired holds the default value on creation for the "mfa_required" field.
+	DefaultMfaRequired bool
+	// DefaultTotpEnabled holds the default value on creation for the "totp_enabled" field.
+	DefaultTotpEnabled bool
+	// DefaultTotpLastStep holds the default value on creation for the "totp_last_step" field.
+	DefaultTotpLastStep int64
 )
 
 // ChatAccess defines the type for the "chat_access" enum field.
@@ -372,6 +408,21 @@ func ByLastSeenAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastSeenAt, opts...).ToFunc()
 }
 
+// ByMfaRequired orders the results by the mfa_required field.
+func ByMfaRequired(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMfaRequired, opts...).ToFunc()
+}
+
+// ByTotpEnabled orders the results by the totp_enabled field.
+func ByTotpEnabled(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpEnabled, opts...).ToFunc()
+}
+
+// ByTotpLastStep orders the results by the totp_last_step field.
+func ByTotpLastStep(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpLastStep, opts...).ToFunc()
+}
+
 // ByArchivedAt orders the results by the archived_at field.
 func ByArchivedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldArchivedAt, opts...).ToFunc()
@@ -432,6 +483,34 @@ func ByLiveConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newLiveConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByInvitationsCount orders the results by invitations count.
+func ByInvitationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvitationsStep(), opts...)
+	}
+}
+
+// ByInvitations orders the results by invitations terms.
+func ByInvitations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvitationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByMfaChallengesCount orders the results by mfa_challenges count.
+func ByMfaChallengesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMfaChallengesStep(), opts...)
+	}
+}
+
+// ByMfaChallenges orders the results by mfa_challenges terms.
+func ByMfaChallenges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMfaChallengesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -465,6 +544,20 @@ func newLiveConnectionsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LiveConnectionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, LiveConnectionsTable, LiveConnectionsColumn),
+	)
+}
+func newInvitationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvitationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InvitationsTable, InvitationsColumn),
+	)
+}
+func newMfaChallengesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(MfaChallengesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, MfaChallengesTable, MfaChallengesColumn),
 	)
 }
 
