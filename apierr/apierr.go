@@ -6,6 +6,7 @@ package apierr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error class, sent to clients as
@@ -19,6 +20,7 @@ const (
 	NotFound        Code = "NOT_FOUND"
 	BadUserInput    Code = "BAD_USER_INPUT"
 	Conflict        Code = "CONFLICT"
+	RateLimited     Code = "RATE_LIMITED"
 	Internal        Code = "INTERNAL"
 )
 
@@ -30,6 +32,8 @@ type Error struct {
 	// Field names the offending input field (as the client spelled it, e.g.
 	// "firstName" or "settings.address"), when the error is about one.
 	Field string
+	// RetryAfter says, for RATE_LIMITED, when trying again may succeed.
+	RetryAfter time.Duration
 }
 
 // Error returns the message, prefixed with the field when there is one.

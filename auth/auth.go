@@ -23,6 +23,7 @@ import (
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/password"
+	"roster/ratelimit"
 	"roster/viewer"
 )
 
@@ -48,14 +49,81 @@ var errBadCredentials = &apierr.Error{Code: apierr.Unauthenticated, Message: "in
 // Service logs users in and authenticates their tokens.
 type Service struct {
 	client *ent.Client
+	opts   Options
 	ttl    time.Duration
 	log    *slog.Logger
 	now    func() time.Time
+
+	loginByAccount, loginByAddress, mfaByAddress, invitationByAddress *ratelimit.Limiter
 }
 
-// New returns a Service issuing tokens valid for ttl.
-func New(client *ent.Client, ttl time.Duration, log *slog.Logger) *Service {
-	return &Service{client: client, ttl: ttl, log: log, now: time.Now}
+// Options configure the authentication service.
+type Options struct {
+	// SessionTTL is how long a token stays valid.
+	SessionTTL time.Duration
+	// InvitationTTL is how long an invitation link works.
+	InvitationTTL time.Duration
+	// PublicURL is where users open the product, for links in mails.
+	PublicURL string
+	// Secret keys the hashes of emailed codes; optional.
+	Secret []byte
+	// Issuer names the product in authenticator apps.
+	Issuer string
+	// SendMail queues a mail through client (a transaction's, so that the
+	// mail goes out only if it commits).
+	SendMail func(ctx context.Context, client *ent.Client, to, subject, body string) error
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns an authentication service.
+func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Issuer == "" {
+		opts.Issuer = "roster"
+	}
+	if opts.InvitationTTL <= 0 {
+		opts.InvitationTTL = 72 * time.Hour
+	}
+	clock := ratelimit.WithClock(opts.Now)
+	return &Service{
+		client: client, opts: opts, ttl: opts.SessionTTL, log: log, now: opts.Now,
+		// Per account: a few tries, then one every 90 s. Per address: an
+		// office behind one address still logs in.
+		loginByAccount:      ratelimit.New(10, 15*time.Minute, clock),
+		loginByAddress:      ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+		mfaByAddress:        ratelimit.New(30, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+		invitationByAddress: ratelimit.New(20, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+	}
+}
+
+// Which limits an attempt is checked against.
+type check int
+
+const (
+	checkLogin check = iota
+	checkMFA
+	checkInvitation
+)
+
+// limit refuses an attempt beyond the rate limits of its account and
+// client address.
+func (s *Service) limit(_ context.Context, c check, account, address string) error {
+	var checks []ratelimit.Check
+	switch c {
+	case checkLogin:
+		checks = []ratelimit.Check{{Limiter: s.loginByAccount, Key: account}, {Limiter: s.loginByAddress, Key: address}}
+	case checkMFA:
+		checks = []ratelimit.Check{{Limiter: s.mfaByAddress, Key: address}}
+	case checkInvitation:
+		checks = []ratelimit.Check{{Limiter: s.invitationByAddress, Key: address}}
+	}
+	if ok, wait := ratelimit.AllowAll(checks...); !ok {
+		return &apierr.Error{Code: apierr.RateLimited, Message: fmt.Sprintf("too many attempts: try again in %d seconds", int(wait.Seconds())+1), RetryAfter: wait}
+	}
+	return nil
 }
 
 // Device describes the client a login comes from.
@@ -72,18 +140,23 @@ type Session struct {
 	Viewer    *viewer.Viewer
 }
 
-// Login checks an email and password and opens a session. organizationID,
-// when not zero, picks the organization among several where the same
-// credentials are valid.
-func (s *Service) Login(ctx context.Context, email, pw string, organizationID int, dev Device) (*Session, error) {
+// Login checks an email and password. It opens a session, or, when the
+// account needs a second factor, returns the challenge to answer first.
+// organizationID, when not zero, picks the organization among several
+// where the same credentials are valid.
+func (s *Service) Login(ctx context.Context, email, pw string, organizationID int, dev Device) (*Session, *Challenge, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if err := s.limit(ctx, checkLogin, email, dev.IP); err != nil {
+		return nil, nil, err
+	}
 	sys := viewer.NewSystemContext(ctx)
-	q := s.client.User.Query().Where(user.Email(strings.ToLower(strings.TrimSpace(email))), user.StatusEQ(user.StatusActive))
+	q := s.client.User.Query().Where(user.Email(email), user.StatusEQ(user.StatusActive)).WithRole()
 	if organizationID != 0 {
 		q.Where(user.OrganizationID(organizationID))
 	}
 	candidates, err := q.All(sys)
 	if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
+		return nil, nil, fmt.Errorf("find user: %w", err)
 	}
 	var matches []*ent.User
 	for _, u := range candidates {
@@ -96,14 +169,22 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 	}
 	switch {
 	case len(matches) == 0:
-		return nil, errBadCredentials
+		return nil, nil, errBadCredentials
 	case len(matches) > 1:
-		return nil, apierr.Input("organizationID", "these credentials open accounts in %d organizations: say which one", len(matches))
+		return nil, nil, apierr.Input("organizationID", "these credentials open accounts in %d organizations: say which one", len(matches))
 	}
+	s.loginByAccount.Reset(email)
 	u := matches[0]
-	if u.Edges.Role, err = u.QueryRole().Only(sys); err != nil {
-		return nil, fmt.Errorf("find role: %w", err)
+	if u.MfaRequired || u.TotpEnabled {
+		ch, err := s.challenge(ctx, u, dev)
+		return nil, ch, err
 	}
+	sess, err := s.open(ctx, u, dev)
+	return sess, nil, err
+}
+
+// open creates a session for u (loaded with its role).
+func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, error) {
 	token, hash, err := newToken()
 	if err != nil {
 		return nil, err
@@ -118,11 +199,13 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 		SetExpiresAt(now.Add(s.ttl)).
 		SetUserAgent(truncate(dev.UserAgent, 512)).
 		SetIP(truncate(dev.IP, 64)).
-		Save(sys)
+		Save(viewer.NewSystemContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &Session{Token: token, ExpiresAt: now.Add(s.ttl), User: u, Viewer: ViewerOf(u, sess.ID)}, nil
+	v := ViewerOf(u, sess.ID)
+	v.ExpiresAt = sess.ExpiresAt
+	return &Session{Token: token, ExpiresAt: sess.ExpiresAt, User: u, Viewer: v}, nil
 }
 
 // Authenticate returns the viewer a token stands for. It takes one SQL

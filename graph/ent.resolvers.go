@@ -24,20 +24,26 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 
 // Channels is the resolver for the channels field.
 func (r *queryResolver) Channels(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) (*ent.ChannelConnection, error) {
-	return r.db(ctx).Channel.Query().Paginate(ctx, after, first, before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(where.Filter))
+	return r.db(ctx).Channel.Query().Paginate(ctx, after, r.page(first, last), before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(where.Filter))
 }
 
 // Divisions is the resolver for the divisions field.
 func (r *queryResolver) Divisions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) (*ent.DivisionConnection, error) {
-	return r.db(ctx).Division.Query().Paginate(ctx, after, first, before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(where.Filter))
+	return r.db(ctx).Division.Query().Paginate(ctx, after, r.page(first, last), before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(where.Filter))
 }
 
 // Roles is the resolver for the roles field.
 func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error) {
-	return r.db(ctx).Role.Query().Paginate(ctx, after, first, before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
+	return r.db(ctx).Role.Query().Paginate(ctx, after, r.page(first, last), before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
 }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// Session returns SessionResolver implementation.
+func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
+
+type (
+	queryResolver   struct{ *Resolver }
+	sessionResolver struct{ *Resolver }
+)

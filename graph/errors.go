@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -56,6 +57,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = e.Field + ": " + e.Message
 		}
 		setCode(gqlErr, e.Code, e.Field)
+		if e.RetryAfter > 0 {
+			gqlErr.Extensions["retryAfter"] = int(e.RetryAfter.Round(time.Second) / time.Second)
+		}
 		return gqlErr
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"roster/account"
 	"roster/auth"
 	"roster/ent"
 	"roster/realtime"
@@ -16,14 +17,26 @@ import (
 
 // Resolver is the root resolver; it holds the services resolvers call.
 type Resolver struct {
-	client *ent.Client
-	auth   *auth.Service
-	hub    *realtime.Hub
+	client  *ent.Client
+	auth    *auth.Service
+	hub     *realtime.Hub
+	account *account.Service
+	// pageSize is the page of a connection queried without first or last.
+	pageSize int
 }
 
 // NewSchema returns the executable schema of the API.
-func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub}})
+func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub, accounts *account.Service, pageSize int) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub, account: accounts, pageSize: pageSize}})
+}
+
+// page gives a connection queried without first or last its default page:
+// the first pageSize items (or all, when pageSize is 0).
+func (r *Resolver) page(first, last *int) *int {
+	if first == nil && last == nil && r.pageSize > 0 {
+		return &r.pageSize
+	}
+	return first
 }
 
 // db returns the client of the request's transaction, if it has one, or the

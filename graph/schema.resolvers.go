@@ -7,9 +7,12 @@ package graph
 
 import (
 	"context"
+	"roster/apierr"
 	"roster/auth"
 	"roster/ent"
 	"roster/ent/channel"
+	"roster/ent/organization"
+	"roster/ent/session"
 	"roster/ent/user"
 	"roster/graph/model"
 	"roster/presence"
@@ -26,16 +29,11 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	if input.OrganizationID != nil {
 		org = *input.OrganizationID
 	}
-	s, err := r.auth.Login(ctx, input.Email, input.Password, org, auth.DeviceFrom(ctx))
+	s, ch, err := r.auth.Login(ctx, input.Email, input.Password, org, auth.DeviceFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
-	// The client may select the user's edges: load them as the new viewer.
-	u, err := r.db(ctx).User.Query().Where(user.ID(s.User.ID)).WithRole().WithDivisions().Only(viewer.NewContext(ctx, s.Viewer))
-	if err != nil {
-		return nil, err
-	}
-	return &model.LoginPayload{Token: s.Token, ExpiresAt: s.ExpiresAt, User: u}, nil
+	return r.loginPayload(ctx, s, ch)
 }
 
 // Logout is the resolver for the logout field.
@@ -44,6 +42,73 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// VerifyMfa is the resolver for the verifyMfa field.
+func (r *mutationResolver) VerifyMfa(ctx context.Context, challengeID string, code string) (*model.LoginPayload, error) {
+	s, err := r.auth.VerifyMFA(ctx, challengeID, code, auth.DeviceFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return r.loginPayload(ctx, s, nil)
+}
+
+// ResendMfaCode is the resolver for the resendMfaCode field.
+func (r *mutationResolver) ResendMfaCode(ctx context.Context, challengeID string) (*auth.Challenge, error) {
+	return r.auth.ResendCode(ctx, challengeID)
+}
+
+// BeginTotpEnrollment is the resolver for the beginTotpEnrollment field.
+func (r *mutationResolver) BeginTotpEnrollment(ctx context.Context) (*auth.TOTPEnrollment, error) {
+	return r.auth.BeginTOTP(ctx)
+}
+
+// ConfirmTotpEnrollment is the resolver for the confirmTotpEnrollment field.
+func (r *mutationResolver) ConfirmTotpEnrollment(ctx context.Context, code string) (*ent.User, error) {
+	return r.auth.ConfirmTOTP(ctx, code)
+}
+
+// DisableTotp is the resolver for the disableTotp field.
+func (r *mutationResolver) DisableTotp(ctx context.Context, password string) (*ent.User, error) {
+	return r.auth.DisableTOTP(ctx, password)
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, password string) (*ent.User, error) {
+	return r.auth.AcceptInvitation(ctx, token, password)
+}
+
+// ResendInvitation is the resolver for the resendInvitation field.
+func (r *mutationResolver) ResendInvitation(ctx context.Context, userID int) (*ent.User, error) {
+	return r.auth.ResendInvitation(ctx, r.db(ctx), userID)
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, userID int) (*ent.User, error) {
+	return r.auth.RevokeInvitation(ctx, r.db(ctx), userID)
+}
+
+// ChangeMyPassword is the resolver for the changeMyPassword field.
+func (r *mutationResolver) ChangeMyPassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	if err := r.auth.ChangePassword(ctx, currentPassword, newPassword); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// RevokeSession is the resolver for the revokeSession field.
+func (r *mutationResolver) RevokeSession(ctx context.Context, id int) (int, error) {
+	return id, r.auth.RevokeSession(ctx, r.db(ctx), id)
+}
+
+// RevokeUserSessions is the resolver for the revokeUserSessions field.
+func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID int) (int, error) {
+	return r.auth.RevokeUserSessions(ctx, r.db(ctx), userID)
+}
+
+// SetOrganizationPlan is the resolver for the setOrganizationPlan field.
+func (r *mutationResolver) SetOrganizationPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error) {
+	return r.account.SetPlan(ctx, r.db(ctx), plan)
 }
 
 // SetMyAvailability is the resolver for the setMyAvailability field.
@@ -71,8 +136,16 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.Upd
 }
 
 // DeleteUser is the resolver for the deleteUser field.
-func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (*ent.User, error) {
+func (r *mutationResolver) DeleteUser(ctx context.Context, id int, permanently *bool) (*ent.User, error) {
+	if permanently != nil && *permanently {
+		return r.account.Delete(ctx, r.db(ctx), id)
+	}
 	return r.db(ctx).User.UpdateOneID(id).SetStatus(user.StatusArchived).Save(ctx)
+}
+
+// RestoreUser is the resolver for the restoreUser field.
+func (r *mutationResolver) RestoreUser(ctx context.Context, id int) (*ent.User, error) {
+	return r.account.Restore(ctx, r.db(ctx), id)
 }
 
 // CreateRole is the resolver for the createRole field.
@@ -176,7 +249,28 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	if !filtersStatus(where) {
 		q.Where(user.StatusNEQ(user.StatusArchived))
 	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+	return q.Paginate(ctx, after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+}
+
+// MySessions is the resolver for the mySessions field.
+func (r *queryResolver) MySessions(ctx context.Context) ([]*ent.Session, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.db(ctx).Session.Query().Where(session.UserID(v.UserID)).Order(ent.Desc(session.FieldLastUsedAt)).All(ctx)
+}
+
+// UserSessions is the resolver for the userSessions field.
+func (r *queryResolver) UserSessions(ctx context.Context, userID int) ([]*ent.Session, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if userID != v.UserID && !v.Can(viewer.ManageUsers) {
+		return nil, apierr.New(apierr.Forbidden, "not allowed")
+	}
+	return r.db(ctx).Session.Query().Where(session.UserID(userID)).Order(ent.Desc(session.FieldLastUsedAt)).All(ctx)
 }
 
 // PresenceSummary is the resolver for the presenceSummary field.
@@ -189,6 +283,12 @@ func (r *queryResolver) PresenceSummary(ctx context.Context, divisionID *int) (*
 		division = *divisionID
 	}
 	return presence.Summarize(ctx, r.db(ctx), division)
+}
+
+// Current is the resolver for the current field.
+func (r *sessionResolver) Current(ctx context.Context, obj *ent.Session) (bool, error) {
+	v := viewer.FromContext(ctx)
+	return v != nil && v.SessionID == obj.ID, nil
 }
 
 // UserStatusChanged is the resolver for the userStatusChanged field.

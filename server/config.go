@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"roster/limits"
 	"roster/store"
 )
 
@@ -33,6 +35,15 @@ type config struct {
 	WSMaxMessageBytes int64
 	PresenceGrace     time.Duration
 	InstanceTimeout   time.Duration
+
+	Production       bool
+	Limits           limits.Config
+	PublicURL        string
+	SMTPURL          string
+	Secret           string
+	InvitationTTL    time.Duration
+	ArchiveRetention time.Duration
+	PurgeInterval    time.Duration
 }
 
 // setting describes one configurable value.
@@ -44,6 +55,16 @@ type setting struct {
 }
 
 var settings = []setting{
+	// ROSTER_ENV comes first: other defaults depend on it.
+	{flag: "env", env: "ROSTER_ENV", def: "development", usage: "development or production (production turns off introspection and suggestions unless set)",
+		set: func(c *config, v string) error {
+			if v != "development" && v != "production" {
+				return errors.New("want development or production")
+			}
+			c.Production = v == "production"
+			c.Limits = limits.Defaults(c.Production)
+			return nil
+		}},
 	{flag: "addr", env: "ROSTER_ADDR", def: ":8080", usage: "address to listen on",
 		set: func(c *config, v string) error { c.Addr = v; return nil }},
 	{flag: "database-url", env: "ROSTER_DATABASE_URL", alt: "DATABASE_URL", def: store.DefaultURL, usage: "database: postgres://… or sqlite://path",
@@ -89,6 +110,42 @@ var settings = []setting{
 		}},
 	{flag: "instance-timeout", env: "ROSTER_INSTANCE_TIMEOUT", def: "30s", usage: "after how long without a heartbeat an instance is taken for dead and its users' connections for closed",
 		set: func(c *config, v string) (err error) { c.InstanceTimeout, err = positiveDuration(v); return err }},
+	{flag: "public-url", env: "ROSTER_PUBLIC_URL", def: "http://localhost:8080", usage: "where users open the product, for the links in mails (invitations go to <url>/accept-invitation?token=…)",
+		set: func(c *config, v string) error {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("want an http(s) URL")
+			}
+			c.PublicURL = v
+			return nil
+		}},
+	{flag: "smtp-url", env: "ROSTER_SMTP_URL", def: "", usage: "SMTP server for mails: smtp://user:password@host:587?from=noreply@example.com (or smtps://…:465); when empty, mails go to the log",
+		set: func(c *config, v string) error { c.SMTPURL = v; return nil }},
+	{flag: "secret", env: "ROSTER_SECRET", def: "", usage: "a server secret keying the hashes of emailed login codes (the same on every instance)",
+		set: func(c *config, v string) error { c.Secret = v; return nil }},
+	{flag: "invitation-ttl", env: "ROSTER_INVITATION_TTL", def: "72h", usage: "how long an invitation link works",
+		set: func(c *config, v string) (err error) { c.InvitationTTL, err = positiveDuration(v); return err }},
+	{flag: "archive-retention", env: "ROSTER_ARCHIVE_RETENTION", def: "720h", usage: "how long an archived user can be restored before being deleted for good",
+		set: func(c *config, v string) (err error) { c.ArchiveRetention, err = positiveDuration(v); return err }},
+	{flag: "purge-interval", env: "ROSTER_PURGE_INTERVAL", def: "1h", usage: "how often users past the archive retention, and expired sessions, are deleted",
+		set: func(c *config, v string) (err error) { c.PurgeInterval, err = positiveDuration(v); return err }},
+	{flag: "max-depth", env: "ROSTER_MAX_DEPTH", def: "10", usage: "deepest nesting of fields in an operation (0: no limit)",
+		set: intSetting(func(c *config) *int { return &c.Limits.MaxDepth })},
+	{flag: "max-aliases", env: "ROSTER_MAX_ALIASES", def: "30", usage: "most aliases in an operation (0: no limit)",
+		set: intSetting(func(c *config) *int { return &c.Limits.MaxAliases })},
+	{flag: "max-complexity", env: "ROSTER_MAX_COMPLEXITY", def: "1000", usage: "largest cost of an operation, about the number of objects it may load (0: no limit)",
+		set: intSetting(func(c *config) *int { return &c.Limits.MaxComplexity })},
+	{flag: "max-page-size", env: "ROSTER_MAX_PAGE_SIZE", def: "100", usage: "largest first/last of a connection, and the page size when neither is given",
+		set: intSetting(func(c *config) *int { return &c.Limits.MaxPageSize })},
+	{flag: "max-query-length", env: "ROSTER_MAX_QUERY_LENGTH", def: "15000", usage: "most characters of query text (0: no limit)",
+		set: intSetting(func(c *config) *int { return &c.Limits.MaxQueryLength })},
+	{flag: "max-tokens", env: "ROSTER_MAX_TOKENS", def: "5000", usage: "most lexical tokens of query text (0: no limit)",
+		set: intSetting(func(c *config) *int { return &c.Limits.MaxTokens })},
+	{flag: "introspection", env: "ROSTER_INTROSPECTION", def: "", usage: "true or false; by default on in development, off in production",
+		set: boolSetting(func(c *config) *bool { return &c.Limits.Introspection })},
+	{flag: "suggestions", env: "ROSTER_SUGGESTIONS", def: "", usage: `"did you mean" hints in validation errors: true or false; by default on in development, off in production`,
+		set: boolSetting(func(c *config) *bool { return &c.Limits.Suggestions })},
+	{flag: "apq-cache-size", env: "ROSTER_APQ_CACHE_SIZE", def: "1000", usage: "automatic persisted queries kept (0: off)",
+		set: intSetting(func(c *config) *int { return &c.Limits.APQCacheSize })},
 	{flag: "log-level", env: "ROSTER_LOG_LEVEL", def: "info", usage: "debug, info, warn or error",
 		set: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{flag: "log-format", env: "ROSTER_LOG_FORMAT", def: "text", usage: "text or json",
@@ -132,6 +189,32 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 	}
 	return c, nil
+}
+
+func intSetting(field func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("want a whole number, 0 or more")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// boolSetting leaves the value as ROSTER_ENV made it when v is empty.
+func boolSetting(field func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v == "" {
+			return nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*field(c) = b
+		return nil
+	}
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -14,31 +16,42 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
+	"roster/account"
 	"roster/apierr"
 	"roster/auth"
 	"roster/graph"
 	"roster/graphiql"
+	"roster/limits"
 	"roster/store"
 )
 
 // maxBodyBytes bounds the body of a GraphQL request.
 const maxBodyBytes = 1 << 20
 
+// services are what the API's resolvers call.
+type services struct {
+	auth     *auth.Service
+	live     *live
+	accounts *account.Service
+	limits   limits.Config
+}
+
 // newServer returns the HTTP handler of the whole API.
-func newServer(db *store.DB, authn *auth.Service, rt *live, log *slog.Logger) http.Handler {
-	gql := handler.New(graph.NewSchema(db.Client, authn, rt.hub))
-	gql.AddTransport(rt.ws)
+func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
+	authn := svc.auth
+	gql := handler.New(graph.NewSchema(db.Client, authn, svc.live.hub, svc.accounts, svc.limits.MaxPageSize))
+	gql.AddTransport(svc.live.ws)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	gql.Use(extension.Introspection{})
+	limits.Install(gql, svc.limits)
 	gql.Use(graph.Transactional{Client: db.Client})
 	gql.AroundOperations(recordOperation)
 	gql.AroundResponses(recordErrors)
@@ -49,7 +62,7 @@ func newServer(db *store.DB, authn *auth.Service, rt *live, log *slog.Logger) ht
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", http.MaxBytesHandler(authn.Middleware(gql), maxBodyBytes))
+	mux.Handle("/graphql", http.MaxBytesHandler(onlySafeRequests(authn.Middleware(gql)), maxBodyBytes))
 	graphiql.Register(mux, "roster", "/graphql")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -193,4 +206,55 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		log.LogAttrs(ctx, level, "request", attrs...)
 	})
+}
+
+// onlySafeRequests keeps GraphQL over HTTP safe from cross-site requests: a
+// mutation comes only by POST with a JSON body (which a form cannot send
+// without CORS), GET carries queries only, and other methods are refused.
+func onlySafeRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			if websocketUpgrade(r) {
+				break
+			}
+			if q := r.URL.Query().Get("query"); q != "" {
+				if doc, err := parser.ParseQuery(&ast.Source{Input: q}); err == nil {
+					for _, op := range doc.Operations {
+						if op.Operation != ast.Query && (r.URL.Query().Get("operationName") == "" || r.URL.Query().Get("operationName") == op.Name) {
+							w.Header().Set("Allow", "POST")
+							writeError(w, http.StatusMethodNotAllowed, "a "+string(op.Operation)+" must be sent by POST")
+							return
+						}
+					}
+				}
+			}
+		case http.MethodPost:
+			mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mediaType != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, "send the request as JSON, with Content-Type: application/json")
+				return
+			}
+		case http.MethodOptions:
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			writeError(w, http.StatusMethodNotAllowed, "use POST (or GET for queries)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func websocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// writeError answers with one GraphQL error coded BAD_REQUEST.
+func writeError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+		"message":    message,
+		"extensions": map[string]any{"code": "BAD_REQUEST"},
+	}}})
 }

@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"time"
 
+	"roster/account"
 	"roster/auth"
 	"roster/ent"
 	_ "roster/ent/runtime" // registers the ent hooks and privacy policies
+	"roster/mail"
 	"roster/store"
 	"roster/tenant"
 	"roster/viewer"
@@ -39,7 +41,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	authn := auth.New(db.Client, cfg.SessionTTL, log)
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	sendMail, err := startMail(bg, cfg, db.Client, log)
+	if err != nil {
+		return err
+	}
+	authn := auth.New(db.Client, auth.Options{
+		SessionTTL:    cfg.SessionTTL,
+		InvitationTTL: cfg.InvitationTTL,
+		PublicURL:     cfg.PublicURL,
+		Secret:        []byte(cfg.Secret),
+		SendMail:      sendMail,
+	}, log)
+	authn.InviteOnCreate(db.Client)
+	accounts := &account.Service{Client: db.Client, Retention: cfg.ArchiveRetention, Log: log}
+	go accounts.RunPurge(bg, cfg.PurgeInterval)
+
 	rt, err := startLive(ctx, cfg, db, authn, log)
 	if err != nil {
 		return err
@@ -56,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           newServer(db, authn, rt, log),
+		Handler:           newServer(db, &services{auth: authn, live: rt, accounts: accounts, limits: cfg.Limits}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -116,6 +134,30 @@ func bootstrap(ctx context.Context, client *ent.Client, cfg *config, stdout io.W
 		fmt.Fprintf(stdout, "\nCreated organization %q with admin %s.\nThe admin's password is shown only this once: %s\n\n", org.Name, admin.Email, pw)
 	}
 	return nil
+}
+
+// startMail starts sending the mails of the outbox, through SMTP when
+// configured, else to the log, and returns how to queue one.
+func startMail(ctx context.Context, cfg *config, client *ent.Client, log *slog.Logger) (func(context.Context, *ent.Client, string, string, string) error, error) {
+	var sender mail.Sender = &mail.DevOutbox{Log: log}
+	if cfg.SMTPURL != "" {
+		smtp, err := mail.NewSMTP(cfg.SMTPURL)
+		if err != nil {
+			return nil, err
+		}
+		sender = smtp
+	}
+	w := &mail.Worker{Client: client, Sender: sender, Log: log, Interval: 2 * time.Second}
+	go w.Run(ctx)
+	return func(ctx context.Context, c *ent.Client, to, subject, body string) error {
+		if err := mail.Enqueue(ctx, c, to, subject, body); err != nil {
+			return err
+		}
+		// The mail is sent once its transaction commits: look soon, and
+		// again at the next interval.
+		time.AfterFunc(50*time.Millisecond, w.Kick)
+		return nil
+	}, nil
 }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {

@@ -3,6 +3,7 @@
 package model
 
 import (
+	"roster/auth"
 	"roster/ent"
 	"time"
 )
@@ -18,15 +19,19 @@ type LoginInput struct {
 	OrganizationID *int `json:"organizationID,omitempty"`
 }
 
-// A successful login.
+// The answer to a login: a token, or, when the account needs a second
+// factor, a challenge to answer with verifyMfa.
 type LoginPayload struct {
 	// The bearer token to send as `Authorization: Bearer <token>`. It is shown
-	// only once.
-	Token string `json:"token"`
-	// When the token stops working.
-	ExpiresAt time.Time `json:"expiresAt"`
-	// The user logged in.
-	User *ent.User `json:"user"`
+	// only once. Null while a challenge is pending.
+	Token *string `json:"token,omitempty"`
+	// When the token stops working. Null while a challenge is pending.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// The user logged in. Null while a challenge is pending.
+	User *ent.User `json:"user,omitempty"`
+	// The second-factor challenge to answer with verifyMfa, when the account
+	// needs one.
+	Challenge *auth.Challenge `json:"challenge,omitempty"`
 }
 
 // Live updates over a websocket at /graphql (graphql-transport-ws, or the
