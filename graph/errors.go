@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
