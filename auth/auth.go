@@ -94,7 +94,7 @@ func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
 		// office behind one address still logs in.
 		loginByAccount:      ratelimit.New(10, 15*time.Minute, clock),
 		loginByAddress:      ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
-		mfaByAddress:        ratelimit.New(30, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+		mfaByAddress:        ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
 		invitationByAddress: ratelimit.New(20, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
 	}
 }

@@ -4772,7 +4772,10 @@ extend type Session {
 
 """
 The changes a client can make. Each operation runs in one transaction: when
-any of its fields fails, none of its changes are kept.
+any of its fields fails, none of its changes are kept. The exceptions are
+operations with login, logout, verifyMfa, resendMfaCode, acceptInvitation,
+changeMyPassword or the TOTP enrolment fields: these keep their own
+transactions, so send them in operations of their own.
 """
 type Mutation {
   """

@@ -14,8 +14,9 @@ import (
 
 // Transactional runs every mutation operation in one database transaction:
 // its fields run one after the other, and the first error rolls back what
-// the others did. Login and logout alone run without one, so that password
-// hashing never holds a transaction open.
+// the others did. An operation with a field that keeps its own
+// transactions (login, second factors, password changes: see
+// ownTransactions) runs without one.
 type Transactional struct{ Client *ent.Client }
 
 var _ interface {
@@ -81,16 +82,27 @@ func failed(ctx context.Context, err error) *graphql.Response {
 	return &graphql.Response{Errors: graphql.GetErrors(ctx)}
 }
 
-// needsTx reports whether op is a mutation with a field other than login
-// and logout.
+// ownTransactions are the fields that keep their own transactions: what
+// they record must outlive the request's failure (a wrong second-factor
+// code still counts), or they hash passwords, which must not hold a
+// transaction open.
+var ownTransactions = map[string]bool{
+	"login": true, "logout": true, "verifyMfa": true, "resendMfaCode": true,
+	"acceptInvitation": true, "changeMyPassword": true,
+	"beginTotpEnrollment": true, "confirmTotpEnrollment": true, "disableTotp": true,
+	"__typename": true,
+}
+
+// needsTx reports whether op is a mutation to run in one transaction: one
+// with no field that keeps its own.
 func needsTx(op *ast.OperationDefinition) bool {
 	if op == nil || op.Operation != ast.Mutation {
 		return false
 	}
 	for _, s := range op.SelectionSet {
-		if f, ok := s.(*ast.Field); !ok || (f.Name != "login" && f.Name != "logout" && f.Name != "__typename") {
-			return true
+		if f, ok := s.(*ast.Field); ok && ownTransactions[f.Name] && f.Name != "__typename" {
+			return false
 		}
 	}
-	return false
+	return true
 }

@@ -1,0 +1,65 @@
+package wstransport_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkFanout measures delivering one event to many subscribers, each on
+// its own connection, with and without shared execution. Run it with
+//
+//	go test -run '^$' -bench Fanout ./wstransport/
+func BenchmarkFanout(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		tenant string
+	}{
+		{"grouped", "acme"},
+		{"separate", ""},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			subscribers := benchSubscribers
+			e := newEnv(b, groupedTransport())
+			var received atomic.Int64
+			for range subscribers {
+				ws, _, err := (&websocket.Dialer{Subprotocols: []string{tws}}).Dial(e.url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { ws.Close() })
+				c := &client{t: b, ws: ws}
+				c.init(map[string]any{"tenant": bc.tenant})
+				c.subscribe("s", counterSub, map[string]any{"t": "bench"})
+				go func() {
+					for {
+						if _, _, err := ws.ReadMessage(); err != nil {
+							return
+						}
+						received.Add(1)
+					}
+				}()
+			}
+			runs := 1
+			if bc.tenant == "" {
+				runs = subscribers
+			}
+			eventually(b, 10*time.Second, func() bool { return e.hub.count("bench") == runs }, "subscribed")
+
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				e.hub.publish("bench", i)
+				want := int64((i + 1) * subscribers)
+				for received.Load() < want {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*subscribers), "ns/delivery")
+		})
+	}
+}
+
+var benchSubscribers = 500

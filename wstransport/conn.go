@@ -1,0 +1,707 @@
+package wstransport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// closeMode says what a closing connection writes before dropping the TCP
+// connection.
+type closeMode uint8
+
+const (
+	closeSilent closeMode = iota // peer closed or the connection broke: write nothing
+	closeSend                    // write the close frame, dropping queued messages
+	closeFlush                   // write the queued messages, then the close frame
+)
+
+// conn is one WebSocket connection.
+type conn struct {
+	t      *Transport
+	ws     *websocket.Conn
+	exec   graphql.GraphExecutor
+	proto  protocol
+	header http.Header
+	base   context.Context // the upgrade request's values, without its cancellation
+
+	// Owned by the reader goroutine; read by the writer only after
+	// readerDone is closed.
+	initReceived bool
+	acked        bool
+	ctx          context.Context // InitFunc's context
+	stopWatch    func() bool     // unregisters the InitFunc context watch
+
+	legacyAcked atomic.Bool // the writer sends ka once set
+	pingDue     atomic.Bool
+	wake        chan struct{} // capacity 1: work for the writer
+	done        chan struct{} // closed when the connection starts closing
+	readerDone  chan struct{}
+
+	mu      sync.Mutex
+	closing bool
+	code    int
+	reason  string
+	mode    closeMode
+	queue   []outMsg
+	ops     map[string]*operation // running operations, fully set up
+}
+
+// outMsg is a message waiting for the writer.
+type outMsg struct {
+	op   *operation // if set and stopped by the client, the message is dropped
+	body []byte
+	next bool // body is a result payload to frame with op.prefix
+}
+
+// operation is one subscribe (or legacy start) of a connection. Its cancel
+// and group fields are set before it is added to conn.ops and never change.
+type operation struct {
+	c        *conn
+	id       string
+	prefix   []byte
+	stopped  atomic.Bool        // the client completed it, or the connection ended
+	cancel   context.CancelFunc // its own run; nil for group members
+	group    *group             // shared run, if any
+	gidx     int                // index in group.members, guarded by group.mu
+	finished bool               // guarded by conn.mu: the server ended it
+}
+
+func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.GraphExecutor) *conn {
+	c := &conn{
+		t:          t,
+		ws:         ws,
+		exec:       exec,
+		header:     r.Header,
+		base:       context.WithoutCancel(r.Context()),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		ops:        make(map[string]*operation),
+	}
+	switch ws.Subprotocol() {
+	case SubprotocolTransportWS:
+		c.proto = protoTransportWS
+	case SubprotocolLegacy:
+		c.proto = protoLegacy
+	}
+	return c
+}
+
+// signal wakes the writer.
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close starts closing the connection; only the first call counts.
+func (c *conn) close(code int, reason string, mode closeMode) {
+	c.mu.Lock()
+	c.closeLocked(code, reason, mode)
+	c.mu.Unlock()
+}
+
+func (c *conn) closeLocked(code int, reason string, mode closeMode) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.code, c.reason, c.mode = code, truncate(reason), mode
+	if mode != closeFlush {
+		c.queue = nil
+	}
+	close(c.done)
+	// Stop the operations now, not after the close handshake (which may
+	// wait for a slow client). A goroutine, because the caller may hold a
+	// group's lock.
+	go c.endOps()
+}
+
+// endOps stops every running operation of a closing connection.
+func (c *conn) endOps() {
+	c.mu.Lock()
+	ops := c.ops
+	c.ops = nil
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.end()
+	}
+}
+
+// interrupted reports whether the writer must stop writing queued messages:
+// the connection is closing and they are not to be flushed.
+func (c *conn) interrupted() bool {
+	select {
+	case <-c.done:
+		return c.mode != closeFlush // written before done was closed
+	default:
+		return false
+	}
+}
+
+func (c *conn) isClosing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// enqueue hands a message to the writer. A full queue closes the connection
+// with 1013; after closing, messages are discarded.
+func (c *conn) enqueue(m outMsg) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.queue) >= c.t.sendQueue {
+		c.closeLocked(websocket.CloseTryAgainLater, "send queue overflow", closeSend)
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, m)
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *conn) send(body []byte) { c.enqueue(outMsg{body: body}) }
+
+// --- reader ---
+
+func (c *conn) readLoop() {
+	defer close(c.readerDone)
+	defer func() {
+		if r := recover(); r != nil {
+			c.t.log.Error("wstransport: panic while handling a message", "panic", r)
+			if c.proto == protoLegacy {
+				c.close(websocket.CloseInternalServerErr, "Internal server error", closeSend)
+			} else {
+				c.close(4500, "Internal server error", closeSend)
+			}
+		}
+	}()
+	c.ws.SetReadLimit(c.t.maxMessage)
+	if c.t.initTimeout > 0 {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.t.initTimeout))
+	}
+	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	ping := c.ws.PingHandler()
+	c.ws.SetPingHandler(func(data string) error { c.touch(); return ping(data) })
+
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.touch()
+		if c.isClosing() {
+			continue // wait for the client's close frame
+		}
+		start := graphql.Now()
+		if c.proto == protoLegacy {
+			c.handleLegacy(data, start)
+		} else {
+			c.handle(data, start)
+		}
+	}
+}
+
+// touch pushes the read deadline back once the connection is acknowledged.
+func (c *conn) touch() {
+	if c.acked && c.t.pingInterval > 0 {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.t.pingInterval))
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		c.close(ce.Code, ce.Text, closeSilent) // gorilla has answered the close frame
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.close(websocket.CloseMessageTooBig, "", closeSilent) // gorilla has sent 1009
+	case errors.As(err, &ne) && ne.Timeout():
+		if !c.acked {
+			c.close(4408, "Connection initialisation timeout", closeSend)
+		} else {
+			c.close(websocket.CloseGoingAway, "Keepalive timeout", closeSend)
+		}
+	default:
+		if !c.isClosing() {
+			c.t.log.Debug("wstransport: read failed", "err", err)
+		}
+		c.close(websocket.CloseAbnormalClosure, "", closeSilent)
+	}
+}
+
+// handle processes one graphql-transport-ws message.
+func (c *conn) handle(data []byte, start time.Time) {
+	var m inMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.close(4400, "Invalid message received", closeSend)
+		return
+	}
+	switch m.Type {
+	case msgConnectionInit:
+		if !isObjectOrNull(m.Payload) {
+			c.close(4400, "Invalid message received: connection_init payload must be an object", closeSend)
+			return
+		}
+		c.init(m.Payload)
+	case msgPing:
+		if !isObjectOrNull(m.Payload) {
+			c.close(4400, "Invalid message received: ping payload must be an object", closeSend)
+			return
+		}
+		if len(m.Payload) > 0 && string(m.Payload) != "null" {
+			c.send(message(msgPong, "", m.Payload))
+		} else {
+			c.send(message(msgPong, "", nil))
+		}
+	case msgPong:
+		if !isObjectOrNull(m.Payload) {
+			c.close(4400, "Invalid message received: pong payload must be an object", closeSend)
+		}
+	case msgSubscribe:
+		if !c.acked {
+			c.close(4401, "Unauthorized", closeSend)
+			return
+		}
+		if m.ID == nil || *m.ID == "" {
+			c.close(4400, "Invalid message received: subscribe requires an id", closeSend)
+			return
+		}
+		params, err := parseSubscribe(m.Payload)
+		if err != nil {
+			c.close(4400, "Invalid message received: "+err.Error(), closeSend)
+			return
+		}
+		id := *m.ID
+		c.mu.Lock()
+		busy := c.ops[id] != nil
+		c.mu.Unlock()
+		if busy {
+			c.close(4409, "Subscriber for "+id+" already exists", closeSend)
+			return
+		}
+		c.start(c.newOp(id), params, start)
+	case msgComplete:
+		if m.ID == nil || *m.ID == "" {
+			c.close(4400, "Invalid message received: complete requires an id", closeSend)
+			return
+		}
+		c.stopOp(*m.ID)
+	default:
+		c.close(4400, fmt.Sprintf("Unexpected message of type %q received", m.Type), closeSend)
+	}
+}
+
+// handleLegacy processes one graphql-ws (subscriptions-transport-ws) message.
+func (c *conn) handleLegacy(data []byte, start time.Time) {
+	var m inMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		// The legacy protocol answers unparsable messages without closing.
+		c.send(message(msgConnectionError, "", errorPayload("invalid message: "+err.Error())))
+		return
+	}
+	id := ""
+	if m.ID != nil {
+		id = *m.ID
+	}
+	switch m.Type {
+	case msgConnectionInit:
+		if !isObjectOrNull(m.Payload) {
+			c.send(message(msgConnectionError, "", errorPayload("connection_init payload must be an object")))
+			c.close(4400, "Invalid message received", closeFlush)
+			return
+		}
+		c.init(m.Payload)
+	case msgStart:
+		if !c.acked {
+			c.close(4401, "Unauthorized", closeSend)
+			return
+		}
+		if id == "" {
+			c.send(message(msgConnectionError, "", errorPayload("start requires an id")))
+			return
+		}
+		params, err := parseSubscribe(m.Payload)
+		if err != nil {
+			c.send(message(msgError, id, encodeErrors(gqlerror.List{{Message: "invalid start payload: " + err.Error()}})))
+			return
+		}
+		c.stopOp(id) // a start with an id in use replaces that operation
+		c.start(c.newOp(id), params, start)
+	case msgStop:
+		if c.stopOp(id) {
+			c.send(message(msgComplete, id, nil))
+		}
+	case msgConnectionTerminate:
+		c.close(websocket.CloseNormalClosure, "", closeSend)
+	default:
+		c.send(message(msgError, id, encodeErrors(gqlerror.List{{Message: fmt.Sprintf("unexpected message type %q", m.Type)}})))
+	}
+}
+
+// init handles connection_init.
+func (c *conn) init(raw json.RawMessage) {
+	if c.initReceived {
+		c.close(4429, "Too many initialisation requests", closeSend)
+		return
+	}
+	c.initReceived = true
+	var payload map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			c.close(4400, "Invalid message received", closeSend)
+			return
+		}
+	}
+	ctx := c.base
+	var ack map[string]any
+	if f := c.t.InitFunc; f != nil {
+		nctx, a, err := f(ctx, payload)
+		if err != nil {
+			code, reason := 4403, "Forbidden"
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Reason
+			}
+			if !validCloseCode(code) {
+				code = 4403
+			}
+			mode := closeSend
+			if c.proto == protoLegacy {
+				c.send(message(msgConnectionError, "", errorPayload(reason)))
+				mode = closeFlush
+			}
+			c.close(code, reason, mode)
+			return
+		}
+		if nctx != nil {
+			ctx = nctx
+		}
+		ack = a
+	}
+	var ackPayload []byte
+	if ack != nil {
+		var err error
+		if ackPayload, err = json.Marshal(ack); err != nil {
+			c.t.log.Error("wstransport: encoding the connection_ack payload", "err", err)
+			c.close(4500, "Internal server error", closeSend)
+			return
+		}
+	}
+	c.ctx = ctx
+	c.stopWatch = context.AfterFunc(ctx, func() {
+		code, reason := closeCause(ctx)
+		if !validCloseCode(code) {
+			code = 4403
+		}
+		c.close(code, reason, closeSend)
+	})
+	c.acked = true
+	c.touch()
+	c.send(message(msgConnectionAck, "", ackPayload))
+	if c.proto == protoLegacy {
+		c.send(message(msgKeepAlive, "", nil))
+		c.legacyAcked.Store(true)
+	}
+}
+
+func (c *conn) newOp(id string) *operation {
+	return &operation{c: c, id: id, prefix: nextPrefix(c.proto, id), gidx: -1}
+}
+
+// track adds a started operation to the running ones, unless it has already
+// finished or the connection is closing (then it is stopped at once).
+func (c *conn) track(op *operation) {
+	c.mu.Lock()
+	closing := c.closing
+	if !closing && !op.finished {
+		c.ops[op.id] = op
+	}
+	c.mu.Unlock()
+	if closing {
+		op.end()
+	}
+}
+
+// start prepares an operation and runs it, alone or in a shared group.
+func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) {
+	ctx := graphql.StartOperationTrace(c.ctx)
+	params.Headers = c.header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	rc, errs := c.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		c.finish(op, resp.Errors)
+		return
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	if c.t.GroupKey != nil && rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+		if key := c.t.GroupKey(ctx); key != "" && c.t.join(op, ctx, rc, key, c.exec) {
+			c.track(op)
+			return
+		}
+	}
+	ctx, op.cancel = context.WithCancel(ctx)
+	c.track(op)
+	go c.run(op, ctx, rc)
+}
+
+// run executes an operation of its own.
+func (c *conn) run(op *operation, ctx context.Context, rc *graphql.OperationContext) {
+	defer op.cancel()
+	errs := execute(ctx, c.exec, rc, c.t, func(payload []byte) {
+		c.enqueue(outMsg{op: op, body: payload, next: true})
+	})
+	c.finish(op, errs)
+}
+
+// finish ends an operation from the server side: error if errs is not empty,
+// else complete; nothing if the client has completed it.
+func (c *conn) finish(op *operation, errs gqlerror.List) {
+	var body []byte
+	if len(errs) > 0 {
+		body = message(msgError, op.id, encodeErrors(errs))
+	} else {
+		body = message(msgComplete, op.id, nil)
+	}
+	c.mu.Lock()
+	op.finished = true
+	if c.ops[op.id] == op {
+		delete(c.ops, op.id)
+	}
+	c.mu.Unlock()
+	if !op.stopped.Load() {
+		c.enqueue(outMsg{op: op, body: body})
+	}
+}
+
+// stopOp handles the client's complete (or legacy stop): nothing more is
+// written for operation id. It reports whether id was active.
+func (c *conn) stopOp(id string) bool {
+	c.mu.Lock()
+	op := c.ops[id]
+	if op != nil {
+		delete(c.ops, id)
+	}
+	c.mu.Unlock()
+	if op == nil {
+		return false
+	}
+	op.end()
+	return true
+}
+
+// end marks the operation stopped and releases its run.
+func (op *operation) end() {
+	op.stopped.Store(true)
+	if op.group != nil {
+		op.c.t.leave(op)
+	} else if op.cancel != nil {
+		op.cancel()
+	}
+}
+
+// execute runs an operation to its end, calling emit with each encoded
+// result. A panic ends the operation with an error.
+func execute(ctx context.Context, exec graphql.GraphExecutor, rc *graphql.OperationContext, t *Transport, emit func([]byte)) (errs gqlerror.List) {
+	defer func() {
+		if r := recover(); r != nil {
+			errs = gqlerror.List{recovered(ctx, rc, t, r)}
+		}
+	}()
+	responses, ctx := exec.DispatchOperation(ctx, rc)
+	for {
+		resp := responses(ctx)
+		if resp == nil {
+			return nil
+		}
+		emit(encodeResponse(resp))
+	}
+}
+
+// recovered turns a panic value into the error sent to the client, through
+// the executor's recover function when there is one.
+func recovered(ctx context.Context, rc *graphql.OperationContext, t *Transport, r any) *gqlerror.Error {
+	var err error
+	if rc != nil && rc.RecoverFunc != nil {
+		err = rc.Recover(ctx, r)
+	} else {
+		t.log.Error("wstransport: panic in an operation", "panic", r)
+		err = gqlerror.Errorf("internal system error")
+	}
+	var gqlErr *gqlerror.Error
+	if errors.As(err, &gqlErr) {
+		return gqlErr
+	}
+	if err == nil {
+		return &gqlerror.Error{Message: "internal system error"}
+	}
+	return &gqlerror.Error{Message: err.Error()}
+}
+
+// --- writer ---
+
+func (c *conn) writeLoop() {
+	var spare []outMsg
+	for {
+		select {
+		case <-c.done:
+			c.teardown()
+			return
+		case <-c.wake:
+		}
+		if c.pingDue.Swap(false) {
+			if err := c.ping(); err != nil {
+				c.writeFailed(err)
+				continue
+			}
+		}
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = spare
+		c.mu.Unlock()
+		for i := range batch {
+			if c.interrupted() {
+				break
+			}
+			if err := c.write(&batch[i]); err != nil {
+				c.writeFailed(err)
+				break
+			}
+		}
+		clear(batch)
+		spare = batch[:0]
+		if cap(spare) > 64 {
+			spare = nil // do not keep a burst's memory on an idle connection
+		}
+	}
+}
+
+func (c *conn) writeFailed(err error) {
+	if !c.isClosing() {
+		c.t.log.Debug("wstransport: write failed", "err", err)
+	}
+	c.close(websocket.CloseAbnormalClosure, "", closeSilent)
+}
+
+func (c *conn) ping() error {
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.writeTimeout)); err != nil {
+		return fmt.Errorf("writing ping: %w", err)
+	}
+	if c.legacyAcked.Load() {
+		return c.write(&outMsg{body: []byte(`{"type":"ka"}`)})
+	}
+	return nil
+}
+
+// framePool holds buffers for assembling large result frames.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
+
+func (c *conn) write(m *outMsg) error {
+	if m.op != nil && m.op.stopped.Load() {
+		return nil
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.writeTimeout))
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return fmt.Errorf("writing message: %w", err)
+	}
+	switch {
+	case !m.next:
+		_, err = w.Write(m.body)
+	case len(m.op.prefix)+len(m.body)+1 <= bufferSize:
+		// Fits the connection's write buffer: one frame, no copy.
+		_, _ = w.Write(m.op.prefix)
+		_, _ = w.Write(m.body)
+		_, err = w.Write([]byte{'}'})
+	default:
+		// Large: assemble the frame so gorilla writes it in one go
+		// instead of fragmenting it at the buffer size.
+		bp := framePool.Get().(*[]byte)
+		b := append(append(append((*bp)[:0], m.op.prefix...), m.body...), '}')
+		_, err = w.Write(b)
+		if cap(b) <= 1<<20 {
+			*bp = b[:0]
+			framePool.Put(bp)
+		}
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing message: %w", err)
+	}
+	return nil
+}
+
+// teardown closes the socket, stops every operation and calls CloseFunc. It
+// runs once, on the writer goroutine.
+func (c *conn) teardown() {
+	c.mu.Lock()
+	code, reason, mode := c.code, c.reason, c.mode
+	pending := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+
+	if mode == closeFlush {
+		for i := range pending {
+			if err := c.write(&pending[i]); err != nil {
+				mode = closeSilent
+				break
+			}
+		}
+	}
+	if mode != closeSilent && validCloseCode(code) {
+		// Fails harmlessly if the close frame was already sent.
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.t.writeTimeout))
+		// Let the client answer with its close frame before dropping TCP.
+		timer := time.NewTimer(closeGrace)
+		select {
+		case <-c.readerDone:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	_ = c.ws.Close()
+	<-c.readerDone
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
+
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = c.base
+	}
+	if f := c.t.CloseFunc; f != nil {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					c.t.log.Error("wstransport: panic in CloseFunc", "panic", r)
+				}
+			}()
+			f(ctx, code)
+		}()
+	}
+	c.t.unregister(c)
+}
