@@ -61,7 +61,9 @@ func TestAccountLifecycle(t *testing.T) {
 	box := openOutbox(t, dbURL)
 	admin := srv.login(t, "admin@acme.test", adminPassword)
 	var roles struct {
-		Roles struct{ Edges []struct{ Node struct{ ID, Builtin string } } }
+		Roles struct {
+			Edges []struct{ Node struct{ ID, Builtin string } }
+		}
 	}
 	admin.do(t, `{ roles { edges { node { id builtin } } } }`, nil).decode(t, &roles)
 	role := map[string]string{}
