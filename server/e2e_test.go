@@ -354,7 +354,7 @@ type server struct {
 
 // startServer calls run on port 0 and waits until it serves; the test's
 // cleanup stops it and checks it shut down cleanly.
-func startServer(t *testing.T, dbURL string, settings ...string) *server {
+func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	t.Helper()
 	logs := &logBuffer{listening: make(chan string, 1)}
 	env := map[string]string{
@@ -408,7 +408,7 @@ func startServer(t *testing.T, dbURL string, settings ...string) *server {
 
 func (s *server) client(token string) *client { return &client{url: s.url + "/graphql", token: token} }
 
-func (s *server) login(t *testing.T, email, password string) *client {
+func (s *server) login(t testing.TB, email, password string) *client {
 	t.Helper()
 	var got struct{ Login struct{ Token string } }
 	s.client("").do(t, loginMutation, vars{"i": vars{"email": email, "password": password}}).decode(t, &got)
@@ -430,7 +430,7 @@ type response struct {
 	}
 }
 
-func (c *client) do(t *testing.T, query string, variables vars) *response {
+func (c *client) do(t testing.TB, query string, variables vars) *response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": variables})
 	req, _ := http.NewRequest(http.MethodPost, c.url, bytes.NewReader(body))
@@ -450,7 +450,7 @@ func (c *client) do(t *testing.T, query string, variables vars) *response {
 	return &r
 }
 
-func (r *response) decode(t *testing.T, v any) {
+func (r *response) decode(t testing.TB, v any) {
 	t.Helper()
 	if len(r.Errors) > 0 {
 		t.Fatalf("unexpected errors: %+v", r.Errors)
@@ -460,7 +460,7 @@ func (r *response) decode(t *testing.T, v any) {
 	}
 }
 
-func (r *response) wantError(t *testing.T, code, field string) {
+func (r *response) wantError(t testing.TB, code, field string) {
 	t.Helper()
 	if len(r.Errors) == 0 {
 		t.Fatalf("want %s error, got data %s", code, r.Data)
@@ -474,14 +474,14 @@ func (r *response) wantError(t *testing.T, code, field string) {
 	}
 }
 
-func (c *client) createDivision(t *testing.T, name string) string {
+func (c *client) createDivision(t testing.TB, name string) string {
 	t.Helper()
 	var got struct{ CreateDivision struct{ ID string } }
 	c.do(t, `mutation($n: String!) { createDivision(input: {name: $n}) { id } }`, vars{"n": name}).decode(t, &got)
 	return got.CreateDivision.ID
 }
 
-func (c *client) createUser(t *testing.T, input vars) string {
+func (c *client) createUser(t testing.TB, input vars) string {
 	t.Helper()
 	var got struct{ CreateUser struct{ ID string } }
 	c.do(t, `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`, vars{"i": input}).decode(t, &got)
@@ -517,7 +517,7 @@ func (l *logBuffer) String() string {
 
 // statements returns the SQL statement count of the last request line of
 // operation op.
-func (l *logBuffer) statements(t *testing.T, op string) int {
+func (l *logBuffer) statements(t testing.TB, op string) int {
 	t.Helper()
 	// The line is written just after the response is sent: wait for it.
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {

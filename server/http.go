@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -235,6 +237,24 @@ func onlySafeRequests(next http.Handler) http.Handler {
 				writeError(w, http.StatusUnsupportedMediaType, "send the request as JSON, with Content-Type: application/json")
 				return
 			}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				writeError(w, http.StatusRequestEntityTooLarge, "the request body is too large or could not be read")
+				return
+			}
+			// Refuse here what gqlgen would fail to decode: it would
+			// answer without an error code.
+			var req struct {
+				Query         string          `json:"query"`
+				OperationName string          `json:"operationName"`
+				Variables     json.RawMessage `json:"variables"`
+				Extensions    json.RawMessage `json:"extensions"`
+			}
+			if json.Unmarshal(body, &req) != nil || !objectOrNull(req.Variables) || !objectOrNull(req.Extensions) {
+				writeError(w, http.StatusBadRequest, `the body must be a JSON object: {"query": "…", "operationName": "…", "variables": {…}}`)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		case http.MethodOptions:
 		default:
 			w.Header().Set("Allow", "GET, POST")
@@ -243,6 +263,12 @@ func onlySafeRequests(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// objectOrNull reports whether raw is absent, null or a JSON object.
+func objectOrNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || raw[0] == '{' || string(raw) == "null"
 }
 
 func websocketUpgrade(r *http.Request) bool {

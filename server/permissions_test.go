@@ -1,0 +1,1151 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"golang.org/x/crypto/bcrypt"
+
+	"roster/ent"
+	"roster/ent/channel"
+	"roster/ent/role"
+	"roster/ent/user"
+	"roster/graph"
+	"roster/otp"
+	"roster/store"
+	"roster/store/storetest"
+	"roster/tenant"
+	"roster/viewer"
+)
+
+// TestPermissionMatrix calls every root field of the schema (queries and
+// mutations over HTTP, subscriptions over the websocket) as every kind of
+// actor against every kind of target, and checks each outcome against the
+// documented access rules: the row of the field in mxRows. A root field
+// without a row fails the test, so that no field ships without its rules
+// being stated.
+//
+// Actors, all of organization Acme except the anonymous one: the admin
+// (built-in Admin role), a supervisor who sees all divisions, a supervisor
+// scoped to their divisions (ASSIGNED_DIVISIONS: they see only the users
+// sharing a division with them, and themselves), an agent, and an agent
+// with the broadcast grant; all five are members of division Support.
+//
+// Targets: an object of Acme in Support (the actors' own division), one of
+// Acme in Sales, and one of another organization, Globex. For a list, the
+// target is allowed when it is in the list and filtered when it is not.
+// Fields about the viewer themselves, or their organization, have the
+// single target "self".
+func TestPermissionMatrix(t *testing.T) {
+	t.Parallel()
+	rows := mxRows()
+
+	// The rows must be the schema's root fields, no more and no fewer.
+	fields := mxRootFields()
+	t.Run("every root field has a row", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if seen[r.field] {
+				t.Errorf("field %s has two rows", r.field)
+			}
+			seen[r.field] = true
+			kind, ok := fields[r.field]
+			switch {
+			case !ok:
+				t.Errorf("row %s names no root field of the schema: remove it", r.field)
+			case (kind == "Subscription") != (r.sub != nil):
+				t.Errorf("row %s: %s.%s must be called over %s", r.field, kind, r.field, map[bool]string{true: "the websocket", false: "HTTP"}[kind == "Subscription"])
+			}
+		}
+		var missing []string
+		for name, kind := range fields {
+			if !seen[name] {
+				missing = append(missing, kind+"."+name)
+			}
+		}
+		slices.Sort(missing)
+		for _, m := range missing {
+			t.Errorf("root field %s has no row in the permission matrix: state who may call it, and against what", m)
+		}
+	})
+
+	start := time.Now()
+	f := newMxFixture(t)
+	t.Logf("fixture ready in %v", time.Since(start).Round(time.Millisecond))
+	for i := range rows {
+		r := &rows[i]
+		if _, ok := fields[r.field]; !ok {
+			continue
+		}
+		t.Run(r.field, func(t *testing.T) {
+			if r.sub != nil {
+				f.runSubscription(t, r)
+				return
+			}
+			for _, v := range f.viewers {
+				t.Run(mxActorNames[v.kind], func(t *testing.T) {
+					if r.parallel {
+						t.Parallel()
+					}
+					for _, x := range r.targetList() {
+						t.Run(mxTargetNames[x], func(t *testing.T) { f.runHTTP(t, r, v, x) })
+					}
+				})
+			}
+		})
+	}
+	t.Log(f.summary(rows))
+}
+
+// mxRootFields returns the root fields of the executable schema, with the
+// type that holds each.
+func mxRootFields() map[string]string {
+	s := graph.NewExecutableSchema(graph.Config{}).Schema()
+	out := map[string]string{}
+	for _, def := range slices.DeleteFunc([]*ast.Definition{s.Query, s.Mutation, s.Subscription}, func(d *ast.Definition) bool { return d == nil }) {
+		for _, fd := range def.Fields {
+			switch fd.Name {
+			case "__schema", "__type", "__typename":
+				continue
+			}
+			out[fd.Name] = def.Name
+		}
+	}
+	return out
+}
+
+// The actors.
+type mxActor int
+
+const (
+	mxAdmin mxActor = iota
+	mxSupervisor
+	mxScoped
+	mxAgent
+	mxBroadcaster
+	mxAnonymous
+)
+
+var mxActorNames = [...]string{"admin", "supervisor", "scoped-supervisor", "agent", "broadcast-agent", "anonymous"}
+
+// mxPermissions returns what the role of actor a grants, with the
+// broadcast grant of the broadcasting agent, as tenant.BuiltinRoles
+// defines the built-in roles.
+func mxPermissions(a mxActor) []viewer.Permission {
+	builtin := map[mxActor]role.Builtin{
+		mxAdmin: role.BuiltinAdmin, mxSupervisor: role.BuiltinSupervisor, mxScoped: role.BuiltinSupervisor,
+		mxAgent: role.BuiltinAgent, mxBroadcaster: role.BuiltinAgent,
+	}[a]
+	var perms []viewer.Permission
+	for _, r := range tenant.BuiltinRoles {
+		if r.Builtin == builtin {
+			perms = append(perms, r.Permissions...)
+		}
+	}
+	if a == mxBroadcaster {
+		perms = append(perms, viewer.Broadcast)
+	}
+	return perms
+}
+
+// The targets.
+type mxTarget int
+
+const (
+	mxOwn     mxTarget = iota // Acme, division Support: the actors' own
+	mxOther                   // Acme, division Sales
+	mxForeign                 // Globex
+	mxSelf                    // the viewer, or their organization: no target
+)
+
+var mxTargetNames = [...]string{"own-division", "other-division", "other-org", "self"}
+
+// org returns the index of the target's organization: 0 Acme, 1 Globex.
+func (x mxTarget) org() int {
+	if x == mxForeign {
+		return 1
+	}
+	return 0
+}
+
+// An outcome is what an actor gets: "ok" (data, no error), "filtered" (no
+// error, the target absent from the result), an error code, or "denied".
+type mxOutcome string
+
+const (
+	mxOK       mxOutcome = "ok"
+	mxFiltered mxOutcome = "filtered"
+	mxUnauth   mxOutcome = "UNAUTHENTICATED"
+	mxForbid   mxOutcome = "FORBIDDEN"
+	mxNotFound mxOutcome = "NOT_FOUND"
+	// mxDenied is FORBIDDEN or NOT_FOUND: an actor lacking the permission
+	// asks about an object they cannot see. Whether the permission or the
+	// lookup is checked first, the answer tells nothing.
+	mxDenied mxOutcome = "denied"
+)
+
+func (want mxOutcome) matches(got string) bool {
+	if want == mxDenied {
+		return got == string(mxForbid) || got == string(mxNotFound)
+	}
+	return string(want) == got
+}
+
+// A rule gives the expected outcome for an actor and a target.
+type mxRule func(a mxActor, x mxTarget) mxOutcome
+
+// mxPublic: anyone may call the field, the anonymous included; what
+// decides is the credential in its arguments, not the viewer.
+func mxPublic(mxActor, mxTarget) mxOutcome { return mxOK }
+
+// mxAnyViewer: any authenticated viewer, about themselves or their
+// organization.
+func mxAnyViewer(a mxActor, _ mxTarget) mxOutcome {
+	if a == mxAnonymous {
+		return mxUnauth
+	}
+	return mxOK
+}
+
+// mxRead: every viewer reads the objects of their organization; another
+// organization's get foreign; users of other divisions get scoped when the
+// scoped supervisor asks (other objects are visible to them as to anyone:
+// pass mxOK).
+func mxRead(foreign, scoped mxOutcome) mxRule {
+	return func(a mxActor, x mxTarget) mxOutcome {
+		switch {
+		case a == mxAnonymous:
+			return mxUnauth
+		case x == mxForeign:
+			return foreign
+		case a == mxScoped && x == mxOther:
+			return scoped
+		}
+		return mxOK
+	}
+}
+
+// mxManage: only holders of perm may; they get NOT_FOUND for another
+// organization's objects. The others get FORBIDDEN for the objects they
+// see, and FORBIDDEN or NOT_FOUND for those they do not (another
+// organization's, or, when the target is a user, Sales users for the
+// scoped supervisor).
+func mxManage(perm viewer.Permission, userTarget bool) mxRule {
+	return mxManageOr(perm, userTarget, mxNotFound)
+}
+
+// mxManageOr is mxManage where holders get foreign for another
+// organization's objects.
+func mxManageOr(perm viewer.Permission, userTarget bool, foreign mxOutcome) mxRule {
+	return func(a mxActor, x mxTarget) mxOutcome {
+		switch {
+		case a == mxAnonymous:
+			return mxUnauth
+		case slices.Contains(mxPermissions(a), perm):
+			if x == mxForeign {
+				return foreign
+			}
+			return mxOK
+		case x == mxForeign, userTarget && a == mxScoped && x == mxOther:
+			return mxDenied
+		}
+		return mxForbid
+	}
+}
+
+// mxRequest is one call: an operation, its variables, and the client that
+// sends it when not the actor's own.
+type mxRequest struct {
+	query string
+	vars  vars
+	as    *client
+}
+
+// mxRow states the access rules of one root field.
+type mxRow struct {
+	field string
+	// doc sums up the documented rule, for the summary.
+	doc  string
+	rule mxRule
+	// self: the field acts on the viewer or their organization only.
+	self bool
+	// call builds the request of actor v against target x, making the
+	// fresh objects it needs.
+	call func(t *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest
+	// seen reports whether the target is in the field's value; when nil,
+	// a value that is not null is enough.
+	seen func(f *mxFixture, x mxTarget, value json.RawMessage) bool
+	// parallel runs the actors at once: for the rows that hash passwords.
+	parallel bool
+	// sub is set for subscriptions.
+	sub *mxSubscription
+}
+
+func (r *mxRow) targetList() []mxTarget {
+	if r.self {
+		return []mxTarget{mxSelf}
+	}
+	return []mxTarget{mxOwn, mxOther, mxForeign}
+}
+
+// mxSubscription says how to watch a subscription report a user's change.
+type mxSubscription struct {
+	query string
+	// change makes a change of u the subscription reports, as the admin of
+	// u's organization, and returns u's new version.
+	change func(t *testing.T, f *mxFixture, u *mxUser) int
+	// event returns the user and version a message's payload tells of.
+	event func(payload json.RawMessage) (userID string, version int)
+}
+
+// op returns a call that sends query with the variables vars makes.
+func op(query string, vars func(f *mxFixture, x mxTarget) vars) func(*testing.T, *mxFixture, *mxViewer, mxTarget) mxRequest {
+	return func(_ *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+		var v map[string]any
+		if vars != nil {
+			v = vars(f, x)
+		}
+		return mxRequest{query: query, vars: v}
+	}
+}
+
+func mxRows() []mxRow {
+	targetUser := func(f *mxFixture, x mxTarget) vars { return vars{"id": f.users[x].gid()} }
+	inEdges := func(ids func(f *mxFixture) [3]int) func(*mxFixture, mxTarget, json.RawMessage) bool {
+		return func(f *mxFixture, x mxTarget, v json.RawMessage) bool { return mxEdgesHold(v, ids(f)[x]) }
+	}
+	userIDs := func(f *mxFixture) [3]int { return [3]int{f.users[0].id, f.users[1].id, f.users[2].id} }
+	const (
+		users    = viewer.ManageUsers
+		divs     = viewer.ManageDivisions
+		channels = viewer.ManageChannels
+	)
+	return []mxRow{
+		// Queries.
+		{field: "me", doc: "any viewer", rule: mxAnyViewer, self: true, call: op(`{ me { id } }`, nil)},
+		{field: "organization", doc: "any viewer", rule: mxAnyViewer, self: true, call: op(`{ organization { id } }`, nil)},
+		{field: "users", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`{ users(first: 100) { edges { node { id } } } }`, nil), seen: inEdges(userIDs)},
+		{field: "mySessions", doc: "any viewer, their own", rule: mxAnyViewer, self: true, call: op(`{ mySessions { id current } }`, nil),
+			seen: func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool { return strings.Contains(string(v), `"current":true`) }},
+		{field: "userSessions", doc: "MANAGE_USERS", rule: mxManageOr(users, true, mxFiltered),
+			call: op(`query($id: ID!) { userSessions(userID: $id) { id } }`, targetUser),
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool { return mxListHolds(v, f.users[x].session) }},
+		{field: "presenceSummary", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`query($d: ID) { presenceSummary(divisionID: $d) { total byDivision { division { id } total } } }`,
+				func(f *mxFixture, x mxTarget) vars { return vars{"d": strconv.Itoa(f.divs[x])} }),
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
+				var s struct {
+					ByDivision []struct {
+						Division struct{ ID string }
+						Total    int
+					}
+				}
+				_ = json.Unmarshal(v, &s)
+				// The target user, the division's only member the test
+				// made, is counted.
+				return slices.ContainsFunc(s.ByDivision, func(d struct {
+					Division struct{ ID string }
+					Total    int
+				}) bool {
+					return d.Division.ID == strconv.Itoa(f.divs[x]) && d.Total >= 1
+				})
+			}},
+		{field: "node", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxNotFound, mxNotFound),
+			call: op(`query($id: ID!) { node(id: $id) { id } }`, targetUser),
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
+				var n *struct{ ID string }
+				return json.Unmarshal(v, &n) == nil && n != nil && n.ID == f.users[x].gid()
+			}},
+		{field: "nodes", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxNotFound, mxNotFound),
+			call: op(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, func(f *mxFixture, x mxTarget) vars {
+				return vars{"ids": []string{f.users[x].gid(), f.sentinel.gid()}}
+			}),
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
+				var ns []*struct{ ID string }
+				return json.Unmarshal(v, &ns) == nil && len(ns) == 2 && ns[0] != nil && ns[0].ID == f.users[x].gid()
+			}},
+		{field: "channels", doc: "every viewer, their org", rule: mxRead(mxFiltered, mxOK),
+			call: op(`{ channels(first: 100) { edges { node { id } } } }`, nil), seen: inEdges(func(f *mxFixture) [3]int { return f.channels })},
+		{field: "divisions", doc: "every viewer, their org", rule: mxRead(mxFiltered, mxOK),
+			call: op(`{ divisions(first: 100) { edges { node { id } } } }`, nil), seen: inEdges(func(f *mxFixture) [3]int { return f.divs })},
+		{field: "roles", doc: "every viewer, their org", rule: mxRead(mxFiltered, mxOK),
+			call: op(`{ roles(first: 100) { edges { node { id } } } }`, nil), seen: inEdges(func(f *mxFixture) [3]int { return f.roles })},
+
+		// Subscriptions.
+		{field: "userStatusChanged", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
+			sub: &mxSubscription{
+				query: `subscription { userStatusChanged { user { id } availability online version } }`,
+				change: func(t *testing.T, f *mxFixture, u *mxUser) int {
+					var got struct{ SetUserAvailability struct{ Version int } }
+					f.admins[u.org].do(t, `mutation($u: ID!, $a: Availability!) { setUserAvailability(userID: $u, availability: $a) { version } }`,
+						vars{"u": u.gid(), "a": f.nextAvailability(u)}).decode(t, &got)
+					return got.SetUserAvailability.Version
+				},
+				event: func(p json.RawMessage) (string, int) {
+					var ev struct {
+						Data struct {
+							UserStatusChanged struct {
+								User    struct{ ID string }
+								Version int
+							}
+						}
+					}
+					_ = json.Unmarshal(p, &ev)
+					return ev.Data.UserStatusChanged.User.ID, ev.Data.UserStatusChanged.Version
+				},
+			}},
+		{field: "userChanged", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
+			sub: &mxSubscription{
+				query: `subscription { userChanged { kind userID user { id lastName } version } }`,
+				change: func(t *testing.T, f *mxFixture, u *mxUser) int {
+					var got struct{ UpdateUser struct{ Version int } }
+					f.admins[u.org].do(t, `mutation($u: ID!, $n: String!) { updateUser(id: $u, input: {lastName: $n}) { version } }`,
+						vars{"u": u.gid(), "n": fmt.Sprintf("Changed%d", f.seq.Add(1))}).decode(t, &got)
+					return got.UpdateUser.Version
+				},
+				event: func(p json.RawMessage) (string, int) {
+					var ev struct {
+						Data struct {
+							UserChanged struct {
+								UserID  string
+								Version int
+							}
+						}
+					}
+					_ = json.Unmarshal(p, &ev)
+					return ev.Data.UserChanged.UserID, ev.Data.UserChanged.Version
+				},
+			}},
+
+		// Logging in: anyone; the credential decides.
+		{field: "login", doc: "anyone (the credentials decide)", rule: mxPublic,
+			call: op(`mutation($i: LoginInput!) { login(input: $i) { token user { id } } }`, func(f *mxFixture, x mxTarget) vars {
+				return vars{"i": vars{"email": f.logins[x].email, "password": mxPassword}}
+			}),
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
+				return strings.Contains(string(v), `"token":"rst_`) && strings.Contains(string(v), `"id":"`+f.logins[x].gid()+`"`)
+			}},
+		{field: "verifyMfa", doc: "anyone (the challenge and code decide)", rule: mxPublic,
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.mfa[x]
+				challenge := f.challenge(t, u)
+				code := f.box.last(t, u.email, loginCode)
+				return mxRequest{query: `mutation($c: String!, $code: String!) { verifyMfa(challengeID: $c, code: $code) { token user { id } } }`,
+					vars: vars{"c": challenge, "code": code}}
+			},
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
+				return strings.Contains(string(v), `"token":"rst_`) && strings.Contains(string(v), `"id":"`+f.mfa[x].gid()+`"`)
+			}},
+		{field: "resendMfaCode", doc: "anyone (the challenge decides)", rule: mxPublic,
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				// An authenticator user's challenge has emailed nothing
+				// yet, so a code may be sent at once.
+				return mxRequest{query: `mutation($c: String!) { resendMfaCode(challengeID: $c) { id methods } }`, vars: vars{"c": f.challenge(t, f.totp[x])}}
+			}},
+		{field: "acceptInvitation", doc: "anyone (the invitation token decides)", rule: mxPublic, parallel: true,
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				email := fmt.Sprintf("invitee%d@%s.test", f.seq.Add(1), mxOrgNames[x.org()])
+				f.admins[x.org()].createUser(t, vars{"firstName": "Ines", "lastName": "Invitee", "email": email,
+					"roleID": strconv.Itoa(f.builtin[x.org()][role.BuiltinAgent]), "divisionIDs": []string{strconv.Itoa(f.divs[x])}})
+				token, err := url.QueryUnescape(f.box.last(t, email, invitationLink))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return mxRequest{query: `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { id status } }`,
+					vars: vars{"t": token, "p": "a new passphrase for the invitee"}}
+			},
+			seen: func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool { return strings.Contains(string(v), `"status":"ACTIVE"`) }},
+
+		// Mutations of the viewer and their organization.
+		{field: "setMyAvailability", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
+			call: op(`mutation { setMyAvailability(availability: BUSY) { id availability } }`, nil)},
+		{field: "setOrganizationPlan", doc: "MANAGE_USERS, their org", rule: mxManage(users, false), self: true,
+			// The current plan: the call is checked, nothing changes.
+			call: op(`mutation { setOrganizationPlan(plan: TRIAL) { id plan } }`, nil)},
+
+		// Users.
+		{field: "setUserAvailability", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: op(`mutation($id: ID!) { setUserAvailability(userID: $id, availability: AWAY) { id } }`, targetUser)},
+		{field: "createUser", doc: "MANAGE_USERS (target: the division)", rule: mxManage(users, false),
+			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`, vars: vars{"i": vars{
+					"firstName": "Nina", "lastName": "New", "email": fmt.Sprintf("new%d@acme.test", f.seq.Add(1)),
+					"roleID": strconv.Itoa(f.builtin[0][role.BuiltinAgent]), "divisionIDs": []string{strconv.Itoa(f.divs[x])}}}}
+			}},
+		{field: "updateUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: op(`mutation($id: ID!) { updateUser(id: $id, input: {lastName: "Updated"}) { id } }`, targetUser)},
+		{field: "deleteUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "archivee", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
+				return mxRequest{query: `mutation($id: ID!) { deleteUser(id: $id) { id status } }`, vars: vars{"id": u.gid()}}
+			}},
+		{field: "restoreUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "archived", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x], status: user.StatusArchived})
+				return mxRequest{query: `mutation($id: ID!) { restoreUser(id: $id) { id status } }`, vars: vars{"id": u.gid()}}
+			}},
+		{field: "resendInvitation", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: op(`mutation($id: ID!) { resendInvitation(userID: $id) { id } }`, func(f *mxFixture, x mxTarget) vars { return vars{"id": f.invited[x].gid()} })},
+		{field: "revokeInvitation", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: op(`mutation($id: ID!) { revokeInvitation(userID: $id) { id } }`, func(f *mxFixture, x mxTarget) vars { return vars{"id": f.invited[x].gid()} })},
+		{field: "revokeSession", doc: "own sessions; MANAGE_USERS: anyone's (target: another user's session)",
+			rule: func(a mxActor, x mxTarget) mxOutcome {
+				// Others' sessions are invisible to those who do not
+				// manage users: FORBIDDEN or NOT_FOUND.
+				if r := mxManage(users, true)(a, x); r == mxForbid {
+					return mxDenied
+				} else {
+					return r
+				}
+			},
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!) { revokeSession(id: $id) }`, vars: vars{"id": strconv.Itoa(f.newSession(t, f.users[x]))}}
+			}},
+		{field: "revokeUserSessions", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "revokee", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
+				f.newSession(t, u)
+				return mxRequest{query: `mutation($id: ID!) { revokeUserSessions(userID: $id) }`, vars: vars{"id": u.gid()}}
+			}},
+
+		// Roles: organization-wide objects, so the own and other targets
+		// are both custom roles of Acme.
+		{field: "createRole", doc: "MANAGE_USERS", rule: mxManage(users, false), self: true,
+			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, _ mxTarget) mxRequest {
+				return mxRequest{query: `mutation($n: String!) { createRole(input: {name: $n}) { id } }`, vars: vars{"n": fmt.Sprintf("Role %d", f.seq.Add(1))}}
+			}},
+		{field: "updateRole", doc: "MANAGE_USERS", rule: mxManage(users, false),
+			call: op(`mutation($id: ID!) { updateRole(id: $id, input: {description: "Updated"}) { id } }`, func(f *mxFixture, x mxTarget) vars {
+				return vars{"id": strconv.Itoa(f.roles[x])}
+			})},
+		{field: "deleteRole", doc: "MANAGE_USERS", rule: mxManage(users, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!) { deleteRole(id: $id) }`, vars: vars{"id": strconv.Itoa(f.newRole(t, x.org()))}}
+			}},
+
+		// Divisions.
+		{field: "createDivision", doc: "MANAGE_DIVISIONS (target: the member)", rule: mxManage(divs, true),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "member", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
+				return mxRequest{query: `mutation($n: String!, $m: ID!) { createDivision(input: {name: $n, memberIDs: [$m]}) { id } }`,
+					vars: vars{"n": fmt.Sprintf("Division %d", f.seq.Add(1)), "m": u.gid()}}
+			}},
+		{field: "updateDivision", doc: "MANAGE_DIVISIONS", rule: mxManage(divs, false),
+			call: op(`mutation($id: ID!) { updateDivision(id: $id, input: {description: "Updated"}) { id } }`, func(f *mxFixture, x mxTarget) vars {
+				return vars{"id": strconv.Itoa(f.divs[x])}
+			})},
+		{field: "deleteDivision", doc: "MANAGE_DIVISIONS", rule: mxManage(divs, false),
+			call: func(t *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
+				// A division of the actor's own, or not.
+				var members []int
+				if x == mxOwn && v.user != nil {
+					members = append(members, v.user.id)
+				}
+				return mxRequest{query: `mutation($id: ID!) { deleteDivision(id: $id) }`, vars: vars{"id": strconv.Itoa(f.newDivision(t, x.org(), members...))}}
+			}},
+		{field: "addDivisionMembers", doc: "MANAGE_DIVISIONS", rule: mxManage(divs, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "joiner", mxSpec{org: x.org(), role: role.BuiltinAgent})
+				return mxRequest{query: `mutation($d: ID!, $u: ID!) { addDivisionMembers(divisionID: $d, userIDs: [$u]) { id } }`,
+					vars: vars{"d": strconv.Itoa(f.divs[x]), "u": u.gid()}}
+			}},
+		{field: "removeDivisionMembers", doc: "MANAGE_DIVISIONS", rule: mxManage(divs, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "leaver", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
+				return mxRequest{query: `mutation($d: ID!, $u: ID!) { removeDivisionMembers(divisionID: $d, userIDs: [$u]) { id } }`,
+					vars: vars{"d": strconv.Itoa(f.divs[x]), "u": u.gid()}}
+			}},
+
+		// Channels.
+		{field: "createChannel", doc: "MANAGE_CHANNELS (target: the division fed)", rule: mxManage(channels, false),
+			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($n: String!, $d: ID!) { createChannel(input: {type: LIVECHAT, name: $n, divisionIDs: [$d]}) { id } }`,
+					vars: vars{"n": fmt.Sprintf("Chat %d", f.seq.Add(1)), "d": strconv.Itoa(f.divs[x])}}
+			}},
+		{field: "updateChannel", doc: "MANAGE_CHANNELS", rule: mxManage(channels, false),
+			call: op(`mutation($id: ID!) { updateChannel(id: $id, input: {name: "Renamed"}) { id } }`, mxTargetChannel)},
+		{field: "deleteChannel", doc: "MANAGE_CHANNELS", rule: mxManage(channels, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!) { deleteChannel(id: $id) }`, vars: vars{"id": strconv.Itoa(f.newChannel(t, x))}}
+			}},
+		{field: "setChannelEnabled", doc: "MANAGE_CHANNELS", rule: mxManage(channels, false),
+			call: op(`mutation($id: ID!) { setChannelEnabled(id: $id, enabled: true) { id } }`, mxTargetChannel)},
+		{field: "connectChannel", doc: "MANAGE_CHANNELS", rule: mxManage(channels, false),
+			call: op(`mutation($id: ID!) { connectChannel(id: $id) { id } }`, mxTargetChannel)},
+		{field: "disconnectChannel", doc: "MANAGE_CHANNELS", rule: mxManage(channels, false),
+			call: op(`mutation($id: ID!) { disconnectChannel(id: $id) { id } }`, mxTargetChannel)},
+
+		// The viewer's own account, last: these change the actors.
+		{field: "beginTotpEnrollment", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
+			call: op(`mutation { beginTotpEnrollment { secret uri } }`, nil)},
+		{field: "confirmTotpEnrollment", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
+			call: func(t *testing.T, f *mxFixture, v *mxViewer, _ mxTarget) mxRequest {
+				code := "000000"
+				if v.user != nil {
+					var got struct{ BeginTotpEnrollment struct{ Secret string } }
+					v.c.do(t, `mutation { beginTotpEnrollment { secret } }`, nil).decode(t, &got)
+					secret, err := otp.DecodeSecret(got.BeginTotpEnrollment.Secret)
+					if err != nil {
+						t.Fatal(err)
+					}
+					code = otp.TOTP(secret, time.Now())
+				}
+				return mxRequest{query: `mutation($c: String!) { confirmTotpEnrollment(code: $c) { id totpEnabled } }`, vars: vars{"c": code}}
+			}},
+		{field: "disableTotp", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
+			call: op(`mutation($p: String!) { disableTotp(password: $p) { id totpEnabled } }`, func(*mxFixture, mxTarget) vars { return vars{"p": mxPassword} })},
+		{field: "changeMyPassword", doc: "any viewer, their own", rule: mxAnyViewer, self: true, parallel: true,
+			call: func(t *testing.T, f *mxFixture, v *mxViewer, _ mxTarget) mxRequest {
+				req := mxRequest{query: `mutation($c: String!, $n: String!) { changeMyPassword(currentPassword: $c, newPassword: $n) }`,
+					vars: vars{"c": mxPassword, "n": "another long passphrase"}}
+				if v.user != nil {
+					// A throwaway user made like the actor: the actors
+					// keep their passwords.
+					clone := f.newUser(t, "clone", v.spec)
+					req.as = f.srv.login(t, clone.email, mxPassword)
+				}
+				return req
+			}},
+		{field: "logout", doc: "any viewer, their own session", rule: mxAnyViewer, self: true, call: op(`mutation { logout }`, nil)},
+	}
+}
+
+func mxTargetChannel(f *mxFixture, x mxTarget) vars { return vars{"id": strconv.Itoa(f.channels[x])} }
+
+// mxEdgesHold reports whether a connection holds the node id.
+func mxEdgesHold(v json.RawMessage, id int) bool {
+	var conn struct {
+		Edges []struct{ Node struct{ ID string } }
+	}
+	_ = json.Unmarshal(v, &conn)
+	return slices.ContainsFunc(conn.Edges, func(e struct{ Node struct{ ID string } }) bool { return e.Node.ID == strconv.Itoa(id) })
+}
+
+// mxListHolds reports whether a list of objects holds id.
+func mxListHolds(v json.RawMessage, id int) bool {
+	var list []struct{ ID string }
+	_ = json.Unmarshal(v, &list)
+	return slices.ContainsFunc(list, func(o struct{ ID string }) bool { return o.ID == strconv.Itoa(id) })
+}
+
+// The fixture password. Fixture users store it as a bcrypt hash of the
+// lowest cost, written directly, so that the many logins and password
+// checks of the matrix cost little; the cost of hashing is not what this
+// test is about.
+const mxPassword = "matrix fixture passphrase"
+
+var mxOrgNames = [2]string{"acme", "globex"}
+
+type mxUser struct {
+	id      int
+	email   string
+	org     int // 0 Acme, 1 Globex
+	session int // a session made for the user, if any
+}
+
+func (u *mxUser) gid() string { return strconv.Itoa(u.id) }
+
+// mxViewer is an actor logged in (or not).
+type mxViewer struct {
+	kind mxActor
+	user *mxUser // nil for the anonymous actor
+	spec mxSpec  // how the user was made, to make throwaway copies
+	c    *client
+}
+
+// mxSpec describes a fixture user.
+type mxSpec struct {
+	org       int
+	role      role.Builtin
+	div       int // a division to be a member of, or 0
+	chat      user.ChatAccess
+	broadcast bool
+	// status is ACTIVE (with the fixture password) when empty.
+	status user.Status
+	// mfa makes the user answer an emailed code at login; totp, a code of
+	// an authenticator app.
+	mfa, totp bool
+}
+
+type mxFixture struct {
+	srv *server
+	db  *ent.Client
+	box *outbox
+	sys context.Context
+	// hash is the fixture password's hash.
+	hash string
+	seq  atomic.Int64
+
+	org     [2]int
+	builtin [2]map[role.Builtin]int
+	// The targets, by mxTarget: Support, Sales and Globex's division;
+	// channels feeding them; custom roles; active users, members of them,
+	// each with a session; invited users; users to log in as, plain, with
+	// an emailed code, or with an authenticator app.
+	divs, channels, roles        [3]int
+	users, invited               [3]*mxUser
+	logins, mfa, totp            [3]*mxUser
+	sentinel                     *mxUser // a member of Support, whom every actor sees
+	viewers                      [6]*mxViewer
+	admins                       [2]*client // Acme's and Globex's admins
+	availability                 map[int]int
+	mu                           sync.Mutex
+	results                      map[string]map[mxActor]map[mxTarget]mxCell
+}
+
+type mxCell struct {
+	got  string
+	pass bool
+}
+
+func newMxFixture(t *testing.T) *mxFixture {
+	t.Helper()
+	ctx := context.Background()
+	dbURL := storetest.SQLiteURL(t)
+	srv := startServer(t, dbURL)
+	db, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h, err := bcrypt.GenerateFromPassword([]byte(mxPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &mxFixture{
+		srv: srv, db: db.Client, box: &outbox{client: db.Client}, sys: viewer.NewSystemContext(ctx), hash: string(h),
+		availability: map[int]int{}, results: map[string]map[mxActor]map[mxTarget]mxCell{},
+	}
+
+	// Acme and its admin exist; Globex is made beside it.
+	admin, err := f.db.User.Query().Where(user.Email("admin@acme.test")).Only(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.org[0] = admin.OrganizationID
+	globex, _, err := tenant.Create(ctx, f.db, "Globex", tenant.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: f.hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.org[1] = globex.ID
+	roles, err := f.db.Role.Query().Where(role.BuiltinNotNil()).All(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range f.builtin {
+		f.builtin[i] = map[role.Builtin]int{}
+	}
+	for _, r := range roles {
+		f.builtin[slices.Index(f.org[:], r.OrganizationID)][*r.Builtin] = r.ID
+	}
+
+	f.divs = [3]int{f.newDivision(t, 0), f.newDivision(t, 0), f.newDivision(t, 1)}
+	support := f.divs[mxOwn]
+
+	// The actors.
+	if err := f.db.User.UpdateOneID(admin.ID).SetPassword(f.hash).AddDivisionIDs(support).Exec(f.sys); err != nil {
+		t.Fatal(err)
+	}
+	adminSpec := mxSpec{role: role.BuiltinAdmin, div: support}
+	f.viewers[mxAdmin] = &mxViewer{kind: mxAdmin, user: &mxUser{id: admin.ID, email: admin.Email}, spec: adminSpec}
+	for kind, spec := range map[mxActor]mxSpec{
+		mxSupervisor:  {role: role.BuiltinSupervisor, div: support, chat: user.ChatAccessAllDivisions},
+		mxScoped:      {role: role.BuiltinSupervisor, div: support, chat: user.ChatAccessAssignedDivisions},
+		mxAgent:       {role: role.BuiltinAgent, div: support},
+		mxBroadcaster: {role: role.BuiltinAgent, div: support, broadcast: true},
+	} {
+		f.viewers[kind] = &mxViewer{kind: kind, user: f.newUser(t, mxActorNames[kind], spec), spec: spec}
+	}
+	for _, v := range f.viewers[:mxAnonymous] {
+		v.c = srv.login(t, v.user.email, mxPassword)
+	}
+	f.viewers[mxAnonymous] = &mxViewer{kind: mxAnonymous, c: srv.client("")}
+	f.admins = [2]*client{f.viewers[mxAdmin].c, srv.login(t, "admin@globex.test", mxPassword)}
+
+	// The targets.
+	for x := range []mxTarget{mxOwn, mxOther, mxForeign} {
+		x := mxTarget(x)
+		o, div := x.org(), f.divs[x]
+		f.users[x] = f.newUser(t, "target", mxSpec{org: o, role: role.BuiltinAgent, div: div})
+		f.newSession(t, f.users[x])
+		f.invited[x] = f.newUser(t, "invited", mxSpec{org: o, role: role.BuiltinAgent, div: div, status: user.StatusInvited})
+		f.logins[x] = f.newUser(t, "login", mxSpec{org: o, role: role.BuiltinAgent, div: div})
+		f.mfa[x] = f.newUser(t, "mfa", mxSpec{org: o, role: role.BuiltinAgent, div: div, mfa: true})
+		f.totp[x] = f.newUser(t, "totp", mxSpec{org: o, role: role.BuiltinAgent, div: div, totp: true})
+		f.channels[x] = f.newChannel(t, x)
+		f.roles[x] = f.newRole(t, o)
+	}
+	f.sentinel = f.newUser(t, "sentinel", mxSpec{role: role.BuiltinAgent, div: support})
+	return f
+}
+
+func (f *mxFixture) newUser(t *testing.T, label string, s mxSpec) *mxUser {
+	t.Helper()
+	email := fmt.Sprintf("%s%d@%s.test", label, f.seq.Add(1), mxOrgNames[s.org])
+	c := f.db.User.Create().
+		SetOrganizationID(f.org[s.org]).
+		SetRoleID(f.builtin[s.org][s.role]).
+		SetFirstName(label).
+		SetLastName("Fixture").
+		SetEmail(email).
+		SetBroadcast(s.broadcast).
+		SetMfaRequired(s.mfa)
+	if s.div != 0 {
+		c.AddDivisionIDs(s.div)
+	}
+	if s.chat != "" {
+		c.SetChatAccess(s.chat)
+	}
+	switch s.status {
+	case "", user.StatusActive:
+		c.SetPassword(f.hash)
+	case user.StatusArchived:
+		c.SetStatus(user.StatusArchived).SetArchivedAt(time.Now())
+	default:
+		c.SetStatus(s.status)
+	}
+	if s.totp {
+		secret, err := otp.NewSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetTotpSecret(secret).SetTotpEnabled(true)
+	}
+	u, err := c.Save(f.sys)
+	if err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	return &mxUser{id: u.ID, email: email, org: s.org}
+}
+
+// newSession makes a session of u and returns its ID.
+func (f *mxFixture) newSession(t *testing.T, u *mxUser) int {
+	t.Helper()
+	hash := make([]byte, 32)
+	_, _ = rand.Read(hash)
+	s, err := f.db.Session.Create().SetOrganizationID(f.org[u.org]).SetUserID(u.id).SetTokenHash(hash).SetExpiresAt(time.Now().Add(time.Hour)).Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.session = s.ID
+	return s.ID
+}
+
+func (f *mxFixture) newDivision(t *testing.T, org int, members ...int) int {
+	t.Helper()
+	d, err := f.db.Division.Create().SetOrganizationID(f.org[org]).SetName(fmt.Sprintf("Division %d", f.seq.Add(1))).AddMemberIDs(members...).Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.ID
+}
+
+// newChannel makes a channel feeding the target's division.
+func (f *mxFixture) newChannel(t *testing.T, x mxTarget) int {
+	t.Helper()
+	c, err := f.db.Channel.Create().SetOrganizationID(f.org[x.org()]).SetType(channel.TypeLIVECHAT).
+		SetName(fmt.Sprintf("Chat %d", f.seq.Add(1))).AddDivisionIDs(f.divs[x]).Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+func (f *mxFixture) newRole(t *testing.T, org int) int {
+	t.Helper()
+	r, err := f.db.Role.Create().SetOrganizationID(f.org[org]).SetName(fmt.Sprintf("Custom %d", f.seq.Add(1))).
+		SetPermissions([]viewer.Permission{}).Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// challenge logs u in and returns the second-factor challenge's ID.
+func (f *mxFixture) challenge(t *testing.T, u *mxUser) string {
+	t.Helper()
+	var got struct {
+		Login struct{ Challenge *struct{ ID string } }
+	}
+	f.srv.client("").do(t, `mutation($i: LoginInput!) { login(input: $i) { challenge { id } } }`,
+		vars{"i": vars{"email": u.email, "password": mxPassword}}).decode(t, &got)
+	if got.Login.Challenge == nil {
+		t.Fatalf("%s logged in without a challenge", u.email)
+	}
+	return got.Login.Challenge.ID
+}
+
+// nextAvailability returns an availability u does not have.
+func (f *mxFixture) nextAvailability(u *mxUser) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.availability[u.id]++
+	return []string{"ONLINE", "BUSY", "AWAY"}[f.availability[u.id]%3]
+}
+
+// runHTTP makes one call of row r as v against x and judges it.
+func (f *mxFixture) runHTTP(t *testing.T, r *mxRow, v *mxViewer, x mxTarget) {
+	req := r.call(t, f, v, x)
+	c := req.as
+	if c == nil {
+		c = v.c
+	}
+	resp := c.do(t, req.query, req.vars)
+	got := "null"
+	if codes := mxCodes(resp); codes != "" {
+		got = codes
+	} else {
+		var data map[string]json.RawMessage
+		_ = json.Unmarshal(resp.Data, &data)
+		if value := data[r.field]; len(value) > 0 && string(value) != "null" {
+			got = string(mxOK)
+			if r.seen != nil && !r.seen(f, x, value) {
+				got = string(mxFiltered)
+			}
+		}
+	}
+	f.judge(t, r, v.kind, x, got, func() string {
+		body, _ := json.Marshal(req.vars)
+		errs, _ := json.Marshal(resp.Errors)
+		return fmt.Sprintf("request: %s variables: %s\nresponse: data %s errors %s", req.query, body, resp.Data, errs)
+	})
+}
+
+// mxCodes returns the distinct error codes of a response.
+func mxCodes(resp *response) string {
+	var codes []string
+	for _, e := range resp.Errors {
+		code := e.Extensions.Code
+		if code == "" {
+			code = "no code"
+		}
+		if !slices.Contains(codes, code) {
+			codes = append(codes, code)
+		}
+	}
+	return strings.Join(codes, "+")
+}
+
+// judge compares an observed outcome with the row's rule and records it.
+func (f *mxFixture) judge(t *testing.T, r *mxRow, a mxActor, x mxTarget, got string, detail func() string) {
+	t.Helper()
+	want := r.rule(a, x)
+	pass := want.matches(got)
+	if !pass {
+		t.Errorf("%s as %s against %s target: got %s, want %s (rule: %s)\n%s", r.field, mxActorNames[a], mxTargetNames[x], got, want, r.doc, detail())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.results[r.field] == nil {
+		f.results[r.field] = map[mxActor]map[mxTarget]mxCell{}
+	}
+	if f.results[r.field][a] == nil {
+		f.results[r.field][a] = map[mxTarget]mxCell{}
+	}
+	f.results[r.field][a][x] = mxCell{got: got, pass: pass}
+}
+
+// runSubscription subscribes as every actor at once, then, for each
+// target, changes the target user and then the sentinel, a user every
+// actor sees. A subscription hears of a organization's events in the order
+// they happened, so when the sentinel's event arrives, the target's has
+// arrived before it, or will never.
+func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
+	type feed struct {
+		v    *mxViewer
+		msgs <-chan wsMessage
+	}
+	var feeds []feed
+	for _, v := range f.viewers[:mxAnonymous] {
+		c := dialWS(t, f.srv.url, v.c.token)
+		c.subscribe("m", r.sub.query)
+		feeds = append(feeds, feed{v: v, msgs: mxReader(c.conn)})
+	}
+	// await reads until the sentinel's event of at least version, and
+	// returns the users heard of before it.
+	await := func(fd feed, version int, timeout time.Duration) (users []string, err error) {
+		deadline := time.After(timeout)
+		for {
+			select {
+			case m, ok := <-fd.msgs:
+				if !ok {
+					return users, fmt.Errorf("the socket closed")
+				}
+				if m.Type != "next" {
+					return users, fmt.Errorf("got %s %s", m.Type, m.Payload)
+				}
+				id, v := r.sub.event(m.Payload)
+				if id == f.sentinel.gid() && v >= version {
+					return users, nil
+				}
+				users = append(users, id)
+			case <-deadline:
+				return users, fmt.Errorf("no event of the sentinel within %v", timeout)
+			}
+		}
+	}
+
+	// The server does not acknowledge a subscription: change the sentinel
+	// until every subscription has heard of it.
+	ready := make([]bool, len(feeds))
+	for deadline := time.Now().Add(30 * time.Second); slices.Contains(ready, false); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriptions did not start: ready %v", ready)
+		}
+		version := r.sub.change(t, f, f.sentinel)
+		for i, fd := range feeds {
+			if !ready[i] {
+				_, err := await(fd, version, 500*time.Millisecond)
+				ready[i] = err == nil
+			}
+		}
+	}
+
+	got := map[mxActor][3]string{}
+	for _, x := range []mxTarget{mxOwn, mxOther, mxForeign} {
+		r.sub.change(t, f, f.users[x])
+		version := r.sub.change(t, f, f.sentinel)
+		for _, fd := range feeds {
+			users, err := await(fd, version, 15*time.Second)
+			seen := got[fd.v.kind]
+			switch {
+			case err != nil:
+				seen[x] = err.Error()
+			case slices.Contains(users, f.users[x].gid()):
+				seen[x] = string(mxOK)
+			default:
+				seen[x] = string(mxFiltered)
+			}
+			got[fd.v.kind] = seen
+		}
+	}
+
+	for _, v := range f.viewers {
+		t.Run(mxActorNames[v.kind], func(t *testing.T) {
+			for _, x := range r.targetList() {
+				t.Run(mxTargetNames[x], func(t *testing.T) {
+					detail := func() string {
+						return fmt.Sprintf("subscribed with %s, then changed user %s (%s), then the sentinel %s", r.sub.query, f.users[x].gid(), f.users[x].email, f.sentinel.gid())
+					}
+					if v.kind == mxAnonymous {
+						obs := mxAnonymousSocket(t, f.srv.url)
+						f.judge(t, r, v.kind, x, obs, func() string { return "connection_init without a token: " + obs })
+						return
+					}
+					f.judge(t, r, v.kind, x, got[v.kind][x], detail)
+				})
+			}
+		})
+	}
+}
+
+// mxReader hands the messages of conn over a channel, closed when the
+// connection is.
+func mxReader(conn *websocket.Conn) <-chan wsMessage {
+	ch := make(chan wsMessage, 256)
+	go func() {
+		defer close(ch)
+		for {
+			var m wsMessage
+			if err := conn.ReadJSON(&m); err != nil {
+				return
+			}
+			ch <- m
+		}
+	}()
+	return ch
+}
+
+// mxAnonymousSocket opens a websocket, initialises it without a token and
+// tells what the server did: UNAUTHENTICATED when it closed the socket with
+// 4403, as it must.
+func mxAnonymousSocket(t *testing.T, baseURL string) string {
+	c := dialWS(t, baseURL, "")
+	c.send(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{}`)})
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m wsMessage
+		err := c.conn.ReadJSON(&m)
+		var ce *websocket.CloseError
+		switch {
+		case err == nil && m.Type == "connection_ack":
+			// Try to subscribe anyway, for the report.
+			c.subscribe("a", `subscription { userStatusChanged { user { id } } }`)
+			return "connection_ack"
+		case err == nil:
+			continue
+		case errors.As(err, &ce) && ce.Code == 4403:
+			return string(mxUnauth)
+		case ce != nil:
+			return fmt.Sprintf("closed with %d %q", ce.Code, ce.Text)
+		default:
+			return "read: " + err.Error()
+		}
+	}
+}
+
+// summary returns the matrix as observed: one line per field, three
+// symbols per actor (own division, other division, other organization).
+func (f *mxFixture) summary(rows []mxRow) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	symbol := func(c mxCell, ok bool) string {
+		if !ok {
+			return "  "
+		}
+		s := map[string]string{
+			string(mxOK): "+", string(mxFiltered): "-", string(mxUnauth): "U", string(mxForbid): "F", string(mxNotFound): "N",
+		}[c.got]
+		if s == "" {
+			s = "?"
+		}
+		if !c.pass {
+			return s + "!"
+		}
+		return s + " "
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "permission matrix, per actor: own division, other division, other organization (self: one cell)\n")
+	fmt.Fprintf(&b, "+ allowed, - filtered out, F FORBIDDEN, N NOT_FOUND, U UNAUTHENTICATED, ? other; ! differs from the rule\n")
+	fmt.Fprintf(&b, "%-22s", "field")
+	for _, name := range mxActorNames {
+		fmt.Fprintf(&b, " %-8.8s", name)
+	}
+	fmt.Fprintf(&b, " rule\n")
+	failures := 0
+	for _, r := range rows {
+		res := f.results[r.field]
+		if res == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%-22s", r.field)
+		for a := range mxActorNames {
+			cells := ""
+			for _, x := range r.targetList() {
+				c, ok := res[mxActor(a)][x]
+				cells += symbol(c, ok)
+				if ok && !c.pass {
+					failures++
+				}
+			}
+			fmt.Fprintf(&b, " %-8s", cells)
+		}
+		fmt.Fprintf(&b, " %s\n", r.doc)
+	}
+	fmt.Fprintf(&b, "%d cell(s) differ from the rules", failures)
+	return b.String()
+}
