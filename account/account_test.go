@@ -11,8 +11,8 @@ import (
 	"roster/account"
 	"roster/apierr"
 	"roster/ent"
-	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/role"
+	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
 	"roster/store"
 	"roster/store/storetest"
