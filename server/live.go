@@ -108,11 +108,11 @@ func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]
 		}
 		token, ok := auth.ParseAuthorization(header)
 		if !ok {
-			return ctx, nil, errors.New("send {\"authorization\": \"Bearer <token>\"} in connection_init")
+			return ctx, nil, &wstransport.CloseError{Code: 4403, Reason: `Forbidden: send {"authorization": "Bearer <token>"} in connection_init`}
 		}
 		v, err := authn.Authenticate(ctx, token)
 		if err != nil {
-			return ctx, nil, errors.New("invalid, revoked or expired token")
+			return ctx, nil, &wstransport.CloseError{Code: 4403, Reason: "Forbidden: invalid, revoked or expired token"}
 		}
 		ctx = viewer.NewContext(ctx, v)
 		connID, err := l.presence.Connect(ctx, v, auth.DeviceFrom(ctx).UserAgent)

@@ -21,7 +21,7 @@ func BenchmarkFanout(b *testing.B) {
 		{"separate", ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			subscribers := benchSubscribers
+			const subscribers = 500
 			e := newEnv(b, groupedTransport())
 			var received atomic.Int64
 			for range subscribers {
@@ -33,6 +33,9 @@ func BenchmarkFanout(b *testing.B) {
 				c := &client{t: b, ws: ws}
 				c.init(map[string]any{"tenant": bc.tenant})
 				c.subscribe("s", counterSub, map[string]any{"t": "bench"})
+				c.send(map[string]any{"type": "ping"}) // answered once the subscribe is handled
+				c.expect("pong", "")
+				_ = ws.SetReadDeadline(time.Time{}) // init left one
 				go func() {
 					for {
 						if _, _, err := ws.ReadMessage(); err != nil {
@@ -52,8 +55,12 @@ func BenchmarkFanout(b *testing.B) {
 			start := time.Now()
 			for i := range b.N {
 				e.hub.publish("bench", i)
-				want := int64((i + 1) * subscribers)
+				want := int64(i+1) * subscribers
+				deadline := time.Now().Add(10 * time.Second)
 				for received.Load() < want {
+					if time.Now().After(deadline) {
+						b.Fatalf("%d of %d deliveries after 10s", received.Load(), want)
+					}
 					time.Sleep(50 * time.Microsecond)
 				}
 			}
@@ -61,5 +68,3 @@ func BenchmarkFanout(b *testing.B) {
 		})
 	}
 }
-
-var benchSubscribers = 500

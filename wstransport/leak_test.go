@@ -56,6 +56,16 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 					errs <- err
 					return
 				}
+				// The pong comes once the subscribe has been handled (and
+				// a grouped one has joined its group).
+				if err := ws.WriteJSON(map[string]any{"type": "ping"}); err != nil {
+					errs <- err
+					return
+				}
+				if m, err := c.readTimeout(10 * time.Second); err != nil || m.Type != "pong" {
+					errs <- fmt.Errorf("subscribe %d: %v %s", i, err, m.Raw)
+					return
+				}
 			}
 		}()
 	}

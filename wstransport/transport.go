@@ -22,7 +22,8 @@
 //
 // # Close codes
 //
-//	4400  malformed message, unknown or unexpected message type (graphql-transport-ws)
+//	4400  malformed message, unknown or unexpected message type (graphql-transport-ws;
+//	      on graphql-ws only a connection_init whose payload is not an object)
 //	4401  "Unauthorized": subscribe/start before connection_ack
 //	4403  "Forbidden": InitFunc refused, or the InitFunc context ended
 //	      (a *CloseError returned by InitFunc or set as the context's cause
@@ -37,6 +38,16 @@
 //	      arrived within two ping intervals (the client rarely sees it)
 //	1009  message larger than MaxMessageSize (sent by gorilla/websocket)
 //	1013  "send queue overflow": the client does not read fast enough
+//	1006  not sent: given to CloseFunc when the connection broke or a write
+//	      failed or timed out (WriteTimeout)
+//
+// Operations: subscribe runs queries, mutations and subscriptions alike (next
+// per result, then complete). Parse and validation errors are sent as an
+// error message with the list of GraphQL errors. A panic while executing an
+// operation or producing its events ends that operation with an error
+// message (through the executor's recover function); the connection and its
+// other operations go on. After the client's complete the operation's
+// context is cancelled and nothing more is written for its id.
 //
 // # Legacy graphql-ws
 //

@@ -32,6 +32,9 @@ try {
   out({ event: 'complete' });
   let ticks = 0;
   await run({ query: 'subscription { ticks(everyMs: 10) }' }, (result, dispose) => {
+    // Results already in flight when we completed may still be delivered
+    // (PROTOCOL.md: the client ignores them).
+    if (ticks >= 2) return;
     out({ event: 'tick', result });
     if (++ticks === 2) {
       dispose(); // sends complete; the promise then resolves

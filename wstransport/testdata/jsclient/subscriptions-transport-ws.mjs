@@ -34,6 +34,7 @@ try {
   await new Promise((resolve, reject) => {
     const sub = client.request({ query: 'subscription { ticks(everyMs: 10) }' }).subscribe({
       next: (result) => {
+        if (ticks >= 2) return; // in flight when we stopped
         out({ event: 'tick', result });
         if (++ticks === 2) {
           sub.unsubscribe(); // sends stop
