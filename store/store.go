@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -23,6 +24,8 @@ import (
 
 // DefaultURL is the database used when none is configured.
 const DefaultURL = "sqlite://data/roster.db"
+
+var migrating sync.Mutex
 
 // DB is an open database.
 type DB struct {
@@ -59,7 +62,12 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	drv := Counting(entsql.OpenDB(dialectName, db))
 	client := ent.NewClient(ent.Driver(drv))
-	if err := client.Schema.Create(ctx); err != nil {
+	// ent's migrator writes to the shared table descriptions: one
+	// migration at a time in a process.
+	migrating.Lock()
+	err = client.Schema.Create(ctx)
+	migrating.Unlock()
+	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}
