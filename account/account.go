@@ -42,6 +42,9 @@ func (s *Service) now() time.Time {
 // Restore brings back archived user id, through c (the request's client):
 // ACTIVE when they have a password, INVITED otherwise.
 func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
 	u, err := c.User.Get(ctx, id) // confined to the viewer's organization
 	if err != nil {
 		return nil, err
@@ -62,6 +65,9 @@ func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User
 // Delete deletes user id for good, through c, and returns them as they
 // were last.
 func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
 	u, err := c.User.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -72,14 +78,23 @@ func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) (*ent.User,
 // SetPlan moves the viewer's organization to plan, through c. The viewer
 // must manage users.
 func (s *Service) SetPlan(ctx context.Context, c *ent.Client, plan organization.Plan) (*ent.Organization, error) {
-	v, err := auth.Require(ctx)
-	if err != nil {
+	if err := canManageUsers(ctx); err != nil {
 		return nil, err
 	}
-	if !v.Can(viewer.ManageUsers) {
-		return nil, apierr.New(apierr.Forbidden, "not allowed")
+	return c.Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(viewer.NewSystemContext(ctx))
+}
+
+// canManageUsers refuses viewers who may not manage users, before anything
+// is looked up for them.
+func canManageUsers(ctx context.Context) error {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return err
 	}
-	return c.Organization.UpdateOneID(v.OrganizationID).SetPlan(plan).Save(viewer.NewSystemContext(ctx))
+	if !v.Can(viewer.ManageUsers) {
+		return apierr.New(apierr.Forbidden, "not allowed")
+	}
+	return nil
 }
 
 // Purge deletes what is past keeping: users archived longer than the

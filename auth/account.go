@@ -156,18 +156,27 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 		return nil, err
 	}
 	sys := viewer.NewSystemContext(ctx)
+	inv, err := s.client.Invitation.Query().Where(invitation.TokenHash(hashToken(token))).WithUser().Only(sys)
+	if ent.IsNotFound(err) {
+		return nil, errBadInvitation
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.now().Before(inv.ExpiresAt) {
+		return nil, errBadInvitation
+	}
+	// Check and hash the password before taking any lock.
+	if err := password.Check(pw, inv.Edges.User.Email); err != nil {
+		return nil, apierr.Input("password", "%s", err)
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return nil, err
+	}
+	sys = password.WithPrehashed(sys, hash)
 	var u *ent.User
-	err := s.tx(sys, func(c *ent.Client) error {
-		inv, err := c.Invitation.Query().Where(invitation.TokenHash(hashToken(token))).Only(sys)
-		if ent.IsNotFound(err) {
-			return errBadInvitation
-		}
-		if err != nil {
-			return err
-		}
-		if !s.now().Before(inv.ExpiresAt) {
-			return errBadInvitation
-		}
+	err = s.tx(sys, func(c *ent.Client) error {
 		// Deleting it first makes the token single-use, even when two
 		// accept it at once: only one deletes the row.
 		if n, err := c.Invitation.Delete().Where(invitation.ID(inv.ID)).Exec(sys); err != nil || n != 1 {
@@ -176,7 +185,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 			}
 			return err
 		}
-		u, err = c.User.UpdateOneID(inv.UserID).Where(user.StatusEQ(user.StatusInvited)).SetPassword(pw).Save(sys)
+		u, err = c.User.UpdateOneID(inv.UserID).Where(user.StatusEQ(user.StatusInvited)).SetPassword(hash).Save(sys)
 		if ent.IsNotFound(err) {
 			return errBadInvitation
 		}

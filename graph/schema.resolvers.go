@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"roster/access"
 	"roster/apierr"
 	"roster/auth"
 	"roster/ent"
@@ -249,7 +250,7 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	if !filtersStatus(where) {
 		q.Where(user.StatusNEQ(user.StatusArchived))
 	}
-	return q.Paginate(ctx, after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+	return q.Paginate(ctx, after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(access.ScopeUserWhere(ctx, where).Filter))
 }
 
 // MySessions is the resolver for the mySessions field.

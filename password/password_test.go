@@ -1,6 +1,9 @@
 package password
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
@@ -29,8 +32,9 @@ func TestHashAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsHash(h) || IsHash("a long enough passphrase") {
-		t.Error("IsHash does not tell hashes from passwords")
+	ctx := WithPrehashed(context.Background(), h)
+	if !IsPrehashed(ctx, h) || IsPrehashed(ctx, "a long enough passphrase") || IsPrehashed(context.Background(), h) {
+		t.Error("IsPrehashed accepts what it was not given")
 	}
 	if !Verify(h, "a long enough passphrase") {
 		t.Error("the right password does not verify")

@@ -56,12 +56,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, log)
 	authn.InviteOnCreate(db.Client)
 	accounts := &account.Service{Client: db.Client, Retention: cfg.ArchiveRetention, Log: log}
-	go accounts.RunPurge(bg, cfg.PurgeInterval)
 
+	// startLive registers the client's last hooks: start what uses the
+	// client in the background only after it.
 	rt, err := startLive(ctx, cfg, db, authn, log)
 	if err != nil {
 		return err
 	}
+	go accounts.RunPurge(bg, cfg.PurgeInterval)
 	stopped := false
 	defer func() {
 		if !stopped {

@@ -83,6 +83,9 @@ func validateChannel(next ent.Mutator) ent.Mutator {
 		if err := checkRefs(ctx, field, m.DivisionsIDs(), countDivisions(m.Client(), org)); err != nil {
 			return nil, err
 		}
+		if err := checkRefs(ctx, "removeDivisionIDs", m.RemovedDivisionsIDs(), countDivisions(m.Client(), org)); err != nil {
+			return nil, err
+		}
 		return next.Mutate(ctx, m)
 	})
 }

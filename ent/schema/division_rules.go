@@ -90,17 +90,25 @@ func checkDivisionRefs(next ent.Mutator) ent.Mutator {
 		if m.Op().Is(ent.OpUpdateOne) {
 			members, channels = "addMemberIDs", "addChannelIDs"
 		}
-		err = checkRefs(ctx, members, m.MembersIDs(), func(ctx context.Context, ids []int) (int, error) {
+		countUsers := func(ctx context.Context, ids []int) (int, error) {
 			return c.User.Query().Where(user.IDIn(ids...), user.OrganizationID(org)).Count(ctx)
-		})
-		if err != nil {
-			return nil, err
 		}
-		err = checkRefs(ctx, channels, m.ChannelsIDs(), func(ctx context.Context, ids []int) (int, error) {
+		countChannels := func(ctx context.Context, ids []int) (int, error) {
 			return c.Channel.Query().Where(channel.IDIn(ids...), channel.OrganizationID(org)).Count(ctx)
-		})
-		if err != nil {
-			return nil, err
+		}
+		for _, ref := range []struct {
+			field string
+			ids   []int
+			count func(context.Context, []int) (int, error)
+		}{
+			{members, m.MembersIDs(), countUsers},
+			{"removeMemberIDs", m.RemovedMembersIDs(), countUsers},
+			{channels, m.ChannelsIDs(), countChannels},
+			{"removeChannelIDs", m.RemovedChannelsIDs(), countChannels},
+		} {
+			if err := checkRefs(ctx, ref.field, ref.ids, ref.count); err != nil {
+				return nil, err
+			}
 		}
 		return next.Mutate(ctx, m)
 	})

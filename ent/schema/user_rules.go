@@ -135,7 +135,7 @@ func normalizeUser(next ent.Mutator) ent.Mutator {
 func checkUserRefs(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		roleID, roleSet := m.RoleID()
-		if !roleSet && len(m.DivisionsIDs()) == 0 {
+		if !roleSet && len(m.DivisionsIDs())+len(m.RemovedDivisionsIDs()) == 0 {
 			return next.Mutate(ctx, m)
 		}
 		org, err := organizationOf(ctx, m)
@@ -156,6 +156,9 @@ func checkUserRefs(next ent.Mutator) ent.Mutator {
 			field = "addDivisionIDs"
 		}
 		if err := checkRefs(ctx, field, m.DivisionsIDs(), countDivisions(c, org)); err != nil {
+			return nil, err
+		}
+		if err := checkRefs(ctx, "removeDivisionIDs", m.RemovedDivisionsIDs(), countDivisions(c, org)); err != nil {
 			return nil, err
 		}
 		return next.Mutate(ctx, m)
@@ -200,24 +203,26 @@ func hashPassword(next ent.Mutator) ent.Mutator {
 				m.SetStatus(user.StatusActive)
 			}
 		}
-		if !ok || (pw == "" && m.Op().Is(ent.OpCreate)) || password.IsHash(pw) && viewer.IsSystem(ctx) {
+		if !ok || (pw == "" && m.Op().Is(ent.OpCreate)) {
 			return next.Mutate(ctx, m)
 		}
-		email, ok := m.Email()
-		if !ok {
-			var err error
-			if email, err = m.OldEmail(ctx); err != nil {
+		if !password.IsPrehashed(ctx, pw) {
+			email, ok := m.Email()
+			if !ok {
+				var err error
+				if email, err = m.OldEmail(ctx); err != nil {
+					return nil, err
+				}
+			}
+			if err := password.Check(pw, email); err != nil {
+				return nil, apierr.Input("password", "%s", err)
+			}
+			h, err := password.Hash(pw)
+			if err != nil {
 				return nil, err
 			}
+			m.SetPassword(h)
 		}
-		if err := password.Check(pw, email); err != nil {
-			return nil, apierr.Input("password", "%s", err)
-		}
-		h, err := password.Hash(pw)
-		if err != nil {
-			return nil, err
-		}
-		m.SetPassword(h)
 		if m.Op().Is(ent.OpUpdateOne) {
 			if st, err := m.OldStatus(ctx); err == nil && st == user.StatusInvited {
 				m.SetStatus(user.StatusActive)
