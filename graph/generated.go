@@ -4424,7 +4424,8 @@ extend type Query {
   """
   mySessions: [Session!]!
   """
-  A user's login sessions, most recently used first. Needs MANAGE_USERS.
+  A user's login sessions, most recently used first: the viewer's own, or
+  anyone's of the organization with MANAGE_USERS.
   """
   userSessions(
     """
@@ -4924,7 +4925,8 @@ type Mutation {
     availability: Availability!
   ): User!
   """
-  Sets another user's availability. Needs MANAGE_USERS.
+  Sets a user's availability. Needs MANAGE_USERS, except for the viewer's
+  own.
   """
   setUserAvailability(
     """

@@ -271,6 +271,9 @@ func (r *queryResolver) UserSessions(ctx context.Context, userID int) ([]*ent.Se
 	if userID != v.UserID && !v.Can(viewer.ManageUsers) {
 		return nil, apierr.New(apierr.Forbidden, "not allowed")
 	}
+	if _, err := r.db(ctx).User.Get(ctx, userID); err != nil {
+		return nil, err
+	}
 	return r.db(ctx).Session.Query().Where(session.UserID(userID)).Order(ent.Desc(session.FieldLastUsedAt)).All(ctx)
 }
 
