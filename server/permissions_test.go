@@ -382,7 +382,7 @@ func mxRows() []mxRow {
 			seen: func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool {
 				return strings.Contains(string(v), `"current":true`)
 			}},
-		{field: "userSessions", doc: "MANAGE_USERS", rule: mxManageOr(users, true, mxFiltered),
+		{field: "userSessions", doc: "MANAGE_USERS", rule: mxManageOr(users, true, mxNotFound),
 			call: op(`query($id: ID!) { userSessions(userID: $id) { id } }`, targetUser),
 			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool { return mxListHolds(v, f.users[x].session) }},
 		{field: "presenceSummary", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
