@@ -207,6 +207,12 @@ func (s *Service) record(ctx context.Context, c conn) (int, error) {
 func (s *Service) Disconnect(ctx context.Context, id, userID int) error {
 	ctx = viewer.NewSystemContext(context.WithoutCancel(ctx))
 	s.mu.Lock()
+	if s.stopped {
+		// Stop ends every connection of the instance at once, and takes
+		// their users offline: leave this one to it.
+		s.mu.Unlock()
+		return nil
+	}
 	delete(s.live, id)
 	s.mu.Unlock()
 	var remaining int
@@ -243,8 +249,18 @@ func (s *Service) Disconnect(ctx context.Context, id, userID int) error {
 	return nil
 }
 
+// Stopping makes Disconnect record nothing more: the instance is shutting
+// down, and Stop will end all its connections in one go.
+func (s *Service) Stopping() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+}
+
 // Stop ends every connection of this instance at once (without grace) and
-// forgets the instance. Call it after the sockets are closed.
+// forgets the instance. Cancel the context given to Start first, so that no
+// heartbeat records the instance again, and call it after the sockets are
+// closed.
 func (s *Service) Stop(ctx context.Context) error {
 	ctx = viewer.NewSystemContext(ctx)
 	s.mu.Lock()

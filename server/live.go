@@ -75,11 +75,16 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, authn *auth.Servi
 // stop closes every websocket, ends this instance's presence and stops the
 // broker.
 func (l *live) stop(ctx context.Context) {
-	l.ws.Close()
+	// Sockets close without a database write each: the instance's
+	// connections all end together below.
+	l.presence.Stopping()
+	if err := l.ws.Shutdown(ctx); err != nil {
+		l.log.WarnContext(ctx, "close websockets", "err", err)
+	}
+	l.cancel() // the heartbeat and the hub
 	if err := l.presence.Stop(ctx); err != nil {
 		l.log.WarnContext(ctx, "end presence", "err", err)
 	}
-	l.cancel()
 	if err := l.broker.Close(); err != nil {
 		l.log.WarnContext(ctx, "close broker", "err", err)
 	}

@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// them, so close them first (1001 Going Away); clients reconnect to
 	// another instance.
 	stopped = true
+	rt.presence.Stopping()
 	rt.ws.Close()
 	shutdownErr := srv.Shutdown(shutdownCtx)
 	rt.stop(shutdownCtx)
