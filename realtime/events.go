@@ -68,8 +68,13 @@ type UserChangedEvent struct {
 type userEvent struct {
 	Org  int `json:"o"`
 	User int `json:"u"`
-	// Status is set when the availability or presence changed.
-	Status bool `json:"s,omitempty"`
+	// Status is set when the availability or presence changed; the state
+	// the change left travels with it, so that a subscriber that reads the
+	// user later still tells this change, not a newer one.
+	Status       bool   `json:"s,omitempty"`
+	Availability string `json:"a,omitempty"`
+	Online       bool   `json:"on,omitempty"`
+	Version      int    `json:"v,omitempty"`
 	// Change is set when the user was created, changed (other than their
 	// status), archived or deleted.
 	Change ChangeKind `json:"c,omitempty"`

@@ -128,7 +128,11 @@ func (h *Hub) UserStatus(ctx context.Context, f Filter) (<-chan *UserStatusEvent
 		if err != nil || u == nil {
 			return
 		}
-		s.sendStatus(ctx, out, u, time.UnixMilli(it.event.At))
+		st := status{availability: u.Availability, online: u.Online, version: u.Version}
+		if ev := it.event; ev.Version > 0 {
+			st = status{availability: user.Availability(ev.Availability), online: ev.Online, version: ev.Version}
+		}
+		s.sendStatus(ctx, out, u, st, time.UnixMilli(it.event.At))
 	}, func() { close(out) })
 	return out, err
 }
@@ -262,19 +266,19 @@ func (s *subscription) visible(ctx context.Context, id int) (*ent.User, error) {
 	return u, err
 }
 
-// sendStatus tells the subscriber of u's status unless they already know
-// it, or know newer.
-func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, u *ent.User, at time.Time) {
+// sendStatus tells the subscriber of st, the status of user u, unless they
+// already know it, or know newer.
+func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, u *ent.User, st status, at time.Time) {
 	last, known := s.last[u.ID]
-	if known && (u.Version <= last.version || last.availability == u.Availability && last.online == u.Online) {
-		if u.Version > last.version {
-			last.version = u.Version
+	if known && (st.version <= last.version || last.availability == st.availability && last.online == st.online) {
+		if st.version > last.version {
+			last.version = st.version
 			s.last[u.ID] = last
 		}
 		return
 	}
-	s.last[u.ID] = status{availability: u.Availability, online: u.Online, version: u.Version}
-	send(ctx, out, &UserStatusEvent{User: u, Availability: u.Availability, Online: u.Online, Version: u.Version, At: at})
+	s.last[u.ID] = st
+	send(ctx, out, &UserStatusEvent{User: u, Availability: st.availability, Online: st.online, Version: st.version, At: at})
 }
 
 // statusResync re-reads the users the subscriber may see and sends the
@@ -288,7 +292,7 @@ func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusE
 	}
 	now := time.Now()
 	for _, u := range users {
-		s.sendStatus(ctx, out, u, now)
+		s.sendStatus(ctx, out, u, status{availability: u.Availability, online: u.Online, version: u.Version}, now)
 	}
 }
 

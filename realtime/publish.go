@@ -61,7 +61,11 @@ func (p *publisher) userHook(next gen.Mutator) gen.Mutator {
 		}
 		events := make([]any, 0, len(before))
 		for _, u := range before {
-			events = append(events, userEvent{Org: u.OrganizationID, User: u.ID, Status: status, Change: change})
+			ev := userEvent{Org: u.OrganizationID, User: u.ID, Status: status, Change: change}
+			if status && u.Version > 0 {
+				ev.Availability, ev.Online, ev.Version = string(u.Availability), u.Online, u.Version
+			}
+			events = append(events, ev)
 		}
 		p.afterCommit(ctx, m, topicUsers, events)
 		return v, nil
