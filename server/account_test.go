@@ -166,6 +166,8 @@ func TestAccountLifecycle(t *testing.T) {
 			{"POST", "/graphql", "application/x-www-form-urlencoded", "query=mutation+%7B+logout+%7D", http.StatusUnsupportedMediaType},
 			{"POST", "/graphql", "text/plain", `{"query":"mutation { logout }"}`, http.StatusUnsupportedMediaType},
 			{"PUT", "/graphql", "application/json", `{"query":"{ me { id } }"}`, http.StatusMethodNotAllowed},
+			{"GET", "/graphql?query=" + url.QueryEscape("{ me { id } }") + "&variables=" + url.QueryEscape("[1]"), "", "", http.StatusBadRequest},
+			{"POST", "/graphql", "application/json", `{"query": 5}`, http.StatusBadRequest},
 		} {
 			req, _ := http.NewRequest(tc.method, srv.url+tc.path, strings.NewReader(tc.body))
 			if tc.contentType != "" {
@@ -230,6 +232,13 @@ func TestMFA(t *testing.T) {
 		srv.client("").do(t, verify, vars{"c": id, "code": code}).decode(t, &ok)
 		srv.client(ok.VerifyMfa.Token).do(t, `{ me { id } }`, nil).decode(t, new(any))
 		srv.client("").do(t, verify, vars{"c": id, "code": code}).wantError(t, "UNAUTHENTICATED", "")
+	})
+
+	t.Run("codes are resent sparingly", func(t *testing.T) {
+		id := challenge()
+		box.last(t, "admin@acme.test", loginCode)
+		srv.client("").do(t, `mutation($c: String!) { resendMfaCode(challengeID: $c) { id } }`, vars{"c": id}).wantError(t, "RATE_LIMITED", "")
+		srv.client("").do(t, `mutation { resendMfaCode(challengeID: "mfa_unknown") { id } }`, nil).wantError(t, "UNAUTHENTICATED", "")
 	})
 
 	t.Run("50 parallel wrong codes count as 50", func(t *testing.T) {

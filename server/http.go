@@ -220,6 +220,12 @@ func onlySafeRequests(next http.Handler) http.Handler {
 			if websocketUpgrade(r) {
 				break
 			}
+			for _, param := range []string{"variables", "extensions"} {
+				if v := r.URL.Query().Get(param); v != "" && (!json.Valid([]byte(v)) || !objectOrNull(json.RawMessage(v))) {
+					writeError(w, http.StatusBadRequest, param+" must be a JSON object")
+					return
+				}
+			}
 			if q := r.URL.Query().Get("query"); q != "" {
 				if doc, err := parser.ParseQuery(&ast.Source{Input: q}); err == nil {
 					for _, op := range doc.Operations {
