@@ -123,10 +123,22 @@ func TestCloseCodes(t *testing.T) {
 			if tc.init {
 				c.init(nil)
 			}
+			// A message over the limit may be cut off by the server's close
+			// before the client has written it all; the close frame is then
+			// lost to a reset, and only the server's code, below, is
+			// certain.
+			cutOff := false
 			for _, s := range tc.send {
-				c.sendRaw(s)
+				if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+					if tc.code != websocket.CloseMessageTooBig {
+						t.Fatalf("send %s: %v", s, err)
+					}
+					cutOff = true
+				}
 			}
-			c.expectClose(tc.code, tc.reason)
+			if !cutOff {
+				c.expectClose(tc.code, tc.reason)
+			}
 			codes := e.waitCodes(1)
 			time.Sleep(20 * time.Millisecond)
 			if codes, _ = e.closes.snapshot(); len(codes) != 1 || codes[0] != tc.code {
