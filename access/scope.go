@@ -70,19 +70,20 @@ func (s *scope) users(ws []*ent.UserWhereInput) {
 	}
 }
 
-// has applies a rewritten "has any user" filter: with returns what to do
-// when it asked for some users (require a visible one) and when it asked
-// for none (require no visible one).
-func has(b *bool, with func() (yes, no func())) {
-	if b == nil {
-		return
+// hasVisible rewrites a "has any user" flag: true becomes "has a user the
+// viewer may see", false "has none the viewer may see". It returns the
+// condition to add, if any, having cleared the flag.
+func hasVisible[W any](flag **bool, some, none func() W) (W, bool) {
+	var zero W
+	if *flag == nil {
+		return zero, false
 	}
-	yes, no := with()
-	if *b {
-		yes()
-	} else {
-		no()
+	b := **flag
+	*flag = nil
+	if b {
+		return some(), true
 	}
+	return none(), true
 }
 
 func (s *scope) user(w *ent.UserWhereInput) {
@@ -110,11 +111,10 @@ func (s *scope) role(w *ent.RoleWhereInput) {
 		s.role(x)
 	}
 	s.users(w.HasUsersWith)
-	has(w.HasUsers, func() (func(), func()) {
-		cond := &ent.RoleWhereInput{HasUsersWith: []*ent.UserWhereInput{s.visible}}
-		w.HasUsers = nil
-		return func() { w.And = append(w.And, cond) }, func() { w.And = append(w.And, &ent.RoleWhereInput{Not: cond}) }
-	})
+	some := func() *ent.RoleWhereInput { return &ent.RoleWhereInput{HasUsersWith: []*ent.UserWhereInput{s.visible}} }
+	if cond, ok := hasVisible(&w.HasUsers, some, func() *ent.RoleWhereInput { return &ent.RoleWhereInput{Not: some()} }); ok {
+		w.And = append(w.And, cond)
+	}
 }
 
 func (s *scope) division(w *ent.DivisionWhereInput) {
@@ -126,11 +126,12 @@ func (s *scope) division(w *ent.DivisionWhereInput) {
 		s.division(x)
 	}
 	s.users(w.HasMembersWith)
-	has(w.HasMembers, func() (func(), func()) {
-		cond := &ent.DivisionWhereInput{HasMembersWith: []*ent.UserWhereInput{s.visible}}
-		w.HasMembers = nil
-		return func() { w.And = append(w.And, cond) }, func() { w.And = append(w.And, &ent.DivisionWhereInput{Not: cond}) }
-	})
+	some := func() *ent.DivisionWhereInput {
+		return &ent.DivisionWhereInput{HasMembersWith: []*ent.UserWhereInput{s.visible}}
+	}
+	if cond, ok := hasVisible(&w.HasMembers, some, func() *ent.DivisionWhereInput { return &ent.DivisionWhereInput{Not: some()} }); ok {
+		w.And = append(w.And, cond)
+	}
 	for _, c := range w.HasChannelsWith {
 		s.channel(c)
 	}

@@ -4,7 +4,6 @@
 package apierr
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -70,13 +69,4 @@ func (e *Invalid) Error() string { return e.Reason }
 // Invalidf returns an *Invalid with a formatted reason.
 func Invalidf(format string, args ...any) error {
 	return &Invalid{Reason: fmt.Sprintf(format, args...)}
-}
-
-// CodeOf returns the code of the first *Error in err's chain, or Internal.
-func CodeOf(err error) Code {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return Internal
 }

@@ -63,39 +63,31 @@ type TOTPEnrollment struct {
 var errChallengeOver = &apierr.Error{Code: apierr.Unauthenticated, Message: "this login challenge is over (expired, answered, or too many attempts): log in again"}
 
 // challenge starts the second factor of u's login: it emails a code unless
-// the user has an authenticator app, whose codes are then expected.
+// the user has an authenticator app, whose codes are then expected (an
+// emailed code comes only when asked for).
 func (s *Service) challenge(ctx context.Context, u *ent.User, dev Device) (*Challenge, error) {
 	sys := viewer.NewSystemContext(ctx)
 	id := "mfa_" + strings.ToLower(rand.Text())
-	ch := &Challenge{ID: id, Methods: []Method{MethodEmail}, SentTo: maskEmail(u.Email), ExpiresAt: s.now().Add(challengeTTL)}
-	if u.TotpEnabled {
-		ch.Methods = []Method{MethodTOTP, MethodEmail}
-	}
-	create := s.client.MfaChallenge.Create().
-		SetID(id).
-		SetOrganizationID(u.OrganizationID).
-		SetUserID(u.ID).
-		SetExpiresAt(ch.ExpiresAt).
-		SetUserAgent(truncate(dev.UserAgent, 512)).
-		SetIP(truncate(dev.IP, 64))
-	if u.TotpEnabled {
-		// Nothing is emailed until asked for.
-		create.SetCodeHash([]byte{}).SetSends(0)
-		if err := create.Exec(sys); err != nil {
-			return nil, fmt.Errorf("create challenge: %w", err)
+	ch := &Challenge{ID: id, Methods: methodsOf(u), SentTo: maskEmail(u.Email), ExpiresAt: s.now().Add(challengeTTL)}
+	err := s.tx(sys, func(c *ent.Client) error {
+		create := c.MfaChallenge.Create().
+			SetID(id).
+			SetOrganizationID(u.OrganizationID).
+			SetUserID(u.ID).
+			SetExpiresAt(ch.ExpiresAt).
+			SetUserAgent(truncate(dev.UserAgent, 512)).
+			SetIP(truncate(dev.IP, 64))
+		if u.TotpEnabled {
+			if err := create.SetCodeHash([]byte{}).SetSends(0).Exec(sys); err != nil {
+				return fmt.Errorf("create challenge: %w", err)
+			}
+			return nil
 		}
-		return ch, nil
-	}
-	code, err := otp.NewCode()
-	if err != nil {
-		return nil, err
-	}
-	err = s.tx(sys, func(c *ent.Client) error {
-		if err := c.MfaChallenge.Create().
-			SetID(id).SetOrganizationID(u.OrganizationID).SetUserID(u.ID).SetExpiresAt(ch.ExpiresAt).
-			SetUserAgent(truncate(dev.UserAgent, 512)).SetIP(truncate(dev.IP, 64)).
-			SetCodeHash(otp.HashCode(code, s.codeKey(id))).SetSentAt(s.now()).
-			Exec(sys); err != nil {
+		code, err := otp.NewCode()
+		if err != nil {
+			return err
+		}
+		if err := create.SetCodeHash(otp.HashCode(code, s.codeKey(id))).SetSentAt(s.now()).Exec(sys); err != nil {
 			return fmt.Errorf("create challenge: %w", err)
 		}
 		return s.sendCode(sys, c, u.Email, code)
@@ -104,6 +96,14 @@ func (s *Service) challenge(ctx context.Context, u *ent.User, dev Device) (*Chal
 		return nil, err
 	}
 	return ch, nil
+}
+
+// methodsOf lists the second factors u may answer with.
+func methodsOf(u *ent.User) []Method {
+	if u.TotpEnabled {
+		return []Method{MethodTOTP, MethodEmail}
+	}
+	return []Method{MethodEmail}
 }
 
 func (s *Service) sendCode(ctx context.Context, c *ent.Client, to, code string) error {
@@ -208,11 +208,7 @@ func (s *Service) ResendCode(ctx context.Context, id string) (*Challenge, error)
 	if err != nil {
 		return nil, err
 	}
-	methods := []Method{MethodEmail}
-	if ch.Edges.User.TotpEnabled {
-		methods = []Method{MethodTOTP, MethodEmail}
-	}
-	return &Challenge{ID: id, Methods: methods, SentTo: maskEmail(ch.Edges.User.Email), ExpiresAt: expires}, nil
+	return &Challenge{ID: id, Methods: methodsOf(ch.Edges.User), SentTo: maskEmail(ch.Edges.User.Email), ExpiresAt: expires}, nil
 }
 
 // BeginTOTP starts enrolling an authenticator app for the viewer.
