@@ -5,7 +5,7 @@ package ent
 import (
 	"roster/ent/channel"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // CreateChannelInput represents a mutation input for creating channels.

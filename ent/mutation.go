@@ -18,7 +18,7 @@ import (
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 	"sync"
 	"time"
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"roster/ent/organization"
 	"roster/ent/role"
-	"roster/viewer"
+	"roster/internal/viewer"
 	"strings"
 	"time"
 

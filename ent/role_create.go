@@ -9,7 +9,7 @@ import (
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 	"time"
 
 	"entgo.io/ent/dialect/sql/sqlgraph"

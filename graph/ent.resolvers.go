@@ -7,8 +7,8 @@ package graph
 
 import (
 	"context"
-	"roster/access"
 	"roster/ent"
+	"roster/internal/access"
 
 	"entgo.io/contrib/entgql"
 )

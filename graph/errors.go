@@ -13,8 +13,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"roster/apierr"
-	"roster/auth"
+	"roster/internal/apierr"
+	"roster/internal/auth"
 	"roster/ent"
 	"roster/ent/privacy"
 )

@@ -8,16 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"roster/auth"
 	"roster/ent"
 	"roster/ent/channel"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/user"
 	"roster/graph/model"
-	"roster/presence"
-	"roster/realtime"
-	"roster/viewer"
+	"roster/internal/auth"
+	"roster/internal/presence"
+	"roster/internal/realtime"
+	"roster/internal/viewer"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -7618,7 +7618,7 @@ func (ec *executionContext) _LoginPayload_challenge(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
-			return ec.marshalOMfaChallenge2ᚖrosterᚋauthᚐChallenge(ctx, selections, v)
+			return ec.marshalOMfaChallenge2ᚖrosterᚋinternalᚋauthᚐChallenge(ctx, selections, v)
 		},
 		true,
 		false,
@@ -7673,7 +7673,7 @@ func (ec *executionContext) _MfaChallenge_methods(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []auth.Method) graphql.Marshaler {
-			return ec.marshalNMfaMethod2ᚕrosterᚋauthᚐMethodᚄ(ctx, selections, v)
+			return ec.marshalNMfaMethod2ᚕrosterᚋinternalᚋauthᚐMethodᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7854,7 +7854,7 @@ func (ec *executionContext) _Mutation_resendMfaCode(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
-			return ec.marshalNMfaChallenge2ᚖrosterᚋauthᚐChallenge(ctx, selections, v)
+			return ec.marshalNMfaChallenge2ᚖrosterᚋinternalᚋauthᚐChallenge(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7897,7 +7897,7 @@ func (ec *executionContext) _Mutation_beginTotpEnrollment(ctx context.Context, f
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *auth.TOTPEnrollment) graphql.Marshaler {
-			return ec.marshalNTotpEnrollment2ᚖrosterᚋauthᚐTOTPEnrollment(ctx, selections, v)
+			return ec.marshalNTotpEnrollment2ᚖrosterᚋinternalᚋauthᚐTOTPEnrollment(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9458,7 +9458,7 @@ func (ec *executionContext) _PresenceSummary_byAvailability(ctx context.Context,
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
-			return ec.marshalNAvailabilityCount2ᚕrosterᚋpresenceᚐAvailabilityCountᚄ(ctx, selections, v)
+			return ec.marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9490,7 +9490,7 @@ func (ec *executionContext) _PresenceSummary_byRole(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []presence.RolePresence) graphql.Marshaler {
-			return ec.marshalNRolePresence2ᚕrosterᚋpresenceᚐRolePresenceᚄ(ctx, selections, v)
+			return ec.marshalNRolePresence2ᚕrosterᚋinternalᚋpresenceᚐRolePresenceᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9522,7 +9522,7 @@ func (ec *executionContext) _PresenceSummary_byDivision(ctx context.Context, fie
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []presence.DivisionPresence) graphql.Marshaler {
-			return ec.marshalNDivisionPresence2ᚕrosterᚋpresenceᚐDivisionPresenceᚄ(ctx, selections, v)
+			return ec.marshalNDivisionPresence2ᚕrosterᚋinternalᚋpresenceᚐDivisionPresenceᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9959,7 +9959,7 @@ func (ec *executionContext) _Query_presenceSummary(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *presence.Summary) graphql.Marshaler {
-			return ec.marshalNPresenceSummary2ᚖrosterᚋpresenceᚐSummary(ctx, selections, v)
+			return ec.marshalNPresenceSummary2ᚖrosterᚋinternalᚋpresenceᚐSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10193,7 +10193,7 @@ func (ec *executionContext) _Role_permissions(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
-			return ec.marshalNPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx, selections, v)
+			return ec.marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10697,7 +10697,7 @@ func (ec *executionContext) _Subscription_userStatusChanged(ctx context.Context,
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.UserStatusEvent) graphql.Marshaler {
-			return ec.marshalNUserStatusEvent2ᚖrosterᚋrealtimeᚐUserStatusEvent(ctx, selections, v)
+			return ec.marshalNUserStatusEvent2ᚖrosterᚋinternalᚋrealtimeᚐUserStatusEvent(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10741,7 +10741,7 @@ func (ec *executionContext) _Subscription_userChanged(ctx context.Context, field
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.UserChangedEvent) graphql.Marshaler {
-			return ec.marshalNUserChangedEvent2ᚖrosterᚋrealtimeᚐUserChangedEvent(ctx, selections, v)
+			return ec.marshalNUserChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐUserChangedEvent(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11354,7 +11354,7 @@ func (ec *executionContext) _UserChangedEvent_kind(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v realtime.ChangeKind) graphql.Marshaler {
-			return ec.marshalNUserChangeKind2rosterᚋrealtimeᚐChangeKind(ctx, selections, v)
+			return ec.marshalNUserChangeKind2rosterᚋinternalᚋrealtimeᚐChangeKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13430,7 +13430,7 @@ func (ec *executionContext) unmarshalInputCreateRoleInput(ctx context.Context, o
 			it.Description = data
 		case "permissions":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
-			data, err := ec.unmarshalOPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx, v)
+			data, err := ec.unmarshalOPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -15227,14 +15227,14 @@ func (ec *executionContext) unmarshalInputUpdateRoleInput(ctx context.Context, o
 			it.Description = data
 		case "permissions":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
-			data, err := ec.unmarshalOPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx, v)
+			data, err := ec.unmarshalOPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Permissions = data
 		case "appendPermissions":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appendPermissions"))
-			data, err := ec.unmarshalOPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx, v)
+			data, err := ec.unmarshalOPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -18531,15 +18531,15 @@ func (ec *executionContext) marshalNAvailability2rosterᚋentᚋuserᚐAvailabil
 	return v
 }
 
-func (ec *executionContext) marshalNAvailabilityCount2rosterᚋpresenceᚐAvailabilityCount(ctx context.Context, sel ast.SelectionSet, v presence.AvailabilityCount) graphql.Marshaler {
+func (ec *executionContext) marshalNAvailabilityCount2rosterᚋinternalᚋpresenceᚐAvailabilityCount(ctx context.Context, sel ast.SelectionSet, v presence.AvailabilityCount) graphql.Marshaler {
 	return ec._AvailabilityCount(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNAvailabilityCount2ᚕrosterᚋpresenceᚐAvailabilityCountᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
+func (ec *executionContext) marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNAvailabilityCount2rosterᚋpresenceᚐAvailabilityCount(ctx, sel, v[i])
+		return ec.marshalNAvailabilityCount2rosterᚋinternalᚋpresenceᚐAvailabilityCount(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -18700,15 +18700,15 @@ func (ec *executionContext) marshalNDivisionOrderField2ᚖrosterᚋentᚐDivisio
 	return v
 }
 
-func (ec *executionContext) marshalNDivisionPresence2rosterᚋpresenceᚐDivisionPresence(ctx context.Context, sel ast.SelectionSet, v presence.DivisionPresence) graphql.Marshaler {
+func (ec *executionContext) marshalNDivisionPresence2rosterᚋinternalᚋpresenceᚐDivisionPresence(ctx context.Context, sel ast.SelectionSet, v presence.DivisionPresence) graphql.Marshaler {
 	return ec._DivisionPresence(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNDivisionPresence2ᚕrosterᚋpresenceᚐDivisionPresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.DivisionPresence) graphql.Marshaler {
+func (ec *executionContext) marshalNDivisionPresence2ᚕrosterᚋinternalᚋpresenceᚐDivisionPresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.DivisionPresence) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDivisionPresence2rosterᚋpresenceᚐDivisionPresence(ctx, sel, v[i])
+		return ec.marshalNDivisionPresence2rosterᚋinternalᚋpresenceᚐDivisionPresence(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -18813,7 +18813,7 @@ func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.Selecti
 	return res
 }
 
-func (ec *executionContext) marshalNMfaChallenge2ᚖrosterᚋauthᚐChallenge(ctx context.Context, sel ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
+func (ec *executionContext) marshalNMfaChallenge2ᚖrosterᚋinternalᚋauthᚐChallenge(ctx context.Context, sel ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "MfaChallenge!")
 		return graphql.Null
@@ -18821,23 +18821,23 @@ func (ec *executionContext) marshalNMfaChallenge2ᚖrosterᚋauthᚐChallenge(ct
 	return ec._MfaChallenge(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNMfaMethod2rosterᚋauthᚐMethod(ctx context.Context, v any) (auth.Method, error) {
+func (ec *executionContext) unmarshalNMfaMethod2rosterᚋinternalᚋauthᚐMethod(ctx context.Context, v any) (auth.Method, error) {
 	var res auth.Method
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNMfaMethod2rosterᚋauthᚐMethod(ctx context.Context, sel ast.SelectionSet, v auth.Method) graphql.Marshaler {
+func (ec *executionContext) marshalNMfaMethod2rosterᚋinternalᚋauthᚐMethod(ctx context.Context, sel ast.SelectionSet, v auth.Method) graphql.Marshaler {
 	return v
 }
 
-func (ec *executionContext) unmarshalNMfaMethod2ᚕrosterᚋauthᚐMethodᚄ(ctx context.Context, v any) ([]auth.Method, error) {
+func (ec *executionContext) unmarshalNMfaMethod2ᚕrosterᚋinternalᚋauthᚐMethodᚄ(ctx context.Context, v any) ([]auth.Method, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
 	res := make([]auth.Method, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNMfaMethod2rosterᚋauthᚐMethod(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNMfaMethod2rosterᚋinternalᚋauthᚐMethod(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -18845,11 +18845,11 @@ func (ec *executionContext) unmarshalNMfaMethod2ᚕrosterᚋauthᚐMethodᚄ(ctx
 	return res, nil
 }
 
-func (ec *executionContext) marshalNMfaMethod2ᚕrosterᚋauthᚐMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []auth.Method) graphql.Marshaler {
+func (ec *executionContext) marshalNMfaMethod2ᚕrosterᚋinternalᚋauthᚐMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []auth.Method) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNMfaMethod2rosterᚋauthᚐMethod(ctx, sel, v[i])
+		return ec.marshalNMfaMethod2rosterᚋinternalᚋauthᚐMethod(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -18912,23 +18912,23 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
-func (ec *executionContext) unmarshalNPermission2rosterᚋviewerᚐPermission(ctx context.Context, v any) (viewer.Permission, error) {
+func (ec *executionContext) unmarshalNPermission2rosterᚋinternalᚋviewerᚐPermission(ctx context.Context, v any) (viewer.Permission, error) {
 	var res viewer.Permission
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPermission2rosterᚋviewerᚐPermission(ctx context.Context, sel ast.SelectionSet, v viewer.Permission) graphql.Marshaler {
+func (ec *executionContext) marshalNPermission2rosterᚋinternalᚋviewerᚐPermission(ctx context.Context, sel ast.SelectionSet, v viewer.Permission) graphql.Marshaler {
 	return v
 }
 
-func (ec *executionContext) unmarshalNPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx context.Context, v any) ([]viewer.Permission, error) {
+func (ec *executionContext) unmarshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx context.Context, v any) ([]viewer.Permission, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
 	res := make([]viewer.Permission, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNPermission2rosterᚋviewerᚐPermission(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNPermission2rosterᚋinternalᚋviewerᚐPermission(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -18936,11 +18936,11 @@ func (ec *executionContext) unmarshalNPermission2ᚕrosterᚋviewerᚐPermission
 	return res, nil
 }
 
-func (ec *executionContext) marshalNPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
+func (ec *executionContext) marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPermission2rosterᚋviewerᚐPermission(ctx, sel, v[i])
+		return ec.marshalNPermission2rosterᚋinternalᚋviewerᚐPermission(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -18962,7 +18962,7 @@ func (ec *executionContext) marshalNPlan2rosterᚋentᚋorganizationᚐPlan(ctx 
 	return v
 }
 
-func (ec *executionContext) marshalNPresenceSummary2ᚖrosterᚋpresenceᚐSummary(ctx context.Context, sel ast.SelectionSet, v *presence.Summary) graphql.Marshaler {
+func (ec *executionContext) marshalNPresenceSummary2ᚖrosterᚋinternalᚋpresenceᚐSummary(ctx context.Context, sel ast.SelectionSet, v *presence.Summary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PresenceSummary!")
 		return graphql.Null
@@ -19000,15 +19000,15 @@ func (ec *executionContext) marshalNRoleOrderField2ᚖrosterᚋentᚐRoleOrderFi
 	return v
 }
 
-func (ec *executionContext) marshalNRolePresence2rosterᚋpresenceᚐRolePresence(ctx context.Context, sel ast.SelectionSet, v presence.RolePresence) graphql.Marshaler {
+func (ec *executionContext) marshalNRolePresence2rosterᚋinternalᚋpresenceᚐRolePresence(ctx context.Context, sel ast.SelectionSet, v presence.RolePresence) graphql.Marshaler {
 	return ec._RolePresence(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNRolePresence2ᚕrosterᚋpresenceᚐRolePresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.RolePresence) graphql.Marshaler {
+func (ec *executionContext) marshalNRolePresence2ᚕrosterᚋinternalᚋpresenceᚐRolePresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []presence.RolePresence) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNRolePresence2rosterᚋpresenceᚐRolePresence(ctx, sel, v[i])
+		return ec.marshalNRolePresence2rosterᚋinternalᚋpresenceᚐRolePresence(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -19077,7 +19077,7 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
-func (ec *executionContext) marshalNTotpEnrollment2ᚖrosterᚋauthᚐTOTPEnrollment(ctx context.Context, sel ast.SelectionSet, v *auth.TOTPEnrollment) graphql.Marshaler {
+func (ec *executionContext) marshalNTotpEnrollment2ᚖrosterᚋinternalᚋauthᚐTOTPEnrollment(ctx context.Context, sel ast.SelectionSet, v *auth.TOTPEnrollment) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "TotpEnrollment!")
 		return graphql.Null
@@ -19113,17 +19113,17 @@ func (ec *executionContext) marshalNUser2ᚖrosterᚋentᚐUser(ctx context.Cont
 	return ec._User(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNUserChangeKind2rosterᚋrealtimeᚐChangeKind(ctx context.Context, v any) (realtime.ChangeKind, error) {
+func (ec *executionContext) unmarshalNUserChangeKind2rosterᚋinternalᚋrealtimeᚐChangeKind(ctx context.Context, v any) (realtime.ChangeKind, error) {
 	var res realtime.ChangeKind
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNUserChangeKind2rosterᚋrealtimeᚐChangeKind(ctx context.Context, sel ast.SelectionSet, v realtime.ChangeKind) graphql.Marshaler {
+func (ec *executionContext) marshalNUserChangeKind2rosterᚋinternalᚋrealtimeᚐChangeKind(ctx context.Context, sel ast.SelectionSet, v realtime.ChangeKind) graphql.Marshaler {
 	return v
 }
 
-func (ec *executionContext) marshalNUserChangedEvent2ᚖrosterᚋrealtimeᚐUserChangedEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.UserChangedEvent) graphql.Marshaler {
+func (ec *executionContext) marshalNUserChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐUserChangedEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.UserChangedEvent) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UserChangedEvent!")
 		return graphql.Null
@@ -19163,7 +19163,7 @@ func (ec *executionContext) marshalNUserStatus2rosterᚋentᚋuserᚐStatus(ctx 
 	return v
 }
 
-func (ec *executionContext) marshalNUserStatusEvent2ᚖrosterᚋrealtimeᚐUserStatusEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.UserStatusEvent) graphql.Marshaler {
+func (ec *executionContext) marshalNUserStatusEvent2ᚖrosterᚋinternalᚋrealtimeᚐUserStatusEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.UserStatusEvent) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UserStatusEvent!")
 		return graphql.Null
@@ -19871,7 +19871,7 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	return res
 }
 
-func (ec *executionContext) marshalOMfaChallenge2ᚖrosterᚋauthᚐChallenge(ctx context.Context, sel ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
+func (ec *executionContext) marshalOMfaChallenge2ᚖrosterᚋinternalᚋauthᚐChallenge(ctx context.Context, sel ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -19910,7 +19910,7 @@ func (ec *executionContext) unmarshalOOrganizationWhereInput2ᚖrosterᚋentᚐO
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx context.Context, v any) ([]viewer.Permission, error) {
+func (ec *executionContext) unmarshalOPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx context.Context, v any) ([]viewer.Permission, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -19919,7 +19919,7 @@ func (ec *executionContext) unmarshalOPermission2ᚕrosterᚋviewerᚐPermission
 	res := make([]viewer.Permission, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNPermission2rosterᚋviewerᚐPermission(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNPermission2rosterᚋinternalᚋviewerᚐPermission(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -19927,14 +19927,14 @@ func (ec *executionContext) unmarshalOPermission2ᚕrosterᚋviewerᚐPermission
 	return res, nil
 }
 
-func (ec *executionContext) marshalOPermission2ᚕrosterᚋviewerᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
+func (ec *executionContext) marshalOPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPermission2rosterᚋviewerᚐPermission(ctx, sel, v[i])
+		return ec.marshalNPermission2rosterᚋinternalᚋviewerᚐPermission(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

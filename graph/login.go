@@ -3,10 +3,10 @@ package graph
 import (
 	"context"
 
-	"roster/auth"
+	"roster/internal/auth"
 	"roster/ent/user"
 	"roster/graph/model"
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // loginPayload answers a login: the challenge when one is pending, else

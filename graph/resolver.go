@@ -9,10 +9,10 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"roster/account"
-	"roster/auth"
+	"roster/internal/account"
+	"roster/internal/auth"
 	"roster/ent"
-	"roster/realtime"
+	"roster/internal/realtime"
 )
 
 // Resolver is the root resolver; it holds the services resolvers call.

@@ -14,10 +14,10 @@ import (
 
 	"roster/ent"
 	entmail "roster/ent/mail"
-	"roster/otp"
-	"roster/store"
-	"roster/store/storetest"
-	"roster/viewer"
+	"roster/internal/otp"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+	"roster/internal/viewer"
 )
 
 // outbox reads the mails the server queued, from its database.

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"roster/limits"
-	"roster/store"
+	"roster/internal/limits"
+	"roster/internal/store"
 )
 
 // config holds every setting of the server. Each has a flag and an

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"roster/store"
-	"roster/store/storetest"
-	"roster/tenant"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+	"roster/internal/tenant"
 )
 
 // TestEndToEnd runs the real server on port 0 against each database and

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"roster/store/storetest"
+	"roster/internal/store/storetest"
 )
 
 // startFuzzServer starts a server for the inputs of a fuzz test and

@@ -24,13 +24,13 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
-	"roster/account"
-	"roster/apierr"
-	"roster/auth"
+	"roster/internal/account"
+	"roster/internal/apierr"
+	"roster/internal/auth"
 	"roster/graph"
-	"roster/graphiql"
-	"roster/limits"
-	"roster/store"
+	"roster/internal/graphiql"
+	"roster/internal/limits"
+	"roster/internal/store"
 )
 
 // maxBodyBytes bounds the body of a GraphQL request.

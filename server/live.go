@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"roster/auth"
-	"roster/presence"
-	"roster/pubsub"
-	"roster/realtime"
-	"roster/store"
-	"roster/viewer"
-	"roster/wstransport"
+	"roster/internal/auth"
+	"roster/internal/presence"
+	"roster/internal/pubsub"
+	"roster/internal/realtime"
+	"roster/internal/store"
+	"roster/internal/viewer"
+	"roster/internal/wstransport"
 )
 
 // live is what realtime updates need: the broker between instances, the

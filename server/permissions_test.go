@@ -26,12 +26,12 @@ import (
 	"roster/ent/role"
 	"roster/ent/user"
 	"roster/graph"
-	"roster/otp"
-	"roster/password"
-	"roster/store"
-	"roster/store/storetest"
-	"roster/tenant"
-	"roster/viewer"
+	"roster/internal/otp"
+	"roster/internal/password"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+	"roster/internal/tenant"
+	"roster/internal/viewer"
 )
 
 // TestPermissionMatrix calls every root field of the schema (queries and

@@ -11,14 +11,14 @@ import (
 	"net/http"
 	"time"
 
-	"roster/account"
-	"roster/auth"
+	"roster/internal/account"
+	"roster/internal/auth"
 	"roster/ent"
 	_ "roster/ent/runtime" // registers the ent hooks and privacy policies
-	"roster/mail"
-	"roster/store"
-	"roster/tenant"
-	"roster/viewer"
+	"roster/internal/mail"
+	"roster/internal/store"
+	"roster/internal/tenant"
+	"roster/internal/viewer"
 )
 
 // run starts the server and serves until ctx is done, then shuts down

@@ -16,7 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"roster/store/storetest"
+	"roster/internal/store/storetest"
 )
 
 // wsClient speaks graphql-transport-ws to the server.

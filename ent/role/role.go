@@ -5,7 +5,7 @@ package role
 import (
 	"fmt"
 	"io"
-	"roster/viewer"
+	"roster/internal/viewer"
 	"strconv"
 	"time"
 

@@ -16,7 +16,7 @@ import (
 	"roster/ent/schema"
 	"roster/ent/session"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 	"time"
 
 	"entgo.io/ent"

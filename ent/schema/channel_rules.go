@@ -6,14 +6,14 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/access"
-	"roster/apierr"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/channel"
 	"roster/ent/hook"
 	"roster/ent/privacy"
-	"roster/integration"
-	"roster/viewer"
+	"roster/internal/integration"
+	"roster/internal/viewer"
 )
 
 // Policy of the Channel: channels are managed by those who may.

@@ -6,15 +6,15 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/access"
-	"roster/apierr"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/channel"
 	"roster/ent/division"
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // Policy of the Division: divisions are managed by those who may.

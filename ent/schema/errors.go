@@ -3,7 +3,7 @@ package schema
 import (
 	"errors"
 
-	"roster/apierr"
+	"roster/internal/apierr"
 )
 
 var errNoOrganization = errors.New("mutation without organization")

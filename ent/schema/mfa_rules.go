@@ -10,7 +10,7 @@ import (
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // requireMFA turns on the second factor for every user of organization org

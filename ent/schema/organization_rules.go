@@ -5,7 +5,7 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/access"
+	"roster/internal/access"
 	gen "roster/ent"
 	"roster/ent/hook"
 	"roster/ent/privacy"

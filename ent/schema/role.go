@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // Role is a named set of permissions. Every organization has the built-in

@@ -7,14 +7,14 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/access"
-	"roster/apierr"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/ent/role"
 	"roster/ent/user"
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // Policy of the Role: roles are managed by those who manage users.

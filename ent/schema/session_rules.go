@@ -3,7 +3,7 @@ package schema
 import (
 	"entgo.io/ent"
 
-	"roster/access"
+	"roster/internal/access"
 	"roster/ent/privacy"
 )
 

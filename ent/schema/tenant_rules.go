@@ -6,10 +6,10 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/access"
+	"roster/internal/access"
 	gen "roster/ent"
 	"roster/ent/privacy"
-	"roster/viewer"
+	"roster/internal/viewer"
 )
 
 // Policy of the TenantMixin: the system may do anything; a viewer reads and

@@ -7,8 +7,8 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/access"
-	"roster/apierr"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/division"
 	"roster/ent/hook"
@@ -16,8 +16,8 @@ import (
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
-	"roster/password"
-	"roster/viewer"
+	"roster/internal/password"
+	"roster/internal/viewer"
 )
 
 // Policy of the User: every viewer reads the users of their organization,

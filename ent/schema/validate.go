@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"roster/apierr"
+	"roster/internal/apierr"
 )
 
 func required(s string) error {

@@ -3,8 +3,8 @@
 package model
 
 import (
-	"roster/auth"
 	"roster/ent"
+	"roster/internal/auth"
 	"time"
 )
 

@@ -1,0 +1,183 @@
+// Package access decides who may read and change what. Its rules are
+// evaluated by the ent privacy layer for every query, mutation and edge, so a
+// resolver never has to repeat them: the viewer in the context is the only
+// input.
+package access
+
+import (
+	"context"
+	"slices"
+
+	"entgo.io/ent/entql"
+
+	"roster/ent"
+	"roster/ent/division"
+	"roster/ent/privacy"
+	"roster/ent/user"
+	"roster/internal/viewer"
+)
+
+// AllowIfSystem allows what the server does on its own behalf.
+func AllowIfSystem() privacy.QueryMutationRule {
+	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+		if viewer.IsSystem(ctx) {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// DenyIfNoViewer denies anonymous requests.
+func DenyIfNoViewer() privacy.QueryMutationRule {
+	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+		if viewer.FromContext(ctx) == nil {
+			return privacy.Denyf("no viewer")
+		}
+		return privacy.Skip
+	})
+}
+
+// tenantFilter is implemented by the entql filters of every entity that
+// belongs to an organization.
+type tenantFilter interface {
+	WhereOrganizationID(entql.IntP)
+}
+
+// filterTenant confines a query or mutation to the viewer's organization,
+// then returns decision.
+func filterTenant(decision error) privacy.FilterFunc {
+	return func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		if v == nil {
+			return privacy.Denyf("no viewer")
+		}
+		tf, ok := f.(tenantFilter)
+		if !ok {
+			return privacy.Denyf("%T has no organization", f)
+		}
+		tf.WhereOrganizationID(entql.IntEQ(v.OrganizationID))
+		return decision
+	}
+}
+
+// FilterTenant confines a query to the viewer's organization and lets the
+// next rule decide.
+func FilterTenant() privacy.QueryRule { return filterTenant(privacy.Skip) }
+
+// AllowViewer allows any viewer what the rules before it filtered.
+func AllowViewer() privacy.QueryRule {
+	return privacy.QueryRuleFunc(func(ctx context.Context, _ ent.Query) error {
+		if viewer.FromContext(ctx) != nil {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// FilterDivisionScope confines a viewer scoped to their divisions (a
+// supervisor with ASSIGNED_DIVISIONS chat access) to themselves and the
+// users who share a division with them.
+func FilterDivisionScope() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		uf, ok := f.(*ent.UserFilter)
+		if v == nil || !ok {
+			return privacy.Denyf("division scope on %T", f)
+		}
+		if v.DivisionScoped {
+			uf.Where(entql.Or(
+				entql.FieldEQ(user.FieldID, v.UserID),
+				entql.HasEdgeWith(user.EdgeDivisions, entql.HasEdgeWith(division.EdgeMembers, entql.FieldEQ(division.FieldID, v.UserID))),
+			))
+		}
+		return privacy.Skip
+	})
+}
+
+// AllowSelf allows viewers to change these fields of their own user, and
+// nothing else.
+func AllowSelf(fields ...string) privacy.MutationRule {
+	return privacy.UserMutationRuleFunc(func(ctx context.Context, m *ent.UserMutation) error {
+		v := viewer.FromContext(ctx)
+		id, ok := m.ID()
+		if v == nil || !ok || id != v.UserID || !m.Op().Is(ent.OpUpdateOne) || len(m.AddedEdges())+len(m.RemovedEdges())+len(m.ClearedEdges())+len(m.ClearedFields()) > 0 {
+			return privacy.Skip
+		}
+		for _, f := range append(m.Fields(), m.AddedFields()...) {
+			if !slices.Contains(fields, f) {
+				return privacy.Skip
+			}
+		}
+		return privacy.Allow
+	})
+}
+
+// TenantMutation confines a mutation to the viewer's organization: a create
+// may only name the viewer's organization (a hook fills it in when it names
+// none), and updates and deletes only reach the viewer's organization's rows.
+// It decides nothing else: the next rule does.
+func TenantMutation() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		v := viewer.FromContext(ctx)
+		if v == nil {
+			return privacy.Denyf("no viewer")
+		}
+		if m.Op().Is(ent.OpCreate) {
+			if id, ok := m.Field("organization_id"); ok && id.(int) != v.OrganizationID {
+				return privacy.Denyf("create in another organization")
+			}
+			return privacy.Skip
+		}
+		return filterTenant(privacy.Skip).EvalMutation(ctx, m)
+	})
+}
+
+// AllowIfCan allows a mutation when the viewer holds permission p.
+func AllowIfCan(p viewer.Permission) privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
+		if viewer.FromContext(ctx).Can(p) {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// OwnOrganization allows a query of organizations once confined to the
+// viewer's own.
+func OwnOrganization() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		of, ok := f.(*ent.OrganizationFilter)
+		if v == nil || !ok {
+			return privacy.Denyf("no viewer")
+		}
+		of.WhereID(entql.IntEQ(v.OrganizationID))
+		return privacy.Allow
+	})
+}
+
+// FilterOwnSessions confines viewers who do not manage users to their own
+// sessions.
+func FilterOwnSessions() privacy.QueryMutationRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		sf, ok := f.(*ent.SessionFilter)
+		if v == nil || !ok {
+			return privacy.Denyf("own sessions on %T", f)
+		}
+		if !v.Can(viewer.ManageUsers) {
+			sf.WhereUserID(entql.IntEQ(v.UserID))
+		}
+		return privacy.Skip
+	})
+}
+
+// AllowDeletes allows deleting what the rules before it filtered.
+func AllowDeletes() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		if viewer.FromContext(ctx) != nil && m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}

@@ -1,0 +1,143 @@
+// Package account owns the end of a user's life: archiving keeps them for a
+// retention period during which they can be restored; after it, a
+// background job deletes them for good. It also moves an organization
+// between plans.
+package account
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"roster/internal/apierr"
+	"roster/internal/auth"
+	"roster/ent"
+	"roster/ent/invitation"
+	"roster/ent/mail"
+	"roster/ent/mfachallenge"
+	"roster/ent/organization"
+	"roster/ent/session"
+	"roster/ent/user"
+	"roster/internal/viewer"
+)
+
+// Service restores and purges users.
+type Service struct {
+	Client *ent.Client
+	// Retention is how long an archived user can be restored.
+	Retention time.Duration
+	Log       *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// Restore brings back archived user id, through c (the request's client):
+// ACTIVE when they have a password, INVITED otherwise.
+func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
+	u, err := c.User.Get(ctx, id) // confined to the viewer's organization
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != user.StatusArchived {
+		return nil, apierr.New(apierr.Conflict, "the user is not archived")
+	}
+	if u.ArchivedAt != nil && u.ArchivedAt.Before(s.now().Add(-s.Retention)) {
+		return nil, apierr.New(apierr.Conflict, "the user was archived more than %s ago and can no longer be restored", s.Retention)
+	}
+	status := user.StatusActive
+	if u.Password == "" {
+		status = user.StatusInvited
+	}
+	return c.User.UpdateOneID(id).SetStatus(status).ClearArchivedAt().Save(ctx)
+}
+
+// Delete deletes user id for good, through c, and returns them as they
+// were last.
+func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
+	u, err := c.User.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return u, c.User.DeleteOneID(id).Exec(ctx)
+}
+
+// SetPlan moves the viewer's organization to plan, through c. The viewer
+// must manage users.
+func (s *Service) SetPlan(ctx context.Context, c *ent.Client, plan organization.Plan) (*ent.Organization, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
+	return c.Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(viewer.NewSystemContext(ctx))
+}
+
+// canManageUsers refuses viewers who may not manage users, before anything
+// is looked up for them.
+func canManageUsers(ctx context.Context) error {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return err
+	}
+	if !v.Can(viewer.ManageUsers) {
+		return apierr.New(apierr.Forbidden, "not allowed")
+	}
+	return nil
+}
+
+// Purge deletes what is past keeping: users archived longer than the
+// retention period, and expired sessions, invitations, challenges and old
+// sent mails. It returns how many users it deleted.
+func (s *Service) Purge(ctx context.Context) (int, error) {
+	ctx = viewer.NewSystemContext(ctx)
+	now := s.now()
+	n, err := s.Client.User.Delete().Where(user.StatusEQ(user.StatusArchived), user.ArchivedAtLT(now.Add(-s.Retention))).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("purge archived users: %w", err)
+	}
+	if _, err := s.Client.Session.Delete().Where(session.ExpiresAtLT(now)).Exec(ctx); err != nil {
+		return n, fmt.Errorf("purge expired sessions: %w", err)
+	}
+	if _, err := s.Client.Invitation.Delete().Where(invitation.ExpiresAtLT(now.Add(-30 * 24 * time.Hour))).Exec(ctx); err != nil {
+		return n, fmt.Errorf("purge old invitations: %w", err)
+	}
+	if _, err := s.Client.MfaChallenge.Delete().Where(mfachallenge.ExpiresAtLT(now.Add(-time.Hour))).Exec(ctx); err != nil {
+		return n, fmt.Errorf("purge old challenges: %w", err)
+	}
+	if _, err := s.Client.Mail.Delete().Where(mail.SentAtLT(now.Add(-30 * 24 * time.Hour))).Exec(ctx); err != nil {
+		return n, fmt.Errorf("purge old mails: %w", err)
+	}
+	return n, nil
+}
+
+// RunPurge purges every interval until ctx is done.
+func (s *Service) RunPurge(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := s.Purge(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.Log.WarnContext(ctx, "purge", "err", err)
+		case n > 0:
+			s.Log.InfoContext(ctx, "purged archived users", "users", n, "retention", s.Retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,349 @@
+// Package auth owns logging in and out and recognising the bearer tokens
+// of later requests. A token is random and opaque; only its SHA-256 hash is
+// stored, in a session that can be revoked.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+
+	"roster/internal/apierr"
+	"roster/ent"
+	"roster/ent/role"
+	"roster/ent/session"
+	"roster/ent/user"
+	"roster/internal/password"
+	"roster/internal/ratelimit"
+	"roster/internal/viewer"
+)
+
+// tokenPrefix marks roster tokens, so that leaked ones are easy to spot.
+const tokenPrefix = "rst_"
+
+// touchEvery is how stale a session's last use may get before it is
+// written again; it bounds the writes authentication makes.
+const touchEvery = time.Minute
+
+// ErrInvalidToken is returned for a token that is unknown, revoked or
+// expired, or whose user can no longer log in.
+var ErrInvalidToken = &apierr.Error{Code: apierr.Unauthenticated, Message: "the token is invalid, revoked or expired: log in again"}
+
+// ErrNoCredentials is returned when a request needs a viewer and carries no
+// token.
+var ErrNoCredentials = &apierr.Error{Code: apierr.Unauthenticated, Message: "authentication required: send Authorization: Bearer <token>"}
+
+// errBadCredentials is the one answer to every failed login, so that it
+// does not tell which emails have accounts.
+var errBadCredentials = &apierr.Error{Code: apierr.Unauthenticated, Message: "invalid email or password"}
+
+// Service logs users in and authenticates their tokens.
+type Service struct {
+	client *ent.Client
+	opts   Options
+	ttl    time.Duration
+	log    *slog.Logger
+	now    func() time.Time
+
+	loginByAccount, loginByAddress, mfaByAddress, invitationByAddress *ratelimit.Limiter
+}
+
+// Options configure the authentication service.
+type Options struct {
+	// SessionTTL is how long a token stays valid.
+	SessionTTL time.Duration
+	// InvitationTTL is how long an invitation link works.
+	InvitationTTL time.Duration
+	// PublicURL is where users open the product, for links in mails.
+	PublicURL string
+	// Secret keys the hashes of emailed codes; optional.
+	Secret []byte
+	// Issuer names the product in authenticator apps.
+	Issuer string
+	// SendMail queues a mail through client (a transaction's, so that the
+	// mail goes out only if it commits).
+	SendMail func(ctx context.Context, client *ent.Client, to, subject, body string) error
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns an authentication service.
+func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Issuer == "" {
+		opts.Issuer = "roster"
+	}
+	if opts.InvitationTTL <= 0 {
+		opts.InvitationTTL = 72 * time.Hour
+	}
+	clock := ratelimit.WithClock(opts.Now)
+	return &Service{
+		client: client, opts: opts, ttl: opts.SessionTTL, log: log, now: opts.Now,
+		// Per account: a few tries, then one every 90 s. Per address: an
+		// office behind one address still logs in.
+		loginByAccount:      ratelimit.New(10, 15*time.Minute, clock),
+		loginByAddress:      ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+		mfaByAddress:        ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+		invitationByAddress: ratelimit.New(20, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+	}
+}
+
+// Which limits an attempt is checked against.
+type check int
+
+const (
+	checkLogin check = iota
+	checkMFA
+	checkInvitation
+)
+
+// limit refuses an attempt beyond the rate limits of its account and
+// client address.
+func (s *Service) limit(_ context.Context, c check, account, address string) error {
+	var checks []ratelimit.Check
+	switch c {
+	case checkLogin:
+		checks = []ratelimit.Check{{Limiter: s.loginByAccount, Key: account}, {Limiter: s.loginByAddress, Key: address}}
+	case checkMFA:
+		checks = []ratelimit.Check{{Limiter: s.mfaByAddress, Key: address}}
+	case checkInvitation:
+		checks = []ratelimit.Check{{Limiter: s.invitationByAddress, Key: address}}
+	}
+	if ok, wait := ratelimit.AllowAll(checks...); !ok {
+		return &apierr.Error{Code: apierr.RateLimited, Message: fmt.Sprintf("too many attempts: try again in %d seconds", int(wait.Seconds())+1), RetryAfter: wait}
+	}
+	return nil
+}
+
+// Device describes the client a login comes from.
+type Device struct {
+	UserAgent string
+	IP        string
+}
+
+// Session is the result of a successful login.
+type Session struct {
+	Token     string
+	ExpiresAt time.Time
+	User      *ent.User
+	Viewer    *viewer.Viewer
+}
+
+// Login checks an email and password. It opens a session, or, when the
+// account needs a second factor, returns the challenge to answer first.
+// organizationID, when not zero, picks the organization among several
+// where the same credentials are valid.
+func (s *Service) Login(ctx context.Context, email, pw string, organizationID int, dev Device) (*Session, *Challenge, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if err := s.limit(ctx, checkLogin, email, dev.IP); err != nil {
+		return nil, nil, err
+	}
+	sys := viewer.NewSystemContext(ctx)
+	q := s.client.User.Query().Where(user.Email(email), user.StatusEQ(user.StatusActive)).WithRole()
+	if organizationID != 0 {
+		q.Where(user.OrganizationID(organizationID))
+	}
+	candidates, err := q.All(sys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find user: %w", err)
+	}
+	var matches []*ent.User
+	for _, u := range candidates {
+		if password.Verify(u.Password, pw) {
+			matches = append(matches, u)
+		}
+	}
+	if len(candidates) == 0 {
+		password.Verify("", pw) // the same time as a wrong password
+	}
+	switch {
+	case len(matches) == 0:
+		return nil, nil, errBadCredentials
+	case len(matches) > 1:
+		return nil, nil, apierr.Input("organizationID", "these credentials open accounts in %d organizations: say which one", len(matches))
+	}
+	s.loginByAccount.Reset(email)
+	u := matches[0]
+	if u.MfaRequired || u.TotpEnabled {
+		ch, err := s.challenge(ctx, u, dev)
+		return nil, ch, err
+	}
+	sess, err := s.open(ctx, u, dev)
+	return sess, nil, err
+}
+
+// open creates a session for u (loaded with its role).
+func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, error) {
+	token, hash, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sess, err := s.client.Session.Create().
+		SetOrganizationID(u.OrganizationID).
+		SetUserID(u.ID).
+		SetTokenHash(hash).
+		SetCreatedAt(now).
+		SetLastUsedAt(now).
+		SetExpiresAt(now.Add(s.ttl)).
+		SetUserAgent(truncate(dev.UserAgent, 512)).
+		SetIP(truncate(dev.IP, 64)).
+		Save(viewer.NewSystemContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	v := ViewerOf(u, sess.ID)
+	v.ExpiresAt = sess.ExpiresAt
+	return &Session{Token: token, ExpiresAt: sess.ExpiresAt, User: u, Viewer: v}, nil
+}
+
+// Authenticate returns the viewer a token stands for. It takes one SQL
+// statement (plus, at most once a minute per session, one more recording
+// the session's use).
+func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewer, error) {
+	if !strings.HasPrefix(token, tokenPrefix) {
+		return nil, ErrInvalidToken
+	}
+	sys := viewer.NewSystemContext(ctx)
+	var rows []struct {
+		Session        int       `sql:"session_id"`
+		ExpiresAt      time.Time `sql:"expires_at"`
+		LastUsedAt     time.Time `sql:"last_used_at"`
+		User           int       `sql:"user_id"`
+		OrganizationID int       `sql:"organization_id"`
+		Status         string    `sql:"status"`
+		Broadcast      bool      `sql:"broadcast"`
+		ChatAccess     string    `sql:"chat_access"`
+		Role           int       `sql:"role_id"`
+		Permissions    string    `sql:"permissions"`
+	}
+	err := s.client.Session.Query().
+		Where(session.TokenHash(hashToken(token))).
+		Modify(func(q *entsql.Selector) {
+			u, r := entsql.Table(user.Table), entsql.Table(role.Table)
+			q.Join(u).On(q.C(session.FieldUserID), u.C(user.FieldID)).
+				Join(r).On(u.C(user.FieldRoleID), r.C(role.FieldID)).
+				Select(
+					entsql.As(q.C(session.FieldID), "session_id"),
+					q.C(session.FieldExpiresAt), q.C(session.FieldLastUsedAt), q.C(session.FieldUserID),
+					u.C(user.FieldOrganizationID), u.C(user.FieldStatus), u.C(user.FieldBroadcast), u.C(user.FieldChatAccess), u.C(user.FieldRoleID),
+					r.C(role.FieldPermissions),
+				)
+		}).
+		Scan(sys, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrInvalidToken
+	}
+	row := rows[0]
+	now := s.now()
+	if !now.Before(row.ExpiresAt) || row.Status != string(user.StatusActive) {
+		return nil, ErrInvalidToken
+	}
+	var perms []viewer.Permission
+	if err := json.Unmarshal([]byte(row.Permissions), &perms); err != nil {
+		return nil, fmt.Errorf("read permissions of role %d: %w", row.Role, err)
+	}
+	if now.Sub(row.LastUsedAt) > touchEvery {
+		if err := s.client.Session.UpdateOneID(row.Session).SetLastUsedAt(now).Exec(sys); err != nil && !ent.IsNotFound(err) {
+			s.log.WarnContext(ctx, "record session use", "session", row.Session, "err", err)
+		}
+	}
+	v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess))
+	v.ExpiresAt = row.ExpiresAt
+	return v, nil
+}
+
+// ViewerOf returns the viewer for user u (loaded with its role) acting
+// through session sessionID.
+func ViewerOf(u *ent.User, sessionID int) *viewer.Viewer {
+	return newViewer(u.ID, u.OrganizationID, u.RoleID, sessionID, u.Edges.Role.Permissions, u.Broadcast, u.ChatAccess)
+}
+
+func newViewer(userID, orgID, roleID, sessionID int, rolePerms []viewer.Permission, broadcast bool, access user.ChatAccess) *viewer.Viewer {
+	perms := append([]viewer.Permission(nil), rolePerms...)
+	if broadcast && !slices.Contains(perms, viewer.Broadcast) {
+		perms = append(perms, viewer.Broadcast)
+	}
+	v := &viewer.Viewer{
+		UserID:         userID,
+		OrganizationID: orgID,
+		RoleID:         roleID,
+		SessionID:      sessionID,
+		Permissions:    perms,
+	}
+	// Who manages users sees them all; others with access to their
+	// assigned divisions only see the users of those.
+	v.DivisionScoped = access == user.ChatAccessAssignedDivisions && !v.Can(viewer.ManageUsers) && !v.Can(viewer.ViewAllChats)
+	return v
+}
+
+// Logout ends the session of the viewer in ctx.
+func (s *Service) Logout(ctx context.Context) error {
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return &apierr.Error{Code: apierr.Unauthenticated, Message: "not logged in"}
+	}
+	err := s.client.Session.DeleteOneID(v.SessionID).Exec(viewer.NewSystemContext(ctx))
+	if err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// Require returns the viewer of ctx, or an UNAUTHENTICATED error saying why
+// there is none.
+func Require(ctx context.Context) (*viewer.Viewer, error) {
+	if v := viewer.FromContext(ctx); v != nil {
+		return v, nil
+	}
+	if err := Failure(ctx); err != nil {
+		return nil, err
+	}
+	return nil, ErrNoCredentials
+}
+
+// ParseAuthorization returns the token of an "Authorization: Bearer <token>"
+// header value, and whether there was one.
+func ParseAuthorization(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func newToken() (token string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("generate token: %w", err)
+	}
+	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return token, hashToken(token), nil
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,159 @@
+package presence_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"roster/internal/auth"
+	"roster/ent"
+	_ "roster/ent/runtime" // registers hooks and policies
+	"roster/ent/user"
+	"roster/internal/presence"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+	"roster/internal/tenant"
+	"roster/internal/viewer"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func setup(t *testing.T, dbURL string) (*ent.Client, *viewer.Viewer) {
+	t.Helper()
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	_, admin, err := tenant.Create(context.Background(), db.Client, "Acme", tenant.Admin{FirstName: "A", LastName: "B", Email: "a@acme.test", Password: "a long admin password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := viewer.NewSystemContext(context.Background())
+	s, err := db.Client.Session.Create().SetOrganizationID(admin.OrganizationID).SetUserID(admin.ID).SetTokenHash([]byte("h")).SetExpiresAt(time.Now().Add(time.Hour)).Save(sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db.Client, auth.ViewerOf(db.Client.User.Query().Where(user.ID(admin.ID)).WithRole().OnlyX(sys), s.ID)
+}
+
+func state(t *testing.T, c *ent.Client, id int) *ent.User {
+	t.Helper()
+	return c.User.GetX(viewer.NewSystemContext(context.Background()), id)
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+	}
+}
+
+func TestPresence(t *testing.T) {
+	t.Parallel()
+	for _, target := range storetest.Targets {
+		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
+			url := target.URL(t)
+			t.Run("devices, grace and last seen", func(t *testing.T) { testDevices(t, url) })
+		})
+	}
+}
+
+func testDevices(t *testing.T, url string) {
+	c, v := setup(t, url)
+	ctx := context.Background()
+	p := presence.New(c, presence.Options{Grace: 200 * time.Millisecond, DeadAfter: 3 * time.Second}, quiet)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(ctx) })
+	if u := state(t, c, v.UserID); u.Online || u.Connections != 0 {
+		t.Fatalf("before connecting: online %v, %d connections", u.Online, u.Connections)
+	}
+	c.User.UpdateOneID(v.UserID).SetAvailability(user.AvailabilityBusy).ExecX(viewer.NewSystemContext(ctx))
+
+	phone, err := p.Connect(ctx, v, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop, err := p.Connect(ctx, v, "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := state(t, c, v.UserID); !u.Online || u.Connections != 2 {
+		t.Fatalf("with two devices: online %v, %d connections", u.Online, u.Connections)
+	}
+	if err := p.Disconnect(ctx, laptop, v.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if u := state(t, c, v.UserID); !u.Online || u.Connections != 1 {
+		t.Fatalf("with one device left: online %v, %d connections", u.Online, u.Connections)
+	}
+	// A reload: the last connection closes and a new one opens within the
+	// grace period; the user never goes offline.
+	before := state(t, c, v.UserID).Version
+	if err := p.Disconnect(ctx, phone, v.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Connect(ctx, v, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	u := state(t, c, v.UserID)
+	if !u.Online || u.LastSeenAt != nil {
+		t.Fatalf("a reload flapped the user offline (last seen %v)", u.LastSeenAt)
+	}
+	if u.Version <= before {
+		t.Errorf("version did not move: %d then %d", before, u.Version)
+	}
+	// Stopping the instance takes the user offline at once, keeping the
+	// availability they chose.
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u = state(t, c, v.UserID)
+	if u.Online || u.Connections != 0 || u.LastSeenAt == nil || u.Availability != user.AvailabilityBusy {
+		t.Fatalf("after stop: online %v, %d connections, last seen %v, availability %s", u.Online, u.Connections, u.LastSeenAt, u.Availability)
+	}
+}
+
+// TestDeadInstance checks that when an instance dies without shutting down,
+// another takes its users offline within the configured bound.
+func TestDeadInstance(t *testing.T) {
+	t.Parallel()
+	c, v := setup(t, storetest.PostgresURL(t))
+	const deadAfter = 600 * time.Millisecond
+	opts := presence.Options{Grace: 0, DeadAfter: deadAfter}
+
+	dyingCtx, die := context.WithCancel(context.Background())
+	dying := presence.New(c, opts, quiet)
+	if err := dying.Start(dyingCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dying.Connect(dyingCtx, v, "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	survivor := presence.New(c, opts, quiet)
+	if err := survivor.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { survivor.Stop(context.Background()) })
+	if !state(t, c, v.UserID).Online {
+		t.Fatal("not online")
+	}
+	die() // the heartbeat stops; nothing is cleaned up
+	start := time.Now()
+	eventually(t, deadAfter+2*survivor.Interval()+time.Second, "the dead instance's user goes offline", func() bool {
+		return !state(t, c, v.UserID).Online
+	})
+	took := time.Since(start)
+	t.Logf("offline %v after the instance died (bound %v + one heartbeat of %v)", took.Round(time.Millisecond), deadAfter, survivor.Interval())
+	if u := state(t, c, v.UserID); u.Connections != 0 || u.LastSeenAt == nil {
+		t.Errorf("after the sweep: %d connections, last seen %v", u.Connections, u.LastSeenAt)
+	}
+}

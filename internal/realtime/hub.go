@@ -1,0 +1,402 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"roster/internal/auth"
+	"roster/ent"
+	"roster/ent/division"
+	"roster/ent/role"
+	"roster/ent/user"
+	"roster/internal/pubsub"
+	"roster/internal/viewer"
+)
+
+// queueSize bounds the events waiting for one subscription. A
+// subscription that falls further behind catches up by re-reading the
+// state instead.
+const queueSize = 256
+
+// Hub hands the events of the broker to this instance's subscriptions and
+// closes the live connections of revoked sessions.
+type Hub struct {
+	client *ent.Client
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	subs    map[int]map[*subscription]struct{} // by organization
+	sockets map[int]map[*socket]struct{}       // by session
+}
+
+// NewHub returns a hub reading through client.
+func NewHub(client *ent.Client, log *slog.Logger) *Hub {
+	return &Hub{
+		client:  client,
+		log:     log,
+		subs:    map[int]map[*subscription]struct{}{},
+		sockets: map[int]map[*socket]struct{}{},
+	}
+}
+
+// Run hands the broker's events to the subscriptions until ctx is done.
+func (h *Hub) Run(ctx context.Context, broker pubsub.Broker) {
+	msgs, cancel := broker.Subscribe(topicUsers, topicSessions)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			h.dispatch(ctx, m)
+		}
+	}
+}
+
+func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
+	if m.Resync {
+		h.log.InfoContext(ctx, "events may have been lost: subscriptions re-read the state")
+		h.mu.Lock()
+		for _, subs := range h.subs {
+			for s := range subs {
+				s.push(item{resync: true})
+			}
+		}
+		h.mu.Unlock()
+		return
+	}
+	switch m.Topic {
+	case topicUsers:
+		var ev userEvent
+		if err := json.Unmarshal(m.Payload, &ev); err != nil {
+			h.log.ErrorContext(ctx, "read user event", "err", err)
+			return
+		}
+		h.mu.Lock()
+		for s := range h.subs[ev.Org] {
+			s.push(item{event: ev})
+		}
+		h.mu.Unlock()
+		if ev.Change == Archived || ev.Change == Deleted {
+			h.revoke(func(s *socket) bool { return s.userID == ev.User })
+		}
+	case topicSessions:
+		var ev sessionEvent
+		if err := json.Unmarshal(m.Payload, &ev); err != nil {
+			h.log.ErrorContext(ctx, "read session event", "err", err)
+			return
+		}
+		h.revokeSessions(ev.Sessions)
+	}
+}
+
+// Filter narrows a subscription to the users of one division or role.
+type Filter struct {
+	DivisionID, RoleID *int
+}
+
+func (f Filter) apply(q *ent.UserQuery) *ent.UserQuery {
+	if f.DivisionID != nil {
+		q.Where(user.HasDivisionsWith(division.ID(*f.DivisionID)))
+	}
+	if f.RoleID != nil {
+		q.Where(user.HasRoleWith(role.ID(*f.RoleID)))
+	}
+	return q
+}
+
+// UserStatus subscribes the viewer in ctx to the availability and presence
+// changes of the users they may see, until ctx is done.
+func (h *Hub) UserStatus(ctx context.Context, f Filter) (<-chan *UserStatusEvent, error) {
+	out := make(chan *UserStatusEvent, 1)
+	err := h.subscribe(ctx, f, func(ctx context.Context, s *subscription, it item) {
+		if it.resync {
+			s.statusResync(ctx, out)
+			return
+		}
+		if !it.event.Status {
+			return
+		}
+		u, err := s.visible(ctx, it.event.User)
+		if err != nil || u == nil {
+			return
+		}
+		st := status{availability: u.Availability, online: u.Online, version: u.Version}
+		if ev := it.event; ev.Version > 0 {
+			st = status{availability: user.Availability(ev.Availability), online: ev.Online, version: ev.Version}
+		}
+		s.sendStatus(ctx, out, u, st, time.UnixMilli(it.event.At))
+	}, func() { close(out) })
+	return out, err
+}
+
+// UserChanges subscribes the viewer in ctx to the creation, change,
+// archiving and deletion of the users they may see, until ctx is done.
+func (h *Hub) UserChanges(ctx context.Context, f Filter) (<-chan *UserChangedEvent, error) {
+	out := make(chan *UserChangedEvent, 1)
+	err := h.subscribe(ctx, f, func(ctx context.Context, s *subscription, it item) {
+		if it.resync {
+			s.changeResync(ctx, out)
+			return
+		}
+		ev := it.event
+		if ev.Change == "" {
+			return
+		}
+		at := time.UnixMilli(ev.At)
+		if ev.Change == Deleted {
+			// Tell of deletions of users the subscriber knew, or could see.
+			if _, known := s.versions[ev.User]; known || f == (Filter{}) && !viewer.FromContext(ctx).DivisionScoped {
+				delete(s.versions, ev.User)
+				send(ctx, out, &UserChangedEvent{Kind: Deleted, UserID: ev.User, At: at})
+			}
+			return
+		}
+		u, err := s.visible(ctx, ev.User)
+		if err != nil || u == nil || u.Version <= s.versions[u.ID] {
+			return
+		}
+		s.versions[u.ID] = u.Version
+		send(ctx, out, &UserChangedEvent{Kind: ev.Change, UserID: u.ID, User: u, Version: u.Version, At: at})
+	}, func() { close(out) })
+	return out, err
+}
+
+// subscription is one subscriber's view of the events of its organization.
+type subscription struct {
+	hub    *Hub
+	filter Filter
+	queue  chan item
+	// behind is set when the queue overflowed: the subscription re-reads
+	// the state once it catches up.
+	behind bool
+	// last is what the subscriber was last told of each user's status;
+	// versions, of each user's version.
+	last     map[int]status
+	versions map[int]int
+	// since is when the subscription started: a client learnt the state
+	// of users unchanged since then from its own query.
+	since time.Time
+}
+
+type status struct {
+	availability user.Availability
+	online       bool
+	version      int
+}
+
+type item struct {
+	event  userEvent
+	resync bool
+}
+
+func (h *Hub) subscribe(ctx context.Context, f Filter, handle func(context.Context, *subscription, item), done func()) error {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return err
+	}
+	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}, since: time.Now()}
+	h.mu.Lock()
+	if h.subs[v.OrganizationID] == nil {
+		h.subs[v.OrganizationID] = map[*subscription]struct{}{}
+	}
+	h.subs[v.OrganizationID][s] = struct{}{}
+	h.mu.Unlock()
+	go func() {
+		defer done()
+		defer func() {
+			h.mu.Lock()
+			delete(h.subs[v.OrganizationID], s)
+			if len(h.subs[v.OrganizationID]) == 0 {
+				delete(h.subs, v.OrganizationID)
+			}
+			h.mu.Unlock()
+		}()
+		defer func() {
+			if p := recover(); p != nil {
+				h.log.ErrorContext(ctx, "subscription failed", "panic", fmt.Sprint(p))
+			}
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case it := <-s.queue:
+				handle(ctx, s, it)
+				h.mu.Lock()
+				behind := s.behind && len(s.queue) == 0
+				if behind {
+					s.behind = false
+				}
+				h.mu.Unlock()
+				if behind {
+					handle(ctx, s, item{resync: true})
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// push queues it without blocking; the hub's lock is held.
+func (s *subscription) push(it item) {
+	select {
+	case s.queue <- it:
+	default:
+		s.behind = true
+	}
+}
+
+// visible returns user id as the subscriber may see it, or nil.
+func (s *subscription) visible(ctx context.Context, id int) (*ent.User, error) {
+	u, err := s.filter.apply(s.hub.client.User.Query().Where(user.ID(id))).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil && ctx.Err() == nil {
+		s.hub.log.ErrorContext(ctx, "read user for an event", "user", id, "err", err)
+	}
+	return u, err
+}
+
+// sendStatus tells the subscriber of st, the status of user u, unless they
+// already know it, or know newer.
+func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, u *ent.User, st status, at time.Time) {
+	last, known := s.last[u.ID]
+	if known && (st.version <= last.version || last.availability == st.availability && last.online == st.online) {
+		if st.version > last.version {
+			last.version = st.version
+			s.last[u.ID] = last
+		}
+		return
+	}
+	s.last[u.ID] = st
+	send(ctx, out, &UserStatusEvent{User: u, Availability: st.availability, Online: st.online, Version: st.version, At: at})
+}
+
+// statusResync re-reads the users the subscriber may see and sends the
+// statuses it was not told of: of users it knows, the ones that differ; of
+// the others, the ones changed since the subscription started.
+func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusEvent) {
+	users, err := s.filter.apply(s.hub.client.User.Query()).Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.last)...))).All(ctx)
+	if err != nil {
+		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
+		return
+	}
+	now := time.Now()
+	for _, u := range users {
+		s.sendStatus(ctx, out, u, status{availability: u.Availability, online: u.Online, version: u.Version}, now)
+	}
+}
+
+// changeResync re-reads the users the subscriber may see and reports the
+// ones changed since it last heard of them, or since it started.
+func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChangedEvent) {
+	users, err := s.filter.apply(s.hub.client.User.Query()).Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.versions)...))).All(ctx)
+	if err != nil {
+		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
+		return
+	}
+	now := time.Now()
+	for _, u := range users {
+		if known := s.versions[u.ID]; u.Version > known {
+			s.versions[u.ID] = u.Version
+			send(ctx, out, &UserChangedEvent{Kind: Updated, UserID: u.ID, User: u, Version: u.Version, At: now})
+		}
+	}
+}
+
+func send[T any](ctx context.Context, out chan<- T, v T) {
+	select {
+	case out <- v:
+	case <-ctx.Done():
+	}
+}
+
+// socket is a live connection to close when its session ends.
+type socket struct {
+	sessionID, userID int
+	close             func()
+}
+
+// Watch registers the live connection of v; close is called (once) when
+// v's session is revoked or v's user archived or deleted, on any instance.
+// The returned function unregisters it.
+func (h *Hub) Watch(v *viewer.Viewer, close func()) (unwatch func()) {
+	s := &socket{sessionID: v.SessionID, userID: v.UserID, close: sync.OnceFunc(close)}
+	h.mu.Lock()
+	if h.sockets[v.SessionID] == nil {
+		h.sockets[v.SessionID] = map[*socket]struct{}{}
+	}
+	h.sockets[v.SessionID][s] = struct{}{}
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.sockets[v.SessionID], s)
+		if len(h.sockets[v.SessionID]) == 0 {
+			delete(h.sockets, v.SessionID)
+		}
+	}
+}
+
+// revokeSessions closes the sockets of the given sessions.
+func (h *Hub) revokeSessions(ids []int) {
+	var closing []*socket
+	h.mu.Lock()
+	for _, id := range ids {
+		for s := range h.sockets[id] {
+			closing = append(closing, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range closing {
+		s.close()
+	}
+}
+
+// revoke closes the sockets match selects.
+func (h *Hub) revoke(match func(*socket) bool) {
+	var closing []*socket
+	h.mu.Lock()
+	for _, set := range h.sockets {
+		for s := range set {
+			if match(s) {
+				closing = append(closing, s)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range closing {
+		s.close()
+	}
+}
+
+// GroupKey tells which subscriptions see the same events: those of viewers
+// of one organization with the same visibility. Subscriptions with equal
+// documents, variables and group keys can share one execution.
+func GroupKey(ctx context.Context) string {
+	v := viewer.FromContext(ctx)
+	switch {
+	case v == nil:
+		return ""
+	case v.DivisionScoped:
+		return fmt.Sprintf("org:%d:user:%d", v.OrganizationID, v.UserID)
+	}
+	return fmt.Sprintf("org:%d", v.OrganizationID)
+}
+
+func keys[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

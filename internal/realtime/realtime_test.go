@@ -1,0 +1,263 @@
+package realtime_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"roster/internal/auth"
+	"roster/ent"
+	"roster/ent/role"
+	_ "roster/ent/runtime" // registers hooks and policies
+	"roster/ent/user"
+	"roster/internal/pubsub"
+	"roster/internal/realtime"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+	"roster/internal/tenant"
+	"roster/internal/viewer"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// broker is the in-process broker, plus a way to tell subscribers that
+// events may have been lost.
+type broker struct {
+	*pubsub.Memory
+	mu   sync.Mutex
+	subs []chan pubsub.Message
+}
+
+func (b *broker) Subscribe(topics ...string) (<-chan pubsub.Message, func()) {
+	in, cancel := b.Memory.Subscribe(topics...)
+	out := make(chan pubsub.Message, 64)
+	b.mu.Lock()
+	b.subs = append(b.subs, out)
+	b.mu.Unlock()
+	go func() {
+		for m := range in {
+			out <- m
+		}
+	}()
+	return out, cancel
+}
+
+func (b *broker) resync() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.subs {
+		s <- pubsub.Message{Resync: true}
+	}
+}
+
+type world struct {
+	client, raw                 *ent.Client
+	hub                         *realtime.Hub
+	broker                      *broker
+	admin, supervisor           *viewer.Viewer
+	agentA, agentB              *ent.User
+	divisionA, divisionB, agent int
+}
+
+func setup(t *testing.T, dbURL string) *world {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	db, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	// raw changes the database without publishing, as if the events were
+	// lost.
+	raw, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	b := &broker{Memory: pubsub.NewMemory()}
+	t.Cleanup(func() { b.Close() })
+	realtime.Publish(db.Client, b, quiet)
+	hub := realtime.NewHub(db.Client, quiet)
+	go hub.Run(ctx, b)
+
+	c := db.Client
+	_, admin, err := tenant.Create(ctx, c, "Acme", tenant.Admin{FirstName: "A", LastName: "Dmin", Email: "admin@acme.test", Password: "a long admin password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := viewer.NewSystemContext(ctx)
+	roles := map[role.Builtin]int{}
+	for _, r := range c.Role.Query().AllX(sys) {
+		roles[*r.Builtin] = r.ID
+	}
+	w := &world{client: c, raw: raw.Client, hub: hub, broker: b, agent: roles[role.BuiltinAgent]}
+	org := admin.OrganizationID
+	divA := c.Division.Create().SetOrganizationID(org).SetName("A").SaveX(sys)
+	divB := c.Division.Create().SetOrganizationID(org).SetName("B").SaveX(sys)
+	w.divisionA, w.divisionB = divA.ID, divB.ID
+	sup := c.User.Create().SetOrganizationID(org).SetRoleID(roles[role.BuiltinSupervisor]).SetFirstName("Su").SetLastName("Per").
+		SetEmail("sup@acme.test").SetChatAccess(user.ChatAccessAssignedDivisions).AddDivisions(divA).SaveX(sys)
+	w.agentA = c.User.Create().SetOrganizationID(org).SetRoleID(w.agent).SetFirstName("Ann").SetLastName("A").SetEmail("ann@acme.test").AddDivisions(divA).SaveX(sys)
+	w.agentB = c.User.Create().SetOrganizationID(org).SetRoleID(w.agent).SetFirstName("Bob").SetLastName("B").SetEmail("bob@acme.test").AddDivisions(divB).SaveX(sys)
+	load := func(id int) *viewer.Viewer {
+		return auth.ViewerOf(c.User.Query().Where(user.ID(id)).WithRole().OnlyX(sys), 0)
+	}
+	w.admin, w.supervisor = load(admin.ID), load(sup.ID)
+	if !w.supervisor.DivisionScoped {
+		t.Fatal("the supervisor is not scoped to their divisions")
+	}
+	return w
+}
+
+func (w *world) setAvailability(t *testing.T, u *ent.User, a user.Availability) {
+	t.Helper()
+	w.client.User.UpdateOneID(u.ID).SetAvailability(a).ExecX(viewer.NewContext(context.Background(), w.admin))
+}
+
+func subscribe(t *testing.T, w *world, v *viewer.Viewer, f realtime.Filter) <-chan *realtime.UserStatusEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(viewer.NewContext(context.Background(), v))
+	t.Cleanup(cancel)
+	ch, err := w.hub.UserStatus(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func next[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+	}
+	var zero T
+	return zero
+}
+
+func none[T any](t *testing.T, ch <-chan T) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Fatalf("unexpected event %+v", v)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func TestRealtime(t *testing.T) {
+	t.Parallel()
+	for _, target := range storetest.Targets {
+		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("status events", func(t *testing.T) { testStatus(t, setup(t, target.URL(t))) })
+			t.Run("user changes", func(t *testing.T) { testChanges(t, setup(t, target.URL(t))) })
+		})
+	}
+}
+
+func testStatus(t *testing.T, w *world) {
+	all := subscribe(t, w, w.admin, realtime.Filter{})
+	scoped := subscribe(t, w, w.supervisor, realtime.Filter{})
+	onlyB := subscribe(t, w, w.admin, realtime.Filter{DivisionID: &w.divisionB})
+
+	w.setAvailability(t, w.agentA, user.AvailabilityBusy)
+	for name, ch := range map[string]<-chan *realtime.UserStatusEvent{"admin": all, "supervisor": scoped} {
+		ev := next(t, ch)
+		if ev.User.ID != w.agentA.ID || ev.Availability != user.AvailabilityBusy || ev.Online || ev.Version <= w.agentA.Version {
+			t.Errorf("%s got %+v", name, ev)
+		}
+	}
+	none(t, onlyB)
+
+	w.setAvailability(t, w.agentB, user.AvailabilityAway)
+	if ev := next(t, all); ev.User.ID != w.agentB.ID {
+		t.Errorf("admin got %+v", ev)
+	}
+	if ev := next(t, onlyB); ev.User.ID != w.agentB.ID {
+		t.Errorf("division B got %+v", ev)
+	}
+	none(t, scoped) // agent B is not in the supervisor's divisions
+
+	// Setting the same availability again is no change.
+	w.setAvailability(t, w.agentA, user.AvailabilityBusy)
+	none(t, all)
+
+	// A rolled-back change never reaches anyone.
+	tx, err := w.client.Tx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.User.UpdateOneID(w.agentA.ID).SetAvailability(user.AvailabilityOnline).ExecX(viewer.NewContext(context.Background(), w.admin))
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	none(t, all)
+	none(t, scoped)
+
+	// Events lost on the way: after a resync the subscribers learn what
+	// changed, and only that.
+	sys := viewer.NewSystemContext(context.Background())
+	w.raw.User.UpdateOneID(w.agentA.ID).SetAvailability(user.AvailabilityAway).ExecX(sys)
+	w.broker.resync()
+	if ev := next(t, scoped); ev.User.ID != w.agentA.ID || ev.Availability != user.AvailabilityAway {
+		t.Errorf("supervisor after resync got %+v", ev)
+	}
+	if ev := next(t, all); ev.User.ID != w.agentA.ID || ev.Availability != user.AvailabilityAway {
+		t.Errorf("admin after resync got %+v", ev)
+	}
+	none(t, all)
+	none(t, onlyB)
+}
+
+func testChanges(t *testing.T, w *world) {
+	ctx, cancel := context.WithCancel(viewer.NewContext(context.Background(), w.admin))
+	defer cancel()
+	all, err := w.hub.UserChanges(ctx, realtime.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the events of users created here: those of the setup may still
+	// be on their way.
+	ch := make(chan *realtime.UserChangedEvent, 16)
+	go func() {
+		for ev := range all {
+			if ev.UserID > w.agentB.ID {
+				ch <- ev
+			}
+		}
+	}()
+	u := w.client.User.Create().SetRoleID(w.agent).SetFirstName("New").SetLastName("Comer").SetEmail("new@acme.test").SaveX(ctx)
+	if ev := next(t, ch); ev.Kind != realtime.Created || ev.UserID != u.ID || ev.User == nil {
+		t.Errorf("create: %+v", ev)
+	}
+	w.client.User.UpdateOneID(u.ID).SetLastName("Comer-Later").ExecX(ctx)
+	if ev := next(t, ch); ev.Kind != realtime.Updated || ev.User.LastName != "Comer-Later" {
+		t.Errorf("update: %+v", ev)
+	}
+	w.setAvailability(t, u, user.AvailabilityBusy) // a status change, not a user change
+	none(t, ch)
+	w.client.User.UpdateOneID(u.ID).SetStatus(user.StatusArchived).ExecX(ctx)
+	if ev := next(t, ch); ev.Kind != realtime.Archived {
+		t.Errorf("archive: %+v", ev)
+	}
+
+	// Ending a session closes its live connections, and archiving a user
+	// closes all of theirs.
+	sys := viewer.NewSystemContext(context.Background())
+	s := w.client.Session.Create().SetOrganizationID(w.admin.OrganizationID).SetUserID(w.agentA.ID).SetTokenHash([]byte("x")).SetExpiresAt(time.Now().Add(time.Hour)).SaveX(sys)
+	closed := make(chan struct{}, 1)
+	unwatch := w.hub.Watch(&viewer.Viewer{UserID: w.agentA.ID, SessionID: s.ID}, func() { closed <- struct{}{} })
+	defer unwatch()
+	w.client.Session.DeleteOneID(s.ID).ExecX(sys)
+	next(t, closed)
+	other := make(chan struct{}, 1)
+	defer w.hub.Watch(&viewer.Viewer{UserID: w.agentB.ID, SessionID: 999999}, func() { other <- struct{}{} })()
+	w.client.User.UpdateOneID(w.agentB.ID).SetStatus(user.StatusArchived).ExecX(viewer.NewContext(context.Background(), w.admin))
+	next(t, other)
+}

@@ -1,0 +1,84 @@
+// Package tenant creates organizations: the organization itself, its
+// built-in roles and its first admin, all or nothing.
+package tenant
+
+import (
+	"context"
+	"fmt"
+
+	"roster/ent"
+	"roster/ent/role"
+	"roster/internal/viewer"
+)
+
+// BuiltinRoles are the roles every organization starts with, and the
+// permissions each grants at first.
+var BuiltinRoles = []struct {
+	Builtin     role.Builtin
+	Name        string
+	Description string
+	Permissions []viewer.Permission
+}{
+	{role.BuiltinAdmin, "Admin", "Manages users, divisions and channels.", viewer.AllPermissions},
+	{role.BuiltinSupervisor, "Supervisor", "Supervises the chats of all divisions, or only of their own (see the user's chat access).", []viewer.Permission{viewer.ViewReports}},
+	{role.BuiltinAgent, "Agent", "Answers chats.", []viewer.Permission{}},
+}
+
+// Admin describes the first admin of a new organization.
+type Admin struct {
+	FirstName, LastName, Email, Password string
+}
+
+// Create makes an organization with its built-in roles and first admin, in
+// one transaction, and returns the organization and the admin.
+func Create(ctx context.Context, client *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
+	ctx = viewer.NewSystemContext(ctx)
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	org, u, err := create(ctx, tx.Client(), name, admin)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("commit: %w", err)
+	}
+	return org.Unwrap(), u.Unwrap(), nil
+}
+
+func create(ctx context.Context, c *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
+	org, err := c.Organization.Create().SetName(name).Save(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create organization: %w", err)
+	}
+	var adminRole *ent.Role
+	for _, b := range BuiltinRoles {
+		r, err := c.Role.Create().
+			SetOrganizationID(org.ID).
+			SetBuiltin(b.Builtin).
+			SetName(b.Name).
+			SetDescription(b.Description).
+			SetPermissions(b.Permissions).
+			Save(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("create role %s: %w", b.Name, err)
+		}
+		if b.Builtin == role.BuiltinAdmin {
+			adminRole = r
+		}
+	}
+	u, err := c.User.Create().
+		SetOrganizationID(org.ID).
+		SetRole(adminRole).
+		SetFirstName(admin.FirstName).
+		SetLastName(admin.LastName).
+		SetEmail(admin.Email).
+		SetPassword(admin.Password).
+		Save(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create admin: %w", err)
+	}
+	return org, u, nil
+}
