@@ -13,10 +13,10 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"roster/internal/apierr"
-	"roster/internal/auth"
 	"roster/ent"
 	"roster/ent/privacy"
+	"roster/internal/apierr"
+	"roster/internal/auth"
 )
 
 // ErrorPresenter returns the presenter that gives every error a stable

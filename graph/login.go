@@ -3,9 +3,9 @@ package graph
 import (
 	"context"
 
-	"roster/internal/auth"
 	"roster/ent/user"
 	"roster/graph/model"
+	"roster/internal/auth"
 	"roster/internal/viewer"
 )
 

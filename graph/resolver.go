@@ -9,9 +9,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"roster/ent"
 	"roster/internal/account"
 	"roster/internal/auth"
-	"roster/ent"
 	"roster/internal/realtime"
 )
 

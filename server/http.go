@@ -24,10 +24,10 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
+	"roster/graph"
 	"roster/internal/account"
 	"roster/internal/apierr"
 	"roster/internal/auth"
-	"roster/graph"
 	"roster/internal/graphiql"
 	"roster/internal/limits"
 	"roster/internal/store"

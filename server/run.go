@@ -11,10 +11,10 @@ import (
 	"net/http"
 	"time"
 
-	"roster/internal/account"
-	"roster/internal/auth"
 	"roster/ent"
 	_ "roster/ent/runtime" // registers the ent hooks and privacy policies
+	"roster/internal/account"
+	"roster/internal/auth"
 	"roster/internal/mail"
 	"roster/internal/store"
 	"roster/internal/tenant"

@@ -3,8 +3,8 @@ package schema
 import (
 	"entgo.io/ent"
 
-	"roster/internal/access"
 	"roster/ent/privacy"
+	"roster/internal/access"
 )
 
 // systemOnly lets only the system read and write: these are kept by the

@@ -6,12 +6,12 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/internal/access"
-	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/channel"
 	"roster/ent/hook"
 	"roster/ent/privacy"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	"roster/internal/integration"
 	"roster/internal/viewer"
 )

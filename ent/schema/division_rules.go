@@ -6,14 +6,14 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/internal/access"
-	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/channel"
 	"roster/ent/division"
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/ent/user"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	"roster/internal/viewer"
 )
 

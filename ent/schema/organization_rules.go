@@ -5,10 +5,10 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/internal/access"
 	gen "roster/ent"
 	"roster/ent/hook"
 	"roster/ent/privacy"
+	"roster/internal/access"
 )
 
 // Policy of the Organization: a viewer sees their own organization; only

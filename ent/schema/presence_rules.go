@@ -3,8 +3,8 @@ package schema
 import (
 	"entgo.io/ent"
 
-	"roster/internal/access"
 	"roster/ent/privacy"
+	"roster/internal/access"
 )
 
 // Policy of the Connection: connections are recorded by the presence

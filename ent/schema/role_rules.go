@@ -7,13 +7,13 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/internal/access"
-	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/ent/role"
 	"roster/ent/user"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	"roster/internal/viewer"
 )
 

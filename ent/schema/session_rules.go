@@ -3,8 +3,8 @@ package schema
 import (
 	"entgo.io/ent"
 
-	"roster/internal/access"
 	"roster/ent/privacy"
+	"roster/internal/access"
 )
 
 // Policy of the Session: users see and end their own sessions; those who

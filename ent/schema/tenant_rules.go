@@ -6,9 +6,9 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/internal/access"
 	gen "roster/ent"
 	"roster/ent/privacy"
+	"roster/internal/access"
 	"roster/internal/viewer"
 )
 

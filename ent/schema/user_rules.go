@@ -7,8 +7,6 @@ import (
 
 	"entgo.io/ent"
 
-	"roster/internal/access"
-	"roster/internal/apierr"
 	gen "roster/ent"
 	"roster/ent/division"
 	"roster/ent/hook"
@@ -16,6 +14,8 @@ import (
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
+	"roster/internal/access"
+	"roster/internal/apierr"
 	"roster/internal/password"
 	"roster/internal/viewer"
 )

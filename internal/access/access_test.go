@@ -5,14 +5,14 @@ import (
 	"errors"
 	"testing"
 
-	"roster/internal/apierr"
-	"roster/internal/auth"
 	"roster/ent"
 	"roster/ent/channel"
 	"roster/ent/privacy"
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/apierr"
+	"roster/internal/auth"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
 	"roster/internal/tenant"

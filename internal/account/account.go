@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"time"
 
-	"roster/internal/apierr"
-	"roster/internal/auth"
 	"roster/ent"
 	"roster/ent/invitation"
 	"roster/ent/mail"
@@ -19,6 +17,8 @@ import (
 	"roster/ent/organization"
 	"roster/ent/session"
 	"roster/ent/user"
+	"roster/internal/apierr"
+	"roster/internal/auth"
 	"roster/internal/viewer"
 )
 

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"roster/internal/account"
-	"roster/internal/apierr"
 	"roster/ent"
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/account"
+	"roster/internal/apierr"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
 	"roster/internal/tenant"

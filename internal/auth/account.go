@@ -9,12 +9,12 @@ import (
 
 	gen "entgo.io/ent"
 
-	"roster/internal/apierr"
 	"roster/ent"
 	"roster/ent/hook"
 	"roster/ent/invitation"
 	"roster/ent/session"
 	"roster/ent/user"
+	"roster/internal/apierr"
 	"roster/internal/password"
 	"roster/internal/viewer"
 )

@@ -17,11 +17,11 @@ import (
 
 	entsql "entgo.io/ent/dialect/sql"
 
-	"roster/internal/apierr"
 	"roster/ent"
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
+	"roster/internal/apierr"
 	"roster/internal/password"
 	"roster/internal/ratelimit"
 	"roster/internal/viewer"

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"roster/internal/apierr"
 	"roster/ent"
 	"roster/ent/mfachallenge"
 	"roster/ent/user"
+	"roster/internal/apierr"
 	"roster/internal/otp"
 	"roster/internal/viewer"
 )

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"roster/internal/auth"
 	"roster/ent"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/auth"
 	"roster/internal/presence"
 	"roster/internal/store"
 	"roster/internal/store/storetest"

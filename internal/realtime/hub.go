@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"roster/internal/auth"
 	"roster/ent"
 	"roster/ent/division"
 	"roster/ent/role"
 	"roster/ent/user"
+	"roster/internal/auth"
 	"roster/internal/pubsub"
 	"roster/internal/viewer"
 )

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"roster/internal/auth"
 	"roster/ent"
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/auth"
 	"roster/internal/pubsub"
 	"roster/internal/realtime"
 	"roster/internal/store"
