@@ -76,17 +76,17 @@ func (r *mutationResolver) DisableTotp(ctx context.Context, password string) (*e
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, password string) (*ent.User, error) {
-	return r.auth.AcceptInvitation(ctx, token, password)
+	return r.account.AcceptInvitation(ctx, token, password)
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.
 func (r *mutationResolver) ResendInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.auth.ResendInvitation(ctx, r.db(ctx), userID)
+	return r.account.ResendInvitation(ctx, r.db(ctx), userID)
 }
 
 // RevokeInvitation is the resolver for the revokeInvitation field.
 func (r *mutationResolver) RevokeInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.auth.RevokeInvitation(ctx, r.db(ctx), userID)
+	return r.account.RevokeInvitation(ctx, r.db(ctx), userID)
 }
 
 // ChangeMyPassword is the resolver for the changeMyPassword field.

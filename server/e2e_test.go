@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"roster/internal/account"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 )
 
 // TestEndToEnd runs the real server on port 0 against each database and
@@ -160,7 +160,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		_, _, err = tenant.Create(context.Background(), db.Client, "Other Inc", tenant.Admin{FirstName: "Olga", LastName: "Other", Email: "admin@acme.test", Password: "other admin password"})
+		_, _, err = account.CreateOrganization(context.Background(), db.Client, "Other Inc", account.Admin{FirstName: "Olga", LastName: "Other", Email: "admin@acme.test", Password: "other admin password"})
 		if err != nil {
 			t.Fatal(err)
 		}

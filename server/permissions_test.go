@@ -26,11 +26,11 @@ import (
 	"roster/ent/role"
 	"roster/ent/user"
 	"roster/graph"
+	"roster/internal/account"
 	"roster/internal/otp"
 	"roster/internal/password"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
@@ -157,7 +157,7 @@ const (
 var mxActorNames = [...]string{"admin", "supervisor", "scoped-supervisor", "agent", "broadcast-agent", "anonymous"}
 
 // mxPermissions returns what the role of actor a grants, with the
-// broadcast grant of the broadcasting agent, as tenant.BuiltinRoles
+// broadcast grant of the broadcasting agent, as account.BuiltinRoles
 // defines the built-in roles.
 func mxPermissions(a mxActor) []viewer.Permission {
 	builtin := map[mxActor]role.Builtin{
@@ -165,7 +165,7 @@ func mxPermissions(a mxActor) []viewer.Permission {
 		mxAgent: role.BuiltinAgent, mxBroadcaster: role.BuiltinAgent,
 	}[a]
 	var perms []viewer.Permission
-	for _, r := range tenant.BuiltinRoles {
+	for _, r := range account.BuiltinRoles {
 		if r.Builtin == builtin {
 			perms = append(perms, r.Permissions...)
 		}
@@ -833,7 +833,7 @@ func newMxFixture(t *testing.T) *mxFixture {
 		t.Fatal(err)
 	}
 	f.org[0] = admin.OrganizationID
-	globex, _, err := tenant.Create(f.sys, f.db, "Globex", tenant.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: f.hash})
+	globex, _, err := account.CreateOrganization(f.sys, f.db, "Globex", account.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: f.hash})
 	if err != nil {
 		t.Fatal(err)
 	}

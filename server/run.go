@@ -17,7 +17,6 @@ import (
 	"roster/internal/auth"
 	"roster/internal/mail"
 	"roster/internal/store"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
@@ -48,14 +47,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	authn := auth.New(db.Client, auth.Options{
-		SessionTTL:    cfg.SessionTTL,
+		SessionTTL: cfg.SessionTTL,
+		Secret:     []byte(cfg.Secret),
+		SendMail:   sendMail,
+	}, log)
+	accounts := account.New(db.Client, authn, account.Options{
+		Retention:     cfg.ArchiveRetention,
 		InvitationTTL: cfg.InvitationTTL,
 		PublicURL:     cfg.PublicURL,
-		Secret:        []byte(cfg.Secret),
 		SendMail:      sendMail,
 	}, log)
-	authn.InviteOnCreate(db.Client)
-	accounts := &account.Service{Client: db.Client, Retention: cfg.ArchiveRetention, Log: log}
+	accounts.InviteOnCreate(db.Client)
 
 	// startLive registers the client's last hooks: start what uses the
 	// client in the background only after it.
@@ -126,7 +128,7 @@ func bootstrap(ctx context.Context, client *ent.Client, cfg *config, stdout io.W
 	if pw == "" {
 		pw, generated = rand.Text(), true
 	}
-	org, admin, err := tenant.Create(ctx, client, cfg.OrganizationName, tenant.Admin{
+	org, admin, err := account.CreateOrganization(ctx, client, cfg.OrganizationName, account.Admin{
 		FirstName: "Admin", LastName: "User", Email: cfg.AdminEmail, Password: pw,
 	})
 	if err != nil {

@@ -11,11 +11,11 @@ import (
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/account"
 	"roster/internal/apierr"
 	"roster/internal/auth"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
@@ -43,7 +43,7 @@ func setup(t *testing.T, dbURL string) *fixture {
 	t.Cleanup(func() { db.Close() })
 	f := &fixture{client: db.Client}
 	for i, name := range []string{"Acme", "Globex"} {
-		o, adminUser, err := tenant.Create(ctx, db.Client, name, tenant.Admin{FirstName: "Ad", LastName: "Min", Email: "admin@" + name + ".test", Password: "admin password " + name})
+		o, adminUser, err := account.CreateOrganization(ctx, db.Client, name, account.Admin{FirstName: "Ad", LastName: "Min", Email: "admin@" + name + ".test", Password: "admin password " + name})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
-// Package account owns the end of a user's life: archiving keeps them for a
-// retention period during which they can be restored; after it, a
-// background job deletes them for good. It also moves an organization
-// between plans.
+// Package account owns the life of a user account, from the creation of
+// their organization or their invitation to their deletion: inviting
+// (resending, revoking, accepting invitations), archiving for a retention
+// period during which they can be restored, deleting, and the background
+// purge of what is past keeping. It also creates organizations with their
+// built-in roles and first admin, and moves them between plans.
 package account
 
 import (
@@ -14,7 +16,6 @@ import (
 	"roster/ent/invitation"
 	"roster/ent/mail"
 	"roster/ent/mfachallenge"
-	"roster/ent/organization"
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/internal/apierr"
@@ -22,22 +23,41 @@ import (
 	"roster/internal/viewer"
 )
 
-// Service restores and purges users.
+// Service invites, archives, restores, deletes and purges users.
 type Service struct {
-	Client *ent.Client
+	client *ent.Client
+	auth   *auth.Service
+	opts   Options
+	log    *slog.Logger
+}
+
+// Options configure the account service.
+type Options struct {
 	// Retention is how long an archived user can be restored.
 	Retention time.Duration
-	Log       *slog.Logger
+	// InvitationTTL is how long an invitation link works.
+	InvitationTTL time.Duration
+	// PublicURL is where users open the product, for links in mails.
+	PublicURL string
+	// SendMail queues a mail through client (a transaction's, so that the
+	// mail goes out only if it commits).
+	SendMail func(ctx context.Context, client *ent.Client, to, subject, body string) error
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-func (s *Service) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
+// New returns an account service; authn rate-limits invitation attempts.
+func New(client *ent.Client, authn *auth.Service, opts Options, log *slog.Logger) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	return s.Now()
+	if opts.InvitationTTL <= 0 {
+		opts.InvitationTTL = 72 * time.Hour
+	}
+	return &Service{client: client, auth: authn, opts: opts, log: log}
 }
+
+func (s *Service) now() time.Time { return s.opts.Now() }
 
 // Restore brings back archived user id, through c (the request's client):
 // ACTIVE when they have a password, INVITED otherwise.
@@ -52,8 +72,8 @@ func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User
 	if u.Status != user.StatusArchived {
 		return nil, apierr.New(apierr.Conflict, "the user is not archived")
 	}
-	if u.ArchivedAt != nil && u.ArchivedAt.Before(s.now().Add(-s.Retention)) {
-		return nil, apierr.New(apierr.Conflict, "the user was archived more than %s ago and can no longer be restored", s.Retention)
+	if u.ArchivedAt != nil && u.ArchivedAt.Before(s.now().Add(-s.opts.Retention)) {
+		return nil, apierr.New(apierr.Conflict, "the user was archived more than %s ago and can no longer be restored", s.opts.Retention)
 	}
 	status := user.StatusActive
 	if u.Password == "" {
@@ -75,15 +95,6 @@ func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) (*ent.User,
 	return u, c.User.DeleteOneID(id).Exec(ctx)
 }
 
-// SetPlan moves the viewer's organization to plan, through c. The viewer
-// must manage users.
-func (s *Service) SetPlan(ctx context.Context, c *ent.Client, plan organization.Plan) (*ent.Organization, error) {
-	if err := canManageUsers(ctx); err != nil {
-		return nil, err
-	}
-	return c.Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(viewer.NewSystemContext(ctx))
-}
-
 // canManageUsers refuses viewers who may not manage users, before anything
 // is looked up for them.
 func canManageUsers(ctx context.Context) error {
@@ -103,20 +114,20 @@ func canManageUsers(ctx context.Context) error {
 func (s *Service) Purge(ctx context.Context) (int, error) {
 	ctx = viewer.NewSystemContext(ctx)
 	now := s.now()
-	n, err := s.Client.User.Delete().Where(user.StatusEQ(user.StatusArchived), user.ArchivedAtLT(now.Add(-s.Retention))).Exec(ctx)
+	n, err := s.client.User.Delete().Where(user.StatusEQ(user.StatusArchived), user.ArchivedAtLT(now.Add(-s.opts.Retention))).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("purge archived users: %w", err)
 	}
-	if _, err := s.Client.Session.Delete().Where(session.ExpiresAtLT(now)).Exec(ctx); err != nil {
+	if _, err := s.client.Session.Delete().Where(session.ExpiresAtLT(now)).Exec(ctx); err != nil {
 		return n, fmt.Errorf("purge expired sessions: %w", err)
 	}
-	if _, err := s.Client.Invitation.Delete().Where(invitation.ExpiresAtLT(now.Add(-30 * 24 * time.Hour))).Exec(ctx); err != nil {
+	if _, err := s.client.Invitation.Delete().Where(invitation.ExpiresAtLT(now.Add(-30 * 24 * time.Hour))).Exec(ctx); err != nil {
 		return n, fmt.Errorf("purge old invitations: %w", err)
 	}
-	if _, err := s.Client.MfaChallenge.Delete().Where(mfachallenge.ExpiresAtLT(now.Add(-time.Hour))).Exec(ctx); err != nil {
+	if _, err := s.client.MfaChallenge.Delete().Where(mfachallenge.ExpiresAtLT(now.Add(-time.Hour))).Exec(ctx); err != nil {
 		return n, fmt.Errorf("purge old challenges: %w", err)
 	}
-	if _, err := s.Client.Mail.Delete().Where(mail.SentAtLT(now.Add(-30 * 24 * time.Hour))).Exec(ctx); err != nil {
+	if _, err := s.client.Mail.Delete().Where(mail.SentAtLT(now.Add(-30 * 24 * time.Hour))).Exec(ctx); err != nil {
 		return n, fmt.Errorf("purge old mails: %w", err)
 	}
 	return n, nil
@@ -130,9 +141,9 @@ func (s *Service) RunPurge(ctx context.Context, interval time.Duration) {
 		n, err := s.Purge(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.Log.WarnContext(ctx, "purge", "err", err)
+			s.log.WarnContext(ctx, "purge", "err", err)
 		case n > 0:
-			s.Log.InfoContext(ctx, "purged archived users", "users", n, "retention", s.Retention)
+			s.log.InfoContext(ctx, "purged archived users", "users", n, "retention", s.opts.Retention)
 		}
 		select {
 		case <-ctx.Done():

@@ -16,7 +16,6 @@ import (
 	"roster/internal/apierr"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
@@ -37,7 +36,7 @@ func TestRestoreAndPurge(t *testing.T) {
 			}
 			defer db.Close()
 			c := db.Client
-			_, admin, err := tenant.Create(ctx, c, "Acme", tenant.Admin{FirstName: "A", LastName: "D", Email: "a@acme.test", Password: "a long admin password"})
+			_, admin, err := account.CreateOrganization(ctx, c, "Acme", account.Admin{FirstName: "A", LastName: "D", Email: "a@acme.test", Password: "a long admin password"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +45,7 @@ func TestRestoreAndPurge(t *testing.T) {
 			as := viewer.NewContext(ctx, &viewer.Viewer{UserID: admin.ID, OrganizationID: admin.OrganizationID, Permissions: viewer.AllPermissions})
 
 			clk := &clock{t: time.Now()}
-			svc := &account.Service{Client: c, Retention: 30 * 24 * time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.now}
+			svc := account.New(c, nil, account.Options{Retention: 30 * 24 * time.Hour, Now: clk.now}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			mk := func(email string) *ent.User {
 				u := c.User.Create().SetRoleID(agent.ID).SetFirstName("U").SetLastName("X").SetEmail(email).SaveX(as)
 				return c.User.UpdateOneID(u.ID).SetStatus(user.StatusArchived).SetArchivedAt(clk.t).SaveX(as)

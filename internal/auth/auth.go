@@ -61,10 +61,6 @@ type Service struct {
 type Options struct {
 	// SessionTTL is how long a token stays valid.
 	SessionTTL time.Duration
-	// InvitationTTL is how long an invitation link works.
-	InvitationTTL time.Duration
-	// PublicURL is where users open the product, for links in mails.
-	PublicURL string
 	// Secret keys the hashes of emailed codes; optional.
 	Secret []byte
 	// Issuer names the product in authenticator apps.
@@ -83,9 +79,6 @@ func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
 	}
 	if opts.Issuer == "" {
 		opts.Issuer = "roster"
-	}
-	if opts.InvitationTTL <= 0 {
-		opts.InvitationTTL = 72 * time.Hour
 	}
 	clock := ratelimit.WithClock(opts.Now)
 	return &Service{
@@ -124,6 +117,12 @@ func (s *Service) limit(_ context.Context, c check, account, address string) err
 		return &apierr.Error{Code: apierr.RateLimited, Message: fmt.Sprintf("too many attempts: try again in %d seconds", int(wait.Seconds())+1), RetryAfter: wait}
 	}
 	return nil
+}
+
+// LimitInvitation refuses an attempt to accept an invitation beyond the
+// rate limit of the client address in ctx.
+func (s *Service) LimitInvitation(ctx context.Context) error {
+	return s.limit(ctx, checkInvitation, "", DeviceFrom(ctx).IP)
 }
 
 // Device describes the client a login comes from.
@@ -185,7 +184,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 
 // open creates a session for u (loaded with its role).
 func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, error) {
-	token, hash, err := newToken()
+	token, hash, err := NewToken()
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +228,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 		Permissions    string    `sql:"permissions"`
 	}
 	err := s.client.Session.Query().
-		Where(session.TokenHash(hashToken(token))).
+		Where(session.TokenHash(HashToken(token))).
 		Modify(func(q *entsql.Selector) {
 			u, r := entsql.Table(user.Table), entsql.Table(role.Table)
 			q.Join(u).On(q.C(session.FieldUserID), u.C(user.FieldID)).
@@ -327,16 +326,19 @@ func ParseAuthorization(h string) (string, bool) {
 	return token, token != ""
 }
 
-func newToken() (token string, hash []byte, err error) {
+// NewToken returns a new random token and its hash, the only part to
+// store.
+func NewToken() (token string, hash []byte, err error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", nil, fmt.Errorf("generate token: %w", err)
 	}
 	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	return token, hashToken(token), nil
+	return token, HashToken(token), nil
 }
 
-func hashToken(token string) []byte {
+// HashToken returns the hash under which token is stored.
+func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
 }

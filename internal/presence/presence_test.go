@@ -10,11 +10,11 @@ import (
 	"roster/ent"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/account"
 	"roster/internal/auth"
 	"roster/internal/presence"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
@@ -27,7 +27,7 @@ func setup(t *testing.T, dbURL string) (*ent.Client, *viewer.Viewer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	_, admin, err := tenant.Create(context.Background(), db.Client, "Acme", tenant.Admin{FirstName: "A", LastName: "B", Email: "a@acme.test", Password: "a long admin password"})
+	_, admin, err := account.CreateOrganization(context.Background(), db.Client, "Acme", account.Admin{FirstName: "A", LastName: "B", Email: "a@acme.test", Password: "a long admin password"})
 	if err != nil {
 		t.Fatal(err)
 	}

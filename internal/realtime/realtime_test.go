@@ -12,12 +12,12 @@ import (
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
+	"roster/internal/account"
 	"roster/internal/auth"
 	"roster/internal/pubsub"
 	"roster/internal/realtime"
 	"roster/internal/store"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
@@ -85,7 +85,7 @@ func setup(t *testing.T, dbURL string) *world {
 	go hub.Run(ctx, b)
 
 	c := db.Client
-	_, admin, err := tenant.Create(ctx, c, "Acme", tenant.Admin{FirstName: "A", LastName: "Dmin", Email: "admin@acme.test", Password: "a long admin password"})
+	_, admin, err := account.CreateOrganization(ctx, c, "Acme", account.Admin{FirstName: "A", LastName: "Dmin", Email: "admin@acme.test", Password: "a long admin password"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,7 @@
-package auth
+package account
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -12,50 +11,14 @@ import (
 	"roster/ent"
 	"roster/ent/hook"
 	"roster/ent/invitation"
-	"roster/ent/session"
 	"roster/ent/user"
 	"roster/internal/apierr"
+	"roster/internal/auth"
 	"roster/internal/password"
 	"roster/internal/viewer"
 )
 
 var errBadInvitation = apierr.Input("token", "this invitation link is invalid, was used already, or expired: ask an admin for a new one")
-
-// checkPassword returns the viewer's user when pw is their password.
-func (s *Service) checkPassword(ctx context.Context, pw string) (*ent.User, error) {
-	v, err := Require(ctx)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.client.User.Get(viewer.NewSystemContext(ctx), v.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.limit(ctx, checkLogin, u.Email, DeviceFrom(ctx).IP); err != nil {
-		return nil, err
-	}
-	if !password.Verify(u.Password, pw) {
-		return nil, apierr.Input("currentPassword", "is not your password")
-	}
-	return u, nil
-}
-
-// ChangePassword sets the viewer's password, given the current one. Their
-// other sessions end; this one goes on.
-func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
-	u, err := s.checkPassword(ctx, current)
-	if err != nil {
-		return err
-	}
-	// As the system, but still with the viewer in the context, so that the
-	// hook ending the other sessions spares this one.
-	err = s.client.User.UpdateOneID(u.ID).SetPassword(next).Exec(viewer.NewSystemContext(ctx))
-	var e *apierr.Error
-	if errors.As(err, &e) && e.Field == "password" {
-		return apierr.Input("newPassword", "%s", e.Message)
-	}
-	return err
-}
 
 // InviteOnCreate makes client send an invitation to every user created
 // without a password, in the transaction that creates them.
@@ -79,7 +42,7 @@ func (s *Service) InviteOnCreate(client *ent.Client) {
 // invite replaces the invitations of u by a new one and mails its link.
 func (s *Service) invite(ctx context.Context, c *ent.Client, u *ent.User) error {
 	sys := viewer.NewSystemContext(ctx)
-	token, hash, err := newToken()
+	token, hash, err := auth.NewToken()
 	if err != nil {
 		return err
 	}
@@ -132,12 +95,8 @@ func (s *Service) RevokeInvitation(ctx context.Context, c *ent.Client, id int) (
 // invited returns user id, of the viewer's organization, if they are
 // invited and the viewer may manage users.
 func (s *Service) invited(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
-	v, err := Require(ctx)
-	if err != nil {
+	if err := canManageUsers(ctx); err != nil {
 		return nil, err
-	}
-	if !v.Can(viewer.ManageUsers) {
-		return nil, apierr.New(apierr.Forbidden, "not allowed")
 	}
 	u, err := c.User.Get(ctx, id) // confined to the viewer's organization
 	if err != nil {
@@ -152,11 +111,11 @@ func (s *Service) invited(ctx context.Context, c *ent.Client, id int) (*ent.User
 // AcceptInvitation sets the password of the user invited with token, makes
 // them active, and ends the invitation.
 func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.User, error) {
-	if err := s.limit(ctx, checkInvitation, "", DeviceFrom(ctx).IP); err != nil {
+	if err := s.auth.LimitInvitation(ctx); err != nil {
 		return nil, err
 	}
 	sys := viewer.NewSystemContext(ctx)
-	inv, err := s.client.Invitation.Query().Where(invitation.TokenHash(hashToken(token))).WithUser().Only(sys)
+	inv, err := s.client.Invitation.Query().Where(invitation.TokenHash(auth.HashToken(token))).WithUser().Only(sys)
 	if ent.IsNotFound(err) {
 		return nil, errBadInvitation
 	}
@@ -194,23 +153,15 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 	return u, err
 }
 
-// RevokeSession ends session id (the viewer's own, or anyone's of their
-// organization for those who manage users).
-func (s *Service) RevokeSession(ctx context.Context, c *ent.Client, id int) error {
-	return c.Session.DeleteOneID(id).Exec(ctx)
-}
-
-// RevokeUserSessions ends every session of user id and returns how many.
-func (s *Service) RevokeUserSessions(ctx context.Context, c *ent.Client, id int) (int, error) {
-	v, err := Require(ctx)
+// tx runs fn in a transaction of its own.
+func (s *Service) tx(ctx context.Context, fn func(*ent.Client) error) error {
+	tx, err := s.client.Tx(ctx)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("begin: %w", err)
 	}
-	if !v.Can(viewer.ManageUsers) {
-		return 0, apierr.New(apierr.Forbidden, "not allowed")
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
-	if _, err := c.User.Get(ctx, id); err != nil {
-		return 0, err
-	}
-	return c.Session.Delete().Where(session.UserID(id)).Exec(ctx)
+	return tx.Commit()
 }

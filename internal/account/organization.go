@@ -1,12 +1,11 @@
-// Package tenant creates organizations: the organization itself, its
-// built-in roles and its first admin, all or nothing.
-package tenant
+package account
 
 import (
 	"context"
 	"fmt"
 
 	"roster/ent"
+	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/internal/viewer"
 )
@@ -29,15 +28,16 @@ type Admin struct {
 	FirstName, LastName, Email, Password string
 }
 
-// Create makes an organization with its built-in roles and first admin, in
-// one transaction, and returns the organization and the admin.
-func Create(ctx context.Context, client *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
+// CreateOrganization makes an organization with its built-in roles and
+// first admin, in one transaction, and returns the organization and the
+// admin.
+func CreateOrganization(ctx context.Context, client *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
 	ctx = viewer.NewSystemContext(ctx)
 	tx, err := client.Tx(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin: %w", err)
 	}
-	org, u, err := create(ctx, tx.Client(), name, admin)
+	org, u, err := createOrganization(ctx, tx.Client(), name, admin)
 	if err != nil {
 		_ = tx.Rollback()
 		return nil, nil, err
@@ -48,7 +48,7 @@ func Create(ctx context.Context, client *ent.Client, name string, admin Admin) (
 	return org.Unwrap(), u.Unwrap(), nil
 }
 
-func create(ctx context.Context, c *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
+func createOrganization(ctx context.Context, c *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
 	org, err := c.Organization.Create().SetName(name).Save(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create organization: %w", err)
@@ -81,4 +81,13 @@ func create(ctx context.Context, c *ent.Client, name string, admin Admin) (*ent.
 		return nil, nil, fmt.Errorf("create admin: %w", err)
 	}
 	return org, u, nil
+}
+
+// SetPlan moves the viewer's organization to plan, through c. The viewer
+// must manage users.
+func (s *Service) SetPlan(ctx context.Context, c *ent.Client, plan organization.Plan) (*ent.Organization, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
+	return c.Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(viewer.NewSystemContext(ctx))
 }
