@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 
+	"roster/ent"
 	"roster/ent/user"
 	"roster/graph/model"
 	"roster/internal/auth"
@@ -21,4 +22,21 @@ func (r *Resolver) loginPayload(ctx context.Context, s *auth.Session, ch *auth.C
 		return nil, err
 	}
 	return &model.LoginPayload{Token: &s.Token, ExpiresAt: &s.ExpiresAt, User: u}, nil
+}
+
+// asSelf loads user id, with every edge the client selected, as seen by
+// that user: for the answer of a field that acts for someone who is not
+// logged in yet (accepting an invitation), whose nested fields would
+// otherwise be read without a viewer.
+func (r *Resolver) asSelf(ctx context.Context, id int) (*ent.User, error) {
+	u, err := r.db(ctx).User.Query().Where(user.ID(id)).WithRole().Only(viewer.NewSystemContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	ctx = viewer.NewContext(ctx, auth.ViewerOf(u, 0))
+	q, err := r.db(ctx).User.Query().Where(user.ID(id)).CollectFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.Only(ctx)
 }

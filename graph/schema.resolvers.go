@@ -76,7 +76,11 @@ func (r *mutationResolver) DisableTotp(ctx context.Context, password string) (*e
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, password string) (*ent.User, error) {
-	return r.account.AcceptInvitation(ctx, token, password)
+	u, err := r.account.AcceptInvitation(ctx, token, password)
+	if err != nil {
+		return nil, err
+	}
+	return r.asSelf(ctx, u.ID)
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.
@@ -156,7 +160,11 @@ func (r *mutationResolver) CreateRole(ctx context.Context, input ent.CreateRoleI
 
 // UpdateRole is the resolver for the updateRole field.
 func (r *mutationResolver) UpdateRole(ctx context.Context, id int, input ent.UpdateRoleInput) (*ent.Role, error) {
-	return r.db(ctx).Role.UpdateOneID(id).SetInput(input).Save(ctx)
+	// The generated SetInput appends input.Permissions instead of
+	// input.AppendPermissions: pass the appended ones here.
+	added := input.AppendPermissions
+	input.AppendPermissions = nil
+	return r.db(ctx).Role.UpdateOneID(id).SetInput(input).AppendPermissions(added).Save(ctx)
 }
 
 // DeleteRole is the resolver for the deleteRole field.

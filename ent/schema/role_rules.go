@@ -41,13 +41,26 @@ func (Role) Hooks() []ent.Hook {
 }
 
 // normalizeRole trims the name, derives its key, and keeps the permissions
-// valid, unique and in a stable order.
+// valid, unique and in a stable order. Appended permissions are added to
+// the ones set in the same change, or else to the role's current ones, so
+// the rules after this hook see the whole new set.
 func normalizeRole(next ent.Mutator) ent.Mutator {
 	return hook.RoleFunc(func(ctx context.Context, m *gen.RoleMutation) (gen.Value, error) {
 		if v, ok := m.Name(); ok {
 			v = strings.TrimSpace(v)
 			m.SetName(v)
 			m.SetNameKey(strings.ToLower(v))
+		}
+		if added, ok := m.AppendedPermissions(); ok {
+			ps, set := m.Permissions()
+			if !set && m.Op().Is(ent.OpUpdateOne) {
+				old, err := m.OldPermissions(ctx)
+				if err != nil {
+					return nil, err
+				}
+				ps = old
+			}
+			m.SetPermissions(append(slices.Clone(ps), added...))
 		}
 		if ps, ok := m.Permissions(); ok {
 			out := make([]viewer.Permission, 0, len(ps))
