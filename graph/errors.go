@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -34,8 +33,11 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				msg := strings.Replace(gqlErr.Message, "must be defined", "is required", 1)
 				gqlErr.Message = field + ": " + msg
 				setCode(gqlErr, apierr.BadUserInput, field)
-			} else if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
-				setCode(gqlErr, apierr.BadUserInput, "")
+			} else if code, ok := gqlErr.Extensions["code"]; !ok || !apierr.Known(apierr.Code(fmt.Sprint(code))) {
+				// No code, or one of gqlgen's or entgql's outside the
+				// API's vocabulary (INVALID_PAGINATION): the arguments
+				// do not fit together.
+				setCode(gqlErr, apierr.BadUserInput, backquotedArgument(gqlErr.Message))
 			}
 			return gqlErr
 		}
@@ -52,14 +54,8 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if e.Code == apierr.Internal {
 			log.ErrorContext(ctx, "request failed", "path", gqlErr.Path.String(), "err", err)
 		}
-		gqlErr.Message = e.Message
-		if e.Field != "" {
-			gqlErr.Message = e.Field + ": " + e.Message
-		}
-		setCode(gqlErr, e.Code, e.Field)
-		if e.RetryAfter > 0 {
-			gqlErr.Extensions["retryAfter"] = int(e.RetryAfter.Round(time.Second) / time.Second)
-		}
+		gqlErr.Message = e.Error()
+		gqlErr.Extensions = e.Extensions()
 		return gqlErr
 	}
 }
@@ -68,10 +64,23 @@ func setCode(e *gqlerror.Error, code apierr.Code, field string) {
 	if e.Extensions == nil {
 		e.Extensions = map[string]any{}
 	}
-	e.Extensions["code"] = code
-	if field != "" {
-		e.Extensions["field"] = field
+	for k, v := range (&apierr.Error{Code: code, Field: field}).Extensions() {
+		e.Extensions[k] = v
 	}
+}
+
+// backquotedArgument returns the first `name` quoted in msg, as entgql
+// names the pagination argument its errors are about, or "".
+func backquotedArgument(msg string) string {
+	_, rest, ok := strings.Cut(msg, "`")
+	if !ok {
+		return ""
+	}
+	name, _, ok := strings.Cut(rest, "`")
+	if !ok {
+		return ""
+	}
+	return name
 }
 
 // Classify maps any error to one of the API's error codes.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"roster/internal/apierr"
 	"roster/internal/store/storetest"
 )
 
@@ -134,8 +135,8 @@ func checkErrorsCoded(t *testing.T, raw []byte) {
 		t.Fatalf("not JSON: %q", raw)
 	}
 	for _, e := range r.Errors {
-		if e.Extensions["code"] == nil {
-			t.Errorf("error without a code: %q", e.Message)
+		if code, _ := e.Extensions["code"].(string); !apierr.Known(apierr.Code(code)) {
+			t.Errorf("error without one of apierr's codes: %q (%v)", e.Message, e.Extensions["code"])
 		}
 		if e.Extensions["code"] == "INTERNAL" {
 			t.Errorf("internal error for %q", raw)

@@ -283,10 +283,5 @@ func websocketUpgrade(r *http.Request) bool {
 
 // writeError answers with one GraphQL error coded BAD_REQUEST.
 func writeError(w http.ResponseWriter, status int, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"message":    message,
-		"extensions": map[string]any{"code": "BAD_REQUEST"},
-	}}})
+	apierr.WriteHTTP(w, status, apierr.New(apierr.BadRequest, "%s", message))
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"roster/internal/apierr"
 )
 
 // The statements of the hand-written handler. Like roster, it confines
@@ -144,28 +146,28 @@ func (h *handwritten) serve(r *http.Request, statements *int64) (status int, bod
 	if v := r.URL.Query().Get("first"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxFirst {
-			return errorBody(http.StatusBadRequest, "BAD_USER_INPUT", fmt.Sprintf("first must be 1 to %d", maxFirst))
+			return errorBody(http.StatusBadRequest, apierr.BadUserInput, fmt.Sprintf("first must be 1 to %d", maxFirst))
 		}
 		first = n
 	}
 	conn, err := h.listUsers(r.Context(), r.Header.Get("Authorization"), first, statements)
 	switch {
 	case errors.Is(err, errUnauthenticated):
-		return errorBody(http.StatusUnauthorized, "UNAUTHENTICATED", err.Error())
+		return errorBody(http.StatusUnauthorized, apierr.Unauthenticated, err.Error())
 	case err != nil:
-		return errorBody(http.StatusInternalServerError, "INTERNAL", err.Error())
+		return errorBody(http.StatusInternalServerError, apierr.Internal, err.Error())
 	}
 	var rsp usersResponse
 	rsp.Data.Users = conn
 	body, err = json.Marshal(&rsp)
 	if err != nil {
-		return errorBody(http.StatusInternalServerError, "INTERNAL", fmt.Sprintf("encode response: %v", err))
+		return errorBody(http.StatusInternalServerError, apierr.Internal, fmt.Sprintf("encode response: %v", err))
 	}
 	return http.StatusOK, body
 }
 
 // errorBody returns a GraphQL-style error response.
-func errorBody(status int, code, message string) (int, []byte) {
+func errorBody(status int, code apierr.Code, message string) (int, []byte) {
 	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{ // cannot fail
 		"message":    message,
 		"extensions": map[string]any{"code": code},

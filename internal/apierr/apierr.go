@@ -1,10 +1,13 @@
 // Package apierr is the error vocabulary of the API. Code anywhere returns an
 // *Error with a stable Code; the GraphQL edge maps every error, known or not,
-// to one of these codes exactly once.
+// to one of these codes exactly once, and WriteHTTP writes the errors
+// answered before GraphQL runs.
 package apierr
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -12,16 +15,61 @@ import (
 // extensions.code.
 type Code string
 
-// The error codes clients can rely on.
+// The error codes clients can rely on. Every code the API sends is one of
+// these (see Codes); the README's error table describes each.
 const (
+	// Unauthenticated: no token, or one unknown, revoked or expired;
+	// wrong credentials at login.
 	Unauthenticated Code = "UNAUTHENTICATED"
-	Forbidden       Code = "FORBIDDEN"
-	NotFound        Code = "NOT_FOUND"
-	BadUserInput    Code = "BAD_USER_INPUT"
-	Conflict        Code = "CONFLICT"
-	RateLimited     Code = "RATE_LIMITED"
-	Internal        Code = "INTERNAL"
+	// Forbidden: the viewer's role lacks the permission.
+	Forbidden Code = "FORBIDDEN"
+	// NotFound: no such object in the viewer's organization.
+	NotFound Code = "NOT_FOUND"
+	// BadUserInput: an input value is missing or invalid; Field names it.
+	BadUserInput Code = "BAD_USER_INPUT"
+	// Conflict: the change contradicts existing data (a duplicate name,
+	// say).
+	Conflict Code = "CONFLICT"
+	// RateLimited: too many attempts; RetryAfter says when to try again.
+	RateLimited Code = "RATE_LIMITED"
+	// QueryTooComplex: the operation is too deep, has too many aliases or
+	// tokens, or costs too much.
+	QueryTooComplex Code = "QUERY_TOO_COMPLEX"
+	// BadRequest: the request is not GraphQL over HTTP as accepted (not
+	// JSON, a mutation by GET, introspection off, a query text too long,
+	// a malformed persisted query).
+	BadRequest Code = "BAD_REQUEST"
+	// PersistedQueryNotFound: the client sent only the hash of a query the
+	// server does not hold, and must send the query with it (gqlgen's
+	// code, which Apollo's and other clients recognise).
+	PersistedQueryNotFound Code = "PERSISTED_QUERY_NOT_FOUND"
+	// ParseFailed: the document is not valid GraphQL syntax (gqlgen's code).
+	ParseFailed Code = "GRAPHQL_PARSE_FAILED"
+	// ValidationFailed: the document does not fit the schema (gqlgen's
+	// code).
+	ValidationFailed Code = "GRAPHQL_VALIDATION_FAILED"
+	// Internal: anything unexpected; the detail is in the server's log.
+	Internal Code = "INTERNAL"
 )
+
+// Codes returns every code the API sends.
+func Codes() []Code {
+	return []Code{
+		Unauthenticated, Forbidden, NotFound, BadUserInput, Conflict, RateLimited,
+		QueryTooComplex, BadRequest, PersistedQueryNotFound, ParseFailed, ValidationFailed,
+		Internal,
+	}
+}
+
+// Known reports whether c is one of Codes.
+func Known(c Code) bool {
+	for _, k := range Codes() {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
 
 // Error is an error meant to be shown to the client.
 type Error struct {
@@ -50,6 +98,27 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code && (t.Field == "" || t.Field == e.Field)
 }
 
+// Extensions returns what a GraphQL error carrying e holds in its
+// extensions: the code, and the field and retryAfter (whole seconds,
+// rounded up) when set. Every error the API answers with gets its
+// extensions from here.
+func (e *Error) Extensions() map[string]any {
+	ext := map[string]any{"code": string(e.Code)} // a plain string, as gqlgen looks codes up
+	if e.Field != "" {
+		ext["field"] = e.Field
+	}
+	if e.RetryAfter > 0 {
+		ext["retryAfter"] = RetryAfterSeconds(e.RetryAfter)
+	}
+	return ext
+}
+
+// RetryAfterSeconds rounds d up to whole seconds, at least 1: a client
+// that waits that long is not refused again for the same reason.
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
 // New returns an error with code and message.
 func New(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -58,6 +127,27 @@ func New(code Code, format string, args ...any) *Error {
 // Input returns a BAD_USER_INPUT error about field.
 func Input(field, format string, args ...any) *Error {
 	return &Error{Code: BadUserInput, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// WriteHTTP answers a request refused before GraphQL runs (not JSON, a
+// mutation by GET, the database unreachable while authenticating) with
+// status and a GraphQL response carrying e: {"errors": [{"message": …,
+// "extensions": {"code": …}}]}. A RATE_LIMITED error also sets the
+// Retry-After header.
+func WriteHTTP(w http.ResponseWriter, status int, e *Error) {
+	w.Header().Set("Content-Type", "application/json")
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(RetryAfterSeconds(e.RetryAfter)))
+	}
+	w.WriteHeader(status)
+	msg := e.Message
+	if e.Field != "" {
+		msg = e.Error()
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+		"message":    msg,
+		"extensions": e.Extensions(),
+	}}})
 }
 
 // Invalid is an error from a value check that does not know the field's

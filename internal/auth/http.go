@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -39,12 +38,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			ctx = context.WithValue(ctx, failureKey{}, err)
 		case err != nil:
 			s.log.ErrorContext(ctx, "authenticate", "err", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-				"message":    "internal error",
-				"extensions": map[string]any{"code": apierr.Internal},
-			}}})
+			apierr.WriteHTTP(w, http.StatusServiceUnavailable, apierr.New(apierr.Internal, "internal error"))
 			return
 		default:
 			ctx = viewer.NewContext(ctx, v)

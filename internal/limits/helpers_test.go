@@ -15,6 +15,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"roster/internal/apierr"
 )
 
 // testSDL is shaped like the roster schema: Relay connections with
@@ -216,9 +218,9 @@ func wantPass(t testing.TB, r response) {
 
 // wantReject fails t unless r is one error with code (and no data), and
 // returns that error.
-func wantReject(t testing.TB, r response, code string) gqlError {
+func wantReject(t testing.TB, r response, code apierr.Code) gqlError {
 	t.Helper()
-	if len(r.Errors) != 1 || r.Errors[0].code() != code {
+	if len(r.Errors) != 1 || r.Errors[0].code() != string(code) {
 		t.Fatalf("want one %s error, got status %d: %s", code, r.status, r.raw)
 	}
 	if len(r.Data) != 0 && string(r.Data) != "null" {

@@ -14,29 +14,13 @@ import (
 	"roster/internal/apierr"
 )
 
-// The extensions.code values of the errors this package returns.
-const (
-	// CodeBadRequest: the request itself is refused (query text too long,
-	// introspection off, malformed persisted query).
-	CodeBadRequest = "BAD_REQUEST"
-	// CodeQueryTooComplex: too many tokens, too deep, too many aliases or
-	// too costly.
-	CodeQueryTooComplex = "QUERY_TOO_COMPLEX"
-	// CodeBadUserInput: a page size above the limit; extensions.field
-	// names the argument.
-	CodeBadUserInput = string(apierr.BadUserInput)
-	// CodePersistedQueryNotFound: gqlgen's code for a hash the server does
-	// not hold.
-	CodePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
-)
-
 func init() {
 	// Rejections made before execution are answered like gqlgen's parse
 	// and validation errors: 422 (or 400 for
 	// application/graphql-response+json) instead of 200.
-	errcode.RegisterErrorType(CodeBadRequest, errcode.KindProtocol)
-	errcode.RegisterErrorType(CodeQueryTooComplex, errcode.KindProtocol)
-	errcode.RegisterErrorType(CodeBadUserInput, errcode.KindProtocol)
+	errcode.RegisterErrorType(string(apierr.BadRequest), errcode.KindProtocol)
+	errcode.RegisterErrorType(string(apierr.QueryTooComplex), errcode.KindProtocol)
+	errcode.RegisterErrorType(string(apierr.BadUserInput), errcode.KindProtocol)
 }
 
 // Install sets cfg's limits on srv: the suggestion options, and the handler
@@ -81,15 +65,13 @@ func Extensions(cfg Config) []graphql.HandlerExtension {
 }
 
 // reject returns an error with code and a message for the client.
-func reject(code, format string, args ...any) *gqlerror.Error {
-	return &gqlerror.Error{
-		Message:    fmt.Sprintf(format, args...),
-		Extensions: map[string]any{"code": code},
-	}
+func reject(code apierr.Code, format string, args ...any) *gqlerror.Error {
+	e := &apierr.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &gqlerror.Error{Message: e.Message, Extensions: e.Extensions()}
 }
 
 // rejectAt is reject with the location of pos, when known.
-func rejectAt(pos *ast.Position, code, format string, args ...any) *gqlerror.Error {
+func rejectAt(pos *ast.Position, code apierr.Code, format string, args ...any) *gqlerror.Error {
 	err := reject(code, format, args...)
 	if pos != nil && pos.Line > 0 {
 		err.Locations = []gqlerror.Location{{Line: pos.Line, Column: pos.Column}}

@@ -19,6 +19,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
+
+	"roster/internal/apierr"
 )
 
 // introspectionQuery is the query GraphiQL sends to learn the schema.
@@ -72,8 +74,8 @@ type limitCase struct {
 	name  string
 	cfg   func(*Config) // changes to Defaults(false), if any
 	req   request
-	code  string // "" when the operation must execute
-	field string // extensions.field wanted, if any
+	code  apierr.Code // "" when the operation must execute
+	field string      // extensions.field wanted, if any
 }
 
 func runLimitCases(t *testing.T, cases []limitCase) {
@@ -91,7 +93,7 @@ func runLimitCases(t *testing.T, cases []limitCase) {
 				return
 			}
 			e := wantReject(t, r, tc.code)
-			if r.status != http.StatusUnprocessableEntity && tc.code != CodePersistedQueryNotFound {
+			if r.status != http.StatusUnprocessableEntity && tc.code != apierr.PersistedQueryNotFound {
 				t.Errorf("status %d, want %d", r.status, http.StatusUnprocessableEntity)
 			}
 			if got, _ := e.Extensions["field"].(string); got != tc.field {
@@ -136,17 +138,17 @@ func TestDepth(t *testing.T) {
 	t.Parallel()
 	runLimitCases(t, []limitCase{
 		{name: "at limit", req: q(nested(10))},
-		{name: "over limit", req: q(nested(11)), code: CodeQueryTooComplex},
+		{name: "over limit", req: q(nested(11)), code: apierr.QueryTooComplex},
 		{name: "fragment chain at limit", req: q(fragmentChain(10))},
-		{name: "fragment chain over limit", req: q(fragmentChain(11)), code: CodeQueryTooComplex},
+		{name: "fragment chain over limit", req: q(fragmentChain(11)), code: apierr.QueryTooComplex},
 		{name: "inline fragments add no level", req: q(`{ me { ... on User { ... on User { manager { id } } } } }`),
 			cfg: func(c *Config) { c.MaxDepth = 3 }},
 		{name: "inline fragment counted", req: q(`{ me { ... on User { manager { manager { id } } } } }`),
-			cfg: func(c *Config) { c.MaxDepth = 3 }, code: CodeQueryTooComplex},
+			cfg: func(c *Config) { c.MaxDepth = 3 }, code: apierr.QueryTooComplex},
 		{name: "skipped branch not counted", req: qv(`query($deep: Boolean!) { me { id manager @include(if: $deep) { manager { id } } } }`,
 			map[string]any{"deep": false}), cfg: func(c *Config) { c.MaxDepth = 2 }},
 		{name: "included branch counted", req: qv(`query($deep: Boolean!) { me { id manager @include(if: $deep) { manager { id } } } }`,
-			map[string]any{"deep": true}), cfg: func(c *Config) { c.MaxDepth = 2 }, code: CodeQueryTooComplex},
+			map[string]any{"deep": true}), cfg: func(c *Config) { c.MaxDepth = 2 }, code: apierr.QueryTooComplex},
 		{name: "introspection not counted", req: q(introspectionQuery)},
 		{name: "zero disables", req: q(nested(40)), cfg: func(c *Config) { c.MaxDepth = 0 }},
 	})
@@ -156,17 +158,17 @@ func TestAliases(t *testing.T) {
 	t.Parallel()
 	runLimitCases(t, []limitCase{
 		{name: "at limit", req: q(aliases(30))},
-		{name: "over limit", req: q(aliases(31)), code: CodeQueryTooComplex},
+		{name: "over limit", req: q(aliases(31)), code: apierr.QueryTooComplex},
 		{name: "same name is no alias", req: q(`{ me: me { id: id } }`), cfg: func(c *Config) { c.MaxAliases = 1 }},
 		{name: "across fragments at limit",
 			req: q(`{ me { ...A manager { ...A manager { ...A } } } } ` + tenAliases)},
 		{name: "across fragments over limit",
-			req: q(`{ me { ...A manager { ...A manager { ...A } } } x: __typename } ` + tenAliases), code: CodeQueryTooComplex},
+			req: q(`{ me { ...A manager { ...A manager { ...A } } } x: __typename } ` + tenAliases), code: apierr.QueryTooComplex},
 		{name: "fragment spread twice in one selection counts once",
 			req: q(`{ me { ...A ...A ... on User { ...A } } } ` + tenAliases), cfg: func(c *Config) { c.MaxAliases = 10 }},
 		{name: "nested fragments multiply",
 			req: q(`{ me { ...B manager { ...B } } } fragment B on User { ...A m: manager { ...A } } ` + tenAliases),
-			cfg: func(c *Config) { c.MaxAliases = 41 }, code: CodeQueryTooComplex},
+			cfg: func(c *Config) { c.MaxAliases = 41 }, code: apierr.QueryTooComplex},
 		{name: "nested fragments at limit",
 			req: q(`{ me { ...B manager { ...B } } } fragment B on User { ...A m: manager { ...A } } ` + tenAliases),
 			cfg: func(c *Config) { c.MaxAliases = 42 }},
@@ -181,33 +183,33 @@ func TestComplexity(t *testing.T) {
 		// 1 + 100 × (edge 1 + node 1)
 		{name: "page at limit", req: q(`{ users(first: 100) { edges { node { id } } } }`), cfg: at(201)},
 		{name: "page over limit", req: q(`{ users(first: 100) { edges { node { id } } pageInfo { hasNextPage } } }`),
-			cfg: at(201), code: CodeQueryTooComplex},
+			cfg: at(201), code: apierr.QueryTooComplex},
 		{name: "variable page at limit", req: qv(page, map[string]any{"n": 100}), cfg: at(201)},
-		{name: "variable page over limit", req: qv(page, map[string]any{"n": 100}), cfg: at(200), code: CodeQueryTooComplex},
+		{name: "variable page over limit", req: qv(page, map[string]any{"n": 100}), cfg: at(200), code: apierr.QueryTooComplex},
 		{name: "variable default", req: q(`query($n: Int = 50) { users(first: $n) { edges { node { id } } } }`), cfg: at(101)},
 		{name: "variable default over limit", req: q(`query($n: Int = 50) { users(first: $n) { edges { node { id } } } }`),
-			cfg: at(100), code: CodeQueryTooComplex},
+			cfg: at(100), code: apierr.QueryTooComplex},
 		{name: "last", req: q(`{ users(last: 50) { edges { node { id } } } }`), cfg: at(101)},
-		{name: "no page size assumes 100", req: q(`{ users { edges { node { id } } } }`), cfg: at(200), code: CodeQueryTooComplex},
+		{name: "no page size assumes 100", req: q(`{ users { edges { node { id } } } }`), cfg: at(200), code: apierr.QueryTooComplex},
 		{name: "schema default page size", req: q(`{ divisions { edges { node { id } } } }`), cfg: at(21)},
 		{name: "empty page", req: q(`{ users(first: 0) { edges { node { id } } totalCount } }`), cfg: at(1)},
 		{name: "connection in fragment", req: q(`{ users(first: 10) { ...C } } fragment C on UserConnection { edges { node { id } } }`),
 			cfg: at(21)},
 		{name: "connection in fragment over", req: q(`{ users(first: 10) { ...C } } fragment C on UserConnection { edges { node { id } } }`),
-			cfg: at(20), code: CodeQueryTooComplex},
+			cfg: at(20), code: apierr.QueryTooComplex},
 		// 1 + 100 × (1 + 1 + 5 × 1): a page of users with their divisions.
 		{name: "users with divisions within defaults", req: q(`{ users(first: 100) { edges { node { divisions { id name } } } } }`)},
 		{name: "users with divisions costed", req: q(`{ users(first: 100) { edges { node { divisions { id name } } } } }`),
-			cfg: at(700), code: CodeQueryTooComplex},
-		{name: "members of divisions of users", code: CodeQueryTooComplex,
+			cfg: at(700), code: apierr.QueryTooComplex},
+		{name: "members of divisions of users", code: apierr.QueryTooComplex,
 			req: q(`{ users(first: 100) { edges { node { divisions { members(first: 100) { edges { node { id } } } } } } } }`)},
 		{name: "nodes by ids", req: q(`{ nodes(ids: ["1", "2", "3"]) { id } }`), cfg: at(3)},
-		{name: "nodes by ids over", req: q(`{ nodes(ids: ["1", "2", "3", "4"]) { id } }`), cfg: at(3), code: CodeQueryTooComplex},
+		{name: "nodes by ids over", req: q(`{ nodes(ids: ["1", "2", "3", "4"]) { id } }`), cfg: at(3), code: apierr.QueryTooComplex},
 		{name: "nodes by variable ids", req: qv(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
-			map[string]any{"ids": []string{"1", "2", "3", "4"}}), cfg: at(3), code: CodeQueryTooComplex},
+			map[string]any{"ids": []string{"1", "2", "3", "4"}}), cfg: at(3), code: apierr.QueryTooComplex},
 		{name: "paginated plain list", req: q(`{ me { recent(first: 7) { id } } }`), cfg: at(8)},
-		{name: "paginated plain list over", req: q(`{ me { recent(first: 7) { id } } }`), cfg: at(7), code: CodeQueryTooComplex},
-		{name: "huge fan-out", code: CodeQueryTooComplex,
+		{name: "paginated plain list over", req: q(`{ me { recent(first: 7) { id } } }`), cfg: at(7), code: apierr.QueryTooComplex},
+		{name: "huge fan-out", code: apierr.QueryTooComplex,
 			req: q(`{ users { edges { node { divisions { members { edges { node { divisions { members { edges { node { id } } } } } } } } } } } }`),
 			cfg: func(c *Config) { c.MaxDepth = 0 }},
 		{name: "zero disables", req: q(`{ users(first: 100) { edges { node { divisions { members(first: 100) { edges { node { id } } } } } } } }`),
@@ -219,21 +221,21 @@ func TestPageSize(t *testing.T) {
 	t.Parallel()
 	runLimitCases(t, []limitCase{
 		{name: "first at limit", req: q(`{ users(first: 100) { totalCount } }`)},
-		{name: "first over limit", req: q(`{ users(first: 101) { totalCount } }`), code: CodeBadUserInput, field: "first"},
+		{name: "first over limit", req: q(`{ users(first: 101) { totalCount } }`), code: apierr.BadUserInput, field: "first"},
 		{name: "last at limit", req: q(`{ users(last: 100) { totalCount } }`)},
-		{name: "last over limit", req: q(`{ users(last: 101) { totalCount } }`), code: CodeBadUserInput, field: "last"},
+		{name: "last over limit", req: q(`{ users(last: 101) { totalCount } }`), code: apierr.BadUserInput, field: "last"},
 		{name: "variable over limit", req: qv(`query($n: Int) { users(first: $n) { totalCount } }`, map[string]any{"n": 101}),
-			code: CodeBadUserInput, field: "first"},
+			code: apierr.BadUserInput, field: "first"},
 		{name: "variable at limit", req: qv(`query($n: Int) { users(last: $n) { totalCount } }`, map[string]any{"n": 100})},
 		{name: "variable null", req: qv(`query($n: Int) { users(first: $n) { totalCount } }`, map[string]any{"n": nil})},
 		{name: "variable default over limit", req: q(`query($n: Int = 500) { users(first: $n) { totalCount } }`),
-			code: CodeBadUserInput, field: "first"},
+			code: apierr.BadUserInput, field: "first"},
 		{name: "nested connection", req: q(`{ divisions(first: 1) { edges { node { members(last: 1000) { totalCount } } } } }`),
-			code: CodeBadUserInput, field: "last"},
+			code: apierr.BadUserInput, field: "last"},
 		{name: "in fragment", req: q(`{ me { ...D } } fragment D on User { recent(first: 101) { id } }`),
-			code: CodeBadUserInput, field: "first"},
+			code: apierr.BadUserInput, field: "first"},
 		{name: "variable beyond 32 bits", req: qv(`query($n: Int) { users(first: $n) { totalCount } }`, map[string]any{"n": 1 << 40}),
-			code: CodeBadUserInput, field: "first"},
+			code: apierr.BadUserInput, field: "first"},
 		{name: "variable beyond 64 bits", req: qv(`query($n: Int) { users(first: $n) { totalCount } }`, map[string]any{"n": 1e30}),
 			code: "GRAPHQL_VALIDATION_FAILED"},
 		{name: "literal beyond 64 bits", req: q(`{ users(first: 99999999999999999999999) { totalCount } }`),
@@ -246,7 +248,7 @@ func TestPageSize(t *testing.T) {
 func TestPageSizeError(t *testing.T) {
 	t.Parallel()
 	r := post(t, serve(t, newTestServer(t, Defaults(true))), q("{\n  users(first: 250) { totalCount }\n}"))
-	e := wantReject(t, r, CodeBadUserInput)
+	e := wantReject(t, r, apierr.BadUserInput)
 	if e.Message != "first: must be at most 100" {
 		t.Errorf("message %q", e.Message)
 	}
@@ -263,10 +265,10 @@ func TestQueryLength(t *testing.T) {
 	wide := "{ me { id } } # " + strings.Repeat("é", 100)
 	runLimitCases(t, []limitCase{
 		{name: "at limit", req: q(pad(base, DefaultMaxQueryLength))},
-		{name: "over limit", req: q(pad(base, DefaultMaxQueryLength+1)), code: CodeBadRequest},
+		{name: "over limit", req: q(pad(base, DefaultMaxQueryLength+1)), code: apierr.BadRequest},
 		{name: "counts characters", req: q(wide), cfg: func(c *Config) { c.MaxQueryLength = len([]rune(wide)) }},
 		{name: "counts characters over", req: q(wide), cfg: func(c *Config) { c.MaxQueryLength = len([]rune(wide)) - 1 },
-			code: CodeBadRequest},
+			code: apierr.BadRequest},
 		{name: "zero disables", req: q(pad(base, 100000)), cfg: func(c *Config) { c.MaxQueryLength = 0 }},
 	})
 }
@@ -278,10 +280,10 @@ func TestTokens(t *testing.T) {
 	limit := func(c *Config) { c.MaxTokens = 20 }
 	runLimitCases(t, []limitCase{
 		{name: "at limit", req: q(tokens(20)), cfg: limit},
-		{name: "over limit", req: q(tokens(21)), cfg: limit, code: CodeQueryTooComplex},
-		{name: "comment is a token", req: q(tokens(20) + " # note"), cfg: limit, code: CodeQueryTooComplex},
+		{name: "over limit", req: q(tokens(21)), cfg: limit, code: apierr.QueryTooComplex},
+		{name: "comment is a token", req: q(tokens(20) + " # note"), cfg: limit, code: apierr.QueryTooComplex},
 		{name: "commas are not tokens", req: q("{ me { id,,,,,,,,,,,,,,,,,,,,,,,,,,,,,, } }"), cfg: limit},
-		{name: "default limit", req: q(tokens(DefaultMaxTokens + 1)), cfg: func(c *Config) { c.MaxQueryLength = 0 }, code: CodeQueryTooComplex},
+		{name: "default limit", req: q(tokens(DefaultMaxTokens + 1)), cfg: func(c *Config) { c.MaxQueryLength = 0 }, code: apierr.QueryTooComplex},
 		{name: "lexical error is a parse error", req: q(`{ me { id "unterminated } }`), code: "GRAPHQL_PARSE_FAILED"},
 		{name: "zero disables", req: q(tokens(100)), cfg: func(c *Config) { c.MaxTokens = 0 }},
 	})
@@ -291,11 +293,11 @@ func TestIntrospection(t *testing.T) {
 	t.Parallel()
 	off := func(c *Config) { c.Introspection = false }
 	runLimitCases(t, []limitCase{
-		{name: "schema", req: q(`{ __schema { queryType { name } } }`), cfg: off, code: CodeBadRequest},
-		{name: "type", req: q(`{ __type(name: "User") { name } }`), cfg: off, code: CodeBadRequest},
-		{name: "full query", req: q(introspectionQuery), cfg: off, code: CodeBadRequest},
-		{name: "in fragment", req: q(`{ ...Q } fragment Q on Query { __schema { types { name } } }`), cfg: off, code: CodeBadRequest},
-		{name: "aliased", req: q(`{ s: __schema { types { name } } }`), cfg: off, code: CodeBadRequest},
+		{name: "schema", req: q(`{ __schema { queryType { name } } }`), cfg: off, code: apierr.BadRequest},
+		{name: "type", req: q(`{ __type(name: "User") { name } }`), cfg: off, code: apierr.BadRequest},
+		{name: "full query", req: q(introspectionQuery), cfg: off, code: apierr.BadRequest},
+		{name: "in fragment", req: q(`{ ...Q } fragment Q on Query { __schema { types { name } } }`), cfg: off, code: apierr.BadRequest},
+		{name: "aliased", req: q(`{ s: __schema { types { name } } }`), cfg: off, code: apierr.BadRequest},
 		{name: "typename allowed", req: q(`{ __typename me { __typename id } }`), cfg: off},
 		{name: "skipped allowed", req: q(`{ __typename __schema @skip(if: true) { types { name } } }`), cfg: off},
 		{name: "on in development", req: q(introspectionQuery)},
@@ -367,19 +369,19 @@ func TestPersistedQueries(t *testing.T) {
 	steps := []struct {
 		name string
 		req  request
-		code string
+		code apierr.Code
 	}{
-		{"hash unknown", request{Extensions: apq(sha(query), 1)}, CodePersistedQueryNotFound},
+		{"hash unknown", request{Extensions: apq(sha(query), 1)}, apierr.PersistedQueryNotFound},
 		{"hash and query", request{Query: query, Extensions: apq(sha(query), 1)}, ""},
 		{"hash known", request{Extensions: apq(sha(query), 1)}, ""},
 		{"hash known again", request{Extensions: apq(sha(query), 1)}, ""},
-		{"wrong hash", request{Query: query, Extensions: apq(sha("{ me { firstName } }"), 1)}, CodeBadRequest},
-		{"unknown version", request{Query: query, Extensions: apq(sha(query), 2)}, CodeBadRequest},
-		{"malformed", request{Query: query, Extensions: map[string]any{"persistedQuery": "yes"}}, CodeBadRequest},
-		{"too long not stored", request{Query: long, Extensions: apq(sha(long), 1)}, CodeBadRequest},
-		{"too long still unknown", request{Extensions: apq(sha(long), 1)}, CodePersistedQueryNotFound},
-		{"too deep", request{Query: deep, Extensions: apq(sha(deep), 1)}, CodeQueryTooComplex},
-		{"too deep by hash", request{Extensions: apq(sha(deep), 1)}, CodeQueryTooComplex},
+		{"wrong hash", request{Query: query, Extensions: apq(sha("{ me { firstName } }"), 1)}, apierr.BadRequest},
+		{"unknown version", request{Query: query, Extensions: apq(sha(query), 2)}, apierr.BadRequest},
+		{"malformed", request{Query: query, Extensions: map[string]any{"persistedQuery": "yes"}}, apierr.BadRequest},
+		{"too long not stored", request{Query: long, Extensions: apq(sha(long), 1)}, apierr.BadRequest},
+		{"too long still unknown", request{Extensions: apq(sha(long), 1)}, apierr.PersistedQueryNotFound},
+		{"too deep", request{Query: deep, Extensions: apq(sha(deep), 1)}, apierr.QueryTooComplex},
+		{"too deep by hash", request{Extensions: apq(sha(deep), 1)}, apierr.QueryTooComplex},
 	}
 	// Steps run in order: each depends on what the ones before stored.
 	for _, s := range steps {
@@ -391,7 +393,7 @@ func TestPersistedQueries(t *testing.T) {
 			continue
 		}
 		e := wantReject(t, r, s.code)
-		if s.code == CodePersistedQueryNotFound && e.Message != "PersistedQueryNotFound" {
+		if s.code == apierr.PersistedQueryNotFound && e.Message != "PersistedQueryNotFound" {
 			t.Errorf("%s: message %q, want PersistedQueryNotFound", s.name, e.Message)
 		}
 	}
@@ -417,11 +419,12 @@ func TestStatus(t *testing.T) {
 	t.Parallel()
 	base := serve(t, newTestServer(t, Defaults(true)))
 	for _, tc := range []struct {
-		name, query, code string
+		name, query string
+		code        apierr.Code
 	}{
-		{"too deep", nested(11), CodeQueryTooComplex},
-		{"page size", `{ users(first: 101) { totalCount } }`, CodeBadUserInput},
-		{"too long", "{ me { id } }" + strings.Repeat(" ", DefaultMaxQueryLength), CodeBadRequest},
+		{"too deep", nested(11), apierr.QueryTooComplex},
+		{"page size", `{ users(first: 101) { totalCount } }`, apierr.BadUserInput},
+		{"too long", "{ me { id } }" + strings.Repeat(" ", DefaultMaxQueryLength), apierr.BadRequest},
 	} {
 		for _, accept := range []string{"application/json", "application/graphql-response+json"} {
 			t.Run(tc.name+"/GET/"+accept, func(t *testing.T) {
@@ -510,7 +513,7 @@ func TestFragmentFanOut(t *testing.T) {
 	cfg.MaxAliases = 0
 	start := time.Now()
 	r := post(t, serve(t, newTestServer(t, cfg)), q(b.String()))
-	wantReject(t, r, CodeQueryTooComplex)
+	wantReject(t, r, apierr.QueryTooComplex)
 	if !strings.Contains(r.Errors[0].Message, "beyond counting") {
 		t.Errorf("message %q", r.Errors[0].Message)
 	}
@@ -616,7 +619,7 @@ func TestStatsAndExtensions(t *testing.T) {
 	if s := <-got; s == nil || *s != (Stats{Depth: 4, Aliases: 1, Cost: 21}) {
 		t.Errorf("stats %+v", s)
 	}
-	wantReject(t, post(t, url, q(nested(11))), CodeQueryTooComplex)
+	wantReject(t, post(t, url, q(nested(11))), apierr.QueryTooComplex)
 	if GetStats(context.Background()) != nil {
 		t.Error("stats without an operation")
 	}

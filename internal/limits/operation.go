@@ -10,6 +10,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"roster/internal/apierr"
 )
 
 // Stats are the measures of an operation that passed the limits.
@@ -72,15 +74,15 @@ func (o *operationLimits) check(doc *ast.QueryDocument, op *ast.OperationDefinit
 	m := w.selectionSet(op.SelectionSet, 0)
 	switch {
 	case !o.introspection && w.introspection != nil:
-		return m, rejectAt(w.introspection.Position, CodeBadRequest, "introspection is disabled")
+		return m, rejectAt(w.introspection.Position, apierr.BadRequest, "introspection is disabled")
 	case w.pageSize != nil:
 		return m, w.pageSize
 	case o.maxDepth > 0 && m.depth > o.maxDepth:
-		return m, reject(CodeQueryTooComplex, "query is too complex: fields nested %d deep, at most %d allowed", m.depth, o.maxDepth)
+		return m, reject(apierr.QueryTooComplex, "query is too complex: fields nested %d deep, at most %d allowed", m.depth, o.maxDepth)
 	case o.maxAliases > 0 && m.aliases > o.maxAliases:
-		return m, reject(CodeQueryTooComplex, "query is too complex: %d aliases, at most %d allowed", m.aliases, o.maxAliases)
+		return m, reject(apierr.QueryTooComplex, "query is too complex: %d aliases, at most %d allowed", m.aliases, o.maxAliases)
 	case o.maxComplexity > 0 && m.cost > o.maxComplexity:
-		return m, reject(CodeQueryTooComplex, "query is too complex: cost %s, at most %d allowed", costString(m.cost), o.maxComplexity)
+		return m, reject(apierr.QueryTooComplex, "query is too complex: cost %s, at most %d allowed", costString(m.cost), o.maxComplexity)
 	}
 	return m, nil
 }
@@ -246,7 +248,7 @@ func (w *walker) pageArguments(f *ast.Field) int {
 		}
 		given = true
 		if w.maxPageSize > 0 && n > w.maxPageSize && w.pageSize == nil {
-			w.pageSize = rejectAt(pos, CodeBadUserInput, "%s: must be at most %d", name, w.maxPageSize)
+			w.pageSize = rejectAt(pos, apierr.BadUserInput, "%s: must be at most %d", name, w.maxPageSize)
 			w.pageSize.Extensions["field"] = name
 		}
 		page = max(page, n)

@@ -9,6 +9,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
+
+	"roster/internal/apierr"
 )
 
 // requestLimits checks the query text before it is parsed, and serves
@@ -55,7 +57,7 @@ func (r *requestLimits) MutateOperationParameters(ctx context.Context, p *graphq
 			if err.Extensions == nil {
 				err.Extensions = map[string]any{}
 			}
-			err.Extensions["code"] = CodeBadRequest
+			err.Extensions["code"] = apierr.BadRequest
 		}
 		return err
 	}
@@ -71,11 +73,11 @@ func (r *requestLimits) checkText(q string) *gqlerror.Error {
 	if r.maxLength > 0 && len(q) > r.maxLength {
 		// len counts bytes, at least as many as characters.
 		if n := utf8.RuneCountInString(q); n > r.maxLength {
-			return reject(CodeBadRequest, "query is too long: %d characters, at most %d allowed", n, r.maxLength)
+			return reject(apierr.BadRequest, "query is too long: %d characters, at most %d allowed", n, r.maxLength)
 		}
 	}
 	if r.maxTokens > 0 && countTokens(q, r.maxTokens) > r.maxTokens {
-		return reject(CodeQueryTooComplex, "query is too complex: more than %d tokens", r.maxTokens)
+		return reject(apierr.QueryTooComplex, "query is too complex: more than %d tokens", r.maxTokens)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"roster/internal/apierr"
 )
 
 // rosterSchema loads the API's own schema files, or skips the test when
@@ -44,7 +46,7 @@ func TestRosterQueries(t *testing.T) {
 	for _, tc := range []struct {
 		name, query string
 		dev         bool
-		code        string
+		code        apierr.Code
 	}{
 		{name: "users page with role and divisions", query: `query Users($after: Cursor) {
 			users(first: 100, after: $after, orderBy: {field: LAST_NAME}) {
@@ -79,15 +81,15 @@ func TestRosterQueries(t *testing.T) {
 		{name: "subscription", query: `subscription { userStatusChanged { user { id role { name } divisions { name } } availability online version at } }`},
 		{name: "introspection in development", query: introspectionQuery, dev: true},
 
-		{name: "introspection in production", query: introspectionQuery, code: CodeBadRequest},
-		{name: "members of every division of every user", code: CodeQueryTooComplex, query: `{
+		{name: "introspection in production", query: introspectionQuery, code: apierr.BadRequest},
+		{name: "members of every division of every user", code: apierr.QueryTooComplex, query: `{
 			users(first: 100) { edges { node { divisions { members(first: 100) { edges { node { id } } } } } } }
 		}`},
-		{name: "fifty divisions with fifty members", code: CodeQueryTooComplex, query: `{
+		{name: "fifty divisions with fifty members", code: apierr.QueryTooComplex, query: `{
 			divisions(first: 50) { edges { node { members(first: 50) { edges { node { id } } } } } }
 		}`},
-		{name: "page too large", code: CodeBadUserInput, query: `{ users(first: 1000) { totalCount } }`},
-		{name: "cycle through divisions", code: CodeQueryTooComplex, query: `{
+		{name: "page too large", code: apierr.BadUserInput, query: `{ users(first: 1000) { totalCount } }`},
+		{name: "cycle through divisions", code: apierr.QueryTooComplex, query: `{
 			channels { edges { node { divisions { channels { divisions { channels { divisions { channels { id } } } } } } } } }
 		}`},
 	} {
