@@ -56,7 +56,7 @@ var enumValues = map[string]string{
 	"ChatAccess.ASSIGNED_DIVISIONS":       "Sees only the chats of the divisions the user belongs to.",
 	"UserStatus.INVITED":                  "Invited, and has not set a password yet.",
 	"UserStatus.ACTIVE":                   "Can log in and work.",
-	"UserStatus.ARCHIVED":                 "Deleted: cannot log in; restorable for 30 days.",
+	"UserStatus.ARCHIVED":                 "Archived: cannot log in; restorable for 30 days (by default), then deleted.",
 	"ChannelConnectionState.CONNECTED":    "Connected to its provider.",
 	"ChannelConnectionState.DISCONNECTED": "Not connected to its provider.",
 	"ChannelType.WHATSAPP":                "A WhatsApp Business number.",

@@ -45,7 +45,7 @@ type User struct {
 	Broadcast bool `json:"broadcast,omitempty"`
 	// For supervisors: whether they see the chats of all divisions or only of the divisions they belong to.
 	ChatAccess user.ChatAccess `json:"chat_access,omitempty"`
-	// The account's status: INVITED until a password is set, ACTIVE, or ARCHIVED when deleted (restorable for 30 days).
+	// The account's status: INVITED until a password is set, ACTIVE, or ARCHIVED (restorable for 30 days by default, then deleted).
 	Status user.Status `json:"status,omitempty"`
 	// The availability the user has chosen for taking chats.
 	Availability user.Availability `json:"availability,omitempty"`

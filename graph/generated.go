@@ -121,6 +121,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AcceptInvitation      func(childComplexity int, token string, password string) int
 		AddDivisionMembers    func(childComplexity int, divisionID int, userIDs []int) int
+		ArchiveUser           func(childComplexity int, id int) int
 		BeginTotpEnrollment   func(childComplexity int) int
 		ChangeMyPassword      func(childComplexity int, currentPassword string, newPassword string) int
 		ConfirmTotpEnrollment func(childComplexity int, code string) int
@@ -132,7 +133,7 @@ type ComplexityRoot struct {
 		DeleteChannel         func(childComplexity int, id int) int
 		DeleteDivision        func(childComplexity int, id int) int
 		DeleteRole            func(childComplexity int, id int) int
-		DeleteUser            func(childComplexity int, id int, permanently *bool) int
+		DeleteUser            func(childComplexity int, id int) int
 		DisableTotp           func(childComplexity int, password string) int
 		DisconnectChannel     func(childComplexity int, id int) int
 		Login                 func(childComplexity int, input model.LoginInput) int
@@ -317,7 +318,8 @@ type MutationResolver interface {
 	SetUserAvailability(ctx context.Context, userID int, availability user.Availability) (*ent.User, error)
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput) (*ent.User, error)
-	DeleteUser(ctx context.Context, id int, permanently *bool) (*ent.User, error)
+	ArchiveUser(ctx context.Context, id int) (*ent.User, error)
+	DeleteUser(ctx context.Context, id int) (int, error)
 	RestoreUser(ctx context.Context, id int) (*ent.User, error)
 	CreateRole(ctx context.Context, input ent.CreateRoleInput) (*ent.Role, error)
 	UpdateRole(ctx context.Context, id int, input ent.UpdateRoleInput) (*ent.Role, error)
@@ -644,6 +646,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddDivisionMembers(childComplexity, args["divisionID"].(int), args["userIDs"].([]int)), true
+	case "Mutation.archiveUser":
+		if e.ComplexityRoot.Mutation.ArchiveUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_archiveUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ArchiveUser(childComplexity, args["id"].(int)), true
 	case "Mutation.beginTotpEnrollment":
 		if e.ComplexityRoot.Mutation.BeginTotpEnrollment == nil {
 			break
@@ -770,7 +783,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(int), args["permanently"].(*bool)), true
+		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(int)), true
 	case "Mutation.disableTotp":
 		if e.ComplexityRoot.Mutation.DisableTotp == nil {
 			break
@@ -3675,7 +3688,7 @@ type User implements Node {
   """
   chatAccess: ChatAccess!
   """
-  The account's status: INVITED until a password is set, ACTIVE, or ARCHIVED when deleted (restorable for 30 days).
+  The account's status: INVITED until a password is set, ACTIVE, or ARCHIVED (restorable for 30 days by default, then deleted).
   """
   status: UserStatus!
   """
@@ -3816,7 +3829,7 @@ enum UserStatus @goModel(model: "roster/ent/user.Status") {
   """
   ACTIVE
   """
-  Deleted: cannot log in; restorable for 30 days.
+  Archived: cannot log in; restorable for 30 days (by default), then deleted.
   """
   ARCHIVED
 }
@@ -4963,23 +4976,30 @@ type Mutation {
     input: UpdateUserInput!
   ): User!
   """
-  Archives a user: their status becomes ARCHIVED, their sessions end and
-  their live connections close. An archived user can be restored for 30
-  days (by default), then is deleted for good. With permanently, the user
-  is deleted for good at once. Needs MANAGE_USERS. The organization's last
-  active admin cannot be archived or deleted. Returns the user as they were
-  last.
+  Archives a user: their status becomes ARCHIVED, their sessions and
+  invitations end and their live connections close. An archived user can be
+  brought back with restoreUser for 30 days (by default), then is deleted
+  for good. The organization's last active admin cannot be archived. Needs
+  MANAGE_USERS.
   """
-  deleteUser(
+  archiveUser(
     """
     The user to archive.
     """
     id: ID!
-    """
-    Delete the user for good now instead of archiving them.
-    """
-    permanently: Boolean = false
   ): User!
+  """
+  Deletes a user for good, at once, archived or not: their sessions and
+  invitations end and their live connections close; nothing can bring them
+  back. The organization's last active admin cannot be deleted. Returns
+  their ID. Needs MANAGE_USERS.
+  """
+  deleteUser(
+    """
+    The user to delete.
+    """
+    id: ID!
+  ): ID!
   """
   Brings back an archived user, within the retention period: ACTIVE if they
   have a password, INVITED otherwise. Needs MANAGE_USERS.
@@ -5746,6 +5766,20 @@ func (ec *executionContext) field_Mutation_addDivisionMembers_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_archiveUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changeMyPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5905,14 +5939,6 @@ func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, 
 		return nil, err
 	}
 	args["id"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "permanently",
-		func(ctx context.Context, v any) (*bool, error) {
-			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["permanently"] = arg1
 	return args, nil
 }
 
@@ -8488,6 +8514,50 @@ func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_archiveUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_archiveUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ArchiveUser(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_archiveUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_archiveUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_deleteUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8498,11 +8568,11 @@ func (ec *executionContext) _Mutation_deleteUser(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteUser(ctx, fc.Args["id"].(int), fc.Args["permanently"].(*bool))
+			return ec.Resolvers.Mutation().DeleteUser(ctx, fc.Args["id"].(int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8515,7 +8585,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteUser(ctx context.Context
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return nil, errors.New("field of type ID does not have child fields")
 		},
 	}
 	defer func() {
@@ -17106,6 +17176,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "updateUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "archiveUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_archiveUser(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

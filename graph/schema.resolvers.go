@@ -140,12 +140,14 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.Upd
 	return r.db(ctx).User.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
+// ArchiveUser is the resolver for the archiveUser field.
+func (r *mutationResolver) ArchiveUser(ctx context.Context, id int) (*ent.User, error) {
+	return r.account.Archive(ctx, r.db(ctx), id)
+}
+
 // DeleteUser is the resolver for the deleteUser field.
-func (r *mutationResolver) DeleteUser(ctx context.Context, id int, permanently *bool) (*ent.User, error) {
-	if permanently != nil && *permanently {
-		return r.account.Delete(ctx, r.db(ctx), id)
-	}
-	return r.db(ctx).User.UpdateOneID(id).SetStatus(user.StatusArchived).Save(ctx)
+func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (int, error) {
+	return id, r.account.Delete(ctx, r.db(ctx), id)
 }
 
 // RestoreUser is the resolver for the restoreUser field.

@@ -100,7 +100,7 @@ func TestAccountLifecycle(t *testing.T) {
 	t.Run("archive, restore and delete", func(t *testing.T) {
 		id := admin.createUser(t, vars{"firstName": "Al", "lastName": "Archived", "email": "al@acme.test", "roleID": role["AGENT"], "password": "al's long password"})
 		al := srv.login(t, "al@acme.test", "al's long password")
-		admin.do(t, `mutation { deleteUser(id: "`+id+`") { status } }`, nil).decode(t, new(any))
+		admin.do(t, `mutation { archiveUser(id: "`+id+`") { status } }`, nil).decode(t, new(any))
 		al.do(t, `{ me { id } }`, nil).wantError(t, "UNAUTHENTICATED", "")
 		var restored struct{ RestoreUser struct{ Status string } }
 		admin.do(t, `mutation { restoreUser(id: "`+id+`") { status } }`, nil).decode(t, &restored)
@@ -109,7 +109,7 @@ func TestAccountLifecycle(t *testing.T) {
 		}
 		admin.do(t, `mutation { restoreUser(id: "`+id+`") { status } }`, nil).wantError(t, "CONFLICT", "")
 		srv.login(t, "al@acme.test", "al's long password")
-		admin.do(t, `mutation { deleteUser(id: "`+id+`", permanently: true) { email } }`, nil).decode(t, new(any))
+		admin.do(t, `mutation { deleteUser(id: "`+id+`") }`, nil).decode(t, new(any))
 		admin.do(t, `{ node(id: "`+id+`") { id } }`, nil).wantError(t, "NOT_FOUND", "")
 	})
 

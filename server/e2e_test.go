@@ -122,7 +122,8 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		admin.do(t, `mutation { createDivision(input: {name: "support"}) { id } }`, nil).wantError(t, "CONFLICT", "name")
 		admin.do(t, `mutation { createChannel(input: {type: EMAIL, name: "Mail", settings: {address: "nope"}}) { id } }`, nil).wantError(t, "BAD_USER_INPUT", "settings.address")
 		admin.do(t, `mutation { deleteRole(id: "`+roles["ADMIN"]+`") }`, nil).wantError(t, "FORBIDDEN", "")
-		admin.do(t, `mutation { deleteUser(id: "`+me.Me.ID+`") { id } }`, nil).wantError(t, "CONFLICT", "")
+		admin.do(t, `mutation { archiveUser(id: "`+me.Me.ID+`") { id } }`, nil).wantError(t, "CONFLICT", "")
+		admin.do(t, `mutation { deleteUser(id: "`+me.Me.ID+`") }`, nil).wantError(t, "CONFLICT", "")
 		admin.do(t, `{ users(after: "garbage") { totalCount } }`, nil).wantError(t, "BAD_USER_INPUT", "after")
 		admin.do(t, `{ node(id: "21474999999") { id } }`, nil).wantError(t, "NOT_FOUND", "")
 	})
@@ -179,7 +180,8 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		}
 		other.do(t, `{ node(id: "`+agentID+`") { id } }`, nil).wantError(t, "NOT_FOUND", "")
 		other.do(t, `mutation { updateUser(id: "`+agentID+`", input: {firstName: "Hacked"}) { id } }`, nil).wantError(t, "NOT_FOUND", "")
-		other.do(t, `mutation { deleteUser(id: "`+agentID+`") { id } }`, nil).wantError(t, "NOT_FOUND", "")
+		other.do(t, `mutation { archiveUser(id: "`+agentID+`") { id } }`, nil).wantError(t, "NOT_FOUND", "")
+		other.do(t, `mutation { deleteUser(id: "`+agentID+`") }`, nil).wantError(t, "NOT_FOUND", "")
 		other.do(t, `mutation { deleteDivision(id: "`+support+`") }`, nil).wantError(t, "NOT_FOUND", "")
 		other.do(t, `mutation { createUser(input: {firstName: "X", lastName: "Y", email: "x@other.test", roleID: "`+roles["AGENT"]+`"}) { id } }`, nil).wantError(t, "NOT_FOUND", "roleID")
 		var div struct{ CreateDivision struct{ ID string } }
@@ -299,10 +301,10 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		second.do(t, `{ me { id } }`, nil).wantError(t, "UNAUTHENTICATED", "")
 		agent.do(t, `{ me { id } }`, nil).decode(t, new(struct{ Me struct{ ID string } }))
 
-		var del struct{ DeleteUser struct{ Status string } }
-		admin.do(t, `mutation { deleteUser(id: "`+agentID+`") { status } }`, nil).decode(t, &del)
-		if del.DeleteUser.Status != "ARCHIVED" {
-			t.Errorf("deleted user status = %s", del.DeleteUser.Status)
+		var archived struct{ ArchiveUser struct{ Status string } }
+		admin.do(t, `mutation { archiveUser(id: "`+agentID+`") { status } }`, nil).decode(t, &archived)
+		if archived.ArchiveUser.Status != "ARCHIVED" {
+			t.Errorf("archived user status = %s", archived.ArchiveUser.Status)
 		}
 		agent.do(t, `{ me { id } }`, nil).wantError(t, "UNAUTHENTICATED", "")
 		srv.client("").do(t, loginMutation, vars{"i": vars{"email": "ana.lee@acme.test", "password": agentPassword}}).wantError(t, "UNAUTHENTICATED", "")

@@ -567,10 +567,15 @@ func mxRows() []mxRow {
 			}},
 		{field: "updateUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
 			call: op(`mutation($id: ID!) { updateUser(id: $id, input: {lastName: "Updated"}) { id } }`, targetUser)},
-		{field: "deleteUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
+		{field: "archiveUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
 			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
 				u := f.newUser(t, "archivee", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
-				return mxRequest{query: `mutation($id: ID!) { deleteUser(id: $id) { id status } }`, vars: vars{"id": u.gid()}}
+				return mxRequest{query: `mutation($id: ID!) { archiveUser(id: $id) { id status } }`, vars: vars{"id": u.gid()}}
+			}},
+		{field: "deleteUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				u := f.newUser(t, "deletee", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
+				return mxRequest{query: `mutation($id: ID!) { deleteUser(id: $id) }`, vars: vars{"id": u.gid()}}
 			}},
 		{field: "restoreUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
 			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {

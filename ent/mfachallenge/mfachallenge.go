@@ -88,7 +88,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "roster/ent/runtime"
 var (
-	Hooks  [2]ent.Hook
+	Hooks  [3]ent.Hook
 	Policy ent.Policy
 	// DefaultAttempts holds the default value on creation for the "attempts" field.
 	DefaultAttempts int

@@ -42,9 +42,11 @@ func init() {
 
 	channel.Hooks[1] = channelMixinHooks1[0]
 
-	channel.Hooks[2] = channelHooks[0]
+	channel.Hooks[2] = channelMixinHooks1[1]
 
-	channel.Hooks[3] = channelHooks[1]
+	channel.Hooks[3] = channelHooks[0]
+
+	channel.Hooks[4] = channelHooks[1]
 	channelMixinFields0 := channelMixin[0].Fields()
 	_ = channelMixinFields0
 	channelFields := schema.Channel{}.Fields()
@@ -84,6 +86,8 @@ func init() {
 	connectionMixinHooks0 := connectionMixin[0].Hooks()
 
 	connection.Hooks[1] = connectionMixinHooks0[0]
+
+	connection.Hooks[2] = connectionMixinHooks0[1]
 	connectionFields := schema.Connection{}.Fields()
 	_ = connectionFields
 	// connectionDescOpenedAt is the schema descriptor for opened_at field.
@@ -111,13 +115,15 @@ func init() {
 
 	division.Hooks[1] = divisionMixinHooks1[0]
 
-	division.Hooks[2] = divisionHooks[0]
+	division.Hooks[2] = divisionMixinHooks1[1]
 
-	division.Hooks[3] = divisionHooks[1]
+	division.Hooks[3] = divisionHooks[0]
 
-	division.Hooks[4] = divisionHooks[2]
+	division.Hooks[4] = divisionHooks[1]
 
-	division.Hooks[5] = divisionHooks[3]
+	division.Hooks[5] = divisionHooks[2]
+
+	division.Hooks[6] = divisionHooks[3]
 	divisionMixinFields0 := divisionMixin[0].Fields()
 	_ = divisionMixinFields0
 	divisionFields := schema.Division{}.Fields()
@@ -178,6 +184,8 @@ func init() {
 	invitationMixinHooks0 := invitationMixin[0].Hooks()
 
 	invitation.Hooks[1] = invitationMixinHooks0[0]
+
+	invitation.Hooks[2] = invitationMixinHooks0[1]
 	invitationFields := schema.Invitation{}.Fields()
 	_ = invitationFields
 	// invitationDescCreatedAt is the schema descriptor for created_at field.
@@ -228,6 +236,8 @@ func init() {
 	mfachallengeMixinHooks0 := mfachallengeMixin[0].Hooks()
 
 	mfachallenge.Hooks[1] = mfachallengeMixinHooks0[0]
+
+	mfachallenge.Hooks[2] = mfachallengeMixinHooks0[1]
 	mfachallengeFields := schema.MfaChallenge{}.Fields()
 	_ = mfachallengeFields
 	// mfachallengeDescAttempts is the schema descriptor for attempts field.
@@ -308,17 +318,19 @@ func init() {
 
 	role.Hooks[1] = roleMixinHooks1[0]
 
-	role.Hooks[2] = roleHooks[0]
+	role.Hooks[2] = roleMixinHooks1[1]
 
-	role.Hooks[3] = roleHooks[1]
+	role.Hooks[3] = roleHooks[0]
 
-	role.Hooks[4] = roleHooks[2]
+	role.Hooks[4] = roleHooks[1]
 
-	role.Hooks[5] = roleHooks[3]
+	role.Hooks[5] = roleHooks[2]
 
-	role.Hooks[6] = roleHooks[4]
+	role.Hooks[6] = roleHooks[3]
 
-	role.Hooks[7] = roleHooks[5]
+	role.Hooks[7] = roleHooks[4]
+
+	role.Hooks[8] = roleHooks[5]
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0
 	roleFields := schema.Role{}.Fields()
@@ -360,6 +372,8 @@ func init() {
 	sessionMixinHooks0 := sessionMixin[0].Hooks()
 
 	session.Hooks[1] = sessionMixinHooks0[0]
+
+	session.Hooks[2] = sessionMixinHooks0[1]
 	sessionFields := schema.Session{}.Fields()
 	_ = sessionFields
 	// sessionDescCreatedAt is the schema descriptor for created_at field.
@@ -397,23 +411,27 @@ func init() {
 
 	user.Hooks[1] = userMixinHooks1[0]
 
-	user.Hooks[2] = userHooks[0]
+	user.Hooks[2] = userMixinHooks1[1]
 
-	user.Hooks[3] = userHooks[1]
+	user.Hooks[3] = userHooks[0]
 
-	user.Hooks[4] = userHooks[2]
+	user.Hooks[4] = userHooks[1]
 
-	user.Hooks[5] = userHooks[3]
+	user.Hooks[5] = userHooks[2]
 
-	user.Hooks[6] = userHooks[4]
+	user.Hooks[6] = userHooks[3]
 
-	user.Hooks[7] = userHooks[5]
+	user.Hooks[7] = userHooks[4]
 
-	user.Hooks[8] = userHooks[6]
+	user.Hooks[8] = userHooks[5]
 
-	user.Hooks[9] = userHooks[7]
+	user.Hooks[9] = userHooks[6]
 
-	user.Hooks[10] = userHooks[8]
+	user.Hooks[10] = userHooks[7]
+
+	user.Hooks[11] = userHooks[8]
+
+	user.Hooks[12] = userHooks[9]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userFields := schema.User{}.Fields()

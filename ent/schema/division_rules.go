@@ -13,7 +13,6 @@ import (
 	"roster/ent/privacy"
 	"roster/ent/user"
 	"roster/internal/access"
-	"roster/internal/apierr"
 	"roster/internal/viewer"
 )
 
@@ -71,9 +70,13 @@ func uniqueDivisionName(next ent.Mutator) ent.Mutator {
 		if taken, err := q.Exist(viewer.NewSystemContext(ctx)); err != nil {
 			return nil, err
 		} else if taken {
-			return nil, &apierr.Error{Code: apierr.Conflict, Field: "name", Message: "another division of the organization has this name"}
+			return nil, errNameTaken("division")
 		}
-		return next.Mutate(ctx, m)
+		v, err := next.Mutate(ctx, m)
+		if isDuplicate(err, "name_key") {
+			return nil, errNameTaken("division")
+		}
+		return v, err
 	})
 }
 

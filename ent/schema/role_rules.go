@@ -125,9 +125,13 @@ func uniqueRoleName(next ent.Mutator) ent.Mutator {
 		if taken, err := q.Exist(viewer.NewSystemContext(ctx)); err != nil {
 			return nil, err
 		} else if taken {
-			return nil, &apierr.Error{Code: apierr.Conflict, Field: "name", Message: "another role of the organization has this name"}
+			return nil, errNameTaken("role")
 		}
-		return next.Mutate(ctx, m)
+		v, err := next.Mutate(ctx, m)
+		if isDuplicate(err, "name_key") {
+			return nil, errNameTaken("role")
+		}
+		return v, err
 	})
 }
 

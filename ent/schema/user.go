@@ -67,7 +67,7 @@ func (User) Fields() []ent.Field {
 		field.Enum("status").
 			NamedValues("Invited", "INVITED", "Active", "ACTIVE", "Archived", "ARCHIVED").
 			Default("INVITED").
-			Comment("The account's status: INVITED until a password is set, ACTIVE, or ARCHIVED when deleted (restorable for 30 days).").
+			Comment("The account's status: INVITED until a password is set, ACTIVE, or ARCHIVED (restorable for 30 days by default, then deleted).").
 			Annotations(entgql.Type("UserStatus"), entgql.OrderField("STATUS"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Enum("availability").
 			NamedValues("Online", "ONLINE", "Busy", "BUSY", "Away", "AWAY", "Offline", "OFFLINE").

@@ -2,14 +2,19 @@ package schema
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	gen "roster/ent"
 	"roster/ent/division"
 	"roster/ent/hook"
+	"roster/ent/invitation"
+	"roster/ent/organization"
 	"roster/ent/privacy"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -47,7 +52,8 @@ func (User) Hooks() []ent.Hook {
 		hook.On(uniqueEmail, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(hashPassword, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(keepAnAdmin, ent.OpUpdateOne|ent.OpDeleteOne),
-		hook.On(endSessionsOnArchive, ent.OpUpdateOne),
+		hook.On(endAccessOnArchive, ent.OpUpdateOne),
+		hook.On(revokeInvitations, ent.OpUpdateOne|ent.OpDeleteOne),
 		hook.On(bumpVersion, ent.OpUpdate|ent.OpUpdateOne),
 		hook.On(mfaForUser, ent.OpCreate|ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
@@ -185,10 +191,20 @@ func uniqueEmail(next ent.Mutator) ent.Mutator {
 			return nil, err
 		}
 		if taken {
-			return nil, &apierr.Error{Code: apierr.Conflict, Field: "email", Message: "another user of the organization has this email address"}
+			return nil, errEmailTaken()
 		}
-		return next.Mutate(ctx, m)
+		// Two creating the same email at once both pass the check above;
+		// the unique index refuses the second, with the same answer.
+		v, err := next.Mutate(ctx, m)
+		if isDuplicate(err, "email") {
+			return nil, errEmailTaken()
+		}
+		return v, err
 	})
+}
+
+func errEmailTaken() error {
+	return &apierr.Error{Code: apierr.Conflict, Field: "email", Message: "another user of the organization has this email address"}
 }
 
 // hashPassword checks a new password against the policy and stores its
@@ -243,7 +259,9 @@ func hashPassword(next ent.Mutator) ent.Mutator {
 }
 
 // keepAnAdmin refuses to archive, delete or demote the last active admin of
-// an organization, which would leave nobody able to manage users.
+// an organization, which would leave nobody able to manage users. The
+// organization's row stays locked until the transaction ends, so that two
+// admins leaving at once are judged one after the other.
 func keepAnAdmin(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		newRole, roleSet := m.RoleID()
@@ -255,6 +273,15 @@ func keepAnAdmin(next ent.Mutator) ent.Mutator {
 		id := mustID(m)
 		sys := viewer.NewSystemContext(ctx)
 		c := m.Client()
+		org, err := c.User.Query().Where(user.ID(id)).QueryOrganization().OnlyID(sys)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockOrganization(sys, c, org); err != nil {
+			return nil, err
+		}
+		// Read the user as they are now that no one else can judge an
+		// admin of the organization leaving.
 		u, err := c.User.Query().Where(user.ID(id)).WithRole().Only(sys)
 		if err != nil {
 			return nil, err
@@ -281,9 +308,30 @@ func keepAnAdmin(next ent.Mutator) ent.Mutator {
 	})
 }
 
-// endSessionsOnArchive revokes every session of a user being archived and
-// stamps when it happened.
-func endSessionsOnArchive(next ent.Mutator) ent.Mutator {
+// lockOrganization locks the row of organization org until the transaction
+// ends (SELECT … FOR NO KEY UPDATE on PostgreSQL, which still lets rows
+// referring to the organization be written; SQLite runs one writer at a
+// time anyway), so that rules about the whole organization are checked and
+// applied by one transaction at a time.
+func lockOrganization(ctx context.Context, c *gen.Client, org int) error {
+	_, err := c.Organization.Query().
+		Where(organization.ID(org)).
+		Unique(false).
+		Modify(func(s *entsql.Selector) {
+			if s.Dialect() == dialect.Postgres {
+				s.For(entsql.LockNoKeyUpdate)
+			}
+		}).
+		OnlyID(ctx)
+	if err != nil {
+		return fmt.Errorf("lock organization %d: %w", org, err)
+	}
+	return nil
+}
+
+// endAccessOnArchive revokes every session and invitation of a user being
+// archived and stamps when it happened.
+func endAccessOnArchive(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		if st, ok := m.Status(); !ok || st != user.StatusArchived {
 			return next.Mutate(ctx, m)
@@ -292,8 +340,38 @@ func endSessionsOnArchive(next ent.Mutator) ent.Mutator {
 			m.SetArchivedAt(time.Now())
 		}
 		id := mustID(m)
-		if _, err := m.Client().Session.Delete().Where(session.UserID(id)).Exec(viewer.NewSystemContext(ctx)); err != nil {
+		sys := viewer.NewSystemContext(ctx)
+		if _, err := m.Client().Session.Delete().Where(session.UserID(id)).Exec(sys); err != nil {
 			return nil, err
+		}
+		if _, err := m.Client().Invitation.Delete().Where(invitation.UserID(id)).Exec(sys); err != nil {
+			return nil, err
+		}
+		return next.Mutate(ctx, m)
+	})
+}
+
+// revokeInvitations ends the invitations of a user whose email
+// changes, and of a user being deleted: a link mailed to the old address
+// must not open the account.
+func revokeInvitations(next ent.Mutator) ent.Mutator {
+	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
+		id := mustID(m)
+		if m.Op().Is(ent.OpUpdateOne) {
+			email, ok := m.Email()
+			if !ok {
+				return next.Mutate(ctx, m)
+			}
+			old, err := m.OldEmail(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if old == email {
+				return next.Mutate(ctx, m)
+			}
+		}
+		if _, err := m.Client().Invitation.Delete().Where(invitation.UserID(id)).Exec(viewer.NewSystemContext(ctx)); err != nil {
+			return nil, fmt.Errorf("revoke invitations: %w", err)
 		}
 		return next.Mutate(ctx, m)
 	})

@@ -82,17 +82,29 @@ func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User
 	return c.User.UpdateOneID(id).SetStatus(status).ClearArchivedAt().Save(ctx)
 }
 
-// Delete deletes user id for good, through c, and returns them as they
-// were last.
-func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+// Archive archives user id, through c: they can no longer log in, their
+// sessions and invitations end, and they can be restored within the
+// retention period.
+func (s *Service) Archive(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
 	if err := canManageUsers(ctx); err != nil {
 		return nil, err
 	}
-	u, err := c.User.Get(ctx, id)
+	u, err := c.User.Get(ctx, id) // confined to the viewer's organization
 	if err != nil {
 		return nil, err
 	}
-	return u, c.User.DeleteOneID(id).Exec(ctx)
+	if u.Status == user.StatusArchived {
+		return nil, apierr.New(apierr.Conflict, "the user is archived already")
+	}
+	return c.User.UpdateOneID(id).SetStatus(user.StatusArchived).SetArchivedAt(s.now()).Save(ctx)
+}
+
+// Delete deletes user id for good, through c, archived or not.
+func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) error {
+	if err := canManageUsers(ctx); err != nil {
+		return err
+	}
+	return c.User.DeleteOneID(id).Exec(ctx)
 }
 
 // canManageUsers refuses viewers who may not manage users, before anything
