@@ -22,6 +22,7 @@ import (
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
+	"roster/internal/password"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -93,6 +94,7 @@ type (
 		hooks *hooks
 		// interceptors to execute on queries.
 		inters *inters
+		Hasher password.Hasher
 	}
 	// Option function to configure the client.
 	Option func(*config)
@@ -133,6 +135,13 @@ func Log(fn func(...any)) Option {
 func Driver(driver dialect.Driver) Option {
 	return func(c *config) {
 		c.driver = driver
+	}
+}
+
+// Hasher configures the Hasher.
+func Hasher(v password.Hasher) Option {
+	return func(c *config) {
+		c.Hasher = v
 	}
 }
 

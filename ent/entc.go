@@ -14,6 +14,8 @@ import (
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"roster/internal/password"
 )
 
 func main() {
@@ -37,7 +39,11 @@ func main() {
 			gen.FeatureIntercept,
 			gen.FeatureModifier,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex),
+		// Hooks hash passwords with the client's Hasher: production's
+		// cost by default, the cheapest in tests (ent.Hasher option).
+		entc.Dependency(entc.DependencyName("Hasher"), entc.DependencyType(password.Hasher{})),
+	)
 	if err != nil {
 		log.Fatalf("run ent codegen: %v", err)
 	}

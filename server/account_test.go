@@ -14,8 +14,8 @@ import (
 
 	"roster/ent"
 	entmail "roster/ent/mail"
+	"roster/internal/fixture"
 	"roster/internal/otp"
-	"roster/internal/store"
 	"roster/internal/store/storetest"
 	"roster/internal/viewer"
 )
@@ -25,12 +25,7 @@ type outbox struct{ client *ent.Client }
 
 func openOutbox(t *testing.T, dbURL string) *outbox {
 	t.Helper()
-	db, err := store.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &outbox{client: db.Client}
+	return &outbox{client: fixture.MustOpenDB(t, dbURL).Client}
 }
 
 // last returns the body of the newest mail to address whose body matches

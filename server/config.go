@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"roster/internal/limits"
+	"roster/internal/password"
 	"roster/internal/store"
 )
 
@@ -44,6 +45,10 @@ type config struct {
 	InvitationTTL    time.Duration
 	ArchiveRetention time.Duration
 	PurgeInterval    time.Duration
+
+	// Passwords hashes passwords, at password.DefaultCost; only tests ask
+	// for less. It is not a setting.
+	Passwords password.Hasher
 }
 
 // setting describes one configurable value.
@@ -172,7 +177,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	c := &config{}
+	c := &config{Passwords: password.Hasher{Cost: password.DefaultCost}}
 	for i, s := range settings {
 		v, source := *values[i], "-"+s.flag
 		if v == "" {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"roster/internal/account"
-	"roster/internal/store"
+	"roster/internal/fixture"
 	"roster/internal/store/storetest"
 )
 
@@ -30,7 +30,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-const adminPassword = "correct horse battery"
+// adminPassword is the password of the first admin startServer makes, and
+// of every fixture user.
+const adminPassword = fixture.Password
 
 func testEndToEnd(t *testing.T, dbURL string) {
 	srv := startServer(t, dbURL)
@@ -156,12 +158,8 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	})
 
 	t.Run("nothing crosses organizations", func(t *testing.T) {
-		db, err := store.Open(context.Background(), dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		_, _, err = account.CreateOrganization(context.Background(), db.Client, "Other Inc", account.Admin{FirstName: "Olga", LastName: "Other", Email: "admin@acme.test", Password: "other admin password"})
+		db := fixture.MustOpenDB(t, dbURL)
+		_, _, err := account.CreateOrganization(context.Background(), db.Client, "Other Inc", account.Admin{FirstName: "Olga", LastName: "Other", Email: "admin@acme.test", Password: "other admin password"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,8 +352,11 @@ type server struct {
 	logs *logBuffer
 }
 
-// startServer calls run on port 0 and waits until it serves; the test's
-// cleanup stops it and checks it shut down cleanly.
+// startServer serves on port 0, with the settings run would read from the
+// environment (plus settings, pairs of names and values) and passwords
+// hashed at the lowest cost, and waits until it serves; the test's cleanup
+// stops it and checks it shut down cleanly. On a database without
+// organizations it creates the first one, with admin@acme.test as its admin.
 func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	t.Helper()
 	logs := &logBuffer{listening: make(chan string, 1)}
@@ -368,11 +369,14 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	for i := 0; i+1 < len(settings); i += 2 {
 		env[settings[i]] = settings[i+1]
 	}
+	cfg, err := loadConfig([]string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	cfg.Passwords = fixture.Hasher
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, logs)
-	}()
+	go func() { done <- serve(ctx, cfg, io.Discard, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -407,6 +411,17 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// startWorld makes the fixture's organizations (Acme when none is named)
+// in the database at dbURL, then serves it as startServer does.
+func startWorld(t testing.TB, dbURL string, orgNames []string, settings ...string) (*server, *fixture.World) {
+	t.Helper()
+	w := fixture.New(t, dbURL, orgNames...)
+	return startServer(t, dbURL, settings...), w
+}
+
+// as returns a client with u's token.
+func (s *server) as(u *fixture.User) *client { return s.client(u.Token) }
 
 func (s *server) client(token string) *client { return &client{url: s.url + "/graphql", token: token} }
 

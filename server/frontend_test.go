@@ -8,12 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"roster/ent"
 	"roster/internal/account"
-	"roster/internal/password"
-	"roster/internal/store"
+	"roster/internal/fixture"
 	"roster/internal/store/storetest"
 	"roster/internal/viewer"
 )
@@ -87,17 +84,9 @@ func newFrontendFixture(t *testing.T, dbURL string) *frontendFixture {
 	t.Helper()
 	ctx := context.Background()
 	srv := startServer(t, dbURL)
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	h, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := password.WithPrehashed(viewer.NewSystemContext(ctx), string(h))
-	if _, _, err := account.CreateOrganization(sys, db.Client, "Globex", account.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: string(h)}); err != nil {
+	db := fixture.MustOpenDB(t, dbURL)
+	sys := viewer.NewSystemContext(ctx)
+	if _, _, err := account.CreateOrganization(sys, db.Client, "Globex", account.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: adminPassword}); err != nil {
 		t.Fatal(err)
 	}
 	f := &frontendFixture{

@@ -19,7 +19,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
-	"golang.org/x/crypto/bcrypt"
 
 	"roster/ent"
 	"roster/ent/channel"
@@ -27,10 +26,8 @@ import (
 	"roster/ent/user"
 	"roster/graph"
 	"roster/internal/account"
+	"roster/internal/fixture"
 	"roster/internal/otp"
-	"roster/internal/password"
-	"roster/internal/store"
-	"roster/internal/store/storetest"
 	"roster/internal/viewer"
 )
 
@@ -45,8 +42,8 @@ import (
 // (built-in Admin role), a supervisor who sees all divisions, a supervisor
 // scoped to their divisions (ASSIGNED_DIVISIONS: they see only the users
 // sharing a division with them, and themselves), an agent, and an agent
-// with the broadcast grant; all five are members of division Support. Each
-// logs in once.
+// with the broadcast grant; all five are members of division Support. The
+// fixture's users come with a token; the broadcasting agent logs in once.
 //
 // Targets: an object of Acme in Support (the actors' own division), one of
 // Acme in Sales, and one of another organization, Globex. For a list, the
@@ -742,11 +739,10 @@ func mxListHolds(v json.RawMessage, id int) bool {
 	return slices.ContainsFunc(list, func(o struct{ ID string }) bool { return o.ID == strconv.Itoa(id) })
 }
 
-// The fixture password. Fixture users store it as a bcrypt hash of the
-// lowest cost, written directly, so that the many logins and password
-// checks of the matrix cost little; the cost of hashing is not what this
-// test is about.
-const mxPassword = "matrix fixture passphrase"
+// The fixture password. The fixture hashes it at bcrypt's lowest cost, so
+// that the many logins and password checks of the matrix cost little; the
+// cost of hashing is not what this test is about.
+const mxPassword = fixture.Password
 
 var mxOrgNames = [2]string{"acme", "globex"}
 
@@ -786,9 +782,7 @@ type mxFixture struct {
 	db  *ent.Client
 	box *outbox
 	sys context.Context
-	// hash is the fixture password's hash.
-	hash string
-	seq  atomic.Int64
+	seq atomic.Int64
 
 	org     [2]int
 	builtin [2]map[role.Builtin]int
@@ -815,67 +809,41 @@ type mxCell struct {
 
 func newMxFixture(t *testing.T) *mxFixture {
 	t.Helper()
-	ctx := context.Background()
-	dbURL := storetest.SQLiteURL(t)
-	srv := startServer(t, dbURL)
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	h, err := bcrypt.GenerateFromPassword([]byte(mxPassword), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, w := startWorld(t, fixture.SQLiteURL(t), []string{"Acme", "Globex"})
 	f := &mxFixture{
-		srv: srv, db: db.Client, box: &outbox{client: db.Client}, sys: password.WithPrehashed(viewer.NewSystemContext(ctx), string(h)), hash: string(h),
+		srv: srv, db: w.Client, box: &outbox{client: w.Client}, sys: fixture.System(),
 		availability: map[int]int{}, results: map[string]map[mxActor]map[mxTarget]mxCell{}, durations: map[string]time.Duration{},
 	}
-
-	// Acme and its admin exist; Globex is made beside it.
-	admin, err := f.db.User.Query().Where(user.Email("admin@acme.test")).Only(f.sys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.org[0] = admin.OrganizationID
-	globex, _, err := account.CreateOrganization(f.sys, f.db, "Globex", account.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: f.hash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.org[1] = globex.ID
-	roles, err := f.db.Role.Query().Where(role.BuiltinNotNil()).All(f.sys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range f.builtin {
-		f.builtin[i] = map[role.Builtin]int{}
-	}
-	for _, r := range roles {
-		f.builtin[slices.Index(f.org[:], r.OrganizationID)][*r.Builtin] = r.ID
+	acme, globex := w.Orgs[0], w.Orgs[1]
+	for i, o := range w.Orgs {
+		f.org[i] = o.ID
+		f.builtin[i] = o.Roles
 	}
 
-	f.divs = [3]int{f.newDivision(t, 0), f.newDivision(t, 0), f.newDivision(t, 1)}
+	f.divs = [3]int{acme.Support, f.newDivision(t, 0), f.newDivision(t, 1)}
 	support := f.divs[mxOwn]
 
-	// The actors.
-	if err := f.db.User.UpdateOneID(admin.ID).SetPassword(f.hash).AddDivisionIDs(support).Exec(f.sys); err != nil {
+	// The actors: the fixture's users of Acme, all members of Support, and
+	// a broadcasting agent.
+	if err := f.db.User.UpdateOneID(acme.Admin.ID).AddDivisionIDs(support).Exec(f.sys); err != nil {
 		t.Fatal(err)
 	}
-	adminSpec := mxSpec{role: role.BuiltinAdmin, div: support}
-	f.viewers[mxAdmin] = &mxViewer{kind: mxAdmin, user: &mxUser{id: admin.ID, email: admin.Email}, spec: adminSpec}
-	for kind, spec := range map[mxActor]mxSpec{
-		mxSupervisor:  {role: role.BuiltinSupervisor, div: support, chat: user.ChatAccessAllDivisions},
-		mxScoped:      {role: role.BuiltinSupervisor, div: support, chat: user.ChatAccessAssignedDivisions},
-		mxAgent:       {role: role.BuiltinAgent, div: support},
-		mxBroadcaster: {role: role.BuiltinAgent, div: support, broadcast: true},
+	for kind, a := range map[mxActor]struct {
+		u    *fixture.User
+		spec mxSpec
+	}{
+		mxAdmin:      {acme.Admin, mxSpec{role: role.BuiltinAdmin, div: support}},
+		mxSupervisor: {acme.Supervisor, mxSpec{role: role.BuiltinSupervisor, div: support, chat: user.ChatAccessAllDivisions}},
+		mxScoped:     {acme.Scoped, mxSpec{role: role.BuiltinSupervisor, div: support, chat: user.ChatAccessAssignedDivisions}},
+		mxAgent:      {acme.Agent, mxSpec{role: role.BuiltinAgent, div: support}},
 	} {
-		f.viewers[kind] = &mxViewer{kind: kind, user: f.newUser(t, mxActorNames[kind], spec), spec: spec}
+		f.viewers[kind] = &mxViewer{kind: kind, user: &mxUser{id: a.u.ID, email: a.u.Email}, spec: a.spec, c: srv.as(a.u)}
 	}
-	for _, v := range f.viewers[:mxAnonymous] {
-		v.c = srv.login(t, v.user.email, mxPassword)
-	}
+	broadcaster := mxSpec{role: role.BuiltinAgent, div: support, broadcast: true}
+	f.viewers[mxBroadcaster] = &mxViewer{kind: mxBroadcaster, user: f.newUser(t, mxActorNames[mxBroadcaster], broadcaster), spec: broadcaster}
+	f.viewers[mxBroadcaster].c = srv.login(t, f.viewers[mxBroadcaster].user.email, mxPassword)
 	f.viewers[mxAnonymous] = &mxViewer{kind: mxAnonymous, c: srv.client("")}
-	f.admins = [2]*client{f.viewers[mxAdmin].c, srv.login(t, "admin@globex.test", mxPassword)}
+	f.admins = [2]*client{f.viewers[mxAdmin].c, srv.as(globex.Admin)}
 
 	// The targets.
 	for x := range []mxTarget{mxOwn, mxOther, mxForeign} {
@@ -913,7 +881,7 @@ func (f *mxFixture) newUser(t *testing.T, label string, s mxSpec) *mxUser {
 	}
 	switch s.status {
 	case "", user.StatusActive:
-		c.SetPassword(f.hash)
+		c.SetPassword(mxPassword)
 	case user.StatusArchived:
 		c.SetStatus(user.StatusArchived).SetArchivedAt(time.Now())
 	default:

@@ -233,7 +233,7 @@ func hashPassword(next ent.Mutator) ent.Mutator {
 			if err := password.Check(pw, email); err != nil {
 				return nil, apierr.Input("password", "%s", err)
 			}
-			h, err := password.Hash(pw)
+			h, err := m.Hasher.Hash(pw)
 			if err != nil {
 				return nil, err
 			}

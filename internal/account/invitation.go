@@ -129,7 +129,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 	if err := password.Check(pw, inv.Edges.User.Email); err != nil {
 		return nil, apierr.Input("password", "%s", err)
 	}
-	hash, err := password.Hash(pw)
+	hash, err := s.client.Hasher.Hash(pw)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,6 @@ import (
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/internal/apierr"
-	"roster/internal/password"
 	"roster/internal/ratelimit"
 	"roster/internal/viewer"
 )
@@ -159,12 +158,12 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 	}
 	var matches []*ent.User
 	for _, u := range candidates {
-		if password.Verify(u.Password, pw) {
+		if s.client.Hasher.Verify(u.Password, pw) {
 			matches = append(matches, u)
 		}
 	}
 	if len(candidates) == 0 {
-		password.Verify("", pw) // the same time as a wrong password
+		s.client.Hasher.Verify("", pw) // the same time as a wrong password
 	}
 	switch {
 	case len(matches) == 0:

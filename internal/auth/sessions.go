@@ -7,7 +7,6 @@ import (
 	"roster/ent"
 	"roster/ent/session"
 	"roster/internal/apierr"
-	"roster/internal/password"
 	"roster/internal/viewer"
 )
 
@@ -24,7 +23,7 @@ func (s *Service) checkPassword(ctx context.Context, pw string) (*ent.User, erro
 	if err := s.limit(ctx, checkLogin, u.Email, DeviceFrom(ctx).IP); err != nil {
 		return nil, err
 	}
-	if !password.Verify(u.Password, pw) {
+	if !s.client.Hasher.Verify(u.Password, pw) {
 		return nil, apierr.Input("currentPassword", "is not your password")
 	}
 	return u, nil

@@ -12,8 +12,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Cost is the bcrypt work factor used for new hashes.
-const Cost = 12
+// DefaultCost is the bcrypt work factor of new hashes unless a Hasher
+// says otherwise. Production keeps it: it is what makes a stolen hash
+// expensive to guess.
+const DefaultCost = 12
 
 // MinLength is the minimum number of characters of a password.
 const MinLength = 10
@@ -54,35 +56,56 @@ func Check(pw, email string) error {
 	return nil
 }
 
+// Hasher makes and checks password hashes. Its zero value hashes at
+// DefaultCost; tests give it bcrypt.MinCost.
+type Hasher struct {
+	// Cost is the bcrypt work factor of new hashes; DefaultCost when 0.
+	Cost int
+}
+
+func (h Hasher) cost() int {
+	if h.Cost == 0 {
+		return DefaultCost
+	}
+	return h.Cost
+}
+
 // Hash returns the bcrypt hash of pw.
-func Hash(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), Cost)
+func (h Hasher) Hash(pw string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), h.cost())
 	if err != nil {
 		return "", err
 	}
-	return string(h), nil
+	return string(b), nil
 }
 
-// dummy is compared against when there is no account, so that an unknown
-// email costs as much time as a wrong password.
-var dummy = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), Cost)
-	return h
-})
-
 // Verify reports whether pw matches hash. An empty hash (an account without
-// a password) never matches, but costs the same time as a real comparison.
-func Verify(hash, pw string) bool {
+// a password, or no account at all) never matches, but costs as much time
+// as comparing with a hash this Hasher made.
+func (h Hasher) Verify(hash, pw string) bool {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummy(), []byte(pw))
+		_ = bcrypt.CompareHashAndPassword(dummy(h.cost()), []byte(pw))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
 }
 
+// dummies holds, by cost, a hash compared against when there is no
+// account, so that an unknown email costs as much time as a wrong password.
+var dummies sync.Map
+
+func dummy(cost int) []byte {
+	if h, ok := dummies.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), cost)
+	h2, _ := dummies.LoadOrStore(cost, h)
+	return h2.([]byte)
+}
+
 type prehashedKey struct{}
 
-// WithPrehashed returns a context in which hash, made by Hash, is stored
+// WithPrehashed returns a context in which hash, made by Hasher.Hash, is stored
 // as it is: the code that hashed it has checked the password already. It
 // lets a caller hash before taking a lock. It must never carry a value
 // from a client.

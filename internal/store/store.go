@@ -36,7 +36,8 @@ type DB struct {
 
 // Open connects to the database at rawURL (postgres://… or
 // sqlite://path, or a bare file path for SQLite) and migrates its schema.
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+// opts configure the client, e.g. ent.Hasher.
+func Open(ctx context.Context, rawURL string, opts ...ent.Option) (*DB, error) {
 	dialectName, driverName, dsn, err := parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s: %w", dialectName, err)
 	}
 	drv := Counting(entsql.OpenDB(dialectName, db))
-	client := ent.NewClient(ent.Driver(drv))
+	client := ent.NewClient(append([]ent.Option{ent.Driver(drv)}, opts...)...)
 	// ent's migrator writes to the shared table descriptions: one
 	// migration at a time in a process.
 	migrating.Lock()
