@@ -13,6 +13,14 @@ import (
 	"entgo.io/contrib/entgql"
 )
 
+// Members is the resolver for the members field.
+func (r *divisionResolver) Members(ctx context.Context, obj *ent.Division, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
+	if pctx, ok := pageInfoOnly(ctx); ok {
+		return obj.QueryMembers().Paginate(pctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+	}
+	return obj.Members(ctx, after, first, before, last, orderBy, where)
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
 	return r.db(ctx).Noder(ctx, id)
@@ -25,26 +33,42 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 
 // Channels is the resolver for the channels field.
 func (r *queryResolver) Channels(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) (*ent.ChannelConnection, error) {
-	return r.db(ctx).Channel.Query().Paginate(ctx, after, r.page(first, last), before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(access.ScopeChannelWhere(ctx, where).Filter))
+	return r.db(ctx).Channel.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(access.ScopeChannelWhere(ctx, where).Filter))
 }
 
 // Divisions is the resolver for the divisions field.
 func (r *queryResolver) Divisions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) (*ent.DivisionConnection, error) {
-	return r.db(ctx).Division.Query().Paginate(ctx, after, r.page(first, last), before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(access.ScopeDivisionWhere(ctx, where).Filter))
+	return r.db(ctx).Division.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(access.ScopeDivisionWhere(ctx, where).Filter))
 }
 
 // Roles is the resolver for the roles field.
 func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error) {
-	return r.db(ctx).Role.Query().Paginate(ctx, after, r.page(first, last), before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(access.ScopeRoleWhere(ctx, where).Filter))
+	return r.db(ctx).Role.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(access.ScopeRoleWhere(ctx, where).Filter))
 }
+
+// Users is the resolver for the users field.
+func (r *roleResolver) Users(ctx context.Context, obj *ent.Role, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
+	if pctx, ok := pageInfoOnly(ctx); ok {
+		return obj.QueryUsers().Paginate(pctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+	}
+	return obj.Users(ctx, after, first, before, last, orderBy, where)
+}
+
+// Division returns DivisionResolver implementation.
+func (r *Resolver) Division() DivisionResolver { return &divisionResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+
+// Role returns RoleResolver implementation.
+func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
 
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
 type (
-	queryResolver   struct{ *Resolver }
-	sessionResolver struct{ *Resolver }
+	divisionResolver struct{ *Resolver }
+	queryResolver    struct{ *Resolver }
+	roleResolver     struct{ *Resolver }
+	sessionResolver  struct{ *Resolver }
 )

@@ -6,8 +6,10 @@ package graph
 
 import (
 	"context"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"roster/ent"
 	"roster/internal/account"
@@ -46,4 +48,34 @@ func (r *Resolver) db(ctx context.Context) *ent.Client {
 		return c
 	}
 	return r.client
+}
+
+// pageContext returns the context to paginate the connection field of ctx
+// in. ent loads no nodes for a connection whose edges are not selected, and
+// then answers pageInfo without cursors and with a guess for hasNextPage;
+// when pageInfo is selected without edges, the context asks for edges too
+// (the response still holds only what the client selected), so pageInfo
+// is computed from the page itself.
+func pageContext(ctx context.Context) context.Context {
+	pctx, _ := pageInfoOnly(ctx)
+	return pctx
+}
+
+// pageInfoOnly is pageContext, and reports whether it changed ctx.
+func pageInfoOnly(ctx context.Context) (context.Context, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !graphql.HasOperationContext(ctx) {
+		return ctx, false
+	}
+	var edges, pageInfo bool
+	for _, f := range graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, nil) {
+		edges = edges || f.Name == "edges"
+		pageInfo = pageInfo || f.Name == "pageInfo"
+	}
+	if !pageInfo || edges {
+		return ctx, false
+	}
+	page := *fc
+	page.Field.Selections = append(slices.Clip(fc.Field.Selections), &ast.Field{Alias: "edges", Name: "edges"})
+	return graphql.WithFieldContext(ctx, &page), true
 }

@@ -260,7 +260,7 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	if !filtersStatus(where) {
 		q.Where(user.StatusNEQ(user.StatusArchived))
 	}
-	return q.Paginate(ctx, after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(access.ScopeUserWhere(ctx, where).Filter))
+	return q.Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(access.ScopeUserWhere(ctx, where).Filter))
 }
 
 // MySessions is the resolver for the mySessions field.

@@ -243,3 +243,159 @@ func TestAcceptInvitationAnswersNestedFields(t *testing.T) {
 		})
 	}
 }
+
+func TestPagination(t *testing.T) {
+	t.Parallel()
+	f := newFrontendFixture(t, storetest.SQLiteURL(t))
+	for _, name := range []string{"Cy", "Bo", "Di", "Al"} {
+		f.acme.createUser(t, vars{"firstName": name, "lastName": "Page", "email": strings.ToLower(name) + "@acme.test", "roleID": f.roles["acme.AGENT"]})
+	}
+	// Acme has its admin and Al, Bo, Cy, Di; Globex only its admin.
+	type page struct {
+		TotalCount int
+		PageInfo   struct {
+			HasNextPage, HasPreviousPage bool
+			StartCursor, EndCursor       *string
+		}
+		Edges []struct {
+			Cursor string
+			Node   struct{ FirstName string }
+		}
+	}
+	users := func(t *testing.T, d doer, args string, v vars) page {
+		t.Helper()
+		var got struct{ Users page }
+		decl := ""
+		if strings.Contains(args, "$after") {
+			decl = "($after: Cursor)"
+		}
+		d.do(t, `query`+decl+` { users(`+args+`) {
+			totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { firstName } } } }`, v).decode(t, &got)
+		return got.Users
+	}
+	nameCursor := users(t, f.acme, "first: 2, orderBy: {field: FIRST_NAME}", nil).PageInfo.EndCursor
+	defaultCursor := users(t, f.acme, "first: 2", nil).PageInfo.EndCursor
+	if nameCursor == nil || defaultCursor == nil {
+		t.Fatal("no end cursor")
+	}
+
+	for name, d := range transports(t, f.srv, f.acme) {
+		t.Run(name, func(t *testing.T) {
+			t.Run("pageInfo alone tells the page's cursors", func(t *testing.T) {
+				for _, tc := range []struct {
+					args     string
+					wantNext bool
+				}{
+					{"first: 1", true},
+					{"first: 1, orderBy: {field: FIRST_NAME}", true},
+					{"first: 5", false},
+					{"first: 50", false},
+					{"last: 1", false},
+				} {
+					var got struct{ Users page }
+					d.do(t, `{ users(`+tc.args+`) { pageInfo { hasNextPage startCursor endCursor } } }`, nil).decode(t, &got)
+					full := users(t, d, tc.args, nil)
+					if got.Users.PageInfo.HasNextPage != tc.wantNext || got.Users.PageInfo.EndCursor == nil ||
+						*got.Users.PageInfo.EndCursor != full.Edges[len(full.Edges)-1].Cursor || *got.Users.PageInfo.StartCursor != full.Edges[0].Cursor {
+						t.Errorf("users(%s) pageInfo = %+v, edges %+v", tc.args, got.Users.PageInfo, full.Edges)
+					}
+				}
+				var nested struct {
+					Roles struct {
+						Edges []struct {
+							Node struct {
+								Builtin string
+								Users   page
+							}
+						}
+					}
+				}
+				d.do(t, `{ roles { edges { node { builtin users(first: 1) { pageInfo { hasNextPage endCursor } } } } } }`, nil).decode(t, &nested)
+				for _, e := range nested.Roles.Edges {
+					switch pi := e.Node.Users.PageInfo; e.Node.Builtin {
+					case "AGENT":
+						if !pi.HasNextPage || pi.EndCursor == nil {
+							t.Errorf("Agent role's users pageInfo = %+v", pi)
+						}
+					case "ADMIN":
+						if pi.HasNextPage || pi.EndCursor == nil {
+							t.Errorf("Admin role's users pageInfo = %+v", pi)
+						}
+					}
+				}
+			})
+
+			t.Run("paging by name visits every user once, in order", func(t *testing.T) {
+				var seen []string
+				var after any
+				for range 10 {
+					p := users(t, d, "first: 2, after: $after, orderBy: {field: FIRST_NAME, direction: DESC}", vars{"after": after})
+					for _, e := range p.Edges {
+						seen = append(seen, e.Node.FirstName)
+					}
+					if !p.PageInfo.HasNextPage {
+						break
+					}
+					after = *p.PageInfo.EndCursor
+				}
+				// The admin's first name is the server's default, "Admin".
+				if got := strings.Join(seen, ","); got != "Di,Cy,Bo,Al,Admin" {
+					t.Errorf("visited %s", got)
+				}
+			})
+
+			t.Run("bad page arguments name the argument", func(t *testing.T) {
+				for _, tc := range []struct {
+					name  string
+					query string
+					v     vars
+					field string
+				}{
+					{"a name cursor in the default order", `query($after: Cursor) { users(after: $after) { totalCount } }`, vars{"after": *nameCursor}, "after"},
+					{"a name cursor in another order", `query($after: Cursor) { users(after: $after, orderBy: {field: EMAIL}) { totalCount } }`, vars{"after": *nameCursor}, "after"},
+					{"a default cursor in the name order", `query($before: Cursor) { users(last: 1, before: $before, orderBy: {field: FIRST_NAME}) { edges { cursor } } }`, vars{"before": *defaultCursor}, "before"},
+					{"a name cursor in the document", `{ users(after: "` + *nameCursor + `", orderBy: {field: CREATED_AT}) { edges { cursor } } }`, nil, "after"},
+					{"a name cursor on a nested connection", `query($after: Cursor) { roles { edges { node { users(first: 1, after: $after) { edges { cursor } } } } } }`, vars{"after": *nameCursor}, "after"},
+					{"not base64", `{ users(after: "not a cursor!") { totalCount } }`, nil, "after"},
+					{"base64 of nothing", `{ users(before: "") { totalCount } }`, nil, "before"},
+					{"base64 of text", `{ users(after: "aGVsbG8gd29ybGQ") { totalCount } }`, nil, "after"},
+					{"a number", `query($after: Cursor) { users(after: $after) { totalCount } }`, vars{"after": 12}, "after"},
+					{"malformed on a nested connection", `{ roles { edges { node { users(first: 1, after: "xx") { edges { cursor } } } } } }`, nil, "after"},
+					{"negative first", `{ users(first: -1) { totalCount } }`, nil, "first"},
+					{"negative last as a variable", `query($last: Int) { users(last: $last) { totalCount } }`, vars{"last": -3}, "last"},
+					{"negative first on a nested connection", `{ divisions { edges { node { members(first: -1) { totalCount } } } } }`, nil, "first"},
+					{"first and last", `{ users(first: 1, last: 1) { totalCount } }`, nil, "last"},
+				} {
+					t.Run(tc.name, func(t *testing.T) {
+						r := d.do(t, tc.query, tc.v)
+						r.wantError(t, "BAD_USER_INPUT", tc.field)
+						if len(r.Errors) > 0 && strings.Contains(r.Errors[0].Message, "msgpack") {
+							t.Errorf("the message shows the decoder: %q", r.Errors[0].Message)
+						}
+					})
+				}
+			})
+
+			t.Run("a cursor serves its own order in either direction", func(t *testing.T) {
+				asc := users(t, d, "first: 10, after: $after, orderBy: {field: FIRST_NAME}", vars{"after": *nameCursor})
+				desc := users(t, d, "first: 10, after: $after, orderBy: {field: FIRST_NAME, direction: DESC}", vars{"after": *nameCursor})
+				if len(asc.Edges) != 3 || len(desc.Edges) != 1 {
+					t.Errorf("after the second name: %d ascending, %d descending", len(asc.Edges), len(desc.Edges))
+				}
+			})
+		})
+	}
+
+	t.Run("another organization's connection pages its own users", func(t *testing.T) {
+		p := users(t, f.globex, "first: 1", nil)
+		if p.TotalCount != 1 || p.PageInfo.HasNextPage || len(p.Edges) != 1 {
+			t.Errorf("Globex users = %+v", p)
+		}
+		p = users(t, f.globex, "first: 5, after: $after", vars{"after": *defaultCursor})
+		for _, e := range p.Edges {
+			if e.Node.FirstName != "Gina" {
+				t.Errorf("Globex sees %s", e.Node.FirstName)
+			}
+		}
+	})
+}

@@ -30,6 +30,7 @@ import (
 	"roster/internal/auth"
 	"roster/internal/graphiql"
 	"roster/internal/limits"
+	"roster/internal/pagination"
 	"roster/internal/store"
 )
 
@@ -54,6 +55,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.AddTransport(transport.POST{})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	limits.Install(gql, svc.limits)
+	gql.Use(pagination.Arguments{})
 	gql.Use(graph.Transactional{Client: db.Client})
 	gql.AroundOperations(recordOperation)
 	gql.AroundResponses(recordErrors)

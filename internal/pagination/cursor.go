@@ -1,0 +1,128 @@
+// Package pagination owns the rules of paging through connections: what a
+// cursor holds, and when a cursor or a page argument is refused. The Cursor
+// scalar of the API is read and written by the functions here (see
+// gqlgen.yml), so every connection, at the root or nested, obeys them.
+package pagination
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"strings"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"roster/internal/apierr"
+)
+
+// Cursor is the position of an edge in a connection: the ID of its node
+// and the value of the field the connection is ordered by.
+type Cursor = entgql.Cursor[int]
+
+// wire is what a cursor is made of on the wire, base64 of its msgpack
+// encoding: the keys i and v are those of entgql's own cursors (which
+// skip f), f names the order field the position was taken in ("" for the
+// connection's default order).
+type wire struct {
+	ID    int    `msgpack:"i"`
+	Value any    `msgpack:"v,omitempty"`
+	Field string `msgpack:"f,omitempty"`
+}
+
+// MarshalCursor writes c with the order field of the connection it was
+// taken from.
+func MarshalCursor(c Cursor) graphql.ContextMarshaler {
+	return graphql.ContextWriterFunc(func(ctx context.Context, w io.Writer) error {
+		var buf bytes.Buffer
+		enc := base64.NewEncoder(base64.RawStdEncoding, &buf)
+		if err := msgpack.NewEncoder(enc).Encode(wire{ID: c.ID, Value: c.Value, Field: orderFieldOf(ctx, connectionOf(graphql.GetFieldContext(ctx)))}); err != nil {
+			return err
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
+		graphql.MarshalString(buf.String()).MarshalGQL(w)
+		return nil
+	})
+}
+
+// UnmarshalCursor reads a cursor argument of the connection field in ctx,
+// and refuses, with BAD_USER_INPUT naming the argument, one that is not a
+// cursor or was taken in another order than the field asks for.
+func UnmarshalCursor(ctx context.Context, v any) (Cursor, error) {
+	arg := "cursor"
+	if pc := graphql.GetPathContext(ctx); pc != nil && pc.Field != nil {
+		arg = *pc.Field
+	}
+	c, err := readCursor(arg, v, orderFieldOf(ctx, graphql.GetFieldContext(ctx)))
+	if err != nil {
+		return Cursor{}, err
+	}
+	return c, nil
+}
+
+// readCursor reads the value v of cursor argument arg of a connection
+// asked to be ordered by orderField ("" for its default order).
+func readCursor(arg string, v any, orderField string) (Cursor, *apierr.Error) {
+	s, ok := v.(string)
+	if !ok {
+		return Cursor{}, apierr.Input(arg, "is not a cursor: a cursor is a string")
+	}
+	var c wire
+	if err := msgpack.NewDecoder(base64.NewDecoder(base64.RawStdEncoding, strings.NewReader(s))).Decode(&c); err != nil || !plain(c.Value) || (c.Field != "") != (c.Value != nil) {
+		return Cursor{}, apierr.Input(arg, "is not a cursor of this connection")
+	}
+	if c.Field != orderField {
+		return Cursor{}, apierr.Input(arg, "was taken in %s order, not in the %s order asked for: start again without %s", orderName(c.Field), orderName(orderField), arg)
+	}
+	return Cursor{ID: c.ID, Value: c.Value}, nil
+}
+
+// plain reports whether v is a value an order field can have.
+func plain(v any) bool {
+	switch v.(type) {
+	case nil, string, bool, time.Time,
+		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return true
+	}
+	return false
+}
+
+func orderName(field string) string {
+	if field == "" {
+		return "default"
+	}
+	return field
+}
+
+// connectionOf returns the field context of the connection a cursor field
+// belongs to: the nearest field, from fc up, that takes cursor arguments.
+func connectionOf(fc *graphql.FieldContext) *graphql.FieldContext {
+	for ; fc != nil; fc = fc.Parent {
+		if fc.Field.Field != nil && fc.Field.Definition != nil && fc.Field.Definition.Arguments.ForName("after") != nil {
+			return fc
+		}
+	}
+	return nil
+}
+
+// orderFieldOf returns the order field the connection field fc asks for in
+// its orderBy argument, or "" for its default order.
+func orderFieldOf(ctx context.Context, fc *graphql.FieldContext) string {
+	if fc == nil || fc.Field.Field == nil || !graphql.HasOperationContext(ctx) {
+		return ""
+	}
+	return orderField(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables))
+}
+
+// orderField returns the order field the arguments of a connection field
+// ask for, or "" for its default order.
+func orderField(args map[string]any) string {
+	order, _ := args["orderBy"].(map[string]any)
+	field, _ := order["field"].(string)
+	return field
+}
