@@ -8,7 +8,6 @@ package graph
 import (
 	"context"
 	"roster/ent"
-	"roster/internal/access"
 
 	"entgo.io/contrib/entgql"
 )
@@ -33,17 +32,17 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 
 // Channels is the resolver for the channels field.
 func (r *queryResolver) Channels(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) (*ent.ChannelConnection, error) {
-	return r.db(ctx).Channel.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(access.ScopeChannelWhere(ctx, where).Filter))
+	return r.db(ctx).Channel.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(where.Filter))
 }
 
 // Divisions is the resolver for the divisions field.
 func (r *queryResolver) Divisions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) (*ent.DivisionConnection, error) {
-	return r.db(ctx).Division.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(access.ScopeDivisionWhere(ctx, where).Filter))
+	return r.db(ctx).Division.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithDivisionOrder(orderBy), ent.WithDivisionFilter(where.Filter))
 }
 
 // Roles is the resolver for the roles field.
 func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error) {
-	return r.db(ctx).Role.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(access.ScopeRoleWhere(ctx, where).Filter))
+	return r.db(ctx).Role.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
 }
 
 // Users is the resolver for the users field.

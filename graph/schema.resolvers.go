@@ -13,7 +13,6 @@ import (
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/graph/model"
-	"roster/internal/access"
 	"roster/internal/apierr"
 	"roster/internal/auth"
 	"roster/internal/presence"
@@ -260,7 +259,7 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	if !filtersStatus(where) {
 		q.Where(user.StatusNEQ(user.StatusArchived))
 	}
-	return q.Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(access.ScopeUserWhere(ctx, where).Filter))
+	return q.Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
 // MySessions is the resolver for the mySessions field.

@@ -25,6 +25,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"roster/graph"
+	"roster/internal/access"
 	"roster/internal/account"
 	"roster/internal/apierr"
 	"roster/internal/auth"
@@ -59,6 +60,9 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.Use(graph.Transactional{Client: db.Client})
 	gql.AroundOperations(recordOperation)
 	gql.AroundResponses(recordErrors)
+	// Last, so that it runs just before execution, with the viewer the
+	// operation runs as.
+	gql.Use(&access.WhereInputs{MaxDepth: svc.limits.MaxFilterDepth, MaxPredicates: svc.limits.MaxFilterPredicates})
 	gql.SetErrorPresenter(graph.ErrorPresenter(log))
 	gql.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p))

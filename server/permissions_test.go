@@ -438,6 +438,35 @@ func mxRows() []mxRow {
 		{field: "channels", variant: "hasDivisionsWith.hasMembersWith", doc: "as users: the filter sees only visible users", rule: mxRead(mxFiltered, mxFiltered),
 			call: op(`query($e: String!) { channels(where: {hasDivisionsWith: [{hasMembersWith: [{email: $e}]}]}) { totalCount } }`, targetEmail), seen: mxNotEmpty},
 
+		// The same through nested connections, the filter written in the
+		// document or sent whole as a variable: a member (or role user)
+		// the viewer sees is matched through an edge reaching the target.
+		{field: "divisions", variant: "members(where: hasRoleWith.hasUsersWith)", doc: "as users: the filter sees only visible users", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`query($e: String!) { divisions(first: 100) { edges { node { members(where: {hasRoleWith: [{hasUsersWith: [{email: $e}]}]}) { totalCount } } } } }`, targetEmail),
+			seen: mxNestedNotEmpty("members")},
+		{field: "divisions", variant: "members(where: $w)", doc: "as users: the filter sees only visible users", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`query($w: UserWhereInput) { divisions(first: 10) { edges { node { members(first: 10, where: $w) { edges { node { id } } } } } } }`,
+				func(f *mxFixture, x mxTarget) vars {
+					return vars{"w": vars{"hasRoleWith": []vars{{"hasUsersWith": []vars{{"email": f.users[x].email}}}}}}
+				}),
+			seen: mxNestedNotEmpty("members")},
+		{field: "divisions", variant: "members(where: email)", doc: "as users: a scoped supervisor's nested members are only visible users", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`query($e: String!) { divisions(first: 10) { edges { node { members(first: 10, where: {emailHasPrefix: $e}) { totalCount edges { node { id } } } } } } }`, targetEmail),
+			seen: mxNestedNotEmpty("members")},
+		{field: "roles", variant: "users(where: hasRoleWith.hasUsersWith)", doc: "as users: the filter sees only visible users", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`query($e: String!) { roles(first: 100) { edges { node { users(where: {hasRoleWith: [{hasUsersWith: [{email: $e}]}]}) { totalCount } } } } }`, targetEmail),
+			seen: mxNestedNotEmpty("users")},
+		{field: "node", variant: "Division.members(where: or)", doc: "as users: the filter sees only visible users", rule: mxRead(mxFiltered, mxFiltered),
+			call: op(`query($id: ID!, $e: String!) { node(id: $id) { ... on Division { members(where: {or: [{hasDivisionsWith: [{hasMembersWith: [{email: $e}]}]}, {hasRoleWith: [{hasUsersWith: [{email: $e}]}]}]}) { totalCount } } } }`,
+				func(f *mxFixture, x mxTarget) vars {
+					return vars{"id": strconv.Itoa(f.divs[mxOwn]), "e": f.users[x].email}
+				}),
+			seen: func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool {
+				var n struct{ Members struct{ TotalCount int } }
+				_ = json.Unmarshal(v, &n)
+				return n.Members.TotalCount > 0
+			}},
+
 		// Subscriptions.
 		{field: "userStatusChanged", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
 			sub: &mxSubscription{
@@ -730,6 +759,29 @@ func mxNotEmpty(_ *mxFixture, _ mxTarget, v json.RawMessage) bool {
 	var conn struct{ TotalCount int }
 	_ = json.Unmarshal(v, &conn)
 	return conn.TotalCount > 0
+}
+
+// mxNestedNotEmpty reports whether a connection of objects holds, in the
+// nested connection edge of one of them, at least one node.
+func mxNestedNotEmpty(edge string) func(*mxFixture, mxTarget, json.RawMessage) bool {
+	return func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool {
+		var conn struct {
+			Edges []struct {
+				Node map[string]struct {
+					TotalCount *int
+					Edges      []json.RawMessage
+				}
+			}
+		}
+		_ = json.Unmarshal(v, &conn)
+		for _, e := range conn.Edges {
+			n := e.Node[edge]
+			if n.TotalCount != nil && *n.TotalCount > 0 || len(n.Edges) > 0 {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // mxListHolds reports whether a list of objects holds id.

@@ -13,6 +13,12 @@ type Config struct {
 	MaxComplexity int
 	// MaxPageSize is the largest first or last argument accepted.
 	MaxPageSize int
+	// MaxFilterDepth is the most filters nested in one another in a
+	// where argument: {hasRoleWith: [{name: "x"}]} is 2 deep.
+	MaxFilterDepth int
+	// MaxFilterPredicates is the most predicates of a where argument:
+	// every field set counts one, a list of values one per value.
+	MaxFilterPredicates int
 	// MaxQueryLength is the most characters of query text.
 	MaxQueryLength int
 	// MaxTokens is the most lexical tokens in the query text.
@@ -29,13 +35,17 @@ type Config struct {
 
 // The defaults of Config.
 const (
-	DefaultMaxDepth       = 10
-	DefaultMaxAliases     = 30
-	DefaultMaxComplexity  = 1000
-	DefaultMaxPageSize    = 100
-	DefaultMaxQueryLength = 15000
-	DefaultMaxTokens      = 5000
-	DefaultAPQCacheSize   = 1000
+	DefaultMaxDepth      = 10
+	DefaultMaxAliases    = 30
+	DefaultMaxComplexity = 1000
+	DefaultMaxPageSize   = 100
+	// A filter deeper than 8 or larger than 100 predicates is no form's:
+	// it is someone making the database work.
+	DefaultMaxFilterDepth      = 8
+	DefaultMaxFilterPredicates = 100
+	DefaultMaxQueryLength      = 15000
+	DefaultMaxTokens           = 5000
+	DefaultAPQCacheSize        = 1000
 )
 
 // The sizes the cost model assumes for lists of unknown length.
@@ -52,14 +62,16 @@ const (
 // in development and off in production.
 func Defaults(production bool) Config {
 	return Config{
-		MaxDepth:       DefaultMaxDepth,
-		MaxAliases:     DefaultMaxAliases,
-		MaxComplexity:  DefaultMaxComplexity,
-		MaxPageSize:    DefaultMaxPageSize,
-		MaxQueryLength: DefaultMaxQueryLength,
-		MaxTokens:      DefaultMaxTokens,
-		Introspection:  !production,
-		Suggestions:    !production,
-		APQCacheSize:   DefaultAPQCacheSize,
+		MaxDepth:            DefaultMaxDepth,
+		MaxAliases:          DefaultMaxAliases,
+		MaxComplexity:       DefaultMaxComplexity,
+		MaxPageSize:         DefaultMaxPageSize,
+		MaxFilterDepth:      DefaultMaxFilterDepth,
+		MaxFilterPredicates: DefaultMaxFilterPredicates,
+		MaxQueryLength:      DefaultMaxQueryLength,
+		MaxTokens:           DefaultMaxTokens,
+		Introspection:       !production,
+		Suggestions:         !production,
+		APQCacheSize:        DefaultAPQCacheSize,
 	}
 }

@@ -591,7 +591,7 @@ func TestDefaults(t *testing.T) {
 	if !dev.Introspection || !dev.Suggestions || prod.Introspection || prod.Suggestions {
 		t.Errorf("introspection and suggestions: development %+v, production %+v", dev, prod)
 	}
-	want := Config{MaxDepth: 10, MaxAliases: 30, MaxComplexity: 1000, MaxPageSize: 100,
+	want := Config{MaxDepth: 10, MaxAliases: 30, MaxComplexity: 1000, MaxPageSize: 100, MaxFilterDepth: 8, MaxFilterPredicates: 100,
 		MaxQueryLength: 15000, MaxTokens: 5000, APQCacheSize: 1000}
 	if prod != want {
 		t.Errorf("production defaults %+v, want %+v", prod, want)
