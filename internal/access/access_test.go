@@ -11,55 +11,37 @@ import (
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
-	"roster/internal/account"
 	"roster/internal/apierr"
-	"roster/internal/auth"
-	"roster/internal/store"
-	"roster/internal/store/storetest"
+	"roster/internal/fixture"
 	"roster/internal/viewer"
 )
 
-// fixture is two organizations, each with an admin, a supervisor and an
-// agent, and a division and a channel.
-type fixture struct {
+// world is two organizations from the fixture, each with an admin, a
+// supervisor, a scoped supervisor, an agent and an invited user, a division
+// and a channel.
+type world struct {
 	client *ent.Client
 	orgs   [2]org
 }
 
 type org struct {
 	id                       int
+	users                    int // how many users the organization has
 	admin, supervisor, agent *viewer.Viewer
+	invited                  int // a user without a password yet
 	roles                    map[role.Builtin]int
 	division, channel        int
 }
 
-func setup(t *testing.T, dbURL string) *fixture {
+func setup(t *testing.T, dbURL string) *world {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fixture{client: db.Client}
-	for i, name := range []string{"Acme", "Globex"} {
-		o, adminUser, err := account.CreateOrganization(ctx, db.Client, name, account.Admin{FirstName: "Ad", LastName: "Min", Email: "admin@" + name + ".test", Password: "admin password " + name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sys := viewer.NewSystemContext(ctx)
-		roles := map[role.Builtin]int{}
-		for _, r := range db.Client.Role.Query().Where(role.OrganizationID(o.ID)).AllX(sys) {
-			roles[*r.Builtin] = r.ID
-		}
-		mk := func(u *ent.User) *viewer.Viewer {
-			return auth.ViewerOf(db.Client.User.Query().Where(user.ID(u.ID)).WithRole().OnlyX(sys), 0)
-		}
-		sup := db.Client.User.Create().SetOrganizationID(o.ID).SetRoleID(roles[role.BuiltinSupervisor]).SetFirstName("Su").SetLastName("Per").SetEmail("sup@" + name + ".test").SaveX(sys)
-		agent := db.Client.User.Create().SetOrganizationID(o.ID).SetRoleID(roles[role.BuiltinAgent]).SetFirstName("Ag").SetLastName("Ent").SetEmail("agent@" + name + ".test").SaveX(sys)
-		div := db.Client.Division.Create().SetOrganizationID(o.ID).SetName("Support").AddMembers(agent).SaveX(sys)
-		ch := db.Client.Channel.Create().SetOrganizationID(o.ID).SetType(channel.TypeLIVECHAT).SetName("Chat").AddDivisions(div).SaveX(sys)
-		f.orgs[i] = org{id: o.ID, admin: mk(adminUser), supervisor: mk(sup), agent: mk(agent), roles: roles, division: div.ID, channel: ch.ID}
+	w := fixture.New(t, dbURL, "Acme", "Globex")
+	f := &world{client: w.Client}
+	for i, o := range w.Orgs {
+		ch := w.Client.Channel.Create().SetOrganizationID(o.ID).SetType(channel.TypeLIVECHAT).SetName("Chat").AddDivisionIDs(o.Support).SaveX(fixture.System())
+		invited := o.NewUser(t, fixture.Spec{Name: "invited", Status: user.StatusInvited})
+		f.orgs[i] = org{id: o.ID, users: len(o.Users()) + 1, admin: o.Admin.Viewer, supervisor: o.Supervisor.Viewer, agent: o.Agent.Viewer, invited: invited.ID,
+			roles: o.Roles, division: o.Support, channel: ch.ID}
 	}
 	return f
 }
@@ -68,26 +50,23 @@ func as(v *viewer.Viewer) context.Context { return viewer.NewContext(context.Bac
 
 func TestAccess(t *testing.T) {
 	t.Parallel()
-	for _, target := range storetest.Targets {
-		t.Run(target.Name, func(t *testing.T) {
-			t.Parallel()
-			f := setup(t, target.URL(t))
-			t.Run("queries see only the viewer's organization", func(t *testing.T) { testQueries(t, f) })
-			t.Run("mutations need the permission", func(t *testing.T) { testPermissions(t, f) })
-			t.Run("references must be in the organization", func(t *testing.T) { testReferences(t, f) })
-			t.Run("rules of users, roles, divisions and channels", func(t *testing.T) { testRules(t, f) })
-		})
-	}
+	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+		f := setup(t, dbURL)
+		t.Run("queries see only the viewer's organization", func(t *testing.T) { testQueries(t, f) })
+		t.Run("mutations need the permission", func(t *testing.T) { testPermissions(t, f) })
+		t.Run("references must be in the organization", func(t *testing.T) { testReferences(t, f) })
+		t.Run("rules of users, roles, divisions and channels", func(t *testing.T) { testRules(t, f) })
+	})
 }
 
-func testQueries(t *testing.T, f *fixture) {
+func testQueries(t *testing.T, f *world) {
 	c := f.client
 	for i, o := range f.orgs {
 		for _, v := range []*viewer.Viewer{o.admin, o.supervisor, o.agent} {
 			ctx := as(v)
 			users := c.User.Query().AllX(ctx)
-			if len(users) != 3 {
-				t.Errorf("org %d viewer %d sees %d users, want 3", i, v.UserID, len(users))
+			if len(users) != o.users {
+				t.Errorf("org %d viewer %d sees %d users, want %d", i, v.UserID, len(users), o.users)
 			}
 			for _, u := range users {
 				if u.OrganizationID != o.id {
@@ -122,7 +101,7 @@ func testQueries(t *testing.T, f *fixture) {
 	}
 }
 
-func testPermissions(t *testing.T, f *fixture) {
+func testPermissions(t *testing.T, f *world) {
 	c := f.client
 	o := f.orgs[0]
 	type op struct {
@@ -187,7 +166,7 @@ func testPermissions(t *testing.T, f *fixture) {
 	}
 }
 
-func testReferences(t *testing.T, f *fixture) {
+func testReferences(t *testing.T, f *world) {
 	c := f.client
 	mine, theirs := f.orgs[0], f.orgs[1]
 	ctx := as(mine.admin)
@@ -221,7 +200,7 @@ func testReferences(t *testing.T, f *fixture) {
 	}
 }
 
-func testRules(t *testing.T, f *fixture) {
+func testRules(t *testing.T, f *world) {
 	c := f.client
 	o := f.orgs[0]
 	ctx := as(o.admin)
@@ -234,16 +213,16 @@ func testRules(t *testing.T, f *fixture) {
 	}
 
 	// Display names follow the full name until set explicitly.
-	u := c.User.UpdateOneID(o.agent.UserID).SetFirstName("Agatha").SaveX(ctx)
-	if u.DisplayName != "Agatha Ent" {
+	u := c.User.UpdateOneID(o.invited).SetFirstName("Agatha").SaveX(ctx)
+	if u.DisplayName != "Agatha Acme" {
 		t.Errorf("display name after rename = %q", u.DisplayName)
 	}
-	u = c.User.UpdateOneID(o.agent.UserID).SetDisplayName("Aggie").SaveX(ctx)
-	u = c.User.UpdateOneID(o.agent.UserID).SetLastName("Smith").SaveX(ctx)
+	u = c.User.UpdateOneID(o.invited).SetDisplayName("Aggie").SaveX(ctx)
+	u = c.User.UpdateOneID(o.invited).SetLastName("Smith").SaveX(ctx)
 	if u.DisplayName != "Aggie" {
 		t.Errorf("a chosen display name was replaced by %q", u.DisplayName)
 	}
-	u = c.User.UpdateOneID(o.agent.UserID).SetDisplayName(" ").SaveX(ctx)
+	u = c.User.UpdateOneID(o.invited).SetDisplayName(" ").SaveX(ctx)
 	if u.DisplayName != "Agatha Smith" {
 		t.Errorf("an emptied display name = %q", u.DisplayName)
 	}
@@ -252,8 +231,8 @@ func testRules(t *testing.T, f *fixture) {
 	if u.Status != user.StatusInvited {
 		t.Fatalf("a user created without a password is %s", u.Status)
 	}
-	wantCode("weak password", c.User.UpdateOneID(o.agent.UserID).SetPassword("password123").Exec(ctx), apierr.BadUserInput, "password")
-	u = c.User.UpdateOneID(o.agent.UserID).SetPassword("a good long passphrase").SaveX(ctx)
+	wantCode("weak password", c.User.UpdateOneID(o.invited).SetPassword("password123").Exec(ctx), apierr.BadUserInput, "password")
+	u = c.User.UpdateOneID(o.invited).SetPassword("a good long passphrase").SaveX(ctx)
 	if u.Status != user.StatusActive || u.Password == "a good long passphrase" {
 		t.Errorf("after setting a password: status %s, stored in clear: %v", u.Status, u.Password == "a good long passphrase")
 	}

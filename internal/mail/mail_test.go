@@ -11,8 +11,7 @@ import (
 
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/internal/mail"
-	"roster/internal/store"
-	"roster/internal/store/storetest"
+	"roster/internal/fixture"
 	"roster/internal/viewer"
 )
 
@@ -37,11 +36,7 @@ func (f *flaky) Send(_ context.Context, to, subject, _ string) error {
 func TestRetriesUntilSent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := fixture.MustOpenDB(t, fixture.SQLiteURL(t))
 	now := time.Now().Add(time.Second) // after the mails are queued
 	sender := &flaky{failures: 2}
 	w := &mail.Worker{Client: db.Client, Sender: sender, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}

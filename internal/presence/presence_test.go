@@ -10,33 +10,19 @@ import (
 	"roster/ent"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
-	"roster/internal/account"
-	"roster/internal/auth"
+	"roster/internal/fixture"
 	"roster/internal/presence"
-	"roster/internal/store"
-	"roster/internal/store/storetest"
 	"roster/internal/viewer"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// setup returns the fixture's database at dbURL and the viewer of its
+// admin, with a session.
 func setup(t *testing.T, dbURL string) (*ent.Client, *viewer.Viewer) {
 	t.Helper()
-	db, err := store.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	_, admin, err := account.CreateOrganization(context.Background(), db.Client, "Acme", account.Admin{FirstName: "A", LastName: "B", Email: "a@acme.test", Password: "a long admin password"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := viewer.NewSystemContext(context.Background())
-	s, err := db.Client.Session.Create().SetOrganizationID(admin.OrganizationID).SetUserID(admin.ID).SetTokenHash([]byte("h")).SetExpiresAt(time.Now().Add(time.Hour)).Save(sys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db.Client, auth.ViewerOf(db.Client.User.Query().Where(user.ID(admin.ID)).WithRole().OnlyX(sys), s.ID)
+	w := fixture.New(t, dbURL)
+	return w.Client, w.Orgs[0].Admin.Viewer
 }
 
 func state(t *testing.T, c *ent.Client, id int) *ent.User {
@@ -55,13 +41,9 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 
 func TestPresence(t *testing.T) {
 	t.Parallel()
-	for _, target := range storetest.Targets {
-		t.Run(target.Name, func(t *testing.T) {
-			t.Parallel()
-			url := target.URL(t)
-			t.Run("devices, grace and last seen", func(t *testing.T) { testDevices(t, url) })
-		})
-	}
+	fixture.ForEachDB(t, func(t *testing.T, url string) {
+		t.Run("devices, grace and last seen", func(t *testing.T) { testDevices(t, url) })
+	})
 }
 
 func testDevices(t *testing.T, url string) {
@@ -126,7 +108,7 @@ func testDevices(t *testing.T, url string) {
 // another takes its users offline within the configured bound.
 func TestDeadInstance(t *testing.T) {
 	t.Parallel()
-	c, v := setup(t, storetest.PostgresURL(t))
+	c, v := setup(t, fixture.PostgresURL(t))
 	const deadAfter = 600 * time.Millisecond
 	opts := presence.Options{Grace: 0, DeadAfter: deadAfter}
 

@@ -12,12 +12,9 @@ import (
 	"roster/ent/role"
 	_ "roster/ent/runtime" // registers hooks and policies
 	"roster/ent/user"
-	"roster/internal/account"
-	"roster/internal/auth"
+	"roster/internal/fixture"
 	"roster/internal/pubsub"
 	"roster/internal/realtime"
-	"roster/internal/store"
-	"roster/internal/store/storetest"
 	"roster/internal/viewer"
 )
 
@@ -66,47 +63,24 @@ func setup(t *testing.T, dbURL string) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	fx := fixture.New(t, dbURL)
 	// raw changes the database without publishing, as if the events were
 	// lost.
-	raw, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	raw := fixture.MustOpenDB(t, dbURL)
 	b := &broker{Memory: pubsub.NewMemory()}
 	t.Cleanup(func() { b.Close() })
-	realtime.Publish(db.Client, b, quiet)
-	hub := realtime.NewHub(db.Client, quiet)
+	c := fx.Client
+	realtime.Publish(c, b, quiet)
+	hub := realtime.NewHub(c, quiet)
 	go hub.Run(ctx, b)
 
-	c := db.Client
-	_, admin, err := account.CreateOrganization(ctx, c, "Acme", account.Admin{FirstName: "A", LastName: "Dmin", Email: "admin@acme.test", Password: "a long admin password"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := viewer.NewSystemContext(ctx)
-	roles := map[role.Builtin]int{}
-	for _, r := range c.Role.Query().AllX(sys) {
-		roles[*r.Builtin] = r.ID
-	}
-	w := &world{client: c, raw: raw.Client, hub: hub, broker: b, agent: roles[role.BuiltinAgent]}
-	org := admin.OrganizationID
-	divA := c.Division.Create().SetOrganizationID(org).SetName("A").SaveX(sys)
-	divB := c.Division.Create().SetOrganizationID(org).SetName("B").SaveX(sys)
-	w.divisionA, w.divisionB = divA.ID, divB.ID
-	sup := c.User.Create().SetOrganizationID(org).SetRoleID(roles[role.BuiltinSupervisor]).SetFirstName("Su").SetLastName("Per").
-		SetEmail("sup@acme.test").SetChatAccess(user.ChatAccessAssignedDivisions).AddDivisions(divA).SaveX(sys)
-	w.agentA = c.User.Create().SetOrganizationID(org).SetRoleID(w.agent).SetFirstName("Ann").SetLastName("A").SetEmail("ann@acme.test").AddDivisions(divA).SaveX(sys)
-	w.agentB = c.User.Create().SetOrganizationID(org).SetRoleID(w.agent).SetFirstName("Bob").SetLastName("B").SetEmail("bob@acme.test").AddDivisions(divB).SaveX(sys)
-	load := func(id int) *viewer.Viewer {
-		return auth.ViewerOf(c.User.Query().Where(user.ID(id)).WithRole().OnlyX(sys), 0)
-	}
-	w.admin, w.supervisor = load(admin.ID), load(sup.ID)
+	acme := fx.Orgs[0]
+	w := &world{client: c, raw: raw.Client, hub: hub, broker: b, agent: acme.Roles[role.BuiltinAgent]}
+	w.divisionA, w.divisionB = acme.NewDivision(t, "A"), acme.NewDivision(t, "B")
+	sup := acme.NewUser(t, fixture.Spec{Name: "sup", Role: role.BuiltinSupervisor, ChatAccess: user.ChatAccessAssignedDivisions, Divisions: []int{w.divisionA}})
+	w.agentA = acme.NewUser(t, fixture.Spec{Name: "ann", Divisions: []int{w.divisionA}}).User
+	w.agentB = acme.NewUser(t, fixture.Spec{Name: "bob", Divisions: []int{w.divisionB}}).User
+	w.admin, w.supervisor = acme.Admin.Viewer, sup.Viewer
 	if !w.supervisor.DivisionScoped {
 		t.Fatal("the supervisor is not scoped to their divisions")
 	}
@@ -152,11 +126,16 @@ func none[T any](t *testing.T, ch <-chan T) {
 
 func TestRealtime(t *testing.T) {
 	t.Parallel()
-	for _, target := range storetest.Targets {
-		t.Run(target.Name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, *world)
+	}{
+		{"status events", testStatus},
+		{"user changes", testChanges},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			t.Run("status events", func(t *testing.T) { testStatus(t, setup(t, target.URL(t))) })
-			t.Run("user changes", func(t *testing.T) { testChanges(t, setup(t, target.URL(t))) })
+			fixture.ForEachDB(t, func(t *testing.T, dbURL string) { tc.test(t, setup(t, dbURL)) })
 		})
 	}
 }
