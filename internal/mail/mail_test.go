@@ -10,8 +10,8 @@ import (
 	"time"
 
 	_ "roster/ent/runtime" // registers hooks and policies
-	"roster/internal/mail"
 	"roster/internal/fixture"
+	"roster/internal/mail"
 	"roster/internal/viewer"
 )
 
