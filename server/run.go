@@ -16,6 +16,7 @@ import (
 	"roster/internal/account"
 	"roster/internal/auth"
 	"roster/internal/mail"
+	"roster/internal/ratelimit"
 	"roster/internal/store"
 	"roster/internal/viewer"
 )
@@ -55,6 +56,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		SessionTTL: cfg.SessionTTL,
 		Secret:     []byte(cfg.Secret),
 		SendMail:   sendMail,
+		Limits:     ratelimit.New(db.Driver, nil),
 	}, log)
 	accounts := account.New(db.Client, authn, account.Options{
 		Retention:     cfg.ArchiveRetention,

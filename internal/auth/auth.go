@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	loginByAccount, loginByAddress, mfaByAddress, invitationByAddress *ratelimit.Limiter
+	limits *ratelimit.Limiter
 }
 
 // Options configure the authentication service.
@@ -67,6 +68,9 @@ type Options struct {
 	// SendMail queues a mail through client (a transaction's, so that the
 	// mail goes out only if it commits).
 	SendMail func(ctx context.Context, client *ent.Client, to, subject, body string) error
+	// Limits counts attempts (logins, second factors, invitations) in the
+	// database, shared by the instances that share it.
+	Limits *ratelimit.Limiter
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -79,49 +83,54 @@ func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
 	if opts.Issuer == "" {
 		opts.Issuer = "roster"
 	}
-	clock := ratelimit.WithClock(opts.Now)
-	return &Service{
-		client: client, opts: opts, ttl: opts.SessionTTL, log: log, now: opts.Now,
-		// Per account: a few tries, then one every 90 s. Per address: an
-		// office behind one address still logs in.
-		loginByAccount:      ratelimit.New(10, 15*time.Minute, clock),
-		loginByAddress:      ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
-		mfaByAddress:        ratelimit.New(100, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
-		invitationByAddress: ratelimit.New(20, 15*time.Minute, clock, ratelimit.WithMaxKeys(100_000)),
+	if opts.Limits == nil {
+		panic("auth.New: Options.Limits is required")
 	}
+	return &Service{client: client, opts: opts, ttl: opts.SessionTTL, log: log, now: opts.Now, limits: opts.Limits}
 }
 
-// Which limits an attempt is checked against.
-type check int
-
-const (
-	checkLogin check = iota
-	checkMFA
-	checkInvitation
+// The rate limits of attempts. Per account: a few tries, then one every
+// 90 s; an account is an email in one organization, so the same email
+// elsewhere is counted apart. Per address: an office behind one address
+// still logs in.
+var (
+	loginByAccount      = ratelimit.Rule{Name: "login-account", Limit: 10, Window: 15 * time.Minute}
+	loginByAddress      = ratelimit.Rule{Name: "login-address", Limit: 100, Window: 15 * time.Minute}
+	mfaByAddress        = ratelimit.Rule{Name: "mfa-address", Limit: 100, Window: 15 * time.Minute}
+	invitationByAddress = ratelimit.Rule{Name: "invitation-address", Limit: 20, Window: 15 * time.Minute}
 )
 
-// limit refuses an attempt beyond the rate limits of its account and
-// client address.
-func (s *Service) limit(_ context.Context, c check, account, address string) error {
-	var checks []ratelimit.Check
-	switch c {
-	case checkLogin:
-		checks = []ratelimit.Check{{Limiter: s.loginByAccount, Key: account}, {Limiter: s.loginByAddress, Key: address}}
-	case checkMFA:
-		checks = []ratelimit.Check{{Limiter: s.mfaByAddress, Key: address}}
-	case checkInvitation:
-		checks = []ratelimit.Check{{Limiter: s.invitationByAddress, Key: address}}
+// account is the check of the login attempts at email in organization
+// orgID (0 when the email has no account and no organization was named).
+func account(orgID int, email string) ratelimit.Check {
+	return ratelimit.Check{Rule: loginByAccount, Key: strconv.Itoa(orgID) + ":" + email}
+}
+
+func address(r ratelimit.Rule, ip string) ratelimit.Check {
+	return ratelimit.Check{Rule: r, Key: ip}
+}
+
+// limit refuses an attempt beyond the rate limits of checks, counting it
+// otherwise.
+func (s *Service) limit(ctx context.Context, checks ...ratelimit.Check) error {
+	d, err := s.limits.Allow(ctx, checks...)
+	if err != nil {
+		return err
 	}
-	if ok, wait := ratelimit.AllowAll(checks...); !ok {
-		return &apierr.Error{Code: apierr.RateLimited, Message: fmt.Sprintf("too many attempts: try again in %d seconds", int(wait.Seconds())+1), RetryAfter: wait}
+	if !d.OK {
+		return errRateLimited(d.RetryAfter)
 	}
 	return nil
+}
+
+func errRateLimited(wait time.Duration) error {
+	return &apierr.Error{Code: apierr.RateLimited, Message: fmt.Sprintf("too many attempts: try again in %d seconds", apierr.RetryAfterSeconds(wait)), RetryAfter: wait}
 }
 
 // LimitInvitation refuses an attempt to accept an invitation beyond the
 // rate limit of the client address in ctx.
 func (s *Service) LimitInvitation(ctx context.Context) error {
-	return s.limit(ctx, checkInvitation, "", DeviceFrom(ctx).IP)
+	return s.limit(ctx, address(invitationByAddress, DeviceFrom(ctx).IP))
 }
 
 // Device describes the client a login comes from.
@@ -144,9 +153,6 @@ type Session struct {
 // where the same credentials are valid.
 func (s *Service) Login(ctx context.Context, email, pw string, organizationID int, dev Device) (*Session, *Challenge, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if err := s.limit(ctx, checkLogin, email, dev.IP); err != nil {
-		return nil, nil, err
-	}
 	sys := viewer.NewSystemContext(ctx)
 	q := s.client.User.Query().Where(user.Email(email), user.StatusEQ(user.StatusActive)).WithRole()
 	if organizationID != 0 {
@@ -156,23 +162,47 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 	if err != nil {
 		return nil, nil, fmt.Errorf("find user: %w", err)
 	}
-	var matches []*ent.User
-	for _, u := range candidates {
-		if s.client.Hasher.Verify(u.Password, pw) {
-			matches = append(matches, u)
+	// Each account the attempt tries is counted apart; an email with no
+	// account is counted too, so that it is refused like one that has.
+	accounts := []ratelimit.Check{account(organizationID, email)}
+	if len(candidates) > 0 {
+		accounts = accounts[:0]
+		for _, u := range candidates {
+			accounts = append(accounts, account(u.OrganizationID, email))
+		}
+	}
+	d, err := s.limits.AllowSome(ctx, []ratelimit.Check{address(loginByAddress, dev.IP)}, accounts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !d.OK {
+		return nil, nil, errRateLimited(d.RetryAfter)
+	}
+	// The accounts over their limit are not tried: the others are.
+	var matches []int
+	for i, u := range candidates {
+		if d.Allowed[i] && s.client.Hasher.Verify(u.Password, pw) {
+			matches = append(matches, i)
 		}
 	}
 	if len(candidates) == 0 {
 		s.client.Hasher.Verify("", pw) // the same time as a wrong password
 	}
 	switch {
+	case len(matches) == 0 && d.RetryAfter > 0:
+		// The attempt may have been meant for an account not tried.
+		return nil, nil, errRateLimited(d.RetryAfter)
 	case len(matches) == 0:
 		return nil, nil, errBadCredentials
 	case len(matches) > 1:
 		return nil, nil, apierr.Input("organizationID", "these credentials open accounts in %d organizations: say which one", len(matches))
 	}
-	s.loginByAccount.Reset(email)
-	u := matches[0]
+	// Only this account's failures are forgiven, not those of the same
+	// email in other organizations.
+	if err := s.limits.Reset(ctx, accounts[matches[0]]); err != nil {
+		return nil, nil, err
+	}
+	u := candidates[matches[0]]
 	if u.MfaRequired || u.TotpEnabled {
 		ch, err := s.challenge(ctx, u, dev)
 		return nil, ch, err

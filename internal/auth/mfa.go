@@ -118,7 +118,7 @@ func (s *Service) sendCode(ctx context.Context, c *ent.Client, to, code string) 
 // session. Every attempt counts, atomically: after the fifth, the
 // challenge accepts nothing more.
 func (s *Service) VerifyMFA(ctx context.Context, id, code string, dev Device) (*Session, error) {
-	if err := s.limit(ctx, checkMFA, "", dev.IP); err != nil {
+	if err := s.limit(ctx, address(mfaByAddress, dev.IP)); err != nil {
 		return nil, err
 	}
 	sys := viewer.NewSystemContext(ctx)

@@ -20,7 +20,7 @@ func (s *Service) checkPassword(ctx context.Context, pw string) (*ent.User, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.limit(ctx, checkLogin, u.Email, DeviceFrom(ctx).IP); err != nil {
+	if err := s.limit(ctx, account(u.OrganizationID, u.Email), address(loginByAddress, DeviceFrom(ctx).IP)); err != nil {
 		return nil, err
 	}
 	if !s.client.Hasher.Verify(u.Password, pw) {

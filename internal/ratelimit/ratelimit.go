@@ -1,365 +1,315 @@
-// Package ratelimit owns the in-memory rate limits that protect sensitive
-// endpoints such as login, multi-factor verification and password reset:
-// a keyed limiter, and AllowAll to charge one attempt to several keys (say
-// the account and the client address) at once.
+// Package ratelimit counts attempts at sensitive operations (logging in,
+// second factors, accepting invitations) and refuses those beyond a rate.
+// The counts live in one database table, so every instance that shares the
+// database shares them, and each decision commits in a transaction of its
+// own: an attempt counts even when the operation it guards then fails.
 //
 // # Algorithm
 //
-// Each key has a token bucket of capacity limit that refills at limit tokens
-// per window, implemented as the generic cell rate algorithm (GCRA): the
-// limiter keeps one timestamp per key, the theoretical arrival time, so a
-// key costs a map entry and no timers. A fresh key may make limit requests
-// at once; after that one request is allowed every window/limit, and a key
-// left alone for a whole window is back to limit. Refused requests cost
-// nothing, so hammering a blocked key does not extend the block.
+// Each key has a token bucket of capacity Limit that refills at Limit
+// tokens per Window, kept as the generic cell rate algorithm (GCRA): one
+// row per key holding its theoretical arrival time (tat), the time at which
+// its bucket would be full again plus one attempt's cost. A fresh key may
+// make Limit attempts at once; after that one attempt is allowed every
+// Window/Limit, and a key left alone for a whole Window is full again.
+// Refused attempts cost nothing, so hammering a blocked key does not extend
+// the block. A row whose tat has passed says nothing a missing row does not:
+// such rows are deleted now and then.
 //
-// # Memory
+// # Concurrency
 //
-// A key whose bucket has refilled carries no state, so its entry is deleted
-// without changing any decision. Such entries are swept from a shard when a
-// call finds the shard has doubled in size since its last sweep or that a
-// window has passed since then; the sweeps run inside the calls, so there is
-// no goroutine to stop. While traffic goes on, entries therefore live at most
-// about two windows after their key's last request, and memory follows the
-// number of keys active in the last window or two. WithMaxKeys adds a hard bound for floods of
-// distinct keys. Sweep can be called from a ticker to release memory when
-// traffic stops altogether.
+// A decision reads the rows of its keys with SELECT … FOR UPDATE on
+// PostgreSQL (in key order, so two decisions never wait on each other in a
+// cycle) and writes them with INSERT … ON CONFLICT DO UPDATE, whose update
+// adds to what is stored; SQLite's transactions take the write lock when
+// they begin. Concurrent attempts at one key, on one instance or many, are
+// therefore decided one after the other.
 package ratelimit
 
 import (
-	"cmp"
+	"context"
 	"fmt"
-	"hash/maphash"
 	"slices"
-	"sort"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 )
 
-// numShards is the number of independently locked parts of a limiter's map.
-const numShards = 32
+// Table is the name of the table that holds the counts.
+const Table = "rate_limits"
 
-// minSweep is the shard size below which growth alone does not trigger a
-// sweep.
-const minSweep = 64
+// sweepEvery is how often a limiter deletes the rows of full buckets.
+const sweepEvery = time.Minute
 
-// minRebuild is the peak shard size above which a shard that has shrunk to a
-// quarter of it is copied into a smaller map, since Go maps never release
-// the memory of deleted entries.
-const minRebuild = 1024
-
-// lastID numbers limiters, so that AllowAll locks shards in one global order.
-var lastID atomic.Uint64
-
-// Limiter limits, for each key, how many requests are allowed per window; see
-// the package documentation for the exact policy. Create one with New; it is
-// safe for concurrent use.
-type Limiter struct {
-	limit    int
-	window   int64 // nanoseconds
-	interval int64 // nanoseconds one request costs: window/limit, at least 1
-	now      func() time.Time
-	base     time.Time // times are kept as nanoseconds since base
-	id       uint64
-	seed     maphash.Seed
-	maxShard int // most entries per shard; 0 for no bound
-	shards   []shard
+// Rule is a rate: Limit attempts at once, and Limit per Window in the long
+// run, for each key. Name keeps the keys of different rules apart.
+type Rule struct {
+	Name   string
+	Limit  int
+	Window time.Duration
 }
 
-// shard is one independently locked part of a limiter's keys.
-type shard struct {
-	mu sync.Mutex
-	// tat maps a key to its theoretical arrival time, in nanoseconds since
-	// the limiter's base: the time at which its bucket would be full again,
-	// plus one request's cost. Keys not in the map have full buckets.
-	tat       map[string]int64
-	sweepAt   int   // size at which the next sweep is due
-	lastSweep int64 // when the last sweep ran
-	peak      int   // largest size since the map was last rebuilt
-	_         [64]byte
-}
+// interval is what one attempt costs: Window/Limit, at least 1ns.
+func (r Rule) interval() int64 { return max(1, int64(r.Window)/int64(r.Limit)) }
 
-// Option configures a Limiter created by New.
-type Option func(*Limiter)
-
-// WithClock makes the limiter read the time from now instead of time.Now,
-// for tests. The clock may stand still but should not go backwards.
-func WithClock(now func() time.Time) Option {
-	return func(l *Limiter) { l.now = now }
-}
-
-// WithMaxKeys bounds the number of keys the limiter tracks to n. When a new
-// key would exceed the bound after refilled keys have been swept, the keys
-// closest to having refilled are forgotten first (an eighth of the bound at
-// a time, so the cost stays amortized), which forgives the least; the key
-// being counted is never the one forgotten. This weakens the limit only for
-// keys that are forgotten, so choose n well above the number of keys
-// expected to be active in one window. n <= 0 means no bound, the default.
-func WithMaxKeys(n int) Option {
-	return func(l *Limiter) { l.maxShard = n }
-}
-
-// New returns a limiter that allows each key limit requests at once and
-// limit requests per window in the long run. It panics if limit is less
-// than 1 or window is not positive.
-func New(limit int, window time.Duration, opts ...Option) *Limiter {
-	if limit < 1 || window <= 0 {
-		panic(fmt.Sprintf("ratelimit: New(%d, %v): limit and window must be positive", limit, window))
-	}
-	l := &Limiter{
-		limit:    limit,
-		window:   int64(window),
-		interval: max(1, int64(window)/int64(limit)),
-		now:      time.Now,
-		id:       lastID.Add(1),
-		seed:     maphash.MakeSeed(),
-	}
-	for _, o := range opts {
-		o(l)
-	}
-	n := numShards
-	if m := l.maxShard; m > 0 {
-		// Small bounds get fewer shards, so that eviction picks from
-		// enough keys to spare the busiest.
-		n = min(n, max(1, m/minSweep))
-		l.maxShard = m / n
-	}
-	l.shards = make([]shard, n)
-	for i := range l.shards {
-		l.shards[i].tat = make(map[string]int64)
-		l.shards[i].sweepAt = minSweep
-	}
-	l.base = l.now()
-	return l
-}
-
-// Limit returns the number of requests a key may make at once and per window.
-func (l *Limiter) Limit() int { return l.limit }
-
-// Window returns the time over which a key may make Limit requests.
-func (l *Limiter) Window() time.Duration { return time.Duration(l.window) }
-
-// Allow reports whether a request for key is allowed now, and counts it if
-// so. When it is refused, retryAfter is how long until a request would be
-// allowed, suitable for a Retry-After header; it is 0 when ok.
-func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
-	now := l.clock()
-	s := l.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tat, known := s.tat[key]
-	tat, retryAfter = l.decide(tat, known, now)
-	if retryAfter > 0 {
-		return false, retryAfter
-	}
-	l.store(s, key, tat, now)
-	return true, 0
-}
-
-// Reset forgets key, giving it a full bucket again; call it, for example,
-// after a successful login so earlier failures no longer count.
-func (l *Limiter) Reset(key string) {
-	s := l.shard(key)
-	s.mu.Lock()
-	delete(s.tat, key)
-	s.mu.Unlock()
-}
-
-// Len returns the number of keys the limiter currently tracks, including
-// refilled keys that have not been swept yet.
-func (l *Limiter) Len() int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += len(s.tat)
-		s.mu.Unlock()
-	}
-	return n
-}
-
-// Sweep deletes every refilled key now and releases the memory of shards
-// that have shrunk. Calls to Allow sweep on their own as traffic goes on;
-// Sweep is for releasing memory once traffic has stopped.
-func (l *Limiter) Sweep() {
-	now := l.clock()
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		l.sweep(s, now)
-		s.mu.Unlock()
-	}
-}
-
-// clock returns the current time in nanoseconds since l.base.
-func (l *Limiter) clock() int64 {
-	return int64(l.now().Sub(l.base))
-}
-
-// shard returns the shard that holds key.
-func (l *Limiter) shard(key string) *shard {
-	return &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
-}
-
-// decide applies GCRA to one request at now for a key whose stored arrival
-// time is tat (known reports whether there is one). It returns the arrival
-// time to store if the request is allowed, or else how long until one would
-// be.
-func (l *Limiter) decide(tat int64, known bool, now int64) (next int64, retryAfter time.Duration) {
-	if !known || tat < now {
-		tat = now
-	}
-	next = tat + l.interval
-	if over := next - now - l.window; over > 0 {
-		return 0, time.Duration(over)
-	}
-	return next, 0
-}
-
-// store records the arrival time of key after an allowed request and keeps
-// the shard's size in check. s must be locked.
-func (l *Limiter) store(s *shard, key string, tat, now int64) {
-	s.tat[key] = tat
-	n := len(s.tat)
-	s.peak = max(s.peak, n)
-	if n >= s.sweepAt || now-s.lastSweep >= l.window {
-		l.sweep(s, now)
-	}
-	if l.maxShard > 0 && len(s.tat) > l.maxShard {
-		l.sweep(s, now)
-		if len(s.tat) > l.maxShard {
-			l.evict(s, len(s.tat)-(l.maxShard-l.maxShard/8), key)
-		}
-	}
-}
-
-// sweep deletes the refilled keys of s, then copies what is left into a
-// smaller map if the shard has shrunk to under a quarter of its peak. s must
-// be locked.
-func (l *Limiter) sweep(s *shard, now int64) {
-	for k, tat := range s.tat {
-		if tat <= now {
-			delete(s.tat, k)
-		}
-	}
-	n := len(s.tat)
-	if s.peak >= minRebuild && n < s.peak/4 {
-		m := make(map[string]int64, n)
-		for k, tat := range s.tat {
-			m[k] = tat
-		}
-		s.tat = m
-		s.peak = n
-	}
-	s.sweepAt = max(2*n, minSweep)
-	s.lastSweep = now
-}
-
-// evict deletes n keys of s other than keep, those with the earliest
-// arrival times, which are the closest to having refilled. s must be locked
-// and hold more than n keys.
-func (l *Limiter) evict(s *shard, n int, keep string) {
-	tats := make([]int64, 0, len(s.tat))
-	for k, tat := range s.tat {
-		if k != keep {
-			tats = append(tats, tat)
-		}
-	}
-	slices.Sort(tats)
-	cutoff := tats[n-1]
-	n -= sort.Search(n, func(i int) bool { return tats[i] == cutoff })
-	for k, tat := range s.tat {
-		switch {
-		case k == keep || tat > cutoff:
-		case tat < cutoff:
-			delete(s.tat, k)
-		case n > 0: // one of the keys at the cutoff
-			delete(s.tat, k)
-			n--
-		}
-	}
-}
-
-// Check names one key of one limiter, for AllowAll.
+// Check names one key under one rule: the attempt is counted against it.
 type Check struct {
-	// Limiter is the limiter to consult; a nil Limiter is ignored.
-	Limiter *Limiter
-	// Key is what the request is counted against, such as an account ID
-	// or a client address.
+	Rule Rule
+	// Key is what the attempt is counted against, such as an account or a
+	// client address.
 	Key string
 }
 
-// AllowAll reports whether a request is allowed by every check, and counts
+func (c Check) id() string { return c.Rule.Name + ":" + c.Key }
+
+// Migrate creates the table of counts if it does not exist.
+func Migrate(ctx context.Context, drv dialect.Driver) error {
+	ddl := "CREATE TABLE IF NOT EXISTS " + Table + " (bucket TEXT PRIMARY KEY, tat BIGINT NOT NULL)"
+	if err := drv.Exec(ctx, ddl, []any{}, nil); err != nil {
+		return fmt.Errorf("create table %s: %w", Table, err)
+	}
+	return nil
+}
+
+// Limiter decides whether attempts are allowed, counting them in the
+// database. Create one with New; it is safe for concurrent use.
+type Limiter struct {
+	drv       dialect.Driver
+	now       func() time.Time
+	lastSweep atomic.Int64
+}
+
+// New returns a limiter keeping its counts through drv (the root driver,
+// never a request's transaction), in the table Migrate creates. now is the
+// clock; time.Now when nil.
+func New(drv dialect.Driver, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{drv: drv, now: now}
+}
+
+// Decision is the outcome of an attempt.
+type Decision struct {
+	// OK reports whether the attempt may go on; it was then counted.
+	OK bool
+	// Allowed tells, for each check of AllowSome's some, whether it
+	// allowed the attempt and counted it.
+	Allowed []bool
+	// RetryAfter is, when the attempt is refused, how long until it would
+	// be allowed (barring other attempts). When it is allowed but some of
+	// AllowSome's checks refused it, it is the longest wait among those.
+	RetryAfter time.Duration
+}
+
+// Allow decides an attempt that must be allowed by every check, and counts
 // it against every check's key only if so: an attempt refused by one key
 // (say, a locked account) does not also drain the others (say, the client
-// address), and an attempt refused by several keys drains none. The decision
-// is atomic, as if all the keys were one.
-//
-// When the request is refused, retryAfter is the longest wait among the
-// refusing keys, after which every key would allow it (barring other
-// requests). Checks with a nil Limiter are ignored; a key repeated for the
-// same limiter counts once. With no checks the request is allowed.
-func AllowAll(checks ...Check) (ok bool, retryAfter time.Duration) {
-	type entry struct {
-		l   *Limiter
-		key string
-		s   *shard
-		idx int
-		now int64
-		tat int64
-	}
-	var buf, lockBuf [4]entry // enough for the usual two or three checks
-	entries := buf[:0]
-next:
-	for _, c := range checks {
-		if c.Limiter == nil {
-			continue
-		}
-		for _, e := range entries {
-			if e.l == c.Limiter && e.key == c.Key {
-				continue next
-			}
-		}
-		l := c.Limiter
-		idx := int(maphash.String(l.seed, c.Key) % uint64(len(l.shards)))
-		entries = append(entries, entry{l: l, key: c.Key, s: &l.shards[idx], idx: idx, now: l.clock()})
-	}
-	switch len(entries) {
-	case 0:
-		return true, 0
-	case 1:
-		return entries[0].l.Allow(entries[0].key)
-	}
+// address). A key named twice counts once; with no checks the attempt is
+// allowed.
+func (l *Limiter) Allow(ctx context.Context, checks ...Check) (Decision, error) {
+	return l.AllowSome(ctx, checks, nil)
+}
 
-	// Lock every shard involved once, in the order of limiter and shard
-	// number, so concurrent calls naming the same keys cannot deadlock.
-	locks := append(lockBuf[:0], entries...)
-	slices.SortFunc(locks, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(a.l.id, b.l.id), cmp.Compare(a.idx, b.idx))
-	})
-	locks = slices.CompactFunc(locks, func(a, b entry) bool { return a.s == b.s })
-	for _, e := range locks {
-		e.s.mu.Lock()
+// AllowSome decides an attempt that must be allowed by every check of all
+// and by at least one of some (when some is not empty), such as a login
+// that tries the accounts several organizations hold under one email: it
+// goes on for the accounts whose limit allows it. The attempt is counted
+// against every key of all and the allowing keys of some, and against
+// none if refused. The whole decision is one transaction.
+func (l *Limiter) AllowSome(ctx context.Context, all, some []Check) (d Decision, err error) {
+	d.Allowed = make([]bool, len(some))
+	if len(all)+len(some) == 0 {
+		d.OK = true
+		return d, nil
+	}
+	now := l.now().UnixNano()
+	keys := make([]string, 0, len(all)+len(some))
+	for _, c := range slices.Concat(all, some) {
+		if c.Rule.Limit < 1 || c.Rule.Window <= 0 {
+			return d, fmt.Errorf("rate limit %q: limit and window must be positive", c.Rule.Name)
+		}
+		keys = append(keys, c.id())
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+
+	tx, err := l.drv.Tx(ctx)
+	if err != nil {
+		return d, fmt.Errorf("rate limit: begin: %w", err)
 	}
 	defer func() {
-		for _, e := range locks {
-			e.s.mu.Unlock()
+		if err != nil {
+			_ = tx.Rollback()
 		}
 	}()
+	stored, err := l.read(ctx, tx, keys)
+	if err != nil {
+		return d, err
+	}
+	// wait returns how long c must wait, 0 when it allows an attempt now.
+	wait := func(c Check) time.Duration {
+		tat, ok := stored[c.id()]
+		if !ok || tat < now {
+			tat = now
+		}
+		return time.Duration(max(0, tat+c.Rule.interval()-now-int64(c.Rule.Window)))
+	}
+	var charge []Check
+	var refusedAll, soonestSome, longestSome time.Duration
+	for _, c := range all {
+		refusedAll = max(refusedAll, wait(c))
+	}
+	anySome := false
+	for i, c := range some {
+		if w := wait(c); w > 0 {
+			if soonestSome == 0 || w < soonestSome {
+				soonestSome = w
+			}
+			longestSome = max(longestSome, w)
+			continue
+		}
+		d.Allowed[i] = true
+		anySome = true
+	}
+	if refusedAll > 0 || (len(some) > 0 && !anySome) {
+		clear(d.Allowed)
+		d.RetryAfter = max(refusedAll, soonestSome)
+		return d, tx.Commit() // nothing written
+	}
+	charge = append(charge, all...)
+	for i, c := range some {
+		if d.Allowed[i] {
+			charge = append(charge, c)
+		}
+	}
+	if err := l.charge(ctx, tx, charge, now); err != nil {
+		return d, err
+	}
+	if err := tx.Commit(); err != nil {
+		return d, fmt.Errorf("rate limit: commit: %w", err)
+	}
+	d.OK, d.RetryAfter = true, longestSome
+	l.maybeSweep(ctx, now)
+	return d, nil
+}
 
-	for i := range entries {
-		e := &entries[i]
-		tat, known := e.s.tat[e.key]
-		var wait time.Duration
-		e.tat, wait = e.l.decide(tat, known, e.now)
-		retryAfter = max(retryAfter, wait)
+// Reset forgets the attempts counted against the keys of checks, giving
+// them full buckets again: call it, for example, after a successful login
+// so that earlier failures of that account no longer count.
+func (l *Limiter) Reset(ctx context.Context, checks ...Check) error {
+	if len(checks) == 0 {
+		return nil
 	}
-	if retryAfter > 0 {
-		return false, retryAfter
+	keys := make([]any, len(checks))
+	for i, c := range checks {
+		keys[i] = c.id()
 	}
-	for _, e := range entries {
-		e.l.store(e.s, e.key, e.tat, e.now)
+	q := "DELETE FROM " + Table + " WHERE bucket IN (" + l.placeholders(1, len(keys)) + ")"
+	if err := l.drv.Exec(ctx, q, keys, nil); err != nil {
+		return fmt.Errorf("rate limit: reset: %w", err)
 	}
-	return true, 0
+	return nil
+}
+
+// Sweep deletes the rows of keys whose buckets are full again. Decisions
+// sweep on their own, at most once a minute per limiter.
+func (l *Limiter) Sweep(ctx context.Context) error {
+	return l.sweep(ctx, l.now().UnixNano())
+}
+
+// read returns the stored arrival times of keys (sorted), locking their
+// rows until tx ends.
+func (l *Limiter) read(ctx context.Context, tx dialect.Tx, keys []string) (map[string]int64, error) {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	q := "SELECT bucket, tat FROM " + Table + " WHERE bucket IN (" + l.placeholders(1, len(keys)) + ") ORDER BY bucket"
+	if l.drv.Dialect() == dialect.Postgres {
+		q += " FOR UPDATE"
+	}
+	var rows entsql.Rows
+	if err := tx.Query(ctx, q, args, &rows); err != nil {
+		return nil, fmt.Errorf("rate limit: read: %w", err)
+	}
+	defer rows.Close()
+	stored := make(map[string]int64, len(keys))
+	for rows.Next() {
+		var (
+			k   string
+			tat int64
+		)
+		if err := rows.Scan(&k, &tat); err != nil {
+			return nil, fmt.Errorf("rate limit: read: %w", err)
+		}
+		stored[k] = tat
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rate limit: read: %w", err)
+	}
+	return stored, nil
+}
+
+// charge counts one attempt against each check's key. The update adds to
+// what is stored, so a key first seen by two transactions at once is
+// charged twice, not once.
+func (l *Limiter) charge(ctx context.Context, tx dialect.Tx, checks []Check, now int64) error {
+	greatest := "GREATEST"
+	if l.drv.Dialect() == dialect.SQLite {
+		greatest = "MAX"
+	}
+	// In key order, as the rows were locked: rows first seen here are
+	// then also locked in that order.
+	checks = slices.SortedFunc(slices.Values(checks), func(a, b Check) int { return strings.Compare(a.id(), b.id()) })
+	seen := map[string]bool{}
+	for _, c := range checks {
+		if seen[c.id()] {
+			continue
+		}
+		seen[c.id()] = true
+		q := "INSERT INTO " + Table + " (bucket, tat) VALUES (" + l.placeholders(1, 2) + ") ON CONFLICT (bucket) DO UPDATE SET tat = " +
+			greatest + "(" + Table + ".tat, " + l.placeholder(3) + ") + " + l.placeholder(4)
+		if err := tx.Exec(ctx, q, []any{c.id(), now + c.Rule.interval(), now, c.Rule.interval()}, nil); err != nil {
+			return fmt.Errorf("rate limit: count: %w", err)
+		}
+	}
+	return nil
+}
+
+// maybeSweep sweeps when the last sweep of this limiter is a minute old.
+// A failed sweep only leaves rows for the next one.
+func (l *Limiter) maybeSweep(ctx context.Context, now int64) {
+	last := l.lastSweep.Load()
+	if now-last < int64(sweepEvery) || !l.lastSweep.CompareAndSwap(last, now) {
+		return
+	}
+	_ = l.sweep(context.WithoutCancel(ctx), now)
+}
+
+func (l *Limiter) sweep(ctx context.Context, now int64) error {
+	if err := l.drv.Exec(ctx, "DELETE FROM "+Table+" WHERE tat < "+l.placeholder(1), []any{now}, nil); err != nil {
+		return fmt.Errorf("rate limit: sweep: %w", err)
+	}
+	return nil
+}
+
+// placeholder returns the i-th (from 1) parameter placeholder.
+func (l *Limiter) placeholder(i int) string {
+	if l.drv.Dialect() == dialect.Postgres {
+		return fmt.Sprintf("$%d", i)
+	}
+	return "?"
+}
+
+// placeholders returns n placeholders from the from-th, separated by commas.
+func (l *Limiter) placeholders(from, n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = l.placeholder(from + i)
+	}
+	return strings.Join(ps, ", ")
 }

@@ -1,12 +1,16 @@
-package ratelimit
+package ratelimit_test
 
 import (
+	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"roster/internal/ratelimit"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
 )
 
 // fakeClock is a clock that only moves when told to.
@@ -31,350 +35,269 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// step is one action of a scripted test: advance the clock by wait, then
-// make a request for key (or reset it), and expect ok and retryAfter.
-type step struct {
-	wait      time.Duration
-	key       string
-	reset     bool
-	wantOK    bool
-	wantRetry time.Duration
-}
-
-func runScript(t *testing.T, l *Limiter, clock *fakeClock, script []step) {
+// openDB opens a new database of the target's kind.
+func openDB(t *testing.T, url string) *store.DB {
 	t.Helper()
-	for i, s := range script {
-		clock.Advance(s.wait)
-		if s.reset {
-			l.Reset(s.key)
-			continue
-		}
-		ok, retry := l.Allow(s.key)
-		if ok != s.wantOK || retry != s.wantRetry {
-			t.Errorf("step %d: after %v, Allow(%q) = %v, %v, want %v, %v", i, s.wait, s.key, ok, retry, s.wantOK, s.wantRetry)
-		}
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
-func TestNewPanics(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		limit  int
-		window time.Duration
-	}{
-		{0, time.Minute},
-		{-1, time.Minute},
-		{5, 0},
-		{5, -time.Second},
-	} {
-		t.Run(fmt.Sprintf("%d per %v", tc.limit, tc.window), func(t *testing.T) {
+// forEachTarget runs test against a new database of each kind.
+func forEachTarget(t *testing.T, test func(t *testing.T, db *store.DB, url string)) {
+	t.Helper()
+	for _, target := range storetest.Targets {
+		t.Run(target.Name, func(t *testing.T) {
 			t.Parallel()
-			defer func() {
-				if recover() == nil {
-					t.Errorf("New(%d, %v) did not panic", tc.limit, tc.window)
-				}
-			}()
-			New(tc.limit, tc.window)
+			url := target.URL(t)
+			test(t, openDB(t, url), url)
 		})
 	}
 }
 
-func TestBoundary(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		limit  int
-		window time.Duration
-	}{
-		{1, time.Minute},
-		{5, 15 * time.Minute},
-		{7, time.Minute}, // window not a multiple of limit
-		{10, time.Second},
-		{1000, time.Hour},
-	} {
-		t.Run(fmt.Sprintf("%d per %v", tc.limit, tc.window), func(t *testing.T) {
-			t.Parallel()
-			clock := newFakeClock()
-			l := New(tc.limit, tc.window, WithClock(clock.Now))
-			if l.Limit() != tc.limit || l.Window() != tc.window {
-				t.Errorf("Limit, Window = %d, %v", l.Limit(), l.Window())
-			}
-			for i := 1; i <= tc.limit; i++ {
-				if ok, retry := l.Allow("k"); !ok || retry != 0 {
-					t.Fatalf("request %d of %d: Allow = %v, %v", i, tc.limit, ok, retry)
-				}
-			}
-			interval := tc.window / time.Duration(tc.limit)
-			ok, retry := l.Allow("k")
-			if ok {
-				t.Fatalf("request %d allowed", tc.limit+1)
-			}
-			// The next token arrives one interval (window/limit) on, give or
-			// take the nanoseconds lost dividing window by limit.
-			if d := interval - retry; d < 0 || d >= time.Duration(tc.limit) {
-				t.Errorf("retryAfter = %v, want %v", retry, interval)
-			}
-			clock.Advance(retry - 1)
-			if ok, _ := l.Allow("k"); ok {
-				t.Error("allowed 1ns before retryAfter")
-			}
-			clock.Advance(1)
-			if ok, _ := l.Allow("k"); !ok {
-				t.Error("refused at retryAfter")
-			}
-			if ok, _ := l.Allow("k"); ok {
-				t.Error("a second request allowed right after the refilled one")
-			}
-		})
+func allow(t *testing.T, l *ratelimit.Limiter, checks ...ratelimit.Check) ratelimit.Decision {
+	t.Helper()
+	d, err := l.Allow(context.Background(), checks...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return d
 }
 
-func TestScripts(t *testing.T) {
+func TestBurstRefillAndReset(t *testing.T) {
 	t.Parallel()
-	// 5 requests per 10s: one token every 2s.
-	const limit, window = 5, 10 * time.Second
-	allow := func(wait time.Duration, key string) step { return step{wait: wait, key: key, wantOK: true} }
-	refuse := func(wait time.Duration, key string, retry time.Duration) step {
-		return step{wait: wait, key: key, wantRetry: retry}
-	}
-	burst := func(key string) []step {
-		return []step{allow(0, key), allow(0, key), allow(0, key), allow(0, key), allow(0, key)}
-	}
-	for _, tc := range []struct {
-		name   string
-		script []step
-	}{
-		{"retryAfter counts down", append(burst("a"),
-			refuse(0, "a", 2*time.Second),
-			refuse(500*time.Millisecond, "a", 1500*time.Millisecond),
-			refuse(time.Second, "a", 500*time.Millisecond),
-			allow(500*time.Millisecond, "a"),
-			refuse(0, "a", 2*time.Second),
-		)},
-		{"refused requests cost nothing", append(burst("a"),
-			refuse(0, "a", 2*time.Second),
-			refuse(0, "a", 2*time.Second),
-			refuse(time.Second, "a", time.Second),
-			refuse(0, "a", time.Second),
-			allow(time.Second, "a"),
-		)},
-		{"one token per interval", append(burst("a"),
-			allow(2*time.Second, "a"),
-			refuse(0, "a", 2*time.Second),
-			allow(2*time.Second, "a"),
-			allow(2*time.Second, "a"),
-			refuse(0, "a", 2*time.Second),
-		)},
-		{"full after a window", append(append(burst("a"),
-			refuse(0, "a", 2*time.Second)),
-			append(burst("a")[:0], append([]step{allow(window, "a")}, burst("a")[1:]...)...)...,
-		)},
-		{"no more than limit after a long pause", append(append([]step{allow(time.Hour, "a")}, burst("a")[1:]...),
-			refuse(0, "a", 2*time.Second),
-		)},
-		{"requests slower than the refill never block", []step{
-			allow(0, "a"), allow(3*time.Second, "a"), allow(3*time.Second, "a"), allow(2*time.Second, "a"),
-			allow(0, "a"), allow(0, "a"), allow(0, "a"), allow(0, "a"),
-			refuse(0, "a", 2*time.Second),
-		}},
-		{"partial refill", append(burst("a"),
-			allow(5*time.Second, "a"), allow(0, "a"),
-			refuse(0, "a", time.Second),
-		)},
-		{"reset", append(burst("a"),
-			refuse(0, "a", 2*time.Second),
-			step{key: "a", reset: true},
-			allow(0, "a"), allow(0, "a"), allow(0, "a"), allow(0, "a"), allow(0, "a"),
-			refuse(0, "a", 2*time.Second),
-		)},
-		{"reset of an unknown key", []step{
-			{key: "nobody", reset: true},
-			allow(0, "nobody"),
-		}},
-		{"independent keys", append(append(burst("a"),
-			refuse(0, "a", 2*time.Second)),
-			append(burst("b"),
-				refuse(0, "b", 2*time.Second),
-				refuse(time.Second, "a", time.Second),
-				step{key: "b", reset: true},
-				refuse(0, "a", time.Second),
-				allow(0, "b"),
-			)...,
-		)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			clock := newFakeClock()
-			runScript(t, New(limit, window, WithClock(clock.Now)), clock, tc.script)
-		})
-	}
-}
-
-func TestRealClock(t *testing.T) {
-	t.Parallel()
-	l := New(2, time.Hour)
-	for i, want := range []bool{true, true, false} {
-		if ok, retry := l.Allow("k"); ok != want || ok == (retry > 0) {
-			t.Errorf("request %d: Allow = %v, %v, want ok %v", i+1, ok, retry, want)
+	forEachTarget(t, func(t *testing.T, db *store.DB, _ string) {
+		rule := ratelimit.Rule{Name: "r", Limit: 5, Window: 10 * time.Second} // one per 2 s
+		type step struct {
+			wait      time.Duration
+			key       string
+			reset     bool
+			wantOK    bool
+			wantRetry time.Duration
 		}
-	}
-}
-
-func TestSweepReleasesKeys(t *testing.T) {
-	t.Parallel()
-	const n = 100_000
-	for _, tc := range []struct {
-		name  string
-		after func(l *Limiter)
-		want  int
-	}{
-		{"Sweep", func(l *Limiter) { l.Sweep() }, 0},
-		{"traffic on other keys", func(l *Limiter) {
-			for i := range 1000 {
-				l.Allow("new-" + strconv.Itoa(i))
-			}
-		}, 1000},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			clock := newFakeClock()
-			l := New(5, time.Minute, WithClock(clock.Now))
-			for i := range n {
-				l.Allow(strconv.Itoa(i))
-			}
-			if got := l.Len(); got != n {
-				t.Fatalf("Len after %d keys = %d", n, got)
-			}
-			// Every bucket has refilled after one interval (12s); sweeps
-			// triggered by traffic come once a window.
-			clock.Advance(time.Minute)
-			tc.after(l)
-			if got := l.Len(); got != tc.want {
-				t.Errorf("Len = %d, want %d", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestSweepKeepsActiveKeys(t *testing.T) {
-	t.Parallel()
-	clock := newFakeClock()
-	l := New(2, time.Minute, WithClock(clock.Now))
-	l.Allow("spent")
-	l.Allow("spent")
-	l.Allow("half")
-	clock.Advance(31 * time.Second) // "half" has refilled, "spent" has not
-	l.Sweep()
-	if got := l.Len(); got != 1 {
-		t.Errorf("Len = %d, want 1", got)
-	}
-	if ok, retry := l.Allow("spent"); !ok || retry != 0 {
-		t.Errorf("Allow(spent) = %v, %v after one interval", ok, retry)
-	}
-	if ok, retry := l.Allow("spent"); ok || retry != 29*time.Second {
-		t.Errorf("Allow(spent) = %v, %v, want false, 29s", ok, retry)
-	}
-}
-
-func TestMemoryFollowsActiveKeys(t *testing.T) {
-	t.Parallel()
-	// A stream of distinct keys, 1000 per window: without sweeping the map
-	// would reach 100000 entries.
-	clock := newFakeClock()
-	l := New(5, time.Second, WithClock(clock.Now))
-	largest := 0
-	for i := range 100_000 {
-		clock.Advance(time.Millisecond)
-		if ok, _ := l.Allow(strconv.Itoa(i)); !ok {
-			t.Fatalf("request for new key %d refused", i)
+		ok := func(key string) step { return step{key: key, wantOK: true} }
+		for _, tc := range []struct {
+			name   string
+			script []step
+		}{
+			{"burst then refused", []step{ok("a"), ok("a"), ok("a"), ok("a"), ok("a"),
+				{key: "a", wantRetry: 2 * time.Second}, {key: "a", wantRetry: 2 * time.Second}}},
+			{"refused attempts cost nothing", []step{ok("a"), ok("a"), ok("a"), ok("a"), ok("a"),
+				{key: "a", wantRetry: 2 * time.Second}, {wait: time.Second, key: "a", wantRetry: time.Second},
+				{wait: time.Second, key: "a", wantOK: true}, {key: "a", wantRetry: 2 * time.Second}}},
+			{"a whole window refills", []step{ok("a"), ok("a"), ok("a"), ok("a"), ok("a"),
+				{wait: 10 * time.Second, key: "a", wantOK: true}, ok("a"), ok("a"), ok("a"), ok("a"),
+				{key: "a", wantRetry: 2 * time.Second}}},
+			{"keys are apart", []step{ok("a"), ok("a"), ok("a"), ok("a"), ok("a"), ok("b"),
+				{key: "a", wantRetry: 2 * time.Second}}},
+			{"reset forgives", []step{ok("a"), ok("a"), ok("a"), ok("a"), ok("a"),
+				{key: "a", reset: true}, ok("a"), ok("a"), ok("a"), ok("a"), ok("a"),
+				{key: "a", wantRetry: 2 * time.Second}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				clock := newFakeClock()
+				l := ratelimit.New(db.Driver, clock.Now)
+				r := rule
+				r.Name = tc.name // a table shared by the subtests
+				for i, s := range tc.script {
+					clock.Advance(s.wait)
+					c := ratelimit.Check{Rule: r, Key: s.key}
+					if s.reset {
+						if err := l.Reset(context.Background(), c); err != nil {
+							t.Fatal(err)
+						}
+						continue
+					}
+					if d := allow(t, l, c); d.OK != s.wantOK || d.RetryAfter != s.wantRetry {
+						t.Errorf("step %d: %+v, want ok %v, retry %v", i, d, s.wantOK, s.wantRetry)
+					}
+				}
+			})
 		}
-		if i%100 == 0 {
-			largest = max(largest, l.Len())
+	})
+}
+
+func TestAllowAll(t *testing.T) {
+	t.Parallel()
+	forEachTarget(t, func(t *testing.T, db *store.DB, _ string) {
+		type attempt struct {
+			wait      time.Duration
+			account   string
+			addr      string
+			wantOK    bool
+			wantRetry time.Duration
 		}
-	}
-	t.Logf("largest Len: %d", largest)
-	if largest > 4000 {
-		t.Errorf("limiter tracked up to %d keys with 1000 active per window", largest)
-	}
-}
-
-func TestMaxKeys(t *testing.T) {
-	t.Parallel()
-	for _, max := range []int{1, 2, 10, 1000, 5000} {
-		t.Run(strconv.Itoa(max), func(t *testing.T) {
-			t.Parallel()
-			clock := newFakeClock()
-			l := New(3, time.Minute, WithClock(clock.Now), WithMaxKeys(max))
-			for i := range 20_000 {
-				if i%7 == 0 {
-					clock.Advance(time.Millisecond)
+		// Accounts: 3 per 30s (one per 10s). Addresses: 5 per 10s (one per 2s).
+		ok := func(account, addr string) attempt { return attempt{account: account, addr: addr, wantOK: true} }
+		for _, tc := range []struct {
+			name     string
+			attempts []attempt
+		}{
+			{"both allow", []attempt{ok("ana", "10.0.0.1"), ok("ana", "10.0.0.1")}},
+			{"account blocked does not drain the address", []attempt{
+				ok("ana", "10.0.0.1"), ok("ana", "10.0.0.1"), ok("ana", "10.0.0.1"),
+				{account: "ana", addr: "10.0.0.1", wantRetry: 10 * time.Second},
+				{account: "ana", addr: "10.0.0.1", wantRetry: 10 * time.Second},
+				// The address has used 3 of 5, however often ana was refused.
+				ok("bea", "10.0.0.1"), ok("carl", "10.0.0.1"),
+				{account: "dan", addr: "10.0.0.1", wantRetry: 2 * time.Second},
+			}},
+			{"address blocked does not drain the account", []attempt{
+				ok("a1", "10.0.0.2"), ok("a2", "10.0.0.2"), ok("a3", "10.0.0.2"), ok("a4", "10.0.0.2"), ok("ana", "10.0.0.2"),
+				{account: "ana", addr: "10.0.0.2", wantRetry: 2 * time.Second},
+				// ana has used 1 of 3.
+				ok("ana", "10.0.0.3"), ok("ana", "10.0.0.3"),
+				{account: "ana", addr: "10.0.0.3", wantRetry: 10 * time.Second},
+			}},
+			{"retryAfter is the longest wait", []attempt{
+				ok("ana", "10.0.0.4"), ok("ana", "10.0.0.4"), ok("ana", "10.0.0.4"),
+				ok("b", "10.0.0.4"), ok("c", "10.0.0.4"),
+				{account: "ana", addr: "10.0.0.4", wantRetry: 10 * time.Second},
+				{wait: 2 * time.Second, account: "ana", addr: "10.0.0.4", wantRetry: 8 * time.Second},
+				{wait: 8 * time.Second, account: "ana", addr: "10.0.0.4", wantOK: true},
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				clock := newFakeClock()
+				l := ratelimit.New(db.Driver, clock.Now)
+				accounts := ratelimit.Rule{Name: tc.name + "/account", Limit: 3, Window: 30 * time.Second}
+				addrs := ratelimit.Rule{Name: tc.name + "/address", Limit: 5, Window: 10 * time.Second}
+				for i, a := range tc.attempts {
+					clock.Advance(a.wait)
+					d := allow(t, l, ratelimit.Check{Rule: accounts, Key: a.account}, ratelimit.Check{Rule: addrs, Key: a.addr})
+					if d.OK != a.wantOK || d.RetryAfter != a.wantRetry {
+						t.Errorf("attempt %d (%s from %s) = %+v, want %v, %v", i, a.account, a.addr, d, a.wantOK, a.wantRetry)
+					}
 				}
-				l.Allow(strconv.Itoa(i))
-				if n := l.Len(); n > max {
-					t.Fatalf("after %d keys Len = %d, want at most %d", i+1, n, max)
-				}
-			}
-			if max == 1 {
-				return
-			}
-			// The most indebted key is kept.
-			for range 3 {
-				l.Allow("busy")
-			}
-			l.Allow("other")
-			if ok, _ := l.Allow("busy"); ok {
-				t.Error("the spent key was forgotten")
-			}
-		})
-	}
-}
-
-func TestConcurrentOneKey(t *testing.T) {
-	t.Parallel()
-	const goroutines, calls, limit = 64, 100, 250
-	clock := newFakeClock()
-	l := New(limit, time.Minute, WithClock(clock.Now))
-	var allowed atomic.Int64
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for range calls {
-				if ok, _ := l.Allow("shared"); ok {
-					allowed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if got := allowed.Load(); got != limit {
-		t.Errorf("%d goroutines × %d calls allowed %d, want %d", goroutines, calls, got, limit)
-	}
-}
-
-func TestConcurrentManyKeys(t *testing.T) {
-	t.Parallel()
-	const goroutines, keys, limit = 64, 50, 10
-	clock := newFakeClock()
-	l := New(limit, time.Minute, WithClock(clock.Now), WithMaxKeys(10_000))
-	var allowed [keys]atomic.Int64
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range 100 {
-				k := (g + i) % keys
-				if ok, _ := l.Allow(strconv.Itoa(k)); ok {
-					allowed[k].Add(1)
-				}
-				if i%10 == 0 {
-					l.Len()
-					l.Sweep()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for k := range allowed {
-		if got := allowed[k].Load(); got != limit {
-			t.Errorf("key %d: %d allowed, want %d", k, got, limit)
+			})
 		}
-	}
+	})
+}
+
+// TestAllowSome: one email, accounts in several organizations; a blocked
+// account does not keep the others from being tried.
+func TestAllowSome(t *testing.T) {
+	t.Parallel()
+	forEachTarget(t, func(t *testing.T, db *store.DB, _ string) {
+		clock := newFakeClock()
+		l := ratelimit.New(db.Driver, clock.Now)
+		account := ratelimit.Rule{Name: "account", Limit: 2, Window: 20 * time.Second}
+		address := ratelimit.Rule{Name: "address", Limit: 5, Window: 20 * time.Second}
+		addr := []ratelimit.Check{{Rule: address, Key: "10.0.0.1"}}
+		a, b := ratelimit.Check{Rule: account, Key: "1:ana"}, ratelimit.Check{Rule: account, Key: "2:ana"}
+		ctx := context.Background()
+		for i, want := range []struct {
+			checks  []ratelimit.Check
+			ok      bool
+			allowed []bool
+			retry   time.Duration
+		}{
+			{[]ratelimit.Check{a}, true, []bool{true}, 0},
+			{[]ratelimit.Check{a}, true, []bool{true}, 0},
+			// a is spent: b is still tried, a is not (nor charged).
+			{[]ratelimit.Check{a, b}, true, []bool{false, true}, 10 * time.Second},
+			{[]ratelimit.Check{a, b}, true, []bool{false, true}, 10 * time.Second},
+			// Both spent: refused, the address is not charged.
+			{[]ratelimit.Check{a, b}, false, []bool{false, false}, 10 * time.Second},
+			// The address has 1 of 5 left.
+			{[]ratelimit.Check{{Rule: account, Key: "3:bo"}}, true, []bool{true}, 0},
+			{[]ratelimit.Check{{Rule: account, Key: "4:cy"}}, false, []bool{false}, 4 * time.Second},
+		} {
+			d, err := l.AllowSome(ctx, addr, want.checks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.OK != want.ok || fmt.Sprint(d.Allowed) != fmt.Sprint(want.allowed) || d.RetryAfter != want.retry {
+				t.Errorf("attempt %d = %+v, want ok %v, allowed %v, retry %v", i, d, want.ok, want.allowed, want.retry)
+			}
+		}
+	})
+}
+
+// TestSharedAcrossInstances: limiters on two connections to one database,
+// as two instances of the server have, hammered at once, allow exactly the
+// limit between them; the addresses are charged for the allowed attempts
+// only.
+func TestSharedAcrossInstances(t *testing.T) {
+	t.Parallel()
+	forEachTarget(t, func(t *testing.T, db *store.DB, url string) {
+		const goroutines, calls, limit = 16, 10, 40
+		clock := newFakeClock()
+		other := openDB(t, url)
+		limiters := []*ratelimit.Limiter{ratelimit.New(db.Driver, clock.Now), ratelimit.New(other.Driver, clock.Now)}
+		account := ratelimit.Rule{Name: "account", Limit: limit, Window: time.Hour}
+		address := ratelimit.Rule{Name: "address", Limit: 100, Window: time.Hour}
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, goroutines)
+		for g := range goroutines {
+			wg.Go(func() {
+				addr := []string{"10.0.0.1", "10.0.0.2"}[g%2]
+				checks := []ratelimit.Check{{Rule: account, Key: "ana"}, {Rule: address, Key: addr}}
+				if g%4 < 2 { // the other order must not deadlock
+					checks[0], checks[1] = checks[1], checks[0]
+				}
+				for range calls {
+					d, err := limiters[g%2].Allow(context.Background(), checks...)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if d.OK {
+						allowed.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if got := allowed.Load(); got != limit {
+			t.Errorf("allowed %d attempts for one account, want %d", got, limit)
+		}
+		left := 0
+		for _, addr := range []string{"10.0.0.1", "10.0.0.2"} {
+			for allow(t, limiters[0], ratelimit.Check{Rule: address, Key: addr}).OK {
+				left++
+			}
+		}
+		if left != 2*100-limit {
+			t.Errorf("addresses had %d attempts left, want %d", left, 2*100-limit)
+		}
+	})
+}
+
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	forEachTarget(t, func(t *testing.T, db *store.DB, _ string) {
+		clock := newFakeClock()
+		l := ratelimit.New(db.Driver, clock.Now)
+		rule := ratelimit.Rule{Name: "r", Limit: 2, Window: 10 * time.Second}
+		allow(t, l, ratelimit.Check{Rule: rule, Key: "old"})
+		clock.Advance(9 * time.Second)
+		allow(t, l, ratelimit.Check{Rule: rule, Key: "new"})
+		clock.Advance(2 * time.Second) // "old" is full again, "new" is not
+		if err := l.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		rows, err := db.SQL.Query("SELECT bucket FROM " + ratelimit.Table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			_ = rows.Scan(&k)
+			keys = append(keys, k)
+		}
+		if fmt.Sprint(keys) != "[r:new]" {
+			t.Errorf("rows left = %v, want [r:new]", keys)
+		}
+	})
 }

@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // the embedded SQLite driver
 
 	"roster/ent"
+	"roster/internal/ratelimit"
 )
 
 // DefaultURL is the database used when none is configured.
@@ -29,7 +30,10 @@ var migrating sync.Mutex
 
 // DB is an open database.
 type DB struct {
-	Client  *ent.Client
+	Client *ent.Client
+	// Driver is the client's driver, for the few statements that do not
+	// go through ent (the rate limits' counts).
+	Driver  dialect.Driver
 	SQL     *sql.DB
 	Dialect string
 }
@@ -67,12 +71,15 @@ func Open(ctx context.Context, rawURL string, opts ...ent.Option) (*DB, error) {
 	// migration at a time in a process.
 	migrating.Lock()
 	err = client.Schema.Create(ctx)
+	if err == nil {
+		err = ratelimit.Migrate(ctx, drv)
+	}
 	migrating.Unlock()
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}
-	return &DB{Client: client, SQL: db, Dialect: dialectName}, nil
+	return &DB{Client: client, Driver: drv, SQL: db, Dialect: dialectName}, nil
 }
 
 // Close closes the database.
