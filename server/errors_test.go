@@ -56,7 +56,7 @@ func TestErrorCodes(t *testing.T) {
 		{"too deep", gql("{ me { divisions { members { edges { node { id } } } } } }", admin.token), apierr.QueryTooComplex, ""},
 		{"page too large", gql("{ users(first: 1000) { totalCount } }", admin.token), apierr.BadUserInput, "first"},
 		{"negative page", gql("{ users(first: -1) { totalCount } }", admin.token), apierr.BadUserInput, "first"},
-		{"first and last", gql("{ users(first: 1, last: 1) { totalCount } }", admin.token), apierr.BadUserInput, "first"},
+		{"first and last", gql("{ users(first: 1, last: 1) { totalCount } }", admin.token), apierr.BadUserInput, "last"},
 		{"persisted query unknown", get(url.Values{"extensions": {`{"persistedQuery": {"version": 1, "sha256Hash": "` + hex.EncodeToString(hash[:]) + `"}}`}}), apierr.PersistedQueryNotFound, ""},
 		{"no token", gql("{ me { id } }", ""), apierr.Unauthenticated, ""},
 		{"bad token", gql("{ me { id } }", "rst_nope"), apierr.Unauthenticated, ""},
