@@ -30,6 +30,7 @@ import (
 	"roster/internal/apierr"
 	"roster/internal/auth"
 	"roster/internal/graphiql"
+	"roster/internal/input"
 	"roster/internal/limits"
 	"roster/internal/pagination"
 	"roster/internal/store"
@@ -60,6 +61,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.Use(graph.Transactional{Client: db.Client})
 	gql.AroundOperations(recordOperation)
 	gql.AroundResponses(recordErrors)
+	gql.Use(&input.Text{})
 	// Last, so that it runs just before execution, with the viewer the
 	// operation runs as.
 	gql.Use(&access.WhereInputs{MaxDepth: svc.limits.MaxFilterDepth, MaxPredicates: svc.limits.MaxFilterPredicates})

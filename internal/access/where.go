@@ -3,12 +3,14 @@ package access
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"roster/internal/apierr"
+	"roster/internal/input"
 	"roster/internal/viewer"
 )
 
@@ -59,20 +61,21 @@ func (w *WhereInputs) MutateOperationContext(_ context.Context, oc *graphql.Oper
 		return nil
 	}
 	var bad *gqlerror.Error
-	w.arguments(oc, func(arg *ast.Argument, typ string, raw any) (any, bool) {
-		if bad != nil {
+	input.Arguments(oc, func(a input.Argument) (any, bool) {
+		typ := a.Def.Type.Name()
+		if bad != nil || !w.isWhere(typ) {
 			return nil, false
 		}
 		lim := w.MaxDepth
 		if lim <= 0 {
 			lim = -1
 		}
-		depth, preds := w.measure(typ, raw, lim)
+		depth, preds := w.measure(typ, a.Value, lim)
 		switch {
 		case w.MaxDepth > 0 && depth > w.MaxDepth:
-			bad = badFilter(arg, "filters are nested more than %d deep", w.MaxDepth)
+			bad = badFilter(a.Arg, "filters are nested more than %d deep", w.MaxDepth)
 		case w.MaxPredicates > 0 && preds > w.MaxPredicates:
-			bad = badFilter(arg, "holds %d predicates, at most %d allowed", preds, w.MaxPredicates)
+			bad = badFilter(a.Arg, "holds %d predicates, at most %d allowed", preds, w.MaxPredicates)
 		}
 		return nil, false
 	})
@@ -104,8 +107,11 @@ func (w *WhereInputs) InterceptOperation(ctx context.Context, next graphql.Opera
 		return next(ctx)
 	}
 	s := &scope{schema: w.schema, visible: visibleUsers(v)}
-	w.arguments(oc, func(_ *ast.Argument, typ string, raw any) (any, bool) {
-		return s.filter(typ, raw), true
+	input.Arguments(oc, func(a input.Argument) (any, bool) {
+		if typ := a.Def.Type.Name(); w.isWhere(typ) {
+			return s.filter(typ, a.Value), true
+		}
+		return nil, false
 	})
 	return next(ctx)
 }
@@ -124,168 +130,7 @@ func visibleUsers(v *viewer.Viewer) map[string]any {
 // isWhere reports whether the input type named typ is a filter.
 func (w *WhereInputs) isWhere(typ string) bool {
 	def := w.schema.Types[typ]
-	return def != nil && def.Kind == ast.InputObject && len(typ) > len("WhereInput") && typ[len(typ)-len("WhereInput"):] == "WhereInput"
-}
-
-// arguments calls fn with every filter argument of the operation that has a
-// value, and the value, from the document or the variables. When fn
-// returns a new value, the operation is changed, in a copy of its
-// document, to take that value.
-func (w *WhereInputs) arguments(oc *graphql.OperationContext, fn func(arg *ast.Argument, typ string, raw any) (any, bool)) {
-	r := &rebinder{w: w, oc: oc, fn: fn, fragments: map[string]*ast.FragmentDefinition{}}
-	ss, changed := r.selectionSet(oc.Operation.SelectionSet)
-	if !changed && !r.fragmentsChanged {
-		return
-	}
-	op := *oc.Operation
-	op.SelectionSet = ss
-	doc := *oc.Doc
-	doc.Operations = ast.OperationList{&op}
-	doc.Fragments = make(ast.FragmentDefinitionList, 0, len(oc.Doc.Fragments))
-	for _, f := range oc.Doc.Fragments {
-		if nf, ok := r.fragments[f.Name]; ok && nf != nil {
-			f = nf
-		}
-		doc.Fragments = append(doc.Fragments, f)
-	}
-	oc.Doc, oc.Operation = &doc, &op
-	oc.Variables = r.vars
-}
-
-// rebinder walks an operation's selections, and copies those whose filter
-// arguments change. A changed argument takes its new value from a variable
-// of its own, named so that no client variable can be called the same.
-type rebinder struct {
-	w  *WhereInputs
-	oc *graphql.OperationContext
-	fn func(arg *ast.Argument, typ string, raw any) (any, bool)
-	// fragments holds each fragment met: its copy when changed, else nil.
-	fragments        map[string]*ast.FragmentDefinition
-	fragmentsChanged bool
-	vars             map[string]any
-	n                int
-}
-
-func (r *rebinder) selectionSet(ss ast.SelectionSet) (ast.SelectionSet, bool) {
-	var out ast.SelectionSet
-	for i, sel := range ss {
-		var ns ast.Selection
-		switch s := sel.(type) {
-		case *ast.Field:
-			if nf, ok := r.field(s); ok {
-				ns = nf
-			}
-		case *ast.InlineFragment:
-			if sub, ok := r.selectionSet(s.SelectionSet); ok {
-				c := *s
-				c.SelectionSet = sub
-				ns = &c
-			}
-		case *ast.FragmentSpread:
-			r.fragment(s.Name)
-		}
-		if ns != nil && out == nil {
-			out = append(ast.SelectionSet{}, ss...)
-		}
-		if ns != nil {
-			out[i] = ns
-		}
-	}
-	if out == nil {
-		return ss, false
-	}
-	return out, true
-}
-
-func (r *rebinder) fragment(name string) {
-	if _, met := r.fragments[name]; met {
-		return
-	}
-	r.fragments[name] = nil
-	def := r.oc.Doc.Fragments.ForName(name)
-	if def == nil {
-		return
-	}
-	if sub, ok := r.selectionSet(def.SelectionSet); ok {
-		c := *def
-		c.SelectionSet = sub
-		r.fragments[name] = &c
-		r.fragmentsChanged = true
-	}
-}
-
-func (r *rebinder) field(f *ast.Field) (*ast.Field, bool) {
-	var args ast.ArgumentList
-	if f.Definition != nil {
-		for i, arg := range f.Arguments {
-			def := f.Definition.Arguments.ForName(arg.Name)
-			if def == nil || def.Type == nil || !r.w.isWhere(def.Type.Name()) {
-				continue
-			}
-			raw, ok := r.value(arg.Value)
-			if !ok || raw == nil {
-				continue
-			}
-			nv, changed := r.fn(arg, def.Type.Name(), raw)
-			if !changed {
-				continue
-			}
-			if args == nil {
-				args = append(ast.ArgumentList{}, f.Arguments...)
-			}
-			args[i] = &ast.Argument{Name: arg.Name, Position: arg.Position, Value: r.bind(arg.Value, nv)}
-		}
-	}
-	sub, changed := r.selectionSet(f.SelectionSet)
-	if args == nil && !changed {
-		return f, false
-	}
-	c := *f
-	if args != nil {
-		c.Arguments = args
-	}
-	c.SelectionSet = sub
-	return &c, true
-}
-
-// value returns the value of an argument, as gqlgen hands it to resolvers.
-func (r *rebinder) value(v *ast.Value) (any, bool) {
-	if v == nil {
-		return nil, false
-	}
-	if v.Kind == ast.Variable {
-		raw, ok := r.oc.Variables[v.Raw]
-		return raw, ok
-	}
-	raw, err := v.Value(r.oc.Variables)
-	return raw, err == nil
-}
-
-// bind returns a value standing for raw: a new variable holding it.
-func (r *rebinder) bind(old *ast.Value, raw any) *ast.Value {
-	if r.vars == nil {
-		r.vars = make(map[string]any, len(r.oc.Variables)+1)
-		for k, v := range r.oc.Variables {
-			r.vars[k] = v
-		}
-	}
-	r.n++
-	// "#" cannot start a GraphQL name: no client variable is called so.
-	name := "#where" + strconv.Itoa(r.n)
-	r.vars[name] = raw
-	return &ast.Value{Kind: ast.Variable, Raw: name, Position: old.Position, ExpectedType: old.ExpectedType, Definition: old.Definition, VariableDefinition: old.VariableDefinition}
-}
-
-// elems returns the elements of a list value; a single value stands for a
-// list of one.
-func elems(v any) []any {
-	if l, ok := v.([]any); ok {
-		return l
-	}
-	if v == nil {
-		return nil
-	}
-	return []any{v}
+	return def != nil && def.Kind == ast.InputObject && strings.HasSuffix(typ, "WhereInput")
 }
 
 // connective reports whether a filter's field combines filters of its own
@@ -321,7 +166,7 @@ func (w *WhereInputs) measure(typ string, raw any, limit int) (depth, preds int)
 			depth = 2 // deeper than allowed: no need to look further
 			continue
 		}
-		for _, e := range elems(v) {
+		for _, e := range input.Elems(v) {
 			d, p := w.measure(fd.Type.Name(), e, limit-1)
 			depth = max(depth, d+1)
 			preds += p
@@ -390,7 +235,7 @@ func (s *scope) filter(typ string, raw any) any {
 		}
 	}
 	if len(and) > 0 {
-		out["and"] = append(append([]any{}, elems(out["and"])...), and...)
+		out["and"] = append(append([]any{}, input.Elems(out["and"])...), and...)
 	}
 	return out
 }
