@@ -84,12 +84,12 @@ func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, p
 
 // ResendInvitation is the resolver for the resendInvitation field.
 func (r *mutationResolver) ResendInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.account.ResendInvitation(ctx, r.db(ctx), userID)
+	return r.account.ResendInvitation(ctx, userID)
 }
 
 // RevokeInvitation is the resolver for the revokeInvitation field.
 func (r *mutationResolver) RevokeInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.account.RevokeInvitation(ctx, r.db(ctx), userID)
+	return r.account.RevokeInvitation(ctx, userID)
 }
 
 // ChangeMyPassword is the resolver for the changeMyPassword field.
@@ -102,17 +102,17 @@ func (r *mutationResolver) ChangeMyPassword(ctx context.Context, currentPassword
 
 // RevokeSession is the resolver for the revokeSession field.
 func (r *mutationResolver) RevokeSession(ctx context.Context, id int) (int, error) {
-	return id, r.auth.RevokeSession(ctx, r.db(ctx), id)
+	return id, r.auth.RevokeSession(ctx, id)
 }
 
 // RevokeUserSessions is the resolver for the revokeUserSessions field.
 func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID int) (int, error) {
-	return r.auth.RevokeUserSessions(ctx, r.db(ctx), userID)
+	return r.auth.RevokeUserSessions(ctx, userID)
 }
 
 // SetOrganizationPlan is the resolver for the setOrganizationPlan field.
 func (r *mutationResolver) SetOrganizationPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error) {
-	return r.account.SetPlan(ctx, r.db(ctx), plan)
+	return r.account.SetPlan(ctx, plan)
 }
 
 // SetMyAvailability is the resolver for the setMyAvailability field.
@@ -141,17 +141,17 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.Upd
 
 // ArchiveUser is the resolver for the archiveUser field.
 func (r *mutationResolver) ArchiveUser(ctx context.Context, id int) (*ent.User, error) {
-	return r.account.Archive(ctx, r.db(ctx), id)
+	return r.account.Archive(ctx, id)
 }
 
 // DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (int, error) {
-	return id, r.account.Delete(ctx, r.db(ctx), id)
+	return id, r.account.Delete(ctx, id)
 }
 
 // RestoreUser is the resolver for the restoreUser field.
 func (r *mutationResolver) RestoreUser(ctx context.Context, id int) (*ent.User, error) {
-	return r.account.Restore(ctx, r.db(ctx), id)
+	return r.account.Restore(ctx, id)
 }
 
 // CreateRole is the resolver for the createRole field.

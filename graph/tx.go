@@ -2,7 +2,11 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -10,19 +14,38 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"roster/ent"
+	"roster/internal/apierr"
+	"roster/internal/store"
 )
 
-// Transactional runs every mutation operation in one database transaction:
-// its fields run one after the other, and the first error rolls back what
-// the others did. An operation with a field that keeps its own
-// transactions (login, second factors, password changes: see
-// ownTransactions) runs without one.
-type Transactional struct{ Client *ent.Client }
+// standalone are the mutation fields that must be their operation's only
+// field, because they count attempts: against rate limits, whose counts
+// commit on their own before the operation's transaction begins, and, for
+// verifyMfa, against the login challenge, in the operation's transaction,
+// which then commits even when the field fails (commitOnFailure): a wrong
+// code must count.
+var standalone = map[string]struct{ commitOnFailure bool }{
+	"login":            {},
+	"verifyMfa":        {commitOnFailure: true},
+	"changeMyPassword": {},
+	"disableTotp":      {},
+	"acceptInvitation": {},
+}
+
+// Transactional runs every mutation operation, whatever its transport, in
+// exactly one database transaction (store.Transact): its fields run one
+// after the other, and it commits when none failed; otherwise nothing it
+// did is kept, unless its only field is standalone and commits on failure
+// (then only an unexpected, INTERNAL, failure rolls it back).
+type Transactional struct {
+	Client *ent.Client
+	Log    *slog.Logger
+}
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationContextMutator
-	graphql.ResponseInterceptor
+	graphql.OperationInterceptor
 } = Transactional{}
 
 // ExtensionName names the extension.
@@ -31,78 +54,119 @@ func (Transactional) ExtensionName() string { return "Transactional" }
 // Validate accepts any schema.
 func (Transactional) Validate(graphql.ExecutableSchema) error { return nil }
 
-// MutateOperationContext keeps the resolvers of a mutation from using its
-// transaction at the same time.
+// MutateOperationContext refuses, before anything runs, a mutation that
+// combines a standalone field with other fields, and keeps the resolvers
+// of a mutation from using its transaction at the same time.
 func (Transactional) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if needsTx(oc.Operation) {
-		previous := oc.ResolverMiddleware
-		var mu sync.Mutex
-		oc.ResolverMiddleware = func(ctx context.Context, next graphql.Resolver) (any, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return previous(ctx, next)
-		}
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return nil
+	}
+	if err := checkStandalone(oc.Operation.SelectionSet); err != nil {
+		return &gqlerror.Error{Message: err.Error(), Err: err, Extensions: map[string]any{"code": err.Code, "field": err.Field}}
+	}
+	previous := oc.ResolverMiddleware
+	var mu sync.Mutex
+	oc.ResolverMiddleware = func(ctx context.Context, next graphql.Resolver) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return previous(ctx, next)
 	}
 	return nil
 }
 
-// InterceptResponse opens the transaction, and commits it only when no
-// field failed.
-func (t Transactional) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	op := graphql.GetOperationContext(ctx).Operation
-	if !needsTx(op) {
+// checkStandalone refuses a standalone field that is not its operation's
+// only field (__typename aside), whether other fields come beside it,
+// through fragments, or as aliases of the same field.
+func checkStandalone(set ast.SelectionSet) *apierr.Error {
+	names, alone := rootFields(set)
+	if len(alone) == 0 || len(names) == 1 {
+		return nil
+	}
+	sort.Strings(names)
+	return apierr.Input(alone[0], "%s must be sent alone, in a mutation of its own (this one has %s)", alone[0], strings.Join(names, ", "))
+}
+
+// rootFields lists the names of the fields set selects (through fragments,
+// __typename aside), and those of them that are standalone.
+func rootFields(set ast.SelectionSet) (names, alone []string) {
+	for _, s := range set {
+		var sub ast.SelectionSet
+		switch s := s.(type) {
+		case *ast.Field:
+			if s.Name != "__typename" {
+				names = append(names, s.Name)
+				if _, ok := standalone[s.Name]; ok {
+					alone = append(alone, s.Name)
+				}
+			}
+		case *ast.InlineFragment:
+			sub = s.SelectionSet
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				sub = s.Definition.SelectionSet
+			}
+		}
+		n, a := rootFields(sub)
+		names, alone = append(names, n...), append(alone, a...)
+	}
+	return names, alone
+}
+
+// errRollBack ends the transaction of an operation that failed.
+var errRollBack = errors.New("the operation failed")
+
+// InterceptOperation runs a mutation operation in its transaction.
+func (t Transactional) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
 	}
-	tx, err := t.Client.Tx(ctx)
-	if err != nil {
-		return failed(ctx, fmt.Errorf("begin transaction: %w", err))
-	}
-	ctx = ent.NewTxContext(ctx, tx)
-	ctx = ent.NewContext(ctx, tx.Client())
-	defer func() {
-		if r := recover(); r != nil {
-			_ = tx.Rollback()
-			panic(r)
+	// An operation with a standalone field has no other.
+	_, alone := rootFields(oc.Operation.SelectionSet)
+	commitOnFailure := len(alone) > 0 && standalone[alone[0]].commitOnFailure
+	var rsp *graphql.Response
+	err := store.Transact(ctx, t.Client, func(ctx context.Context) error {
+		rsp = next(ctx)(ctx)
+		switch {
+		case rsp == nil: // the client went away
+			return errRollBack
+		case len(rsp.Errors) == 0:
+			return nil
 		}
-	}()
-	rsp := next(ctx)
-	if len(rsp.Errors) > 0 {
-		_ = tx.Rollback()
-		return &graphql.Response{Errors: rsp.Errors, Extensions: rsp.Extensions}
+		for _, e := range rsp.Errors {
+			if store.Retryable(e) {
+				return e
+			}
+		}
+		if commitOnFailure && !unexpected(rsp.Errors) {
+			return nil
+		}
+		return errRollBack
+	})
+	switch {
+	case err == nil:
+	case rsp != nil && (errors.Is(err, errRollBack) || store.Retryable(err)):
+		rsp = &graphql.Response{Errors: rsp.Errors, Extensions: rsp.Extensions}
+	case rsp == nil && errors.Is(err, errRollBack):
+	default:
+		if t.Log != nil {
+			t.Log.ErrorContext(ctx, "mutation transaction", "err", err)
+		}
+		rsp = &graphql.Response{Errors: gqlerror.List{{
+			Message:    "internal error",
+			Err:        fmt.Errorf("mutation transaction: %w", err),
+			Extensions: map[string]any{"code": apierr.Internal},
+		}}}
 	}
-	if err := tx.Commit(); err != nil {
-		return failed(ctx, fmt.Errorf("commit transaction: %w", err))
-	}
-	return rsp
+	return graphql.OneShot(rsp)
 }
 
-// failed is the response of an operation that failed as a whole.
-func failed(ctx context.Context, err error) *graphql.Response {
-	graphql.AddError(ctx, err)
-	return &graphql.Response{Errors: graphql.GetErrors(ctx)}
-}
-
-// ownTransactions are the fields that keep their own transactions: what
-// they record must outlive the request's failure (a wrong second-factor
-// code still counts), or they hash passwords, which must not hold a
-// transaction open.
-var ownTransactions = map[string]bool{
-	"login": true, "logout": true, "verifyMfa": true, "resendMfaCode": true,
-	"acceptInvitation": true, "changeMyPassword": true,
-	"beginTotpEnrollment": true, "confirmTotpEnrollment": true, "disableTotp": true,
-	"__typename": true,
-}
-
-// needsTx reports whether op is a mutation to run in one transaction: one
-// with no field that keeps its own.
-func needsTx(op *ast.OperationDefinition) bool {
-	if op == nil || op.Operation != ast.Mutation {
-		return false
-	}
-	for _, s := range op.SelectionSet {
-		if f, ok := s.(*ast.Field); ok && ownTransactions[f.Name] && f.Name != "__typename" {
-			return false
+// unexpected reports whether one of errs is INTERNAL.
+func unexpected(errs gqlerror.List) bool {
+	for _, e := range errs {
+		if c := fmt.Sprint(e.Extensions["code"]); c == string(apierr.Internal) || c == "<nil>" {
+			return true
 		}
 	}
-	return true
+	return false
 }

@@ -58,7 +58,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	limits.Install(gql, svc.limits)
 	gql.Use(pagination.Arguments{})
-	gql.Use(graph.Transactional{Client: db.Client})
+	gql.Use(graph.Transactional{Client: db.Client, Log: log})
 	gql.AroundOperations(recordOperation)
 	gql.AroundResponses(recordErrors)
 	gql.Use(&input.Text{})

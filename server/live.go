@@ -32,18 +32,23 @@ type live struct {
 	log      *slog.Logger
 }
 
-// startLive starts realtime updates: with PostgreSQL, events travel between
-// instances through LISTEN/NOTIFY; with SQLite, within this process.
-func startLive(ctx context.Context, cfg *config, db *store.DB, authn *auth.Service, log *slog.Logger) (*live, error) {
-	var broker pubsub.Broker = pubsub.NewMemory()
-	if db.Dialect != "sqlite3" {
-		pg, err := pubsub.NewPostgres(ctx, cfg.DatabaseURL, log)
-		if err != nil {
-			return nil, fmt.Errorf("listen for events: %w", err)
-		}
-		broker = pg
+// newBroker returns the broker events travel through: with PostgreSQL,
+// between instances through LISTEN/NOTIFY; with SQLite, within this
+// process.
+func newBroker(ctx context.Context, cfg *config, db *store.DB, log *slog.Logger) (pubsub.Broker, error) {
+	if db.Dialect == "sqlite3" {
+		return pubsub.NewMemory(), nil
 	}
-	realtime.Publish(db.Client, broker, log)
+	pg, err := pubsub.NewPostgres(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, fmt.Errorf("listen for events: %w", err)
+	}
+	return pg, nil
+}
+
+// startLive starts realtime updates through broker, which it closes when
+// it stops (or fails to start).
+func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Broker, authn *auth.Service, log *slog.Logger) (*live, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &live{
 		broker:   broker,

@@ -64,11 +64,12 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		PublicURL:     cfg.PublicURL,
 		SendMail:      sendMail,
 	}, log)
-	accounts.InviteOnCreate(db.Client)
-
-	// startLive registers the client's last hooks: start what uses the
-	// client in the background only after it.
-	rt, err := startLive(ctx, cfg, db, authn, log)
+	broker, err := newBroker(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	registerHooks(db.Client, accounts, broker, log)
+	rt, err := startLive(ctx, cfg, db, broker, authn, log)
 	if err != nil {
 		return err
 	}

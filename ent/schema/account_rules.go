@@ -5,6 +5,7 @@ import (
 
 	"roster/ent/privacy"
 	"roster/internal/access"
+	"roster/internal/viewer"
 )
 
 // systemOnly lets only the system read and write: these are kept by the
@@ -14,8 +15,15 @@ var systemOnly = privacy.Policy{
 	Mutation: privacy.MutationPolicy{access.AllowIfSystem(), privacy.AlwaysDenyRule()},
 }
 
-// Policy of the Invitation.
-func (Invitation) Policy() ent.Policy { return systemOnly }
+// Policy of the Invitation: those who manage users invite users of their
+// organization and end their invitations; reading one (to accept it) is the
+// system's.
+func (Invitation) Policy() ent.Policy {
+	return privacy.Policy{
+		Query:    systemOnly.Query,
+		Mutation: privacy.MutationPolicy{access.AllowIfSystem(), access.AllowIfCan(viewer.ManageUsers), privacy.AlwaysDenyRule()},
+	}
+}
 
 // Policy of the MfaChallenge.
 func (MfaChallenge) Policy() ent.Policy { return systemOnly }

@@ -9,10 +9,12 @@ import (
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/internal/access"
+	"roster/internal/viewer"
 )
 
-// Policy of the Organization: a viewer sees their own organization; only
-// the system creates or changes organizations.
+// Policy of the Organization: a viewer sees their own organization; those
+// who manage users change it (its plan); only the system creates or
+// deletes organizations.
 func (Organization) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
@@ -23,6 +25,8 @@ func (Organization) Policy() ent.Policy {
 		},
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfSystem(),
+			access.FilterOwnOrganization(),
+			access.AllowIfCan(viewer.ManageUsers),
 			privacy.AlwaysDenyRule(),
 		},
 	}

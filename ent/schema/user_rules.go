@@ -28,7 +28,8 @@ import (
 // Policy of the User: every viewer reads the users of their organization,
 // except that a supervisor scoped to their divisions sees only the users of
 // those; only viewers who may manage users change them, but anyone may set
-// their own availability.
+// their own availability and, through the authentication service, their own
+// credentials.
 func (User) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
@@ -39,6 +40,7 @@ func (User) Policy() ent.Policy {
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfCan(viewer.ManageUsers),
 			access.AllowSelf(user.FieldAvailability, user.FieldVersion, user.FieldUpdatedAt),
+			access.AllowSelfCredentials(),
 			privacy.AlwaysDenyRule(),
 		},
 	}
@@ -244,13 +246,14 @@ func hashPassword(next ent.Mutator) ent.Mutator {
 				m.SetStatus(user.StatusActive)
 			}
 			// A new password ends every other session of the user: the
-			// one changing it, if it is theirs, goes on.
+			// one changing it, if it is theirs, goes on. As the caller:
+			// privacy confines what they end.
 			id := mustID(m)
 			q := m.Client().Session.Delete().Where(session.UserID(id))
 			if v := viewer.FromContext(ctx); v != nil && v.UserID == id {
 				q.Where(session.IDNEQ(v.SessionID))
 			}
-			if _, err := q.Exec(viewer.NewSystemContext(ctx)); err != nil {
+			if _, err := q.Exec(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -330,7 +333,8 @@ func lockOrganization(ctx context.Context, c *gen.Client, org int) error {
 }
 
 // endAccessOnArchive revokes every session and invitation of a user being
-// archived and stamps when it happened.
+// archived and stamps when it happened. It acts as the caller: privacy
+// confines what they end.
 func endAccessOnArchive(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		if st, ok := m.Status(); !ok || st != user.StatusArchived {
@@ -340,11 +344,10 @@ func endAccessOnArchive(next ent.Mutator) ent.Mutator {
 			m.SetArchivedAt(time.Now())
 		}
 		id := mustID(m)
-		sys := viewer.NewSystemContext(ctx)
-		if _, err := m.Client().Session.Delete().Where(session.UserID(id)).Exec(sys); err != nil {
+		if _, err := m.Client().Session.Delete().Where(session.UserID(id)).Exec(ctx); err != nil {
 			return nil, err
 		}
-		if _, err := m.Client().Invitation.Delete().Where(invitation.UserID(id)).Exec(sys); err != nil {
+		if _, err := m.Client().Invitation.Delete().Where(invitation.UserID(id)).Exec(ctx); err != nil {
 			return nil, err
 		}
 		return next.Mutate(ctx, m)
@@ -353,7 +356,7 @@ func endAccessOnArchive(next ent.Mutator) ent.Mutator {
 
 // revokeInvitations ends the invitations of a user whose email
 // changes, and of a user being deleted: a link mailed to the old address
-// must not open the account.
+// must not open the account. It acts as the caller.
 func revokeInvitations(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		id := mustID(m)
@@ -370,7 +373,7 @@ func revokeInvitations(next ent.Mutator) ent.Mutator {
 				return next.Mutate(ctx, m)
 			}
 		}
-		if _, err := m.Client().Invitation.Delete().Where(invitation.UserID(id)).Exec(viewer.NewSystemContext(ctx)); err != nil {
+		if _, err := m.Client().Invitation.Delete().Where(invitation.UserID(id)).Exec(ctx); err != nil {
 			return nil, fmt.Errorf("revoke invitations: %w", err)
 		}
 		return next.Mutate(ctx, m)

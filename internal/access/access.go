@@ -12,6 +12,7 @@ import (
 
 	"roster/ent"
 	"roster/ent/division"
+	"roster/ent/organization"
 	"roster/ent/privacy"
 	"roster/ent/user"
 	"roster/internal/viewer"
@@ -178,6 +179,66 @@ func AllowDeletes() privacy.MutationRule {
 		if viewer.FromContext(ctx) != nil && m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
 			return privacy.Allow
 		}
+		return privacy.Skip
+	})
+}
+
+type passwordProvedKey struct{}
+
+// WithPasswordProved returns a context in which user userID has just given
+// their current password, so that AllowSelfCredentials lets them change
+// their password and turn off their second factor.
+func WithPasswordProved(ctx context.Context, userID int) context.Context {
+	return context.WithValue(ctx, passwordProvedKey{}, userID)
+}
+
+// AllowSelfCredentials allows viewers to change their own credentials:
+// enrol an authenticator app (which no input of the API reaches: only the
+// authentication service sets these fields) and, once they have proved
+// their current password (WithPasswordProved), change it or remove their
+// authenticator app.
+func AllowSelfCredentials() privacy.MutationRule {
+	return privacy.UserMutationRuleFunc(func(ctx context.Context, m *ent.UserMutation) error {
+		v := viewer.FromContext(ctx)
+		id, ok := m.ID()
+		if v == nil || !ok || id != v.UserID || !m.Op().Is(ent.OpUpdateOne) || len(m.AddedEdges())+len(m.RemovedEdges())+len(m.ClearedEdges()) > 0 {
+			return privacy.Skip
+		}
+		proved, _ := ctx.Value(passwordProvedKey{}).(int)
+		proof := proved == v.UserID
+		for _, f := range append(m.Fields(), m.AddedFields()...) {
+			switch f {
+			case user.FieldTotpSecret, user.FieldTotpLastStep, user.FieldVersion, user.FieldUpdatedAt:
+			case user.FieldTotpEnabled:
+				if on, _ := m.TotpEnabled(); !on && !proof {
+					return privacy.Skip
+				}
+			case user.FieldPassword:
+				if !proof {
+					return privacy.Skip
+				}
+			default:
+				return privacy.Skip
+			}
+		}
+		for _, f := range m.ClearedFields() {
+			if f != user.FieldTotpSecret || !proof {
+				return privacy.Skip
+			}
+		}
+		return privacy.Allow
+	})
+}
+
+// FilterOwnOrganization confines changes of organizations to updates of the
+// viewer's own, and lets the next rule decide.
+func FilterOwnOrganization() privacy.MutationRule {
+	return privacy.OrganizationMutationRuleFunc(func(ctx context.Context, m *ent.OrganizationMutation) error {
+		v := viewer.FromContext(ctx)
+		if v == nil || !m.Op().Is(ent.OpUpdateOne) {
+			return privacy.Denyf("only the system creates and deletes organizations")
+		}
+		m.Where(organization.ID(v.OrganizationID))
 		return privacy.Skip
 	})
 }

@@ -59,12 +59,22 @@ func New(client *ent.Client, authn *auth.Service, opts Options, log *slog.Logger
 
 func (s *Service) now() time.Time { return s.opts.Now() }
 
-// Restore brings back archived user id, through c (the request's client):
-// ACTIVE when they have a password, INVITED otherwise.
-func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+// db returns the client of the operation's transaction (ent.FromContext),
+// or the root client outside one.
+func (s *Service) db(ctx context.Context) *ent.Client {
+	if c := ent.FromContext(ctx); c != nil {
+		return c
+	}
+	return s.client
+}
+
+// Restore brings back archived user id: ACTIVE when they have a password,
+// INVITED otherwise.
+func (s *Service) Restore(ctx context.Context, id int) (*ent.User, error) {
 	if err := canManageUsers(ctx); err != nil {
 		return nil, err
 	}
+	c := s.db(ctx)
 	u, err := c.User.Get(ctx, id) // confined to the viewer's organization
 	if err != nil {
 		return nil, err
@@ -82,13 +92,13 @@ func (s *Service) Restore(ctx context.Context, c *ent.Client, id int) (*ent.User
 	return c.User.UpdateOneID(id).SetStatus(status).ClearArchivedAt().Save(ctx)
 }
 
-// Archive archives user id, through c: they can no longer log in, their
-// sessions and invitations end, and they can be restored within the
-// retention period.
-func (s *Service) Archive(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+// Archive archives user id: they can no longer log in, their sessions and
+// invitations end, and they can be restored within the retention period.
+func (s *Service) Archive(ctx context.Context, id int) (*ent.User, error) {
 	if err := canManageUsers(ctx); err != nil {
 		return nil, err
 	}
+	c := s.db(ctx)
 	u, err := c.User.Get(ctx, id) // confined to the viewer's organization
 	if err != nil {
 		return nil, err
@@ -99,12 +109,12 @@ func (s *Service) Archive(ctx context.Context, c *ent.Client, id int) (*ent.User
 	return c.User.UpdateOneID(id).SetStatus(user.StatusArchived).SetArchivedAt(s.now()).Save(ctx)
 }
 
-// Delete deletes user id for good, through c, archived or not.
-func (s *Service) Delete(ctx context.Context, c *ent.Client, id int) error {
+// Delete deletes user id for good, archived or not.
+func (s *Service) Delete(ctx context.Context, id int) error {
 	if err := canManageUsers(ctx); err != nil {
 		return err
 	}
-	return c.User.DeleteOneID(id).Exec(ctx)
+	return s.db(ctx).User.DeleteOneID(id).Exec(ctx)
 }
 
 // canManageUsers refuses viewers who may not manage users, before anything

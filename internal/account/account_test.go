@@ -43,7 +43,7 @@ func TestRestoreAndPurge(t *testing.T) {
 		// Within the retention period, a user comes back (as invited:
 		// they have no password).
 		clk.t = clk.t.Add(29 * 24 * time.Hour)
-		u, err := svc.Restore(as, c, early.ID)
+		u, err := svc.Restore(as, early.ID)
 		if err != nil || u.Status != user.StatusInvited || u.ArchivedAt != nil {
 			t.Fatalf("restore within retention: %v %+v", err, u)
 		}
@@ -54,7 +54,7 @@ func TestRestoreAndPurge(t *testing.T) {
 		// them.
 		clk.t = clk.t.Add(2 * 24 * time.Hour)
 		var e *apierr.Error
-		if _, err := svc.Restore(as, c, late.ID); !errors.As(err, &e) || e.Code != apierr.Conflict {
+		if _, err := svc.Restore(as, late.ID); !errors.As(err, &e) || e.Code != apierr.Conflict {
 			t.Fatalf("restore after retention: %v", err)
 		}
 		if n, err := svc.Purge(ctx); err != nil || n != 1 {

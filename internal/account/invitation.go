@@ -39,14 +39,14 @@ func (s *Service) InviteOnCreate(client *ent.Client) {
 	}, ent.OpCreate))
 }
 
-// invite replaces the invitations of u by a new one and mails its link.
+// invite replaces the invitations of u by a new one and mails its link,
+// through c, as the caller.
 func (s *Service) invite(ctx context.Context, c *ent.Client, u *ent.User) error {
-	sys := viewer.NewSystemContext(ctx)
 	token, hash, err := auth.NewToken()
 	if err != nil {
 		return err
 	}
-	if _, err := c.Invitation.Delete().Where(invitation.UserID(u.ID)).Exec(sys); err != nil {
+	if _, err := c.Invitation.Delete().Where(invitation.UserID(u.ID)).Exec(ctx); err != nil {
 		return fmt.Errorf("end previous invitations: %w", err)
 	}
 	if err := c.Invitation.Create().
@@ -55,13 +55,13 @@ func (s *Service) invite(ctx context.Context, c *ent.Client, u *ent.User) error 
 		SetTokenHash(hash).
 		SetCreatedAt(s.now()).
 		SetExpiresAt(s.now().Add(s.opts.InvitationTTL)).
-		Exec(sys); err != nil {
+		Exec(ctx); err != nil {
 		return fmt.Errorf("create invitation: %w", err)
 	}
 	if s.opts.SendMail == nil {
 		return fmt.Errorf("no mail sender to send an invitation")
 	}
-	org, err := c.Organization.Get(sys, u.OrganizationID)
+	org, err := c.Organization.Get(ctx, u.OrganizationID)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,8 @@ func (s *Service) invite(ctx context.Context, c *ent.Client, u *ent.User) error 
 
 // ResendInvitation sends invited user id a new link; the old one stops
 // working. The viewer must manage users.
-func (s *Service) ResendInvitation(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+func (s *Service) ResendInvitation(ctx context.Context, id int) (*ent.User, error) {
+	c := s.db(ctx)
 	u, err := s.invited(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -83,12 +84,13 @@ func (s *Service) ResendInvitation(ctx context.Context, c *ent.Client, id int) (
 
 // RevokeInvitation ends the invitations of invited user id. The viewer must
 // manage users.
-func (s *Service) RevokeInvitation(ctx context.Context, c *ent.Client, id int) (*ent.User, error) {
+func (s *Service) RevokeInvitation(ctx context.Context, id int) (*ent.User, error) {
+	c := s.db(ctx)
 	u, err := s.invited(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	_, err = c.Invitation.Delete().Where(invitation.UserID(u.ID)).Exec(viewer.NewSystemContext(ctx))
+	_, err = c.Invitation.Delete().Where(invitation.UserID(u.ID)).Exec(ctx)
 	return u, err
 }
 
@@ -109,11 +111,14 @@ func (s *Service) invited(ctx context.Context, c *ent.Client, id int) (*ent.User
 }
 
 // AcceptInvitation sets the password of the user invited with token, makes
-// them active, and ends the invitation.
+// them active, and ends the invitation. The token is the credential: the
+// server recognises it, and acts on it, on its own behalf.
 func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.User, error) {
 	if err := s.auth.LimitInvitation(ctx); err != nil {
 		return nil, err
 	}
+	// Read, check and hash before the operation's transaction begins: the
+	// invitation through the root client, so that hashing holds no lock.
 	sys := viewer.NewSystemContext(ctx)
 	inv, err := s.client.Invitation.Query().Where(invitation.TokenHash(auth.HashToken(token))).WithUser().Only(sys)
 	if ent.IsNotFound(err) {
@@ -125,7 +130,6 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 	if !s.now().Before(inv.ExpiresAt) {
 		return nil, errBadInvitation
 	}
-	// Check and hash the password before taking any lock.
 	if err := password.Check(pw, inv.Edges.User.Email); err != nil {
 		return nil, apierr.Input("password", "%s", err)
 	}
@@ -134,34 +138,18 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 		return nil, err
 	}
 	sys = password.WithPrehashed(sys, hash)
-	var u *ent.User
-	err = s.tx(sys, func(c *ent.Client) error {
-		// Deleting it first makes the token single-use, even when two
-		// accept it at once: only one deletes the row.
-		if n, err := c.Invitation.Delete().Where(invitation.ID(inv.ID)).Exec(sys); err != nil || n != 1 {
-			if err == nil {
-				err = errBadInvitation
-			}
-			return err
+	c := s.db(ctx)
+	// Deleting it first makes the token single-use, even when two accept
+	// it at once: only one deletes the row.
+	if n, err := c.Invitation.Delete().Where(invitation.ID(inv.ID)).Exec(sys); err != nil || n != 1 {
+		if err == nil {
+			err = errBadInvitation
 		}
-		u, err = c.User.UpdateOneID(inv.UserID).Where(user.StatusEQ(user.StatusInvited)).SetPassword(hash).Save(sys)
-		if ent.IsNotFound(err) {
-			return errBadInvitation
-		}
-		return err
-	})
+		return nil, err
+	}
+	u, err := c.User.UpdateOneID(inv.UserID).Where(user.StatusEQ(user.StatusInvited)).SetPassword(hash).Save(sys)
+	if ent.IsNotFound(err) {
+		return nil, errBadInvitation
+	}
 	return u, err
-}
-
-// tx runs fn in a transaction of its own.
-func (s *Service) tx(ctx context.Context, fn func(*ent.Client) error) error {
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

@@ -7,6 +7,7 @@ import (
 	"roster/ent"
 	"roster/ent/organization"
 	"roster/ent/role"
+	"roster/internal/store"
 	"roster/internal/viewer"
 )
 
@@ -30,20 +31,19 @@ type Admin struct {
 
 // CreateOrganization makes an organization with its built-in roles and
 // first admin, in one transaction, and returns the organization and the
-// admin.
+// admin. The server does it on its own behalf (at the first start, or for
+// an operator), never for a request.
 func CreateOrganization(ctx context.Context, client *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
 	ctx = viewer.NewSystemContext(ctx)
-	tx, err := client.Tx(ctx)
+	var org *ent.Organization
+	var u *ent.User
+	err := store.Transact(ctx, client, func(ctx context.Context) error {
+		var err error
+		org, u, err = createOrganization(ctx, ent.FromContext(ctx), name, admin)
+		return err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("begin: %w", err)
-	}
-	org, u, err := createOrganization(ctx, tx.Client(), name, admin)
-	if err != nil {
-		_ = tx.Rollback()
 		return nil, nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
 	return org.Unwrap(), u.Unwrap(), nil
 }
@@ -83,11 +83,11 @@ func createOrganization(ctx context.Context, c *ent.Client, name string, admin A
 	return org, u, nil
 }
 
-// SetPlan moves the viewer's organization to plan, through c. The viewer
-// must manage users.
-func (s *Service) SetPlan(ctx context.Context, c *ent.Client, plan organization.Plan) (*ent.Organization, error) {
+// SetPlan moves the viewer's organization to plan. The viewer must manage
+// users.
+func (s *Service) SetPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error) {
 	if err := canManageUsers(ctx); err != nil {
 		return nil, err
 	}
-	return c.Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(viewer.NewSystemContext(ctx))
+	return s.db(ctx).Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(ctx)
 }

@@ -153,12 +153,14 @@ type Session struct {
 // where the same credentials are valid.
 func (s *Service) Login(ctx context.Context, email, pw string, organizationID int, dev Device) (*Session, *Challenge, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	sys := viewer.NewSystemContext(ctx)
+	// The credentials are checked before the operation's transaction
+	// begins: through the root client, so that verifying the password
+	// holds no lock.
 	q := s.client.User.Query().Where(user.Email(email), user.StatusEQ(user.StatusActive)).WithRole()
 	if organizationID != 0 {
 		q.Where(user.OrganizationID(organizationID))
 	}
-	candidates, err := q.All(sys)
+	candidates, err := q.All(authenticating(ctx))
 	if err != nil {
 		return nil, nil, fmt.Errorf("find user: %w", err)
 	}
@@ -211,14 +213,32 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 	return sess, nil, err
 }
 
-// open creates a session for u (loaded with its role).
+// authenticating returns the context in which the service recognises
+// credentials (an email and password, a token, a login challenge) and
+// records what they open, before there is a viewer to act for: the server
+// acts on its own behalf there, and only there.
+func authenticating(ctx context.Context) context.Context {
+	return viewer.NewSystemContext(ctx)
+}
+
+// db returns the client of the operation's transaction (ent.FromContext),
+// or the root client outside one.
+func (s *Service) db(ctx context.Context) *ent.Client {
+	if c := ent.FromContext(ctx); c != nil {
+		return c
+	}
+	return s.client
+}
+
+// open creates a session for u (loaded with its role), in the operation's
+// transaction.
 func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, error) {
 	token, hash, err := NewToken()
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	sess, err := s.client.Session.Create().
+	sess, err := s.db(ctx).Session.Create().
 		SetOrganizationID(u.OrganizationID).
 		SetUserID(u.ID).
 		SetTokenHash(hash).
@@ -227,7 +247,7 @@ func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, 
 		SetExpiresAt(now.Add(s.ttl)).
 		SetUserAgent(truncate(dev.UserAgent, 512)).
 		SetIP(truncate(dev.IP, 64)).
-		Save(viewer.NewSystemContext(ctx))
+		Save(authenticating(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
@@ -243,7 +263,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
 	}
-	sys := viewer.NewSystemContext(ctx)
+	sys := authenticating(ctx)
 	var rows []struct {
 		Session        int       `sql:"session_id"`
 		ExpiresAt      time.Time `sql:"expires_at"`
@@ -325,7 +345,7 @@ func (s *Service) Logout(ctx context.Context) error {
 	if v == nil {
 		return &apierr.Error{Code: apierr.Unauthenticated, Message: "not logged in"}
 	}
-	err := s.client.Session.DeleteOneID(v.SessionID).Exec(viewer.NewSystemContext(ctx))
+	err := s.db(ctx).Session.DeleteOneID(v.SessionID).Exec(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return fmt.Errorf("delete session: %w", err)
 	}

@@ -12,9 +12,9 @@ import (
 	"roster/ent"
 	"roster/ent/mfachallenge"
 	"roster/ent/user"
+	"roster/internal/access"
 	"roster/internal/apierr"
 	"roster/internal/otp"
-	"roster/internal/viewer"
 )
 
 // The limits of a second-factor challenge.
@@ -66,33 +66,30 @@ var errChallengeOver = &apierr.Error{Code: apierr.Unauthenticated, Message: "thi
 // the user has an authenticator app, whose codes are then expected (an
 // emailed code comes only when asked for).
 func (s *Service) challenge(ctx context.Context, u *ent.User, dev Device) (*Challenge, error) {
-	sys := viewer.NewSystemContext(ctx)
+	sys, c := authenticating(ctx), s.db(ctx)
 	id := "mfa_" + strings.ToLower(rand.Text())
 	ch := &Challenge{ID: id, Methods: methodsOf(u), SentTo: maskEmail(u.Email), ExpiresAt: s.now().Add(challengeTTL)}
-	err := s.tx(sys, func(c *ent.Client) error {
-		create := c.MfaChallenge.Create().
-			SetID(id).
-			SetOrganizationID(u.OrganizationID).
-			SetUserID(u.ID).
-			SetExpiresAt(ch.ExpiresAt).
-			SetUserAgent(truncate(dev.UserAgent, 512)).
-			SetIP(truncate(dev.IP, 64))
-		if u.TotpEnabled {
-			if err := create.SetCodeHash([]byte{}).SetSends(0).Exec(sys); err != nil {
-				return fmt.Errorf("create challenge: %w", err)
-			}
-			return nil
+	create := c.MfaChallenge.Create().
+		SetID(id).
+		SetOrganizationID(u.OrganizationID).
+		SetUserID(u.ID).
+		SetExpiresAt(ch.ExpiresAt).
+		SetUserAgent(truncate(dev.UserAgent, 512)).
+		SetIP(truncate(dev.IP, 64))
+	if u.TotpEnabled {
+		if err := create.SetCodeHash([]byte{}).SetSends(0).Exec(sys); err != nil {
+			return nil, fmt.Errorf("create challenge: %w", err)
 		}
-		code, err := otp.NewCode()
-		if err != nil {
-			return err
-		}
-		if err := create.SetCodeHash(otp.HashCode(code, s.codeKey(id))).SetSentAt(s.now()).Exec(sys); err != nil {
-			return fmt.Errorf("create challenge: %w", err)
-		}
-		return s.sendCode(sys, c, u.Email, code)
-	})
+		return ch, nil
+	}
+	code, err := otp.NewCode()
 	if err != nil {
+		return nil, err
+	}
+	if err := create.SetCodeHash(otp.HashCode(code, s.codeKey(id))).SetSentAt(s.now()).Exec(sys); err != nil {
+		return nil, fmt.Errorf("create challenge: %w", err)
+	}
+	if err := s.sendCode(sys, c, u.Email, code); err != nil {
 		return nil, err
 	}
 	return ch, nil
@@ -116,18 +113,14 @@ func (s *Service) sendCode(ctx context.Context, c *ent.Client, to, code string) 
 
 // VerifyMFA answers challenge id with code and, when right, opens the
 // session. Every attempt counts, atomically: after the fifth, the
-// challenge accepts nothing more.
+// challenge accepts nothing more. The operation's transaction commits the
+// count even when the code is wrong (verifyMfa is a standalone field).
 func (s *Service) VerifyMFA(ctx context.Context, id, code string, dev Device) (*Session, error) {
 	if err := s.limit(ctx, address(mfaByAddress, dev.IP)); err != nil {
 		return nil, err
 	}
-	sys := viewer.NewSystemContext(ctx)
-	var ch *ent.MfaChallenge
-	err := s.tx(sys, func(c *ent.Client) error {
-		var err error
-		ch, err = c.MfaChallenge.UpdateOneID(id).AddAttempts(1).Save(sys)
-		return err
-	})
+	sys, c := authenticating(ctx), s.db(ctx)
+	ch, err := c.MfaChallenge.UpdateOneID(id).AddAttempts(1).Save(sys)
 	if ent.IsNotFound(err) {
 		return nil, errChallengeOver
 	}
@@ -137,7 +130,7 @@ func (s *Service) VerifyMFA(ctx context.Context, id, code string, dev Device) (*
 	if ch.Attempts > maxAttempts || !s.now().Before(ch.ExpiresAt) {
 		return nil, errChallengeOver
 	}
-	u, err := s.client.User.Query().Where(user.ID(ch.UserID), user.StatusEQ(user.StatusActive)).WithRole().Only(sys)
+	u, err := c.User.Query().Where(user.ID(ch.UserID), user.StatusEQ(user.StatusActive)).WithRole().Only(sys)
 	if ent.IsNotFound(err) {
 		return nil, errChallengeOver
 	}
@@ -150,7 +143,7 @@ func (s *Service) VerifyMFA(ctx context.Context, id, code string, dev Device) (*
 		if valid {
 			// Record the step, so that the same code cannot open a second
 			// session; a concurrent use of it loses this race.
-			n, err := s.client.User.Update().Where(user.ID(u.ID), user.TotpLastStepLT(step)).SetTotpLastStep(step).Save(sys)
+			n, err := c.User.Update().Where(user.ID(u.ID), user.TotpLastStepLT(step)).SetTotpLastStep(step).Save(sys)
 			ok = err == nil && n == 1
 		}
 	}
@@ -158,7 +151,7 @@ func (s *Service) VerifyMFA(ctx context.Context, id, code string, dev Device) (*
 		left := maxAttempts - ch.Attempts
 		return nil, &apierr.Error{Code: apierr.Unauthenticated, Field: "code", Message: fmt.Sprintf("wrong or expired code (%d attempts left)", max(left, 0))}
 	}
-	if err := s.client.MfaChallenge.DeleteOneID(id).Exec(sys); err != nil && !ent.IsNotFound(err) {
+	if err := c.MfaChallenge.DeleteOneID(id).Exec(sys); err != nil && !ent.IsNotFound(err) {
 		return nil, fmt.Errorf("end challenge: %w", err)
 	}
 	return s.open(ctx, u, dev)
@@ -166,8 +159,8 @@ func (s *Service) VerifyMFA(ctx context.Context, id, code string, dev Device) (*
 
 // ResendCode emails a new code for challenge id.
 func (s *Service) ResendCode(ctx context.Context, id string) (*Challenge, error) {
-	sys := viewer.NewSystemContext(ctx)
-	ch, err := s.client.MfaChallenge.Query().Where(mfachallenge.ID(id)).WithUser().Only(sys)
+	sys, c := authenticating(ctx), s.db(ctx)
+	ch, err := c.MfaChallenge.Query().Where(mfachallenge.ID(id)).WithUser().Only(sys)
 	if ent.IsNotFound(err) {
 		return nil, errChallengeOver
 	}
@@ -189,23 +182,20 @@ func (s *Service) ResendCode(ctx context.Context, id string) (*Challenge, error)
 		return nil, err
 	}
 	expires := now.Add(challengeTTL)
-	err = s.tx(sys, func(c *ent.Client) error {
-		// Only one resend wins a race: the one that still sees the old
-		// number of sends.
-		n, err := c.MfaChallenge.Update().
-			Where(mfachallenge.ID(id), mfachallenge.Sends(ch.Sends)).
-			SetCodeHash(otp.HashCode(code, s.codeKey(id))).
-			AddSends(1).SetSentAt(now).SetExpiresAt(expires).
-			Save(sys)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return &apierr.Error{Code: apierr.RateLimited, Message: "wait before asking for another code", RetryAfter: resendBackoff}
-		}
-		return s.sendCode(sys, c, ch.Edges.User.Email, code)
-	})
+	// Only one resend wins a race: the one that still sees the old number
+	// of sends.
+	n, err := c.MfaChallenge.Update().
+		Where(mfachallenge.ID(id), mfachallenge.Sends(ch.Sends)).
+		SetCodeHash(otp.HashCode(code, s.codeKey(id))).
+		AddSends(1).SetSentAt(now).SetExpiresAt(expires).
+		Save(sys)
 	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, &apierr.Error{Code: apierr.RateLimited, Message: "wait before asking for another code", RetryAfter: resendBackoff}
+	}
+	if err := s.sendCode(sys, c, ch.Edges.User.Email, code); err != nil {
 		return nil, err
 	}
 	return &Challenge{ID: id, Methods: methodsOf(ch.Edges.User), SentTo: maskEmail(ch.Edges.User.Email), ExpiresAt: expires}, nil
@@ -217,8 +207,8 @@ func (s *Service) BeginTOTP(ctx context.Context) (*TOTPEnrollment, error) {
 	if err != nil {
 		return nil, err
 	}
-	sys := viewer.NewSystemContext(ctx)
-	u, err := s.client.User.Get(sys, v.UserID)
+	c := s.db(ctx)
+	u, err := c.User.Get(ctx, v.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +219,7 @@ func (s *Service) BeginTOTP(ctx context.Context) (*TOTPEnrollment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.client.User.UpdateOneID(u.ID).SetTotpSecret(secret).Exec(sys); err != nil {
+	if err := c.User.UpdateOneID(u.ID).SetTotpSecret(secret).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store secret: %w", err)
 	}
 	return &TOTPEnrollment{Secret: otp.EncodeSecret(secret), URI: otp.ProvisioningURI(secret, s.opts.Issuer, u.Email)}, nil
@@ -242,8 +232,8 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) (*ent.User, erro
 	if err != nil {
 		return nil, err
 	}
-	sys := viewer.NewSystemContext(ctx)
-	u, err := s.client.User.Get(sys, v.UserID)
+	c := s.db(ctx)
+	u, err := c.User.Get(ctx, v.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +244,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) (*ent.User, erro
 	if !ok {
 		return nil, apierr.Input("code", "wrong or expired code")
 	}
-	return s.client.User.UpdateOneID(u.ID).SetTotpEnabled(true).SetTotpLastStep(step).Save(sys)
+	return c.User.UpdateOneID(u.ID).SetTotpEnabled(true).SetTotpLastStep(step).Save(ctx)
 }
 
 // DisableTOTP removes the viewer's authenticator app, given their password.
@@ -263,7 +253,7 @@ func (s *Service) DisableTOTP(ctx context.Context, pw string) (*ent.User, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.client.User.UpdateOneID(u.ID).SetTotpEnabled(false).ClearTotpSecret().SetTotpLastStep(0).Save(viewer.NewSystemContext(ctx))
+	return s.db(ctx).User.UpdateOneID(u.ID).SetTotpEnabled(false).ClearTotpSecret().SetTotpLastStep(0).Save(access.WithPasswordProved(ctx, u.ID))
 }
 
 // codeKey is the key of the hashes of a challenge's codes: the server's
@@ -280,16 +270,4 @@ func maskEmail(email string) string {
 	}
 	r := []rune(local)
 	return string(r[0]) + strings.Repeat("*", max(len(r)-1, 2)) + "@" + domain
-}
-
-func (s *Service) tx(ctx context.Context, fn func(*ent.Client) error) error {
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

@@ -21,6 +21,7 @@ import (
 	"roster/ent/connection"
 	"roster/ent/instance"
 	"roster/ent/user"
+	"roster/internal/store"
 	"roster/internal/viewer"
 )
 
@@ -322,14 +323,9 @@ func recount(ctx context.Context, tx *ent.Client, userID int, online bool) error
 	return err
 }
 
+// tx runs fn in a transaction (store.Transact), with its client.
 func (s *Service) tx(ctx context.Context, fn func(*ent.Client) error) error {
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return store.Transact(ctx, s.client, func(ctx context.Context) error {
+		return fn(ent.FromContext(ctx))
+	})
 }
