@@ -46,3 +46,42 @@ func TestSchemaIsDescribed(t *testing.T) {
 		t.Fatal("the schema has no User type")
 	}
 }
+
+// TestSubscriptionsReachOnlyGroupedTypes checks that the events of a
+// subscription reach only types whose read rules depend on no more than the
+// key subscriptions are grouped by (access.VisibilityOf: the organization,
+// and who a division-scoped viewer is). Sessions are read by a rule that
+// also depends on the viewer's permissions and session: were they
+// reachable, viewers of one group could see each other's.
+func TestSubscriptionsReachOnlyGroupedTypes(t *testing.T) {
+	t.Parallel()
+	s := NewExecutableSchema(Config{}).Schema()
+	notGrouped := map[string]bool{"Session": true, "MfaChallenge": true, "TotpEnrollment": true, "LoginPayload": true}
+	reached := map[string]bool{}
+	var walk func(name string)
+	walk = func(name string) {
+		def := s.Types[name]
+		if def == nil || reached[name] {
+			return
+		}
+		reached[name] = true
+		for _, f := range def.Fields {
+			walk(f.Type.Name())
+		}
+		for _, impl := range s.PossibleTypes[name] {
+			walk(impl.Name)
+		}
+	}
+	walk(s.Subscription.Name)
+	if !reached["User"] {
+		t.Fatal("the walk did not reach User")
+	}
+	for name := range notGrouped {
+		if s.Types[name] == nil {
+			t.Errorf("no type %s in the schema: update this test", name)
+		}
+		if reached[name] {
+			t.Errorf("subscriptions reach %s, whose read rule the grouping key does not cover", name)
+		}
+	}
+}

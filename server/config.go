@@ -30,12 +30,13 @@ type config struct {
 	LogLevel         slog.Level
 	LogFormat        string
 
-	AllowedOrigins    []string
-	WSInitTimeout     time.Duration
-	WSPingInterval    time.Duration
-	WSMaxMessageBytes int64
-	PresenceGrace     time.Duration
-	InstanceTimeout   time.Duration
+	AllowedOrigins     []string
+	WSInitTimeout      time.Duration
+	WSPingInterval     time.Duration
+	WSMaxMessageBytes  int64
+	WSMaxSubscriptions int
+	PresenceGrace      time.Duration
+	InstanceTimeout    time.Duration
 
 	Production       bool
 	Limits           limits.Config
@@ -104,6 +105,15 @@ var settings = []setting{
 				return errors.New("want a number of bytes, at least 1024")
 			}
 			c.WSMaxMessageBytes = n
+			return nil
+		}},
+	{flag: "ws-max-subscriptions", env: "ROSTER_WS_MAX_SUBSCRIPTIONS", def: "100", usage: "most subscriptions running at once on one websocket",
+		set: func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return errors.New("want a number, at least 1")
+			}
+			c.WSMaxSubscriptions = n
 			return nil
 		}},
 	{flag: "presence-grace", env: "ROSTER_PRESENCE_GRACE", def: "5s", usage: "how long a user stays online after their last connection closes (avoids flapping on reloads)",

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"roster/internal/access"
 	"roster/internal/auth"
 	"roster/internal/presence"
 	"roster/internal/pubsub"
@@ -52,7 +53,7 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &live{
 		broker:   broker,
-		hub:      realtime.NewHub(db.Client, log),
+		hub:      realtime.NewHub(db.Client, authn.SessionViewers, log),
 		presence: presence.New(db.Client, presence.Options{Grace: cfg.PresenceGrace, DeadAfter: cfg.InstanceTimeout}, log),
 		cancel:   cancel,
 		log:      log,
@@ -64,14 +65,16 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		return nil, err
 	}
 	l.ws = &wstransport.Transport{
-		InitFunc:       l.initSocket(authn),
-		CloseFunc:      l.closeSocket,
-		CheckOrigin:    checkOrigin(cfg.AllowedOrigins),
-		GroupKey:       realtime.GroupKey,
-		InitTimeout:    cfg.WSInitTimeout,
-		PingInterval:   cfg.WSPingInterval,
-		MaxMessageSize: cfg.WSMaxMessageBytes,
-		ErrorLog:       log,
+		InitFunc:         l.initSocket(authn),
+		OperationFunc:    l.startOperation(authn),
+		CloseFunc:        l.closeSocket,
+		CheckOrigin:      checkOrigin(cfg.AllowedOrigins),
+		GroupKey:         access.GroupKey,
+		InitTimeout:      cfg.WSInitTimeout,
+		PingInterval:     cfg.WSPingInterval,
+		MaxMessageSize:   cfg.WSMaxMessageBytes,
+		MaxSubscriptions: cfg.WSMaxSubscriptions,
+		ErrorLog:         log,
 	}
 	log.Info("realtime ready", "instance", l.presence.InstanceID(), "broker", fmt.Sprintf("%T", broker))
 	return l, nil
@@ -100,40 +103,30 @@ type socketKey struct{}
 // socketInfo is what a websocket's close needs to undo.
 type socketInfo struct {
 	connID, userID int
-	unwatch        func()
+	watch          *realtime.Socket
 	expiry         *time.Timer
 }
 
-// initSocket authenticates a websocket by the token in its connection_init
-// payload ({"authorization": "Bearer <token>"}, key in any case), records
-// the user's presence, and arranges for the socket to close with 4403 when
-// the session is revoked or expires.
+// initSocket authenticates a websocket (see auth.Service.SocketInit),
+// records the user's presence, and arranges for the socket to close with
+// 4403 when the session is revoked or expires, or the viewer's authority
+// shrinks.
 func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]any) (context.Context, map[string]any, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, map[string]any, error) {
-		var header string
-		for k, v := range payload {
-			if strings.EqualFold(k, "authorization") {
-				header, _ = v.(string)
-			}
-		}
-		token, ok := auth.ParseAuthorization(header)
-		if !ok {
-			return ctx, nil, &wstransport.CloseError{Code: 4403, Reason: `Forbidden: send {"authorization": "Bearer <token>"} in connection_init`}
-		}
-		v, err := authn.Authenticate(ctx, token)
+		ctx, v, err := authn.SocketInit(ctx, payload)
 		if err != nil {
-			return ctx, nil, &wstransport.CloseError{Code: 4403, Reason: "Forbidden: invalid, revoked or expired token"}
+			return ctx, nil, err
 		}
-		ctx = viewer.NewContext(ctx, v)
 		connID, err := l.presence.Connect(ctx, v, auth.DeviceFrom(ctx).UserAgent)
 		if err != nil {
 			l.log.ErrorContext(ctx, "record connection", "err", err)
 			return ctx, nil, errors.New("internal error")
 		}
 		ctx, cancel := context.WithCancelCause(ctx)
-		revoked := &wstransport.CloseError{Code: 4403, Reason: "Forbidden: session ended"}
 		info := &socketInfo{connID: connID, userID: v.UserID}
-		info.unwatch = l.hub.Watch(v, func() { cancel(revoked) })
+		info.watch = l.hub.Watch(v, func(reason string) {
+			cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: " + reason})
+		})
 		if !v.ExpiresAt.IsZero() {
 			info.expiry = time.AfterFunc(time.Until(v.ExpiresAt), func() {
 				cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: session expired"})
@@ -143,13 +136,28 @@ func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]
 	}
 }
 
+// startOperation gives an operation on a websocket the viewer as it is
+// now, and lets the hub close the socket once that authority shrinks.
+func (l *live) startOperation(authn *auth.Service) func(context.Context) (context.Context, error) {
+	return func(ctx context.Context) (context.Context, error) {
+		ctx, err := authn.SocketOperation(ctx)
+		if err != nil {
+			return ctx, err
+		}
+		if info, ok := ctx.Value(socketKey{}).(*socketInfo); ok {
+			info.watch.Grant(viewer.FromContext(ctx))
+		}
+		return ctx, nil
+	}
+}
+
 // closeSocket undoes what initSocket did.
 func (l *live) closeSocket(ctx context.Context, _ int) {
 	info, ok := ctx.Value(socketKey{}).(*socketInfo)
 	if !ok {
 		return
 	}
-	info.unwatch()
+	info.watch.Unwatch()
 	if info.expiry != nil {
 		info.expiry.Stop()
 	}

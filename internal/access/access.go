@@ -6,6 +6,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"entgo.io/ent/entql"
@@ -38,6 +39,80 @@ func DenyIfNoViewer() privacy.QueryMutationRule {
 	})
 }
 
+// Visibility is what decides which users a viewer may read: their
+// organization and, for a viewer confined to their divisions (a supervisor
+// with ASSIGNED_DIVISIONS chat access), who they are. The privacy rules of
+// users filter by it, and subscriptions share one run only between viewers
+// of equal visibility (its Key), so both follow the same rule.
+type Visibility struct {
+	// Organization is the viewer's organization.
+	Organization int
+	// Member is, for a viewer confined to their divisions, their user ID:
+	// they see themselves and the users who share a division with them.
+	// Zero for a viewer who sees the whole organization.
+	Member int
+}
+
+// VisibilityOf returns what viewer v may see, and false when v is nil.
+func VisibilityOf(v *viewer.Viewer) (Visibility, bool) {
+	if v == nil {
+		return Visibility{}, false
+	}
+	vis := Visibility{Organization: v.OrganizationID}
+	if v.DivisionScoped {
+		vis.Member = v.UserID
+	}
+	return vis, true
+}
+
+// Key returns a string equal for equal visibilities.
+func (vis Visibility) Key() string {
+	if vis.Member != 0 {
+		return fmt.Sprintf("org:%d:member:%d", vis.Organization, vis.Member)
+	}
+	return fmt.Sprintf("org:%d", vis.Organization)
+}
+
+// users returns the predicate of the users vis covers within its
+// organization, or nil for all of them.
+func (vis Visibility) users() entql.P {
+	if vis.Member == 0 {
+		return nil
+	}
+	return entql.Or(
+		entql.FieldEQ(user.FieldID, vis.Member),
+		entql.HasEdgeWith(user.EdgeDivisions, entql.HasEdgeWith(division.EdgeMembers, entql.FieldEQ(division.FieldID, vis.Member))),
+	)
+}
+
+// GroupKey returns the key under which the subscriptions of the viewer in
+// ctx may share one run with others': the key of their visibility, or ""
+// (run alone) when there is no viewer.
+func GroupKey(ctx context.Context) string {
+	vis, ok := VisibilityOf(viewer.FromContext(ctx))
+	if !ok {
+		return ""
+	}
+	return vis.Key()
+}
+
+// Narrowed reports whether the authority of a viewer shrank from before to
+// after: they can no longer act (after is nil), lost a permission, or may
+// see fewer users.
+func Narrowed(before, after *viewer.Viewer) bool {
+	if after == nil {
+		return true
+	}
+	for _, p := range before.Permissions {
+		if !after.Can(p) {
+			return true
+		}
+	}
+	b, _ := VisibilityOf(before)
+	a, _ := VisibilityOf(after)
+	return a != b && a.Member != 0
+}
+
 // tenantFilter is implemented by the entql filters of every entity that
 // belongs to an organization.
 type tenantFilter interface {
@@ -48,15 +123,15 @@ type tenantFilter interface {
 // then returns decision.
 func filterTenant(decision error) privacy.FilterFunc {
 	return func(ctx context.Context, f privacy.Filter) error {
-		v := viewer.FromContext(ctx)
-		if v == nil {
+		vis, ok := VisibilityOf(viewer.FromContext(ctx))
+		if !ok {
 			return privacy.Denyf("no viewer")
 		}
 		tf, ok := f.(tenantFilter)
 		if !ok {
 			return privacy.Denyf("%T has no organization", f)
 		}
-		tf.WhereOrganizationID(entql.IntEQ(v.OrganizationID))
+		tf.WhereOrganizationID(entql.IntEQ(vis.Organization))
 		return decision
 	}
 }
@@ -80,16 +155,13 @@ func AllowViewer() privacy.QueryRule {
 // users who share a division with them.
 func FilterDivisionScope() privacy.QueryRule {
 	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
-		v := viewer.FromContext(ctx)
-		uf, ok := f.(*ent.UserFilter)
-		if v == nil || !ok {
+		vis, ok := VisibilityOf(viewer.FromContext(ctx))
+		uf, isUser := f.(*ent.UserFilter)
+		if !ok || !isUser {
 			return privacy.Denyf("division scope on %T", f)
 		}
-		if v.DivisionScoped {
-			uf.Where(entql.Or(
-				entql.FieldEQ(user.FieldID, v.UserID),
-				entql.HasEdgeWith(user.EdgeDivisions, entql.HasEdgeWith(division.EdgeMembers, entql.FieldEQ(division.FieldID, v.UserID))),
-			))
+		if p := vis.users(); p != nil {
+			uf.Where(p)
 		}
 		return privacy.Skip
 	})

@@ -32,6 +32,9 @@ const (
 	Conflict Code = "CONFLICT"
 	// RateLimited: too many attempts; RetryAfter says when to try again.
 	RateLimited Code = "RATE_LIMITED"
+	// TooManySubscriptions: a websocket already runs as many subscriptions
+	// as allowed (ROSTER_WS_MAX_SUBSCRIPTIONS).
+	TooManySubscriptions Code = "TOO_MANY_SUBSCRIPTIONS"
 	// QueryTooComplex: the operation is too deep, has too many aliases or
 	// tokens, or costs too much.
 	QueryTooComplex Code = "QUERY_TOO_COMPLEX"
@@ -56,7 +59,7 @@ const (
 func Codes() []Code {
 	return []Code{
 		Unauthenticated, Forbidden, NotFound, BadUserInput, Conflict, RateLimited,
-		QueryTooComplex, BadRequest, PersistedQueryNotFound, ParseFailed, ValidationFailed,
+		TooManySubscriptions, QueryTooComplex, BadRequest, PersistedQueryNotFound, ParseFailed, ValidationFailed,
 		Internal,
 	}
 }

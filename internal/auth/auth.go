@@ -19,6 +19,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"roster/ent"
+	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
@@ -263,7 +264,64 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
 	}
-	sys := authenticating(ctx)
+	return s.current(ctx, session.TokenHash(HashToken(token)))
+}
+
+// SessionViewer returns the viewer of session id as it is now: what a live
+// connection, which keeps only its session, runs each operation with. It
+// takes the statement Authenticate takes.
+func (s *Service) SessionViewer(ctx context.Context, id int) (*viewer.Viewer, error) {
+	return s.current(ctx, session.ID(id))
+}
+
+// SessionViewers returns the viewers of the sessions ids as they are now,
+// by session; sessions that ended, expired or whose user can no longer log
+// in are left out. It takes one statement per thousand sessions.
+func (s *Service) SessionViewers(ctx context.Context, ids []int) (map[int]*viewer.Viewer, error) {
+	out := make(map[int]*viewer.Viewer, len(ids))
+	for chunk := range slices.Chunk(ids, 1000) {
+		vs, err := s.load(ctx, session.IDIn(chunk...))
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			out[v.SessionID] = v.Viewer
+		}
+	}
+	return out, nil
+}
+
+// current returns the viewer of the one session where selects, recording
+// its use at most once a minute.
+func (s *Service) current(ctx context.Context, where predicate.Session) (*viewer.Viewer, error) {
+	vs, err := s.load(ctx, where)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, ErrInvalidToken
+	}
+	v := vs[0]
+	if now := s.now(); now.Sub(v.lastUsed) > touchEvery {
+		sys := authenticating(ctx)
+		if err := s.client.Session.UpdateOneID(v.SessionID).SetLastUsedAt(now).Exec(sys); err != nil && !ent.IsNotFound(err) {
+			s.log.WarnContext(ctx, "record session use", "session", v.SessionID, "err", err)
+		}
+	}
+	return v.Viewer, nil
+}
+
+// loaded is a viewer and when its session was last used.
+type loaded struct {
+	*viewer.Viewer
+	lastUsed time.Time
+}
+
+// load reads the viewers of the sessions where selects, as they are now:
+// the session unexpired, the user active, their role's permissions, chat
+// access and broadcast flag. Both transports authenticate through it, in
+// one SQL statement.
+func (s *Service) load(ctx context.Context, where predicate.Session) ([]loaded, error) {
 	var rows []struct {
 		Session        int       `sql:"session_id"`
 		ExpiresAt      time.Time `sql:"expires_at"`
@@ -277,7 +335,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 		Permissions    string    `sql:"permissions"`
 	}
 	err := s.client.Session.Query().
-		Where(session.TokenHash(HashToken(token))).
+		Where(where).
 		Modify(func(q *entsql.Selector) {
 			u, r := entsql.Table(user.Table), entsql.Table(role.Table)
 			q.Join(u).On(q.C(session.FieldUserID), u.C(user.FieldID)).
@@ -289,30 +347,25 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 					r.C(role.FieldPermissions),
 				)
 		}).
-		Scan(sys, &rows)
+		Scan(authenticating(ctx), &rows)
 	if err != nil {
 		return nil, fmt.Errorf("find session: %w", err)
 	}
-	if len(rows) == 0 {
-		return nil, ErrInvalidToken
-	}
-	row := rows[0]
 	now := s.now()
-	if !now.Before(row.ExpiresAt) || row.Status != string(user.StatusActive) {
-		return nil, ErrInvalidToken
-	}
-	var perms []viewer.Permission
-	if err := json.Unmarshal([]byte(row.Permissions), &perms); err != nil {
-		return nil, fmt.Errorf("read permissions of role %d: %w", row.Role, err)
-	}
-	if now.Sub(row.LastUsedAt) > touchEvery {
-		if err := s.client.Session.UpdateOneID(row.Session).SetLastUsedAt(now).Exec(sys); err != nil && !ent.IsNotFound(err) {
-			s.log.WarnContext(ctx, "record session use", "session", row.Session, "err", err)
+	out := make([]loaded, 0, len(rows))
+	for _, row := range rows {
+		if !now.Before(row.ExpiresAt) || row.Status != string(user.StatusActive) {
+			continue
 		}
+		var perms []viewer.Permission
+		if err := json.Unmarshal([]byte(row.Permissions), &perms); err != nil {
+			return nil, fmt.Errorf("read permissions of role %d: %w", row.Role, err)
+		}
+		v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess))
+		v.ExpiresAt = row.ExpiresAt
+		out = append(out, loaded{Viewer: v, lastUsed: row.LastUsedAt})
 	}
-	v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess))
-	v.ExpiresAt = row.ExpiresAt
-	return v, nil
+	return out, nil
 }
 
 // ViewerOf returns the viewer for user u (loaded with its role) acting

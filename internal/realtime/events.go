@@ -18,6 +18,7 @@ import (
 const (
 	topicUsers    = "users"
 	topicSessions = "sessions"
+	topicRoles    = "roles"
 )
 
 // ChangeKind says what happened to a user.
@@ -87,4 +88,11 @@ type userEvent struct {
 type sessionEvent struct {
 	Sessions []int `json:"s,omitempty"`
 	Users    []int `json:"u,omitempty"`
+}
+
+// roleEvent tells that a role's permissions changed: the live connections
+// of its users must be checked against their new authority.
+type roleEvent struct {
+	Org  int `json:"o"`
+	Role int `json:"r"`
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"roster/ent/division"
 	"roster/ent/role"
 	"roster/ent/user"
+	"roster/internal/access"
 	"roster/internal/auth"
 	"roster/internal/pubsub"
 	"roster/internal/viewer"
@@ -23,29 +25,37 @@ import (
 const queueSize = 256
 
 // Hub hands the events of the broker to this instance's subscriptions and
-// closes the live connections of revoked sessions.
+// closes the live connections of revoked sessions, and of viewers whose
+// authority shrank.
 type Hub struct {
-	client *ent.Client
-	log    *slog.Logger
+	client  *ent.Client
+	viewers Viewers
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	subs    map[int]map[*subscription]struct{} // by organization
-	sockets map[int]map[*socket]struct{}       // by session
+	sockets map[int]map[*Socket]struct{}       // by session
 }
 
-// NewHub returns a hub reading through client.
-func NewHub(client *ent.Client, log *slog.Logger) *Hub {
+// Viewers returns the viewers of sessions as they are now, by session,
+// leaving out the sessions that ended.
+type Viewers func(ctx context.Context, sessions []int) (map[int]*viewer.Viewer, error)
+
+// NewHub returns a hub reading through client; viewers tells it the
+// current authority of live connections (nil: it is never checked).
+func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 	return &Hub{
 		client:  client,
+		viewers: viewers,
 		log:     log,
 		subs:    map[int]map[*subscription]struct{}{},
-		sockets: map[int]map[*socket]struct{}{},
+		sockets: map[int]map[*Socket]struct{}{},
 	}
 }
 
 // Run hands the broker's events to the subscriptions until ctx is done.
 func (h *Hub) Run(ctx context.Context, broker pubsub.Broker) {
-	msgs, cancel := broker.Subscribe(topicUsers, topicSessions)
+	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles)
 	defer cancel()
 	for {
 		select {
@@ -70,6 +80,8 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 			}
 		}
 		h.mu.Unlock()
+		// Authority may have changed unheard of too.
+		h.recheck(ctx, func(*Socket) bool { return true })
 		return
 	}
 	switch m.Topic {
@@ -84,8 +96,12 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 			s.push(item{event: ev})
 		}
 		h.mu.Unlock()
-		if ev.Change == Archived || ev.Change == Deleted {
-			h.revoke(func(s *socket) bool { return s.userID == ev.User })
+		switch ev.Change {
+		case Archived, Deleted:
+			h.revoke(func(s *Socket) bool { return s.userID == ev.User }, "session ended")
+		case Updated:
+			// The role, chat access or broadcast flag may have changed.
+			h.recheck(ctx, func(s *Socket) bool { return s.userID == ev.User })
 		}
 	case topicSessions:
 		var ev sessionEvent
@@ -94,6 +110,15 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 			return
 		}
 		h.revokeSessions(ev.Sessions)
+	case topicRoles:
+		var ev roleEvent
+		if err := json.Unmarshal(m.Payload, &ev); err != nil {
+			h.log.ErrorContext(ctx, "read role event", "err", err)
+			return
+		}
+		// Whoever has the role now, or had it when their operations
+		// started: the organization's sockets.
+		h.recheck(ctx, func(s *Socket) bool { return s.orgID == ev.Org })
 	}
 }
 
@@ -320,36 +345,65 @@ func send[T any](ctx context.Context, out chan<- T, v T) {
 	}
 }
 
-// socket is a live connection to close when its session ends.
-type socket struct {
-	sessionID, userID int
-	close             func()
+// Socket is a live connection the hub closes when its session ends or its
+// viewer's authority shrinks below what its operations were given.
+type Socket struct {
+	hub                      *Hub
+	sessionID, userID, orgID int
+	close                    func(reason string)
+	// granted holds the authorities the connection's operations run with,
+	// none covering another; guarded by hub.mu.
+	granted []*viewer.Viewer
 }
 
-// Watch registers the live connection of v; close is called (once) when
-// v's session is revoked or v's user archived or deleted, on any instance.
-// The returned function unregisters it.
-func (h *Hub) Watch(v *viewer.Viewer, close func()) (unwatch func()) {
-	s := &socket{sessionID: v.SessionID, userID: v.UserID, close: sync.OnceFunc(close)}
+// Watch registers the live connection of v; close is called (once) with
+// the reason when v's session is revoked, v's user archived or deleted, or
+// the authority of v's session shrinks below one the connection was
+// granted (v's, and those given to Grant), on any instance. Unwatch
+// unregisters it.
+func (h *Hub) Watch(v *viewer.Viewer, close func(reason string)) *Socket {
+	var once sync.Once
+	s := &Socket{hub: h, sessionID: v.SessionID, userID: v.UserID, orgID: v.OrganizationID, granted: []*viewer.Viewer{v},
+		close: func(reason string) { once.Do(func() { close(reason) }) }}
 	h.mu.Lock()
 	if h.sockets[v.SessionID] == nil {
-		h.sockets[v.SessionID] = map[*socket]struct{}{}
+		h.sockets[v.SessionID] = map[*Socket]struct{}{}
 	}
 	h.sockets[v.SessionID][s] = struct{}{}
 	h.mu.Unlock()
-	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		delete(h.sockets[v.SessionID], s)
-		if len(h.sockets[v.SessionID]) == 0 {
-			delete(h.sockets, v.SessionID)
-		}
+	return s
+}
+
+// Grant records that an operation of the connection runs with the
+// authority of v, so that the connection closes once that authority
+// shrinks.
+func (s *Socket) Grant(v *viewer.Viewer) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if slices.ContainsFunc(s.granted, func(g *viewer.Viewer) bool { return covers(g, v) }) {
+		return // an authority held already covers v's
+	}
+	s.granted = slices.DeleteFunc(s.granted, func(g *viewer.Viewer) bool { return covers(v, g) })
+	s.granted = append(s.granted, v)
+}
+
+// covers reports whether authority a includes all of b's.
+func covers(a, b *viewer.Viewer) bool { return !access.Narrowed(b, a) }
+
+// Unwatch unregisters the connection.
+func (s *Socket) Unwatch() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.sockets[s.sessionID], s)
+	if len(h.sockets[s.sessionID]) == 0 {
+		delete(h.sockets, s.sessionID)
 	}
 }
 
 // revokeSessions closes the sockets of the given sessions.
 func (h *Hub) revokeSessions(ids []int) {
-	var closing []*socket
+	var closing []*Socket
 	h.mu.Lock()
 	for _, id := range ids {
 		for s := range h.sockets[id] {
@@ -358,39 +412,67 @@ func (h *Hub) revokeSessions(ids []int) {
 	}
 	h.mu.Unlock()
 	for _, s := range closing {
-		s.close()
+		s.close("session ended")
 	}
 }
 
 // revoke closes the sockets match selects.
-func (h *Hub) revoke(match func(*socket) bool) {
-	var closing []*socket
-	h.mu.Lock()
-	for _, set := range h.sockets {
-		for s := range set {
-			if match(s) {
-				closing = append(closing, s)
-			}
-		}
-	}
-	h.mu.Unlock()
-	for _, s := range closing {
-		s.close()
+func (h *Hub) revoke(match func(*Socket) bool, reason string) {
+	for _, s := range h.matching(match) {
+		s.close(reason)
 	}
 }
 
-// GroupKey tells which subscriptions see the same events: those of viewers
-// of one organization with the same visibility. Subscriptions with equal
-// documents, variables and group keys can share one execution.
-func GroupKey(ctx context.Context) string {
-	v := viewer.FromContext(ctx)
-	switch {
-	case v == nil:
-		return ""
-	case v.DivisionScoped:
-		return fmt.Sprintf("org:%d:user:%d", v.OrganizationID, v.UserID)
+// matching returns the sockets match selects (called with hub.mu held).
+func (h *Hub) matching(match func(*Socket) bool) []*Socket {
+	var out []*Socket
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.sockets {
+		for s := range set {
+			if match(s) {
+				out = append(out, s)
+			}
+		}
 	}
-	return fmt.Sprintf("org:%d", v.OrganizationID)
+	return out
+}
+
+// recheck reads, in the background, the current authority of the sockets
+// match selects, and closes those whose session ended or whose authority
+// shrank below one they were granted.
+func (h *Hub) recheck(ctx context.Context, match func(*Socket) bool) {
+	if h.viewers == nil {
+		return
+	}
+	sockets := h.matching(match)
+	if len(sockets) == 0 {
+		return
+	}
+	go func() {
+		ids := make([]int, 0, len(sockets))
+		for _, s := range sockets {
+			ids = append(ids, s.sessionID)
+		}
+		slices.Sort(ids)
+		current, err := h.viewers(ctx, slices.Compact(ids))
+		if err != nil {
+			h.log.ErrorContext(ctx, "read the authority of live connections", "err", err)
+			return
+		}
+		for _, s := range sockets {
+			now := current[s.sessionID]
+			h.mu.Lock()
+			narrowed := slices.ContainsFunc(s.granted, func(g *viewer.Viewer) bool { return access.Narrowed(g, now) })
+			h.mu.Unlock()
+			switch {
+			case now == nil:
+				s.close("session ended")
+			case narrowed:
+				s.close("permissions changed")
+			}
+		}
+	}()
 }
 
 func keys[V any](m map[int]V) []int {

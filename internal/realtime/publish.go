@@ -11,6 +11,7 @@ import (
 
 	"roster/ent"
 	"roster/ent/hook"
+	"roster/ent/role"
 	"roster/ent/user"
 	"roster/internal/pubsub"
 	"roster/internal/viewer"
@@ -29,6 +30,7 @@ func Publish(client *ent.Client, broker pubsub.Broker, log *slog.Logger) {
 	p := &publisher{broker: broker, log: log}
 	client.User.Use(p.userHook)
 	client.Session.Use(p.sessionHook)
+	client.Role.Use(p.roleHook)
 }
 
 type publisher struct {
@@ -111,6 +113,36 @@ func (p *publisher) sessionHook(next gen.Mutator) gen.Mutator {
 			p.afterCommit(ctx, m, topicSessions, []any{sessionEvent{Sessions: ids}})
 		}
 		return v, err
+	})
+}
+
+// roleHook publishes a role event when a role's permissions change: the
+// live connections of its users are checked against their new authority.
+func (p *publisher) roleHook(next gen.Mutator) gen.Mutator {
+	return hook.RoleFunc(func(ctx context.Context, m *ent.RoleMutation) (ent.Value, error) {
+		_, set := m.Permissions()
+		_, appended := m.AppendedPermissions()
+		if !m.Op().Is(ent.OpUpdate|ent.OpUpdateOne) || !set && !appended {
+			return next.Mutate(ctx, m)
+		}
+		ids, err := m.IDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		roles, err := m.Client().Role.Query().Where(role.IDIn(ids...)).Select(role.FieldID, role.FieldOrganizationID).All(viewer.NewSystemContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		v, err := next.Mutate(ctx, m)
+		if err != nil || len(roles) == 0 {
+			return v, err
+		}
+		events := make([]any, 0, len(roles))
+		for _, r := range roles {
+			events = append(events, roleEvent{Org: r.OrganizationID, Role: r.ID})
+		}
+		p.afterCommit(ctx, m, topicRoles, events)
+		return v, nil
 	})
 }
 

@@ -71,7 +71,7 @@ func setup(t *testing.T, dbURL string) *world {
 	t.Cleanup(func() { b.Close() })
 	c := fx.Client
 	realtime.Publish(c, b, quiet)
-	hub := realtime.NewHub(c, quiet)
+	hub := realtime.NewHub(c, nil, quiet)
 	go hub.Run(ctx, b)
 
 	acme := fx.Orgs[0]
@@ -231,12 +231,12 @@ func testChanges(t *testing.T, w *world) {
 	sys := viewer.NewSystemContext(context.Background())
 	s := w.client.Session.Create().SetOrganizationID(w.admin.OrganizationID).SetUserID(w.agentA.ID).SetTokenHash([]byte("x")).SetExpiresAt(time.Now().Add(time.Hour)).SaveX(sys)
 	closed := make(chan struct{}, 1)
-	unwatch := w.hub.Watch(&viewer.Viewer{UserID: w.agentA.ID, SessionID: s.ID}, func() { closed <- struct{}{} })
-	defer unwatch()
+	watched := w.hub.Watch(&viewer.Viewer{UserID: w.agentA.ID, SessionID: s.ID}, func(string) { closed <- struct{}{} })
+	defer watched.Unwatch()
 	w.client.Session.DeleteOneID(s.ID).ExecX(sys)
 	next(t, closed)
 	other := make(chan struct{}, 1)
-	defer w.hub.Watch(&viewer.Viewer{UserID: w.agentB.ID, SessionID: 999999}, func() { other <- struct{}{} })()
+	defer w.hub.Watch(&viewer.Viewer{UserID: w.agentB.ID, SessionID: 999999}, func(string) { other <- struct{}{} }).Unwatch()
 	w.client.User.UpdateOneID(w.agentB.ID).SetStatus(user.StatusArchived).ExecX(viewer.NewContext(context.Background(), w.admin))
 	next(t, other)
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"roster/internal/apierr"
 )
 
 // closeMode says what a closing connection writes before dropping the TCP
@@ -56,6 +58,7 @@ type conn struct {
 	mode    closeMode
 	queue   []outMsg
 	ops     map[string]*operation // running operations, fully set up
+	subs    int                   // how many of ops are subscriptions
 }
 
 // outMsg is a message waiting for the writer.
@@ -76,6 +79,9 @@ type operation struct {
 	group    *group             // shared run, if any
 	gidx     int                // index in group.members, guarded by group.mu
 	finished bool               // guarded by conn.mu: the server ended it
+	// subscription is set before the operation is tracked and never
+	// changes.
+	subscription bool
 }
 
 func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.GraphExecutor) *conn {
@@ -134,7 +140,7 @@ func (c *conn) closeLocked(code int, reason string, mode closeMode) {
 func (c *conn) endOps() {
 	c.mu.Lock()
 	ops := c.ops
-	c.ops = nil
+	c.ops, c.subs = nil, 0
 	c.mu.Unlock()
 	for _, op := range ops {
 		op.end()
@@ -437,6 +443,9 @@ func (c *conn) track(op *operation) {
 	closing := c.closing
 	if !closing && !op.finished {
 		c.ops[op.id] = op
+		if op.subscription {
+			c.subs++
+		}
 	}
 	c.mu.Unlock()
 	if closing {
@@ -456,7 +465,34 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 		return
 	}
 	ctx = graphql.WithOperationContext(ctx, rc)
-	if c.t.GroupKey != nil && rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+	if f := c.t.OperationFunc; f != nil {
+		nctx, err := f(ctx)
+		var ce *CloseError
+		switch {
+		case errors.As(err, &ce):
+			code := ce.Code
+			if !validCloseCode(code) {
+				code = 4403
+			}
+			c.close(code, ce.Reason, closeSend)
+			return
+		case err != nil:
+			c.fail(op, ctx, &gqlerror.Error{Message: err.Error(), Err: err})
+			return
+		}
+		if nctx != nil {
+			ctx = nctx
+		}
+	}
+	op.subscription = rc.Operation != nil && rc.Operation.Operation == ast.Subscription
+	if op.subscription && c.t.MaxSubscriptions > 0 && c.subscriptions() >= c.t.MaxSubscriptions {
+		c.fail(op, ctx, &gqlerror.Error{
+			Message:    fmt.Sprintf("too many subscriptions: this connection already runs %d, the most allowed; complete one before subscribing again", c.t.MaxSubscriptions),
+			Extensions: map[string]any{"code": string(apierr.TooManySubscriptions)},
+		})
+		return
+	}
+	if c.t.GroupKey != nil && op.subscription {
 		if key := c.t.GroupKey(ctx); key != "" && c.t.join(op, ctx, rc, key, c.exec) {
 			c.track(op)
 			return
@@ -465,6 +501,20 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 	ctx, op.cancel = context.WithCancel(ctx)
 	c.track(op)
 	go c.run(op, ctx, rc)
+}
+
+// fail ends an operation that cannot run with err, presented by the
+// executor like the errors of a run.
+func (c *conn) fail(op *operation, ctx context.Context, err *gqlerror.Error) {
+	resp := c.exec.DispatchError(ctx, gqlerror.List{err})
+	c.finish(op, resp.Errors)
+}
+
+// subscriptions counts the connection's running subscriptions.
+func (c *conn) subscriptions() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs
 }
 
 // run executes an operation of its own.
@@ -487,12 +537,20 @@ func (c *conn) finish(op *operation, errs gqlerror.List) {
 	}
 	c.mu.Lock()
 	op.finished = true
-	if c.ops[op.id] == op {
-		delete(c.ops, op.id)
-	}
+	c.untrack(op)
 	c.mu.Unlock()
 	if !op.stopped.Load() {
 		c.enqueue(outMsg{op: op, body: body})
+	}
+}
+
+// untrack removes op from the running operations; c.mu is held.
+func (c *conn) untrack(op *operation) {
+	if c.ops[op.id] == op {
+		delete(c.ops, op.id)
+		if op.subscription {
+			c.subs--
+		}
 	}
 }
 
@@ -502,7 +560,7 @@ func (c *conn) stopOp(id string) bool {
 	c.mu.Lock()
 	op := c.ops[id]
 	if op != nil {
-		delete(c.ops, id)
+		c.untrack(op)
 	}
 	c.mu.Unlock()
 	if op == nil {

@@ -25,9 +25,9 @@
 //	4400  malformed message, unknown or unexpected message type (graphql-transport-ws;
 //	      on graphql-ws only a connection_init whose payload is not an object)
 //	4401  "Unauthorized": subscribe/start before connection_ack
-//	4403  "Forbidden": InitFunc refused, or the InitFunc context ended
-//	      (a *CloseError returned by InitFunc or set as the context's cause
-//	      overrides code and reason)
+//	4403  "Forbidden": InitFunc or OperationFunc refused, or the InitFunc
+//	      context ended (a *CloseError they return or set as the context's
+//	      cause overrides code and reason)
 //	4406  "Subprotocol not acceptable": no supported subprotocol offered
 //	4408  "Connection initialisation timeout": no connection_init within InitTimeout
 //	4409  "Subscriber for <id> already exists" (graphql-transport-ws)
@@ -42,7 +42,9 @@
 //	      failed or timed out (WriteTimeout)
 //
 // Operations: subscribe runs queries, mutations and subscriptions alike (next
-// per result, then complete). Parse and validation errors are sent as an
+// per result, then complete), each in the context OperationFunc gives it at
+// its start. A subscription beyond MaxSubscriptions is answered by an error
+// message coded TOO_MANY_SUBSCRIPTIONS; the connection goes on. Parse and validation errors are sent as an
 // error message with the list of GraphQL errors. A panic while executing an
 // operation or producing its events ends that operation with an error
 // message (through the executor's recover function); the connection and its
@@ -125,6 +127,21 @@ type Transport struct {
 	// 4403 "Forbidden". Cancel it with context.WithCancelCause to close
 	// sockets whose credentials were revoked.
 	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, map[string]any, error)
+
+	// OperationFunc, if set, is called with the context of each operation
+	// (InitFunc's context and the gqlgen operation context) before it runs,
+	// and returns the context it runs in: the place to load the viewer as it
+	// is now rather than as it was at connection_init. An error that is or
+	// wraps a *CloseError closes the connection with its code and reason;
+	// any other error ends that operation alone with an error message,
+	// through the executor's error presenter.
+	OperationFunc func(ctx context.Context) (context.Context, error)
+
+	// MaxSubscriptions caps the subscriptions running at once on one
+	// connection (0: no cap). A subscribe beyond it is answered by an error
+	// message for its id, coded TOO_MANY_SUBSCRIPTIONS; the connection and
+	// its other operations go on.
+	MaxSubscriptions int
 
 	// CloseFunc, if set, is called exactly once when a connection ends,
 	// whatever the reason, with the context InitFunc returned (the upgrade

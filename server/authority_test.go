@@ -1,0 +1,414 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/crypto/bcrypt"
+
+	"roster/ent"
+	"roster/ent/role"
+	"roster/ent/user"
+	"roster/internal/password"
+	"roster/internal/store"
+	"roster/internal/store/storetest"
+	"roster/internal/tenant"
+	"roster/internal/viewer"
+)
+
+// authorityFixture is a running server (two instances on PostgreSQL: the
+// sockets on one, the changes through the other), two organizations, and
+// a raw client that writes to the database without publishing events.
+type authorityFixture struct {
+	ws, api *server
+	raw     *ent.Client
+	sys     context.Context
+	hash    string
+	seq     atomic.Int64
+
+	org     [2]int
+	builtin [2]map[role.Builtin]int
+	admin   [2]*client // the organizations' admins, through api
+	div     [2]int     // two divisions of the first organization
+}
+
+const authorityPassword = "fixture password 123"
+
+func newAuthorityFixture(t *testing.T, target storetest.Target) *authorityFixture {
+	t.Helper()
+	dbURL := target.URL(t)
+	f := &authorityFixture{ws: startServer(t, dbURL)}
+	f.api = f.ws
+	if target.Name == "postgres" {
+		f.api = startServer(t, dbURL)
+	}
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h, err := bcrypt.GenerateFromPassword([]byte(authorityPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.raw, f.hash = db.Client, string(h)
+	f.sys = password.WithPrehashed(viewer.NewSystemContext(context.Background()), f.hash)
+
+	acme := f.raw.User.Query().Where(user.Email("admin@acme.test")).OnlyX(f.sys)
+	globex, _, err := tenant.Create(f.sys, f.raw, "Globex", tenant.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: f.hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.org = [2]int{acme.OrganizationID, globex.ID}
+	for i := range f.builtin {
+		f.builtin[i] = map[role.Builtin]int{}
+	}
+	for _, r := range f.raw.Role.Query().Where(role.BuiltinNotNil()).AllX(f.sys) {
+		i := 0
+		if r.OrganizationID == globex.ID {
+			i = 1
+		}
+		f.builtin[i][*r.Builtin] = r.ID
+	}
+	for i := range f.div {
+		f.div[i] = f.raw.Division.Create().SetOrganizationID(f.org[0]).SetName(fmt.Sprintf("Division %d", i+1)).SaveX(f.sys).ID
+	}
+	f.admin = [2]*client{f.api.login(t, "admin@acme.test", adminPassword), f.api.login(t, "admin@globex.test", authorityPassword)}
+	return f
+}
+
+// spec describes a fixture user.
+type spec struct {
+	org       int
+	role      role.Builtin
+	roleID    int // a custom role instead
+	chat      user.ChatAccess
+	broadcast bool
+	divs      []int
+}
+
+// person is a fixture user logged in through the sockets' instance.
+type person struct {
+	id string
+	c  *client
+}
+
+func (f *authorityFixture) user(t *testing.T, s spec) person {
+	t.Helper()
+	email := fmt.Sprintf("user%d@org%d.test", f.seq.Add(1), s.org)
+	roleID := s.roleID
+	if roleID == 0 {
+		roleID = f.builtin[s.org][s.role]
+	}
+	c := f.raw.User.Create().SetOrganizationID(f.org[s.org]).SetRoleID(roleID).
+		SetFirstName("Fixture").SetLastName(strconv.Itoa(int(f.seq.Load()))).SetEmail(email).
+		SetPassword(f.hash).SetBroadcast(s.broadcast).AddDivisionIDs(s.divs...)
+	if s.chat != "" {
+		c.SetChatAccess(s.chat)
+	}
+	u := c.SaveX(f.sys)
+	return person{id: strconv.Itoa(u.ID), c: f.ws.login(t, email, authorityPassword)}
+}
+
+// socket opens a websocket of p on the sockets' instance, subscribed to
+// every status change it may see.
+func (f *authorityFixture) socket(t *testing.T, p person) *wsClient {
+	t.Helper()
+	c := dialWS(t, f.ws.url, p.c.token)
+	c.subscribe("status", statusSubscription)
+	// The subscription is running once a query sent after it is answered
+	// (operations start in the order they arrive).
+	if _, closed := c.result("ready", `{ me { id } }`); closed != 0 {
+		t.Fatalf("socket closed with %d", closed)
+	}
+	return c
+}
+
+// wsResult is the first answer to an operation sent over a websocket.
+type wsResult struct {
+	Data   json.RawMessage
+	Errors []struct {
+		Message    string
+		Extensions struct{ Code string }
+	}
+}
+
+func (r wsResult) code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	return r.Errors[0].Extensions.Code
+}
+
+// result sends an operation and returns its first answer, or the close
+// code when the socket closes first. Messages of other operations are
+// skipped.
+func (c *wsClient) result(id, query string) (wsResult, int) {
+	c.t.Helper()
+	c.subscribe(id, query)
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m wsMessage
+		err := c.conn.ReadJSON(&m)
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return wsResult{}, ce.Code
+		}
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		if m.ID != id {
+			continue
+		}
+		var r wsResult
+		switch m.Type {
+		case "next":
+			err = json.Unmarshal(m.Payload, &r)
+		case "error":
+			err = json.Unmarshal(m.Payload, &r.Errors)
+		default:
+			c.t.Fatalf("%s answered %s %s", id, m.Type, m.Payload)
+		}
+		if err != nil {
+			c.t.Fatalf("decode %s: %v", m.Payload, err)
+		}
+		return r, 0
+	}
+}
+
+// closedWithin waits for the socket to close and returns the code, failing
+// unless it closes within d.
+func (c *wsClient) closedWithin(d time.Duration) int {
+	c.t.Helper()
+	start := time.Now()
+	code := c.closed()
+	if took := time.Since(start); took > d {
+		c.t.Errorf("closed after %v, want within %v", took.Round(time.Millisecond), d)
+	}
+	return code
+}
+
+// statusesUntil reads the events of the status subscription until one
+// about user until, and returns the users they were about. The answers to
+// other operations are skipped.
+func (c *wsClient) statusesUntil(until string) map[string]bool {
+	c.t.Helper()
+	seen := map[string]bool{}
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m wsMessage
+		if err := c.conn.ReadJSON(&m); err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		if m.ID != "status" {
+			continue
+		}
+		var p struct {
+			Data struct {
+				UserStatusChanged struct{ User struct{ ID string } }
+			}
+		}
+		if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil {
+			c.t.Fatalf("status subscription: %s %s", m.Type, m.Payload)
+		}
+		id := p.Data.UserStatusChanged.User.ID
+		seen[id] = true
+		if id == until {
+			return seen
+		}
+	}
+}
+
+var nextAvailability atomic.Int64
+
+// setAvailability changes p's availability, so that status events about p
+// go out.
+func setAvailability(t *testing.T, p person) {
+	t.Helper()
+	a := []string{"BUSY", "AWAY", "ONLINE"}[nextAvailability.Add(1)%3]
+	p.c.do(t, `mutation($a: Availability!) { setMyAvailability(availability: $a) { id } }`, vars{"a": a}).decode(t, new(any))
+}
+
+// TestAuthorityIsCurrent checks that an operation sent over a websocket is
+// authorized with the viewer as they are now, and that a socket whose
+// viewer's authority shrinks closes with 4403 within a second, while
+// changes elsewhere (growing authority, a scoped supervisor's divisions,
+// another organization) leave sockets open. On PostgreSQL the sockets are
+// on one instance and the changes go through another.
+func TestAuthorityIsCurrent(t *testing.T) {
+	t.Parallel()
+	for _, target := range storetest.Targets {
+		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
+			testAuthority(t, newAuthorityFixture(t, target))
+		})
+	}
+}
+
+func testAuthority(t *testing.T, f *authorityFixture) {
+	admin := f.admin[0]
+	shrinks := []struct {
+		name   string
+		victim spec
+		change func(t *testing.T, victim person)
+	}{
+		{"admin demoted to agent", spec{role: role.BuiltinAdmin}, func(t *testing.T, v person) {
+			admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": v.id, "r": strconv.Itoa(f.builtin[0][role.BuiltinAgent])}).decode(t, new(any))
+		}},
+		{"role loses a permission", spec{roleID: -1}, func(t *testing.T, v person) {
+			r := f.raw.User.Query().Where(user.ID(atoi(v.id))).OnlyX(f.sys).RoleID
+			admin.do(t, `mutation($id: ID!) { updateRole(id: $id, input: {permissions: [VIEW_REPORTS]}) { id } }`, vars{"id": strconv.Itoa(r)}).decode(t, new(any))
+		}},
+		{"supervisor switched to assigned divisions", spec{role: role.BuiltinSupervisor, chat: user.ChatAccessAllDivisions, divs: []int{f.div[0]}}, func(t *testing.T, v person) {
+			admin.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {chatAccess: ASSIGNED_DIVISIONS}) { id } }`, vars{"id": v.id}).decode(t, new(any))
+		}},
+		{"broadcast removed", spec{role: role.BuiltinAgent, broadcast: true}, func(t *testing.T, v person) {
+			admin.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {broadcast: false}) { id } }`, vars{"id": v.id}).decode(t, new(any))
+		}},
+		{"archived", spec{role: role.BuiltinAgent}, func(t *testing.T, v person) {
+			admin.do(t, `mutation($id: ID!) { deleteUser(id: $id) { id } }`, vars{"id": v.id}).decode(t, new(any))
+		}},
+	}
+	for _, tc := range shrinks {
+		t.Run("closes: "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := tc.victim
+			if s.roleID == -1 {
+				s.roleID = f.raw.Role.Create().SetOrganizationID(f.org[0]).SetName(fmt.Sprintf("Managers %d", f.seq.Add(1))).
+					SetPermissions([]viewer.Permission{viewer.ManageUsers, viewer.ViewReports}).SaveX(f.sys).ID
+			}
+			victim := f.user(t, s)
+			sock := f.socket(t, victim)
+			tc.change(t, victim)
+			if code := sock.closedWithin(time.Second); code != 4403 {
+				t.Errorf("closed with %d, want 4403", code)
+			}
+		})
+	}
+
+	t.Run("a demoted admin's next operation on the socket is forbidden", func(t *testing.T) {
+		t.Parallel()
+		victim := f.user(t, spec{role: role.BuiltinAdmin})
+		sock := f.socket(t, victim)
+		adminRole := strconv.Itoa(f.builtin[0][role.BuiltinAdmin])
+		promote := fmt.Sprintf(`mutation { updateUser(id: %q, input: {roleID: %q}) { id } }`, victim.id, adminRole)
+		// Demoted without an event (a raw write): the socket stays open,
+		// and its next operation must still see the demotion.
+		f.raw.User.UpdateOneID(atoi(victim.id)).SetRoleID(f.builtin[0][role.BuiltinAgent]).ExecX(f.sys)
+		r, closed := sock.result("promote", promote)
+		if closed != 0 || r.code() != "FORBIDDEN" {
+			t.Errorf("promoting themselves after the demotion: closed %d, %+v, want FORBIDDEN", closed, r)
+		}
+		r, closed = sock.result("me", `{ me { role { builtin } } }`)
+		if closed != 0 || string(r.Data) != `{"me":{"role":{"builtin":"AGENT"}}}` {
+			t.Errorf("me after the demotion: closed %d, %s %+v", closed, r.Data, r.Errors)
+		}
+		if got := f.raw.User.Query().Where(user.ID(atoi(victim.id))).OnlyX(f.sys).RoleID; got != f.builtin[0][role.BuiltinAgent] {
+			t.Errorf("role %d after the refused promotion", got)
+		}
+
+		// Demoted through the API, with a mutation sent at once: refused,
+		// or the socket is closed first; never done.
+		again := f.user(t, spec{role: role.BuiltinAdmin})
+		sock = f.socket(t, again)
+		admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": again.id, "r": strconv.Itoa(f.builtin[0][role.BuiltinAgent])}).decode(t, new(any))
+		r, closed = sock.result("promote", fmt.Sprintf(`mutation { updateUser(id: %q, input: {roleID: %q}) { id } }`, again.id, adminRole))
+		if closed != 4403 && r.code() != "FORBIDDEN" {
+			t.Errorf("promoting themselves right after the demotion: closed %d, %s %+v", closed, r.Data, r.Errors)
+		}
+		if got := f.raw.User.Query().Where(user.ID(atoi(again.id))).OnlyX(f.sys).RoleID; got != f.builtin[0][role.BuiltinAgent] {
+			t.Errorf("role %d after the refused promotion", got)
+		}
+	})
+
+	t.Run("a supervisor switched to assigned divisions stops seeing other divisions", func(t *testing.T) {
+		t.Parallel()
+		sup := f.user(t, spec{role: role.BuiltinSupervisor, chat: user.ChatAccessAllDivisions, divs: []int{f.div[0]}})
+		mine := f.user(t, spec{role: role.BuiltinAgent, divs: []int{f.div[0]}})
+		other := f.user(t, spec{role: role.BuiltinAgent, divs: []int{f.div[1]}})
+		sock := f.socket(t, sup)
+		setAvailability(t, other)
+		setAvailability(t, mine)
+		if seen := sock.statusesUntil(mine.id); !seen[other.id] {
+			t.Fatalf("before the switch the supervisor did not see the other division's user")
+		}
+		admin.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {chatAccess: ASSIGNED_DIVISIONS}) { id } }`, vars{"id": sup.id}).decode(t, new(any))
+		if code := sock.closedWithin(time.Second); code != 4403 {
+			t.Fatalf("closed with %d, want 4403", code)
+		}
+		sock = f.socket(t, sup)
+		setAvailability(t, other)
+		setAvailability(t, mine)
+		if seen := sock.statusesUntil(mine.id); seen[other.id] {
+			t.Errorf("after the switch the supervisor still sees the other division's user")
+		}
+		var users struct {
+			Users struct{ TotalCount int }
+		}
+		r, closed := sock.result("users", fmt.Sprintf(`{ users(where: {id: %q}) { totalCount } }`, other.id))
+		if closed != 0 || json.Unmarshal(r.Data, &users) != nil || users.Users.TotalCount != 0 {
+			t.Errorf("the other division's user over the socket: closed %d, %s %+v", closed, r.Data, r.Errors)
+		}
+	})
+
+	t.Run("a scoped supervisor removed from a division stops seeing its users", func(t *testing.T) {
+		t.Parallel()
+		sup := f.user(t, spec{role: role.BuiltinSupervisor, chat: user.ChatAccessAssignedDivisions, divs: []int{f.div[0], f.div[1]}})
+		mine := f.user(t, spec{role: role.BuiltinAgent, divs: []int{f.div[0]}})
+		other := f.user(t, spec{role: role.BuiltinAgent, divs: []int{f.div[1]}})
+		sock := f.socket(t, sup)
+		setAvailability(t, other)
+		setAvailability(t, mine)
+		if seen := sock.statusesUntil(mine.id); !seen[other.id] {
+			t.Fatalf("before the change the supervisor did not see the second division's user")
+		}
+		admin.do(t, `mutation($d: ID!, $u: ID!) { removeDivisionMembers(divisionID: $d, userIDs: [$u]) { id } }`, vars{"d": strconv.Itoa(f.div[1]), "u": sup.id}).decode(t, new(any))
+		setAvailability(t, other)
+		setAvailability(t, mine)
+		if seen := sock.statusesUntil(mine.id); seen[other.id] {
+			t.Errorf("after leaving the division the supervisor still sees its user")
+		}
+	})
+
+	t.Run("growing authority and another organization's changes leave sockets open", func(t *testing.T) {
+		t.Parallel()
+		agent := f.user(t, spec{role: role.BuiltinAgent, divs: []int{f.div[0]}})
+		watcher := f.user(t, spec{role: role.BuiltinAdmin})
+		sock := f.socket(t, watcher)
+		agentSock := f.socket(t, agent)
+
+		// The first organization's agent is promoted.
+		admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": agent.id, "r": strconv.Itoa(f.builtin[0][role.BuiltinSupervisor])}).decode(t, new(any))
+		// The second organization demotes an admin, narrows its roles and
+		// archives a user.
+		other := f.admin[1]
+		gAdmin := f.user(t, spec{org: 1, role: role.BuiltinAdmin})
+		gAgent := f.user(t, spec{org: 1, role: role.BuiltinAgent})
+		gSock := f.socket(t, gAdmin)
+		other.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": gAdmin.id, "r": strconv.Itoa(f.builtin[1][role.BuiltinAgent])}).decode(t, new(any))
+		for _, b := range []role.Builtin{role.BuiltinSupervisor, role.BuiltinAgent} {
+			other.do(t, `mutation($id: ID!) { updateRole(id: $id, input: {permissions: []}) { id } }`, vars{"id": strconv.Itoa(f.builtin[1][b])}).decode(t, new(any))
+		}
+		other.do(t, `mutation($id: ID!) { deleteUser(id: $id) { id } }`, vars{"id": gAgent.id}).decode(t, new(any))
+		if code := gSock.closedWithin(time.Second); code != 4403 {
+			t.Errorf("the second organization's demoted admin: closed with %d", code)
+		}
+
+		// The first organization's sockets still deliver, well after.
+		time.Sleep(300 * time.Millisecond)
+		setAvailability(t, agent)
+		sock.statusesUntil(agent.id)
+		agentSock.statusesUntil(agent.id)
+		r, closed := agentSock.result("me", `{ me { role { builtin } } }`)
+		if closed != 0 || string(r.Data) != `{"me":{"role":{"builtin":"SUPERVISOR"}}}` {
+			t.Errorf("the promoted agent's socket: closed %d, %s %+v", closed, r.Data, r.Errors)
+		}
+	})
+}
