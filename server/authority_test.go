@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -411,4 +412,65 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 			t.Errorf("the promoted agent's socket: closed %d, %s %+v", closed, r.Data, r.Errors)
 		}
 	})
+}
+
+// TestWebsocketSubscriptionCap fills a socket's cap of subscriptions: one
+// more is refused with TOO_MANY_SUBSCRIPTIONS for its id, the socket goes
+// on, and completing one makes room. Another socket of the same viewer has
+// a cap of its own.
+func TestWebsocketSubscriptionCap(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, storetest.SQLiteURL(t), "ROSTER_WS_MAX_SUBSCRIPTIONS", "3")
+	admin := srv.login(t, "admin@acme.test", adminPassword)
+	sock := dialWS(t, srv.url, admin.token)
+	for i := range 3 {
+		// Shared runs and runs of their own count alike.
+		sock.subscribe(fmt.Sprint(i), fmt.Sprintf(`subscription S%d { userStatusChanged { user { id } } }`, i%2))
+	}
+	r, closed := sock.result("over", `subscription { userChanged { userID } }`)
+	if closed != 0 || r.code() != "TOO_MANY_SUBSCRIPTIONS" || len(r.Errors) != 1 || r.Errors[0].Message != "too many subscriptions: this connection already runs 3, the most allowed; complete one before subscribing again" {
+		t.Fatalf("over the cap: closed %d, %+v", closed, r)
+	}
+	if r, closed := sock.result("q", `{ me { email } }`); closed != 0 || string(r.Data) != `{"me":{"email":"admin@acme.test"}}` {
+		t.Fatalf("query after the refusal: closed %d, %s %+v", closed, r.Data, r.Errors)
+	}
+	other := dialWS(t, srv.url, admin.token)
+	other.subscribe("1", `subscription { userChanged { userID } }`)
+	other.runs(t, "1")
+	sock.send(wsMessage{ID: "0", Type: "complete"})
+	sock.subscribe("again", `subscription { userChanged { kind userID } }`)
+	sock.runs(t, "again")
+	// The new subscription runs: it tells of a user created now.
+	var roles struct {
+		Roles struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	admin.do(t, `{ roles(where: {builtin: AGENT}) { edges { node { id } } } }`, nil).decode(t, &roles)
+	id := admin.createUser(t, vars{"firstName": "Ana", "lastName": "Lee", "email": "ana@acme.test", "password": "agent password 123", "roleID": roles.Roles.Edges[0].Node.ID})
+	for {
+		m := sock.read()
+		if m.ID == "again" {
+			if m.Type != "next" || !strings.Contains(string(m.Payload), id) {
+				t.Fatalf("after one completed: %s %s", m.Type, m.Payload)
+			}
+			break
+		}
+	}
+}
+
+// runs checks that subscription id was not refused: a query sent after it
+// is answered before any error for it.
+func (c *wsClient) runs(t *testing.T, id string) {
+	t.Helper()
+	c.subscribe("probe-"+id, `{ me { id } }`)
+	for {
+		m := c.read()
+		switch {
+		case m.ID == id && m.Type == "error":
+			t.Fatalf("subscription %s refused: %s", id, m.Payload)
+		case m.ID == "probe-"+id:
+			return
+		}
+	}
 }

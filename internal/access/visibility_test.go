@@ -66,7 +66,9 @@ func TestNarrowed(t *testing.T) {
 		return &v
 	}
 	agent := with(func(v *viewer.Viewer) { v.RoleID, v.Permissions = 3, nil })
-	scoped := with(func(v *viewer.Viewer) { v.RoleID, v.Permissions, v.DivisionScoped = 2, []viewer.Permission{viewer.ViewReports}, true })
+	scoped := with(func(v *viewer.Viewer) {
+		v.RoleID, v.Permissions, v.DivisionScoped = 2, []viewer.Permission{viewer.ViewReports}, true
+	})
 	supervisor := with(func(v *viewer.Viewer) { v.RoleID, v.Permissions = 2, []viewer.Permission{viewer.ViewReports} })
 	for _, tc := range []struct {
 		name          string
@@ -81,7 +83,9 @@ func TestNarrowed(t *testing.T) {
 		{"broadcast removed", with(func(v *viewer.Viewer) { v.Permissions = []viewer.Permission{viewer.Broadcast} }), agent, true},
 		{"switched to assigned divisions", supervisor, scoped, true},
 		{"switched to all divisions", scoped, supervisor, false},
-		{"a permission added", supervisor, with(func(v *viewer.Viewer) { v.RoleID, v.Permissions = 2, []viewer.Permission{viewer.ViewReports, viewer.Broadcast} }), false},
+		{"a permission added", supervisor, with(func(v *viewer.Viewer) {
+			v.RoleID, v.Permissions = 2, []viewer.Permission{viewer.ViewReports, viewer.Broadcast}
+		}), false},
 	} {
 		if got := access.Narrowed(tc.before, tc.after); got != tc.want {
 			t.Errorf("%s: Narrowed = %v, want %v", tc.name, got, tc.want)
