@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,78 +11,40 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/crypto/bcrypt"
 
-	"roster/ent"
 	"roster/ent/role"
 	"roster/ent/user"
-	"roster/internal/password"
-	"roster/internal/store"
+	"roster/internal/fixture"
 	"roster/internal/store/storetest"
-	"roster/internal/tenant"
 	"roster/internal/viewer"
 )
 
 // authorityFixture is a running server (two instances on PostgreSQL: the
-// sockets on one, the changes through the other), two organizations, and
-// a raw client that writes to the database without publishing events.
+// sockets on one, the changes through the other) over two organizations.
+// Its world's client writes to the database without publishing events.
 type authorityFixture struct {
 	ws, api *server
-	raw     *ent.Client
-	sys     context.Context
-	hash    string
-	seq     atomic.Int64
-
-	org     [2]int
-	builtin [2]map[role.Builtin]int
+	w       *fixture.World
 	admin   [2]*client // the organizations' admins, through api
 	div     [2]int     // two divisions of the first organization
 }
 
-const authorityPassword = "fixture password 123"
-
 func newAuthorityFixture(t *testing.T, target storetest.Target) *authorityFixture {
 	t.Helper()
 	dbURL := target.URL(t)
-	f := &authorityFixture{ws: startServer(t, dbURL)}
+	w := fixture.New(t, dbURL, "Acme", "Globex")
+	f := &authorityFixture{w: w, ws: startServer(t, dbURL)}
 	f.api = f.ws
 	if target.Name == "postgres" {
 		f.api = startServer(t, dbURL)
 	}
-	db, err := store.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	h, err := bcrypt.GenerateFromPassword([]byte(authorityPassword), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.raw, f.hash = db.Client, string(h)
-	f.sys = password.WithPrehashed(viewer.NewSystemContext(context.Background()), f.hash)
-
-	acme := f.raw.User.Query().Where(user.Email("admin@acme.test")).OnlyX(f.sys)
-	globex, _, err := tenant.Create(f.sys, f.raw, "Globex", tenant.Admin{FirstName: "Gina", LastName: "Globex", Email: "admin@globex.test", Password: f.hash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.org = [2]int{acme.OrganizationID, globex.ID}
-	for i := range f.builtin {
-		f.builtin[i] = map[role.Builtin]int{}
-	}
-	for _, r := range f.raw.Role.Query().Where(role.BuiltinNotNil()).AllX(f.sys) {
-		i := 0
-		if r.OrganizationID == globex.ID {
-			i = 1
-		}
-		f.builtin[i][*r.Builtin] = r.ID
-	}
-	for i := range f.div {
-		f.div[i] = f.raw.Division.Create().SetOrganizationID(f.org[0]).SetName(fmt.Sprintf("Division %d", i+1)).SaveX(f.sys).ID
-	}
-	f.admin = [2]*client{f.api.login(t, "admin@acme.test", adminPassword), f.api.login(t, "admin@globex.test", authorityPassword)}
+	f.div = [2]int{w.Orgs[0].Support, w.Orgs[0].NewDivision(t, "Sales")}
+	f.admin = [2]*client{f.api.as(w.Orgs[0].Admin), f.api.as(w.Orgs[1].Admin)}
 	return f
 }
+
+// builtin returns the ID of organization org's built-in role b.
+func (f *authorityFixture) builtin(org int, b role.Builtin) int { return f.w.Orgs[org].Roles[b] }
 
 // spec describes a fixture user.
 type spec struct {
@@ -95,7 +56,7 @@ type spec struct {
 	divs      []int
 }
 
-// person is a fixture user logged in through the sockets' instance.
+// person is a fixture user with a token, through the sockets' instance.
 type person struct {
 	id string
 	c  *client
@@ -103,19 +64,11 @@ type person struct {
 
 func (f *authorityFixture) user(t *testing.T, s spec) person {
 	t.Helper()
-	email := fmt.Sprintf("user%d@org%d.test", f.seq.Add(1), s.org)
-	roleID := s.roleID
-	if roleID == 0 {
-		roleID = f.builtin[s.org][s.role]
+	u := f.w.Orgs[s.org].NewUser(t, fixture.Spec{Role: s.role, ChatAccess: s.chat, Broadcast: s.broadcast, Divisions: s.divs})
+	if s.roleID != 0 {
+		f.w.Client.User.UpdateOneID(u.ID).SetRoleID(s.roleID).ExecX(fixture.System())
 	}
-	c := f.raw.User.Create().SetOrganizationID(f.org[s.org]).SetRoleID(roleID).
-		SetFirstName("Fixture").SetLastName(strconv.Itoa(int(f.seq.Load()))).SetEmail(email).
-		SetPassword(f.hash).SetBroadcast(s.broadcast).AddDivisionIDs(s.divs...)
-	if s.chat != "" {
-		c.SetChatAccess(s.chat)
-	}
-	u := c.SaveX(f.sys)
-	return person{id: strconv.Itoa(u.ID), c: f.ws.login(t, email, authorityPassword)}
+	return person{id: strconv.Itoa(u.ID), c: f.ws.as(u)}
 }
 
 // socket opens a websocket of p on the sockets' instance, subscribed to
@@ -227,7 +180,7 @@ func (c *wsClient) statusesUntil(until string) map[string]bool {
 	}
 }
 
-var nextAvailability atomic.Int64
+var nextAvailability, roleSeq atomic.Int64
 
 // setAvailability changes p's availability, so that status events about p
 // go out.
@@ -261,10 +214,10 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		change func(t *testing.T, victim person)
 	}{
 		{"admin demoted to agent", spec{role: role.BuiltinAdmin}, func(t *testing.T, v person) {
-			admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": v.id, "r": strconv.Itoa(f.builtin[0][role.BuiltinAgent])}).decode(t, new(any))
+			admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": v.id, "r": strconv.Itoa(f.builtin(0, role.BuiltinAgent))}).decode(t, new(any))
 		}},
 		{"role loses a permission", spec{roleID: -1}, func(t *testing.T, v person) {
-			r := f.raw.User.Query().Where(user.ID(atoi(v.id))).OnlyX(f.sys).RoleID
+			r := f.w.Client.User.Query().Where(user.ID(atoi(v.id))).OnlyX(fixture.System()).RoleID
 			admin.do(t, `mutation($id: ID!) { updateRole(id: $id, input: {permissions: [VIEW_REPORTS]}) { id } }`, vars{"id": strconv.Itoa(r)}).decode(t, new(any))
 		}},
 		{"supervisor switched to assigned divisions", spec{role: role.BuiltinSupervisor, chat: user.ChatAccessAllDivisions, divs: []int{f.div[0]}}, func(t *testing.T, v person) {
@@ -274,7 +227,7 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 			admin.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {broadcast: false}) { id } }`, vars{"id": v.id}).decode(t, new(any))
 		}},
 		{"archived", spec{role: role.BuiltinAgent}, func(t *testing.T, v person) {
-			admin.do(t, `mutation($id: ID!) { deleteUser(id: $id) { id } }`, vars{"id": v.id}).decode(t, new(any))
+			admin.do(t, `mutation($id: ID!) { archiveUser(id: $id) { id } }`, vars{"id": v.id}).decode(t, new(any))
 		}},
 	}
 	for _, tc := range shrinks {
@@ -282,8 +235,8 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 			t.Parallel()
 			s := tc.victim
 			if s.roleID == -1 {
-				s.roleID = f.raw.Role.Create().SetOrganizationID(f.org[0]).SetName(fmt.Sprintf("Managers %d", f.seq.Add(1))).
-					SetPermissions([]viewer.Permission{viewer.ManageUsers, viewer.ViewReports}).SaveX(f.sys).ID
+				s.roleID = f.w.Client.Role.Create().SetOrganizationID(f.w.Orgs[0].ID).SetName("Managers " + strconv.Itoa(int(roleSeq.Add(1)))).
+					SetPermissions([]viewer.Permission{viewer.ManageUsers, viewer.ViewReports}).SaveX(fixture.System()).ID
 			}
 			victim := f.user(t, s)
 			sock := f.socket(t, victim)
@@ -298,11 +251,11 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		t.Parallel()
 		victim := f.user(t, spec{role: role.BuiltinAdmin})
 		sock := f.socket(t, victim)
-		adminRole := strconv.Itoa(f.builtin[0][role.BuiltinAdmin])
+		adminRole := strconv.Itoa(f.builtin(0, role.BuiltinAdmin))
 		promote := fmt.Sprintf(`mutation { updateUser(id: %q, input: {roleID: %q}) { id } }`, victim.id, adminRole)
 		// Demoted without an event (a raw write): the socket stays open,
 		// and its next operation must still see the demotion.
-		f.raw.User.UpdateOneID(atoi(victim.id)).SetRoleID(f.builtin[0][role.BuiltinAgent]).ExecX(f.sys)
+		f.w.Client.User.UpdateOneID(atoi(victim.id)).SetRoleID(f.builtin(0, role.BuiltinAgent)).ExecX(fixture.System())
 		r, closed := sock.result("promote", promote)
 		if closed != 0 || r.code() != "FORBIDDEN" {
 			t.Errorf("promoting themselves after the demotion: closed %d, %+v, want FORBIDDEN", closed, r)
@@ -311,7 +264,7 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		if closed != 0 || string(r.Data) != `{"me":{"role":{"builtin":"AGENT"}}}` {
 			t.Errorf("me after the demotion: closed %d, %s %+v", closed, r.Data, r.Errors)
 		}
-		if got := f.raw.User.Query().Where(user.ID(atoi(victim.id))).OnlyX(f.sys).RoleID; got != f.builtin[0][role.BuiltinAgent] {
+		if got := f.w.Client.User.Query().Where(user.ID(atoi(victim.id))).OnlyX(fixture.System()).RoleID; got != f.builtin(0, role.BuiltinAgent) {
 			t.Errorf("role %d after the refused promotion", got)
 		}
 
@@ -319,12 +272,12 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		// or the socket is closed first; never done.
 		again := f.user(t, spec{role: role.BuiltinAdmin})
 		sock = f.socket(t, again)
-		admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": again.id, "r": strconv.Itoa(f.builtin[0][role.BuiltinAgent])}).decode(t, new(any))
+		admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": again.id, "r": strconv.Itoa(f.builtin(0, role.BuiltinAgent))}).decode(t, new(any))
 		r, closed = sock.result("promote", fmt.Sprintf(`mutation { updateUser(id: %q, input: {roleID: %q}) { id } }`, again.id, adminRole))
 		if closed != 4403 && r.code() != "FORBIDDEN" {
 			t.Errorf("promoting themselves right after the demotion: closed %d, %s %+v", closed, r.Data, r.Errors)
 		}
-		if got := f.raw.User.Query().Where(user.ID(atoi(again.id))).OnlyX(f.sys).RoleID; got != f.builtin[0][role.BuiltinAgent] {
+		if got := f.w.Client.User.Query().Where(user.ID(atoi(again.id))).OnlyX(fixture.System()).RoleID; got != f.builtin(0, role.BuiltinAgent) {
 			t.Errorf("role %d after the refused promotion", got)
 		}
 	})
@@ -386,18 +339,18 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		agentSock := f.socket(t, agent)
 
 		// The first organization's agent is promoted.
-		admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": agent.id, "r": strconv.Itoa(f.builtin[0][role.BuiltinSupervisor])}).decode(t, new(any))
+		admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": agent.id, "r": strconv.Itoa(f.builtin(0, role.BuiltinSupervisor))}).decode(t, new(any))
 		// The second organization demotes an admin, narrows its roles and
 		// archives a user.
 		other := f.admin[1]
 		gAdmin := f.user(t, spec{org: 1, role: role.BuiltinAdmin})
 		gAgent := f.user(t, spec{org: 1, role: role.BuiltinAgent})
 		gSock := f.socket(t, gAdmin)
-		other.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": gAdmin.id, "r": strconv.Itoa(f.builtin[1][role.BuiltinAgent])}).decode(t, new(any))
+		other.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": gAdmin.id, "r": strconv.Itoa(f.builtin(1, role.BuiltinAgent))}).decode(t, new(any))
 		for _, b := range []role.Builtin{role.BuiltinSupervisor, role.BuiltinAgent} {
-			other.do(t, `mutation($id: ID!) { updateRole(id: $id, input: {permissions: []}) { id } }`, vars{"id": strconv.Itoa(f.builtin[1][b])}).decode(t, new(any))
+			other.do(t, `mutation($id: ID!) { updateRole(id: $id, input: {permissions: []}) { id } }`, vars{"id": strconv.Itoa(f.builtin(1, b))}).decode(t, new(any))
 		}
-		other.do(t, `mutation($id: ID!) { deleteUser(id: $id) { id } }`, vars{"id": gAgent.id}).decode(t, new(any))
+		other.do(t, `mutation($id: ID!) { archiveUser(id: $id) { id } }`, vars{"id": gAgent.id}).decode(t, new(any))
 		if code := gSock.closedWithin(time.Second); code != 4403 {
 			t.Errorf("the second organization's demoted admin: closed with %d", code)
 		}
