@@ -102,7 +102,7 @@ func Classify(ctx context.Context, err error) *apierr.Error {
 	case errors.As(err, &notFound):
 		return apierr.New(apierr.NotFound, "%s", strings.TrimPrefix(notFound.Error(), "ent: "))
 	case errors.As(err, &validation):
-		field := inputName(validation.Name)
+		field := apierr.FieldName(validation.Name)
 		if errors.As(err, &invalid) {
 			return apierr.Input(field, "%s", invalid.Reason)
 		}
@@ -116,23 +116,6 @@ func Classify(ctx context.Context, err error) *apierr.Error {
 		return apierr.New(apierr.Internal, "request canceled")
 	}
 	return apierr.New(apierr.Internal, "internal error")
-}
-
-// inputName turns an ent field name into its GraphQL input name:
-// first_name → firstName, avatar_url → avatarURL.
-func inputName(field string) string {
-	parts := strings.Split(field, "_")
-	for i := 1; i < len(parts); i++ {
-		switch parts[i] {
-		case "id", "url", "ip":
-			parts[i] = strings.ToUpper(parts[i])
-		default:
-			if parts[i] != "" {
-				parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
-			}
-		}
-	}
-	return strings.Join(parts, "")
 }
 
 // variableField returns the input field a variable error is about, from its
@@ -189,4 +172,41 @@ func rootCause(err error) string {
 		err = errors.Unwrap(err)
 	}
 	return err.Error()
+}
+
+// ErrorLists reports each error of an apierr.List that a mutation's field
+// returns (every invalid field of an input) as an error of its own, each
+// with its extensions.field.
+type ErrorLists struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = ErrorLists{}
+
+// ExtensionName names the extension.
+func (ErrorLists) ExtensionName() string { return "ErrorLists" }
+
+// Validate accepts any schema.
+func (ErrorLists) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext splits the lists the fields of a mutation return.
+func (ErrorLists) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return nil
+	}
+	previous := oc.ResolverMiddleware
+	oc.ResolverMiddleware = func(ctx context.Context, next graphql.Resolver) (any, error) {
+		res, err := previous(ctx, next)
+		var list apierr.List
+		if err != nil && errors.As(err, &list) && len(list) > 1 {
+			out := make(gqlerror.List, len(list))
+			for i, e := range list {
+				out[i] = &gqlerror.Error{Err: e, Message: e.Error()}
+			}
+			return res, out
+		}
+		return res, err
+	}
+	return nil
 }

@@ -62,6 +62,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.AroundOperations(recordOperation)
 	gql.AroundResponses(recordErrors)
 	gql.Use(&input.Text{})
+	gql.Use(graph.ErrorLists{})
 	// Last, so that it runs just before execution, with the viewer the
 	// operation runs as.
 	gql.Use(&access.WhereInputs{MaxDepth: svc.limits.MaxFilterDepth, MaxPredicates: svc.limits.MaxFilterPredicates})

@@ -47,6 +47,8 @@ func init() {
 	channel.Hooks[3] = channelHooks[0]
 
 	channel.Hooks[4] = channelHooks[1]
+
+	channel.Hooks[5] = channelHooks[2]
 	channelMixinFields0 := channelMixin[0].Fields()
 	_ = channelMixinFields0
 	channelFields := schema.Channel{}.Fields()
@@ -124,6 +126,8 @@ func init() {
 	division.Hooks[5] = divisionHooks[2]
 
 	division.Hooks[6] = divisionHooks[3]
+
+	division.Hooks[7] = divisionHooks[4]
 	divisionMixinFields0 := divisionMixin[0].Fields()
 	_ = divisionMixinFields0
 	divisionFields := schema.Division{}.Fields()
@@ -285,6 +289,8 @@ func init() {
 	organizationHooks := schema.Organization{}.Hooks()
 
 	organization.Hooks[1] = organizationHooks[0]
+
+	organization.Hooks[2] = organizationHooks[1]
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationFields := schema.Organization{}.Fields()
@@ -331,6 +337,8 @@ func init() {
 	role.Hooks[7] = roleHooks[4]
 
 	role.Hooks[8] = roleHooks[5]
+
+	role.Hooks[9] = roleHooks[6]
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0
 	roleFields := schema.Role{}.Fields()
@@ -432,6 +440,8 @@ func init() {
 	user.Hooks[11] = userHooks[8]
 
 	user.Hooks[12] = userHooks[9]
+
+	user.Hooks[13] = userHooks[10]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userFields := schema.User{}.Fields()

@@ -30,6 +30,7 @@ func (Channel) Policy() ent.Policy {
 // Hooks of the Channel.
 func (Channel) Hooks() []ent.Hook {
 	return []ent.Hook{
+		hook.On(checkFields(Channel{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		hook.On(validateChannel, ent.OpCreate|ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}

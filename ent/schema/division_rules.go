@@ -31,6 +31,7 @@ func (Division) Policy() ent.Policy {
 func (Division) Hooks() []ent.Hook {
 	return []ent.Hook{
 		hook.On(normalizeDivision, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(checkFields(Division{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		hook.On(uniqueDivisionName, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(checkDivisionRefs, ent.OpCreate|ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),

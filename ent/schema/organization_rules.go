@@ -35,6 +35,7 @@ func (Organization) Policy() ent.Policy {
 // Hooks of the Organization.
 func (Organization) Hooks() []ent.Hook {
 	return []ent.Hook{
+		hook.On(checkFields(Organization{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		// Moving to the PAID plan turns on the second factor of those who
 		// need it.
 		hook.On(func(next ent.Mutator) ent.Mutator {

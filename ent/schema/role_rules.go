@@ -32,6 +32,7 @@ func (Role) Policy() ent.Policy {
 func (Role) Hooks() []ent.Hook {
 	return []ent.Hook{
 		hook.On(normalizeRole, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(checkFields(Role{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		hook.On(protectBuiltinRole, ent.OpUpdateOne|ent.OpDeleteOne),
 		hook.On(uniqueRoleName, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(deleteUnusedRole, ent.OpDeleteOne),

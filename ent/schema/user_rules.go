@@ -50,6 +50,7 @@ func (User) Policy() ent.Policy {
 func (User) Hooks() []ent.Hook {
 	return []ent.Hook{
 		hook.On(normalizeUser, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(checkFields(User{}.Fields(), checkPassword), ent.OpCreate|ent.OpUpdateOne),
 		hook.On(checkUserRefs, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(uniqueEmail, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(hashPassword, ent.OpCreate|ent.OpUpdateOne),
@@ -207,6 +208,33 @@ func uniqueEmail(next ent.Mutator) ent.Mutator {
 
 func errEmailTaken() error {
 	return &apierr.Error{Code: apierr.Conflict, Field: "email", Message: "another user of the organization has this email address"}
+}
+
+// checkPassword judges a new password by the policy, with the other fields
+// of the input; hashPassword hashes it.
+func checkPassword(ctx context.Context, m ent.Mutation) *apierr.Error {
+	um, ok := m.(*gen.UserMutation)
+	if !ok {
+		return nil
+	}
+	pw, ok := um.Password()
+	if !ok || pw == "" && m.Op().Is(ent.OpCreate) || password.IsPrehashed(ctx, pw) {
+		return nil
+	}
+	email, ok := um.Email()
+	if !ok {
+		if m.Op().Is(ent.OpCreate) {
+			return nil
+		}
+		var err error
+		if email, err = um.OldEmail(ctx); err != nil {
+			return nil // hashPassword reports it
+		}
+	}
+	if err := password.Check(pw, email); err != nil {
+		return apierr.Input("password", "%s", err)
+	}
+	return nil
 }
 
 // hashPassword checks a new password against the policy and stores its

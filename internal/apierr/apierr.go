@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -162,4 +163,43 @@ func (e *Invalid) Error() string { return e.Reason }
 // Invalidf returns an *Invalid with a formatted reason.
 func Invalidf(format string, args ...any) error {
 	return &Invalid{Reason: fmt.Sprintf(format, args...)}
+}
+
+// List is several errors reported at once, each as an error of its own:
+// every invalid field of an input, so that a form can mark them all.
+// errors.As finds its first error.
+type List []*Error
+
+func (l List) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap returns the errors of l.
+func (l List) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// FieldName turns an ent field name into the name of its GraphQL input
+// field: first_name → firstName, avatar_url → avatarURL.
+func FieldName(field string) string {
+	parts := strings.Split(field, "_")
+	for i := 1; i < len(parts); i++ {
+		switch parts[i] {
+		case "id", "url", "ip":
+			parts[i] = strings.ToUpper(parts[i])
+		default:
+			if parts[i] != "" {
+				parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+			}
+		}
+	}
+	return strings.Join(parts, "")
 }
