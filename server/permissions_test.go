@@ -44,13 +44,20 @@ import (
 // sharing a division with them, and themselves), an agent, and an agent
 // with the broadcast grant; all five are members of division Support. The
 // fixture's users come with a token; the broadcasting agent logs in once.
+// Globex's admin and scoped supervisor, members of Globex's Support, act
+// too, under the same rules seen from their organization (mxRelative):
+// Acme's objects are another organization's to them, and Globex's target
+// is in another division than theirs.
 //
 // Targets: an object of Acme in Support (the actors' own division), one of
 // Acme in Sales, and one of another organization, Globex. For a list, the
 // target is allowed when it is in the list and filtered when it is not.
 // Fields about the viewer themselves, or their organization, have the
 // single target "self". A few fields have a second row (a variant) for an
-// argument with rules of its own.
+// argument with rules of its own: among them, filters reaching users
+// through edges (has…With predicates, hasUsers), on root connections and
+// on nested ones (Division.members, Role.users), written in the document
+// or sent whole as a variable.
 //
 // The rows run in order: reads first, then the subscriptions, the public
 // login fields, the mutations (which make fresh objects where they destroy
@@ -104,6 +111,9 @@ func TestPermissionMatrix(t *testing.T) {
 				return
 			}
 			for _, v := range f.viewers {
+				if r.acmeOnly && v.org() != 0 {
+					continue
+				}
 				t.Run(mxActorNames[v.kind], func(t *testing.T) {
 					if r.parallel {
 						t.Parallel()
@@ -148,15 +158,43 @@ const (
 	mxScoped
 	mxAgent
 	mxBroadcaster
+	// Globex's admin and scoped supervisor, members of Globex's Support:
+	// the same rules, from the other organization.
+	mxGlobexAdmin
+	mxGlobexScoped
 	mxAnonymous
 )
 
-var mxActorNames = [...]string{"admin", "supervisor", "scoped-supervisor", "agent", "broadcast-agent", "anonymous"}
+var mxActorNames = [...]string{"admin", "supervisor", "scoped-supervisor", "agent", "broadcast-agent", "globex-admin", "globex-scoped", "anonymous"}
+
+// mxRelative returns the actor of Acme whose rules actor a follows, and the
+// target as a sees it: for Globex's actors, Acme's objects are another
+// organization's, and the target of Globex is in another division than
+// theirs.
+func mxRelative(a mxActor, x mxTarget) (mxActor, mxTarget) {
+	var base mxActor
+	switch a {
+	case mxGlobexAdmin:
+		base = mxAdmin
+	case mxGlobexScoped:
+		base = mxScoped
+	default:
+		return a, x
+	}
+	switch x {
+	case mxOwn, mxOther:
+		return base, mxForeign
+	case mxForeign:
+		return base, mxOther
+	}
+	return base, x
+}
 
 // mxPermissions returns what the role of actor a grants, with the
 // broadcast grant of the broadcasting agent, as account.BuiltinRoles
 // defines the built-in roles.
 func mxPermissions(a mxActor) []viewer.Permission {
+	a, _ = mxRelative(a, mxSelf)
 	builtin := map[mxActor]role.Builtin{
 		mxAdmin: role.BuiltinAdmin, mxSupervisor: role.BuiltinSupervisor, mxScoped: role.BuiltinSupervisor,
 		mxAgent: role.BuiltinAgent, mxBroadcaster: role.BuiltinAgent,
@@ -318,6 +356,10 @@ type mxRow struct {
 	// parallel runs the actors at once: for the rows that hash passwords
 	// and hold no lock meanwhile.
 	parallel bool
+	// acmeOnly leaves Globex's actors out: for a row whose outcome does
+	// not depend on the actor's organization, and whose calls are limited
+	// per client address.
+	acmeOnly bool
 	// sub is set for subscriptions.
 	sub *mxSubscription
 }
@@ -410,9 +452,10 @@ func mxRows() []mxRow {
 				return json.Unmarshal(v, &n) == nil && n != nil && n.ID == f.users[x].gid()
 			}},
 		{field: "nodes", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxNotFound, mxNotFound),
-			call: op(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, func(f *mxFixture, x mxTarget) vars {
-				return vars{"ids": []string{f.users[x].gid(), f.sentinel.gid()}}
-			}),
+			call: func(_ *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
+					vars: vars{"ids": []string{f.users[x].gid(), f.sentinels[v.org()].gid()}}}
+			},
 			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
 				var ns []*struct{ ID string }
 				return json.Unmarshal(v, &ns) == nil && len(ns) == 2 && ns[0] != nil && ns[0].ID == f.users[x].gid()
@@ -457,10 +500,11 @@ func mxRows() []mxRow {
 			call: op(`query($e: String!) { roles(first: 100) { edges { node { users(where: {hasRoleWith: [{hasUsersWith: [{email: $e}]}]}) { totalCount } } } } }`, targetEmail),
 			seen: mxNestedNotEmpty("users")},
 		{field: "node", variant: "Division.members(where: or)", doc: "as users: the filter sees only visible users", rule: mxRead(mxFiltered, mxFiltered),
-			call: op(`query($id: ID!, $e: String!) { node(id: $id) { ... on Division { members(where: {or: [{hasDivisionsWith: [{hasMembersWith: [{email: $e}]}]}, {hasRoleWith: [{hasUsersWith: [{email: $e}]}]}]}) { totalCount } } } }`,
-				func(f *mxFixture, x mxTarget) vars {
-					return vars{"id": strconv.Itoa(f.divs[mxOwn]), "e": f.users[x].email}
-				}),
+			call: func(_ *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
+				// The actor's own Support.
+				return mxRequest{query: `query($id: ID!, $e: String!) { node(id: $id) { ... on Division { members(where: {or: [{hasDivisionsWith: [{hasMembersWith: [{email: $e}]}]}, {hasRoleWith: [{hasUsersWith: [{email: $e}]}]}]}) { totalCount } } } }`,
+					vars: vars{"id": strconv.Itoa(f.support[v.org()]), "e": f.users[x].email}}
+			},
 			seen: func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool {
 				var n struct{ Members struct{ TotalCount int } }
 				_ = json.Unmarshal(v, &n)
@@ -544,7 +588,7 @@ func mxRows() []mxRow {
 		// says it was accepted, without the cost of hashing a password
 		// (seconds under -race, and the server hashes it holding SQLite's
 		// write lock, so acceptances cannot run in parallel either).
-		{field: "acceptInvitation", doc: "anyone (the invitation token decides; B: accepted, the too-short password refused)",
+		{field: "acceptInvitation", doc: "anyone (the invitation token decides; B: accepted, the too-short password refused)", acmeOnly: true,
 			rule: func(a mxActor, _ mxTarget) mxOutcome {
 				if a == mxAnonymous {
 					return mxOK
@@ -586,10 +630,10 @@ func mxRows() []mxRow {
 		{field: "setUserAvailability", doc: "MANAGE_USERS", rule: mxManage(users, true),
 			call: op(`mutation($id: ID!) { setUserAvailability(userID: $id, availability: AWAY) { id } }`, targetUser)},
 		{field: "createUser", doc: "MANAGE_USERS (target: the division)", rule: mxManage(users, false),
-			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+			call: func(_ *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
 				return mxRequest{query: `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`, vars: vars{"i": vars{
 					"firstName": "Nina", "lastName": "New", "email": fmt.Sprintf("new%d@acme.test", f.seq.Add(1)),
-					"roleID": strconv.Itoa(f.builtin[0][role.BuiltinAgent]), "divisionIDs": []string{strconv.Itoa(f.divs[x])}}}}
+					"roleID": strconv.Itoa(f.builtin[v.org()][role.BuiltinAgent]), "divisionIDs": []string{strconv.Itoa(f.divs[x])}}}}
 			}},
 		{field: "updateUser", doc: "MANAGE_USERS", rule: mxManage(users, true),
 			call: op(`mutation($id: ID!) { updateUser(id: $id, input: {lastName: "Updated"}) { id } }`, targetUser)},
@@ -630,7 +674,7 @@ func mxRows() []mxRow {
 				// Another session of the actor's: the one in use stays.
 				u := f.users[mxOwn]
 				if v.user != nil {
-					u = &mxUser{id: v.user.id, email: v.user.email}
+					u = &mxUser{id: v.user.id, email: v.user.email, org: v.user.org}
 				}
 				return mxRequest{query: `mutation($id: ID!) { revokeSession(id: $id) }`, vars: vars{"id": strconv.Itoa(f.newSession(t, u))}}
 			}},
@@ -671,7 +715,7 @@ func mxRows() []mxRow {
 			call: func(t *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
 				// A division of the actor's own, or not.
 				var members []int
-				if x == mxOwn && v.user != nil {
+				if _, rx := mxRelative(v.kind, x); rx == mxOwn && v.user != nil {
 					members = append(members, v.user.id)
 				}
 				return mxRequest{query: `mutation($id: ID!) { deleteDivision(id: $id) }`, vars: vars{"id": strconv.Itoa(f.newDivision(t, x.org(), members...))}}
@@ -807,6 +851,15 @@ type mxUser struct {
 
 func (u *mxUser) gid() string { return strconv.Itoa(u.id) }
 
+// org returns the index of the actor's organization (Acme for the
+// anonymous).
+func (v *mxViewer) org() int {
+	if v.user == nil {
+		return 0
+	}
+	return v.user.org
+}
+
 // mxViewer is an actor logged in (or not).
 type mxViewer struct {
 	kind mxActor
@@ -845,8 +898,10 @@ type mxFixture struct {
 	divs, channels, roles [3]int
 	users, invited        [3]*mxUser
 	logins, mfa, totp     [3]*mxUser
-	sentinel              *mxUser // a member of Support, whom every actor sees
-	viewers               [6]*mxViewer
+	sentinel              *mxUser    // a member of Support, whom every actor of Acme sees
+	sentinels             [2]*mxUser // Acme's sentinel, and Globex's: a member of Globex's Support
+	support               [2]int     // each organization's Support, the actors' division
+	viewers               [8]*mxViewer
 	admins                [2]*client // Acme's and Globex's admins
 	availability          map[int]int
 	mu                    sync.Mutex
@@ -894,6 +949,20 @@ func newMxFixture(t *testing.T) *mxFixture {
 	broadcaster := mxSpec{role: role.BuiltinAgent, div: support, broadcast: true}
 	f.viewers[mxBroadcaster] = &mxViewer{kind: mxBroadcaster, user: f.newUser(t, mxActorNames[mxBroadcaster], broadcaster), spec: broadcaster}
 	f.viewers[mxBroadcaster].c = srv.login(t, f.viewers[mxBroadcaster].user.email, mxPassword)
+	// Globex's actors, with sessions of their own.
+	if err := f.db.User.UpdateOneID(globex.Admin.ID).AddDivisionIDs(globex.Support).Exec(f.sys); err != nil {
+		t.Fatal(err)
+	}
+	for kind, a := range map[mxActor]struct {
+		u    *fixture.User
+		spec mxSpec
+	}{
+		mxGlobexAdmin:  {globex.Admin, mxSpec{org: 1, role: role.BuiltinAdmin, div: globex.Support}},
+		mxGlobexScoped: {globex.Scoped, mxSpec{org: 1, role: role.BuiltinSupervisor, div: globex.Support, chat: user.ChatAccessAssignedDivisions}},
+	} {
+		f.viewers[kind] = &mxViewer{kind: kind, user: &mxUser{id: a.u.ID, email: a.u.Email, org: 1}, spec: a.spec, c: srv.login(t, a.u.Email, mxPassword)}
+	}
+	f.support = [2]int{support, globex.Support}
 	f.viewers[mxAnonymous] = &mxViewer{kind: mxAnonymous, c: srv.client("")}
 	f.admins = [2]*client{f.viewers[mxAdmin].c, srv.as(globex.Admin)}
 
@@ -911,6 +980,7 @@ func newMxFixture(t *testing.T) *mxFixture {
 		f.roles[x] = f.newRole(t, o)
 	}
 	f.sentinel = f.newUser(t, "sentinel", mxSpec{role: role.BuiltinAgent, div: support})
+	f.sentinels = [2]*mxUser{f.sentinel, f.newUser(t, "sentinel", mxSpec{org: 1, role: role.BuiltinAgent, div: globex.Support})}
 	return f
 }
 
@@ -1067,7 +1137,7 @@ func mxCodes(resp *response) string {
 // judge compares an observed outcome with the row's rule and records it.
 func (f *mxFixture) judge(t *testing.T, r *mxRow, a mxActor, x mxTarget, got string, detail func() string) {
 	t.Helper()
-	want := r.rule(a, x)
+	want := r.rule(mxRelative(a, x))
 	pass := want.matches(got)
 	if !pass {
 		t.Errorf("%s as %s against %s target: got %s, want %s (rule: %s)\n%s", r.name(), mxActorNames[a], mxTargetNames[x], got, want, r.doc, detail())
@@ -1118,7 +1188,7 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 					return users, fmt.Errorf("got %s %s", m.Type, m.Payload)
 				}
 				id, v := r.sub.event(m.Payload)
-				if id == f.sentinel.gid() && v >= version {
+				if id == f.sentinels[fd.v.org()].gid() && v >= version {
 					return users, nil
 				}
 				users = append(users, id)
@@ -1128,14 +1198,23 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 		}
 	}
 
-	// The server does not acknowledge a subscription: change the sentinel
-	// until every subscription has heard of it.
+	// changeSentinels changes the sentinel of each organization, and
+	// returns their new versions.
+	changeSentinels := func() (versions [2]int) {
+		for i, u := range f.sentinels {
+			versions[i] = r.sub.change(t, f, u)
+		}
+		return versions
+	}
+
+	// The server does not acknowledge a subscription: change the sentinels
+	// until every subscription has heard of its own.
 	ready := make([]bool, len(feeds))
 	for deadline := time.Now().Add(30 * time.Second); slices.Contains(ready, false); {
-		version := r.sub.change(t, f, f.sentinel)
+		versions := changeSentinels()
 		for i, fd := range feeds {
 			if !ready[i] {
-				_, err := await(fd, version, 500*time.Millisecond)
+				_, err := await(fd, versions[fd.v.org()], 500*time.Millisecond)
 				ready[i] = err == nil
 				if err != nil && time.Now().After(deadline) {
 					t.Fatalf("the subscription of %s did not start: %v", mxActorNames[fd.v.kind], err)
@@ -1147,9 +1226,9 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 	got := map[mxActor][3]string{}
 	for _, x := range []mxTarget{mxOwn, mxOther, mxForeign} {
 		r.sub.change(t, f, f.users[x])
-		version := r.sub.change(t, f, f.sentinel)
+		versions := changeSentinels()
 		for _, fd := range feeds {
-			users, err := await(fd, version, 15*time.Second)
+			users, err := await(fd, versions[fd.v.org()], 15*time.Second)
 			seen := got[fd.v.kind]
 			switch {
 			case err != nil:
