@@ -65,9 +65,25 @@ func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
+// UpdateChannelInput returns UpdateChannelInputResolver implementation.
+func (r *Resolver) UpdateChannelInput() UpdateChannelInputResolver {
+	return &updateChannelInputResolver{r}
+}
+
+// UpdateDivisionInput returns UpdateDivisionInputResolver implementation.
+func (r *Resolver) UpdateDivisionInput() UpdateDivisionInputResolver {
+	return &updateDivisionInputResolver{r}
+}
+
+// UpdateUserInput returns UpdateUserInputResolver implementation.
+func (r *Resolver) UpdateUserInput() UpdateUserInputResolver { return &updateUserInputResolver{r} }
+
 type (
-	divisionResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	roleResolver     struct{ *Resolver }
-	sessionResolver  struct{ *Resolver }
+	divisionResolver            struct{ *Resolver }
+	queryResolver               struct{ *Resolver }
+	roleResolver                struct{ *Resolver }
+	sessionResolver             struct{ *Resolver }
+	updateChannelInputResolver  struct{ *Resolver }
+	updateDivisionInputResolver struct{ *Resolver }
+	updateUserInputResolver     struct{ *Resolver }
 )

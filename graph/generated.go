@@ -46,6 +46,9 @@ type ResolverRoot interface {
 	Role() RoleResolver
 	Session() SessionResolver
 	Subscription() SubscriptionResolver
+	UpdateChannelInput() UpdateChannelInputResolver
+	UpdateDivisionInput() UpdateDivisionInputResolver
+	UpdateUserInput() UpdateUserInputResolver
 }
 
 type DirectiveRoot struct {
@@ -123,7 +126,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcceptInvitation      func(childComplexity int, token string, password string) int
-		AddDivisionMembers    func(childComplexity int, divisionID int, userIDs []int) int
+		AddDivisionMembers    func(childComplexity int, id int, userIDs []int) int
 		ArchiveUser           func(childComplexity int, id int) int
 		BeginTotpEnrollment   func(childComplexity int) int
 		ChangeMyPassword      func(childComplexity int, currentPassword string, newPassword string) int
@@ -141,17 +144,17 @@ type ComplexityRoot struct {
 		DisconnectChannel     func(childComplexity int, id int) int
 		Login                 func(childComplexity int, input model.LoginInput) int
 		Logout                func(childComplexity int) int
-		RemoveDivisionMembers func(childComplexity int, divisionID int, userIDs []int) int
-		ResendInvitation      func(childComplexity int, userID int) int
+		RemoveDivisionMembers func(childComplexity int, id int, userIDs []int) int
+		ResendInvitation      func(childComplexity int, id int) int
 		ResendMfaCode         func(childComplexity int, challengeID string) int
 		RestoreUser           func(childComplexity int, id int) int
-		RevokeInvitation      func(childComplexity int, userID int) int
+		RevokeInvitation      func(childComplexity int, id int) int
 		RevokeSession         func(childComplexity int, id int) int
 		RevokeUserSessions    func(childComplexity int, userID int) int
 		SetChannelEnabled     func(childComplexity int, id int, enabled bool) int
 		SetMyAvailability     func(childComplexity int, availability user.Availability) int
 		SetOrganizationPlan   func(childComplexity int, plan organization.Plan) int
-		SetUserAvailability   func(childComplexity int, userID int, availability user.Availability) int
+		SetUserAvailability   func(childComplexity int, id int, availability user.Availability) int
 		UpdateChannel         func(childComplexity int, id int, input ent.UpdateChannelInput) int
 		UpdateDivision        func(childComplexity int, id int, input ent.UpdateDivisionInput) int
 		UpdateRole            func(childComplexity int, id int, input ent.UpdateRoleInput) int
@@ -314,14 +317,14 @@ type MutationResolver interface {
 	ConfirmTotpEnrollment(ctx context.Context, code string) (*ent.User, error)
 	DisableTotp(ctx context.Context, password string) (*ent.User, error)
 	AcceptInvitation(ctx context.Context, token string, password string) (*ent.User, error)
-	ResendInvitation(ctx context.Context, userID int) (*ent.User, error)
-	RevokeInvitation(ctx context.Context, userID int) (*ent.User, error)
+	ResendInvitation(ctx context.Context, id int) (*ent.User, error)
+	RevokeInvitation(ctx context.Context, id int) (*ent.User, error)
 	ChangeMyPassword(ctx context.Context, currentPassword string, newPassword string) (bool, error)
 	RevokeSession(ctx context.Context, id int) (int, error)
 	RevokeUserSessions(ctx context.Context, userID int) (int, error)
 	SetOrganizationPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error)
 	SetMyAvailability(ctx context.Context, availability user.Availability) (*ent.User, error)
-	SetUserAvailability(ctx context.Context, userID int, availability user.Availability) (*ent.User, error)
+	SetUserAvailability(ctx context.Context, id int, availability user.Availability) (*ent.User, error)
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput) (*ent.User, error)
 	ArchiveUser(ctx context.Context, id int) (*ent.User, error)
@@ -333,8 +336,8 @@ type MutationResolver interface {
 	CreateDivision(ctx context.Context, input ent.CreateDivisionInput) (*ent.Division, error)
 	UpdateDivision(ctx context.Context, id int, input ent.UpdateDivisionInput) (*ent.Division, error)
 	DeleteDivision(ctx context.Context, id int) (int, error)
-	AddDivisionMembers(ctx context.Context, divisionID int, userIDs []int) (*ent.Division, error)
-	RemoveDivisionMembers(ctx context.Context, divisionID int, userIDs []int) (*ent.Division, error)
+	AddDivisionMembers(ctx context.Context, id int, userIDs []int) (*ent.Division, error)
+	RemoveDivisionMembers(ctx context.Context, id int, userIDs []int) (*ent.Division, error)
 	CreateChannel(ctx context.Context, input ent.CreateChannelInput) (*ent.Channel, error)
 	UpdateChannel(ctx context.Context, id int, input ent.UpdateChannelInput) (*ent.Channel, error)
 	DeleteChannel(ctx context.Context, id int) (int, error)
@@ -364,6 +367,17 @@ type SessionResolver interface {
 type SubscriptionResolver interface {
 	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserStatusEvent, error)
 	UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error)
+}
+
+type UpdateChannelInputResolver interface {
+	DivisionIDs(ctx context.Context, obj *ent.UpdateChannelInput, data []int) error
+}
+type UpdateDivisionInputResolver interface {
+	MemberIDs(ctx context.Context, obj *ent.UpdateDivisionInput, data []int) error
+	ChannelIDs(ctx context.Context, obj *ent.UpdateDivisionInput, data []int) error
+}
+type UpdateUserInputResolver interface {
+	DivisionIDs(ctx context.Context, obj *ent.UpdateUserInput, data []int) error
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -654,7 +668,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddDivisionMembers(childComplexity, args["divisionID"].(int), args["userIDs"].([]int)), true
+		return e.ComplexityRoot.Mutation.AddDivisionMembers(childComplexity, args["id"].(int), args["userIDs"].([]int)), true
 	case "Mutation.archiveUser":
 		if e.ComplexityRoot.Mutation.ArchiveUser == nil {
 			break
@@ -842,7 +856,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RemoveDivisionMembers(childComplexity, args["divisionID"].(int), args["userIDs"].([]int)), true
+		return e.ComplexityRoot.Mutation.RemoveDivisionMembers(childComplexity, args["id"].(int), args["userIDs"].([]int)), true
 	case "Mutation.resendInvitation":
 		if e.ComplexityRoot.Mutation.ResendInvitation == nil {
 			break
@@ -853,7 +867,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ResendInvitation(childComplexity, args["userID"].(int)), true
+		return e.ComplexityRoot.Mutation.ResendInvitation(childComplexity, args["id"].(int)), true
 	case "Mutation.resendMfaCode":
 		if e.ComplexityRoot.Mutation.ResendMfaCode == nil {
 			break
@@ -886,7 +900,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RevokeInvitation(childComplexity, args["userID"].(int)), true
+		return e.ComplexityRoot.Mutation.RevokeInvitation(childComplexity, args["id"].(int)), true
 	case "Mutation.revokeSession":
 		if e.ComplexityRoot.Mutation.RevokeSession == nil {
 			break
@@ -952,7 +966,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.SetUserAvailability(childComplexity, args["userID"].(int), args["availability"].(user.Availability)), true
+		return e.ComplexityRoot.Mutation.SetUserAvailability(childComplexity, args["id"].(int), args["availability"].(user.Availability)), true
 	case "Mutation.updateChannel":
 		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
 			break
@@ -1745,7 +1759,7 @@ var sources = []*ast.Source{
 	{Name: "../ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 """
-Availability is enum for the field availability
+Whether a user takes chats, as they chose.
 """
 enum Availability @goModel(model: "roster/ent/user.Availability") {
   """
@@ -1766,7 +1780,7 @@ enum Availability @goModel(model: "roster/ent/user.Availability") {
   OFFLINE
 }
 """
-BuiltinRole is enum for the field builtin
+Which of the built-in roles a role is.
 """
 enum BuiltinRole @goModel(model: "roster/ent/role.Builtin") {
   """
@@ -1841,7 +1855,7 @@ type ChannelConnection {
   totalCount: Int!
 }
 """
-ChannelConnectionState is enum for the field connection_state
+Whether a channel is connected to its provider.
 """
 enum ChannelConnectionState @goModel(model: "roster/ent/channel.ConnectionState") {
   """
@@ -1867,7 +1881,7 @@ type ChannelEdge {
   cursor: Cursor!
 }
 """
-Ordering options for Channel connections
+How to order a list of channels.
 """
 input ChannelOrder {
   """
@@ -1884,11 +1898,11 @@ Properties by which Channel connections can be ordered.
 """
 enum ChannelOrderField {
   """
-  Order by created at.
+  Order by creation time.
   """
   CREATED_AT
   """
-  Order by updated at.
+  Order by the time of the last change.
   """
   UPDATED_AT
   """
@@ -1901,7 +1915,7 @@ enum ChannelOrderField {
   NAME
 }
 """
-ChannelType is enum for the field type
+The kind of integration a channel is.
 """
 enum ChannelType @goModel(model: "roster/ent/channel.Type") {
   """
@@ -1946,8 +1960,7 @@ enum ChannelType @goModel(model: "roster/ent/channel.Type") {
   CRM
 }
 """
-ChannelWhereInput is used for filtering Channel objects.
-Input was generated by ent.
+A filter on channels: every condition given must hold.
 """
 input ChannelWhereInput {
   """
@@ -1967,187 +1980,187 @@ input ChannelWhereInput {
   """
   id: ID
   """
-  Matches when id is not equal to the value.
+  Matches when the ID is not equal to the value.
   """
   idNEQ: ID
   """
-  Matches when id is one of the values.
+  Matches when the ID is one of the values.
   """
   idIn: [ID!]
   """
-  Matches when id is none of the values.
+  Matches when the ID is none of the values.
   """
   idNotIn: [ID!]
   """
-  Matches when id is greater than the value.
+  Matches when the ID is greater than the value.
   """
   idGT: ID
   """
-  Matches when id is greater than or equal to the value.
+  Matches when the ID is greater than or equal to the value.
   """
   idGTE: ID
   """
-  Matches when id is less than the value.
+  Matches when the ID is less than the value.
   """
   idLT: ID
   """
-  Matches when id is less than or equal to the value.
+  Matches when the ID is less than or equal to the value.
   """
   idLTE: ID
   """
-  Matches when created at equals the value.
+  Matches when the created at equals the value.
   """
   createdAt: Time
   """
-  Matches when created at is not equal to the value.
+  Matches when the created at is not equal to the value.
   """
   createdAtNEQ: Time
   """
-  Matches when created at is one of the values.
+  Matches when the created at is one of the values.
   """
   createdAtIn: [Time!]
   """
-  Matches when created at is none of the values.
+  Matches when the created at is none of the values.
   """
   createdAtNotIn: [Time!]
   """
-  Matches when created at is greater than the value.
+  Matches when the created at is greater than the value.
   """
   createdAtGT: Time
   """
-  Matches when created at is greater than or equal to the value.
+  Matches when the created at is greater than or equal to the value.
   """
   createdAtGTE: Time
   """
-  Matches when created at is less than the value.
+  Matches when the created at is less than the value.
   """
   createdAtLT: Time
   """
-  Matches when created at is less than or equal to the value.
+  Matches when the created at is less than or equal to the value.
   """
   createdAtLTE: Time
   """
-  Matches when updated at equals the value.
+  Matches when the updated at equals the value.
   """
   updatedAt: Time
   """
-  Matches when updated at is not equal to the value.
+  Matches when the updated at is not equal to the value.
   """
   updatedAtNEQ: Time
   """
-  Matches when updated at is one of the values.
+  Matches when the updated at is one of the values.
   """
   updatedAtIn: [Time!]
   """
-  Matches when updated at is none of the values.
+  Matches when the updated at is none of the values.
   """
   updatedAtNotIn: [Time!]
   """
-  Matches when updated at is greater than the value.
+  Matches when the updated at is greater than the value.
   """
   updatedAtGT: Time
   """
-  Matches when updated at is greater than or equal to the value.
+  Matches when the updated at is greater than or equal to the value.
   """
   updatedAtGTE: Time
   """
-  Matches when updated at is less than the value.
+  Matches when the updated at is less than the value.
   """
   updatedAtLT: Time
   """
-  Matches when updated at is less than or equal to the value.
+  Matches when the updated at is less than or equal to the value.
   """
   updatedAtLTE: Time
   """
-  Matches when type equals the value.
+  Matches when the type equals the value.
   """
   type: ChannelType
   """
-  Matches when type is not equal to the value.
+  Matches when the type is not equal to the value.
   """
   typeNEQ: ChannelType
   """
-  Matches when type is one of the values.
+  Matches when the type is one of the values.
   """
   typeIn: [ChannelType!]
   """
-  Matches when type is none of the values.
+  Matches when the type is none of the values.
   """
   typeNotIn: [ChannelType!]
   """
-  Matches when name equals the value.
+  Matches when the name equals the value.
   """
   name: String
   """
-  Matches when name is not equal to the value.
+  Matches when the name is not equal to the value.
   """
   nameNEQ: String
   """
-  Matches when name is one of the values.
+  Matches when the name is one of the values.
   """
   nameIn: [String!]
   """
-  Matches when name is none of the values.
+  Matches when the name is none of the values.
   """
   nameNotIn: [String!]
   """
-  Matches when name is greater than the value.
+  Matches when the name is greater than the value.
   """
   nameGT: String
   """
-  Matches when name is greater than or equal to the value.
+  Matches when the name is greater than or equal to the value.
   """
   nameGTE: String
   """
-  Matches when name is less than the value.
+  Matches when the name is less than the value.
   """
   nameLT: String
   """
-  Matches when name is less than or equal to the value.
+  Matches when the name is less than or equal to the value.
   """
   nameLTE: String
   """
-  Matches when name contains the value.
+  Matches when the name contains the value.
   """
   nameContains: String
   """
-  Matches when name starts with the value.
+  Matches when the name starts with the value.
   """
   nameHasPrefix: String
   """
-  Matches when name ends with the value.
+  Matches when the name ends with the value.
   """
   nameHasSuffix: String
   """
-  Matches when name equals the value, ignoring case.
+  Matches when the name equals the value, ignoring case.
   """
   nameEqualFold: String
   """
-  Matches when name contains the value, ignoring case.
+  Matches when the name contains the value, ignoring case.
   """
   nameContainsFold: String
   """
-  Matches when enabled equals the value.
+  Matches when the enabled equals the value.
   """
   enabled: Boolean
   """
-  Matches when enabled is not equal to the value.
+  Matches when the enabled is not equal to the value.
   """
   enabledNEQ: Boolean
   """
-  Matches when connection state equals the value.
+  Matches when the connection state equals the value.
   """
   connectionState: ChannelConnectionState
   """
-  Matches when connection state is not equal to the value.
+  Matches when the connection state is not equal to the value.
   """
   connectionStateNEQ: ChannelConnectionState
   """
-  Matches when connection state is one of the values.
+  Matches when the connection state is one of the values.
   """
   connectionStateIn: [ChannelConnectionState!]
   """
-  Matches when connection state is none of the values.
+  Matches when the connection state is none of the values.
   """
   connectionStateNotIn: [ChannelConnectionState!]
   """
@@ -2160,7 +2173,7 @@ input ChannelWhereInput {
   hasDivisionsWith: [DivisionWhereInput!]
 }
 """
-ChatAccess is enum for the field chat_access
+Whose chats a supervisor sees.
 """
 enum ChatAccess @goModel(model: "roster/ent/user.ChatAccess") {
   """
@@ -2173,8 +2186,7 @@ enum ChatAccess @goModel(model: "roster/ent/user.ChatAccess") {
   ASSIGNED_DIVISIONS
 }
 """
-CreateChannelInput is used for create Channel object.
-Input was generated by ent.
+The fields of a new channel.
 """
 input CreateChannelInput {
   """
@@ -2198,13 +2210,12 @@ input CreateChannelInput {
   """
   credentials: Map
   """
-  IDs of the division.
+  IDs of the divisions.
   """
   divisionIDs: [ID!]
 }
 """
-CreateDivisionInput is used for create Division object.
-Input was generated by ent.
+The fields of a new division.
 """
 input CreateDivisionInput {
   """
@@ -2216,17 +2227,16 @@ input CreateDivisionInput {
   """
   description: String
   """
-  IDs of the member.
+  IDs of the members.
   """
   memberIDs: [ID!]
   """
-  IDs of the channel.
+  IDs of the channels.
   """
   channelIDs: [ID!]
 }
 """
-CreateRoleInput is used for create Role object.
-Input was generated by ent.
+The fields of a new role.
 """
 input CreateRoleInput {
   """
@@ -2243,8 +2253,7 @@ input CreateRoleInput {
   permissions: [Permission!]
 }
 """
-CreateUserInput is used for create User object.
-Input was generated by ent.
+The fields of a new user.
 """
 input CreateUserInput {
   """
@@ -2288,13 +2297,12 @@ input CreateUserInput {
   """
   roleID: ID!
   """
-  IDs of the division.
+  IDs of the divisions.
   """
   divisionIDs: [ID!]
 }
 """
-Define a Relay Cursor type:
-https://relay.dev/graphql/connections.htm#sec-Cursor
+An opaque position in a connection, for pagination: pass an edge's cursor as after, or as before with last. A cursor holds its place in the order it was taken in.
 """
 scalar Cursor
 """
@@ -2391,7 +2399,7 @@ type DivisionEdge {
   cursor: Cursor!
 }
 """
-Ordering options for Division connections
+How to order a list of divisions.
 """
 input DivisionOrder {
   """
@@ -2408,11 +2416,11 @@ Properties by which Division connections can be ordered.
 """
 enum DivisionOrderField {
   """
-  Order by created at.
+  Order by creation time.
   """
   CREATED_AT
   """
-  Order by updated at.
+  Order by the time of the last change.
   """
   UPDATED_AT
   """
@@ -2421,8 +2429,7 @@ enum DivisionOrderField {
   NAME
 }
 """
-DivisionWhereInput is used for filtering Division objects.
-Input was generated by ent.
+A filter on divisions: every condition given must hold.
 """
 input DivisionWhereInput {
   """
@@ -2442,199 +2449,199 @@ input DivisionWhereInput {
   """
   id: ID
   """
-  Matches when id is not equal to the value.
+  Matches when the ID is not equal to the value.
   """
   idNEQ: ID
   """
-  Matches when id is one of the values.
+  Matches when the ID is one of the values.
   """
   idIn: [ID!]
   """
-  Matches when id is none of the values.
+  Matches when the ID is none of the values.
   """
   idNotIn: [ID!]
   """
-  Matches when id is greater than the value.
+  Matches when the ID is greater than the value.
   """
   idGT: ID
   """
-  Matches when id is greater than or equal to the value.
+  Matches when the ID is greater than or equal to the value.
   """
   idGTE: ID
   """
-  Matches when id is less than the value.
+  Matches when the ID is less than the value.
   """
   idLT: ID
   """
-  Matches when id is less than or equal to the value.
+  Matches when the ID is less than or equal to the value.
   """
   idLTE: ID
   """
-  Matches when created at equals the value.
+  Matches when the created at equals the value.
   """
   createdAt: Time
   """
-  Matches when created at is not equal to the value.
+  Matches when the created at is not equal to the value.
   """
   createdAtNEQ: Time
   """
-  Matches when created at is one of the values.
+  Matches when the created at is one of the values.
   """
   createdAtIn: [Time!]
   """
-  Matches when created at is none of the values.
+  Matches when the created at is none of the values.
   """
   createdAtNotIn: [Time!]
   """
-  Matches when created at is greater than the value.
+  Matches when the created at is greater than the value.
   """
   createdAtGT: Time
   """
-  Matches when created at is greater than or equal to the value.
+  Matches when the created at is greater than or equal to the value.
   """
   createdAtGTE: Time
   """
-  Matches when created at is less than the value.
+  Matches when the created at is less than the value.
   """
   createdAtLT: Time
   """
-  Matches when created at is less than or equal to the value.
+  Matches when the created at is less than or equal to the value.
   """
   createdAtLTE: Time
   """
-  Matches when updated at equals the value.
+  Matches when the updated at equals the value.
   """
   updatedAt: Time
   """
-  Matches when updated at is not equal to the value.
+  Matches when the updated at is not equal to the value.
   """
   updatedAtNEQ: Time
   """
-  Matches when updated at is one of the values.
+  Matches when the updated at is one of the values.
   """
   updatedAtIn: [Time!]
   """
-  Matches when updated at is none of the values.
+  Matches when the updated at is none of the values.
   """
   updatedAtNotIn: [Time!]
   """
-  Matches when updated at is greater than the value.
+  Matches when the updated at is greater than the value.
   """
   updatedAtGT: Time
   """
-  Matches when updated at is greater than or equal to the value.
+  Matches when the updated at is greater than or equal to the value.
   """
   updatedAtGTE: Time
   """
-  Matches when updated at is less than the value.
+  Matches when the updated at is less than the value.
   """
   updatedAtLT: Time
   """
-  Matches when updated at is less than or equal to the value.
+  Matches when the updated at is less than or equal to the value.
   """
   updatedAtLTE: Time
   """
-  Matches when name equals the value.
+  Matches when the name equals the value.
   """
   name: String
   """
-  Matches when name is not equal to the value.
+  Matches when the name is not equal to the value.
   """
   nameNEQ: String
   """
-  Matches when name is one of the values.
+  Matches when the name is one of the values.
   """
   nameIn: [String!]
   """
-  Matches when name is none of the values.
+  Matches when the name is none of the values.
   """
   nameNotIn: [String!]
   """
-  Matches when name is greater than the value.
+  Matches when the name is greater than the value.
   """
   nameGT: String
   """
-  Matches when name is greater than or equal to the value.
+  Matches when the name is greater than or equal to the value.
   """
   nameGTE: String
   """
-  Matches when name is less than the value.
+  Matches when the name is less than the value.
   """
   nameLT: String
   """
-  Matches when name is less than or equal to the value.
+  Matches when the name is less than or equal to the value.
   """
   nameLTE: String
   """
-  Matches when name contains the value.
+  Matches when the name contains the value.
   """
   nameContains: String
   """
-  Matches when name starts with the value.
+  Matches when the name starts with the value.
   """
   nameHasPrefix: String
   """
-  Matches when name ends with the value.
+  Matches when the name ends with the value.
   """
   nameHasSuffix: String
   """
-  Matches when name equals the value, ignoring case.
+  Matches when the name equals the value, ignoring case.
   """
   nameEqualFold: String
   """
-  Matches when name contains the value, ignoring case.
+  Matches when the name contains the value, ignoring case.
   """
   nameContainsFold: String
   """
-  Matches when description equals the value.
+  Matches when the description equals the value.
   """
   description: String
   """
-  Matches when description is not equal to the value.
+  Matches when the description is not equal to the value.
   """
   descriptionNEQ: String
   """
-  Matches when description is one of the values.
+  Matches when the description is one of the values.
   """
   descriptionIn: [String!]
   """
-  Matches when description is none of the values.
+  Matches when the description is none of the values.
   """
   descriptionNotIn: [String!]
   """
-  Matches when description is greater than the value.
+  Matches when the description is greater than the value.
   """
   descriptionGT: String
   """
-  Matches when description is greater than or equal to the value.
+  Matches when the description is greater than or equal to the value.
   """
   descriptionGTE: String
   """
-  Matches when description is less than the value.
+  Matches when the description is less than the value.
   """
   descriptionLT: String
   """
-  Matches when description is less than or equal to the value.
+  Matches when the description is less than or equal to the value.
   """
   descriptionLTE: String
   """
-  Matches when description contains the value.
+  Matches when the description contains the value.
   """
   descriptionContains: String
   """
-  Matches when description starts with the value.
+  Matches when the description starts with the value.
   """
   descriptionHasPrefix: String
   """
-  Matches when description ends with the value.
+  Matches when the description ends with the value.
   """
   descriptionHasSuffix: String
   """
-  Matches when description equals the value, ignoring case.
+  Matches when the description equals the value, ignoring case.
   """
   descriptionEqualFold: String
   """
-  Matches when description contains the value, ignoring case.
+  Matches when the description contains the value, ignoring case.
   """
   descriptionContainsFold: String
   """
@@ -2655,7 +2662,7 @@ input DivisionWhereInput {
   hasChannelsWith: [ChannelWhereInput!]
 }
 """
-The builtin Map type
+A JSON object.
 """
 scalar Map
 """
@@ -2707,7 +2714,7 @@ type Organization implements Node {
   plan: Plan!
 }
 """
-Ordering options for Organization connections
+How to order a list of organizations.
 """
 input OrganizationOrder {
   """
@@ -2724,17 +2731,16 @@ Properties by which Organization connections can be ordered.
 """
 enum OrganizationOrderField {
   """
-  Order by created at.
+  Order by creation time.
   """
   CREATED_AT
   """
-  Order by updated at.
+  Order by the time of the last change.
   """
   UPDATED_AT
 }
 """
-OrganizationWhereInput is used for filtering Organization objects.
-Input was generated by ent.
+A filter on organizations: every condition given must hold.
 """
 input OrganizationWhereInput {
   """
@@ -2754,163 +2760,163 @@ input OrganizationWhereInput {
   """
   id: ID
   """
-  Matches when id is not equal to the value.
+  Matches when the ID is not equal to the value.
   """
   idNEQ: ID
   """
-  Matches when id is one of the values.
+  Matches when the ID is one of the values.
   """
   idIn: [ID!]
   """
-  Matches when id is none of the values.
+  Matches when the ID is none of the values.
   """
   idNotIn: [ID!]
   """
-  Matches when id is greater than the value.
+  Matches when the ID is greater than the value.
   """
   idGT: ID
   """
-  Matches when id is greater than or equal to the value.
+  Matches when the ID is greater than or equal to the value.
   """
   idGTE: ID
   """
-  Matches when id is less than the value.
+  Matches when the ID is less than the value.
   """
   idLT: ID
   """
-  Matches when id is less than or equal to the value.
+  Matches when the ID is less than or equal to the value.
   """
   idLTE: ID
   """
-  Matches when created at equals the value.
+  Matches when the created at equals the value.
   """
   createdAt: Time
   """
-  Matches when created at is not equal to the value.
+  Matches when the created at is not equal to the value.
   """
   createdAtNEQ: Time
   """
-  Matches when created at is one of the values.
+  Matches when the created at is one of the values.
   """
   createdAtIn: [Time!]
   """
-  Matches when created at is none of the values.
+  Matches when the created at is none of the values.
   """
   createdAtNotIn: [Time!]
   """
-  Matches when created at is greater than the value.
+  Matches when the created at is greater than the value.
   """
   createdAtGT: Time
   """
-  Matches when created at is greater than or equal to the value.
+  Matches when the created at is greater than or equal to the value.
   """
   createdAtGTE: Time
   """
-  Matches when created at is less than the value.
+  Matches when the created at is less than the value.
   """
   createdAtLT: Time
   """
-  Matches when created at is less than or equal to the value.
+  Matches when the created at is less than or equal to the value.
   """
   createdAtLTE: Time
   """
-  Matches when updated at equals the value.
+  Matches when the updated at equals the value.
   """
   updatedAt: Time
   """
-  Matches when updated at is not equal to the value.
+  Matches when the updated at is not equal to the value.
   """
   updatedAtNEQ: Time
   """
-  Matches when updated at is one of the values.
+  Matches when the updated at is one of the values.
   """
   updatedAtIn: [Time!]
   """
-  Matches when updated at is none of the values.
+  Matches when the updated at is none of the values.
   """
   updatedAtNotIn: [Time!]
   """
-  Matches when updated at is greater than the value.
+  Matches when the updated at is greater than the value.
   """
   updatedAtGT: Time
   """
-  Matches when updated at is greater than or equal to the value.
+  Matches when the updated at is greater than or equal to the value.
   """
   updatedAtGTE: Time
   """
-  Matches when updated at is less than the value.
+  Matches when the updated at is less than the value.
   """
   updatedAtLT: Time
   """
-  Matches when updated at is less than or equal to the value.
+  Matches when the updated at is less than or equal to the value.
   """
   updatedAtLTE: Time
   """
-  Matches when name equals the value.
+  Matches when the name equals the value.
   """
   name: String
   """
-  Matches when name is not equal to the value.
+  Matches when the name is not equal to the value.
   """
   nameNEQ: String
   """
-  Matches when name is one of the values.
+  Matches when the name is one of the values.
   """
   nameIn: [String!]
   """
-  Matches when name is none of the values.
+  Matches when the name is none of the values.
   """
   nameNotIn: [String!]
   """
-  Matches when name is greater than the value.
+  Matches when the name is greater than the value.
   """
   nameGT: String
   """
-  Matches when name is greater than or equal to the value.
+  Matches when the name is greater than or equal to the value.
   """
   nameGTE: String
   """
-  Matches when name is less than the value.
+  Matches when the name is less than the value.
   """
   nameLT: String
   """
-  Matches when name is less than or equal to the value.
+  Matches when the name is less than or equal to the value.
   """
   nameLTE: String
   """
-  Matches when name contains the value.
+  Matches when the name contains the value.
   """
   nameContains: String
   """
-  Matches when name starts with the value.
+  Matches when the name starts with the value.
   """
   nameHasPrefix: String
   """
-  Matches when name ends with the value.
+  Matches when the name ends with the value.
   """
   nameHasSuffix: String
   """
-  Matches when name equals the value, ignoring case.
+  Matches when the name equals the value, ignoring case.
   """
   nameEqualFold: String
   """
-  Matches when name contains the value, ignoring case.
+  Matches when the name contains the value, ignoring case.
   """
   nameContainsFold: String
   """
-  Matches when plan equals the value.
+  Matches when the plan equals the value.
   """
   plan: Plan
   """
-  Matches when plan is not equal to the value.
+  Matches when the plan is not equal to the value.
   """
   planNEQ: Plan
   """
-  Matches when plan is one of the values.
+  Matches when the plan is one of the values.
   """
   planIn: [Plan!]
   """
-  Matches when plan is none of the values.
+  Matches when the plan is none of the values.
   """
   planNotIn: [Plan!]
 }
@@ -2937,20 +2943,20 @@ type PageInfo {
   endCursor: Cursor
 }
 """
-Plan is enum for the field plan
+What an organization pays for.
 """
 enum Plan @goModel(model: "roster/ent/organization.Plan") {
   """
-  Order by trial.
+  Trying the product out.
   """
   TRIAL
   """
-  Order by paid.
+  Paying: admins, supervisors and agents who may broadcast log in with a second factor.
   """
   PAID
 }
 """
-Query.
+What a client can read.
 """
 type Query {
   """
@@ -3172,7 +3178,7 @@ type RoleEdge {
   cursor: Cursor!
 }
 """
-Ordering options for Role connections
+How to order a list of roles.
 """
 input RoleOrder {
   """
@@ -3189,11 +3195,11 @@ Properties by which Role connections can be ordered.
 """
 enum RoleOrderField {
   """
-  Order by created at.
+  Order by creation time.
   """
   CREATED_AT
   """
-  Order by updated at.
+  Order by the time of the last change.
   """
   UPDATED_AT
   """
@@ -3202,8 +3208,7 @@ enum RoleOrderField {
   NAME
 }
 """
-RoleWhereInput is used for filtering Role objects.
-Input was generated by ent.
+A filter on roles: every condition given must hold.
 """
 input RoleWhereInput {
   """
@@ -3223,223 +3228,223 @@ input RoleWhereInput {
   """
   id: ID
   """
-  Matches when id is not equal to the value.
+  Matches when the ID is not equal to the value.
   """
   idNEQ: ID
   """
-  Matches when id is one of the values.
+  Matches when the ID is one of the values.
   """
   idIn: [ID!]
   """
-  Matches when id is none of the values.
+  Matches when the ID is none of the values.
   """
   idNotIn: [ID!]
   """
-  Matches when id is greater than the value.
+  Matches when the ID is greater than the value.
   """
   idGT: ID
   """
-  Matches when id is greater than or equal to the value.
+  Matches when the ID is greater than or equal to the value.
   """
   idGTE: ID
   """
-  Matches when id is less than the value.
+  Matches when the ID is less than the value.
   """
   idLT: ID
   """
-  Matches when id is less than or equal to the value.
+  Matches when the ID is less than or equal to the value.
   """
   idLTE: ID
   """
-  Matches when created at equals the value.
+  Matches when the created at equals the value.
   """
   createdAt: Time
   """
-  Matches when created at is not equal to the value.
+  Matches when the created at is not equal to the value.
   """
   createdAtNEQ: Time
   """
-  Matches when created at is one of the values.
+  Matches when the created at is one of the values.
   """
   createdAtIn: [Time!]
   """
-  Matches when created at is none of the values.
+  Matches when the created at is none of the values.
   """
   createdAtNotIn: [Time!]
   """
-  Matches when created at is greater than the value.
+  Matches when the created at is greater than the value.
   """
   createdAtGT: Time
   """
-  Matches when created at is greater than or equal to the value.
+  Matches when the created at is greater than or equal to the value.
   """
   createdAtGTE: Time
   """
-  Matches when created at is less than the value.
+  Matches when the created at is less than the value.
   """
   createdAtLT: Time
   """
-  Matches when created at is less than or equal to the value.
+  Matches when the created at is less than or equal to the value.
   """
   createdAtLTE: Time
   """
-  Matches when updated at equals the value.
+  Matches when the updated at equals the value.
   """
   updatedAt: Time
   """
-  Matches when updated at is not equal to the value.
+  Matches when the updated at is not equal to the value.
   """
   updatedAtNEQ: Time
   """
-  Matches when updated at is one of the values.
+  Matches when the updated at is one of the values.
   """
   updatedAtIn: [Time!]
   """
-  Matches when updated at is none of the values.
+  Matches when the updated at is none of the values.
   """
   updatedAtNotIn: [Time!]
   """
-  Matches when updated at is greater than the value.
+  Matches when the updated at is greater than the value.
   """
   updatedAtGT: Time
   """
-  Matches when updated at is greater than or equal to the value.
+  Matches when the updated at is greater than or equal to the value.
   """
   updatedAtGTE: Time
   """
-  Matches when updated at is less than the value.
+  Matches when the updated at is less than the value.
   """
   updatedAtLT: Time
   """
-  Matches when updated at is less than or equal to the value.
+  Matches when the updated at is less than or equal to the value.
   """
   updatedAtLTE: Time
   """
-  Matches when name equals the value.
+  Matches when the name equals the value.
   """
   name: String
   """
-  Matches when name is not equal to the value.
+  Matches when the name is not equal to the value.
   """
   nameNEQ: String
   """
-  Matches when name is one of the values.
+  Matches when the name is one of the values.
   """
   nameIn: [String!]
   """
-  Matches when name is none of the values.
+  Matches when the name is none of the values.
   """
   nameNotIn: [String!]
   """
-  Matches when name is greater than the value.
+  Matches when the name is greater than the value.
   """
   nameGT: String
   """
-  Matches when name is greater than or equal to the value.
+  Matches when the name is greater than or equal to the value.
   """
   nameGTE: String
   """
-  Matches when name is less than the value.
+  Matches when the name is less than the value.
   """
   nameLT: String
   """
-  Matches when name is less than or equal to the value.
+  Matches when the name is less than or equal to the value.
   """
   nameLTE: String
   """
-  Matches when name contains the value.
+  Matches when the name contains the value.
   """
   nameContains: String
   """
-  Matches when name starts with the value.
+  Matches when the name starts with the value.
   """
   nameHasPrefix: String
   """
-  Matches when name ends with the value.
+  Matches when the name ends with the value.
   """
   nameHasSuffix: String
   """
-  Matches when name equals the value, ignoring case.
+  Matches when the name equals the value, ignoring case.
   """
   nameEqualFold: String
   """
-  Matches when name contains the value, ignoring case.
+  Matches when the name contains the value, ignoring case.
   """
   nameContainsFold: String
   """
-  Matches when description equals the value.
+  Matches when the description equals the value.
   """
   description: String
   """
-  Matches when description is not equal to the value.
+  Matches when the description is not equal to the value.
   """
   descriptionNEQ: String
   """
-  Matches when description is one of the values.
+  Matches when the description is one of the values.
   """
   descriptionIn: [String!]
   """
-  Matches when description is none of the values.
+  Matches when the description is none of the values.
   """
   descriptionNotIn: [String!]
   """
-  Matches when description is greater than the value.
+  Matches when the description is greater than the value.
   """
   descriptionGT: String
   """
-  Matches when description is greater than or equal to the value.
+  Matches when the description is greater than or equal to the value.
   """
   descriptionGTE: String
   """
-  Matches when description is less than the value.
+  Matches when the description is less than the value.
   """
   descriptionLT: String
   """
-  Matches when description is less than or equal to the value.
+  Matches when the description is less than or equal to the value.
   """
   descriptionLTE: String
   """
-  Matches when description contains the value.
+  Matches when the description contains the value.
   """
   descriptionContains: String
   """
-  Matches when description starts with the value.
+  Matches when the description starts with the value.
   """
   descriptionHasPrefix: String
   """
-  Matches when description ends with the value.
+  Matches when the description ends with the value.
   """
   descriptionHasSuffix: String
   """
-  Matches when description equals the value, ignoring case.
+  Matches when the description equals the value, ignoring case.
   """
   descriptionEqualFold: String
   """
-  Matches when description contains the value, ignoring case.
+  Matches when the description contains the value, ignoring case.
   """
   descriptionContainsFold: String
   """
-  Matches when builtin equals the value.
+  Matches when the builtin equals the value.
   """
   builtin: BuiltinRole
   """
-  Matches when builtin is not equal to the value.
+  Matches when the builtin is not equal to the value.
   """
   builtinNEQ: BuiltinRole
   """
-  Matches when builtin is one of the values.
+  Matches when the builtin is one of the values.
   """
   builtinIn: [BuiltinRole!]
   """
-  Matches when builtin is none of the values.
+  Matches when the builtin is none of the values.
   """
   builtinNotIn: [BuiltinRole!]
   """
-  Matches when builtin is not set.
+  Matches when the builtin is not set.
   """
   builtinIsNil: Boolean
   """
-  Matches when builtin is set.
+  Matches when the builtin is set.
   """
   builtinNotNil: Boolean
   """
@@ -3485,12 +3490,11 @@ type Session implements Node {
   user: User!
 }
 """
-The builtin Time type
+A point in time, as an RFC 3339 string.
 """
 scalar Time
 """
-UpdateChannelInput is used for update Channel object.
-Input was generated by ent.
+The changes to make to a channel: fields left out stay as they are.
 """
 input UpdateChannelInput {
   """
@@ -3506,25 +3510,24 @@ input UpdateChannelInput {
   """
   credentials: Map
   """
-  Set to true to remove every credentials.
+  Set to true to remove the credentials.
   """
   clearCredentials: Boolean
   """
-  IDs of division to add.
+  IDs of divisions to add.
   """
   addDivisionIDs: [ID!]
   """
-  IDs of division to remove.
+  IDs of divisions to remove.
   """
   removeDivisionIDs: [ID!]
   """
-  Set to true to remove every divisions.
+  Set to true to remove the divisions.
   """
   clearDivisions: Boolean
 }
 """
-UpdateDivisionInput is used for update Division object.
-Input was generated by ent.
+The changes to make to a division: fields left out stay as they are.
 """
 input UpdateDivisionInput {
   """
@@ -3536,33 +3539,32 @@ input UpdateDivisionInput {
   """
   description: String
   """
-  IDs of member to add.
+  IDs of members to add.
   """
   addMemberIDs: [ID!]
   """
-  IDs of member to remove.
+  IDs of members to remove.
   """
   removeMemberIDs: [ID!]
   """
-  Set to true to remove every members.
+  Set to true to remove the members.
   """
   clearMembers: Boolean
   """
-  IDs of channel to add.
+  IDs of channels to add.
   """
   addChannelIDs: [ID!]
   """
-  IDs of channel to remove.
+  IDs of channels to remove.
   """
   removeChannelIDs: [ID!]
   """
-  Set to true to remove every channels.
+  Set to true to remove the channels.
   """
   clearChannels: Boolean
 }
 """
-UpdateRoleInput is used for update Role object.
-Input was generated by ent.
+The changes to make to a role: fields left out stay as they are.
 """
 input UpdateRoleInput {
   """
@@ -3578,13 +3580,12 @@ input UpdateRoleInput {
   """
   permissions: [Permission!]
   """
-  The append permissions.
+  Permissions to add to the current ones.
   """
   appendPermissions: [Permission!]
 }
 """
-UpdateUserInput is used for update User object.
-Input was generated by ent.
+The changes to make to a user: fields left out stay as they are.
 """
 input UpdateUserInput {
   """
@@ -3608,7 +3609,7 @@ input UpdateUserInput {
   """
   phone: String
   """
-  Set to true to remove every phone.
+  Set to true to remove the phone.
   """
   clearPhone: Boolean
   """
@@ -3616,7 +3617,7 @@ input UpdateUserInput {
   """
   avatarURL: String
   """
-  Set to true to remove every avatar u r l.
+  Set to true to remove the avatar URL.
   """
   clearAvatarURL: Boolean
   """
@@ -3636,15 +3637,15 @@ input UpdateUserInput {
   """
   roleID: ID
   """
-  IDs of division to add.
+  IDs of divisions to add.
   """
   addDivisionIDs: [ID!]
   """
-  IDs of division to remove.
+  IDs of divisions to remove.
   """
   removeDivisionIDs: [ID!]
   """
-  Set to true to remove every divisions.
+  Set to true to remove the divisions.
   """
   clearDivisions: Boolean
 }
@@ -3772,7 +3773,7 @@ type UserEdge {
   cursor: Cursor!
 }
 """
-Ordering options for User connections
+How to order a list of users.
 """
 input UserOrder {
   """
@@ -3789,11 +3790,11 @@ Properties by which User connections can be ordered.
 """
 enum UserOrderField {
   """
-  Order by created at.
+  Order by creation time.
   """
   CREATED_AT
   """
-  Order by updated at.
+  Order by the time of the last change.
   """
   UPDATED_AT
   """
@@ -3821,12 +3822,12 @@ enum UserOrderField {
   """
   AVAILABILITY
   """
-  Order by last seen at.
+  Order by when the user was last seen connected.
   """
   LAST_SEEN_AT
 }
 """
-UserStatus is enum for the field status
+Where a user's account stands: invited, active or archived.
 """
 enum UserStatus @goModel(model: "roster/ent/user.Status") {
   """
@@ -3843,8 +3844,7 @@ enum UserStatus @goModel(model: "roster/ent/user.Status") {
   ARCHIVED
 }
 """
-UserWhereInput is used for filtering User objects.
-Input was generated by ent.
+A filter on users: every condition given must hold.
 """
 input UserWhereInput {
   """
@@ -3864,515 +3864,515 @@ input UserWhereInput {
   """
   id: ID
   """
-  Matches when id is not equal to the value.
+  Matches when the ID is not equal to the value.
   """
   idNEQ: ID
   """
-  Matches when id is one of the values.
+  Matches when the ID is one of the values.
   """
   idIn: [ID!]
   """
-  Matches when id is none of the values.
+  Matches when the ID is none of the values.
   """
   idNotIn: [ID!]
   """
-  Matches when id is greater than the value.
+  Matches when the ID is greater than the value.
   """
   idGT: ID
   """
-  Matches when id is greater than or equal to the value.
+  Matches when the ID is greater than or equal to the value.
   """
   idGTE: ID
   """
-  Matches when id is less than the value.
+  Matches when the ID is less than the value.
   """
   idLT: ID
   """
-  Matches when id is less than or equal to the value.
+  Matches when the ID is less than or equal to the value.
   """
   idLTE: ID
   """
-  Matches when created at equals the value.
+  Matches when the created at equals the value.
   """
   createdAt: Time
   """
-  Matches when created at is not equal to the value.
+  Matches when the created at is not equal to the value.
   """
   createdAtNEQ: Time
   """
-  Matches when created at is one of the values.
+  Matches when the created at is one of the values.
   """
   createdAtIn: [Time!]
   """
-  Matches when created at is none of the values.
+  Matches when the created at is none of the values.
   """
   createdAtNotIn: [Time!]
   """
-  Matches when created at is greater than the value.
+  Matches when the created at is greater than the value.
   """
   createdAtGT: Time
   """
-  Matches when created at is greater than or equal to the value.
+  Matches when the created at is greater than or equal to the value.
   """
   createdAtGTE: Time
   """
-  Matches when created at is less than the value.
+  Matches when the created at is less than the value.
   """
   createdAtLT: Time
   """
-  Matches when created at is less than or equal to the value.
+  Matches when the created at is less than or equal to the value.
   """
   createdAtLTE: Time
   """
-  Matches when updated at equals the value.
+  Matches when the updated at equals the value.
   """
   updatedAt: Time
   """
-  Matches when updated at is not equal to the value.
+  Matches when the updated at is not equal to the value.
   """
   updatedAtNEQ: Time
   """
-  Matches when updated at is one of the values.
+  Matches when the updated at is one of the values.
   """
   updatedAtIn: [Time!]
   """
-  Matches when updated at is none of the values.
+  Matches when the updated at is none of the values.
   """
   updatedAtNotIn: [Time!]
   """
-  Matches when updated at is greater than the value.
+  Matches when the updated at is greater than the value.
   """
   updatedAtGT: Time
   """
-  Matches when updated at is greater than or equal to the value.
+  Matches when the updated at is greater than or equal to the value.
   """
   updatedAtGTE: Time
   """
-  Matches when updated at is less than the value.
+  Matches when the updated at is less than the value.
   """
   updatedAtLT: Time
   """
-  Matches when updated at is less than or equal to the value.
+  Matches when the updated at is less than or equal to the value.
   """
   updatedAtLTE: Time
   """
-  Matches when first name equals the value.
+  Matches when the first name equals the value.
   """
   firstName: String
   """
-  Matches when first name is not equal to the value.
+  Matches when the first name is not equal to the value.
   """
   firstNameNEQ: String
   """
-  Matches when first name is one of the values.
+  Matches when the first name is one of the values.
   """
   firstNameIn: [String!]
   """
-  Matches when first name is none of the values.
+  Matches when the first name is none of the values.
   """
   firstNameNotIn: [String!]
   """
-  Matches when first name is greater than the value.
+  Matches when the first name is greater than the value.
   """
   firstNameGT: String
   """
-  Matches when first name is greater than or equal to the value.
+  Matches when the first name is greater than or equal to the value.
   """
   firstNameGTE: String
   """
-  Matches when first name is less than the value.
+  Matches when the first name is less than the value.
   """
   firstNameLT: String
   """
-  Matches when first name is less than or equal to the value.
+  Matches when the first name is less than or equal to the value.
   """
   firstNameLTE: String
   """
-  Matches when first name contains the value.
+  Matches when the first name contains the value.
   """
   firstNameContains: String
   """
-  Matches when first name starts with the value.
+  Matches when the first name starts with the value.
   """
   firstNameHasPrefix: String
   """
-  Matches when first name ends with the value.
+  Matches when the first name ends with the value.
   """
   firstNameHasSuffix: String
   """
-  Matches when first name equals the value, ignoring case.
+  Matches when the first name equals the value, ignoring case.
   """
   firstNameEqualFold: String
   """
-  Matches when first name contains the value, ignoring case.
+  Matches when the first name contains the value, ignoring case.
   """
   firstNameContainsFold: String
   """
-  Matches when last name equals the value.
+  Matches when the last name equals the value.
   """
   lastName: String
   """
-  Matches when last name is not equal to the value.
+  Matches when the last name is not equal to the value.
   """
   lastNameNEQ: String
   """
-  Matches when last name is one of the values.
+  Matches when the last name is one of the values.
   """
   lastNameIn: [String!]
   """
-  Matches when last name is none of the values.
+  Matches when the last name is none of the values.
   """
   lastNameNotIn: [String!]
   """
-  Matches when last name is greater than the value.
+  Matches when the last name is greater than the value.
   """
   lastNameGT: String
   """
-  Matches when last name is greater than or equal to the value.
+  Matches when the last name is greater than or equal to the value.
   """
   lastNameGTE: String
   """
-  Matches when last name is less than the value.
+  Matches when the last name is less than the value.
   """
   lastNameLT: String
   """
-  Matches when last name is less than or equal to the value.
+  Matches when the last name is less than or equal to the value.
   """
   lastNameLTE: String
   """
-  Matches when last name contains the value.
+  Matches when the last name contains the value.
   """
   lastNameContains: String
   """
-  Matches when last name starts with the value.
+  Matches when the last name starts with the value.
   """
   lastNameHasPrefix: String
   """
-  Matches when last name ends with the value.
+  Matches when the last name ends with the value.
   """
   lastNameHasSuffix: String
   """
-  Matches when last name equals the value, ignoring case.
+  Matches when the last name equals the value, ignoring case.
   """
   lastNameEqualFold: String
   """
-  Matches when last name contains the value, ignoring case.
+  Matches when the last name contains the value, ignoring case.
   """
   lastNameContainsFold: String
   """
-  Matches when display name equals the value.
+  Matches when the display name equals the value.
   """
   displayName: String
   """
-  Matches when display name is not equal to the value.
+  Matches when the display name is not equal to the value.
   """
   displayNameNEQ: String
   """
-  Matches when display name is one of the values.
+  Matches when the display name is one of the values.
   """
   displayNameIn: [String!]
   """
-  Matches when display name is none of the values.
+  Matches when the display name is none of the values.
   """
   displayNameNotIn: [String!]
   """
-  Matches when display name is greater than the value.
+  Matches when the display name is greater than the value.
   """
   displayNameGT: String
   """
-  Matches when display name is greater than or equal to the value.
+  Matches when the display name is greater than or equal to the value.
   """
   displayNameGTE: String
   """
-  Matches when display name is less than the value.
+  Matches when the display name is less than the value.
   """
   displayNameLT: String
   """
-  Matches when display name is less than or equal to the value.
+  Matches when the display name is less than or equal to the value.
   """
   displayNameLTE: String
   """
-  Matches when display name contains the value.
+  Matches when the display name contains the value.
   """
   displayNameContains: String
   """
-  Matches when display name starts with the value.
+  Matches when the display name starts with the value.
   """
   displayNameHasPrefix: String
   """
-  Matches when display name ends with the value.
+  Matches when the display name ends with the value.
   """
   displayNameHasSuffix: String
   """
-  Matches when display name equals the value, ignoring case.
+  Matches when the display name equals the value, ignoring case.
   """
   displayNameEqualFold: String
   """
-  Matches when display name contains the value, ignoring case.
+  Matches when the display name contains the value, ignoring case.
   """
   displayNameContainsFold: String
   """
-  Matches when email equals the value.
+  Matches when the email equals the value.
   """
   email: String
   """
-  Matches when email is not equal to the value.
+  Matches when the email is not equal to the value.
   """
   emailNEQ: String
   """
-  Matches when email is one of the values.
+  Matches when the email is one of the values.
   """
   emailIn: [String!]
   """
-  Matches when email is none of the values.
+  Matches when the email is none of the values.
   """
   emailNotIn: [String!]
   """
-  Matches when email is greater than the value.
+  Matches when the email is greater than the value.
   """
   emailGT: String
   """
-  Matches when email is greater than or equal to the value.
+  Matches when the email is greater than or equal to the value.
   """
   emailGTE: String
   """
-  Matches when email is less than the value.
+  Matches when the email is less than the value.
   """
   emailLT: String
   """
-  Matches when email is less than or equal to the value.
+  Matches when the email is less than or equal to the value.
   """
   emailLTE: String
   """
-  Matches when email contains the value.
+  Matches when the email contains the value.
   """
   emailContains: String
   """
-  Matches when email starts with the value.
+  Matches when the email starts with the value.
   """
   emailHasPrefix: String
   """
-  Matches when email ends with the value.
+  Matches when the email ends with the value.
   """
   emailHasSuffix: String
   """
-  Matches when email equals the value, ignoring case.
+  Matches when the email equals the value, ignoring case.
   """
   emailEqualFold: String
   """
-  Matches when email contains the value, ignoring case.
+  Matches when the email contains the value, ignoring case.
   """
   emailContainsFold: String
   """
-  Matches when phone equals the value.
+  Matches when the phone equals the value.
   """
   phone: String
   """
-  Matches when phone is not equal to the value.
+  Matches when the phone is not equal to the value.
   """
   phoneNEQ: String
   """
-  Matches when phone is one of the values.
+  Matches when the phone is one of the values.
   """
   phoneIn: [String!]
   """
-  Matches when phone is none of the values.
+  Matches when the phone is none of the values.
   """
   phoneNotIn: [String!]
   """
-  Matches when phone is greater than the value.
+  Matches when the phone is greater than the value.
   """
   phoneGT: String
   """
-  Matches when phone is greater than or equal to the value.
+  Matches when the phone is greater than or equal to the value.
   """
   phoneGTE: String
   """
-  Matches when phone is less than the value.
+  Matches when the phone is less than the value.
   """
   phoneLT: String
   """
-  Matches when phone is less than or equal to the value.
+  Matches when the phone is less than or equal to the value.
   """
   phoneLTE: String
   """
-  Matches when phone contains the value.
+  Matches when the phone contains the value.
   """
   phoneContains: String
   """
-  Matches when phone starts with the value.
+  Matches when the phone starts with the value.
   """
   phoneHasPrefix: String
   """
-  Matches when phone ends with the value.
+  Matches when the phone ends with the value.
   """
   phoneHasSuffix: String
   """
-  Matches when phone is not set.
+  Matches when the phone is not set.
   """
   phoneIsNil: Boolean
   """
-  Matches when phone is set.
+  Matches when the phone is set.
   """
   phoneNotNil: Boolean
   """
-  Matches when phone equals the value, ignoring case.
+  Matches when the phone equals the value, ignoring case.
   """
   phoneEqualFold: String
   """
-  Matches when phone contains the value, ignoring case.
+  Matches when the phone contains the value, ignoring case.
   """
   phoneContainsFold: String
   """
-  Matches when broadcast equals the value.
+  Matches when the broadcast equals the value.
   """
   broadcast: Boolean
   """
-  Matches when broadcast is not equal to the value.
+  Matches when the broadcast is not equal to the value.
   """
   broadcastNEQ: Boolean
   """
-  Matches when chat access equals the value.
+  Matches when the chat access equals the value.
   """
   chatAccess: ChatAccess
   """
-  Matches when chat access is not equal to the value.
+  Matches when the chat access is not equal to the value.
   """
   chatAccessNEQ: ChatAccess
   """
-  Matches when chat access is one of the values.
+  Matches when the chat access is one of the values.
   """
   chatAccessIn: [ChatAccess!]
   """
-  Matches when chat access is none of the values.
+  Matches when the chat access is none of the values.
   """
   chatAccessNotIn: [ChatAccess!]
   """
-  Matches when status equals the value.
+  Matches when the status equals the value.
   """
   status: UserStatus
   """
-  Matches when status is not equal to the value.
+  Matches when the status is not equal to the value.
   """
   statusNEQ: UserStatus
   """
-  Matches when status is one of the values.
+  Matches when the status is one of the values.
   """
   statusIn: [UserStatus!]
   """
-  Matches when status is none of the values.
+  Matches when the status is none of the values.
   """
   statusNotIn: [UserStatus!]
   """
-  Matches when availability equals the value.
+  Matches when the availability equals the value.
   """
   availability: Availability
   """
-  Matches when availability is not equal to the value.
+  Matches when the availability is not equal to the value.
   """
   availabilityNEQ: Availability
   """
-  Matches when availability is one of the values.
+  Matches when the availability is one of the values.
   """
   availabilityIn: [Availability!]
   """
-  Matches when availability is none of the values.
+  Matches when the availability is none of the values.
   """
   availabilityNotIn: [Availability!]
   """
-  Matches when online equals the value.
+  Matches when the online equals the value.
   """
   online: Boolean
   """
-  Matches when online is not equal to the value.
+  Matches when the online is not equal to the value.
   """
   onlineNEQ: Boolean
   """
-  Matches when last seen at equals the value.
+  Matches when the last seen at equals the value.
   """
   lastSeenAt: Time
   """
-  Matches when last seen at is not equal to the value.
+  Matches when the last seen at is not equal to the value.
   """
   lastSeenAtNEQ: Time
   """
-  Matches when last seen at is one of the values.
+  Matches when the last seen at is one of the values.
   """
   lastSeenAtIn: [Time!]
   """
-  Matches when last seen at is none of the values.
+  Matches when the last seen at is none of the values.
   """
   lastSeenAtNotIn: [Time!]
   """
-  Matches when last seen at is greater than the value.
+  Matches when the last seen at is greater than the value.
   """
   lastSeenAtGT: Time
   """
-  Matches when last seen at is greater than or equal to the value.
+  Matches when the last seen at is greater than or equal to the value.
   """
   lastSeenAtGTE: Time
   """
-  Matches when last seen at is less than the value.
+  Matches when the last seen at is less than the value.
   """
   lastSeenAtLT: Time
   """
-  Matches when last seen at is less than or equal to the value.
+  Matches when the last seen at is less than or equal to the value.
   """
   lastSeenAtLTE: Time
   """
-  Matches when last seen at is not set.
+  Matches when the last seen at is not set.
   """
   lastSeenAtIsNil: Boolean
   """
-  Matches when last seen at is set.
+  Matches when the last seen at is set.
   """
   lastSeenAtNotNil: Boolean
   """
-  Matches when mfa required equals the value.
+  Matches when the MFA required equals the value.
   """
   mfaRequired: Boolean
   """
-  Matches when mfa required is not equal to the value.
+  Matches when the MFA required is not equal to the value.
   """
   mfaRequiredNEQ: Boolean
   """
-  Matches when archived at equals the value.
+  Matches when the archived at equals the value.
   """
   archivedAt: Time
   """
-  Matches when archived at is not equal to the value.
+  Matches when the archived at is not equal to the value.
   """
   archivedAtNEQ: Time
   """
-  Matches when archived at is one of the values.
+  Matches when the archived at is one of the values.
   """
   archivedAtIn: [Time!]
   """
-  Matches when archived at is none of the values.
+  Matches when the archived at is none of the values.
   """
   archivedAtNotIn: [Time!]
   """
-  Matches when archived at is greater than the value.
+  Matches when the archived at is greater than the value.
   """
   archivedAtGT: Time
   """
-  Matches when archived at is greater than or equal to the value.
+  Matches when the archived at is greater than or equal to the value.
   """
   archivedAtGTE: Time
   """
-  Matches when archived at is less than the value.
+  Matches when the archived at is less than the value.
   """
   archivedAtLT: Time
   """
-  Matches when archived at is less than or equal to the value.
+  Matches when the archived at is less than or equal to the value.
   """
   archivedAtLTE: Time
   """
-  Matches when archived at is not set.
+  Matches when the archived at is not set.
   """
   archivedAtIsNil: Boolean
   """
-  Matches when archived at is set.
+  Matches when the archived at is set.
   """
   archivedAtNotNil: Boolean
   """
@@ -4882,7 +4882,7 @@ type Mutation {
     """
     The invited user.
     """
-    userID: ID!
+    id: ID!
   ): User!
   """
   Withdraws a user's invitation: its link stops working. Needs
@@ -4892,7 +4892,7 @@ type Mutation {
     """
     The invited user.
     """
-    userID: ID!
+    id: ID!
   ): User!
   """
   Changes the viewer's password and ends their other sessions.
@@ -4954,7 +4954,7 @@ type Mutation {
     """
     The user.
     """
-    userID: ID!
+    id: ID!
     """
     The new availability.
     """
@@ -5092,7 +5092,7 @@ type Mutation {
     """
     The division.
     """
-    divisionID: ID!
+    id: ID!
     """
     The users to add. Users already members are left as they are.
     """
@@ -5105,7 +5105,7 @@ type Mutation {
     """
     The division.
     """
-    divisionID: ID!
+    id: ID!
     """
     The users to remove.
     """
@@ -5176,6 +5176,39 @@ type Mutation {
     """
     id: ID!
   ): Channel!
+}
+
+extend input UpdateUserInput {
+  """
+  IDs of every division the user is to belong to, replacing the current
+  ones (as divisionIDs does in createUser). Not to be combined with
+  addDivisionIDs, removeDivisionIDs or clearDivisions.
+  """
+  divisionIDs: [ID!]
+}
+
+extend input UpdateDivisionInput {
+  """
+  IDs of every member the division is to have, replacing the current ones
+  (as memberIDs does in createDivision). Not to be combined with
+  addMemberIDs, removeMemberIDs or clearMembers.
+  """
+  memberIDs: [ID!]
+  """
+  IDs of every channel to feed the division, replacing the current ones
+  (as channelIDs does in createDivision). Not to be combined with
+  addChannelIDs, removeChannelIDs or clearChannels.
+  """
+  channelIDs: [ID!]
+}
+
+extend input UpdateChannelInput {
+  """
+  IDs of every division the channel is to feed, replacing the current ones
+  (as divisionIDs does in createChannel). Not to be combined with
+  addDivisionIDs, removeDivisionIDs or clearDivisions.
+  """
+  divisionIDs: [ID!]
 }
 `, BuiltIn: false},
 }
@@ -5756,14 +5789,14 @@ func (ec *executionContext) field_Mutation_acceptInvitation_args(ctx context.Con
 func (ec *executionContext) field_Mutation_addDivisionMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["divisionID"] = arg0
+	args["id"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userIDs",
 		func(ctx context.Context, v any) ([]int, error) {
 			return ec.unmarshalNID2ᚕintᚄ(ctx, v)
@@ -5996,14 +6029,14 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 func (ec *executionContext) field_Mutation_removeDivisionMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["divisionID"] = arg0
+	args["id"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userIDs",
 		func(ctx context.Context, v any) ([]int, error) {
 			return ec.unmarshalNID2ᚕintᚄ(ctx, v)
@@ -6018,14 +6051,14 @@ func (ec *executionContext) field_Mutation_removeDivisionMembers_args(ctx contex
 func (ec *executionContext) field_Mutation_resendInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["userID"] = arg0
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6060,14 +6093,14 @@ func (ec *executionContext) field_Mutation_restoreUser_args(ctx context.Context,
 func (ec *executionContext) field_Mutation_revokeInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["userID"] = arg0
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6152,14 +6185,14 @@ func (ec *executionContext) field_Mutation_setOrganizationPlan_args(ctx context.
 func (ec *executionContext) field_Mutation_setUserAvailability_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["userID"] = arg0
+	args["id"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "availability",
 		func(ctx context.Context, v any) (user.Availability, error) {
 			return ec.unmarshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, v)
@@ -8093,7 +8126,7 @@ func (ec *executionContext) _Mutation_resendInvitation(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ResendInvitation(ctx, fc.Args["userID"].(int))
+			return ec.Resolvers.Mutation().ResendInvitation(ctx, fc.Args["id"].(int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
@@ -8137,7 +8170,7 @@ func (ec *executionContext) _Mutation_revokeInvitation(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RevokeInvitation(ctx, fc.Args["userID"].(int))
+			return ec.Resolvers.Mutation().RevokeInvitation(ctx, fc.Args["id"].(int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
@@ -8401,7 +8434,7 @@ func (ec *executionContext) _Mutation_setUserAvailability(ctx context.Context, f
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SetUserAvailability(ctx, fc.Args["userID"].(int), fc.Args["availability"].(user.Availability))
+			return ec.Resolvers.Mutation().SetUserAvailability(ctx, fc.Args["id"].(int), fc.Args["availability"].(user.Availability))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
@@ -8929,7 +8962,7 @@ func (ec *executionContext) _Mutation_addDivisionMembers(ctx context.Context, fi
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddDivisionMembers(ctx, fc.Args["divisionID"].(int), fc.Args["userIDs"].([]int))
+			return ec.Resolvers.Mutation().AddDivisionMembers(ctx, fc.Args["id"].(int), fc.Args["userIDs"].([]int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
@@ -8973,7 +9006,7 @@ func (ec *executionContext) _Mutation_removeDivisionMembers(ctx context.Context,
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RemoveDivisionMembers(ctx, fc.Args["divisionID"].(int), fc.Args["userIDs"].([]int))
+			return ec.Resolvers.Mutation().RemoveDivisionMembers(ctx, fc.Args["id"].(int), fc.Args["userIDs"].([]int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
@@ -15108,7 +15141,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "settings", "credentials", "clearCredentials", "addDivisionIDs", "removeDivisionIDs", "clearDivisions"}
+	fieldsInOrder := [...]string{"name", "settings", "credentials", "clearCredentials", "addDivisionIDs", "removeDivisionIDs", "clearDivisions", "divisionIDs"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15164,6 +15197,15 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.ClearDivisions = data
+		case "divisionIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("divisionIDs"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateChannelInput().DivisionIDs(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -15192,7 +15234,7 @@ func (ec *executionContext) unmarshalInputUpdateDivisionInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "addMemberIDs", "removeMemberIDs", "clearMembers", "addChannelIDs", "removeChannelIDs", "clearChannels"}
+	fieldsInOrder := [...]string{"name", "description", "addMemberIDs", "removeMemberIDs", "clearMembers", "addChannelIDs", "removeChannelIDs", "clearChannels", "memberIDs", "channelIDs"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15255,6 +15297,24 @@ func (ec *executionContext) unmarshalInputUpdateDivisionInput(ctx context.Contex
 				return it, err
 			}
 			it.ClearChannels = data
+		case "memberIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberIDs"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateDivisionInput().MemberIDs(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "channelIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelIDs"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateDivisionInput().ChannelIDs(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -15346,7 +15406,7 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"firstName", "lastName", "displayName", "email", "phone", "clearPhone", "avatarURL", "clearAvatarURL", "password", "broadcast", "chatAccess", "roleID", "addDivisionIDs", "removeDivisionIDs", "clearDivisions"}
+	fieldsInOrder := [...]string{"firstName", "lastName", "displayName", "email", "phone", "clearPhone", "avatarURL", "clearAvatarURL", "password", "broadcast", "chatAccess", "roleID", "addDivisionIDs", "removeDivisionIDs", "clearDivisions", "divisionIDs"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15458,6 +15518,15 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.ClearDivisions = data
+		case "divisionIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("divisionIDs"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateUserInput().DivisionIDs(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil

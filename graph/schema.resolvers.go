@@ -83,13 +83,13 @@ func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, p
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.
-func (r *mutationResolver) ResendInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.account.ResendInvitation(ctx, userID)
+func (r *mutationResolver) ResendInvitation(ctx context.Context, id int) (*ent.User, error) {
+	return r.account.ResendInvitation(ctx, id)
 }
 
 // RevokeInvitation is the resolver for the revokeInvitation field.
-func (r *mutationResolver) RevokeInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.account.RevokeInvitation(ctx, userID)
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, id int) (*ent.User, error) {
+	return r.account.RevokeInvitation(ctx, id)
 }
 
 // ChangeMyPassword is the resolver for the changeMyPassword field.
@@ -125,8 +125,8 @@ func (r *mutationResolver) SetMyAvailability(ctx context.Context, availability u
 }
 
 // SetUserAvailability is the resolver for the setUserAvailability field.
-func (r *mutationResolver) SetUserAvailability(ctx context.Context, userID int, availability user.Availability) (*ent.User, error) {
-	return r.db(ctx).User.UpdateOneID(userID).SetAvailability(availability).Save(ctx)
+func (r *mutationResolver) SetUserAvailability(ctx context.Context, id int, availability user.Availability) (*ent.User, error) {
+	return r.db(ctx).User.UpdateOneID(id).SetAvailability(availability).Save(ctx)
 }
 
 // CreateUser is the resolver for the createUser field.
@@ -189,13 +189,15 @@ func (r *mutationResolver) DeleteDivision(ctx context.Context, id int) (int, err
 }
 
 // AddDivisionMembers is the resolver for the addDivisionMembers field.
-func (r *mutationResolver) AddDivisionMembers(ctx context.Context, divisionID int, userIDs []int) (*ent.Division, error) {
-	return r.db(ctx).Division.UpdateOneID(divisionID).AddMemberIDs(userIDs...).Save(ctx)
+func (r *mutationResolver) AddDivisionMembers(ctx context.Context, id int, userIDs []int) (*ent.Division, error) {
+	d, err := r.db(ctx).Division.UpdateOneID(id).AddMemberIDs(userIDs...).Save(ctx)
+	return d, renameField(err, "addMemberIDs", "userIDs")
 }
 
 // RemoveDivisionMembers is the resolver for the removeDivisionMembers field.
-func (r *mutationResolver) RemoveDivisionMembers(ctx context.Context, divisionID int, userIDs []int) (*ent.Division, error) {
-	return r.db(ctx).Division.UpdateOneID(divisionID).RemoveMemberIDs(userIDs...).Save(ctx)
+func (r *mutationResolver) RemoveDivisionMembers(ctx context.Context, id int, userIDs []int) (*ent.Division, error) {
+	d, err := r.db(ctx).Division.UpdateOneID(id).RemoveMemberIDs(userIDs...).Save(ctx)
+	return d, renameField(err, "removeMemberIDs", "userIDs")
 }
 
 // CreateChannel is the resolver for the createChannel field.
@@ -312,6 +314,26 @@ func (r *subscriptionResolver) UserStatusChanged(ctx context.Context, divisionID
 // UserChanged is the resolver for the userChanged field.
 func (r *subscriptionResolver) UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error) {
 	return r.hub.UserChanges(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID})
+}
+
+// DivisionIDs is the resolver for the divisionIDs field.
+func (r *updateChannelInputResolver) DivisionIDs(ctx context.Context, obj *ent.UpdateChannelInput, data []int) error {
+	return replaceIDs("divisionIDs", data, &obj.ClearDivisions, &obj.AddDivisionIDs, obj.RemoveDivisionIDs)
+}
+
+// MemberIDs is the resolver for the memberIDs field.
+func (r *updateDivisionInputResolver) MemberIDs(ctx context.Context, obj *ent.UpdateDivisionInput, data []int) error {
+	return replaceIDs("memberIDs", data, &obj.ClearMembers, &obj.AddMemberIDs, obj.RemoveMemberIDs)
+}
+
+// ChannelIDs is the resolver for the channelIDs field.
+func (r *updateDivisionInputResolver) ChannelIDs(ctx context.Context, obj *ent.UpdateDivisionInput, data []int) error {
+	return replaceIDs("channelIDs", data, &obj.ClearChannels, &obj.AddChannelIDs, obj.RemoveChannelIDs)
+}
+
+// DivisionIDs is the resolver for the divisionIDs field.
+func (r *updateUserInputResolver) DivisionIDs(ctx context.Context, obj *ent.UpdateUserInput, data []int) error {
+	return replaceIDs("divisionIDs", data, &obj.ClearDivisions, &obj.AddDivisionIDs, obj.RemoveDivisionIDs)
 }
 
 // Mutation returns MutationResolver implementation.

@@ -73,7 +73,7 @@ func TestAccountLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got struct{ ResendInvitation struct{ Status string } }
-		admin.do(t, `mutation { resendInvitation(userID: "`+id+`") { status } }`, nil).decode(t, &got)
+		admin.do(t, `mutation { resendInvitation(id: "`+id+`") { status } }`, nil).decode(t, &got)
 		second := first
 		for second == first {
 			second, _ = url.QueryUnescape(box.last(t, "ivy@acme.test", invitationLink))
@@ -89,7 +89,7 @@ func TestAccountLifecycle(t *testing.T) {
 		}
 		anon.do(t, accept, vars{"t": second, "p": "ivy's long password"}).wantError(t, "BAD_USER_INPUT", "token")
 		srv.login(t, "ivy@acme.test", "ivy's long password")
-		admin.do(t, `mutation { revokeInvitation(userID: "`+id+`") { id } }`, nil).wantError(t, "CONFLICT", "")
+		admin.do(t, `mutation { revokeInvitation(id: "`+id+`") { id } }`, nil).wantError(t, "CONFLICT", "")
 	})
 
 	t.Run("archive, restore and delete", func(t *testing.T) {

@@ -184,7 +184,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		other.do(t, `mutation { createUser(input: {firstName: "X", lastName: "Y", email: "x@other.test", roleID: "`+roles["AGENT"]+`"}) { id } }`, nil).wantError(t, "NOT_FOUND", "roleID")
 		var div struct{ CreateDivision struct{ ID string } }
 		other.do(t, `mutation { createDivision(input: {name: "Theirs"}) { id } }`, nil).decode(t, &div)
-		other.do(t, `mutation { addDivisionMembers(divisionID: "`+div.CreateDivision.ID+`", userIDs: ["`+agentID+`"]) { id } }`, nil).wantError(t, "NOT_FOUND", "addMemberIDs")
+		other.do(t, `mutation { addDivisionMembers(id: "`+div.CreateDivision.ID+`", userIDs: ["`+agentID+`"]) { id } }`, nil).wantError(t, "NOT_FOUND", "userIDs")
 		var mine struct{ Node *struct{ FirstName string } }
 		admin.do(t, `{ node(id: "`+agentID+`") { ... on User { firstName } } }`, nil).decode(t, &mine)
 		if mine.Node == nil || mine.Node.FirstName != "Ana" {

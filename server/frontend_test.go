@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -398,4 +399,106 @@ func TestPagination(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestUpdateTakesTheCreateShapes checks that update inputs take the lists
+// create inputs take, replacing the whole list, beside their add and remove
+// fields; and that arguments naming the object changed are called id.
+func TestUpdateTakesTheCreateShapes(t *testing.T) {
+	t.Parallel()
+	f := newFrontendFixture(t, storetest.SQLiteURL(t))
+	foreignDiv := f.globex.createDivision(t, "Globex support")
+	for name, d := range transports(t, f.srv, f.acme) {
+		t.Run(name, func(t *testing.T) {
+			a, b, c := f.acme.createDivision(t, name+" A"), f.acme.createDivision(t, name+" B"), f.acme.createDivision(t, name+" C")
+			divNames := map[string]string{a: "A", b: "B", c: "C"}
+			user := f.acme.createUser(t, vars{"firstName": "Lu", "lastName": "List", "email": name + ".lu@acme.test", "roleID": f.roles["acme.AGENT"], "divisionIDs": []string{a, b}})
+			userDivisions := func(t *testing.T) string {
+				t.Helper()
+				var got struct {
+					Node struct{ Divisions []struct{ ID string } }
+				}
+				f.acme.do(t, `query($id: ID!) { node(id: $id) { ... on User { divisions { id } } } }`, vars{"id": user}).decode(t, &got)
+				var names []string
+				for _, d := range got.Node.Divisions {
+					names = append(names, divNames[d.ID])
+				}
+				slices.Sort(names)
+				return strings.Join(names, ",")
+			}
+			const updateUser = `mutation($id: ID!, $i: UpdateUserInput!) { updateUser(id: $id, input: $i) { id } }`
+			for _, tc := range []struct {
+				name        string
+				input       vars
+				want        string
+				code, field string
+			}{
+				{"divisionIDs replaces the list", vars{"divisionIDs": []string{b, c}}, "B,C", "", ""},
+				{"an empty divisionIDs empties it", vars{"divisionIDs": []string{}}, "", "", ""},
+				{"addDivisionIDs adds", vars{"addDivisionIDs": []string{a}}, "A", "", ""},
+				{"a null divisionIDs changes nothing", vars{"divisionIDs": nil, "firstName": "Lou"}, "A", "", ""},
+				{"divisionIDs with addDivisionIDs is refused", vars{"divisionIDs": []string{b}, "addDivisionIDs": []string{c}}, "A", "BAD_USER_INPUT", "divisionIDs"},
+				{"divisionIDs with clearDivisions is refused", vars{"divisionIDs": []string{b}, "clearDivisions": true}, "A", "BAD_USER_INPUT", "divisionIDs"},
+				{"another organization's division is not found", vars{"divisionIDs": []string{b, foreignDiv}}, "A", "NOT_FOUND", "divisionIDs"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					r := d.do(t, updateUser, vars{"id": user, "i": tc.input})
+					if tc.code != "" {
+						r.wantError(t, tc.code, tc.field)
+					} else {
+						r.decode(t, new(any))
+					}
+					if got := userDivisions(t); got != tc.want {
+						t.Errorf("divisions = %q, want %q", got, tc.want)
+					}
+				})
+			}
+
+			t.Run("divisions replace their members and channels", func(t *testing.T) {
+				other := f.acme.createUser(t, vars{"firstName": "Mo", "lastName": "Member", "email": name + ".mo@acme.test", "roleID": f.roles["acme.AGENT"], "divisionIDs": []string{c}})
+				var ch struct{ CreateChannel struct{ ID string } }
+				f.acme.do(t, `mutation($d: [ID!]) { createChannel(input: {type: LIVECHAT, name: "Chat", divisionIDs: $d}) { id } }`, vars{"d": []string{a}}).decode(t, &ch)
+				var got struct {
+					UpdateDivision struct {
+						Members struct {
+							Edges []struct{ Node struct{ ID string } }
+						}
+						Channels []struct{ ID string }
+					}
+				}
+				d.do(t, `mutation($id: ID!, $i: UpdateDivisionInput!) { updateDivision(id: $id, input: $i) { members { edges { node { id } } } channels { id } } }`,
+					vars{"id": c, "i": vars{"memberIDs": []string{user}, "channelIDs": []string{ch.CreateChannel.ID}}}).decode(t, &got)
+				if m := got.UpdateDivision.Members.Edges; len(m) != 1 || m[0].Node.ID != user {
+					t.Errorf("members = %+v, want only %s (not %s)", m, user, other)
+				}
+				if c := got.UpdateDivision.Channels; len(c) != 1 || c[0].ID != ch.CreateChannel.ID {
+					t.Errorf("channels = %+v", c)
+				}
+				var chGot struct {
+					UpdateChannel struct{ Divisions []struct{ ID string } }
+				}
+				d.do(t, `mutation($id: ID!, $i: UpdateChannelInput!) { updateChannel(id: $id, input: $i) { divisions { id } } }`,
+					vars{"id": ch.CreateChannel.ID, "i": vars{"divisionIDs": []string{b}}}).decode(t, &chGot)
+				if ds := chGot.UpdateChannel.Divisions; len(ds) != 1 || ds[0].ID != b {
+					t.Errorf("channel divisions = %+v, want only B", ds)
+				}
+				d.do(t, `mutation($id: ID!, $i: UpdateDivisionInput!) { updateDivision(id: $id, input: $i) { id } }`,
+					vars{"id": c, "i": vars{"memberIDs": []string{user}, "removeMemberIDs": []string{other}}}).wantError(t, "BAD_USER_INPUT", "memberIDs")
+			})
+
+			t.Run("the object changed is id", func(t *testing.T) {
+				var got struct {
+					SetUserAvailability struct{ Availability string }
+					AddDivisionMembers  struct{ ID string }
+				}
+				d.do(t, `mutation($u: ID!, $d: ID!) { setUserAvailability(id: $u, availability: BUSY) { availability } addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
+					vars{"u": user, "d": a}).decode(t, &got)
+				if got.SetUserAvailability.Availability != "BUSY" || got.AddDivisionMembers.ID != a {
+					t.Errorf("got %+v", got)
+				}
+				d.do(t, `mutation($u: ID!) { addDivisionMembers(id: $u, userIDs: [$u]) { id } }`, vars{"u": user}).wantError(t, "NOT_FOUND", "")
+				d.do(t, `mutation($d: ID!) { addDivisionMembers(id: $d, userIDs: ["4294999999"]) { id } }`, vars{"d": a}).wantError(t, "NOT_FOUND", "userIDs")
+			})
+		})
+	}
 }

@@ -517,7 +517,7 @@ func mxRows() []mxRow {
 				query: `subscription { userStatusChanged { user { id } availability online version } }`,
 				change: func(t *testing.T, f *mxFixture, u *mxUser) int {
 					var got struct{ SetUserAvailability struct{ Version int } }
-					f.admins[u.org].do(t, `mutation($u: ID!, $a: Availability!) { setUserAvailability(userID: $u, availability: $a) { version } }`,
+					f.admins[u.org].do(t, `mutation($u: ID!, $a: Availability!) { setUserAvailability(id: $u, availability: $a) { version } }`,
 						vars{"u": u.gid(), "a": f.nextAvailability(u)}).decode(t, &got)
 					return got.SetUserAvailability.Version
 				},
@@ -628,7 +628,7 @@ func mxRows() []mxRow {
 
 		// Users.
 		{field: "setUserAvailability", doc: "MANAGE_USERS", rule: mxManage(users, true),
-			call: op(`mutation($id: ID!) { setUserAvailability(userID: $id, availability: AWAY) { id } }`, targetUser)},
+			call: op(`mutation($id: ID!) { setUserAvailability(id: $id, availability: AWAY) { id } }`, targetUser)},
 		{field: "createUser", doc: "MANAGE_USERS (target: the division)", rule: mxManage(users, false),
 			call: func(_ *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
 				return mxRequest{query: `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`, vars: vars{"i": vars{
@@ -653,9 +653,9 @@ func mxRows() []mxRow {
 				return mxRequest{query: `mutation($id: ID!) { restoreUser(id: $id) { id status } }`, vars: vars{"id": u.gid()}}
 			}},
 		{field: "resendInvitation", doc: "MANAGE_USERS", rule: mxManage(users, true),
-			call: op(`mutation($id: ID!) { resendInvitation(userID: $id) { id } }`, func(f *mxFixture, x mxTarget) vars { return vars{"id": f.invited[x].gid()} })},
+			call: op(`mutation($id: ID!) { resendInvitation(id: $id) { id } }`, func(f *mxFixture, x mxTarget) vars { return vars{"id": f.invited[x].gid()} })},
 		{field: "revokeInvitation", doc: "MANAGE_USERS", rule: mxManage(users, true),
-			call: op(`mutation($id: ID!) { revokeInvitation(userID: $id) { id } }`, func(f *mxFixture, x mxTarget) vars { return vars{"id": f.invited[x].gid()} })},
+			call: op(`mutation($id: ID!) { revokeInvitation(id: $id) { id } }`, func(f *mxFixture, x mxTarget) vars { return vars{"id": f.invited[x].gid()} })},
 		{field: "revokeSession", doc: "own sessions; MANAGE_USERS: anyone's (target: another user's session)",
 			rule: func(a mxActor, x mxTarget) mxOutcome {
 				// Others' sessions are invisible to those who do not
@@ -723,13 +723,13 @@ func mxRows() []mxRow {
 		{field: "addDivisionMembers", doc: "MANAGE_DIVISIONS", rule: mxManage(divs, false),
 			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
 				u := f.newUser(t, "joiner", mxSpec{org: x.org(), role: role.BuiltinAgent})
-				return mxRequest{query: `mutation($d: ID!, $u: ID!) { addDivisionMembers(divisionID: $d, userIDs: [$u]) { id } }`,
+				return mxRequest{query: `mutation($d: ID!, $u: ID!) { addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
 					vars: vars{"d": strconv.Itoa(f.divs[x]), "u": u.gid()}}
 			}},
 		{field: "removeDivisionMembers", doc: "MANAGE_DIVISIONS", rule: mxManage(divs, false),
 			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
 				u := f.newUser(t, "leaver", mxSpec{org: x.org(), role: role.BuiltinAgent, div: f.divs[x]})
-				return mxRequest{query: `mutation($d: ID!, $u: ID!) { removeDivisionMembers(divisionID: $d, userIDs: [$u]) { id } }`,
+				return mxRequest{query: `mutation($d: ID!, $u: ID!) { removeDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
 					vars: vars{"d": strconv.Itoa(f.divs[x]), "u": u.gid()}}
 			}},
 

@@ -78,7 +78,7 @@ func validateChannel(next ent.Mutator) ent.Mutator {
 			return nil, err
 		}
 		field := "divisionIDs"
-		if m.Op().Is(ent.OpUpdateOne) {
+		if m.Op().Is(ent.OpUpdateOne) && !m.DivisionsCleared() {
 			field = "addDivisionIDs"
 		}
 		if err := checkRefs(ctx, field, m.DivisionsIDs(), countDivisions(m.Client(), org)); err != nil {

@@ -92,7 +92,12 @@ func checkDivisionRefs(next ent.Mutator) ent.Mutator {
 		c := m.Client()
 		members, channels := "memberIDs", "channelIDs"
 		if m.Op().Is(ent.OpUpdateOne) {
-			members, channels = "addMemberIDs", "addChannelIDs"
+			if !m.MembersCleared() {
+				members = "addMemberIDs"
+			}
+			if !m.ChannelsCleared() {
+				channels = "addChannelIDs"
+			}
 		}
 		countUsers := func(ctx context.Context, ids []int) (int, error) {
 			return c.User.Query().Where(user.IDIn(ids...), user.OrganizationID(org)).Count(ctx)

@@ -161,7 +161,7 @@ func checkUserRefs(next ent.Mutator) ent.Mutator {
 			}
 		}
 		field := "divisionIDs"
-		if m.Op().Is(ent.OpUpdateOne) {
+		if m.Op().Is(ent.OpUpdateOne) && !m.DivisionsCleared() {
 			field = "addDivisionIDs"
 		}
 		if err := checkRefs(ctx, field, m.DivisionsIDs(), countDivisions(c, org)); err != nil {
