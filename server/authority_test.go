@@ -326,7 +326,7 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		if seen := sock.statusesUntil(mine.id); !seen[other.id] {
 			t.Fatalf("before the change the supervisor did not see the second division's user")
 		}
-		admin.do(t, `mutation($d: ID!, $u: ID!) { removeDivisionMembers(divisionID: $d, userIDs: [$u]) { id } }`, vars{"d": strconv.Itoa(f.div[1]), "u": sup.id}).decode(t, new(any))
+		admin.do(t, `mutation($d: ID!, $u: ID!) { removeDivisionMembers(id: $d, userIDs: [$u]) { id } }`, vars{"d": strconv.Itoa(f.div[1]), "u": sup.id}).decode(t, new(any))
 		setAvailability(t, other)
 		setAvailability(t, mine)
 		if seen := sock.statusesUntil(mine.id); seen[other.id] {
