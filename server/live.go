@@ -58,7 +58,7 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		cancel:   cancel,
 		log:      log,
 	}
-	go l.hub.Run(runCtx, broker)
+	l.hub.Start(runCtx, broker)
 	if err := l.presence.Start(runCtx); err != nil {
 		cancel()
 		broker.Close()

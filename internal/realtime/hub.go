@@ -53,21 +53,25 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 	}
 }
 
-// Run hands the broker's events to the subscriptions until ctx is done.
-func (h *Hub) Run(ctx context.Context, broker pubsub.Broker) {
+// Start subscribes to the broker's events, at once, and hands them to the
+// subscriptions until ctx is done: no event published after Start returns
+// is missed.
+func (h *Hub) Start(ctx context.Context, broker pubsub.Broker) {
 	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles)
-	defer cancel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-msgs:
-			if !ok {
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case m, ok := <-msgs:
+				if !ok {
+					return
+				}
+				h.dispatch(ctx, m)
 			}
-			h.dispatch(ctx, m)
 		}
-	}
+	}()
 }
 
 func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {

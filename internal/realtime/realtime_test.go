@@ -72,7 +72,7 @@ func setup(t *testing.T, dbURL string) *world {
 	c := fx.Client
 	realtime.Publish(c, b, quiet)
 	hub := realtime.NewHub(c, nil, quiet)
-	go hub.Run(ctx, b)
+	hub.Start(ctx, b)
 
 	acme := fx.Orgs[0]
 	w := &world{client: c, raw: raw.Client, hub: hub, broker: b, agent: acme.Roles[role.BuiltinAgent]}
@@ -239,4 +239,88 @@ func testChanges(t *testing.T, w *world) {
 	defer w.hub.Watch(&viewer.Viewer{UserID: w.agentB.ID, SessionID: 999999}, func(string) { other <- struct{}{} }).Unwatch()
 	w.client.User.UpdateOneID(w.agentB.ID).SetStatus(user.StatusArchived).ExecX(viewer.NewContext(context.Background(), w.admin))
 	next(t, other)
+}
+
+// TestAuthorityRecheck checks that the hub closes a live connection when
+// its viewer's authority, read again after a change to their user or to a
+// role of their organization or after events were lost, is narrower than
+// what the connection's operations were granted, and only then.
+func TestAuthorityRecheck(t *testing.T) {
+	t.Parallel()
+	w := setup(t, fixture.SQLiteURL(t))
+	var mu sync.Mutex
+	current := map[int]*viewer.Viewer{} // what the sessions stand for now
+	set := func(v *viewer.Viewer) {
+		mu.Lock()
+		defer mu.Unlock()
+		current[v.SessionID] = v
+	}
+	hub := realtime.NewHub(w.client, func(_ context.Context, ids []int) (map[int]*viewer.Viewer, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[int]*viewer.Viewer{}
+		for _, id := range ids {
+			if v := current[id]; v != nil {
+				out[id] = v
+			}
+		}
+		return out, nil
+	}, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	hub.Start(ctx, w.broker)
+
+	org := w.admin.OrganizationID
+	as := func(u *ent.User, session int, perms ...viewer.Permission) *viewer.Viewer {
+		return &viewer.Viewer{UserID: u.ID, OrganizationID: org, RoleID: u.RoleID, SessionID: session, Permissions: perms}
+	}
+	watch := func(v *viewer.Viewer) (*realtime.Socket, chan string) {
+		closed := make(chan string, 1)
+		s := hub.Watch(v, func(reason string) { closed <- reason })
+		t.Cleanup(s.Unwatch)
+		set(v)
+		return s, closed
+	}
+	admin := viewer.NewContext(context.Background(), w.admin)
+	touch := func(u *ent.User) {
+		w.client.User.UpdateOneID(u.ID).SetLastName("Changed " + time.Now().Format(time.RFC3339Nano)).ExecX(admin)
+	}
+
+	// A change to the user that leaves their authority as it was closes
+	// nothing; one that narrows it closes their connection.
+	a := as(w.agentA, 1_000_001, viewer.Broadcast)
+	_, aClosed := watch(a)
+	_, bClosed := watch(as(w.agentB, 1_000_002, viewer.Broadcast))
+	touch(w.agentA)
+	none(t, aClosed)
+	set(as(w.agentA, a.SessionID))
+	touch(w.agentA)
+	if reason := next(t, aClosed); reason != "permissions changed" {
+		t.Errorf("closed because %q", reason)
+	}
+	none(t, bClosed) // another user's connection
+
+	// A connection whose operations were granted more than the
+	// connection's start closes once that shrinks, on a change to any
+	// role of the organization.
+	b := as(w.agentB, 1_000_003)
+	s, closed := watch(b)
+	s.Grant(as(w.agentB, b.SessionID, viewer.ManageUsers, viewer.ViewReports))
+	w.client.Role.UpdateOneID(w.agent).SetPermissions([]viewer.Permission{viewer.ViewReports}).ExecX(admin)
+	if reason := next(t, closed); reason != "permissions changed" {
+		t.Errorf("closed because %q", reason)
+	}
+
+	// After events may have been lost, every connection is checked: one
+	// whose session ended closes.
+	c := as(w.agentA, 1_000_004)
+	_, cClosed := watch(c)
+	mu.Lock()
+	delete(current, c.SessionID)
+	mu.Unlock()
+	w.broker.resync()
+	if reason := next(t, cClosed); reason != "session ended" {
+		t.Errorf("closed because %q", reason)
+	}
+	none(t, bClosed)
 }
