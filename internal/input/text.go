@@ -29,6 +29,9 @@ import (
 // Every offending string is reported at once, each as a BAD_USER_INPUT
 // error naming its field ("firstName", "where.or.1.emailHasPrefix"), on
 // the root field whose arguments hold it; no field of the operation runs.
+// A subscription (one root field, which runs without root field
+// interceptors) is refused before it starts, with its first offending
+// field.
 type Text struct {
 	schema *ast.Schema
 }
@@ -66,12 +69,21 @@ func (t *Text) MutateOperationContext(_ context.Context, oc *graphql.OperationCo
 		t.value(r, a.Root, prefix, a.Def.Type, a.Value, false, false)
 		return nil, false
 	})
-	if len(r) > 0 {
-		for _, errs := range r {
-			slices.SortFunc(errs, func(a, b *apierr.Error) int { return strings.Compare(a.Field, b.Field) })
-		}
-		oc.Stats.SetExtension(textExtension, r)
+	if len(r) == 0 {
+		return nil
 	}
+	for _, errs := range r {
+		slices.SortFunc(errs, func(a, b *apierr.Error) int { return strings.Compare(a.Field, b.Field) })
+	}
+	if oc.Operation.Operation == ast.Subscription {
+		// A subscription's root field runs without the root field
+		// interceptors: refuse it here, with its first offending field.
+		for _, errs := range r {
+			e := errs[0]
+			return &gqlerror.Error{Message: e.Error(), Extensions: e.Extensions()}
+		}
+	}
+	oc.Stats.SetExtension(textExtension, r)
 	return nil
 }
 
