@@ -465,6 +465,14 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 		return
 	}
 	ctx = graphql.WithOperationContext(ctx, rc)
+	op.subscription = rc.Operation != nil && rc.Operation.Operation == ast.Subscription
+	if op.subscription && c.t.MaxSubscriptions > 0 && c.subscriptions() >= c.t.MaxSubscriptions {
+		c.fail(op, ctx, &gqlerror.Error{
+			Message:    fmt.Sprintf("too many subscriptions: this connection already runs %d, the most allowed; complete one before subscribing again", c.t.MaxSubscriptions),
+			Extensions: map[string]any{"code": string(apierr.TooManySubscriptions)},
+		})
+		return
+	}
 	if f := c.t.OperationFunc; f != nil {
 		nctx, err := f(ctx)
 		var ce *CloseError
@@ -483,14 +491,6 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 		if nctx != nil {
 			ctx = nctx
 		}
-	}
-	op.subscription = rc.Operation != nil && rc.Operation.Operation == ast.Subscription
-	if op.subscription && c.t.MaxSubscriptions > 0 && c.subscriptions() >= c.t.MaxSubscriptions {
-		c.fail(op, ctx, &gqlerror.Error{
-			Message:    fmt.Sprintf("too many subscriptions: this connection already runs %d, the most allowed; complete one before subscribing again", c.t.MaxSubscriptions),
-			Extensions: map[string]any{"code": string(apierr.TooManySubscriptions)},
-		})
-		return
 	}
 	if c.t.GroupKey != nil && op.subscription {
 		if key := c.t.GroupKey(ctx); key != "" && c.t.join(op, ctx, rc, key, c.exec) {
