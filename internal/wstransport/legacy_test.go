@@ -102,7 +102,9 @@ func TestLegacyProtocol(t *testing.T) {
 
 func TestLegacyKeepAlive(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, &wstransport.Transport{PingInterval: 30 * time.Millisecond})
+	// The interval leaves a loaded machine time to answer the pings: a
+	// socket silent for two intervals is dropped.
+	e := newEnv(t, &wstransport.Transport{PingInterval: 250 * time.Millisecond})
 	c := e.dial(legacy)
 	c.init(nil)
 	c.expect("ka", "")
