@@ -424,7 +424,7 @@ func mxRows() []mxRow {
 		{field: "userSessions", doc: "MANAGE_USERS", rule: mxManageOr(users, true, mxNotFound),
 			call: op(`query($id: ID!) { userSessions(userID: $id) { id } }`, targetUser),
 			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool { return mxListHolds(v, f.users[x].session) }},
-		{field: "presenceSummary", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
+		{field: "presenceSummary", doc: "every viewer, their org (another organization's division: NOT_FOUND); scoped: users sharing a division", rule: mxRead(mxNotFound, mxFiltered),
 			call: op(`query($d: ID) { presenceSummary(divisionID: $d) { total byDivision { division { id } total } } }`,
 				func(f *mxFixture, x mxTarget) vars { return vars{"d": strconv.Itoa(f.divs[x])} }),
 			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {

@@ -304,11 +304,11 @@ func keepAnAdmin(next ent.Mutator) ent.Mutator {
 		id := mustID(m)
 		sys := viewer.NewSystemContext(ctx)
 		c := m.Client()
-		org, err := c.User.Query().Where(user.ID(id)).QueryOrganization().OnlyID(sys)
+		target, err := c.User.Query().Where(user.ID(id)).Select(user.FieldOrganizationID).Only(sys)
 		if err != nil {
 			return nil, err
 		}
-		if err := lockOrganization(sys, c, org); err != nil {
+		if err := lockOrganization(sys, c, target.OrganizationID); err != nil {
 			return nil, err
 		}
 		// Read the user as they are now that no one else can judge an

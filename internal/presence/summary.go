@@ -41,6 +41,13 @@ type DivisionPresence struct {
 // divisionID when it is not zero), in five statements whatever the size of
 // the organization.
 func Summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summary, error) {
+	if divisionID != 0 {
+		// A division the viewer cannot see is NOT_FOUND, as any ID that
+		// names nothing.
+		if _, err := client.Division.Query().Where(division.ID(divisionID)).OnlyID(ctx); err != nil {
+			return nil, err
+		}
+	}
 	base := func() *ent.UserQuery {
 		q := client.User.Query().Where(user.StatusEQ(user.StatusActive))
 		if divisionID != 0 {

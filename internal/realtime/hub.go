@@ -131,6 +131,22 @@ type Filter struct {
 	DivisionID, RoleID *int
 }
 
+// check answers a filter naming a division or role the viewer in ctx
+// cannot see with NOT_FOUND, as any ID that names nothing.
+func (f Filter) check(ctx context.Context, client *ent.Client) error {
+	if f.DivisionID != nil {
+		if _, err := client.Division.Query().Where(division.ID(*f.DivisionID)).OnlyID(ctx); err != nil {
+			return err
+		}
+	}
+	if f.RoleID != nil {
+		if _, err := client.Role.Query().Where(role.ID(*f.RoleID)).OnlyID(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (f Filter) apply(q *ent.UserQuery) *ent.UserQuery {
 	if f.DivisionID != nil {
 		q.Where(user.HasDivisionsWith(division.ID(*f.DivisionID)))
@@ -229,6 +245,9 @@ type item struct {
 func (h *Hub) subscribe(ctx context.Context, f Filter, handle func(context.Context, *subscription, item), done func()) error {
 	v, err := auth.Require(ctx)
 	if err != nil {
+		return err
+	}
+	if err := f.check(ctx, h.client); err != nil {
 		return err
 	}
 	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}, since: time.Now()}
