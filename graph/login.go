@@ -24,17 +24,13 @@ func (r *Resolver) loginPayload(ctx context.Context, s *auth.Session, ch *auth.C
 	return &model.LoginPayload{Token: &s.Token, ExpiresAt: &s.ExpiresAt, User: u}, nil
 }
 
-// asSelf loads user id, with every edge the client selected, as seen by
-// that user: for the answer of a field that acts for someone who is not
-// logged in yet (accepting an invitation), whose nested fields would
-// otherwise be read without a viewer.
-func (r *Resolver) asSelf(ctx context.Context, id int) (*ent.User, error) {
-	u, err := r.db(ctx).User.Query().Where(user.ID(id)).WithRole().Only(viewer.NewSystemContext(ctx))
-	if err != nil {
-		return nil, err
-	}
+// asSelf loads user u (loaded with their role), with every edge the
+// client selected, as seen by u: for the answer of a field that acts for
+// someone who is not logged in yet (accepting an invitation), whose nested
+// fields would otherwise be read without a viewer.
+func (r *Resolver) asSelf(ctx context.Context, u *ent.User) (*ent.User, error) {
 	ctx = viewer.NewContext(ctx, auth.ViewerOf(u, 0))
-	q, err := r.db(ctx).User.Query().Where(user.ID(id)).CollectFields(ctx)
+	q, err := r.db(ctx).User.Query().Where(user.ID(u.ID)).CollectFields(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, p
 	if err != nil {
 		return nil, err
 	}
-	return r.asSelf(ctx, u.ID)
+	return r.asSelf(ctx, u)
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.

@@ -111,8 +111,9 @@ func (s *Service) invited(ctx context.Context, c *ent.Client, id int) (*ent.User
 }
 
 // AcceptInvitation sets the password of the user invited with token, makes
-// them active, and ends the invitation. The token is the credential: the
-// server recognises it, and acts on it, on its own behalf.
+// them active, ends the invitation, and returns them with their role. The
+// token is the credential: the server recognises it, and acts on it, on
+// its own behalf.
 func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.User, error) {
 	if err := s.auth.LimitInvitation(ctx); err != nil {
 		return nil, err
@@ -147,9 +148,12 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*ent.
 		}
 		return nil, err
 	}
-	u, err := c.User.UpdateOneID(inv.UserID).Where(user.StatusEQ(user.StatusInvited)).SetPassword(hash).Save(sys)
+	err = c.User.UpdateOneID(inv.UserID).Where(user.StatusEQ(user.StatusInvited)).SetPassword(hash).Exec(sys)
 	if ent.IsNotFound(err) {
 		return nil, errBadInvitation
 	}
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	return c.User.Query().Where(user.ID(inv.UserID)).WithRole().Only(sys)
 }
