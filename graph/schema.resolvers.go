@@ -131,11 +131,26 @@ func (r *mutationResolver) SetUserAvailability(ctx context.Context, id int, avai
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error) {
+	ctx, pw, err := r.hashPassword(ctx, r.client.User.Create().SetInput(input).Mutation(), input.Password, input.Email)
+	if err != nil {
+		return nil, err
+	}
+	input.Password = pw
 	return r.db(ctx).User.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput) (*ent.User, error) {
+	if input.Password != nil {
+		email, err := r.emailOf(ctx, id, input)
+		if err != nil {
+			return nil, err
+		}
+		ctx, input.Password, err = r.hashPassword(ctx, r.client.User.UpdateOneID(id).SetInput(input).Mutation(), input.Password, email)
+		if err != nil {
+			return nil, err
+		}
+	}
 	return r.db(ctx).User.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 

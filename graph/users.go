@@ -1,12 +1,48 @@
 package graph
 
 import (
+	"context"
 	"strings"
 
 	"roster/ent"
 	"roster/ent/predicate"
 	"roster/ent/user"
+	"roster/internal/apierr"
+	"roster/internal/password"
 )
+
+// hashPassword checks and hashes the new password pw (when there is one)
+// of the user mutation m is to make, before the operation's transaction
+// begins (at its first statement): hashing is slow, and must hold no lock.
+// It returns the context that tells the user hook the hash is the
+// server's, and the hash to set in pw's place. Only a viewer the user
+// privacy policy lets make m gets a hash made.
+func (r *Resolver) hashPassword(ctx context.Context, m *ent.UserMutation, pw *string, email string) (context.Context, *string, error) {
+	if pw == nil || (*pw == "" && m.Op().Is(ent.OpCreate)) {
+		return ctx, pw, nil
+	}
+	if err := user.Policy.EvalMutation(ctx, m); err != nil {
+		return ctx, nil, err
+	}
+	if err := password.Check(*pw, strings.ToLower(strings.TrimSpace(email))); err != nil {
+		return ctx, nil, apierr.Input("password", "%s", err)
+	}
+	h, err := r.client.Hasher.Hash(*pw)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return password.WithPrehashed(ctx, h), &h, nil
+}
+
+// emailOf returns the email a user update leaves user id with: the new
+// one, or the current one, read (as the viewer) before the operation's
+// transaction begins.
+func (r *Resolver) emailOf(ctx context.Context, id int, input ent.UpdateUserInput) (string, error) {
+	if input.Email != nil {
+		return *input.Email, nil
+	}
+	return r.client.User.Query().Where(user.ID(id)).Select(user.FieldEmail).String(ctx)
+}
 
 // searchUsers matches users having every word of text in one of their
 // names, email or phone, case-insensitively.
