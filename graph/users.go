@@ -7,7 +7,6 @@ import (
 	"roster/ent"
 	"roster/ent/predicate"
 	"roster/ent/user"
-	"roster/internal/apierr"
 	"roster/internal/password"
 )
 
@@ -16,7 +15,8 @@ import (
 // begins (at its first statement): hashing is slow, and must hold no lock.
 // It returns the context that tells the user hook the hash is the
 // server's, and the hash to set in pw's place. Only a viewer the user
-// privacy policy lets make m gets a hash made.
+// privacy policy lets make m gets a hash made, and only of a password the
+// policy accepts.
 func (r *Resolver) hashPassword(ctx context.Context, m *ent.UserMutation, pw *string, email string) (context.Context, *string, error) {
 	if pw == nil || (*pw == "" && m.Op().Is(ent.OpCreate)) {
 		return ctx, pw, nil
@@ -24,8 +24,10 @@ func (r *Resolver) hashPassword(ctx context.Context, m *ent.UserMutation, pw *st
 	if err := user.Policy.EvalMutation(ctx, m); err != nil {
 		return ctx, nil, err
 	}
-	if err := password.Check(*pw, strings.ToLower(strings.TrimSpace(email))); err != nil {
-		return ctx, nil, apierr.Input("password", "%s", err)
+	if password.Check(*pw, strings.ToLower(strings.TrimSpace(email))) != nil {
+		// Not hashed: the user hook reports it, with the input's other
+		// invalid fields.
+		return ctx, pw, nil
 	}
 	h, err := r.client.Hasher.Hash(*pw)
 	if err != nil {
