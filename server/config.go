@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"roster/internal/limits"
+	"roster/internal/mail"
 	"roster/internal/password"
 	"roster/internal/store"
 )
@@ -89,6 +90,9 @@ var settings = []setting{
 		set: func(c *config, v string) error {
 			for _, o := range strings.Split(v, ",") {
 				if o = strings.TrimSpace(o); o != "" {
+					if err := checkOriginSetting(o); err != nil {
+						return err
+					}
 					c.AllowedOrigins = append(c.AllowedOrigins, o)
 				}
 			}
@@ -134,7 +138,15 @@ var settings = []setting{
 			return nil
 		}},
 	{flag: "smtp-url", env: "ROSTER_SMTP_URL", def: "", usage: "SMTP server for mails: smtp://user:password@host:587?from=noreply@example.com (or smtps://…:465); when empty, mails go to the log",
-		set: func(c *config, v string) error { c.SMTPURL = v; return nil }},
+		set: func(c *config, v string) error {
+			if v != "" {
+				if _, err := mail.NewSMTP(v); err != nil {
+					return err
+				}
+			}
+			c.SMTPURL = v
+			return nil
+		}},
 	{flag: "secret", env: "ROSTER_SECRET", def: "", usage: "a server secret keying the hashes of emailed login codes (the same on every instance)",
 		set: func(c *config, v string) error { c.Secret = v; return nil }},
 	{flag: "invitation-ttl", env: "ROSTER_INVITATION_TTL", def: "72h", usage: "how long an invitation link works",
@@ -193,21 +205,28 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	c := &config{Passwords: password.Hasher{Cost: password.DefaultCost}}
 	for i, s := range settings {
-		v, source := *values[i], "-"+s.flag
-		if v == "" {
-			v, source = getenv(s.env), s.env
-		}
-		if v == "" && s.alt != "" {
-			v, source = getenv(s.alt), s.alt
-		}
-		if v == "" {
-			v, source = s.def, "default"
-		}
+		v, source := s.lookup(*values[i], getenv)
 		if err := s.set(c, v); err != nil {
 			return nil, fmt.Errorf("%s (%s): %w", s.env, source, err)
 		}
 	}
 	return c, nil
+}
+
+// lookup returns the value of s: flagValue when set, else its environment
+// variable's, else its default; and where the value came from.
+func (s setting) lookup(flagValue string, getenv func(string) string) (v, source string) {
+	v, source = flagValue, "-"+s.flag
+	if v == "" {
+		v, source = getenv(s.env), s.env
+	}
+	if v == "" && s.alt != "" {
+		v, source = getenv(s.alt), s.alt
+	}
+	if v == "" {
+		v, source = s.def, "default"
+	}
+	return v, source
 }
 
 func intSetting(field func(*config) *int) func(*config, string) error {
@@ -234,6 +253,19 @@ func boolSetting(field func(*config) *bool) func(*config, string) error {
 		*field(c) = b
 		return nil
 	}
+}
+
+// checkOriginSetting accepts "*" or an origin: scheme and host (with the
+// port), nothing else, as browsers send in the Origin header.
+func checkOriginSetting(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimRight(o, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%q is not an origin: want scheme://host[:port], such as https://app.example.com, or *", o)
+	}
+	return nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -1,7 +1,8 @@
 // Command server runs the roster GraphQL API.
 //
 // With no settings it keeps its data in an SQLite file under ./data and
-// listens on :8080; see the README for every setting.
+// listens on :8080; see the README for every setting. "roster org create"
+// provisions an organization in the same database.
 package main
 
 import (

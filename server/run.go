@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +21,12 @@ import (
 )
 
 // run starts the server and serves until ctx is done, then shuts down
-// gracefully: in-flight requests finish before the database closes.
+// gracefully: in-flight requests finish before the database closes. With
+// the arguments "org create …" it provisions an organization instead.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "org" {
+		return orgCommand(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -35,16 +38,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 
+	// Every setting has been checked; take the port before anything is
+	// created, so that a start that cannot serve creates nothing.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+
 	db, err := store.Open(ctx, cfg.DatabaseURL, ent.Hasher(cfg.Passwords))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	log.Info("database ready", "dialect", db.Dialect)
-
-	if err := bootstrap(ctx, db.Client, cfg, stdout, log); err != nil {
-		return err
-	}
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
@@ -73,18 +80,19 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	go accounts.RunPurge(bg, cfg.PurgeInterval)
 	stopped := false
 	defer func() {
 		if !stopped {
 			rt.stop(context.Background())
 		}
 	}()
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	// Last, when nothing is left to fail before serving: the one-time
+	// password it may print is then never lost to a failed start.
+	if err := bootstrap(ctx, db.Client, cfg, stdout, log); err != nil {
+		return err
 	}
+	go accounts.RunPurge(bg, cfg.PurgeInterval)
+
 	srv := &http.Server{
 		Handler:           newServer(db, &services{auth: authn, live: rt, accounts: accounts, limits: cfg.Limits}, log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -132,21 +140,10 @@ func bootstrap(ctx context.Context, client *ent.Client, cfg *config, stdout io.W
 	if n > 0 {
 		return nil
 	}
-	pw, generated := cfg.AdminPassword, false
-	if pw == "" {
-		pw, generated = rand.Text(), true
-	}
-	org, admin, err := account.CreateOrganization(ctx, client, cfg.OrganizationName, account.Admin{
-		FirstName: "Admin", LastName: "User", Email: cfg.AdminEmail, Password: pw,
-	})
-	if err != nil {
-		return fmt.Errorf("create first organization: %w", err)
-	}
-	log.Info("created the first organization", "organization", org.ID, "admin", admin.Email)
-	if generated {
-		fmt.Fprintf(stdout, "\nCreated organization %q with admin %s.\nThe admin's password is shown only this once: %s\n\n", org.Name, admin.Email, pw)
-	}
-	return nil
+	log.Info("creating the first organization", "name", cfg.OrganizationName, "admin", cfg.AdminEmail)
+	return createOrganization(ctx, client, cfg.OrganizationName, account.Admin{
+		FirstName: "Admin", LastName: "User", Email: cfg.AdminEmail, Password: cfg.AdminPassword,
+	}, stdout)
 }
 
 // startMail starts sending the mails of the outbox, through SMTP when

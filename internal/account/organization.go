@@ -3,10 +3,12 @@ package account
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"roster/ent"
 	"roster/ent/organization"
 	"roster/ent/role"
+	"roster/internal/apierr"
 	"roster/internal/store"
 	"roster/internal/viewer"
 )
@@ -49,6 +51,16 @@ func CreateOrganization(ctx context.Context, client *ent.Client, name string, ad
 }
 
 func createOrganization(ctx context.Context, c *ent.Client, name string, admin Admin) (*ent.Organization, *ent.User, error) {
+	name = strings.TrimSpace(name)
+	// Two organizations of one name would be told apart by nobody: an
+	// operator who runs the same command twice gets an error, not a twin.
+	taken, err := c.Organization.Query().Where(organization.NameEqualFold(name)).Exist(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find organization %q: %w", name, err)
+	}
+	if taken {
+		return nil, nil, &apierr.Error{Code: apierr.Conflict, Field: "name", Message: fmt.Sprintf("an organization is already named %q", name)}
+	}
 	org, err := c.Organization.Create().SetName(name).Save(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create organization: %w", err)
