@@ -183,6 +183,7 @@ func TestForeignIDsLookMissing(t *testing.T) {
 				{name: "userChanged by role", query: `subscription($id: ID!) { userChanged(roleID: $id) { at } }`, id: o.customRole, wsOnly: true},
 				{"presenceSummary", `query($id: ID!) { presenceSummary(divisionID: $id) { total } }`, o.division, nil, false},
 				{"node", `query($id: ID!) { node(id: $id) { id } }`, o.agent, nil, false},
+				{"nodes", `query($id: ID!) { nodes(ids: [$id]) { id } }`, o.division, nil, false},
 				{"userSessions", `query($id: ID!) { userSessions(userID: $id) { id } }`, o.agent, nil, false},
 				{"updateUser", `mutation($id: ID!) { updateUser(id: $id, input: {firstName: "Hacked"}) { id } }`, o.agent, nil, false},
 				{"updateUser email", `mutation($id: ID!) { updateUser(id: $id, input: {email: "admin@globex.test"}) { id } }`, o.agent, nil, false},
