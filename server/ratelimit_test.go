@@ -126,6 +126,50 @@ func TestLoginLimitPerOrganization(t *testing.T) {
 	}
 }
 
+// TestPasswordLimitOverWebsocket: checking the current password over the
+// websocket spends the account's login limit, the one HTTP logins spend,
+// and is refused with RATE_LIMITED and retryAfter there too.
+func TestPasswordLimitOverWebsocket(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, storetest.SQLiteURL(t))
+	ws := dialWS(t, srv.url, srv.login(t, "admin@acme.test", adminPassword).token)
+	for i := range 9 {
+		if code, _ := loginAttempt(t, srv, "admin@acme.test", "wrong password", ""); code != "UNAUTHENTICATED" {
+			t.Fatalf("failure %d over HTTP: %s", i+1, code)
+		}
+	}
+	change := func(id string) (code string, retryAfter int) {
+		payload, _ := json.Marshal(map[string]any{"query": `mutation($c: String!) { changeMyPassword(currentPassword: $c, newPassword: "a brand new password 1") }`,
+			"variables": vars{"c": "wrong password"}})
+		ws.send(wsMessage{ID: id, Type: "subscribe", Payload: payload})
+		m := ws.read()
+		var p struct {
+			Errors []struct {
+				Extensions struct {
+					Code       string
+					RetryAfter int
+				}
+			}
+		}
+		if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || len(p.Errors) == 0 {
+			t.Fatalf("want an error, got %s %s", m.Type, m.Payload)
+		}
+		if m := ws.read(); m.Type != "complete" {
+			t.Errorf("want complete, got %s %s", m.Type, m.Payload)
+		}
+		return p.Errors[0].Extensions.Code, p.Errors[0].Extensions.RetryAfter
+	}
+	if code, _ := change("1"); code != "BAD_USER_INPUT" {
+		t.Fatalf("10th attempt, over the websocket: %s, want BAD_USER_INPUT (wrong password)", code)
+	}
+	if code, retry := change("2"); code != "RATE_LIMITED" || retry < 1 {
+		t.Errorf("11th attempt, over the websocket: %s, retryAfter %d; want RATE_LIMITED", code, retry)
+	}
+	if code, _ := loginAttempt(t, srv, "admin@acme.test", adminPassword, ""); code != "RATE_LIMITED" {
+		t.Errorf("login over HTTP after them: %q, want RATE_LIMITED", code)
+	}
+}
+
 // TestLoginLimitSharedByInstances: two instances on one PostgreSQL count
 // the same attempts.
 func TestLoginLimitSharedByInstances(t *testing.T) {
