@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -350,6 +353,35 @@ type vars = map[string]any
 type server struct {
 	url  string
 	logs *logBuffer
+	// label marks every goroutine the server started, directly or not
+	// (see goroutines); empty for a server in another process.
+	label string
+}
+
+// servers numbers the servers tests start, for their goroutine labels.
+var servers atomic.Int64
+
+// goroutines returns how many goroutines of the process carry the server's
+// label, and their stacks: the ones its serve call started, directly or
+// not. Unlike runtime.NumGoroutine, the count ignores what other tests run
+// meanwhile, so a test that counts may run in parallel.
+func (s *server) goroutines() (int, string) {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	want := fmt.Sprintf(`# labels: {"roster-server":%q}`, s.label)
+	n, stacks := 0, ""
+	groups := strings.Split(buf.String(), "\n\n")
+	for _, g := range groups {
+		head, rest, _ := strings.Cut(g, "\n")
+		if labels, _, _ := strings.Cut(rest, "\n"); labels == want {
+			var k int
+			if _, err := fmt.Sscanf(head, "%d @", &k); err == nil {
+				n += k
+				stacks += g + "\n\n"
+			}
+		}
+	}
+	return n, stacks
 }
 
 // startServer serves on port 0, with the settings run would read from the
@@ -376,7 +408,8 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	cfg.Passwords = fixture.Hasher
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, io.Discard, logs) }()
+	label := strconv.FormatInt(servers.Add(1), 10)
+	go pprof.Do(ctx, pprof.Labels("roster-server", label), func(ctx context.Context) { done <- serve(ctx, cfg, io.Discard, logs) })
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -396,7 +429,7 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the server did not start")
 	}
-	s := &server{url: "http://" + addr, logs: logs}
+	s := &server{url: "http://" + addr, logs: logs, label: label}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		resp, err := http.Get(s.url + "/healthz")
 		if err == nil {
