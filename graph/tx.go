@@ -83,7 +83,7 @@ func checkStandalone(set ast.SelectionSet) *apierr.Error {
 		return nil
 	}
 	sort.Strings(names)
-	return apierr.Input(alone[0], "%s must be sent alone, in a mutation of its own (this one has %s)", alone[0], strings.Join(names, ", "))
+	return apierr.Input(alone[0], "must be sent alone, in a mutation of its own (this one has %s)", strings.Join(names, ", "))
 }
 
 // rootFields lists the names of the fields set selects (through fragments,

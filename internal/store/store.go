@@ -1,6 +1,7 @@
 // Package store opens the database roster keeps its data in: an embedded
 // SQLite file by default, or PostgreSQL through lib/pq. It migrates the
-// schema at start-up and counts the SQL statements each request makes.
+// schema at start-up, opens every transaction (Transact) and counts the SQL
+// statements each request makes.
 package store
 
 import (
