@@ -84,10 +84,7 @@ func (w *WhereInputs) MutateOperationContext(_ context.Context, oc *graphql.Oper
 
 func badFilter(arg *ast.Argument, format string, args ...any) *gqlerror.Error {
 	e := apierr.Input(arg.Name, format, args...)
-	err := &gqlerror.Error{
-		Message:    e.Error(),
-		Extensions: map[string]any{"code": string(e.Code), "field": e.Field},
-	}
+	err := &gqlerror.Error{Message: e.Error(), Extensions: e.Extensions()}
 	if arg.Position != nil && arg.Position.Line > 0 {
 		err.Locations = []gqlerror.Location{{Line: arg.Position.Line, Column: arg.Position.Column}}
 	}
@@ -163,7 +160,7 @@ func (w *WhereInputs) measure(typ string, raw any, limit int) (depth, preds int)
 		}
 		preds++
 		if limit == 0 {
-			depth = 2 // deeper than allowed: no need to look further
+			depth = max(depth, 2) // deeper than allowed: no need to look further
 			continue
 		}
 		for _, e := range input.Elems(v) {
