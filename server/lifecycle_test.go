@@ -302,8 +302,8 @@ func (a *lcAdmins) active(t *testing.T) []int {
 
 // TestLastAdminUnderConcurrency has every admin of an organization leave at
 // the same moment (demoted, archived or deleted, by themselves or by each
-// other) on PostgreSQL: one active admin must remain, and those refused get
-// CONFLICT with a message.
+// other), on PostgreSQL and SQLite: one active admin must remain, and those
+// refused get CONFLICT with a message.
 func TestLastAdminUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	const n = 6
@@ -315,93 +315,98 @@ func TestLastAdminUnderConcurrency(t *testing.T) {
 	for _, mode := range []string{"themselves", "each other"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			srv, w := startWorld(t, fixture.PostgresURL(t), nil)
-			acme := w.Orgs[0]
-			agentRole := strconv.Itoa(acme.Roles[role.BuiltinAgent])
-			admins := &lcAdmins{srv: srv, db: w.Client, org: acme, clients: map[int]*client{acme.Admin.ID: srv.as(acme.Admin)}}
-			for round := range 3 {
-				ids := admins.fill(t, n)
-				start := make(chan struct{})
-				results := make([]*response, len(ids))
-				var wg sync.WaitGroup
-				for i, id := range ids {
-					target := id
-					if mode == "each other" {
-						target = ids[(i+1)%len(ids)]
+			fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+				srv, w := startWorld(t, dbURL, nil)
+				acme := w.Orgs[0]
+				agentRole := strconv.Itoa(acme.Roles[role.BuiltinAgent])
+				admins := &lcAdmins{srv: srv, db: w.Client, org: acme, clients: map[int]*client{acme.Admin.ID: srv.as(acme.Admin)}}
+				for round := range 3 {
+					ids := admins.fill(t, n)
+					start := make(chan struct{})
+					results := make([]*response, len(ids))
+					var wg sync.WaitGroup
+					for i, id := range ids {
+						target := id
+						if mode == "each other" {
+							target = ids[(i+1)%len(ids)]
+						}
+						q, c := leave[(i+round)%len(leave)], admins.clients[id]
+						wg.Go(func() {
+							<-start
+							results[i] = c.do(t, q, vars{"id": strconv.Itoa(target), "r": agentRole})
+						})
 					}
-					q, c := leave[(i+round)%len(leave)], admins.clients[id]
-					wg.Go(func() {
-						<-start
-						results[i] = c.do(t, q, vars{"id": strconv.Itoa(target), "r": agentRole})
-					})
-				}
-				close(start)
-				wg.Wait()
-				left := len(admins.active(t))
-				if left < 1 {
-					t.Fatalf("round %d: %d active admins left", round, left)
-				}
-				var refused int
-				for i, r := range results {
-					if len(r.Errors) == 0 {
-						continue
+					close(start)
+					wg.Wait()
+					left := len(admins.active(t))
+					if left < 1 {
+						t.Fatalf("round %d: %d active admins left", round, left)
 					}
-					e := r.Errors[0]
-					switch {
-					case e.Extensions.Code == "CONFLICT" && strings.Contains(e.Message, "last active admin"):
-						refused++
-					case mode == "each other" && slices.Contains([]string{"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND"}, e.Extensions.Code):
-						// Archived, deleted or demoted by another before acting,
-						// or acting on one already gone.
-					default:
-						t.Errorf("round %d: admin %d got %s %q", round, i, e.Extensions.Code, e.Message)
+					var refused int
+					for i, r := range results {
+						if len(r.Errors) == 0 {
+							continue
+						}
+						e := r.Errors[0]
+						switch {
+						case e.Extensions.Code == "CONFLICT" && strings.Contains(e.Message, "last active admin"):
+							refused++
+						case mode == "each other" && slices.Contains([]string{"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND"}, e.Extensions.Code):
+							// Archived, deleted or demoted by another before acting,
+							// or acting on one already gone.
+						default:
+							t.Errorf("round %d: admin %d got %s %q", round, i, e.Extensions.Code, e.Message)
+						}
+					}
+					if mode == "themselves" && (refused != 1 || left != 1) {
+						t.Errorf("round %d: %d refused and %d active admins left, want 1 and 1", round, refused, left)
 					}
 				}
-				if mode == "themselves" && (refused != 1 || left != 1) {
-					t.Errorf("round %d: %d refused and %d active admins left, want 1 and 1", round, refused, left)
-				}
-			}
+			})
 		})
 	}
 }
 
 // TestDuplicateEmailRace creates the same email at the same moment, on
-// PostgreSQL: one create succeeds, the others get CONFLICT on email.
+// PostgreSQL and SQLite: one create succeeds, the others get CONFLICT on
+// email.
 func TestDuplicateEmailRace(t *testing.T) {
 	t.Parallel()
-	srv, w := startWorld(t, fixture.PostgresURL(t), nil)
-	acme := w.Orgs[0]
-	admin := srv.as(acme.Admin)
-	const n = 8
-	for round := range 3 {
-		email := fmt.Sprintf("twin%d@acme.test", round)
-		start := make(chan struct{})
-		results := make([]*response, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				results[i] = admin.do(t, `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`,
-					vars{"i": vars{"firstName": "Twin", "lastName": strconv.Itoa(i), "email": email, "roleID": strconv.Itoa(acme.Roles[role.BuiltinAgent])}})
-			})
-		}
-		close(start)
-		wg.Wait()
-		created := 0
-		for _, r := range results {
-			if len(r.Errors) == 0 {
-				created++
-				continue
+	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+		srv, w := startWorld(t, dbURL, nil)
+		acme := w.Orgs[0]
+		admin := srv.as(acme.Admin)
+		const n = 8
+		for round := range 3 {
+			email := fmt.Sprintf("twin%d@acme.test", round)
+			start := make(chan struct{})
+			results := make([]*response, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					results[i] = admin.do(t, `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`,
+						vars{"i": vars{"firstName": "Twin", "lastName": strconv.Itoa(i), "email": email, "roleID": strconv.Itoa(acme.Roles[role.BuiltinAgent])}})
+				})
 			}
-			if e := r.Errors[0]; e.Extensions.Code != "CONFLICT" || e.Extensions.Field != "email" {
-				t.Errorf("round %d: the loser got %s (field %q) %q", round, e.Extensions.Code, e.Extensions.Field, e.Message)
+			close(start)
+			wg.Wait()
+			created := 0
+			for _, r := range results {
+				if len(r.Errors) == 0 {
+					created++
+					continue
+				}
+				if e := r.Errors[0]; e.Extensions.Code != "CONFLICT" || e.Extensions.Field != "email" {
+					t.Errorf("round %d: the loser got %s (field %q) %q", round, e.Extensions.Code, e.Extensions.Field, e.Message)
+				}
+			}
+			if created != 1 {
+				t.Errorf("round %d: %d users created with %s", round, created, email)
+			}
+			if got := w.Client.User.Query().Where(user.Email(email)).CountX(fixture.System()); got != 1 {
+				t.Errorf("round %d: %d users have %s", round, got, email)
 			}
 		}
-		if created != 1 {
-			t.Errorf("round %d: %d users created with %s", round, created, email)
-		}
-		if got := w.Client.User.Query().Where(user.Email(email)).CountX(fixture.System()); got != 1 {
-			t.Errorf("round %d: %d users have %s", round, got, email)
-		}
-	}
+	})
 }
