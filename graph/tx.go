@@ -145,10 +145,11 @@ func (t Transactional) InterceptOperation(ctx context.Context, next graphql.Oper
 	})
 	switch {
 	case err == nil:
-	case rsp != nil && (errors.Is(err, errRollBack) || store.Retryable(err)):
+	case rsp != nil && len(rsp.Errors) > 0 && (errors.Is(err, errRollBack) || store.Retryable(err)):
+		// A field failed: its errors tell why, and no data is kept.
 		rsp = &graphql.Response{Errors: rsp.Errors, Extensions: rsp.Extensions}
 	case rsp == nil && errors.Is(err, errRollBack):
-	default:
+	default: // beginning or committing failed
 		if t.Log != nil {
 			t.Log.ErrorContext(ctx, "mutation transaction", "err", err)
 		}
