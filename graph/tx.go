@@ -62,7 +62,9 @@ func (Transactional) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		return nil
 	}
 	if err := checkStandalone(oc.Operation.SelectionSet); err != nil {
-		return &gqlerror.Error{Message: err.Error(), Err: err, Extensions: map[string]any{"code": err.Code, "field": err.Field}}
+		gqlErr := err.GraphQL()
+		gqlErr.Err = err
+		return gqlErr
 	}
 	previous := oc.ResolverMiddleware
 	var mu sync.Mutex
@@ -153,11 +155,9 @@ func (t Transactional) InterceptOperation(ctx context.Context, next graphql.Oper
 		if t.Log != nil {
 			t.Log.ErrorContext(ctx, "mutation transaction", "err", err)
 		}
-		rsp = &graphql.Response{Errors: gqlerror.List{{
-			Message:    "internal error",
-			Err:        fmt.Errorf("mutation transaction: %w", err),
-			Extensions: map[string]any{"code": apierr.Internal},
-		}}}
+		gqlErr := apierr.New(apierr.Internal, "internal error").GraphQL()
+		gqlErr.Err = fmt.Errorf("mutation transaction: %w", err)
+		rsp = &graphql.Response{Errors: gqlerror.List{gqlErr}}
 	}
 	return graphql.OneShot(rsp)
 }

@@ -84,7 +84,7 @@ func (w *WhereInputs) MutateOperationContext(_ context.Context, oc *graphql.Oper
 
 func badFilter(arg *ast.Argument, format string, args ...any) *gqlerror.Error {
 	e := apierr.Input(arg.Name, format, args...)
-	err := &gqlerror.Error{Message: e.Error(), Extensions: e.Extensions()}
+	err := e.GraphQL()
 	if arg.Position != nil && arg.Position.Line > 0 {
 		err.Locations = []gqlerror.Location{{Line: arg.Position.Line, Column: arg.Position.Column}}
 	}

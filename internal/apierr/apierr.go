@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // Code is a stable, machine-readable error class, sent to clients as
@@ -115,6 +117,13 @@ func (e *Error) Extensions() map[string]any {
 		ext["retryAfter"] = RetryAfterSeconds(e.RetryAfter)
 	}
 	return ext
+}
+
+// GraphQL returns e as a GraphQL error, for the code that answers before
+// or beside the error presenter (limits, argument checks, transports):
+// its message, and its Extensions. The caller adds locations or a path.
+func (e *Error) GraphQL() *gqlerror.Error {
+	return &gqlerror.Error{Message: e.Error(), Extensions: e.Extensions()}
 }
 
 // RetryAfterSeconds rounds d up to whole seconds, at least 1: a client

@@ -1,8 +1,6 @@
 package limits
 
 import (
-	"fmt"
-
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -66,8 +64,7 @@ func Extensions(cfg Config) []graphql.HandlerExtension {
 
 // reject returns an error with code and a message for the client.
 func reject(code apierr.Code, format string, args ...any) *gqlerror.Error {
-	e := &apierr.Error{Code: code, Message: fmt.Sprintf(format, args...)}
-	return &gqlerror.Error{Message: e.Message, Extensions: e.Extensions()}
+	return apierr.New(code, format, args...).GraphQL()
 }
 
 // rejectAt is reject with the location of pos, when known.

@@ -97,10 +97,7 @@ func (w *walker) field(f *ast.Field) *gqlerror.Error {
 
 // refuse turns e, about an argument of f, into the operation's error.
 func (w *walker) refuse(f *ast.Field, e *apierr.Error) *gqlerror.Error {
-	err := &gqlerror.Error{
-		Message:    e.Error(),
-		Extensions: map[string]any{"code": e.Code, "field": e.Field},
-	}
+	err := e.GraphQL()
 	pos := f.Position
 	if a := f.Arguments.ForName(e.Field); a != nil && a.Value != nil {
 		pos = a.Value.Position

@@ -467,10 +467,8 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 	ctx = graphql.WithOperationContext(ctx, rc)
 	op.subscription = rc.Operation != nil && rc.Operation.Operation == ast.Subscription
 	if op.subscription && c.t.MaxSubscriptions > 0 && c.subscriptions() >= c.t.MaxSubscriptions {
-		c.fail(op, ctx, &gqlerror.Error{
-			Message:    fmt.Sprintf("too many subscriptions: this connection already runs %d, the most allowed; complete one before subscribing again", c.t.MaxSubscriptions),
-			Extensions: map[string]any{"code": string(apierr.TooManySubscriptions)},
-		})
+		c.fail(op, ctx, apierr.New(apierr.TooManySubscriptions,
+			"too many subscriptions: this connection already runs %d, the most allowed; complete one before subscribing again", c.t.MaxSubscriptions).GraphQL())
 		return
 	}
 	if f := c.t.OperationFunc; f != nil {
