@@ -146,15 +146,6 @@ func (l *Limiter) AllowSome(ctx context.Context, all, some []Check) (d Decision,
 			_ = tx.Rollback()
 		}
 	}()
-	if l.drv.Dialect() == dialect.Postgres {
-		// Counts are bookkeeping: not waiting for the disk at commit
-		// risks losing the last instant's counts if the database
-		// crashes, and spares every attempt a disk flush (see
-		// BenchmarkAllow).
-		if err := tx.Exec(ctx, "SET LOCAL synchronous_commit TO OFF", []any{}, nil); err != nil {
-			return d, fmt.Errorf("rate limit: %w", err)
-		}
-	}
 	stored, err := l.read(ctx, tx, keys)
 	if err != nil {
 		return d, err
