@@ -160,6 +160,56 @@ func TestForeignIDsLookMissing(t *testing.T) {
 			{"connectChannel", `mutation($id: ID!) { connectChannel(id: $id) { id } }`, o.channel, nil, false},
 			{"disconnectChannel", `mutation($id: ID!) { disconnectChannel(id: $id) { id } }`, o.channel, nil, false},
 		}
+		// Globex's admin watches its users: nothing the cases do may
+		// reach them. A sentinel change shows the subscription has
+		// started, and, at the end, that no event came before it.
+		watch := dialWS(t, srv.url, globex.Admin.Token)
+		watch.subscribe("watch", `subscription { userChanged { userID user { lastName } } }`)
+		events := mxReader(watch.conn)
+		globexAdmin, sentinels := srv.as(globex.Admin), 0
+		sentinel := func(t *testing.T, timeout time.Duration) (others []string, heard bool) {
+			t.Helper()
+			sentinels++
+			name := fmt.Sprintf("Sentinel%d", sentinels)
+			globexAdmin.do(t, `mutation($id: ID!, $n: String!) { updateUser(id: $id, input: {lastName: $n}) { id } }`,
+				vars{"id": strconv.Itoa(globex.Supervisor.ID), "n": name}).decode(t, new(any))
+			deadline := time.After(timeout)
+			for {
+				select {
+				case m, open := <-events:
+					if !open {
+						t.Fatal("Globex's socket closed")
+					}
+					if m.Type != "next" {
+						continue
+					}
+					var p struct {
+						Data struct {
+							UserChanged struct {
+								UserID string
+								User   *struct{ LastName string }
+							}
+						}
+					}
+					_ = json.Unmarshal(m.Payload, &p)
+					if ev := p.Data.UserChanged; ev.UserID == strconv.Itoa(globex.Supervisor.ID) && ev.User != nil && ev.User.LastName == name {
+						return others, true
+					}
+					others = append(others, string(m.Payload))
+				case <-deadline:
+					return others, false
+				}
+			}
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			if _, heard := sentinel(t, 500*time.Millisecond); heard {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Globex's subscription did not start")
+			}
+		}
+
 		before := lcSnapshot(t, w, globex.ID)
 		ws := dialWS(t, srv.url, acme.Admin.Token)
 		for _, c := range cases {
@@ -197,6 +247,10 @@ func TestForeignIDsLookMissing(t *testing.T) {
 		}
 		if after := lcSnapshot(t, w, globex.ID); after != before {
 			t.Errorf("the other organization changed:\nbefore %s\nafter  %s", before, after)
+		}
+		others, heard := sentinel(t, 15*time.Second)
+		if !heard || len(others) > 0 {
+			t.Errorf("Globex's admin heard %q before the sentinel (heard: %v)", others, heard)
 		}
 	})
 }
