@@ -27,7 +27,7 @@ func (Division) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("description").
 			Default("").
-			Validate(maxLen(1000)).
+			Validate(paragraph(1000)).
 			Comment("What the division does."),
 	}
 }

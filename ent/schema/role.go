@@ -30,7 +30,7 @@ func (Role) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("description").
 			Default("").
-			Validate(maxLen(1000)).
+			Validate(paragraph(1000)).
 			Comment("What the role is for."),
 		field.JSON("permissions", []viewer.Permission{}).
 			Default([]viewer.Permission{}).

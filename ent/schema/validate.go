@@ -7,7 +7,17 @@ import (
 	"strings"
 
 	"roster/internal/apierr"
+	"roster/internal/input"
 )
+
+// singleLine refuses control characters, line breaks and bidirectional
+// text controls, as the API refuses them in every single-line input.
+func singleLine(s string) error {
+	if msg := input.Check(s, false); msg != "" {
+		return apierr.Invalidf("%s", msg)
+	}
+	return nil
+}
 
 func required(s string) error {
 	if strings.TrimSpace(s) == "" {
@@ -19,6 +29,9 @@ func required(s string) error {
 func emailAddress(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return apierr.Invalidf("is required")
+	}
+	if err := singleLine(s); err != nil {
+		return err
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
@@ -37,6 +50,9 @@ func phoneNumber(s string) error {
 }
 
 func httpURL(s string) error {
+	if err := singleLine(s); err != nil {
+		return err
+	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return apierr.Invalidf("must be an http or https URL")
@@ -66,9 +82,27 @@ func text(max int) func(string) error {
 	}
 }
 
-// maxLen returns a validator for a text of at most max characters.
+// maxLen returns a validator for a single-line text of at most max
+// characters.
 func maxLen(max int) func(string) error {
 	return func(s string) error {
+		if err := singleLine(s); err != nil {
+			return err
+		}
+		if len([]rune(s)) > max {
+			return apierr.Invalidf("must be at most %d characters long", max)
+		}
+		return nil
+	}
+}
+
+// paragraph returns a validator for a text of at most max characters that
+// may span lines: a description.
+func paragraph(max int) func(string) error {
+	return func(s string) error {
+		if msg := input.Check(s, true); msg != "" {
+			return apierr.Invalidf("%s", msg)
+		}
 		if len([]rune(s)) > max {
 			return apierr.Invalidf("must be at most %d characters long", max)
 		}

@@ -154,7 +154,12 @@ func join(prefix, name string) string {
 // lines: a description, or a filter on one (descriptionContains…).
 func multiLine(name string) bool { return strings.HasPrefix(name, "description") }
 
-// check returns why s is refused, or "".
+// Check returns why the text s is refused, or "": control characters, and
+// unless multi (text that may span lines) line breaks, tabs and the
+// controls of bidirectional text. ent's validators apply it too, to text
+// that does not come through GraphQL.
+func Check(s string, multi bool) string { return check(s, multi) }
+
 func check(s string, multi bool) string {
 	for _, r := range s {
 		switch {
