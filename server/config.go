@@ -48,8 +48,8 @@ type config struct {
 	ArchiveRetention time.Duration
 	PurgeInterval    time.Duration
 
-	// Passwords hashes passwords, at password.DefaultCost; only tests ask
-	// for less. It is not a setting.
+	// Passwords hashes passwords: productionPasswords, unless a test asks
+	// for less (see runWith). It is not a setting.
 	Passwords password.Hasher
 }
 
@@ -203,7 +203,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	c := &config{Passwords: password.Hasher{Cost: password.DefaultCost}}
+	c := &config{}
 	for i, s := range settings {
 		v, source := s.lookup(*values[i], getenv)
 		if err := s.set(c, v); err != nil {

@@ -401,15 +401,12 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	for i := 0; i+1 < len(settings); i += 2 {
 		env[settings[i]] = settings[i+1]
 	}
-	cfg, err := loadConfig([]string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
-	cfg.Passwords = fixture.Hasher
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	label := strconv.FormatInt(servers.Add(1), 10)
-	go pprof.Do(ctx, pprof.Labels("roster-server", label), func(ctx context.Context) { done <- serve(ctx, cfg, io.Discard, logs) })
+	go pprof.Do(ctx, pprof.Labels("roster-server", label), func(ctx context.Context) {
+		done <- runWith(ctx, fixture.Hasher, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, logs)
+	})
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"roster/internal/account"
-	"roster/internal/store"
+	"roster/internal/fixture"
 	"roster/internal/store/storetest"
 )
 
@@ -194,11 +194,7 @@ func TestFilterScope(t *testing.T) {
 	scoped := srv.login(t, "sue@acme.test", "scoped supervisor passphrase")
 
 	// Globex, with a user whose email starts like Acme's hidden ones.
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := fixture.MustOpenDB(t, dbURL)
 	if _, _, err := account.CreateOrganization(ctx, db.Client, "Globex", account.Admin{FirstName: "Gina", LastName: "Globex", Email: "hidden.admin@globex.test", Password: "globex admin passphrase"}); err != nil {
 		t.Fatal(err)
 	}

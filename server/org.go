@@ -26,7 +26,7 @@ ROSTER_DATABASE_URL or DATABASE_URL, else the default). Without
 -admin-password, a password is generated and printed once.`
 
 // orgCommand runs "roster org …", with the arguments after "org".
-func orgCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func orgCommand(ctx context.Context, passwords password.Hasher, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprintln(stderr, orgUsage)
 		return errors.New("org: want the subcommand create")
@@ -52,7 +52,7 @@ func orgCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.New("org create: -name and -admin-email are required")
 	}
 	dbURL, _ := dbSetting.lookup(*dbFlag, getenv)
-	db, err := store.Open(ctx, dbURL, ent.Hasher(password.Hasher{Cost: password.DefaultCost}))
+	db, err := store.Open(ctx, dbURL, ent.Hasher(passwords))
 	if err != nil {
 		return err
 	}

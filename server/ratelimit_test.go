@@ -10,7 +10,7 @@ import (
 
 	"roster/ent/organization"
 	"roster/internal/account"
-	"roster/internal/store"
+	"roster/internal/fixture"
 	"roster/internal/store/storetest"
 	"roster/internal/viewer"
 )
@@ -59,11 +59,7 @@ func loginAttempt(t *testing.T, srv *server, email, password, org string) (code 
 func twoOrganizations(t *testing.T, dbURL string) (first, second string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := fixture.MustOpenDB(t, dbURL)
 	org, _, err := account.CreateOrganization(ctx, db.Client, "Other Inc", account.Admin{FirstName: "Olga", LastName: "Other", Email: "admin@acme.test", Password: otherPassword})
 	if err != nil {
 		t.Fatal(err)

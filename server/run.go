@@ -15,6 +15,7 @@ import (
 	"roster/internal/account"
 	"roster/internal/auth"
 	"roster/internal/mail"
+	"roster/internal/password"
 	"roster/internal/ratelimit"
 	"roster/internal/store"
 	"roster/internal/viewer"
@@ -24,13 +25,24 @@ import (
 // gracefully: in-flight requests finish before the database closes. With
 // the arguments "org create …" it provisions an organization instead.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, productionPasswords(), args, getenv, stdout, stderr)
+}
+
+// productionPasswords hashes the passwords of the program: at
+// password.DefaultCost, which makes a stolen hash expensive to guess.
+func productionPasswords() password.Hasher { return password.Hasher{Cost: password.DefaultCost} }
+
+// runWith is run with passwords hashed by passwords; only tests pass
+// another than productionPasswords, to spend less time hashing.
+func runWith(ctx context.Context, passwords password.Hasher, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "org" {
-		return orgCommand(ctx, args[1:], getenv, stdout, stderr)
+		return orgCommand(ctx, passwords, args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	cfg.Passwords = passwords
 	return serve(ctx, cfg, stdout, stderr)
 }
 

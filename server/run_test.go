@@ -10,17 +10,13 @@ import (
 )
 
 // TestRun starts the program as main does, on a database the fixture made,
-// and logs in; and checks that, with no setting about passwords, it hashes
-// them at a production cost (the cheap hashes of the other tests come from
-// their fixture only).
+// and logs in; and checks that the program hashes passwords at a
+// production cost (the other tests hash at the lowest, through runWith and
+// the fixture).
 func TestRun(t *testing.T) {
 	t.Parallel()
-	cfg, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Passwords.Cost < 12 {
-		t.Errorf("the server hashes passwords at bcrypt cost %d, want at least 12", cfg.Passwords.Cost)
+	if c := productionPasswords().Cost; c < 12 {
+		t.Errorf("the program hashes passwords at bcrypt cost %d, want at least 12", c)
 	}
 
 	w := fixture.New(t, fixture.SQLiteURL(t))
