@@ -178,6 +178,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldUpdatedAt: {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
 			organization.FieldName:      {Type: field.TypeString, Column: organization.FieldName},
 			organization.FieldPlan:      {Type: field.TypeEnum, Column: organization.FieldPlan},
+			organization.FieldCountry:   {Type: field.TypeString, Column: organization.FieldCountry},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -1445,6 +1446,11 @@ func (f *OrganizationFilter) WhereName(p entql.StringP) {
 // WherePlan applies the entql string predicate on the plan field.
 func (f *OrganizationFilter) WherePlan(p entql.StringP) {
 	f.Where(p.Field(organization.FieldPlan))
+}
+
+// WhereCountry applies the entql string predicate on the country field.
+func (f *OrganizationFilter) WhereCountry(p entql.StringP) {
+	f.Where(p.Field(organization.FieldCountry))
 }
 
 // WhereHasUsers applies a predicate to check if query has an edge users.

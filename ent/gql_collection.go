@@ -401,6 +401,11 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, organization.FieldPlan)
 				fieldSeen[organization.FieldPlan] = struct{}{}
 			}
+		case "country":
+			if _, ok := fieldSeen[organization.FieldCountry]; !ok {
+				selectedFields = append(selectedFields, organization.FieldCountry)
+				fieldSeen[organization.FieldCountry] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -25,6 +25,8 @@ type Organization struct {
 	Name string `json:"name,omitempty"`
 	// The organization's plan. On PAID, admins, supervisors and agents who may broadcast must log in with a second factor.
 	Plan organization.Plan `json:"plan,omitempty"`
+	// The organization's country, as an ISO 3166-1 alpha-2 code (e.g. ID, GB): phone numbers typed without a country code are read as numbers of this country.
+	Country string `json:"country,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrganizationQuery when eager-loading is set.
 	Edges        OrganizationEdges `json:"edges"`
@@ -142,7 +144,7 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case organization.FieldID:
 			values[i] = new(sql.NullInt64)
-		case organization.FieldName, organization.FieldPlan:
+		case organization.FieldName, organization.FieldPlan, organization.FieldCountry:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -190,6 +192,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field plan", values[i])
 			} else if value.Valid {
 				_m.Plan = organization.Plan(value.String)
+			}
+		case organization.FieldCountry:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field country", values[i])
+			} else if value.Valid {
+				_m.Country = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -278,6 +286,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("plan=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Plan))
+	builder.WriteString(", ")
+	builder.WriteString("country=")
+	builder.WriteString(_m.Country)
 	builder.WriteByte(')')
 	return builder.String()
 }

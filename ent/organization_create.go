@@ -76,6 +76,20 @@ func (_c *OrganizationCreate) SetNillablePlan(v *organization.Plan) *Organizatio
 	return _c
 }
 
+// SetCountry sets the "country" field.
+func (_c *OrganizationCreate) SetCountry(v string) *OrganizationCreate {
+	_c.mutation.SetCountry(v)
+	return _c
+}
+
+// SetNillableCountry sets the "country" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableCountry(v *string) *OrganizationCreate {
+	if v != nil {
+		_c.SetCountry(*v)
+	}
+	return _c
+}
+
 // AddUserIDs adds the "users" edge to the User entity by IDs.
 func (_c *OrganizationCreate) AddUserIDs(ids ...int) *OrganizationCreate {
 	_c.mutation.AddUserIDs(ids...)
@@ -251,6 +265,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultPlan
 		_c.mutation.SetPlan(v)
 	}
+	if _, ok := _c.mutation.Country(); !ok {
+		v := organization.DefaultCountry
+		_c.mutation.SetCountry(v)
+	}
 	return nil
 }
 
@@ -276,6 +294,14 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.Plan(); ok {
 		if err := organization.PlanValidator(v); err != nil {
 			return &ValidationError{Name: "plan", err: fmt.Errorf(`ent: validator failed for field "Organization.plan": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Country(); !ok {
+		return &ValidationError{Name: "country", err: errors.New(`ent: missing required field "Organization.country"`)}
+	}
+	if v, ok := _c.mutation.Country(); ok {
+		if err := organization.CountryValidator(v); err != nil {
+			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Organization.country": %w`, err)}
 		}
 	}
 	return nil
@@ -319,6 +345,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Plan(); ok {
 		_spec.SetField(organization.FieldPlan, field.TypeEnum, value)
 		_node.Plan = value
+	}
+	if value, ok := _c.mutation.Country(); ok {
+		_spec.SetField(organization.FieldCountry, field.TypeString, value)
+		_node.Country = value
 	}
 	if nodes := _c.mutation.UsersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

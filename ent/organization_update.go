@@ -71,6 +71,20 @@ func (_u *OrganizationUpdate) SetNillablePlan(v *organization.Plan) *Organizatio
 	return _u
 }
 
+// SetCountry sets the "country" field.
+func (_u *OrganizationUpdate) SetCountry(v string) *OrganizationUpdate {
+	_u.mutation.SetCountry(v)
+	return _u
+}
+
+// SetNillableCountry sets the "country" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableCountry(v *string) *OrganizationUpdate {
+	if v != nil {
+		_u.SetCountry(*v)
+	}
+	return _u
+}
+
 // AddUserIDs adds the "users" edge to the User entity by IDs.
 func (_u *OrganizationUpdate) AddUserIDs(ids ...int) *OrganizationUpdate {
 	_u.mutation.AddUserIDs(ids...)
@@ -418,6 +432,11 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "plan", err: fmt.Errorf(`ent: validator failed for field "Organization.plan": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Country(); ok {
+		if err := organization.CountryValidator(v); err != nil {
+			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Organization.country": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -447,6 +466,9 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.Plan(); ok {
 		_spec.SetField(organization.FieldPlan, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Country(); ok {
+		_spec.SetField(organization.FieldCountry, field.TypeString, value)
 	}
 	if _u.mutation.UsersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -864,6 +886,20 @@ func (_u *OrganizationUpdateOne) SetNillablePlan(v *organization.Plan) *Organiza
 	return _u
 }
 
+// SetCountry sets the "country" field.
+func (_u *OrganizationUpdateOne) SetCountry(v string) *OrganizationUpdateOne {
+	_u.mutation.SetCountry(v)
+	return _u
+}
+
+// SetNillableCountry sets the "country" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableCountry(v *string) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetCountry(*v)
+	}
+	return _u
+}
+
 // AddUserIDs adds the "users" edge to the User entity by IDs.
 func (_u *OrganizationUpdateOne) AddUserIDs(ids ...int) *OrganizationUpdateOne {
 	_u.mutation.AddUserIDs(ids...)
@@ -1224,6 +1260,11 @@ func (_u *OrganizationUpdateOne) check() error {
 			return &ValidationError{Name: "plan", err: fmt.Errorf(`ent: validator failed for field "Organization.plan": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Country(); ok {
+		if err := organization.CountryValidator(v); err != nil {
+			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Organization.country": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1270,6 +1311,9 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.Plan(); ok {
 		_spec.SetField(organization.FieldPlan, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Country(); ok {
+		_spec.SetField(organization.FieldCountry, field.TypeString, value)
 	}
 	if _u.mutation.UsersCleared() {
 		edge := &sqlgraph.EdgeSpec{

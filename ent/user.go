@@ -33,7 +33,7 @@ type User struct {
 	DisplayName string `json:"display_name,omitempty"`
 	// The user's email address, used to log in. Unique within the organization, compared case-insensitively, and stored in lower case.
 	Email string `json:"email,omitempty"`
-	// The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
+	// The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
 	Phone *string `json:"phone,omitempty"`
 	// The URL of the user's avatar image.
 	AvatarURL *string `json:"avatar_url,omitempty"`

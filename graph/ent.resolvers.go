@@ -65,6 +65,9 @@ func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
+// User returns UserResolver implementation.
+func (r *Resolver) User() UserResolver { return &userResolver{r} }
+
 // UpdateChannelInput returns UpdateChannelInputResolver implementation.
 func (r *Resolver) UpdateChannelInput() UpdateChannelInputResolver {
 	return &updateChannelInputResolver{r}
@@ -83,6 +86,7 @@ type (
 	queryResolver               struct{ *Resolver }
 	roleResolver                struct{ *Resolver }
 	sessionResolver             struct{ *Resolver }
+	userResolver                struct{ *Resolver }
 	updateChannelInputResolver  struct{ *Resolver }
 	updateDivisionInputResolver struct{ *Resolver }
 	updateUserInputResolver     struct{ *Resolver }

@@ -15,6 +15,7 @@ import (
 	"roster/graph/model"
 	"roster/internal/apierr"
 	"roster/internal/auth"
+	"roster/internal/phone"
 	"roster/internal/presence"
 	"roster/internal/realtime"
 	"roster/internal/viewer"
@@ -113,6 +114,11 @@ func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID int) (
 // SetOrganizationPlan is the resolver for the setOrganizationPlan field.
 func (r *mutationResolver) SetOrganizationPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error) {
 	return r.account.SetPlan(ctx, plan)
+}
+
+// SetOrganizationCountry is the resolver for the setOrganizationCountry field.
+func (r *mutationResolver) SetOrganizationCountry(ctx context.Context, country string) (*ent.Organization, error) {
+	return r.account.SetCountry(ctx, country)
 }
 
 // SetMyAvailability is the resolver for the setMyAvailability field.
@@ -271,7 +277,11 @@ func (r *queryResolver) Organization(ctx context.Context) (*ent.Organization, er
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) (*ent.UserConnection, error) {
 	q := r.db(ctx).User.Query()
 	if search != nil && strings.TrimSpace(*search) != "" {
-		q.Where(searchUsers(*search))
+		org, err := r.Query().Organization(ctx)
+		if err != nil {
+			return nil, err
+		}
+		q.Where(searchUsers(*search, org.Country))
 	}
 	if !filtersStatus(where) {
 		q.Where(user.StatusNEQ(user.StatusArchived))
@@ -329,6 +339,15 @@ func (r *subscriptionResolver) UserStatusChanged(ctx context.Context, divisionID
 // UserChanged is the resolver for the userChanged field.
 func (r *subscriptionResolver) UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error) {
 	return r.hub.UserChanges(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID})
+}
+
+// FormattedPhone is the resolver for the formattedPhone field.
+func (r *userResolver) FormattedPhone(ctx context.Context, obj *ent.User) (*string, error) {
+	if obj.Phone == nil {
+		return nil, nil
+	}
+	f := phone.Format(*obj.Phone)
+	return &f, nil
 }
 
 // DivisionIDs is the resolver for the divisionIDs field.

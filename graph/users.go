@@ -8,6 +8,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/user"
 	"roster/internal/password"
+	"roster/internal/phone"
 )
 
 // hashPassword checks and hashes the new password pw (when there is one)
@@ -47,17 +48,27 @@ func (r *Resolver) emailOf(ctx context.Context, id int, input ent.UpdateUserInpu
 }
 
 // searchUsers matches users having every word of text in one of their
-// names, email or phone, case-insensitively.
-func searchUsers(text string) predicate.User {
+// names, email or phone, case-insensitively. A phone number, or part of
+// one, is found however it is typed: "+62 812-555-0102", or "0812 555"
+// dialled in country.
+func searchUsers(text, country string) predicate.User {
 	var all []predicate.User
 	for _, w := range strings.Fields(text) {
-		all = append(all, user.Or(
+		any := []predicate.User{
 			user.FirstNameContainsFold(w),
 			user.LastNameContainsFold(w),
 			user.DisplayNameContainsFold(w),
 			user.EmailContainsFold(w),
 			user.PhoneContainsFold(w),
-		))
+		}
+		if digits, ok := phone.SearchDigits(w, country); ok {
+			any = append(any, user.PhoneContains(digits))
+		}
+		all = append(all, user.Or(any...))
+	}
+	if digits, ok := phone.SearchDigits(text, country); ok && len(all) > 1 {
+		// A number typed with spaces is one term, not several words.
+		return user.Or(user.PhoneContains(digits), user.And(all...))
 	}
 	return user.And(all...)
 }

@@ -502,3 +502,113 @@ func TestUpdateTakesTheCreateShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestPhoneNumbers(t *testing.T) {
+	t.Parallel()
+	f := newFrontendFixture(t, storetest.SQLiteURL(t))
+	var org struct{ Organization struct{ Country string } }
+	f.acme.do(t, `{ organization { country } }`, nil).decode(t, &org)
+	if org.Organization.Country != "ID" {
+		t.Fatalf("default country = %q", org.Organization.Country)
+	}
+	// Globex works in Britain.
+	var gb struct{ SetOrganizationCountry struct{ Country string } }
+	f.globex.do(t, `mutation { setOrganizationCountry(country: "gb") { country } }`, nil).decode(t, &gb)
+	if gb.SetOrganizationCountry.Country != "GB" {
+		t.Fatalf("Globex country = %q", gb.SetOrganizationCountry.Country)
+	}
+	f.globex.createUser(t, vars{"firstName": "Gil", "lastName": "Globex", "email": "gil@globex.test", "roleID": f.roles["globex.AGENT"], "phone": "+62 812-555-0102"})
+
+	const create = `mutation($i: CreateUserInput!) { createUser(input: $i) { id phone formattedPhone } }`
+	for name, d := range transports(t, f.srv, f.acme) {
+		t.Run(name, func(t *testing.T) {
+			seq := 0
+			newUser := func(phone string) *response {
+				seq++
+				return d.do(t, create, vars{"i": vars{"firstName": "Pia", "lastName": "Phone", "email": fmt.Sprintf("%s.pia%d@acme.test", name, seq), "roleID": f.roles["acme.AGENT"], "phone": phone}})
+			}
+			t.Run("numbers are read as typed", func(t *testing.T) {
+				for _, tc := range []struct{ in, want, formatted string }{
+					{"+62 812-555-0102", "+628125550102", "+62 812-5550-102"},
+					{"0812 555 0103", "+628125550103", "+62 812-5550-103"},
+					{"(0812) 5550-104", "+628125550104", "+62 812-5550-104"},
+					{"+44 20 7946 0018", "+442079460018", "+44 20 7946 0018"},
+				} {
+					var got struct {
+						CreateUser struct{ ID, Phone, FormattedPhone string }
+					}
+					newUser(tc.in).decode(t, &got)
+					if got.CreateUser.Phone != tc.want || got.CreateUser.FormattedPhone != tc.formatted {
+						t.Errorf("%q stored as %q, shown as %q; want %q, %q", tc.in, got.CreateUser.Phone, got.CreateUser.FormattedPhone, tc.want, tc.formatted)
+					}
+				}
+			})
+			t.Run("invalid numbers are refused with the field", func(t *testing.T) {
+				for _, in := range []string{"12345", "+62 12", "0812 555 0102 ext", "call me", "020 7946 0018"} {
+					newUser(in).wantError(t, "BAD_USER_INPUT", "phone")
+				}
+			})
+			t.Run("updates read numbers the same way", func(t *testing.T) {
+				var c struct{ CreateUser struct{ ID string } }
+				newUser("+62 812-555-0109").decode(t, &c)
+				var got struct{ UpdateUser struct{ Phone string } }
+				d.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {phone: "0812 555 0110"}) { phone } }`, vars{"id": c.CreateUser.ID}).decode(t, &got)
+				if got.UpdateUser.Phone != "+628125550110" {
+					t.Errorf("updated phone = %q", got.UpdateUser.Phone)
+				}
+				d.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {phone: "0812"}) { phone } }`, vars{"id": c.CreateUser.ID}).wantError(t, "BAD_USER_INPUT", "phone")
+			})
+			t.Run("search finds a number however it is typed", func(t *testing.T) {
+				for _, tc := range []struct {
+					search string
+					want   int
+				}{
+					{"+62 812-555-0102", 1},
+					{"+628125550102", 1},
+					{"0812 555 0102", 1},
+					{"0812-5550-102", 1},
+					{"(0812) 555", 4},
+					{"+62 812 555", 4},
+					{"0812 555 0103 pia", 1},
+					{"+44 20 7946 0018", 1},
+					{"0812 555 0199", 0},
+				} {
+					var got struct {
+						Users struct {
+							Edges []struct{ Node struct{ Email string } }
+						}
+					}
+					d.do(t, `query($s: String) { users(search: $s, first: 50) { edges { node { email } } } }`, vars{"s": tc.search}).decode(t, &got)
+					n := 0
+					for _, e := range got.Users.Edges {
+						if strings.HasPrefix(e.Node.Email, name+".") {
+							n++
+						}
+					}
+					if n != tc.want {
+						t.Errorf("search %q found %d of this transport's users, want %d: %+v", tc.search, n, tc.want, got.Users.Edges)
+					}
+				}
+			})
+		})
+	}
+
+	t.Run("each organization reads numbers in its own country", func(t *testing.T) {
+		var got struct{ Users struct{ TotalCount int } }
+		f.globex.do(t, `{ users(search: "+62 812-555-0102") { totalCount } }`, nil).decode(t, &got)
+		if got.Users.TotalCount != 1 {
+			t.Errorf("Globex finds %d users with the number, want its own 1", got.Users.TotalCount)
+		}
+		var local struct{ CreateUser struct{ Phone string } }
+		f.globex.do(t, `mutation($i: CreateUserInput!) { createUser(input: $i) { phone } }`, vars{"i": vars{"firstName": "Lon", "lastName": "Don", "email": "lon@globex.test", "roleID": f.roles["globex.AGENT"], "phone": "020 7946 0018"}}).decode(t, &local)
+		if local.CreateUser.Phone != "+442079460018" {
+			t.Errorf("Globex reads 020 7946 0018 as %q", local.CreateUser.Phone)
+		}
+		f.globex.do(t, `mutation { setOrganizationCountry(country: "XX") { country } }`, nil).wantError(t, "BAD_USER_INPUT", "country")
+		var acme struct{ Organization struct{ Country string } }
+		f.acme.do(t, `{ organization { country } }`, nil).decode(t, &acme)
+		if acme.Organization.Country != "ID" {
+			t.Errorf("Acme's country became %q", acme.Organization.Country)
+		}
+	})
+}

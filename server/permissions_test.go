@@ -625,6 +625,9 @@ func mxRows() []mxRow {
 		{field: "setOrganizationPlan", doc: "MANAGE_USERS, their org", rule: mxManage(users, false), self: true,
 			// The current plan: the call is checked, nothing changes.
 			call: op(`mutation { setOrganizationPlan(plan: TRIAL) { id plan } }`, nil)},
+		{field: "setOrganizationCountry", doc: "MANAGE_USERS, their org", rule: mxManage(users, false), self: true,
+			// The current country: the call is checked, nothing changes.
+			call: op(`mutation { setOrganizationCountry(country: "ID") { id country } }`, nil)},
 
 		// Users.
 		{field: "setUserAvailability", doc: "MANAGE_USERS", rule: mxManage(users, true),

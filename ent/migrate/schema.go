@@ -255,6 +255,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString},
 		{Name: "plan", Type: field.TypeEnum, Enums: []string{"TRIAL", "PAID"}, Default: "TRIAL"},
+		{Name: "country", Type: field.TypeString, Default: "ID"},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{

@@ -291,6 +291,8 @@ func init() {
 	organization.Hooks[1] = organizationHooks[0]
 
 	organization.Hooks[2] = organizationHooks[1]
+
+	organization.Hooks[3] = organizationHooks[2]
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationFields := schema.Organization{}.Fields()
@@ -309,6 +311,12 @@ func init() {
 	organizationDescName := organizationFields[0].Descriptor()
 	// organization.NameValidator is a validator for the "name" field. It is called by the builders before save.
 	organization.NameValidator = organizationDescName.Validators[0].(func(string) error)
+	// organizationDescCountry is the schema descriptor for country field.
+	organizationDescCountry := organizationFields[2].Descriptor()
+	// organization.DefaultCountry holds the default value on creation for the country field.
+	organization.DefaultCountry = organizationDescCountry.Default.(string)
+	// organization.CountryValidator is a validator for the "country" field. It is called by the builders before save.
+	organization.CountryValidator = organizationDescCountry.Validators[0].(func(string) error)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(roleMixin[1], schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {

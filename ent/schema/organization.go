@@ -6,6 +6,8 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+
+	"roster/internal/phone"
 )
 
 // Organization is a tenant: a company using the product. Nothing is shared
@@ -26,6 +28,10 @@ func (Organization) Fields() []ent.Field {
 			Default("TRIAL").
 			Comment("The organization's plan. On PAID, admins, supervisors and agents who may broadcast must log in with a second factor.").
 			Annotations(entgql.Type("Plan")),
+		field.String("country").
+			Default(phone.DefaultCountry).
+			Validate(countryCode).
+			Comment("The organization's country, as an ISO 3166-1 alpha-2 code (e.g. ID, GB): phone numbers typed without a country code are read as numbers of this country."),
 	}
 }
 

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"strings"
 
 	"entgo.io/ent"
 
@@ -35,6 +36,14 @@ func (Organization) Policy() ent.Policy {
 // Hooks of the Organization.
 func (Organization) Hooks() []ent.Hook {
 	return []ent.Hook{
+		hook.On(func(next ent.Mutator) ent.Mutator {
+			return hook.OrganizationFunc(func(ctx context.Context, m *gen.OrganizationMutation) (gen.Value, error) {
+				if v, ok := m.Country(); ok {
+					m.SetCountry(strings.ToUpper(strings.TrimSpace(v)))
+				}
+				return next.Mutate(ctx, m)
+			})
+		}, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(checkFields(Organization{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		// Moving to the PAID plan turns on the second factor of those who
 		// need it.

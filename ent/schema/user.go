@@ -40,7 +40,7 @@ func (User) Fields() []ent.Field {
 			Optional().
 			Nillable().
 			Validate(phoneNumber).
-			Comment("The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input."),
+			Comment("The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read."),
 		field.String("avatar_url").
 			Optional().
 			Nillable().

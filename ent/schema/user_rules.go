@@ -22,6 +22,7 @@ import (
 	"roster/internal/access"
 	"roster/internal/apierr"
 	"roster/internal/password"
+	"roster/internal/phone"
 	"roster/internal/viewer"
 )
 
@@ -87,8 +88,9 @@ func denyBulk(next ent.Mutator) ent.Mutator {
 	})
 }
 
-// normalizeUser trims names, folds the email to lower case, strips phone
-// separators and fills in the display name.
+// normalizeUser trims names, folds the email to lower case, reads the phone
+// number into E.164 (in the organization's country when typed without a
+// country code) and fills in the display name.
 func normalizeUser(next ent.Mutator) ent.Mutator {
 	return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (gen.Value, error) {
 		if v, ok := m.FirstName(); ok {
@@ -101,7 +103,15 @@ func normalizeUser(next ent.Mutator) ent.Mutator {
 			m.SetEmail(strings.ToLower(strings.TrimSpace(v)))
 		}
 		if v, ok := m.Phone(); ok {
-			m.SetPhone(normalizePhone(v))
+			country, err := countryOf(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			// A number that cannot be read is left as typed, for the
+			// field check to refuse with the other invalid fields.
+			if e164, err := phone.Normalize(v, country); err == nil {
+				m.SetPhone(e164)
+			}
 		}
 		if v, ok := m.AvatarURL(); ok {
 			m.SetAvatarURL(strings.TrimSpace(v))
@@ -434,4 +444,14 @@ func mfaForUser(next ent.Mutator) ent.Mutator {
 		}
 		return next.Mutate(ctx, m)
 	})
+}
+
+// countryOf returns the country of the organization of user mutation m,
+// whose phone numbers are read in it.
+func countryOf(ctx context.Context, m *gen.UserMutation) (string, error) {
+	org, err := organizationOf(ctx, m)
+	if err != nil {
+		return "", err
+	}
+	return m.Client().Organization.Query().Where(organization.ID(org)).Select(organization.FieldCountry).String(viewer.NewSystemContext(ctx))
 }

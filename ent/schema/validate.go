@@ -3,11 +3,11 @@ package schema
 import (
 	"net/mail"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"roster/internal/apierr"
 	"roster/internal/input"
+	"roster/internal/phone"
 )
 
 // singleLine refuses control characters, line breaks and bidirectional
@@ -40,11 +40,16 @@ func emailAddress(s string) error {
 	return nil
 }
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 func phoneNumber(s string) error {
-	if !e164.MatchString(s) {
-		return apierr.Invalidf("must be a phone number in E.164 format, e.g. +6281234567890")
+	if !phone.Valid(s) {
+		return apierr.Invalidf("%s", phone.ErrInvalid)
+	}
+	return nil
+}
+
+func countryCode(s string) error {
+	if !phone.ValidCountry(s) {
+		return apierr.Invalidf("must be an ISO 3166-1 alpha-2 country code, e.g. ID or GB")
 	}
 	return nil
 }
@@ -58,17 +63,6 @@ func httpURL(s string) error {
 		return apierr.Invalidf("must be an http or https URL")
 	}
 	return nil
-}
-
-// normalizePhone removes the separators people type in phone numbers.
-func normalizePhone(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '(', ')', '.':
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
 }
 
 // text returns a validator for a required single-line text of at most max

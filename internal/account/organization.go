@@ -103,3 +103,12 @@ func (s *Service) SetPlan(ctx context.Context, plan organization.Plan) (*ent.Org
 	}
 	return s.db(ctx).Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetPlan(plan).Save(ctx)
 }
+
+// SetCountry sets the country the viewer's organization reads phone numbers
+// in. The viewer must manage users.
+func (s *Service) SetCountry(ctx context.Context, country string) (*ent.Organization, error) {
+	if err := canManageUsers(ctx); err != nil {
+		return nil, err
+	}
+	return s.db(ctx).Organization.UpdateOneID(viewer.FromContext(ctx).OrganizationID).SetCountry(country).Save(ctx)
+}
