@@ -5,6 +5,7 @@ import (
 
 	"roster/ent"
 	"roster/internal/account"
+	"roster/internal/metrics"
 	"roster/internal/pubsub"
 	"roster/internal/realtime"
 )
@@ -13,11 +14,11 @@ import (
 // server's services; the schema's own hooks and privacy policies are
 // registered by ent/runtime (imported in run.go). Call it before anything
 // uses client in the background: hooks are not added to a client in use.
-func registerHooks(client *ent.Client, accounts *account.Service, broker pubsub.Broker, log *slog.Logger) {
+func registerHooks(client *ent.Client, accounts *account.Service, broker pubsub.Broker, m *metrics.Metrics, log *slog.Logger) {
 	// A user created without a password is invited, in the transaction
 	// that creates them.
 	accounts.InviteOnCreate(client)
 	// Changes to users and sessions are published once their transaction
 	// commits.
-	realtime.Publish(client, broker, log)
+	realtime.Publish(client, broker, log, m.EventPublished)
 }

@@ -32,6 +32,7 @@ import (
 	"roster/internal/graphiql"
 	"roster/internal/input"
 	"roster/internal/limits"
+	"roster/internal/metrics"
 	"roster/internal/pagination"
 	"roster/internal/store"
 )
@@ -45,6 +46,10 @@ type services struct {
 	live     *live
 	accounts *account.Service
 	limits   limits.Config
+	metrics  *metrics.Metrics
+	// origins are the cross-origin pages allowed to call the API, by HTTP
+	// and websocket alike.
+	origins []string
 }
 
 // newServer returns the HTTP handler of the whole API.
@@ -73,7 +78,8 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", http.MaxBytesHandler(onlySafeRequests(authn.Middleware(gql)), maxBodyBytes))
+	mux.Handle("/graphql", cors(svc.origins, http.MaxBytesHandler(onlySafeRequests(authn.Middleware(gql)), maxBodyBytes)))
+	mux.Handle("GET /metrics", svc.metrics.Handler())
 	graphiql.Register(mux, "roster", "/graphql")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -88,15 +94,16 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	return logRequests(log, mux)
+	return logRequests(log, svc.metrics, mux)
 }
 
 // request is what is learnt of a request while it is served, for its log
 // line.
 type request struct {
-	mu        sync.Mutex
-	operation string
-	codes     []string
+	mu            sync.Mutex
+	operation     string
+	operationType string
+	codes         []string
 }
 
 type requestKey struct{}
@@ -115,11 +122,13 @@ func recordOperation(ctx context.Context, next graphql.OperationHandler) graphql
 				name = "(" + f.Name + ")"
 			}
 		}
+		var kind string
 		if oc.Operation != nil {
-			name = string(oc.Operation.Operation) + " " + name
+			kind = string(oc.Operation.Operation)
+			name = kind + " " + name
 		}
 		req.mu.Lock()
-		req.operation = name
+		req.operation, req.operationType = name, kind
 		req.mu.Unlock()
 	}
 	return next(ctx)
@@ -182,7 +191,10 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // logRequests writes one line per request: what it was, how long it took,
 // how many SQL statements it ran, and how it ended. It never logs bodies,
 // variables or headers, so no password or token reaches the log.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+//
+// GraphQL requests over HTTP are measured in m too, by operation type and
+// outcome.
+func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		req := &request{}
@@ -191,6 +203,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		ctx = store.WithCounter(ctx, &sql)
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
+		elapsed := time.Since(start)
 
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || strings.HasPrefix(r.URL.Path, "/graphiql/") {
@@ -208,12 +221,19 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int64("sql_statements", sql.Count()),
 			slog.String("outcome", outcome),
 		}
 		if req.operation != "" {
 			attrs = append(attrs, slog.String("operation", req.operation))
+		}
+		if r.URL.Path == "/graphql" && rec.status != http.StatusSwitchingProtocols && r.Method != http.MethodOptions {
+			result := metrics.OK
+			if outcome != "ok" {
+				result = metrics.Error
+			}
+			m.Request(req.operationType, result, elapsed)
 		}
 		log.LogAttrs(ctx, level, "request", attrs...)
 	})

@@ -13,6 +13,7 @@ import (
 
 	"roster/internal/access"
 	"roster/internal/auth"
+	"roster/internal/metrics"
 	"roster/internal/presence"
 	"roster/internal/pubsub"
 	"roster/internal/realtime"
@@ -49,7 +50,7 @@ func newBroker(ctx context.Context, cfg *config, db *store.DB, log *slog.Logger)
 
 // startLive starts realtime updates through broker, which it closes when
 // it stops (or fails to start).
-func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Broker, authn *auth.Service, log *slog.Logger) (*live, error) {
+func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Broker, authn *auth.Service, m *metrics.Metrics, log *slog.Logger) (*live, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &live{
 		broker:   broker,
@@ -58,6 +59,8 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		cancel:   cancel,
 		log:      log,
 	}
+	l.hub.Measure(m)
+	m.WatchPresence(l.presence.Online)
 	l.hub.Start(runCtx, broker)
 	if err := l.presence.Start(runCtx); err != nil {
 		cancel()
@@ -74,6 +77,7 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		PingInterval:     cfg.WSPingInterval,
 		MaxMessageSize:   cfg.WSMaxMessageBytes,
 		MaxSubscriptions: cfg.WSMaxSubscriptions,
+		Observer:         &sessions{metrics: m, log: log},
 		ErrorLog:         log,
 	}
 	log.Info("realtime ready", "instance", l.presence.InstanceID(), "broker", fmt.Sprintf("%T", broker))
@@ -102,9 +106,9 @@ type socketKey struct{}
 
 // socketInfo is what a websocket's close needs to undo.
 type socketInfo struct {
-	connID, userID int
-	watch          *realtime.Socket
-	expiry         *time.Timer
+	connID, userID, orgID int
+	watch                 *realtime.Socket
+	expiry                *time.Timer
 }
 
 // initSocket authenticates a websocket (see auth.Service.SocketInit),
@@ -115,6 +119,14 @@ func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]
 	return func(ctx context.Context, payload map[string]any) (context.Context, map[string]any, error) {
 		ctx, v, err := authn.SocketInit(ctx, payload)
 		if err != nil {
+			// The reason is the close reason sent to the client: it never
+			// holds the token.
+			reason := err.Error()
+			var ce *wstransport.CloseError
+			if errors.As(err, &ce) {
+				reason = ce.Reason
+			}
+			l.log.InfoContext(ctx, "websocket refused", "reason", reason, "remote", auth.DeviceFrom(ctx).IP)
 			return ctx, nil, err
 		}
 		connID, err := l.presence.Connect(ctx, v, auth.DeviceFrom(ctx).UserAgent)
@@ -123,7 +135,7 @@ func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]
 			return ctx, nil, errors.New("internal error")
 		}
 		ctx, cancel := context.WithCancelCause(ctx)
-		info := &socketInfo{connID: connID, userID: v.UserID}
+		info := &socketInfo{connID: connID, userID: v.UserID, orgID: v.OrganizationID}
 		info.watch = l.hub.Watch(v, func(reason string) {
 			cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: " + reason})
 		})
@@ -164,6 +176,34 @@ func (l *live) closeSocket(ctx context.Context, _ int) {
 	if err := l.presence.Disconnect(ctx, info.connID, info.userID); err != nil {
 		l.log.WarnContext(ctx, "record disconnection", "err", err)
 	}
+}
+
+// sessions logs every websocket session when it ends and counts websockets
+// and subscriptions.
+type sessions struct {
+	metrics *metrics.Metrics
+	log     *slog.Logger
+}
+
+func (s *sessions) Opened() { s.metrics.SocketOpened() }
+
+func (s *sessions) SubscriptionsChanged(delta int) { s.metrics.SubscriptionsChanged(delta) }
+
+func (s *sessions) Ended(ctx context.Context, session wstransport.Session) {
+	s.metrics.SocketClosed()
+	attrs := []slog.Attr{
+		slog.Float64("duration_s", session.Duration.Round(time.Millisecond).Seconds()),
+		slog.Int("operations", session.Operations),
+		slog.Int("close_code", session.Code),
+		slog.String("close_reason", session.Reason),
+		slog.String("protocol", session.Protocol),
+	}
+	if info, ok := ctx.Value(socketKey{}).(*socketInfo); ok {
+		attrs = append([]slog.Attr{slog.Int("user", info.userID), slog.Int("organization", info.orgID)}, attrs...)
+	} else {
+		attrs = append([]slog.Attr{slog.Bool("authenticated", false)}, attrs...)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "websocket session", attrs...)
 }
 
 // checkOrigin accepts websockets from pages of the same origin, or of one

@@ -16,6 +16,7 @@ import (
 	"roster/internal/auth"
 	"roster/internal/mail"
 	"roster/internal/password"
+	"roster/internal/metrics"
 	"roster/internal/ratelimit"
 	"roster/internal/store"
 	"roster/internal/viewer"
@@ -64,6 +65,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	defer db.Close()
 	log.Info("database ready", "dialect", db.Dialect)
+	m := metrics.New()
+	m.WatchDB(db.SQL)
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
@@ -71,11 +74,13 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	limiter := ratelimit.New(db.Driver, nil)
+	limiter.OnRefused(m.RateLimitRefused)
 	authn := auth.New(db.Client, auth.Options{
 		SessionTTL: cfg.SessionTTL,
 		Secret:     []byte(cfg.Secret),
 		SendMail:   sendMail,
-		Limits:     ratelimit.New(db.Driver, nil),
+		Limits:     limiter,
 	}, log)
 	accounts := account.New(db.Client, authn, account.Options{
 		Retention:     cfg.ArchiveRetention,
@@ -87,8 +92,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	registerHooks(db.Client, accounts, broker, log)
-	rt, err := startLive(ctx, cfg, db, broker, authn, log)
+	registerHooks(db.Client, accounts, broker, m, log)
+	rt, err := startLive(ctx, cfg, db, broker, authn, m, log)
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	go accounts.RunPurge(bg, cfg.PurgeInterval)
 
 	srv := &http.Server{
-		Handler:           newServer(db, &services{auth: authn, live: rt, accounts: accounts, limits: cfg.Limits}, log),
+		Handler:           newServer(db, &services{auth: authn, live: rt, accounts: accounts, limits: cfg.Limits, metrics: m, origins: cfg.AllowedOrigins}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,

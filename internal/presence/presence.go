@@ -75,6 +75,21 @@ func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
 	}
 }
 
+// Online counts the users online through this instance: with a connection
+// open on it, or within the grace period after their last one closed.
+func (s *Service) Online() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users := make(map[int]struct{}, len(s.live)+len(s.pending))
+	for _, c := range s.live {
+		users[c.userID] = struct{}{}
+	}
+	for u := range s.pending {
+		users[u] = struct{}{}
+	}
+	return len(users)
+}
+
 // InstanceID names this instance.
 func (s *Service) InstanceID() string { return s.id }
 

@@ -80,7 +80,12 @@ type Limiter struct {
 	drv       dialect.Driver
 	now       func() time.Time
 	lastSweep atomic.Int64
+	refused   func(rule string)
 }
+
+// OnRefused makes the limiter call f with the name of the rule that refused
+// each refused attempt (for metrics). Call it before the limiter is used.
+func (l *Limiter) OnRefused(f func(rule string)) { l.refused = f }
 
 // New returns a limiter keeping its counts through drv (the root driver,
 // never a request's transaction), in the table Migrate creates. now is the
@@ -160,8 +165,11 @@ func (l *Limiter) AllowSome(ctx context.Context, all, some []Check) (d Decision,
 	}
 	var charge []Check
 	var refusedAll, soonestSome, longestSome time.Duration
+	var refusedBy string
 	for _, c := range all {
-		refusedAll = max(refusedAll, wait(c))
+		if w := wait(c); w > refusedAll {
+			refusedAll, refusedBy = w, c.Rule.Name
+		}
 	}
 	anySome := false
 	for i, c := range some {
@@ -176,6 +184,12 @@ func (l *Limiter) AllowSome(ctx context.Context, all, some []Check) (d Decision,
 		anySome = true
 	}
 	if refusedAll > 0 || (len(some) > 0 && !anySome) {
+		if refusedBy == "" {
+			refusedBy = some[0].Rule.Name
+		}
+		if l.refused != nil {
+			l.refused(refusedBy)
+		}
 		clear(d.Allowed)
 		d.RetryAfter = max(refusedAll, soonestSome)
 		return d, tx.Commit() // nothing written

@@ -31,6 +31,7 @@ type Hub struct {
 	client  *ent.Client
 	viewers Viewers
 	log     *slog.Logger
+	meter   Meter
 
 	mu      sync.Mutex
 	subs    map[int]map[*subscription]struct{} // by organization
@@ -52,6 +53,20 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		sockets: map[int]map[*Socket]struct{}{},
 	}
 }
+
+// Meter is told of the events the hub hands out, for metrics.
+type Meter interface {
+	// EventDelivered is called when an event is queued for a
+	// subscription.
+	EventDelivered()
+	// EventDropped is called when a subscription is too far behind to
+	// queue an event (it re-reads the state once it catches up).
+	EventDropped()
+}
+
+// Measure makes the hub tell m of the events it hands out. Call it before
+// Start.
+func (h *Hub) Measure(m Meter) { h.meter = m }
 
 // Start subscribes to the broker's events, at once, and hands them to the
 // subscriptions until ctx is done: no event published after Start returns
@@ -97,7 +112,14 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 		}
 		h.mu.Lock()
 		for s := range h.subs[ev.Org] {
-			s.push(item{event: ev})
+			delivered := s.push(item{event: ev})
+			if h.meter != nil {
+				if delivered {
+					h.meter.EventDelivered()
+				} else {
+					h.meter.EventDropped()
+				}
+			}
 		}
 		h.mu.Unlock()
 		switch ev.Change {
@@ -293,12 +315,15 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, handle func(context.Conte
 	return nil
 }
 
-// push queues it without blocking; the hub's lock is held.
-func (s *subscription) push(it item) {
+// push queues it without blocking, and reports whether it could; the hub's
+// lock is held.
+func (s *subscription) push(it item) bool {
 	select {
 	case s.queue <- it:
+		return true
 	default:
 		s.behind = true
+		return false
 	}
 }
 

@@ -26,16 +26,19 @@ var quietFields = []string{
 
 // Publish makes client publish an event to broker whenever a change to a
 // user or a session commits. A change rolled back publishes nothing.
-func Publish(client *ent.Client, broker pubsub.Broker, log *slog.Logger) {
-	p := &publisher{broker: broker, log: log}
+// published, when not nil, is called with the topic of each event
+// published.
+func Publish(client *ent.Client, broker pubsub.Broker, log *slog.Logger, published func(topic string)) {
+	p := &publisher{broker: broker, log: log, published: published}
 	client.User.Use(p.userHook)
 	client.Session.Use(p.sessionHook)
 	client.Role.Use(p.roleHook)
 }
 
 type publisher struct {
-	broker pubsub.Broker
-	log    *slog.Logger
+	broker    pubsub.Broker
+	log       *slog.Logger
+	published func(topic string)
 }
 
 func (p *publisher) userHook(next gen.Mutator) gen.Mutator {
@@ -162,6 +165,8 @@ func (p *publisher) afterCommit(ctx context.Context, m interface{ Tx() (*ent.Tx,
 			}
 			if err != nil {
 				p.log.ErrorContext(ctx, "publish event", "topic", topic, "err", err)
+			} else if p.published != nil {
+				p.published(topic)
 			}
 		}
 	}

@@ -70,7 +70,7 @@ func setup(t *testing.T, dbURL string) *world {
 	b := &broker{Memory: pubsub.NewMemory()}
 	t.Cleanup(func() { b.Close() })
 	c := fx.Client
-	realtime.Publish(c, b, quiet)
+	realtime.Publish(c, b, quiet, nil)
 	hub := realtime.NewHub(c, nil, quiet)
 	hub.Start(ctx, b)
 

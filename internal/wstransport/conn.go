@@ -37,6 +37,8 @@ type conn struct {
 	proto  protocol
 	header http.Header
 	base   context.Context // the upgrade request's values, without its cancellation
+	opened time.Time
+	opsRun atomic.Int64 // operations received, for the session's log
 
 	// Owned by the reader goroutine; read by the writer only after
 	// readerDone is closed.
@@ -91,6 +93,7 @@ func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.Gra
 		exec:       exec,
 		header:     r.Header,
 		base:       context.WithoutCancel(r.Context()),
+		opened:     time.Now(),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -139,9 +142,12 @@ func (c *conn) closeLocked(code int, reason string, mode closeMode) {
 // endOps stops every running operation of a closing connection.
 func (c *conn) endOps() {
 	c.mu.Lock()
-	ops := c.ops
+	ops, subs := c.ops, c.subs
 	c.ops, c.subs = nil, 0
 	c.mu.Unlock()
+	if subs > 0 {
+		c.t.subscriptionsChanged(-subs)
+	}
 	for _, op := range ops {
 		op.end()
 	}
@@ -445,6 +451,7 @@ func (c *conn) track(op *operation) {
 		c.ops[op.id] = op
 		if op.subscription {
 			c.subs++
+			c.t.subscriptionsChanged(1)
 		}
 	}
 	c.mu.Unlock()
@@ -455,6 +462,7 @@ func (c *conn) track(op *operation) {
 
 // start prepares an operation and runs it, alone or in a shared group.
 func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) {
+	c.opsRun.Add(1)
 	ctx := graphql.StartOperationTrace(c.ctx)
 	params.Headers = c.header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
@@ -548,6 +556,7 @@ func (c *conn) untrack(op *operation) {
 		delete(c.ops, op.id)
 		if op.subscription {
 			c.subs--
+			c.t.subscriptionsChanged(-1)
 		}
 	}
 }
@@ -758,6 +767,12 @@ func (c *conn) teardown() {
 			}()
 			f(ctx, code)
 		}()
+	}
+	if o := c.t.Observer; o != nil {
+		o.Ended(ctx, Session{
+			Code: code, Reason: reason, Duration: time.Since(c.opened),
+			Operations: int(c.opsRun.Load()), Acknowledged: c.acked, Protocol: c.ws.Subprotocol(),
+		})
 	}
 	c.t.unregister(c)
 }

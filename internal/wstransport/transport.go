@@ -192,6 +192,10 @@ type Transport struct {
 	// "send queue overflow": events are never dropped silently.
 	SendQueue int
 
+	// Observer, if set, is told of connections opening and ending and of
+	// subscriptions starting and ending: for metrics and session logs.
+	Observer Observer
+
 	// ErrorLog receives panics and unexpected failures (default
 	// slog.Default()); normal disconnections are logged at debug level.
 	ErrorLog *slog.Logger
@@ -220,6 +224,35 @@ var _ graphql.Transport = (*Transport)(nil)
 // writeBufferPool is shared by the connections of every Transport: all of
 // them use the same write buffer size, as gorilla/websocket requires.
 var writeBufferPool sync.Pool
+
+// Observer is told what happens on a Transport's connections. Its methods
+// must not block.
+type Observer interface {
+	// Opened is called when a connection is upgraded.
+	Opened()
+	// Ended is called once when a connection has ended, after CloseFunc,
+	// with the same context.
+	Ended(ctx context.Context, s Session)
+	// SubscriptionsChanged is called with +1 when a subscription starts
+	// running and -n when n of them end.
+	SubscriptionsChanged(delta int)
+}
+
+// Session describes a connection that ended.
+type Session struct {
+	// Code and Reason are how it closed: sent by the server, or by the
+	// client, or 1006 when the connection broke.
+	Code   int
+	Reason string
+	// Duration is how long it was open.
+	Duration time.Duration
+	// Operations counts the subscribe (or legacy start) messages received.
+	Operations int
+	// Acknowledged reports whether connection_init was accepted.
+	Acknowledged bool
+	// Protocol is the subprotocol spoken.
+	Protocol string
+}
 
 // CloseError is a WebSocket close code and reason. Return it (or wrap it)
 // from InitFunc, or set it as the cause of InitFunc's context, to choose how
@@ -292,6 +325,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return
 	}
 	c := newConn(t, ws, r, exec)
+	if t.Observer != nil {
+		t.Observer.Opened()
+	}
 	closed = t.register(c)
 	go c.readLoop()
 	go c.writeLoop()
@@ -401,4 +437,10 @@ func closeCause(ctx context.Context) (int, string) {
 		return ce.Code, ce.Reason
 	}
 	return 4403, "Forbidden"
+}
+
+func (t *Transport) subscriptionsChanged(delta int) {
+	if t.Observer != nil {
+		t.Observer.SubscriptionsChanged(delta)
+	}
 }

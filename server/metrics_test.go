@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"roster/internal/store/storetest"
+)
+
+// scrape returns the samples of /metrics, by name and labels as written
+// (`name{a="x",b="y"}`).
+func (s *server) scrape(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		samples[line[:i]] = v
+	}
+	return samples
+}
+
+// eventuallyMetric waits until sample name has value want.
+func (s *server) eventuallyMetric(t *testing.T, name string, want float64) {
+	t.Helper()
+	var got float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = s.scrape(t)[name]; got == want {
+			return
+		}
+	}
+	t.Fatalf("%s = %v, want %v", name, got, want)
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, storetest.SQLiteURL(t), "ROSTER_PRESENCE_GRACE", "50ms")
+	admin := srv.login(t, "admin@acme.test", adminPassword)
+
+	const (
+		queryOK       = `roster_graphql_request_duration_seconds_count{operation_type="query",outcome="ok"}`
+		mutationError = `roster_graphql_request_duration_seconds_count{operation_type="mutation",outcome="error"}`
+		neverRan      = `roster_graphql_request_duration_seconds_count{operation_type="none",outcome="error"}`
+		sockets       = `roster_websockets_open`
+		subscriptions = `roster_subscriptions_active`
+		published     = `roster_events_published_total{topic="users"}`
+		delivered     = `roster_events_delivered_total`
+		online        = `roster_presence_online_users`
+		refusals      = `roster_rate_limit_refusals_total{rule="login-account"}`
+	)
+
+	t.Run("requests by operation type and outcome", func(t *testing.T) {
+		before := srv.scrape(t)
+		admin.do(t, `{ me { id } }`, nil).decode(t, new(any))
+		srv.client("").do(t, `mutation { login(input: {email: "nobody@acme.test", password: "wrong password"}) { token } }`, nil)
+		srv.client("").do(t, `{ noSuchField }`, nil)
+		// The log line, and the sample, are written after the answer.
+		srv.eventuallyMetric(t, queryOK, before[queryOK]+1)
+		srv.eventuallyMetric(t, mutationError, before[mutationError]+1)
+		srv.eventuallyMetric(t, neverRan, before[neverRan]+1)
+		after := srv.scrape(t)
+		if sum := after[`roster_graphql_request_duration_seconds_sum{operation_type="query",outcome="ok"}`]; sum <= 0 {
+			t.Errorf("query durations sum to %v", sum)
+		}
+	})
+
+	t.Run("websockets, subscriptions, events and presence", func(t *testing.T) {
+		before := srv.scrape(t)
+		if before[sockets] != 0 || before[subscriptions] != 0 || before[online] != 0 {
+			t.Fatalf("before any websocket: %s=%v %s=%v %s=%v", sockets, before[sockets], subscriptions, before[subscriptions], online, before[online])
+		}
+		ws := dialWS(t, srv.url, admin.token)
+		srv.eventuallyMetric(t, sockets, 1)
+		srv.eventuallyMetric(t, online, 1)
+		ws.subscribe("1", statusSubscription)
+		srv.eventuallyMetric(t, subscriptions, 1)
+		mid := srv.scrape(t)
+		admin.do(t, `mutation { setMyAvailability(availability: BUSY) { availability } }`, nil).decode(t, new(any))
+		if availability, _ := ws.statusOf(userIDOf(t, admin)); availability != "BUSY" {
+			t.Fatalf("availability %s", availability)
+		}
+		after := srv.scrape(t)
+		if after[published] <= mid[published] {
+			t.Errorf("%s did not move: %v", published, after[published])
+		}
+		if after[delivered] <= mid[delivered] {
+			t.Errorf("%s did not move: %v", delivered, after[delivered])
+		}
+		ws.send(wsMessage{ID: "1", Type: "complete"})
+		srv.eventuallyMetric(t, subscriptions, 0)
+		ws.conn.Close()
+		srv.eventuallyMetric(t, sockets, 0)
+		srv.eventuallyMetric(t, online, 0)
+	})
+
+	t.Run("rate-limit refusals", func(t *testing.T) {
+		before := srv.scrape(t)[refusals]
+		for range 11 {
+			srv.client("").do(t, `mutation { login(input: {email: "admin@acme.test", password: "not the password"}) { token } }`, nil)
+		}
+		if got := srv.scrape(t)[refusals]; got <= before {
+			t.Errorf("%s = %v after 11 failed logins (before: %v)", refusals, got, before)
+		}
+	})
+
+	t.Run("database pool statistics", func(t *testing.T) {
+		samples := srv.scrape(t)
+		if _, ok := samples[`go_sql_max_open_connections{db_name="roster"}`]; !ok {
+			t.Errorf("no database pool statistics")
+		}
+		if samples[`go_sql_max_open_connections{db_name="roster"}`] < 1 {
+			t.Errorf("max open connections %v", samples[`go_sql_max_open_connections{db_name="roster"}`])
+		}
+	})
+}
+
+// userIDOf returns the ID of the user c acts for.
+func userIDOf(t *testing.T, c *client) string {
+	t.Helper()
+	var got struct{ Me struct{ ID string } }
+	c.do(t, `{ me { id } }`, nil).decode(t, &got)
+	return got.Me.ID
+}
+
+// lines returns the server's log lines whose msg is msg.
+func (l *logBuffer) lines(msg string) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line map[string]any
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		if dec.Decode(&line) == nil && line["msg"] == msg {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func TestWebsocketSessionLog(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, storetest.SQLiteURL(t))
+	admin := srv.login(t, "admin@acme.test", adminPassword)
+	adminID := userIDOf(t, admin)
+
+	ws := dialWS(t, srv.url, admin.token)
+	ws.subscribe("1", statusSubscription)
+	ws.send(wsMessage{ID: "1", Type: "complete"})
+	ws.subscribe("2", `{ me { id } }`)
+	if m := ws.read(); m.Type != "next" {
+		t.Fatalf("query answered %s %s", m.Type, m.Payload)
+	}
+	_ = ws.conn.WriteMessage(8 /* close */, []byte{0x03, 0xe8, 'b', 'y', 'e'}) // 1000 "bye"
+	ws.closed()
+
+	refused := dialWS(t, srv.url, "")
+	refused.send(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization": "Bearer rst_not-a-real-token-value"}`)})
+	if code := refused.closed(); code != 4403 {
+		t.Fatalf("bad token closed with %d", code)
+	}
+
+	var sessions []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(sessions) < 2; time.Sleep(20 * time.Millisecond) {
+		sessions = srv.logs.lines("websocket session")
+	}
+	if len(sessions) != 2 {
+		t.Fatalf("%d session lines, want 2:\n%s", len(sessions), srv.logs.String())
+	}
+	var userLine, anonLine map[string]any
+	for _, s := range sessions {
+		if _, ok := s["user"]; ok {
+			userLine = s
+		} else {
+			anonLine = s
+		}
+	}
+	if userLine == nil || anonLine == nil {
+		t.Fatalf("session lines %v", sessions)
+	}
+	for key, want := range map[string]any{"user": adminID, "operations": "2", "close_code": "1000", "close_reason": "bye", "protocol": "graphql-transport-ws"} {
+		if got := fmt.Sprint(userLine[key]); got != want {
+			t.Errorf("session line %s = %v, want %v (%v)", key, got, want, userLine)
+		}
+	}
+	if d, err := userLine["duration_s"].(json.Number).Float64(); err != nil || d < 0 {
+		t.Errorf("session line duration %v", userLine["duration_s"])
+	}
+	if fmt.Sprint(anonLine["close_code"]) != "4403" || fmt.Sprint(anonLine["authenticated"]) != "false" || fmt.Sprint(anonLine["operations"]) != "0" {
+		t.Errorf("refused session line %v", anonLine)
+	}
+	refusals := srv.logs.lines("websocket refused")
+	if len(refusals) != 1 || !strings.Contains(fmt.Sprint(refusals[0]["reason"]), "invalid, revoked or expired token") {
+		t.Errorf("refusal lines %v", refusals)
+	}
+	if logs := srv.logs.String(); strings.Contains(logs, "not-a-real-token-value") || strings.Contains(logs, admin.token) {
+		t.Errorf("the log holds a token")
+	}
+}
