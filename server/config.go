@@ -74,7 +74,7 @@ var settings = []setting{
 		}},
 	{flag: "addr", env: "ROSTER_ADDR", def: ":8080", usage: "address to listen on",
 		set: func(c *config, v string) error { c.Addr = v; return nil }},
-	{flag: "database-url", env: "ROSTER_DATABASE_URL", alt: "DATABASE_URL", def: store.DefaultURL, usage: "database: postgres://… or sqlite://path",
+	{flag: "database-url", env: "ROSTER_DATABASE_URL", alt: "DATABASE_URL", def: store.DefaultURL, usage: "database: postgres://…, or an SQLite file: sqlite:path, sqlite:///abs/path, file:path",
 		set: func(c *config, v string) error { c.DatabaseURL = v; return nil }},
 	{flag: "admin-email", env: "ROSTER_ADMIN_EMAIL", def: "admin@example.com", usage: "email of the first admin, created with the first organization",
 		set: func(c *config, v string) error { c.AdminEmail = v; return nil }},
@@ -193,6 +193,7 @@ var settings = []setting{
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("roster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // -h: run prints the usage, to stdout
 	values := make([]*string, len(settings))
 	for i, s := range settings {
 		values[i] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
@@ -211,6 +212,51 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 	}
 	return c, nil
+}
+
+// usage lists every setting: its flag, type, meaning, environment variable
+// and default.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  roster [flags]       serve the API
+  roster org create -name NAME -admin-email EMAIL [-admin-password PW]
+
+Every setting is a flag and an environment variable: the flag wins, then
+the variable, then the default.
+
+Flags:
+`)
+	for _, s := range settings {
+		env := s.env
+		if s.alt != "" {
+			env += " (or " + s.alt + ")"
+		}
+		def := strconv.Quote(s.def)
+		if s.def == "" {
+			def = "none"
+		}
+		fmt.Fprintf(w, "  -%s %s\n      %s\n      env %s, default %s\n", s.flag, s.kind(), s.usage, env, def)
+	}
+}
+
+// kind names the type of a setting's value.
+func (s setting) kind() string {
+	switch {
+	case s.flag == "introspection" || s.flag == "suggestions":
+		return "bool"
+	case s.def != "" && strings.Trim(s.def, "0123456789") == "":
+		return "int"
+	}
+	if _, err := time.ParseDuration(s.def); err == nil && s.def != "0" {
+		return "duration"
+	}
+	switch s.flag {
+	case "database-url", "public-url", "smtp-url":
+		return "url"
+	case "allowed-origins":
+		return "list"
+	}
+	return "string"
 }
 
 // lookup returns the value of s: flagValue when set, else its environment

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,6 +41,10 @@ func runWith(ctx context.Context, passwords password.Hasher, args []string, gete
 		return orgCommand(ctx, passwords, args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -64,7 +69,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	log.Info("database ready", "dialect", db.Dialect)
+	if file := store.SQLiteFile(cfg.DatabaseURL); file != "" && db.Dialect == "sqlite3" {
+		log.Info("database ready", "dialect", db.Dialect, "file", file)
+	} else {
+		log.Info("database ready", "dialect", db.Dialect)
+	}
 	m := metrics.New()
 	m.WatchDB(db.SQL)
 

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +49,46 @@ func TestRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{arg}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+			t.Fatalf("roster %s: %v", arg, err)
+		}
+		out := stdout.String()
+		for _, s := range settings {
+			want := fmt.Sprintf("  -%s %s\n", s.flag, s.kind())
+			if !strings.Contains(out, want) || !strings.Contains(out, "env "+s.env) {
+				t.Errorf("roster %s does not list -%s with its type and %s:\n%s", arg, s.flag, s.env, out)
+			}
+		}
+		for _, want := range []string{`default ":8080"`, `default "720h"`, "-max-depth int", "-session-ttl duration", "-introspection bool", "default none"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("roster %s lacks %q", arg, want)
+			}
+		}
+	}
+}
+
+func TestSQLiteFileLogged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, form := range []string{"sqlite:", "file:"} {
+		file := filepath.Join(dir, strings.TrimSuffix(form, ":")+".db")
+		srv := startServer(t, form+file)
+		var ready []map[string]any
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(ready) == 0; time.Sleep(10 * time.Millisecond) {
+			ready = srv.logs.lines("database ready")
+		}
+		if len(ready) != 1 || ready[0]["file"] != file {
+			t.Errorf("%s: database ready lines %v, want file %s", form, ready, file)
+		}
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("%s: %v", form, err)
+		}
 	}
 }

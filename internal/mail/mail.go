@@ -148,8 +148,28 @@ func (o *DevOutbox) Send(ctx context.Context, to, subject, body string) error {
 	o.mu.Lock()
 	o.mails = append(o.mails, Message{To: to, Subject: subject, Body: body})
 	o.mu.Unlock()
-	o.Log.InfoContext(ctx, "mail (no SMTP server configured: set ROSTER_SMTP_URL to send it)", "to", to, "subject", subject, "body", body)
+	// The body holds secrets (invitation links, login codes): the log
+	// says only where its links lead, never their tokens.
+	o.Log.InfoContext(ctx, "mail not sent: no SMTP server configured (set ROSTER_SMTP_URL); its body stays in the outbox",
+		"to", to, "subject", subject, "links", linkTargets(body))
 	return nil
+}
+
+// linkTargets lists the links of body without their query or fragment,
+// where tokens travel.
+func linkTargets(body string) []string {
+	var out []string
+	for _, f := range strings.Fields(body) {
+		if !strings.HasPrefix(f, "http://") && !strings.HasPrefix(f, "https://") {
+			continue
+		}
+		u, err := url.Parse(strings.TrimRight(f, ".,;)>\""))
+		if err != nil {
+			continue
+		}
+		out = append(out, u.Scheme+"://"+u.Host+u.EscapedPath())
+	}
+	return out
 }
 
 // Mails returns the mails received so far.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,4 +78,61 @@ func TestRetriesUntilSent(t *testing.T) {
 	if n, _ := w.SendDue(ctx); n != 0 {
 		t.Error("a sent mail was sent again")
 	}
+}
+
+func TestDevOutboxLogsNoSecrets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		secrets    []string
+		wantLinks  []string
+	}{
+		{name: "invitation", body: "You are invited.\nOpen https://app.example.com/accept-invitation?token=inv_SECRET123 to join.\n",
+			secrets: []string{"inv_SECRET123", "token="}, wantLinks: []string{"https://app.example.com/accept-invitation"}},
+		{name: "login code", body: "Your login code is 834512. It works for 10 minutes.",
+			secrets: []string{"834512"}},
+		{name: "link with a fragment", body: "Reset: <http://localhost:8080/reset#k=FRAGSECRET>",
+			secrets: []string{"FRAGSECRET"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			o := &mail.DevOutbox{Log: slog.New(slog.NewTextHandler(&buf, nil))}
+			if err := o.Send(context.Background(), "ana@acme.test", "Subject "+tt.name, tt.body); err != nil {
+				t.Fatal(err)
+			}
+			logs := buf.String()
+			for _, s := range tt.secrets {
+				if strings.Contains(logs, s) {
+					t.Errorf("the log holds %q: %s", s, logs)
+				}
+			}
+			for _, want := range append([]string{"to=ana@acme.test", "Subject " + tt.name}, tt.wantLinks...) {
+				if !strings.Contains(logs, want) {
+					t.Errorf("the log lacks %q: %s", want, logs)
+				}
+			}
+			if got := o.Mails(); len(got) != 1 || got[0].Body != tt.body {
+				t.Errorf("the outbox kept %+v", got)
+			}
+		})
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -93,12 +93,8 @@ func parse(rawURL string) (dialectName, driverName, dsn string, err error) {
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		return dialect.Postgres, "postgres", rawURL, nil
-	case strings.HasPrefix(rawURL, "sqlite://"), strings.HasPrefix(rawURL, "file:"), !strings.Contains(rawURL, "://"):
-		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite://"), "file:")
-		query := ""
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path, query = path[:i], path[i+1:]
-		}
+	}
+	if path, query, ok := sqliteFile(rawURL); ok {
 		if path == "" {
 			return "", "", "", fmt.Errorf("database URL %q names no file", rawURL)
 		}
@@ -130,4 +126,42 @@ func redact(rawURL string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// sqliteFile returns the file (and the query, if any) of an SQLite
+// database URL: sqlite:path, sqlite://path (relative), sqlite:///abs/path,
+// file:path, file:///abs/path, or a bare path. ok is false for any other
+// scheme.
+func sqliteFile(rawURL string) (path, query string, ok bool) {
+	path = rawURL
+	switch {
+	case strings.HasPrefix(path, "sqlite://"):
+		path = strings.TrimPrefix(path, "sqlite://")
+	case strings.HasPrefix(path, "sqlite:"):
+		path = strings.TrimPrefix(path, "sqlite:")
+	case strings.HasPrefix(path, "file://"):
+		path = strings.TrimPrefix(path, "file://")
+	case strings.HasPrefix(path, "file:"):
+		path = strings.TrimPrefix(path, "file:")
+	case strings.Contains(path, "://"):
+		return "", "", false
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i+1:]
+	}
+	return path, query, true
+}
+
+// SQLiteFile returns the absolute path of the file an SQLite database URL
+// names, or "" for another database (or an in-memory one).
+func SQLiteFile(rawURL string) string {
+	path, _, ok := sqliteFile(rawURL)
+	if !ok || path == "" || path == ":memory:" {
+		return ""
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	return abs
 }
