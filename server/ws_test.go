@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -274,16 +273,17 @@ type process struct {
 
 func (p *process) kill() { _ = p.cmd.Process.Signal(syscall.SIGKILL); _ = p.cmd.Wait() }
 
-// startProcess builds the server and runs it as its own process.
+// startProcess runs the server as its own process: the test binary, run as
+// the program (see TestMain).
 func startProcess(t *testing.T, dbURL string, env ...string) *process {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "roster")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
 	logs := &logBuffer{listening: make(chan string, 1)}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), append(env,
+	cmd.Env = append(os.Environ(), append(env, asProgram+"=1",
 		"ROSTER_DATABASE_URL="+dbURL, "ROSTER_ADMIN_EMAIL=admin@acme.test", "ROSTER_ADMIN_PASSWORD="+adminPassword, "ROSTER_LOG_FORMAT=json")...)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
