@@ -83,9 +83,8 @@ var enumValues = map[string]string{
 
 // orderValues describes the order fields whose names alone read badly.
 var orderValues = map[string]string{
-	"CREATED_AT":   "Order by creation time.",
-	"UPDATED_AT":   "Order by the time of the last change.",
-	"LAST_SEEN_AT": "Order by when the user was last seen connected.",
+	"CREATED_AT": "Order by creation time.",
+	"UPDATED_AT": "Order by the time of the last change.",
 }
 
 // typeDescriptions describes the types entgql describes only with its own

@@ -2001,20 +2001,6 @@ var (
 			}
 		},
 	}
-	// UserOrderFieldLastSeenAt orders User by last_seen_at.
-	UserOrderFieldLastSeenAt = &UserOrderField{
-		Value: func(_m *User) (ent.Value, error) {
-			return _m.LastSeenAt, nil
-		},
-		column: user.FieldLastSeenAt,
-		toTerm: user.ByLastSeenAt,
-		toCursor: func(_m *User) Cursor {
-			return Cursor{
-				ID:    _m.ID,
-				Value: _m.LastSeenAt,
-			}
-		},
-	}
 )
 
 // String implement fmt.Stringer interface.
@@ -2037,8 +2023,6 @@ func (f UserOrderField) String() string {
 		str = "STATUS"
 	case UserOrderFieldAvailability.column:
 		str = "AVAILABILITY"
-	case UserOrderFieldLastSeenAt.column:
-		str = "LAST_SEEN_AT"
 	}
 	return str
 }
@@ -2071,8 +2055,6 @@ func (f *UserOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *UserOrderFieldStatus
 	case "AVAILABILITY":
 		*f = *UserOrderFieldAvailability
-	case "LAST_SEEN_AT":
-		*f = *UserOrderFieldLastSeenAt
 	default:
 		return fmt.Errorf("%s is not a valid UserOrderField", str)
 	}

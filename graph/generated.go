@@ -3908,10 +3908,6 @@ enum UserOrderField {
   Order by availability.
   """
   AVAILABILITY
-  """
-  Order by when the user was last seen connected.
-  """
-  LAST_SEEN_AT
 }
 """
 Where a user's account stands: invited, active or archived.

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"roster/ent"
+	entuser "roster/ent/user"
 	"roster/internal/account"
 	"roster/internal/fixture"
 	"roster/internal/store/storetest"
@@ -245,11 +247,28 @@ func TestAcceptInvitationAnswersNestedFields(t *testing.T) {
 	}
 }
 
+// TestPagination runs on both databases: cursors hold values of every
+// order field's type (text, times, enums), compared by each database.
 func TestPagination(t *testing.T) {
 	t.Parallel()
-	f := newFrontendFixture(t, storetest.SQLiteURL(t))
+	for _, target := range storetest.Targets {
+		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
+			testPagination(t, target.URL(t))
+		})
+	}
+}
+
+func testPagination(t *testing.T, dbURL string) {
+	f := newFrontendFixture(t, dbURL)
 	for _, name := range []string{"Cy", "Bo", "Di", "Al"} {
 		f.acme.createUser(t, vars{"firstName": name, "lastName": "Page", "email": strings.ToLower(name) + "@acme.test", "roleID": f.roles["acme.AGENT"]})
+	}
+	// Bo and Di were seen before; the others never.
+	for i, email := range []string{"bo@acme.test", "di@acme.test"} {
+		if err := f.db.User.Update().Where(entuser.Email(email)).SetLastSeenAt(time.Now().Add(-time.Duration(i+1) * time.Hour)).Exec(f.sys); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Acme has its admin and Al, Bo, Cy, Di; Globex only its admin.
 	type page struct {
@@ -342,6 +361,31 @@ func TestPagination(t *testing.T) {
 				// The admin's first name is the server's default, "Admin".
 				if got := strings.Join(seen, ","); got != "Di,Cy,Bo,Al,Admin" {
 					t.Errorf("visited %s", got)
+				}
+			})
+
+			t.Run("paging by every order field visits every user once", func(t *testing.T) {
+				for _, field := range []string{"CREATED_AT", "UPDATED_AT", "FIRST_NAME", "LAST_NAME", "DISPLAY_NAME", "EMAIL", "STATUS", "AVAILABILITY"} {
+					for _, dir := range []string{"ASC", "DESC"} {
+						seen := map[string]bool{}
+						var after any
+						for range 10 {
+							p := users(t, d, "first: 2, after: $after, orderBy: {field: "+field+", direction: "+dir+"}", vars{"after": after})
+							for _, e := range p.Edges {
+								if seen[e.Node.FirstName] {
+									t.Errorf("%s %s: %s twice", field, dir, e.Node.FirstName)
+								}
+								seen[e.Node.FirstName] = true
+							}
+							if !p.PageInfo.HasNextPage {
+								break
+							}
+							after = *p.PageInfo.EndCursor
+						}
+						if len(seen) != 5 {
+							t.Errorf("%s %s: visited %v, want 5 users", field, dir, seen)
+						}
+					}
 				}
 			})
 

@@ -91,7 +91,9 @@ func (User) Fields() []ent.Field {
 			Optional().
 			Nillable().
 			Comment("When the user was last seen connected.").
-			Annotations(entgql.OrderField("LAST_SEEN_AT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			// Not an order field: users never seen have none, and cursors
+			// cannot page through nulls.
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Bool("mfa_required").
 			Default(false).
 			Comment("Whether the user must confirm each login with a second factor (an emailed code, or an authenticator app once enrolled). Turned on when the organization is on the PAID plan and the user is an admin or supervisor, or may broadcast.").

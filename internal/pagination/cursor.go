@@ -73,7 +73,7 @@ func readCursor(arg string, v any, orderField string) (Cursor, *apierr.Error) {
 		return Cursor{}, apierr.Input(arg, "is not a cursor: a cursor is a string")
 	}
 	var c wire
-	if err := msgpack.NewDecoder(base64.NewDecoder(base64.RawStdEncoding, strings.NewReader(s))).Decode(&c); err != nil || !plain(c.Value) || (c.Field != "") != (c.Value != nil) {
+	if err := msgpack.NewDecoder(base64.NewDecoder(base64.RawStdEncoding, strings.NewReader(s))).Decode(&c); err != nil || !plain(c.Value) || c.Field == "" && c.Value != nil {
 		return Cursor{}, apierr.Input(arg, "is not a cursor of this connection")
 	}
 	if c.Field != orderField {
