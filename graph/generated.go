@@ -242,8 +242,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		UserChanged       func(childComplexity int, divisionID *int, roleID *int) int
-		UserStatusChanged func(childComplexity int, divisionID *int, roleID *int) int
+		UserChanged       func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
+		UserStatusChanged func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 	}
 
 	TotpEnrollment struct {
@@ -278,11 +278,13 @@ type ComplexityRoot struct {
 	}
 
 	UserChangedEvent struct {
-		At      func(childComplexity int) int
-		Kind    func(childComplexity int) int
-		User    func(childComplexity int) int
-		UserID  func(childComplexity int) int
-		Version func(childComplexity int) int
+		At          func(childComplexity int) int
+		DisplayName func(childComplexity int) int
+		DivisionIDs func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		User        func(childComplexity int) int
+		UserID      func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	UserConnection struct {
@@ -299,6 +301,7 @@ type ComplexityRoot struct {
 	UserStatusEvent struct {
 		At           func(childComplexity int) int
 		Availability func(childComplexity int) int
+		Devices      func(childComplexity int) int
 		Online       func(childComplexity int) int
 		User         func(childComplexity int) int
 		Version      func(childComplexity int) int
@@ -370,8 +373,8 @@ type SessionResolver interface {
 	Current(ctx context.Context, obj *ent.Session) (bool, error)
 }
 type SubscriptionResolver interface {
-	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserStatusEvent, error)
-	UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error)
+	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error)
+	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
 }
 type UserResolver interface {
 	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
@@ -1407,7 +1410,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.UserChanged(childComplexity, args["divisionID"].(*int), args["roleID"].(*int)), true
+		return e.ComplexityRoot.Subscription.UserChanged(childComplexity, args["divisionID"].(*int), args["roleID"].(*int), args["snapshot"].(*bool)), true
 	case "Subscription.userStatusChanged":
 		if e.ComplexityRoot.Subscription.UserStatusChanged == nil {
 			break
@@ -1418,7 +1421,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.UserStatusChanged(childComplexity, args["divisionID"].(*int), args["roleID"].(*int)), true
+		return e.ComplexityRoot.Subscription.UserStatusChanged(childComplexity, args["divisionID"].(*int), args["roleID"].(*int), args["snapshot"].(*bool)), true
 
 	case "TotpEnrollment.secret":
 		if e.ComplexityRoot.TotpEnrollment.Secret == nil {
@@ -1578,6 +1581,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserChangedEvent.At(childComplexity), true
+	case "UserChangedEvent.displayName":
+		if e.ComplexityRoot.UserChangedEvent.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.DisplayName(childComplexity), true
+	case "UserChangedEvent.divisionIDs":
+		if e.ComplexityRoot.UserChangedEvent.DivisionIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserChangedEvent.DivisionIDs(childComplexity), true
 	case "UserChangedEvent.kind":
 		if e.ComplexityRoot.UserChangedEvent.Kind == nil {
 			break
@@ -1647,6 +1662,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserStatusEvent.Availability(childComplexity), true
+	case "UserStatusEvent.devices":
+		if e.ComplexityRoot.UserStatusEvent.Devices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.Devices(childComplexity), true
 	case "UserStatusEvent.online":
 		if e.ComplexityRoot.UserStatusEvent.Online == nil {
 			break
@@ -4633,9 +4654,11 @@ Live updates over a websocket at /graphql (graphql-transport-ws, or the
 legacy graphql-ws protocol). Authenticate in connection_init with the
 payload {"authorization": "Bearer <token>"}.
 
-To follow users without missing a change: subscribe first, then query the
-users (with their version), and apply an event only when its version is
-newer than the one you hold for that user.
+To follow users without missing a change: subscribe with snapshot: true
+(or subscribe first, then query the users with their version), and apply
+an event only when its version is newer than the one you hold for that
+user. Every event carries the version of the change it describes and the
+user's fields as of that version, never a later state.
 """
 type Subscription {
   """
@@ -4652,6 +4675,13 @@ type Subscription {
     Only users with this role.
     """
     roleID: ID
+    """
+    First send the current status of every user the subscription follows
+    (each with its version), then the changes: no separate query is
+    needed, and no change between the two is missed. Ask for it again on
+    every resubscription after a reconnect.
+    """
+    snapshot: Boolean = false
   ): UserStatusEvent!
   """
   A user was created, changed, archived or deleted. Availability and
@@ -4666,6 +4696,13 @@ type Subscription {
     Only users with this role.
     """
     roleID: ID
+    """
+    First send the current state (kind SNAPSHOT) of every user the subscription follows
+    (each with its version), then the changes: no separate query is
+    needed, and no change between the two is missed. Ask for it again on
+    every resubscription after a reconnect.
+    """
+    snapshot: Boolean = false
   ): UserChangedEvent!
 }
 
@@ -4685,6 +4722,10 @@ type UserStatusEvent {
   Whether the user has a live connection.
   """
   online: Boolean!
+  """
+  How many live connections (devices, tabs) the user has.
+  """
+  devices: Int!
   """
   The user's version this event describes.
   """
@@ -4715,6 +4756,16 @@ enum UserChangeKind {
   The user was deleted for good.
   """
   DELETED
+  """
+  The user no longer matches what the subscription follows: they left the
+  division or lost the role it filters on, or left every division of a
+  viewer who sees only the members of theirs. Remove them from the view.
+  """
+  REMOVED
+  """
+  The user as found when the subscription started (snapshot: true).
+  """
+  SNAPSHOT
 }
 
 """
@@ -4730,11 +4781,23 @@ type UserChangedEvent {
   """
   userID: ID!
   """
-  The user, as of this event; null when deleted.
+  The user, as of this event; null when deleted or removed.
   """
   user: User
   """
-  The user's version this event describes (0 when deleted).
+  The user's display name as of this event (the last one, when deleted or
+  removed).
+  """
+  displayName: String!
+  """
+  The user's divisions as of this event (before the deletion, for one). A
+  subscriber filtered on a division learns that a user left it by kind
+  REMOVED, with the division missing here.
+  """
+  divisionIDs: [ID!]!
+  """
+  The user's version this event describes: a deletion's is newer than any
+  before it.
   """
   version: Int!
   """
@@ -5654,6 +5717,10 @@ func (ec *executionContext) childFields_UserChangedEvent(ctx context.Context, fi
 		return ec.fieldContext_UserChangedEvent_userID(ctx, field)
 	case "user":
 		return ec.fieldContext_UserChangedEvent_user(ctx, field)
+	case "displayName":
+		return ec.fieldContext_UserChangedEvent_displayName(ctx, field)
+	case "divisionIDs":
+		return ec.fieldContext_UserChangedEvent_divisionIDs(ctx, field)
 	case "version":
 		return ec.fieldContext_UserChangedEvent_version(ctx, field)
 	case "at":
@@ -5692,6 +5759,8 @@ func (ec *executionContext) childFields_UserStatusEvent(ctx context.Context, fie
 		return ec.fieldContext_UserStatusEvent_availability(ctx, field)
 	case "online":
 		return ec.fieldContext_UserStatusEvent_online(ctx, field)
+	case "devices":
+		return ec.fieldContext_UserStatusEvent_devices(ctx, field)
 	case "version":
 		return ec.fieldContext_UserStatusEvent_version(ctx, field)
 	case "at":
@@ -6801,6 +6870,14 @@ func (ec *executionContext) field_Subscription_userChanged_args(ctx context.Cont
 		return nil, err
 	}
 	args["roleID"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "snapshot",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["snapshot"] = arg2
 	return args, nil
 }
 
@@ -6823,6 +6900,14 @@ func (ec *executionContext) field_Subscription_userStatusChanged_args(ctx contex
 		return nil, err
 	}
 	args["roleID"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "snapshot",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["snapshot"] = arg2
 	return args, nil
 }
 
@@ -10992,7 +11077,7 @@ func (ec *executionContext) _Subscription_userStatusChanged(ctx context.Context,
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().UserStatusChanged(ctx, fc.Args["divisionID"].(*int), fc.Args["roleID"].(*int))
+			return ec.Resolvers.Subscription().UserStatusChanged(ctx, fc.Args["divisionID"].(*int), fc.Args["roleID"].(*int), fc.Args["snapshot"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.UserStatusEvent) graphql.Marshaler {
@@ -11036,7 +11121,7 @@ func (ec *executionContext) _Subscription_userChanged(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().UserChanged(ctx, fc.Args["divisionID"].(*int), fc.Args["roleID"].(*int))
+			return ec.Resolvers.Subscription().UserChanged(ctx, fc.Args["divisionID"].(*int), fc.Args["roleID"].(*int), fc.Args["snapshot"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.UserChangedEvent) graphql.Marshaler {
@@ -11741,6 +11826,52 @@ func (ec *executionContext) fieldContext_UserChangedEvent_user(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _UserChangedEvent_displayName(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserChangedEvent_divisionIDs(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserChangedEvent_divisionIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DivisionIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNID2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserChangedEvent_divisionIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "ID")
+}
+
 func (ec *executionContext) _UserChangedEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12005,6 +12136,29 @@ func (ec *executionContext) _UserStatusEvent_online(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _UserStatusEvent_devices(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_devices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Devices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_devices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Int")
 }
 
 func (ec *executionContext) _UserStatusEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
@@ -18472,6 +18626,16 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "displayName":
+			out.Values[i] = ec._UserChangedEvent_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "divisionIDs":
+			out.Values[i] = ec._UserChangedEvent_divisionIDs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "version":
 			out.Values[i] = ec._UserChangedEvent_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18603,6 +18767,11 @@ func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.Select
 			}
 		case "online":
 			out.Values[i] = ec._UserStatusEvent_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "devices":
+			out.Values[i] = ec._UserStatusEvent_devices(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

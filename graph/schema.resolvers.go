@@ -332,13 +332,13 @@ func (r *sessionResolver) Current(ctx context.Context, obj *ent.Session) (bool, 
 }
 
 // UserStatusChanged is the resolver for the userStatusChanged field.
-func (r *subscriptionResolver) UserStatusChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserStatusEvent, error) {
-	return r.hub.UserStatus(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID})
+func (r *subscriptionResolver) UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error) {
+	return r.hub.UserStatus(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID}, snapshot != nil && *snapshot)
 }
 
 // UserChanged is the resolver for the userChanged field.
-func (r *subscriptionResolver) UserChanged(ctx context.Context, divisionID *int, roleID *int) (<-chan *realtime.UserChangedEvent, error) {
-	return r.hub.UserChanges(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID})
+func (r *subscriptionResolver) UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error) {
+	return r.hub.UserChanges(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID}, snapshot != nil && *snapshot)
 }
 
 // FormattedPhone is the resolver for the formattedPhone field.

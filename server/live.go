@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"roster/internal/access"
 	"roster/internal/auth"
 	"roster/internal/metrics"
@@ -72,7 +75,7 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		OperationFunc:    l.startOperation(authn),
 		CloseFunc:        l.closeSocket,
 		CheckOrigin:      checkOrigin(cfg.AllowedOrigins),
-		GroupKey:         access.GroupKey,
+		GroupKey:         groupKey,
 		InitTimeout:      cfg.WSInitTimeout,
 		PingInterval:     cfg.WSPingInterval,
 		MaxMessageSize:   cfg.WSMaxMessageBytes,
@@ -225,4 +228,37 @@ func checkOrigin(allowed []string) func(*http.Request) bool {
 			return a == "*" || strings.EqualFold(strings.TrimRight(a, "/"), origin)
 		})
 	}
+}
+
+// groupKey lets subscriptions of viewers who see the same share one run,
+// except those asking for a snapshot: each gets the state as of its own
+// start.
+func groupKey(ctx context.Context) string {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && asksSnapshot(oc.Operation.SelectionSet, oc.Variables) {
+		return ""
+	}
+	return access.GroupKey(ctx)
+}
+
+// asksSnapshot reports whether a root field of set has snapshot: true.
+func asksSnapshot(set ast.SelectionSet, vars map[string]any) bool {
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			if arg := sel.Arguments.ForName("snapshot"); arg != nil {
+				if v, err := arg.Value.Value(vars); err == nil && v == true {
+					return true
+				}
+			}
+		case *ast.InlineFragment:
+			if asksSnapshot(sel.SelectionSet, vars) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if sel.Definition != nil && asksSnapshot(sel.Definition.SelectionSet, vars) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -90,7 +90,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "roster/ent/runtime"
 var (
-	Hooks  [8]ent.Hook
+	Hooks  [9]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time

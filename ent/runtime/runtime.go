@@ -128,6 +128,8 @@ func init() {
 	division.Hooks[6] = divisionHooks[3]
 
 	division.Hooks[7] = divisionHooks[4]
+
+	division.Hooks[8] = divisionHooks[5]
 	divisionMixinFields0 := divisionMixin[0].Fields()
 	_ = divisionMixinFields0
 	divisionFields := schema.Division{}.Fields()

@@ -34,8 +34,39 @@ func (Division) Hooks() []ent.Hook {
 		hook.On(checkFields(Division{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		hook.On(uniqueDivisionName, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(checkDivisionRefs, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(bumpMemberVersions, ent.OpUpdate|ent.OpUpdateOne|ent.OpDelete|ent.OpDeleteOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
+}
+
+// bumpMemberVersions increases, in the same transaction, the version of
+// every user whose divisions the mutation changes (added, removed, or
+// member of a division cleared of its members or deleted): their divisions
+// are part of what a user's version orders.
+func bumpMemberVersions(next ent.Mutator) ent.Mutator {
+	return hook.DivisionFunc(func(ctx context.Context, m *gen.DivisionMutation) (gen.Value, error) {
+		sys := viewer.NewSystemContext(ctx)
+		ids := append(m.MembersIDs(), m.RemovedMembersIDs()...)
+		if m.MembersCleared() || m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			divs, err := m.IDs(ctx)
+			if err != nil {
+				return nil, err
+			}
+			members, err := m.Client().User.Query().Where(user.HasDivisionsWith(division.IDIn(divs...))).IDs(sys)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, members...)
+		}
+		v, err := next.Mutate(ctx, m)
+		if err != nil || len(ids) == 0 {
+			return v, err
+		}
+		if err := m.Client().User.Update().Where(user.IDIn(ids...)).AddVersion(1).Exec(sys); err != nil {
+			return nil, err
+		}
+		return v, nil
+	})
 }
 
 func normalizeDivision(next ent.Mutator) ent.Mutator {

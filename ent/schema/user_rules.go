@@ -68,7 +68,8 @@ func (User) Hooks() []ent.Hook {
 // that clients can order what they learn of a user.
 func bumpVersion(next ent.Mutator) ent.Mutator {
 	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-		if _, set := m.Field("version"); !set {
+		_, set := m.Field("version")
+		if _, added := m.AddedField("version"); !set && !added {
 			if err := m.AddField("version", 1); err != nil {
 				return nil, err
 			}

@@ -38,8 +38,10 @@ type LoginPayload struct {
 // legacy graphql-ws protocol). Authenticate in connection_init with the
 // payload {"authorization": "Bearer <token>"}.
 //
-// To follow users without missing a change: subscribe first, then query the
-// users (with their version), and apply an event only when its version is
-// newer than the one you hold for that user.
+// To follow users without missing a change: subscribe with snapshot: true
+// (or subscribe first, then query the users with their version), and apply
+// an event only when its version is newer than the one you hold for that
+// user. Every event carries the version of the change it describes and the
+// user's fields as of that version, never a later state.
 type Subscription struct {
 }

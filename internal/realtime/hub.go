@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -179,61 +180,98 @@ func (f Filter) apply(q *ent.UserQuery) *ent.UserQuery {
 	return q
 }
 
-// UserStatus subscribes the viewer in ctx to the availability and presence
-// changes of the users they may see, until ctx is done.
-func (h *Hub) UserStatus(ctx context.Context, f Filter) (<-chan *UserStatusEvent, error) {
+// UserStatus subscribes the viewer in ctx to the availability, presence
+// and device count changes of the users they may see, until ctx is done.
+// With snapshot, it first sends the status of every user they may see.
+func (h *Hub) UserStatus(ctx context.Context, f Filter, snapshot bool) (<-chan *UserStatusEvent, error) {
 	out := make(chan *UserStatusEvent, 1)
-	err := h.subscribe(ctx, f, func(ctx context.Context, s *subscription, it item) {
+	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item) {
 		if it.resync {
-			s.statusResync(ctx, out)
+			s.statusResync(ctx, out, it.snapshot)
 			return
 		}
-		if !it.event.Status {
+		ev := it.event
+		if !ev.Status || ev.Row == nil || !s.matches(ctx, ev.User, ev.Scope) {
 			return
 		}
-		u, err := s.visible(ctx, it.event.User)
-		if err != nil || u == nil {
-			return
-		}
-		st := status{availability: u.Availability, online: u.Online, version: u.Version}
-		if ev := it.event; ev.Version > 0 {
-			st = status{availability: user.Availability(ev.Availability), online: ev.Online, version: ev.Version}
-		}
-		s.sendStatus(ctx, out, u, st, time.UnixMilli(it.event.At))
+		s.sendStatus(ctx, out, s.asOf(ev.Row), time.UnixMilli(ev.At))
 	}, func() { close(out) })
 	return out, err
 }
 
 // UserChanges subscribes the viewer in ctx to the creation, change,
-// archiving and deletion of the users they may see, until ctx is done.
-func (h *Hub) UserChanges(ctx context.Context, f Filter) (<-chan *UserChangedEvent, error) {
+// archiving and deletion of the users they may see, until ctx is done, and
+// tells them of users that leave what they follow (the division or role
+// they filter on, or their own divisions). With snapshot, it first sends
+// every user they may see.
+func (h *Hub) UserChanges(ctx context.Context, f Filter, snapshot bool) (<-chan *UserChangedEvent, error) {
 	out := make(chan *UserChangedEvent, 1)
-	err := h.subscribe(ctx, f, func(ctx context.Context, s *subscription, it item) {
+	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item) {
 		if it.resync {
-			s.changeResync(ctx, out)
+			s.changeResync(ctx, out, it.snapshot)
 			return
 		}
 		ev := it.event
-		if ev.Change == "" {
+		if ev.Change == "" || ev.Row == nil || ev.Version <= s.versions[ev.User] {
 			return
 		}
 		at := time.UnixMilli(ev.At)
-		if ev.Change == Deleted {
-			// Tell of deletions of users the subscriber knew, or could see.
-			if _, known := s.versions[ev.User]; known || f == (Filter{}) && !viewer.FromContext(ctx).DivisionScoped {
-				delete(s.versions, ev.User)
-				send(ctx, out, &UserChangedEvent{Kind: Deleted, UserID: ev.User, At: at})
-			}
-			return
+		now := s.matches(ctx, ev.User, ev.Scope)
+		was := now
+		if ev.Was != nil {
+			was = s.matches(ctx, ev.User, *ev.Was)
 		}
-		u, err := s.visible(ctx, ev.User)
-		if err != nil || u == nil || u.Version <= s.versions[u.ID] {
-			return
+		switch {
+		case ev.Change == Deleted && now:
+			s.versions[ev.User] = ev.Version
+			send(ctx, out, &UserChangedEvent{Kind: Deleted, UserID: ev.User, DisplayName: ev.Row.DisplayName, DivisionIDs: ev.Scope.Divisions, Version: ev.Version, At: at})
+		case ev.Change == Deleted:
+		case now:
+			s.versions[ev.User] = ev.Version
+			send(ctx, out, &UserChangedEvent{Kind: ev.Change, UserID: ev.User, User: s.asOf(ev.Row), DisplayName: ev.Row.DisplayName, DivisionIDs: ev.Scope.Divisions, Version: ev.Version, At: at})
+		case was:
+			s.versions[ev.User] = ev.Version
+			send(ctx, out, &UserChangedEvent{Kind: Removed, UserID: ev.User, DisplayName: ev.Row.DisplayName, DivisionIDs: ev.Scope.Divisions, Version: ev.Version, At: at})
 		}
-		s.versions[u.ID] = u.Version
-		send(ctx, out, &UserChangedEvent{Kind: ev.Change, UserID: u.ID, User: u, Version: u.Version, At: at})
 	}, func() { close(out) })
 	return out, err
+}
+
+// matches reports whether the subscriber follows a user with this scope:
+// it passes the filter and, for a viewer confined to their divisions, is
+// the viewer or shares a division with them (as they are now).
+func (s *subscription) matches(ctx context.Context, id int, sc userScope) bool {
+	f := s.filter
+	if f.DivisionID != nil && !slices.Contains(sc.Divisions, *f.DivisionID) || f.RoleID != nil && sc.Role != *f.RoleID {
+		return false
+	}
+	v := viewer.FromContext(ctx)
+	if v == nil || !v.DivisionScoped || id == v.UserID {
+		return v != nil
+	}
+	mine, err := s.hub.client.Division.Query().Where(division.HasMembersWith(user.ID(v.UserID))).IDs(viewer.NewSystemContext(ctx))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.hub.log.ErrorContext(ctx, "read the divisions of a subscriber", "err", err)
+		}
+		return false
+	}
+	return slices.ContainsFunc(mine, func(d int) bool { return slices.Contains(sc.Divisions, d) })
+}
+
+// asOf returns the user of row, as of an event: its fields are the row's,
+// its edges (role, divisions...) are read when asked for, as the
+// subscriber may see them.
+func (s *subscription) asOf(row *ent.User) *ent.User {
+	u := *s.carrier // the client's configuration, to read edges through
+	src, dst := reflect.ValueOf(row).Elem(), reflect.ValueOf(&u).Elem()
+	for i := range dst.NumField() {
+		if f := dst.Type().Field(i); f.IsExported() && f.Name != "Edges" {
+			dst.Field(i).Set(src.Field(i))
+		}
+	}
+	u.Edges = ent.UserEdges{}
+	return &u
 }
 
 // subscription is one subscriber's view of the events of its organization.
@@ -251,20 +289,27 @@ type subscription struct {
 	// since is when the subscription started: a client learnt the state
 	// of users unchanged since then from its own query.
 	since time.Time
+	// carrier is a user read through the hub's client: the users of
+	// events are copies of it, to read their edges through.
+	carrier *ent.User
 }
 
 type status struct {
 	availability user.Availability
 	online       bool
+	devices      int
 	version      int
 }
 
 type item struct {
 	event  userEvent
 	resync bool
+	// snapshot asks a resync for every user the subscriber may see, not
+	// only the ones changed since it started.
+	snapshot bool
 }
 
-func (h *Hub) subscribe(ctx context.Context, f Filter, handle func(context.Context, *subscription, item), done func()) error {
+func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle func(context.Context, *subscription, item), done func()) error {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return err
@@ -272,7 +317,16 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, handle func(context.Conte
 	if err := f.check(ctx, h.client); err != nil {
 		return err
 	}
-	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}, since: time.Now()}
+	carrier, err := h.client.User.Get(viewer.NewSystemContext(ctx), v.UserID)
+	if err != nil {
+		return err
+	}
+	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}, since: time.Now(), carrier: carrier}
+	if snapshot {
+		// Registered first, read after: a change that commits while the
+		// state is read waits in the queue, and is sent when newer.
+		s.queue <- item{resync: true, snapshot: true}
+	}
 	h.mu.Lock()
 	if h.subs[v.OrganizationID] == nil {
 		h.subs[v.OrganizationID] = map[*subscription]struct{}{}
@@ -339,11 +393,12 @@ func (s *subscription) visible(ctx context.Context, id int) (*ent.User, error) {
 	return u, err
 }
 
-// sendStatus tells the subscriber of st, the status of user u, unless they
+// sendStatus tells the subscriber of the status of user u, unless they
 // already know it, or know newer.
-func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, u *ent.User, st status, at time.Time) {
+func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, u *ent.User, at time.Time) {
+	st := status{availability: u.Availability, online: u.Online, devices: u.Connections, version: u.Version}
 	last, known := s.last[u.ID]
-	if known && (st.version <= last.version || last.availability == st.availability && last.online == st.online) {
+	if known && (st.version <= last.version || last.availability == st.availability && last.online == st.online && last.devices == st.devices) {
 		if st.version > last.version {
 			last.version = st.version
 			s.last[u.ID] = last
@@ -351,28 +406,39 @@ func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEve
 		return
 	}
 	s.last[u.ID] = st
-	send(ctx, out, &UserStatusEvent{User: u, Availability: st.availability, Online: st.online, Version: st.version, At: at})
+	send(ctx, out, &UserStatusEvent{User: u, Availability: st.availability, Online: st.online, Devices: st.devices, Version: st.version, At: at})
 }
 
 // statusResync re-reads the users the subscriber may see and sends the
 // statuses it was not told of: of users it knows, the ones that differ; of
 // the others, the ones changed since the subscription started.
-func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusEvent) {
-	users, err := s.filter.apply(s.hub.client.User.Query()).Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.last)...))).All(ctx)
+func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusEvent, all bool) {
+	q := s.filter.apply(s.hub.client.User.Query())
+	if !all {
+		q.Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.last)...)))
+	}
+	users, err := q.Order(ent.Asc(user.FieldID)).All(ctx)
 	if err != nil {
 		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
 		return
 	}
 	now := time.Now()
 	for _, u := range users {
-		s.sendStatus(ctx, out, u, status{availability: u.Availability, online: u.Online, version: u.Version}, now)
+		s.sendStatus(ctx, out, u, now)
 	}
 }
 
 // changeResync re-reads the users the subscriber may see and reports the
 // ones changed since it last heard of them, or since it started.
-func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChangedEvent) {
-	users, err := s.filter.apply(s.hub.client.User.Query()).Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.versions)...))).All(ctx)
+func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChangedEvent, all bool) {
+	q := s.filter.apply(s.hub.client.User.Query())
+	kind := Updated
+	if all {
+		kind = Snapshot
+	} else {
+		q.Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.versions)...)))
+	}
+	users, err := q.WithDivisions(func(q *ent.DivisionQuery) { q.Select(division.FieldID) }).Order(ent.Asc(user.FieldID)).All(ctx)
 	if err != nil {
 		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
 		return
@@ -381,7 +447,8 @@ func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChanged
 	for _, u := range users {
 		if known := s.versions[u.ID]; u.Version > known {
 			s.versions[u.ID] = u.Version
-			send(ctx, out, &UserChangedEvent{Kind: Updated, UserID: u.ID, User: u, Version: u.Version, At: now})
+			sc := scopeOf(u)
+			send(ctx, out, &UserChangedEvent{Kind: kind, UserID: u.ID, User: u, DisplayName: u.DisplayName, DivisionIDs: sc.Divisions, Version: u.Version, At: now})
 		}
 	}
 }

@@ -96,7 +96,7 @@ func subscribe(t *testing.T, w *world, v *viewer.Viewer, f realtime.Filter) <-ch
 	t.Helper()
 	ctx, cancel := context.WithCancel(viewer.NewContext(context.Background(), v))
 	t.Cleanup(cancel)
-	ch, err := w.hub.UserStatus(ctx, f)
+	ch, err := w.hub.UserStatus(ctx, f, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func testStatus(t *testing.T, w *world) {
 func testChanges(t *testing.T, w *world) {
 	ctx, cancel := context.WithCancel(viewer.NewContext(context.Background(), w.admin))
 	defer cancel()
-	all, err := w.hub.UserChanges(ctx, realtime.Filter{})
+	all, err := w.hub.UserChanges(ctx, realtime.Filter{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
