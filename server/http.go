@@ -65,6 +65,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.Use(pagination.Arguments{})
 	gql.Use(graph.Transactional{Client: db.Client, Log: log})
 	gql.AroundOperations(recordOperation)
+	gql.AroundOperations(markExecuted)
 	gql.AroundResponses(recordErrors)
 	gql.Use(&input.Text{})
 	gql.Use(graph.ErrorLists{})
@@ -78,7 +79,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", cors(svc.origins, http.MaxBytesHandler(onlySafeRequests(authn.Middleware(gql)), maxBodyBytes)))
+	mux.Handle("/graphql", cors(svc.origins, graphqlOverHTTP(http.MaxBytesHandler(onlySafeRequests(authn.Middleware(markWellFormed(gql))), maxBodyBytes))))
 	mux.Handle("GET /metrics", svc.metrics.Handler())
 	graphiql.Register(mux, "roster", "/graphql")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
