@@ -602,6 +602,17 @@ func TestPhoneNumbers(t *testing.T) {
 				}
 				d.do(t, `mutation($id: ID!) { updateUser(id: $id, input: {phone: "0812"}) { phone } }`, vars{"id": c.CreateUser.ID}).wantError(t, "BAD_USER_INPUT", "phone")
 			})
+			t.Run("channel numbers are read the same way", func(t *testing.T) {
+				const createChannel = `mutation($s: Map) { createChannel(input: {type: WHATSAPP, name: "WA", settings: $s}) { settings } }`
+				var got struct {
+					CreateChannel struct{ Settings map[string]any }
+				}
+				d.do(t, createChannel, vars{"s": vars{"phoneNumber": "0812 555 0102"}}).decode(t, &got)
+				if got.CreateChannel.Settings["phoneNumber"] != "+628125550102" {
+					t.Errorf("channel settings = %v", got.CreateChannel.Settings)
+				}
+				d.do(t, createChannel, vars{"s": vars{"phoneNumber": "12345"}}).wantError(t, "BAD_USER_INPUT", "settings.phoneNumber")
+			})
 			t.Run("search finds a number however it is typed", func(t *testing.T) {
 				for _, tc := range []struct {
 					search string

@@ -53,8 +53,15 @@ func validateChannel(next ent.Mutator) ent.Mutator {
 		if settings, ok := m.Settings(); ok {
 			if settings == nil {
 				settings = map[string]any{}
-				m.SetSettings(settings)
 			}
+			if integration.HasPhone(typ.String(), settings) {
+				country, err := countryOf(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				settings = integration.NormalizePhones(typ.String(), settings, country)
+			}
+			m.SetSettings(settings)
 			if err := integration.ValidateSettings(typ.String(), settings); err != nil {
 				return nil, err
 			}

@@ -447,9 +447,9 @@ func mfaForUser(next ent.Mutator) ent.Mutator {
 	})
 }
 
-// countryOf returns the country of the organization of user mutation m,
-// whose phone numbers are read in it.
-func countryOf(ctx context.Context, m *gen.UserMutation) (string, error) {
+// countryOf returns the country of the organization of mutation m, in which
+// the phone numbers it is given are read.
+func countryOf(ctx context.Context, m tenantMutation) (string, error) {
 	org, err := organizationOf(ctx, m)
 	if err != nil {
 		return "", err

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"roster/internal/apierr"
+	"roster/internal/phone"
 )
 
 // Kind is the format of a setting's value.
@@ -92,9 +93,38 @@ var Specs = map[string]Spec{
 const MaxValueLength = 2048
 
 var (
-	e164   = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	handle = regexp.MustCompile(`^@?[A-Za-z0-9_.]{1,64}$`)
 )
+
+// HasPhone reports whether settings of a channel of type typ hold a phone
+// number.
+func HasPhone(typ string, settings map[string]any) bool {
+	for _, s := range Specs[typ].Settings {
+		if _, ok := settings[s.Key].(string); ok && s.Kind == Phone {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalizePhones returns settings with the phone numbers of a channel of
+// type typ read as people type them (in country when without a country
+// code) into E.164; a number that cannot be read is left for
+// ValidateSettings to refuse.
+func NormalizePhones(typ string, settings map[string]any, country string) map[string]any {
+	out := make(map[string]any, len(settings))
+	for k, v := range settings {
+		out[k] = v
+	}
+	for _, s := range Specs[typ].Settings {
+		if v, ok := out[s.Key].(string); ok && s.Kind == Phone {
+			if e164, err := phone.Normalize(v, country); err == nil {
+				out[s.Key] = e164
+			}
+		}
+	}
+	return out
+}
 
 // ValidateSettings checks settings against the spec of channel type typ.
 // Errors name the offending key as "settings.<key>".
@@ -178,8 +208,8 @@ func check(s Setting, v any) error {
 			return fmt.Errorf("must be an email address")
 		}
 	case Phone:
-		if !e164.MatchString(str) {
-			return fmt.Errorf("must be a phone number in E.164 format, e.g. +6281234567890")
+		if !phone.Valid(str) {
+			return phone.ErrInvalid
 		}
 	case URL:
 		if u, err := url.Parse(str); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
