@@ -47,15 +47,18 @@ type Channel struct {
 type ChannelEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
+	// Conversations holds the value of the conversations edge.
+	Conversations []*Conversation `json:"conversations,omitempty"`
 	// The divisions whose inbox this channel feeds.
 	Divisions []*Division `json:"divisions,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
-	namedDivisions map[string][]*Division
+	namedConversations map[string][]*Conversation
+	namedDivisions     map[string][]*Division
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -69,10 +72,19 @@ func (e ChannelEdges) OrganizationOrErr() (*Organization, error) {
 	return nil, &NotLoadedError{edge: "organization"}
 }
 
+// ConversationsOrErr returns the Conversations value or an error if the edge
+// was not loaded in eager-loading.
+func (e ChannelEdges) ConversationsOrErr() ([]*Conversation, error) {
+	if e.loadedTypes[1] {
+		return e.Conversations, nil
+	}
+	return nil, &NotLoadedError{edge: "conversations"}
+}
+
 // DivisionsOrErr returns the Divisions value or an error if the edge
 // was not loaded in eager-loading.
 func (e ChannelEdges) DivisionsOrErr() ([]*Division, error) {
-	if e.loadedTypes[1] {
+	if e.loadedTypes[2] {
 		return e.Divisions, nil
 	}
 	return nil, &NotLoadedError{edge: "divisions"}
@@ -190,6 +202,11 @@ func (_m *Channel) QueryOrganization() *OrganizationQuery {
 	return NewChannelClient(_m.config).QueryOrganization(_m)
 }
 
+// QueryConversations queries the "conversations" edge of the Channel entity.
+func (_m *Channel) QueryConversations() *ConversationQuery {
+	return NewChannelClient(_m.config).QueryConversations(_m)
+}
+
 // QueryDivisions queries the "divisions" edge of the Channel entity.
 func (_m *Channel) QueryDivisions() *DivisionQuery {
 	return NewChannelClient(_m.config).QueryDivisions(_m)
@@ -245,6 +262,30 @@ func (_m *Channel) String() string {
 	builder.WriteString("credentials=<sensitive>")
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedConversations returns the Conversations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Channel) NamedConversations(name string) ([]*Conversation, error) {
+	if _m.Edges.namedConversations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedConversations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Channel) appendNamedConversations(name string, edges ...*Conversation) {
+	if _m.Edges.namedConversations == nil {
+		_m.Edges.namedConversations = make(map[string][]*Conversation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedConversations[name] = []*Conversation{}
+	} else {
+		_m.Edges.namedConversations[name] = append(_m.Edges.namedConversations[name], edges...)
+	}
 }
 
 // NamedDivisions returns the Divisions named value or an error if the edge was not

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -20,6 +22,7 @@ type ChannelCreate struct {
 	config
 	mutation *ChannelMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetCreatedAt sets the "created_at" field.
@@ -111,6 +114,21 @@ func (_c *ChannelCreate) SetCredentials(v map[string]interface{}) *ChannelCreate
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *ChannelCreate) SetOrganization(v *Organization) *ChannelCreate {
 	return _c.SetOrganizationID(v.ID)
+}
+
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
+func (_c *ChannelCreate) AddConversationIDs(ids ...int) *ChannelCreate {
+	_c.mutation.AddConversationIDs(ids...)
+	return _c
+}
+
+// AddConversations adds the "conversations" edges to the Conversation entity.
+func (_c *ChannelCreate) AddConversations(v ...*Conversation) *ChannelCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddConversationIDs(ids...)
 }
 
 // AddDivisionIDs adds the "divisions" edge to the Division entity by IDs.
@@ -264,6 +282,7 @@ func (_c *ChannelCreate) createSpec() (*Channel, *sqlgraph.CreateSpec) {
 		_node = &Channel{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(channel.Table, sqlgraph.NewFieldSpec(channel.FieldID, field.TypeInt))
 	)
+	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(channel.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -313,6 +332,22 @@ func (_c *ChannelCreate) createSpec() (*Channel, *sqlgraph.CreateSpec) {
 		_node.OrganizationID = nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   channel.ConversationsTable,
+			Columns: []string{channel.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.DivisionsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -332,11 +367,314 @@ func (_c *ChannelCreate) createSpec() (*Channel, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Channel.Create().
+//		SetCreatedAt(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.ChannelUpsert) {
+//			SetCreatedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *ChannelCreate) OnConflict(opts ...sql.ConflictOption) *ChannelUpsertOne {
+	_c.conflict = opts
+	return &ChannelUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Channel.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *ChannelCreate) OnConflictColumns(columns ...string) *ChannelUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &ChannelUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// ChannelUpsertOne is the builder for "upsert"-ing
+	//  one Channel node.
+	ChannelUpsertOne struct {
+		create *ChannelCreate
+	}
+
+	// ChannelUpsert is the "OnConflict" setter.
+	ChannelUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *ChannelUpsert) SetUpdatedAt(v time.Time) *ChannelUpsert {
+	u.Set(channel.FieldUpdatedAt, v)
+	return u
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateUpdatedAt() *ChannelUpsert {
+	u.SetExcluded(channel.FieldUpdatedAt)
+	return u
+}
+
+// SetName sets the "name" field.
+func (u *ChannelUpsert) SetName(v string) *ChannelUpsert {
+	u.Set(channel.FieldName, v)
+	return u
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateName() *ChannelUpsert {
+	u.SetExcluded(channel.FieldName)
+	return u
+}
+
+// SetEnabled sets the "enabled" field.
+func (u *ChannelUpsert) SetEnabled(v bool) *ChannelUpsert {
+	u.Set(channel.FieldEnabled, v)
+	return u
+}
+
+// UpdateEnabled sets the "enabled" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateEnabled() *ChannelUpsert {
+	u.SetExcluded(channel.FieldEnabled)
+	return u
+}
+
+// SetConnectionState sets the "connection_state" field.
+func (u *ChannelUpsert) SetConnectionState(v channel.ConnectionState) *ChannelUpsert {
+	u.Set(channel.FieldConnectionState, v)
+	return u
+}
+
+// UpdateConnectionState sets the "connection_state" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateConnectionState() *ChannelUpsert {
+	u.SetExcluded(channel.FieldConnectionState)
+	return u
+}
+
+// SetSettings sets the "settings" field.
+func (u *ChannelUpsert) SetSettings(v map[string]interface{}) *ChannelUpsert {
+	u.Set(channel.FieldSettings, v)
+	return u
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateSettings() *ChannelUpsert {
+	u.SetExcluded(channel.FieldSettings)
+	return u
+}
+
+// SetCredentials sets the "credentials" field.
+func (u *ChannelUpsert) SetCredentials(v map[string]interface{}) *ChannelUpsert {
+	u.Set(channel.FieldCredentials, v)
+	return u
+}
+
+// UpdateCredentials sets the "credentials" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateCredentials() *ChannelUpsert {
+	u.SetExcluded(channel.FieldCredentials)
+	return u
+}
+
+// ClearCredentials clears the value of the "credentials" field.
+func (u *ChannelUpsert) ClearCredentials() *ChannelUpsert {
+	u.SetNull(channel.FieldCredentials)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create.
+// Using this option is equivalent to using:
+//
+//	client.Channel.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *ChannelUpsertOne) UpdateNewValues() *ChannelUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.CreatedAt(); exists {
+			s.SetIgnore(channel.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.OrganizationID(); exists {
+			s.SetIgnore(channel.FieldOrganizationID)
+		}
+		if _, exists := u.create.mutation.GetType(); exists {
+			s.SetIgnore(channel.FieldType)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Channel.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *ChannelUpsertOne) Ignore() *ChannelUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *ChannelUpsertOne) DoNothing() *ChannelUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the ChannelCreate.OnConflict
+// documentation for more info.
+func (u *ChannelUpsertOne) Update(set func(*ChannelUpsert)) *ChannelUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&ChannelUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *ChannelUpsertOne) SetUpdatedAt(v time.Time) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateUpdatedAt() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// SetName sets the "name" field.
+func (u *ChannelUpsertOne) SetName(v string) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetName(v)
+	})
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateName() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateName()
+	})
+}
+
+// SetEnabled sets the "enabled" field.
+func (u *ChannelUpsertOne) SetEnabled(v bool) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetEnabled(v)
+	})
+}
+
+// UpdateEnabled sets the "enabled" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateEnabled() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateEnabled()
+	})
+}
+
+// SetConnectionState sets the "connection_state" field.
+func (u *ChannelUpsertOne) SetConnectionState(v channel.ConnectionState) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetConnectionState(v)
+	})
+}
+
+// UpdateConnectionState sets the "connection_state" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateConnectionState() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateConnectionState()
+	})
+}
+
+// SetSettings sets the "settings" field.
+func (u *ChannelUpsertOne) SetSettings(v map[string]interface{}) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetSettings(v)
+	})
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateSettings() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateSettings()
+	})
+}
+
+// SetCredentials sets the "credentials" field.
+func (u *ChannelUpsertOne) SetCredentials(v map[string]interface{}) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetCredentials(v)
+	})
+}
+
+// UpdateCredentials sets the "credentials" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateCredentials() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateCredentials()
+	})
+}
+
+// ClearCredentials clears the value of the "credentials" field.
+func (u *ChannelUpsertOne) ClearCredentials() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.ClearCredentials()
+	})
+}
+
+// Exec executes the query.
+func (u *ChannelUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for ChannelCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *ChannelUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *ChannelUpsertOne) ID(ctx context.Context) (id int, err error) {
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *ChannelUpsertOne) IDX(ctx context.Context) int {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // ChannelCreateBulk is the builder for creating many Channel entities in bulk.
 type ChannelCreateBulk struct {
 	config
 	err      error
 	builders []*ChannelCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Channel entities in the database.
@@ -366,6 +704,7 @@ func (_c *ChannelCreateBulk) Save(ctx context.Context) ([]*Channel, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -416,6 +755,214 @@ func (_c *ChannelCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *ChannelCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Channel.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.ChannelUpsert) {
+//			SetCreatedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *ChannelCreateBulk) OnConflict(opts ...sql.ConflictOption) *ChannelUpsertBulk {
+	_c.conflict = opts
+	return &ChannelUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Channel.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *ChannelCreateBulk) OnConflictColumns(columns ...string) *ChannelUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &ChannelUpsertBulk{
+		create: _c,
+	}
+}
+
+// ChannelUpsertBulk is the builder for "upsert"-ing
+// a bulk of Channel nodes.
+type ChannelUpsertBulk struct {
+	create *ChannelCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Channel.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *ChannelUpsertBulk) UpdateNewValues() *ChannelUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.CreatedAt(); exists {
+				s.SetIgnore(channel.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.OrganizationID(); exists {
+				s.SetIgnore(channel.FieldOrganizationID)
+			}
+			if _, exists := b.mutation.GetType(); exists {
+				s.SetIgnore(channel.FieldType)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Channel.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *ChannelUpsertBulk) Ignore() *ChannelUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *ChannelUpsertBulk) DoNothing() *ChannelUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the ChannelCreateBulk.OnConflict
+// documentation for more info.
+func (u *ChannelUpsertBulk) Update(set func(*ChannelUpsert)) *ChannelUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&ChannelUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *ChannelUpsertBulk) SetUpdatedAt(v time.Time) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateUpdatedAt() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// SetName sets the "name" field.
+func (u *ChannelUpsertBulk) SetName(v string) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetName(v)
+	})
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateName() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateName()
+	})
+}
+
+// SetEnabled sets the "enabled" field.
+func (u *ChannelUpsertBulk) SetEnabled(v bool) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetEnabled(v)
+	})
+}
+
+// UpdateEnabled sets the "enabled" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateEnabled() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateEnabled()
+	})
+}
+
+// SetConnectionState sets the "connection_state" field.
+func (u *ChannelUpsertBulk) SetConnectionState(v channel.ConnectionState) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetConnectionState(v)
+	})
+}
+
+// UpdateConnectionState sets the "connection_state" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateConnectionState() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateConnectionState()
+	})
+}
+
+// SetSettings sets the "settings" field.
+func (u *ChannelUpsertBulk) SetSettings(v map[string]interface{}) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetSettings(v)
+	})
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateSettings() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateSettings()
+	})
+}
+
+// SetCredentials sets the "credentials" field.
+func (u *ChannelUpsertBulk) SetCredentials(v map[string]interface{}) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetCredentials(v)
+	})
+}
+
+// UpdateCredentials sets the "credentials" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateCredentials() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateCredentials()
+	})
+}
+
+// ClearCredentials clears the value of the "credentials" field.
+func (u *ChannelUpsertBulk) ClearCredentials() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.ClearCredentials()
+	})
+}
+
+// Exec executes the query.
+func (u *ChannelUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the ChannelCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for ChannelCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *ChannelUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/predicate"
@@ -22,15 +23,17 @@ import (
 // ChannelQuery is the builder for querying Channel entities.
 type ChannelQuery struct {
 	config
-	ctx                *QueryContext
-	order              []channel.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.Channel
-	withOrganization   *OrganizationQuery
-	withDivisions      *DivisionQuery
-	loadTotal          []func(context.Context, []*Channel) error
-	modifiers          []func(*sql.Selector)
-	withNamedDivisions map[string]*DivisionQuery
+	ctx                    *QueryContext
+	order                  []channel.OrderOption
+	inters                 []Interceptor
+	predicates             []predicate.Channel
+	withOrganization       *OrganizationQuery
+	withConversations      *ConversationQuery
+	withDivisions          *DivisionQuery
+	loadTotal              []func(context.Context, []*Channel) error
+	modifiers              []func(*sql.Selector)
+	withNamedConversations map[string]*ConversationQuery
+	withNamedDivisions     map[string]*DivisionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -82,6 +85,28 @@ func (_q *ChannelQuery) QueryOrganization() *OrganizationQuery {
 			sqlgraph.From(channel.Table, channel.FieldID, selector),
 			sqlgraph.To(organization.Table, organization.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, channel.OrganizationTable, channel.OrganizationColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryConversations chains the current query on the "conversations" edge.
+func (_q *ChannelQuery) QueryConversations() *ConversationQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(channel.Table, channel.FieldID, selector),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, channel.ConversationsTable, channel.ConversationsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -298,13 +323,14 @@ func (_q *ChannelQuery) Clone() *ChannelQuery {
 		return nil
 	}
 	return &ChannelQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]channel.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Channel{}, _q.predicates...),
-		withOrganization: _q.withOrganization.Clone(),
-		withDivisions:    _q.withDivisions.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]channel.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.Channel{}, _q.predicates...),
+		withOrganization:  _q.withOrganization.Clone(),
+		withConversations: _q.withConversations.Clone(),
+		withDivisions:     _q.withDivisions.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -320,6 +346,17 @@ func (_q *ChannelQuery) WithOrganization(opts ...func(*OrganizationQuery)) *Chan
 		opt(query)
 	}
 	_q.withOrganization = query
+	return _q
+}
+
+// WithConversations tells the query-builder to eager-load the nodes that are connected to
+// the "conversations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ChannelQuery) WithConversations(opts ...func(*ConversationQuery)) *ChannelQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withConversations = query
 	return _q
 }
 
@@ -418,8 +455,9 @@ func (_q *ChannelQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Chan
 	var (
 		nodes       = []*Channel{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withOrganization != nil,
+			_q.withConversations != nil,
 			_q.withDivisions != nil,
 		}
 	)
@@ -450,10 +488,24 @@ func (_q *ChannelQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Chan
 			return nil, err
 		}
 	}
+	if query := _q.withConversations; query != nil {
+		if err := _q.loadConversations(ctx, query, nodes,
+			func(n *Channel) { n.Edges.Conversations = []*Conversation{} },
+			func(n *Channel, e *Conversation) { n.Edges.Conversations = append(n.Edges.Conversations, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withDivisions; query != nil {
 		if err := _q.loadDivisions(ctx, query, nodes,
 			func(n *Channel) { n.Edges.Divisions = []*Division{} },
 			func(n *Channel, e *Division) { n.Edges.Divisions = append(n.Edges.Divisions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedConversations {
+		if err := _q.loadConversations(ctx, query, nodes,
+			func(n *Channel) { n.appendNamedConversations(name) },
+			func(n *Channel, e *Conversation) { n.appendNamedConversations(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -498,6 +550,39 @@ func (_q *ChannelQuery) loadOrganization(ctx context.Context, query *Organizatio
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *ChannelQuery) loadConversations(ctx context.Context, query *ConversationQuery, nodes []*Channel, init func(*Channel), assign func(*Channel, *Conversation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Channel)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(conversation.FieldChannelID)
+	}
+	query.Where(predicate.Conversation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(channel.ConversationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ChannelID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "channel_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "channel_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -657,6 +742,20 @@ func (_q *ChannelQuery) sqlQuery(ctx context.Context) *sql.Selector {
 func (_q *ChannelQuery) Modify(modifiers ...func(s *sql.Selector)) *ChannelSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedConversations tells the query-builder to eager-load the nodes that are connected to the "conversations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ChannelQuery) WithNamedConversations(name string, opts ...func(*ConversationQuery)) *ChannelQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedConversations == nil {
+		_q.withNamedConversations = make(map[string]*ConversationQuery)
+	}
+	_q.withNamedConversations[name] = query
+	return _q
 }
 
 // WithNamedDivisions tells the query-builder to eager-load the nodes that are connected to the "divisions"

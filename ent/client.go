@@ -11,8 +11,12 @@ import (
 
 	"roster/ent/migrate"
 
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/instance"
 	"roster/ent/invitation"
@@ -35,10 +39,18 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// AgentLoad is the client for interacting with the AgentLoad builders.
+	AgentLoad *AgentLoadClient
+	// AllocationSettings is the client for interacting with the AllocationSettings builders.
+	AllocationSettings *AllocationSettingsClient
+	// ApiKey is the client for interacting with the ApiKey builders.
+	ApiKey *ApiKeyClient
 	// Channel is the client for interacting with the Channel builders.
 	Channel *ChannelClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
+	// Conversation is the client for interacting with the Conversation builders.
+	Conversation *ConversationClient
 	// Division is the client for interacting with the Division builders.
 	Division *DivisionClient
 	// Instance is the client for interacting with the Instance builders.
@@ -68,8 +80,12 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.AgentLoad = NewAgentLoadClient(c.config)
+	c.AllocationSettings = NewAllocationSettingsClient(c.config)
+	c.ApiKey = NewApiKeyClient(c.config)
 	c.Channel = NewChannelClient(c.config)
 	c.Connection = NewConnectionClient(c.config)
+	c.Conversation = NewConversationClient(c.config)
 	c.Division = NewDivisionClient(c.config)
 	c.Instance = NewInstanceClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
@@ -177,19 +193,23 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:          ctx,
-		config:       cfg,
-		Channel:      NewChannelClient(cfg),
-		Connection:   NewConnectionClient(cfg),
-		Division:     NewDivisionClient(cfg),
-		Instance:     NewInstanceClient(cfg),
-		Invitation:   NewInvitationClient(cfg),
-		Mail:         NewMailClient(cfg),
-		MfaChallenge: NewMfaChallengeClient(cfg),
-		Organization: NewOrganizationClient(cfg),
-		Role:         NewRoleClient(cfg),
-		Session:      NewSessionClient(cfg),
-		User:         NewUserClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		AgentLoad:          NewAgentLoadClient(cfg),
+		AllocationSettings: NewAllocationSettingsClient(cfg),
+		ApiKey:             NewApiKeyClient(cfg),
+		Channel:            NewChannelClient(cfg),
+		Connection:         NewConnectionClient(cfg),
+		Conversation:       NewConversationClient(cfg),
+		Division:           NewDivisionClient(cfg),
+		Instance:           NewInstanceClient(cfg),
+		Invitation:         NewInvitationClient(cfg),
+		Mail:               NewMailClient(cfg),
+		MfaChallenge:       NewMfaChallengeClient(cfg),
+		Organization:       NewOrganizationClient(cfg),
+		Role:               NewRoleClient(cfg),
+		Session:            NewSessionClient(cfg),
+		User:               NewUserClient(cfg),
 	}, nil
 }
 
@@ -207,26 +227,30 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:          ctx,
-		config:       cfg,
-		Channel:      NewChannelClient(cfg),
-		Connection:   NewConnectionClient(cfg),
-		Division:     NewDivisionClient(cfg),
-		Instance:     NewInstanceClient(cfg),
-		Invitation:   NewInvitationClient(cfg),
-		Mail:         NewMailClient(cfg),
-		MfaChallenge: NewMfaChallengeClient(cfg),
-		Organization: NewOrganizationClient(cfg),
-		Role:         NewRoleClient(cfg),
-		Session:      NewSessionClient(cfg),
-		User:         NewUserClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		AgentLoad:          NewAgentLoadClient(cfg),
+		AllocationSettings: NewAllocationSettingsClient(cfg),
+		ApiKey:             NewApiKeyClient(cfg),
+		Channel:            NewChannelClient(cfg),
+		Connection:         NewConnectionClient(cfg),
+		Conversation:       NewConversationClient(cfg),
+		Division:           NewDivisionClient(cfg),
+		Instance:           NewInstanceClient(cfg),
+		Invitation:         NewInvitationClient(cfg),
+		Mail:               NewMailClient(cfg),
+		MfaChallenge:       NewMfaChallengeClient(cfg),
+		Organization:       NewOrganizationClient(cfg),
+		Role:               NewRoleClient(cfg),
+		Session:            NewSessionClient(cfg),
+		User:               NewUserClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		Channel.
+//		AgentLoad.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -249,8 +273,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Channel, c.Connection, c.Division, c.Instance, c.Invitation, c.Mail,
-		c.MfaChallenge, c.Organization, c.Role, c.Session, c.User,
+		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.Channel, c.Connection,
+		c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail, c.MfaChallenge,
+		c.Organization, c.Role, c.Session, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -260,8 +285,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Channel, c.Connection, c.Division, c.Instance, c.Invitation, c.Mail,
-		c.MfaChallenge, c.Organization, c.Role, c.Session, c.User,
+		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.Channel, c.Connection,
+		c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail, c.MfaChallenge,
+		c.Organization, c.Role, c.Session, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -270,10 +296,18 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *AgentLoadMutation:
+		return c.AgentLoad.mutate(ctx, m)
+	case *AllocationSettingsMutation:
+		return c.AllocationSettings.mutate(ctx, m)
+	case *ApiKeyMutation:
+		return c.ApiKey.mutate(ctx, m)
 	case *ChannelMutation:
 		return c.Channel.mutate(ctx, m)
 	case *ConnectionMutation:
 		return c.Connection.mutate(ctx, m)
+	case *ConversationMutation:
+		return c.Conversation.mutate(ctx, m)
 	case *DivisionMutation:
 		return c.Division.mutate(ctx, m)
 	case *InstanceMutation:
@@ -294,6 +328,456 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// AgentLoadClient is a client for the AgentLoad schema.
+type AgentLoadClient struct {
+	config
+}
+
+// NewAgentLoadClient returns a client for the AgentLoad from the given config.
+func NewAgentLoadClient(c config) *AgentLoadClient {
+	return &AgentLoadClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `agentload.Hooks(f(g(h())))`.
+func (c *AgentLoadClient) Use(hooks ...Hook) {
+	c.hooks.AgentLoad = append(c.hooks.AgentLoad, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `agentload.Intercept(f(g(h())))`.
+func (c *AgentLoadClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AgentLoad = append(c.inters.AgentLoad, interceptors...)
+}
+
+// Create returns a builder for creating a AgentLoad entity.
+func (c *AgentLoadClient) Create() *AgentLoadCreate {
+	mutation := newAgentLoadMutation(c.config, OpCreate)
+	return &AgentLoadCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AgentLoad entities.
+func (c *AgentLoadClient) CreateBulk(builders ...*AgentLoadCreate) *AgentLoadCreateBulk {
+	return &AgentLoadCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AgentLoadClient) MapCreateBulk(slice any, setFunc func(*AgentLoadCreate, int)) *AgentLoadCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AgentLoadCreateBulk{err: fmt.Errorf("calling to AgentLoadClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AgentLoadCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AgentLoadCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AgentLoad.
+func (c *AgentLoadClient) Update() *AgentLoadUpdate {
+	mutation := newAgentLoadMutation(c.config, OpUpdate)
+	return &AgentLoadUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AgentLoadClient) UpdateOne(_m *AgentLoad) *AgentLoadUpdateOne {
+	mutation := newAgentLoadMutation(c.config, OpUpdateOne, withAgentLoad(_m))
+	return &AgentLoadUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AgentLoadClient) UpdateOneID(id int) *AgentLoadUpdateOne {
+	mutation := newAgentLoadMutation(c.config, OpUpdateOne, withAgentLoadID(id))
+	return &AgentLoadUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AgentLoad.
+func (c *AgentLoadClient) Delete() *AgentLoadDelete {
+	mutation := newAgentLoadMutation(c.config, OpDelete)
+	return &AgentLoadDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AgentLoadClient) DeleteOne(_m *AgentLoad) *AgentLoadDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AgentLoadClient) DeleteOneID(id int) *AgentLoadDeleteOne {
+	builder := c.Delete().Where(agentload.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AgentLoadDeleteOne{builder}
+}
+
+// Query returns a query builder for AgentLoad.
+func (c *AgentLoadClient) Query() *AgentLoadQuery {
+	return &AgentLoadQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAgentLoad},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AgentLoad entity by its id.
+func (c *AgentLoadClient) Get(ctx context.Context, id int) (*AgentLoad, error) {
+	return c.Query().Where(agentload.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AgentLoadClient) GetX(ctx context.Context, id int) *AgentLoad {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a AgentLoad.
+func (c *AgentLoadClient) QueryOrganization(_m *AgentLoad) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(agentload.Table, agentload.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, agentload.OrganizationTable, agentload.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AgentLoadClient) Hooks() []Hook {
+	hooks := c.hooks.AgentLoad
+	return append(hooks[:len(hooks):len(hooks)], agentload.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AgentLoadClient) Interceptors() []Interceptor {
+	return c.inters.AgentLoad
+}
+
+func (c *AgentLoadClient) mutate(ctx context.Context, m *AgentLoadMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AgentLoadCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AgentLoadUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AgentLoadUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AgentLoadDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AgentLoad mutation op: %q", m.Op())
+	}
+}
+
+// AllocationSettingsClient is a client for the AllocationSettings schema.
+type AllocationSettingsClient struct {
+	config
+}
+
+// NewAllocationSettingsClient returns a client for the AllocationSettings from the given config.
+func NewAllocationSettingsClient(c config) *AllocationSettingsClient {
+	return &AllocationSettingsClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `allocationsettings.Hooks(f(g(h())))`.
+func (c *AllocationSettingsClient) Use(hooks ...Hook) {
+	c.hooks.AllocationSettings = append(c.hooks.AllocationSettings, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `allocationsettings.Intercept(f(g(h())))`.
+func (c *AllocationSettingsClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AllocationSettings = append(c.inters.AllocationSettings, interceptors...)
+}
+
+// Create returns a builder for creating a AllocationSettings entity.
+func (c *AllocationSettingsClient) Create() *AllocationSettingsCreate {
+	mutation := newAllocationSettingsMutation(c.config, OpCreate)
+	return &AllocationSettingsCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AllocationSettings entities.
+func (c *AllocationSettingsClient) CreateBulk(builders ...*AllocationSettingsCreate) *AllocationSettingsCreateBulk {
+	return &AllocationSettingsCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AllocationSettingsClient) MapCreateBulk(slice any, setFunc func(*AllocationSettingsCreate, int)) *AllocationSettingsCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AllocationSettingsCreateBulk{err: fmt.Errorf("calling to AllocationSettingsClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AllocationSettingsCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AllocationSettingsCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AllocationSettings.
+func (c *AllocationSettingsClient) Update() *AllocationSettingsUpdate {
+	mutation := newAllocationSettingsMutation(c.config, OpUpdate)
+	return &AllocationSettingsUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AllocationSettingsClient) UpdateOne(_m *AllocationSettings) *AllocationSettingsUpdateOne {
+	mutation := newAllocationSettingsMutation(c.config, OpUpdateOne, withAllocationSettings(_m))
+	return &AllocationSettingsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AllocationSettingsClient) UpdateOneID(id int) *AllocationSettingsUpdateOne {
+	mutation := newAllocationSettingsMutation(c.config, OpUpdateOne, withAllocationSettingsID(id))
+	return &AllocationSettingsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AllocationSettings.
+func (c *AllocationSettingsClient) Delete() *AllocationSettingsDelete {
+	mutation := newAllocationSettingsMutation(c.config, OpDelete)
+	return &AllocationSettingsDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AllocationSettingsClient) DeleteOne(_m *AllocationSettings) *AllocationSettingsDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AllocationSettingsClient) DeleteOneID(id int) *AllocationSettingsDeleteOne {
+	builder := c.Delete().Where(allocationsettings.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AllocationSettingsDeleteOne{builder}
+}
+
+// Query returns a query builder for AllocationSettings.
+func (c *AllocationSettingsClient) Query() *AllocationSettingsQuery {
+	return &AllocationSettingsQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAllocationSettings},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AllocationSettings entity by its id.
+func (c *AllocationSettingsClient) Get(ctx context.Context, id int) (*AllocationSettings, error) {
+	return c.Query().Where(allocationsettings.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AllocationSettingsClient) GetX(ctx context.Context, id int) *AllocationSettings {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a AllocationSettings.
+func (c *AllocationSettingsClient) QueryOrganization(_m *AllocationSettings) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(allocationsettings.Table, allocationsettings.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, allocationsettings.OrganizationTable, allocationsettings.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AllocationSettingsClient) Hooks() []Hook {
+	hooks := c.hooks.AllocationSettings
+	return append(hooks[:len(hooks):len(hooks)], allocationsettings.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AllocationSettingsClient) Interceptors() []Interceptor {
+	return c.inters.AllocationSettings
+}
+
+func (c *AllocationSettingsClient) mutate(ctx context.Context, m *AllocationSettingsMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AllocationSettingsCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AllocationSettingsUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AllocationSettingsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AllocationSettingsDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AllocationSettings mutation op: %q", m.Op())
+	}
+}
+
+// ApiKeyClient is a client for the ApiKey schema.
+type ApiKeyClient struct {
+	config
+}
+
+// NewApiKeyClient returns a client for the ApiKey from the given config.
+func NewApiKeyClient(c config) *ApiKeyClient {
+	return &ApiKeyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `apikey.Hooks(f(g(h())))`.
+func (c *ApiKeyClient) Use(hooks ...Hook) {
+	c.hooks.ApiKey = append(c.hooks.ApiKey, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `apikey.Intercept(f(g(h())))`.
+func (c *ApiKeyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ApiKey = append(c.inters.ApiKey, interceptors...)
+}
+
+// Create returns a builder for creating a ApiKey entity.
+func (c *ApiKeyClient) Create() *ApiKeyCreate {
+	mutation := newApiKeyMutation(c.config, OpCreate)
+	return &ApiKeyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ApiKey entities.
+func (c *ApiKeyClient) CreateBulk(builders ...*ApiKeyCreate) *ApiKeyCreateBulk {
+	return &ApiKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ApiKeyClient) MapCreateBulk(slice any, setFunc func(*ApiKeyCreate, int)) *ApiKeyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ApiKeyCreateBulk{err: fmt.Errorf("calling to ApiKeyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ApiKeyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ApiKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ApiKey.
+func (c *ApiKeyClient) Update() *ApiKeyUpdate {
+	mutation := newApiKeyMutation(c.config, OpUpdate)
+	return &ApiKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ApiKeyClient) UpdateOne(_m *ApiKey) *ApiKeyUpdateOne {
+	mutation := newApiKeyMutation(c.config, OpUpdateOne, withApiKey(_m))
+	return &ApiKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ApiKeyClient) UpdateOneID(id int) *ApiKeyUpdateOne {
+	mutation := newApiKeyMutation(c.config, OpUpdateOne, withApiKeyID(id))
+	return &ApiKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ApiKey.
+func (c *ApiKeyClient) Delete() *ApiKeyDelete {
+	mutation := newApiKeyMutation(c.config, OpDelete)
+	return &ApiKeyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ApiKeyClient) DeleteOne(_m *ApiKey) *ApiKeyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ApiKeyClient) DeleteOneID(id int) *ApiKeyDeleteOne {
+	builder := c.Delete().Where(apikey.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ApiKeyDeleteOne{builder}
+}
+
+// Query returns a query builder for ApiKey.
+func (c *ApiKeyClient) Query() *ApiKeyQuery {
+	return &ApiKeyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeApiKey},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ApiKey entity by its id.
+func (c *ApiKeyClient) Get(ctx context.Context, id int) (*ApiKey, error) {
+	return c.Query().Where(apikey.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ApiKeyClient) GetX(ctx context.Context, id int) *ApiKey {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a ApiKey.
+func (c *ApiKeyClient) QueryOrganization(_m *ApiKey) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(apikey.Table, apikey.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, apikey.OrganizationTable, apikey.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ApiKeyClient) Hooks() []Hook {
+	hooks := c.hooks.ApiKey
+	return append(hooks[:len(hooks):len(hooks)], apikey.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ApiKeyClient) Interceptors() []Interceptor {
+	return c.inters.ApiKey
+}
+
+func (c *ApiKeyClient) mutate(ctx context.Context, m *ApiKeyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ApiKeyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ApiKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ApiKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ApiKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ApiKey mutation op: %q", m.Op())
 	}
 }
 
@@ -414,6 +898,22 @@ func (c *ChannelClient) QueryOrganization(_m *Channel) *OrganizationQuery {
 			sqlgraph.From(channel.Table, channel.FieldID, id),
 			sqlgraph.To(organization.Table, organization.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, channel.OrganizationTable, channel.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConversations queries the conversations edge of a Channel.
+func (c *ChannelClient) QueryConversations(_m *Channel) *ConversationQuery {
+	query := (&ConversationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(channel.Table, channel.FieldID, id),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, channel.ConversationsTable, channel.ConversationsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -661,6 +1161,204 @@ func (c *ConnectionClient) mutate(ctx context.Context, m *ConnectionMutation) (V
 	}
 }
 
+// ConversationClient is a client for the Conversation schema.
+type ConversationClient struct {
+	config
+}
+
+// NewConversationClient returns a client for the Conversation from the given config.
+func NewConversationClient(c config) *ConversationClient {
+	return &ConversationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `conversation.Hooks(f(g(h())))`.
+func (c *ConversationClient) Use(hooks ...Hook) {
+	c.hooks.Conversation = append(c.hooks.Conversation, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `conversation.Intercept(f(g(h())))`.
+func (c *ConversationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Conversation = append(c.inters.Conversation, interceptors...)
+}
+
+// Create returns a builder for creating a Conversation entity.
+func (c *ConversationClient) Create() *ConversationCreate {
+	mutation := newConversationMutation(c.config, OpCreate)
+	return &ConversationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Conversation entities.
+func (c *ConversationClient) CreateBulk(builders ...*ConversationCreate) *ConversationCreateBulk {
+	return &ConversationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConversationClient) MapCreateBulk(slice any, setFunc func(*ConversationCreate, int)) *ConversationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConversationCreateBulk{err: fmt.Errorf("calling to ConversationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConversationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConversationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Conversation.
+func (c *ConversationClient) Update() *ConversationUpdate {
+	mutation := newConversationMutation(c.config, OpUpdate)
+	return &ConversationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConversationClient) UpdateOne(_m *Conversation) *ConversationUpdateOne {
+	mutation := newConversationMutation(c.config, OpUpdateOne, withConversation(_m))
+	return &ConversationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConversationClient) UpdateOneID(id int) *ConversationUpdateOne {
+	mutation := newConversationMutation(c.config, OpUpdateOne, withConversationID(id))
+	return &ConversationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Conversation.
+func (c *ConversationClient) Delete() *ConversationDelete {
+	mutation := newConversationMutation(c.config, OpDelete)
+	return &ConversationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConversationClient) DeleteOne(_m *Conversation) *ConversationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConversationClient) DeleteOneID(id int) *ConversationDeleteOne {
+	builder := c.Delete().Where(conversation.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConversationDeleteOne{builder}
+}
+
+// Query returns a query builder for Conversation.
+func (c *ConversationClient) Query() *ConversationQuery {
+	return &ConversationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConversation},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Conversation entity by its id.
+func (c *ConversationClient) Get(ctx context.Context, id int) (*Conversation, error) {
+	return c.Query().Where(conversation.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConversationClient) GetX(ctx context.Context, id int) *Conversation {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a Conversation.
+func (c *ConversationClient) QueryOrganization(_m *Conversation) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(conversation.Table, conversation.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, conversation.OrganizationTable, conversation.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryChannel queries the channel edge of a Conversation.
+func (c *ConversationClient) QueryChannel(_m *Conversation) *ChannelQuery {
+	query := (&ChannelClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(conversation.Table, conversation.FieldID, id),
+			sqlgraph.To(channel.Table, channel.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, conversation.ChannelTable, conversation.ChannelColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDivision queries the division edge of a Conversation.
+func (c *ConversationClient) QueryDivision(_m *Conversation) *DivisionQuery {
+	query := (&DivisionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(conversation.Table, conversation.FieldID, id),
+			sqlgraph.To(division.Table, division.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, conversation.DivisionTable, conversation.DivisionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAssignee queries the assignee edge of a Conversation.
+func (c *ConversationClient) QueryAssignee(_m *Conversation) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(conversation.Table, conversation.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, conversation.AssigneeTable, conversation.AssigneeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ConversationClient) Hooks() []Hook {
+	hooks := c.hooks.Conversation
+	return append(hooks[:len(hooks):len(hooks)], conversation.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConversationClient) Interceptors() []Interceptor {
+	return c.inters.Conversation
+}
+
+func (c *ConversationClient) mutate(ctx context.Context, m *ConversationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConversationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConversationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConversationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConversationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Conversation mutation op: %q", m.Op())
+	}
+}
+
 // DivisionClient is a client for the Division schema.
 type DivisionClient struct {
 	config
@@ -778,6 +1476,22 @@ func (c *DivisionClient) QueryOrganization(_m *Division) *OrganizationQuery {
 			sqlgraph.From(division.Table, division.FieldID, id),
 			sqlgraph.To(organization.Table, organization.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, division.OrganizationTable, division.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConversations queries the conversations edge of a Division.
+func (c *DivisionClient) QueryConversations(_m *Division) *ConversationQuery {
+	query := (&ConversationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(division.Table, division.FieldID, id),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, division.ConversationsTable, division.ConversationsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1695,6 +2409,70 @@ func (c *OrganizationClient) QueryMfaChallenges(_m *Organization) *MfaChallengeQ
 	return query
 }
 
+// QueryAPIKeys queries the api_keys edge of a Organization.
+func (c *OrganizationClient) QueryAPIKeys(_m *Organization) *ApiKeyQuery {
+	query := (&ApiKeyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(apikey.Table, apikey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.APIKeysTable, organization.APIKeysColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConversations queries the conversations edge of a Organization.
+func (c *OrganizationClient) QueryConversations(_m *Organization) *ConversationQuery {
+	query := (&ConversationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.ConversationsTable, organization.ConversationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAllocationSettings queries the allocation_settings edge of a Organization.
+func (c *OrganizationClient) QueryAllocationSettings(_m *Organization) *AllocationSettingsQuery {
+	query := (&AllocationSettingsClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(allocationsettings.Table, allocationsettings.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.AllocationSettingsTable, organization.AllocationSettingsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAgentLoads queries the agent_loads edge of a Organization.
+func (c *OrganizationClient) QueryAgentLoads(_m *Organization) *AgentLoadQuery {
+	query := (&AgentLoadClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(agentload.Table, agentload.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.AgentLoadsTable, organization.AgentLoadsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *OrganizationClient) Hooks() []Hook {
 	hooks := c.hooks.Organization
@@ -2289,6 +3067,22 @@ func (c *UserClient) QueryMfaChallenges(_m *User) *MfaChallengeQuery {
 	return query
 }
 
+// QueryAssignedConversations queries the assigned_conversations edge of a User.
+func (c *UserClient) QueryAssignedConversations(_m *User) *ConversationQuery {
+	query := (&ConversationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.AssignedConversationsTable, user.AssignedConversationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	hooks := c.hooks.User
@@ -2318,11 +3112,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Channel, Connection, Division, Instance, Invitation, Mail, MfaChallenge,
-		Organization, Role, Session, User []ent.Hook
+		AgentLoad, AllocationSettings, ApiKey, Channel, Connection, Conversation,
+		Division, Instance, Invitation, Mail, MfaChallenge, Organization, Role,
+		Session, User []ent.Hook
 	}
 	inters struct {
-		Channel, Connection, Division, Instance, Invitation, Mail, MfaChallenge,
-		Organization, Role, Session, User []ent.Interceptor
+		AgentLoad, AllocationSettings, ApiKey, Channel, Connection, Conversation,
+		Division, Instance, Invitation, Mail, MfaChallenge, Organization, Role,
+		Session, User []ent.Interceptor
 	}
 )

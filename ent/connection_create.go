@@ -13,6 +13,7 @@ import (
 	"roster/ent/user"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -22,6 +23,7 @@ type ConnectionCreate struct {
 	config
 	mutation *ConnectionMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetOrganizationID sets the "organization_id" field.
@@ -210,6 +212,7 @@ func (_c *ConnectionCreate) createSpec() (*Connection, *sqlgraph.CreateSpec) {
 		_node = &Connection{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(connection.Table, sqlgraph.NewFieldSpec(connection.FieldID, field.TypeInt))
 	)
+	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.OpenedAt(); ok {
 		_spec.SetField(connection.FieldOpenedAt, field.TypeTime, value)
 		_node.OpenedAt = value
@@ -289,11 +292,154 @@ func (_c *ConnectionCreate) createSpec() (*Connection, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Connection.Create().
+//		SetOrganizationID(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.ConnectionUpsert) {
+//			SetOrganizationID(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *ConnectionCreate) OnConflict(opts ...sql.ConflictOption) *ConnectionUpsertOne {
+	_c.conflict = opts
+	return &ConnectionUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Connection.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *ConnectionCreate) OnConflictColumns(columns ...string) *ConnectionUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &ConnectionUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// ConnectionUpsertOne is the builder for "upsert"-ing
+	//  one Connection node.
+	ConnectionUpsertOne struct {
+		create *ConnectionCreate
+	}
+
+	// ConnectionUpsert is the "OnConflict" setter.
+	ConnectionUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create.
+// Using this option is equivalent to using:
+//
+//	client.Connection.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *ConnectionUpsertOne) UpdateNewValues() *ConnectionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.OrganizationID(); exists {
+			s.SetIgnore(connection.FieldOrganizationID)
+		}
+		if _, exists := u.create.mutation.UserID(); exists {
+			s.SetIgnore(connection.FieldUserID)
+		}
+		if _, exists := u.create.mutation.SessionID(); exists {
+			s.SetIgnore(connection.FieldSessionID)
+		}
+		if _, exists := u.create.mutation.InstanceID(); exists {
+			s.SetIgnore(connection.FieldInstanceID)
+		}
+		if _, exists := u.create.mutation.OpenedAt(); exists {
+			s.SetIgnore(connection.FieldOpenedAt)
+		}
+		if _, exists := u.create.mutation.UserAgent(); exists {
+			s.SetIgnore(connection.FieldUserAgent)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Connection.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *ConnectionUpsertOne) Ignore() *ConnectionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *ConnectionUpsertOne) DoNothing() *ConnectionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the ConnectionCreate.OnConflict
+// documentation for more info.
+func (u *ConnectionUpsertOne) Update(set func(*ConnectionUpsert)) *ConnectionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&ConnectionUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// Exec executes the query.
+func (u *ConnectionUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for ConnectionCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *ConnectionUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *ConnectionUpsertOne) ID(ctx context.Context) (id int, err error) {
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *ConnectionUpsertOne) IDX(ctx context.Context) int {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // ConnectionCreateBulk is the builder for creating many Connection entities in bulk.
 type ConnectionCreateBulk struct {
 	config
 	err      error
 	builders []*ConnectionCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Connection entities in the database.
@@ -323,6 +469,7 @@ func (_c *ConnectionCreateBulk) Save(ctx context.Context) ([]*Connection, error)
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -373,6 +520,132 @@ func (_c *ConnectionCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *ConnectionCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Connection.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.ConnectionUpsert) {
+//			SetOrganizationID(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *ConnectionCreateBulk) OnConflict(opts ...sql.ConflictOption) *ConnectionUpsertBulk {
+	_c.conflict = opts
+	return &ConnectionUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Connection.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *ConnectionCreateBulk) OnConflictColumns(columns ...string) *ConnectionUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &ConnectionUpsertBulk{
+		create: _c,
+	}
+}
+
+// ConnectionUpsertBulk is the builder for "upsert"-ing
+// a bulk of Connection nodes.
+type ConnectionUpsertBulk struct {
+	create *ConnectionCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Connection.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *ConnectionUpsertBulk) UpdateNewValues() *ConnectionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.OrganizationID(); exists {
+				s.SetIgnore(connection.FieldOrganizationID)
+			}
+			if _, exists := b.mutation.UserID(); exists {
+				s.SetIgnore(connection.FieldUserID)
+			}
+			if _, exists := b.mutation.SessionID(); exists {
+				s.SetIgnore(connection.FieldSessionID)
+			}
+			if _, exists := b.mutation.InstanceID(); exists {
+				s.SetIgnore(connection.FieldInstanceID)
+			}
+			if _, exists := b.mutation.OpenedAt(); exists {
+				s.SetIgnore(connection.FieldOpenedAt)
+			}
+			if _, exists := b.mutation.UserAgent(); exists {
+				s.SetIgnore(connection.FieldUserAgent)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Connection.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *ConnectionUpsertBulk) Ignore() *ConnectionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *ConnectionUpsertBulk) DoNothing() *ConnectionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the ConnectionCreateBulk.OnConflict
+// documentation for more info.
+func (u *ConnectionUpsertBulk) Update(set func(*ConnectionUpsert)) *ConnectionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&ConnectionUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// Exec executes the query.
+func (u *ConnectionUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the ConnectionCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for ConnectionCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *ConnectionUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

@@ -40,18 +40,21 @@ type Division struct {
 type DivisionEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
+	// Conversations holds the value of the conversations edge.
+	Conversations []*Conversation `json:"conversations,omitempty"`
 	// The users who belong to the division.
 	Members []*User `json:"members,omitempty"`
 	// The channels whose conversations go to this division's inbox.
 	Channels []*Channel `json:"channels,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedMembers  map[string][]*User
-	namedChannels map[string][]*Channel
+	namedConversations map[string][]*Conversation
+	namedMembers       map[string][]*User
+	namedChannels      map[string][]*Channel
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -65,10 +68,19 @@ func (e DivisionEdges) OrganizationOrErr() (*Organization, error) {
 	return nil, &NotLoadedError{edge: "organization"}
 }
 
+// ConversationsOrErr returns the Conversations value or an error if the edge
+// was not loaded in eager-loading.
+func (e DivisionEdges) ConversationsOrErr() ([]*Conversation, error) {
+	if e.loadedTypes[1] {
+		return e.Conversations, nil
+	}
+	return nil, &NotLoadedError{edge: "conversations"}
+}
+
 // MembersOrErr returns the Members value or an error if the edge
 // was not loaded in eager-loading.
 func (e DivisionEdges) MembersOrErr() ([]*User, error) {
-	if e.loadedTypes[1] {
+	if e.loadedTypes[2] {
 		return e.Members, nil
 	}
 	return nil, &NotLoadedError{edge: "members"}
@@ -77,7 +89,7 @@ func (e DivisionEdges) MembersOrErr() ([]*User, error) {
 // ChannelsOrErr returns the Channels value or an error if the edge
 // was not loaded in eager-loading.
 func (e DivisionEdges) ChannelsOrErr() ([]*Channel, error) {
-	if e.loadedTypes[2] {
+	if e.loadedTypes[3] {
 		return e.Channels, nil
 	}
 	return nil, &NotLoadedError{edge: "channels"}
@@ -169,6 +181,11 @@ func (_m *Division) QueryOrganization() *OrganizationQuery {
 	return NewDivisionClient(_m.config).QueryOrganization(_m)
 }
 
+// QueryConversations queries the "conversations" edge of the Division entity.
+func (_m *Division) QueryConversations() *ConversationQuery {
+	return NewDivisionClient(_m.config).QueryConversations(_m)
+}
+
 // QueryMembers queries the "members" edge of the Division entity.
 func (_m *Division) QueryMembers() *UserQuery {
 	return NewDivisionClient(_m.config).QueryMembers(_m)
@@ -221,6 +238,30 @@ func (_m *Division) String() string {
 	builder.WriteString(_m.Description)
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedConversations returns the Conversations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Division) NamedConversations(name string) ([]*Conversation, error) {
+	if _m.Edges.namedConversations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedConversations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Division) appendNamedConversations(name string, edges ...*Conversation) {
+	if _m.Edges.namedConversations == nil {
+		_m.Edges.namedConversations = make(map[string][]*Conversation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedConversations[name] = []*Conversation{}
+	} else {
+		_m.Edges.namedConversations[name] = append(_m.Edges.namedConversations[name], edges...)
+	}
 }
 
 // NamedMembers returns the Members named value or an error if the edge was not

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/user"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -21,6 +23,7 @@ type DivisionCreate struct {
 	config
 	mutation *DivisionMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetCreatedAt sets the "created_at" field.
@@ -86,6 +89,21 @@ func (_c *DivisionCreate) SetNillableDescription(v *string) *DivisionCreate {
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *DivisionCreate) SetOrganization(v *Organization) *DivisionCreate {
 	return _c.SetOrganizationID(v.ID)
+}
+
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
+func (_c *DivisionCreate) AddConversationIDs(ids ...int) *DivisionCreate {
+	_c.mutation.AddConversationIDs(ids...)
+	return _c
+}
+
+// AddConversations adds the "conversations" edges to the Conversation entity.
+func (_c *DivisionCreate) AddConversations(v ...*Conversation) *DivisionCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddConversationIDs(ids...)
 }
 
 // AddMemberIDs adds the "members" edge to the User entity by IDs.
@@ -235,6 +253,7 @@ func (_c *DivisionCreate) createSpec() (*Division, *sqlgraph.CreateSpec) {
 		_node = &Division{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(division.Table, sqlgraph.NewFieldSpec(division.FieldID, field.TypeInt))
 	)
+	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(division.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -272,6 +291,22 @@ func (_c *DivisionCreate) createSpec() (*Division, *sqlgraph.CreateSpec) {
 		_node.OrganizationID = nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.MembersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -307,11 +342,246 @@ func (_c *DivisionCreate) createSpec() (*Division, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Division.Create().
+//		SetCreatedAt(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.DivisionUpsert) {
+//			SetCreatedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *DivisionCreate) OnConflict(opts ...sql.ConflictOption) *DivisionUpsertOne {
+	_c.conflict = opts
+	return &DivisionUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Division.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *DivisionCreate) OnConflictColumns(columns ...string) *DivisionUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &DivisionUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// DivisionUpsertOne is the builder for "upsert"-ing
+	//  one Division node.
+	DivisionUpsertOne struct {
+		create *DivisionCreate
+	}
+
+	// DivisionUpsert is the "OnConflict" setter.
+	DivisionUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *DivisionUpsert) SetUpdatedAt(v time.Time) *DivisionUpsert {
+	u.Set(division.FieldUpdatedAt, v)
+	return u
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *DivisionUpsert) UpdateUpdatedAt() *DivisionUpsert {
+	u.SetExcluded(division.FieldUpdatedAt)
+	return u
+}
+
+// SetName sets the "name" field.
+func (u *DivisionUpsert) SetName(v string) *DivisionUpsert {
+	u.Set(division.FieldName, v)
+	return u
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *DivisionUpsert) UpdateName() *DivisionUpsert {
+	u.SetExcluded(division.FieldName)
+	return u
+}
+
+// SetNameKey sets the "name_key" field.
+func (u *DivisionUpsert) SetNameKey(v string) *DivisionUpsert {
+	u.Set(division.FieldNameKey, v)
+	return u
+}
+
+// UpdateNameKey sets the "name_key" field to the value that was provided on create.
+func (u *DivisionUpsert) UpdateNameKey() *DivisionUpsert {
+	u.SetExcluded(division.FieldNameKey)
+	return u
+}
+
+// SetDescription sets the "description" field.
+func (u *DivisionUpsert) SetDescription(v string) *DivisionUpsert {
+	u.Set(division.FieldDescription, v)
+	return u
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *DivisionUpsert) UpdateDescription() *DivisionUpsert {
+	u.SetExcluded(division.FieldDescription)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create.
+// Using this option is equivalent to using:
+//
+//	client.Division.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *DivisionUpsertOne) UpdateNewValues() *DivisionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.CreatedAt(); exists {
+			s.SetIgnore(division.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.OrganizationID(); exists {
+			s.SetIgnore(division.FieldOrganizationID)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Division.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *DivisionUpsertOne) Ignore() *DivisionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *DivisionUpsertOne) DoNothing() *DivisionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the DivisionCreate.OnConflict
+// documentation for more info.
+func (u *DivisionUpsertOne) Update(set func(*DivisionUpsert)) *DivisionUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&DivisionUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *DivisionUpsertOne) SetUpdatedAt(v time.Time) *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *DivisionUpsertOne) UpdateUpdatedAt() *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// SetName sets the "name" field.
+func (u *DivisionUpsertOne) SetName(v string) *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetName(v)
+	})
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *DivisionUpsertOne) UpdateName() *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateName()
+	})
+}
+
+// SetNameKey sets the "name_key" field.
+func (u *DivisionUpsertOne) SetNameKey(v string) *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetNameKey(v)
+	})
+}
+
+// UpdateNameKey sets the "name_key" field to the value that was provided on create.
+func (u *DivisionUpsertOne) UpdateNameKey() *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateNameKey()
+	})
+}
+
+// SetDescription sets the "description" field.
+func (u *DivisionUpsertOne) SetDescription(v string) *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetDescription(v)
+	})
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *DivisionUpsertOne) UpdateDescription() *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateDescription()
+	})
+}
+
+// Exec executes the query.
+func (u *DivisionUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for DivisionCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *DivisionUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *DivisionUpsertOne) ID(ctx context.Context) (id int, err error) {
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *DivisionUpsertOne) IDX(ctx context.Context) int {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // DivisionCreateBulk is the builder for creating many Division entities in bulk.
 type DivisionCreateBulk struct {
 	config
 	err      error
 	builders []*DivisionCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Division entities in the database.
@@ -341,6 +611,7 @@ func (_c *DivisionCreateBulk) Save(ctx context.Context) ([]*Division, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -391,6 +662,176 @@ func (_c *DivisionCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *DivisionCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Division.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.DivisionUpsert) {
+//			SetCreatedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *DivisionCreateBulk) OnConflict(opts ...sql.ConflictOption) *DivisionUpsertBulk {
+	_c.conflict = opts
+	return &DivisionUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Division.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *DivisionCreateBulk) OnConflictColumns(columns ...string) *DivisionUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &DivisionUpsertBulk{
+		create: _c,
+	}
+}
+
+// DivisionUpsertBulk is the builder for "upsert"-ing
+// a bulk of Division nodes.
+type DivisionUpsertBulk struct {
+	create *DivisionCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Division.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *DivisionUpsertBulk) UpdateNewValues() *DivisionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.CreatedAt(); exists {
+				s.SetIgnore(division.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.OrganizationID(); exists {
+				s.SetIgnore(division.FieldOrganizationID)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Division.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *DivisionUpsertBulk) Ignore() *DivisionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *DivisionUpsertBulk) DoNothing() *DivisionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the DivisionCreateBulk.OnConflict
+// documentation for more info.
+func (u *DivisionUpsertBulk) Update(set func(*DivisionUpsert)) *DivisionUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&DivisionUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *DivisionUpsertBulk) SetUpdatedAt(v time.Time) *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *DivisionUpsertBulk) UpdateUpdatedAt() *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// SetName sets the "name" field.
+func (u *DivisionUpsertBulk) SetName(v string) *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetName(v)
+	})
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *DivisionUpsertBulk) UpdateName() *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateName()
+	})
+}
+
+// SetNameKey sets the "name_key" field.
+func (u *DivisionUpsertBulk) SetNameKey(v string) *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetNameKey(v)
+	})
+}
+
+// UpdateNameKey sets the "name_key" field to the value that was provided on create.
+func (u *DivisionUpsertBulk) UpdateNameKey() *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateNameKey()
+	})
+}
+
+// SetDescription sets the "description" field.
+func (u *DivisionUpsertBulk) SetDescription(v string) *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetDescription(v)
+	})
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *DivisionUpsertBulk) UpdateDescription() *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateDescription()
+	})
+}
+
+// Exec executes the query.
+func (u *DivisionUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the DivisionCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for DivisionCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *DivisionUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

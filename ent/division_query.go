@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/predicate"
@@ -23,17 +24,19 @@ import (
 // DivisionQuery is the builder for querying Division entities.
 type DivisionQuery struct {
 	config
-	ctx               *QueryContext
-	order             []division.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.Division
-	withOrganization  *OrganizationQuery
-	withMembers       *UserQuery
-	withChannels      *ChannelQuery
-	loadTotal         []func(context.Context, []*Division) error
-	modifiers         []func(*sql.Selector)
-	withNamedMembers  map[string]*UserQuery
-	withNamedChannels map[string]*ChannelQuery
+	ctx                    *QueryContext
+	order                  []division.OrderOption
+	inters                 []Interceptor
+	predicates             []predicate.Division
+	withOrganization       *OrganizationQuery
+	withConversations      *ConversationQuery
+	withMembers            *UserQuery
+	withChannels           *ChannelQuery
+	loadTotal              []func(context.Context, []*Division) error
+	modifiers              []func(*sql.Selector)
+	withNamedConversations map[string]*ConversationQuery
+	withNamedMembers       map[string]*UserQuery
+	withNamedChannels      map[string]*ChannelQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -85,6 +88,28 @@ func (_q *DivisionQuery) QueryOrganization() *OrganizationQuery {
 			sqlgraph.From(division.Table, division.FieldID, selector),
 			sqlgraph.To(organization.Table, organization.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, division.OrganizationTable, division.OrganizationColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryConversations chains the current query on the "conversations" edge.
+func (_q *DivisionQuery) QueryConversations() *ConversationQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(division.Table, division.FieldID, selector),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, division.ConversationsTable, division.ConversationsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -323,14 +348,15 @@ func (_q *DivisionQuery) Clone() *DivisionQuery {
 		return nil
 	}
 	return &DivisionQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]division.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Division{}, _q.predicates...),
-		withOrganization: _q.withOrganization.Clone(),
-		withMembers:      _q.withMembers.Clone(),
-		withChannels:     _q.withChannels.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]division.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.Division{}, _q.predicates...),
+		withOrganization:  _q.withOrganization.Clone(),
+		withConversations: _q.withConversations.Clone(),
+		withMembers:       _q.withMembers.Clone(),
+		withChannels:      _q.withChannels.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -346,6 +372,17 @@ func (_q *DivisionQuery) WithOrganization(opts ...func(*OrganizationQuery)) *Div
 		opt(query)
 	}
 	_q.withOrganization = query
+	return _q
+}
+
+// WithConversations tells the query-builder to eager-load the nodes that are connected to
+// the "conversations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DivisionQuery) WithConversations(opts ...func(*ConversationQuery)) *DivisionQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withConversations = query
 	return _q
 }
 
@@ -455,8 +492,9 @@ func (_q *DivisionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Div
 	var (
 		nodes       = []*Division{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withOrganization != nil,
+			_q.withConversations != nil,
 			_q.withMembers != nil,
 			_q.withChannels != nil,
 		}
@@ -488,6 +526,13 @@ func (_q *DivisionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Div
 			return nil, err
 		}
 	}
+	if query := _q.withConversations; query != nil {
+		if err := _q.loadConversations(ctx, query, nodes,
+			func(n *Division) { n.Edges.Conversations = []*Conversation{} },
+			func(n *Division, e *Conversation) { n.Edges.Conversations = append(n.Edges.Conversations, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withMembers; query != nil {
 		if err := _q.loadMembers(ctx, query, nodes,
 			func(n *Division) { n.Edges.Members = []*User{} },
@@ -499,6 +544,13 @@ func (_q *DivisionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Div
 		if err := _q.loadChannels(ctx, query, nodes,
 			func(n *Division) { n.Edges.Channels = []*Channel{} },
 			func(n *Division, e *Channel) { n.Edges.Channels = append(n.Edges.Channels, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedConversations {
+		if err := _q.loadConversations(ctx, query, nodes,
+			func(n *Division) { n.appendNamedConversations(name) },
+			func(n *Division, e *Conversation) { n.appendNamedConversations(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -550,6 +602,39 @@ func (_q *DivisionQuery) loadOrganization(ctx context.Context, query *Organizati
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *DivisionQuery) loadConversations(ctx context.Context, query *ConversationQuery, nodes []*Division, init func(*Division), assign func(*Division, *Conversation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Division)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(conversation.FieldDivisionID)
+	}
+	query.Where(predicate.Conversation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(division.ConversationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DivisionID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "division_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "division_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -770,6 +855,20 @@ func (_q *DivisionQuery) sqlQuery(ctx context.Context) *sql.Selector {
 func (_q *DivisionQuery) Modify(modifiers ...func(s *sql.Selector)) *DivisionSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedConversations tells the query-builder to eager-load the nodes that are connected to the "conversations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *DivisionQuery) WithNamedConversations(name string, opts ...func(*ConversationQuery)) *DivisionQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedConversations == nil {
+		_q.withNamedConversations = make(map[string]*ConversationQuery)
+	}
+	_q.withNamedConversations[name] = query
+	return _q
 }
 
 // WithNamedMembers tells the query-builder to eager-load the nodes that are connected to the "members"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/predicate"
 	"roster/ent/user"
@@ -79,6 +80,21 @@ func (_u *DivisionUpdate) SetNillableDescription(v *string) *DivisionUpdate {
 	return _u
 }
 
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
+func (_u *DivisionUpdate) AddConversationIDs(ids ...int) *DivisionUpdate {
+	_u.mutation.AddConversationIDs(ids...)
+	return _u
+}
+
+// AddConversations adds the "conversations" edges to the Conversation entity.
+func (_u *DivisionUpdate) AddConversations(v ...*Conversation) *DivisionUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConversationIDs(ids...)
+}
+
 // AddMemberIDs adds the "members" edge to the User entity by IDs.
 func (_u *DivisionUpdate) AddMemberIDs(ids ...int) *DivisionUpdate {
 	_u.mutation.AddMemberIDs(ids...)
@@ -112,6 +128,27 @@ func (_u *DivisionUpdate) AddChannels(v ...*Channel) *DivisionUpdate {
 // Mutation returns the DivisionMutation object of the builder.
 func (_u *DivisionUpdate) Mutation() *DivisionMutation {
 	return _u.mutation
+}
+
+// ClearConversations clears all "conversations" edges to the Conversation entity.
+func (_u *DivisionUpdate) ClearConversations() *DivisionUpdate {
+	_u.mutation.ClearConversations()
+	return _u
+}
+
+// RemoveConversationIDs removes the "conversations" edge to Conversation entities by IDs.
+func (_u *DivisionUpdate) RemoveConversationIDs(ids ...int) *DivisionUpdate {
+	_u.mutation.RemoveConversationIDs(ids...)
+	return _u
+}
+
+// RemoveConversations removes "conversations" edges to Conversation entities.
+func (_u *DivisionUpdate) RemoveConversations(v ...*Conversation) *DivisionUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConversationIDs(ids...)
 }
 
 // ClearMembers clears all "members" edges to the User entity.
@@ -245,6 +282,51 @@ func (_u *DivisionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Description(); ok {
 		_spec.SetField(division.FieldDescription, field.TypeString, value)
+	}
+	if _u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConversationsIDs(); len(nodes) > 0 && !_u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -406,6 +488,21 @@ func (_u *DivisionUpdateOne) SetNillableDescription(v *string) *DivisionUpdateOn
 	return _u
 }
 
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
+func (_u *DivisionUpdateOne) AddConversationIDs(ids ...int) *DivisionUpdateOne {
+	_u.mutation.AddConversationIDs(ids...)
+	return _u
+}
+
+// AddConversations adds the "conversations" edges to the Conversation entity.
+func (_u *DivisionUpdateOne) AddConversations(v ...*Conversation) *DivisionUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConversationIDs(ids...)
+}
+
 // AddMemberIDs adds the "members" edge to the User entity by IDs.
 func (_u *DivisionUpdateOne) AddMemberIDs(ids ...int) *DivisionUpdateOne {
 	_u.mutation.AddMemberIDs(ids...)
@@ -439,6 +536,27 @@ func (_u *DivisionUpdateOne) AddChannels(v ...*Channel) *DivisionUpdateOne {
 // Mutation returns the DivisionMutation object of the builder.
 func (_u *DivisionUpdateOne) Mutation() *DivisionMutation {
 	return _u.mutation
+}
+
+// ClearConversations clears all "conversations" edges to the Conversation entity.
+func (_u *DivisionUpdateOne) ClearConversations() *DivisionUpdateOne {
+	_u.mutation.ClearConversations()
+	return _u
+}
+
+// RemoveConversationIDs removes the "conversations" edge to Conversation entities by IDs.
+func (_u *DivisionUpdateOne) RemoveConversationIDs(ids ...int) *DivisionUpdateOne {
+	_u.mutation.RemoveConversationIDs(ids...)
+	return _u
+}
+
+// RemoveConversations removes "conversations" edges to Conversation entities.
+func (_u *DivisionUpdateOne) RemoveConversations(v ...*Conversation) *DivisionUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConversationIDs(ids...)
 }
 
 // ClearMembers clears all "members" edges to the User entity.
@@ -602,6 +720,51 @@ func (_u *DivisionUpdateOne) sqlSave(ctx context.Context) (_node *Division, err 
 	}
 	if value, ok := _u.mutation.Description(); ok {
 		_spec.SetField(division.FieldDescription, field.TypeString, value)
+	}
+	if _u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConversationsIDs(); len(nodes) > 0 && !_u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -7,8 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/instance"
 	"roster/ent/invitation"
@@ -83,17 +87,21 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			channel.Table:      channel.ValidColumn,
-			connection.Table:   connection.ValidColumn,
-			division.Table:     division.ValidColumn,
-			instance.Table:     instance.ValidColumn,
-			invitation.Table:   invitation.ValidColumn,
-			mail.Table:         mail.ValidColumn,
-			mfachallenge.Table: mfachallenge.ValidColumn,
-			organization.Table: organization.ValidColumn,
-			role.Table:         role.ValidColumn,
-			session.Table:      session.ValidColumn,
-			user.Table:         user.ValidColumn,
+			agentload.Table:          agentload.ValidColumn,
+			allocationsettings.Table: allocationsettings.ValidColumn,
+			apikey.Table:             apikey.ValidColumn,
+			channel.Table:            channel.ValidColumn,
+			connection.Table:         connection.ValidColumn,
+			conversation.Table:       conversation.ValidColumn,
+			division.Table:           division.ValidColumn,
+			instance.Table:           instance.ValidColumn,
+			invitation.Table:         invitation.ValidColumn,
+			mail.Table:               mail.ValidColumn,
+			mfachallenge.Table:       mfachallenge.ValidColumn,
+			organization.Table:       organization.ValidColumn,
+			role.Table:               role.ValidColumn,
+			session.Table:            session.ValidColumn,
+			user.Table:               user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

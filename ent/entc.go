@@ -38,6 +38,7 @@ func main() {
 			gen.FeatureGlobalID,
 			gen.FeatureIntercept,
 			gen.FeatureModifier,
+			gen.FeatureUpsert,
 		},
 	}, entc.Extensions(ex),
 		// Hooks hash passwords with the client's Hasher: production's

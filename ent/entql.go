@@ -3,8 +3,12 @@
 package ent
 
 import (
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/instance"
 	"roster/ent/invitation"
@@ -24,8 +28,71 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 11)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 15)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   agentload.Table,
+			Columns: agentload.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: agentload.FieldID,
+			},
+		},
+		Type: "AgentLoad",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			agentload.FieldOrganizationID: {Type: field.TypeInt, Column: agentload.FieldOrganizationID},
+			agentload.FieldUserID:         {Type: field.TypeInt, Column: agentload.FieldUserID},
+			agentload.FieldLastAssignedAt: {Type: field.TypeTime, Column: agentload.FieldLastAssignedAt},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   allocationsettings.Table,
+			Columns: allocationsettings.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: allocationsettings.FieldID,
+			},
+		},
+		Type: "AllocationSettings",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			allocationsettings.FieldCreatedAt:             {Type: field.TypeTime, Column: allocationsettings.FieldCreatedAt},
+			allocationsettings.FieldUpdatedAt:             {Type: field.TypeTime, Column: allocationsettings.FieldUpdatedAt},
+			allocationsettings.FieldOrganizationID:        {Type: field.TypeInt, Column: allocationsettings.FieldOrganizationID},
+			allocationsettings.FieldDivisionID:            {Type: field.TypeInt, Column: allocationsettings.FieldDivisionID},
+			allocationsettings.FieldMode:                  {Type: field.TypeEnum, Column: allocationsettings.FieldMode},
+			allocationsettings.FieldStrategy:              {Type: field.TypeEnum, Column: allocationsettings.FieldStrategy},
+			allocationsettings.FieldDefaultCapacity:       {Type: field.TypeInt, Column: allocationsettings.FieldDefaultCapacity},
+			allocationsettings.FieldReceiveWhenBusy:       {Type: field.TypeBool, Column: allocationsettings.FieldReceiveWhenBusy},
+			allocationsettings.FieldAgentsMayTake:         {Type: field.TypeBool, Column: allocationsettings.FieldAgentsMayTake},
+			allocationsettings.FieldAgentsMayAssignOthers: {Type: field.TypeBool, Column: allocationsettings.FieldAgentsMayAssignOthers},
+			allocationsettings.FieldIdleReassignMinutes:   {Type: field.TypeInt, Column: allocationsettings.FieldIdleReassignMinutes},
+			allocationsettings.FieldOnOffline:             {Type: field.TypeEnum, Column: allocationsettings.FieldOnOffline},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   apikey.Table,
+			Columns: apikey.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: apikey.FieldID,
+			},
+		},
+		Type: "ApiKey",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			apikey.FieldCreatedAt:      {Type: field.TypeTime, Column: apikey.FieldCreatedAt},
+			apikey.FieldUpdatedAt:      {Type: field.TypeTime, Column: apikey.FieldUpdatedAt},
+			apikey.FieldOrganizationID: {Type: field.TypeInt, Column: apikey.FieldOrganizationID},
+			apikey.FieldName:           {Type: field.TypeString, Column: apikey.FieldName},
+			apikey.FieldPrefix:         {Type: field.TypeString, Column: apikey.FieldPrefix},
+			apikey.FieldSecretHash:     {Type: field.TypeBytes, Column: apikey.FieldSecretHash},
+			apikey.FieldPermissions:    {Type: field.TypeJSON, Column: apikey.FieldPermissions},
+			apikey.FieldLastUsedAt:     {Type: field.TypeTime, Column: apikey.FieldLastUsedAt},
+			apikey.FieldRevokedAt:      {Type: field.TypeTime, Column: apikey.FieldRevokedAt},
+		},
+	}
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   channel.Table,
 			Columns: channel.Columns,
@@ -47,7 +114,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			channel.FieldCredentials:     {Type: field.TypeJSON, Column: channel.FieldCredentials},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   connection.Table,
 			Columns: connection.Columns,
@@ -66,7 +133,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			connection.FieldUserAgent:      {Type: field.TypeString, Column: connection.FieldUserAgent},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   conversation.Table,
+			Columns: conversation.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: conversation.FieldID,
+			},
+		},
+		Type: "Conversation",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			conversation.FieldOrganizationID:   {Type: field.TypeInt, Column: conversation.FieldOrganizationID},
+			conversation.FieldExternalID:       {Type: field.TypeString, Column: conversation.FieldExternalID},
+			conversation.FieldChannelID:        {Type: field.TypeInt, Column: conversation.FieldChannelID},
+			conversation.FieldDivisionID:       {Type: field.TypeInt, Column: conversation.FieldDivisionID},
+			conversation.FieldState:            {Type: field.TypeEnum, Column: conversation.FieldState},
+			conversation.FieldAssigneeID:       {Type: field.TypeInt, Column: conversation.FieldAssigneeID},
+			conversation.FieldEnqueuedAt:       {Type: field.TypeTime, Column: conversation.FieldEnqueuedAt},
+			conversation.FieldAssignedAt:       {Type: field.TypeTime, Column: conversation.FieldAssignedAt},
+			conversation.FieldLastAgentReplyAt: {Type: field.TypeTime, Column: conversation.FieldLastAgentReplyAt},
+			conversation.FieldResolvedAt:       {Type: field.TypeTime, Column: conversation.FieldResolvedAt},
+		},
+	}
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   division.Table,
 			Columns: division.Columns,
@@ -85,7 +175,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			division.FieldDescription:    {Type: field.TypeString, Column: division.FieldDescription},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   instance.Table,
 			Columns: instance.Columns,
@@ -100,7 +190,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			instance.FieldHeartbeatAt: {Type: field.TypeTime, Column: instance.FieldHeartbeatAt},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invitation.Table,
 			Columns: invitation.Columns,
@@ -118,7 +208,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldExpiresAt:      {Type: field.TypeTime, Column: invitation.FieldExpiresAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   mail.Table,
 			Columns: mail.Columns,
@@ -140,7 +230,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			mail.FieldLastError:      {Type: field.TypeString, Column: mail.FieldLastError},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   mfachallenge.Table,
 			Columns: mfachallenge.Columns,
@@ -163,7 +253,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			mfachallenge.FieldIP:             {Type: field.TypeString, Column: mfachallenge.FieldIP},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -181,7 +271,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldCountry:   {Type: field.TypeString, Column: organization.FieldCountry},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -202,7 +292,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeEnum, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -223,7 +313,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldIP:             {Type: field.TypeString, Column: session.FieldIP},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -257,9 +347,46 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldTotpSecret:     {Type: field.TypeBytes, Column: user.FieldTotpSecret},
 			user.FieldTotpEnabled:    {Type: field.TypeBool, Column: user.FieldTotpEnabled},
 			user.FieldTotpLastStep:   {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
+			user.FieldCapacity:       {Type: field.TypeInt, Column: user.FieldCapacity},
 			user.FieldArchivedAt:     {Type: field.TypeTime, Column: user.FieldArchivedAt},
 		},
 	}
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   agentload.OrganizationTable,
+			Columns: []string{agentload.OrganizationColumn},
+			Bidi:    false,
+		},
+		"AgentLoad",
+		"Organization",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   allocationsettings.OrganizationTable,
+			Columns: []string{allocationsettings.OrganizationColumn},
+			Bidi:    false,
+		},
+		"AllocationSettings",
+		"Organization",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   apikey.OrganizationTable,
+			Columns: []string{apikey.OrganizationColumn},
+			Bidi:    false,
+		},
+		"ApiKey",
+		"Organization",
+	)
 	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
@@ -271,6 +398,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Channel",
 		"Organization",
+	)
+	graph.MustAddE(
+		"conversations",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   channel.ConversationsTable,
+			Columns: []string{channel.ConversationsColumn},
+			Bidi:    false,
+		},
+		"Channel",
+		"Conversation",
 	)
 	graph.MustAddE(
 		"divisions",
@@ -337,12 +476,72 @@ var schemaGraph = func() *sqlgraph.Schema {
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
 			Inverse: true,
+			Table:   conversation.OrganizationTable,
+			Columns: []string{conversation.OrganizationColumn},
+			Bidi:    false,
+		},
+		"Conversation",
+		"Organization",
+	)
+	graph.MustAddE(
+		"channel",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   conversation.ChannelTable,
+			Columns: []string{conversation.ChannelColumn},
+			Bidi:    false,
+		},
+		"Conversation",
+		"Channel",
+	)
+	graph.MustAddE(
+		"division",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   conversation.DivisionTable,
+			Columns: []string{conversation.DivisionColumn},
+			Bidi:    false,
+		},
+		"Conversation",
+		"Division",
+	)
+	graph.MustAddE(
+		"assignee",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   conversation.AssigneeTable,
+			Columns: []string{conversation.AssigneeColumn},
+			Bidi:    false,
+		},
+		"Conversation",
+		"User",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   division.OrganizationTable,
 			Columns: []string{division.OrganizationColumn},
 			Bidi:    false,
 		},
 		"Division",
 		"Organization",
+	)
+	graph.MustAddE(
+		"conversations",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   division.ConversationsTable,
+			Columns: []string{division.ConversationsColumn},
+			Bidi:    false,
+		},
+		"Division",
+		"Conversation",
 	)
 	graph.MustAddE(
 		"members",
@@ -525,6 +724,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"MfaChallenge",
 	)
 	graph.MustAddE(
+		"api_keys",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"ApiKey",
+	)
+	graph.MustAddE(
+		"conversations",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"Conversation",
+	)
+	graph.MustAddE(
+		"allocation_settings",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"AllocationSettings",
+	)
+	graph.MustAddE(
+		"agent_loads",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"AgentLoad",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -668,6 +915,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"User",
 		"MfaChallenge",
 	)
+	graph.MustAddE(
+		"assigned_conversations",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"Conversation",
+	)
 	return graph
 }()
 
@@ -675,6 +934,288 @@ var schemaGraph = func() *sqlgraph.Schema {
 // All update, update-one and query builders implement this interface.
 type predicateAdder interface {
 	addPredicate(func(s *sql.Selector))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *AgentLoadQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AgentLoadQuery builder.
+func (_q *AgentLoadQuery) Filter() *AgentLoadFilter {
+	return &AgentLoadFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AgentLoadMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AgentLoadMutation builder.
+func (m *AgentLoadMutation) Filter() *AgentLoadFilter {
+	return &AgentLoadFilter{config: m.config, predicateAdder: m}
+}
+
+// AgentLoadFilter provides a generic filtering capability at runtime for AgentLoadQuery.
+type AgentLoadFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AgentLoadFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *AgentLoadFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(agentload.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *AgentLoadFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(agentload.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *AgentLoadFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(agentload.FieldUserID))
+}
+
+// WhereLastAssignedAt applies the entql time.Time predicate on the last_assigned_at field.
+func (f *AgentLoadFilter) WhereLastAssignedAt(p entql.TimeP) {
+	f.Where(p.Field(agentload.FieldLastAssignedAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *AgentLoadFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *AgentLoadFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *AllocationSettingsQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AllocationSettingsQuery builder.
+func (_q *AllocationSettingsQuery) Filter() *AllocationSettingsFilter {
+	return &AllocationSettingsFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AllocationSettingsMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AllocationSettingsMutation builder.
+func (m *AllocationSettingsMutation) Filter() *AllocationSettingsFilter {
+	return &AllocationSettingsFilter{config: m.config, predicateAdder: m}
+}
+
+// AllocationSettingsFilter provides a generic filtering capability at runtime for AllocationSettingsQuery.
+type AllocationSettingsFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AllocationSettingsFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *AllocationSettingsFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(allocationsettings.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AllocationSettingsFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(allocationsettings.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *AllocationSettingsFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(allocationsettings.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *AllocationSettingsFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(allocationsettings.FieldOrganizationID))
+}
+
+// WhereDivisionID applies the entql int predicate on the division_id field.
+func (f *AllocationSettingsFilter) WhereDivisionID(p entql.IntP) {
+	f.Where(p.Field(allocationsettings.FieldDivisionID))
+}
+
+// WhereMode applies the entql string predicate on the mode field.
+func (f *AllocationSettingsFilter) WhereMode(p entql.StringP) {
+	f.Where(p.Field(allocationsettings.FieldMode))
+}
+
+// WhereStrategy applies the entql string predicate on the strategy field.
+func (f *AllocationSettingsFilter) WhereStrategy(p entql.StringP) {
+	f.Where(p.Field(allocationsettings.FieldStrategy))
+}
+
+// WhereDefaultCapacity applies the entql int predicate on the default_capacity field.
+func (f *AllocationSettingsFilter) WhereDefaultCapacity(p entql.IntP) {
+	f.Where(p.Field(allocationsettings.FieldDefaultCapacity))
+}
+
+// WhereReceiveWhenBusy applies the entql bool predicate on the receive_when_busy field.
+func (f *AllocationSettingsFilter) WhereReceiveWhenBusy(p entql.BoolP) {
+	f.Where(p.Field(allocationsettings.FieldReceiveWhenBusy))
+}
+
+// WhereAgentsMayTake applies the entql bool predicate on the agents_may_take field.
+func (f *AllocationSettingsFilter) WhereAgentsMayTake(p entql.BoolP) {
+	f.Where(p.Field(allocationsettings.FieldAgentsMayTake))
+}
+
+// WhereAgentsMayAssignOthers applies the entql bool predicate on the agents_may_assign_others field.
+func (f *AllocationSettingsFilter) WhereAgentsMayAssignOthers(p entql.BoolP) {
+	f.Where(p.Field(allocationsettings.FieldAgentsMayAssignOthers))
+}
+
+// WhereIdleReassignMinutes applies the entql int predicate on the idle_reassign_minutes field.
+func (f *AllocationSettingsFilter) WhereIdleReassignMinutes(p entql.IntP) {
+	f.Where(p.Field(allocationsettings.FieldIdleReassignMinutes))
+}
+
+// WhereOnOffline applies the entql string predicate on the on_offline field.
+func (f *AllocationSettingsFilter) WhereOnOffline(p entql.StringP) {
+	f.Where(p.Field(allocationsettings.FieldOnOffline))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *AllocationSettingsFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *AllocationSettingsFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *ApiKeyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ApiKeyQuery builder.
+func (_q *ApiKeyQuery) Filter() *ApiKeyFilter {
+	return &ApiKeyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ApiKeyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ApiKeyMutation builder.
+func (m *ApiKeyMutation) Filter() *ApiKeyFilter {
+	return &ApiKeyFilter{config: m.config, predicateAdder: m}
+}
+
+// ApiKeyFilter provides a generic filtering capability at runtime for ApiKeyQuery.
+type ApiKeyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ApiKeyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ApiKeyFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ApiKeyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ApiKeyFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ApiKeyFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldOrganizationID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ApiKeyFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldName))
+}
+
+// WherePrefix applies the entql string predicate on the prefix field.
+func (f *ApiKeyFilter) WherePrefix(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldPrefix))
+}
+
+// WhereSecretHash applies the entql []byte predicate on the secret_hash field.
+func (f *ApiKeyFilter) WhereSecretHash(p entql.BytesP) {
+	f.Where(p.Field(apikey.FieldSecretHash))
+}
+
+// WherePermissions applies the entql json.RawMessage predicate on the permissions field.
+func (f *ApiKeyFilter) WherePermissions(p entql.BytesP) {
+	f.Where(p.Field(apikey.FieldPermissions))
+}
+
+// WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.
+func (f *ApiKeyFilter) WhereLastUsedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldLastUsedAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *ApiKeyFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldRevokedAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ApiKeyFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ApiKeyFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
 }
 
 // addPredicate implements the predicateAdder interface.
@@ -706,7 +1247,7 @@ type ChannelFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ChannelFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -776,6 +1317,20 @@ func (f *ChannelFilter) WhereHasOrganizationWith(preds ...predicate.Organization
 	})))
 }
 
+// WhereHasConversations applies a predicate to check if query has an edge conversations.
+func (f *ChannelFilter) WhereHasConversations() {
+	f.Where(entql.HasEdge("conversations"))
+}
+
+// WhereHasConversationsWith applies a predicate to check if query has an edge conversations with a given conditions (other predicates).
+func (f *ChannelFilter) WhereHasConversationsWith(preds ...predicate.Conversation) {
+	f.Where(entql.HasEdgeWith("conversations", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // WhereHasDivisions applies a predicate to check if query has an edge divisions.
 func (f *ChannelFilter) WhereHasDivisions() {
 	f.Where(entql.HasEdge("divisions"))
@@ -819,7 +1374,7 @@ type ConnectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ConnectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -917,6 +1472,152 @@ func (f *ConnectionFilter) WhereHasInstanceWith(preds ...predicate.Instance) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ConversationQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ConversationQuery builder.
+func (_q *ConversationQuery) Filter() *ConversationFilter {
+	return &ConversationFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ConversationMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ConversationMutation builder.
+func (m *ConversationMutation) Filter() *ConversationFilter {
+	return &ConversationFilter{config: m.config, predicateAdder: m}
+}
+
+// ConversationFilter provides a generic filtering capability at runtime for ConversationQuery.
+type ConversationFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ConversationFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ConversationFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(conversation.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ConversationFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(conversation.FieldOrganizationID))
+}
+
+// WhereExternalID applies the entql string predicate on the external_id field.
+func (f *ConversationFilter) WhereExternalID(p entql.StringP) {
+	f.Where(p.Field(conversation.FieldExternalID))
+}
+
+// WhereChannelID applies the entql int predicate on the channel_id field.
+func (f *ConversationFilter) WhereChannelID(p entql.IntP) {
+	f.Where(p.Field(conversation.FieldChannelID))
+}
+
+// WhereDivisionID applies the entql int predicate on the division_id field.
+func (f *ConversationFilter) WhereDivisionID(p entql.IntP) {
+	f.Where(p.Field(conversation.FieldDivisionID))
+}
+
+// WhereState applies the entql string predicate on the state field.
+func (f *ConversationFilter) WhereState(p entql.StringP) {
+	f.Where(p.Field(conversation.FieldState))
+}
+
+// WhereAssigneeID applies the entql int predicate on the assignee_id field.
+func (f *ConversationFilter) WhereAssigneeID(p entql.IntP) {
+	f.Where(p.Field(conversation.FieldAssigneeID))
+}
+
+// WhereEnqueuedAt applies the entql time.Time predicate on the enqueued_at field.
+func (f *ConversationFilter) WhereEnqueuedAt(p entql.TimeP) {
+	f.Where(p.Field(conversation.FieldEnqueuedAt))
+}
+
+// WhereAssignedAt applies the entql time.Time predicate on the assigned_at field.
+func (f *ConversationFilter) WhereAssignedAt(p entql.TimeP) {
+	f.Where(p.Field(conversation.FieldAssignedAt))
+}
+
+// WhereLastAgentReplyAt applies the entql time.Time predicate on the last_agent_reply_at field.
+func (f *ConversationFilter) WhereLastAgentReplyAt(p entql.TimeP) {
+	f.Where(p.Field(conversation.FieldLastAgentReplyAt))
+}
+
+// WhereResolvedAt applies the entql time.Time predicate on the resolved_at field.
+func (f *ConversationFilter) WhereResolvedAt(p entql.TimeP) {
+	f.Where(p.Field(conversation.FieldResolvedAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ConversationFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ConversationFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasChannel applies a predicate to check if query has an edge channel.
+func (f *ConversationFilter) WhereHasChannel() {
+	f.Where(entql.HasEdge("channel"))
+}
+
+// WhereHasChannelWith applies a predicate to check if query has an edge channel with a given conditions (other predicates).
+func (f *ConversationFilter) WhereHasChannelWith(preds ...predicate.Channel) {
+	f.Where(entql.HasEdgeWith("channel", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasDivision applies a predicate to check if query has an edge division.
+func (f *ConversationFilter) WhereHasDivision() {
+	f.Where(entql.HasEdge("division"))
+}
+
+// WhereHasDivisionWith applies a predicate to check if query has an edge division with a given conditions (other predicates).
+func (f *ConversationFilter) WhereHasDivisionWith(preds ...predicate.Division) {
+	f.Where(entql.HasEdgeWith("division", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAssignee applies a predicate to check if query has an edge assignee.
+func (f *ConversationFilter) WhereHasAssignee() {
+	f.Where(entql.HasEdge("assignee"))
+}
+
+// WhereHasAssigneeWith applies a predicate to check if query has an edge assignee with a given conditions (other predicates).
+func (f *ConversationFilter) WhereHasAssigneeWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("assignee", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *DivisionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -945,7 +1646,7 @@ type DivisionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DivisionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -994,6 +1695,20 @@ func (f *DivisionFilter) WhereHasOrganization() {
 // WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
 func (f *DivisionFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
 	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasConversations applies a predicate to check if query has an edge conversations.
+func (f *DivisionFilter) WhereHasConversations() {
+	f.Where(entql.HasEdge("conversations"))
+}
+
+// WhereHasConversationsWith applies a predicate to check if query has an edge conversations with a given conditions (other predicates).
+func (f *DivisionFilter) WhereHasConversationsWith(preds ...predicate.Conversation) {
+	f.Where(entql.HasEdgeWith("conversations", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1057,7 +1772,7 @@ type InstanceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InstanceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1121,7 +1836,7 @@ type InvitationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvitationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1214,7 +1929,7 @@ type MailFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MailFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1299,7 +2014,7 @@ type MfaChallengeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MfaChallengeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1417,7 +2132,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1565,6 +2280,62 @@ func (f *OrganizationFilter) WhereHasMfaChallengesWith(preds ...predicate.MfaCha
 	})))
 }
 
+// WhereHasAPIKeys applies a predicate to check if query has an edge api_keys.
+func (f *OrganizationFilter) WhereHasAPIKeys() {
+	f.Where(entql.HasEdge("api_keys"))
+}
+
+// WhereHasAPIKeysWith applies a predicate to check if query has an edge api_keys with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasAPIKeysWith(preds ...predicate.ApiKey) {
+	f.Where(entql.HasEdgeWith("api_keys", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasConversations applies a predicate to check if query has an edge conversations.
+func (f *OrganizationFilter) WhereHasConversations() {
+	f.Where(entql.HasEdge("conversations"))
+}
+
+// WhereHasConversationsWith applies a predicate to check if query has an edge conversations with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasConversationsWith(preds ...predicate.Conversation) {
+	f.Where(entql.HasEdgeWith("conversations", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAllocationSettings applies a predicate to check if query has an edge allocation_settings.
+func (f *OrganizationFilter) WhereHasAllocationSettings() {
+	f.Where(entql.HasEdge("allocation_settings"))
+}
+
+// WhereHasAllocationSettingsWith applies a predicate to check if query has an edge allocation_settings with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasAllocationSettingsWith(preds ...predicate.AllocationSettings) {
+	f.Where(entql.HasEdgeWith("allocation_settings", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAgentLoads applies a predicate to check if query has an edge agent_loads.
+func (f *OrganizationFilter) WhereHasAgentLoads() {
+	f.Where(entql.HasEdge("agent_loads"))
+}
+
+// WhereHasAgentLoadsWith applies a predicate to check if query has an edge agent_loads with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasAgentLoadsWith(preds ...predicate.AgentLoad) {
+	f.Where(entql.HasEdgeWith("agent_loads", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1594,7 +2365,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1702,7 +2473,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1824,7 +2595,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1950,6 +2721,11 @@ func (f *UserFilter) WhereTotpLastStep(p entql.Int64P) {
 	f.Where(p.Field(user.FieldTotpLastStep))
 }
 
+// WhereCapacity applies the entql int predicate on the capacity field.
+func (f *UserFilter) WhereCapacity(p entql.IntP) {
+	f.Where(p.Field(user.FieldCapacity))
+}
+
 // WhereArchivedAt applies the entql time.Time predicate on the archived_at field.
 func (f *UserFilter) WhereArchivedAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldArchivedAt))
@@ -2047,6 +2823,20 @@ func (f *UserFilter) WhereHasMfaChallenges() {
 // WhereHasMfaChallengesWith applies a predicate to check if query has an edge mfa_challenges with a given conditions (other predicates).
 func (f *UserFilter) WhereHasMfaChallengesWith(preds ...predicate.MfaChallenge) {
 	f.Where(entql.HasEdgeWith("mfa_challenges", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAssignedConversations applies a predicate to check if query has an edge assigned_conversations.
+func (f *UserFilter) WhereHasAssignedConversations() {
+	f.Where(entql.HasEdge("assigned_conversations"))
+}
+
+// WhereHasAssignedConversationsWith applies a predicate to check if query has an edge assigned_conversations with a given conditions (other predicates).
+func (f *UserFilter) WhereHasAssignedConversationsWith(preds ...predicate.Conversation) {
+	f.Where(entql.HasEdgeWith("assigned_conversations", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -6,7 +6,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/role"
@@ -17,6 +20,256 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AllocationSettingsQuery) CollectFields(ctx context.Context, satisfies ...string) (*AllocationSettingsQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AllocationSettingsQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(allocationsettings.Columns))
+		selectedFields = []string{allocationsettings.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[allocationsettings.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldCreatedAt)
+				fieldSeen[allocationsettings.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[allocationsettings.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldUpdatedAt)
+				fieldSeen[allocationsettings.FieldUpdatedAt] = struct{}{}
+			}
+		case "mode":
+			if _, ok := fieldSeen[allocationsettings.FieldMode]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldMode)
+				fieldSeen[allocationsettings.FieldMode] = struct{}{}
+			}
+		case "strategy":
+			if _, ok := fieldSeen[allocationsettings.FieldStrategy]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldStrategy)
+				fieldSeen[allocationsettings.FieldStrategy] = struct{}{}
+			}
+		case "defaultCapacity":
+			if _, ok := fieldSeen[allocationsettings.FieldDefaultCapacity]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldDefaultCapacity)
+				fieldSeen[allocationsettings.FieldDefaultCapacity] = struct{}{}
+			}
+		case "receiveWhenBusy":
+			if _, ok := fieldSeen[allocationsettings.FieldReceiveWhenBusy]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldReceiveWhenBusy)
+				fieldSeen[allocationsettings.FieldReceiveWhenBusy] = struct{}{}
+			}
+		case "agentsMayTake":
+			if _, ok := fieldSeen[allocationsettings.FieldAgentsMayTake]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldAgentsMayTake)
+				fieldSeen[allocationsettings.FieldAgentsMayTake] = struct{}{}
+			}
+		case "agentsMayAssignOthers":
+			if _, ok := fieldSeen[allocationsettings.FieldAgentsMayAssignOthers]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldAgentsMayAssignOthers)
+				fieldSeen[allocationsettings.FieldAgentsMayAssignOthers] = struct{}{}
+			}
+		case "idleReassignMinutes":
+			if _, ok := fieldSeen[allocationsettings.FieldIdleReassignMinutes]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldIdleReassignMinutes)
+				fieldSeen[allocationsettings.FieldIdleReassignMinutes] = struct{}{}
+			}
+		case "onOffline":
+			if _, ok := fieldSeen[allocationsettings.FieldOnOffline]; !ok {
+				selectedFields = append(selectedFields, allocationsettings.FieldOnOffline)
+				fieldSeen[allocationsettings.FieldOnOffline] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type allocationsettingsPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AllocationSettingsPaginateOption
+}
+
+func newAllocationSettingsPaginateArgs(rv map[string]any) *allocationsettingsPaginateArgs {
+	args := &allocationsettingsPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AllocationSettingsOrder{Field: &AllocationSettingsOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAllocationSettingsOrder(order))
+			}
+		case *AllocationSettingsOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAllocationSettingsOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ApiKeyQuery) CollectFields(ctx context.Context, satisfies ...string) (*ApiKeyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ApiKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(apikey.Columns))
+		selectedFields = []string{apikey.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[apikey.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldCreatedAt)
+				fieldSeen[apikey.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[apikey.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldUpdatedAt)
+				fieldSeen[apikey.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[apikey.FieldName]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldName)
+				fieldSeen[apikey.FieldName] = struct{}{}
+			}
+		case "prefix":
+			if _, ok := fieldSeen[apikey.FieldPrefix]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldPrefix)
+				fieldSeen[apikey.FieldPrefix] = struct{}{}
+			}
+		case "permissions":
+			if _, ok := fieldSeen[apikey.FieldPermissions]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldPermissions)
+				fieldSeen[apikey.FieldPermissions] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[apikey.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldLastUsedAt)
+				fieldSeen[apikey.FieldLastUsedAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[apikey.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldRevokedAt)
+				fieldSeen[apikey.FieldRevokedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type apikeyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ApiKeyPaginateOption
+}
+
+func newApiKeyPaginateArgs(rv map[string]any) *apikeyPaginateArgs {
+	args := &apikeyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ApiKeyOrder{Field: &ApiKeyOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithApiKeyOrder(order))
+			}
+		case *ApiKeyOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithApiKeyOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ApiKeyWhereInput); ok {
+		args.opts = append(args.opts, WithApiKeyFilter(v.Filter))
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *ChannelQuery) CollectFields(ctx context.Context, satisfies ...string) (*ChannelQuery, error) {
@@ -146,6 +399,165 @@ func newChannelPaginateArgs(rv map[string]any) *channelPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ChannelWhereInput); ok {
 		args.opts = append(args.opts, WithChannelFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ConversationQuery) CollectFields(ctx context.Context, satisfies ...string) (*ConversationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(conversation.Columns))
+		selectedFields = []string{conversation.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "channel":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ChannelClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, channelImplementors)...); err != nil {
+				return err
+			}
+			_q.withChannel = query
+			if _, ok := fieldSeen[conversation.FieldChannelID]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldChannelID)
+				fieldSeen[conversation.FieldChannelID] = struct{}{}
+			}
+
+		case "division":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DivisionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, divisionImplementors)...); err != nil {
+				return err
+			}
+			_q.withDivision = query
+			if _, ok := fieldSeen[conversation.FieldDivisionID]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldDivisionID)
+				fieldSeen[conversation.FieldDivisionID] = struct{}{}
+			}
+
+		case "assignee":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withAssignee = query
+			if _, ok := fieldSeen[conversation.FieldAssigneeID]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldAssigneeID)
+				fieldSeen[conversation.FieldAssigneeID] = struct{}{}
+			}
+		case "externalID":
+			if _, ok := fieldSeen[conversation.FieldExternalID]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldExternalID)
+				fieldSeen[conversation.FieldExternalID] = struct{}{}
+			}
+		case "state":
+			if _, ok := fieldSeen[conversation.FieldState]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldState)
+				fieldSeen[conversation.FieldState] = struct{}{}
+			}
+		case "enqueuedAt":
+			if _, ok := fieldSeen[conversation.FieldEnqueuedAt]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldEnqueuedAt)
+				fieldSeen[conversation.FieldEnqueuedAt] = struct{}{}
+			}
+		case "assignedAt":
+			if _, ok := fieldSeen[conversation.FieldAssignedAt]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldAssignedAt)
+				fieldSeen[conversation.FieldAssignedAt] = struct{}{}
+			}
+		case "lastAgentReplyAt":
+			if _, ok := fieldSeen[conversation.FieldLastAgentReplyAt]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldLastAgentReplyAt)
+				fieldSeen[conversation.FieldLastAgentReplyAt] = struct{}{}
+			}
+		case "resolvedAt":
+			if _, ok := fieldSeen[conversation.FieldResolvedAt]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldResolvedAt)
+				fieldSeen[conversation.FieldResolvedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type conversationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ConversationPaginateOption
+}
+
+func newConversationPaginateArgs(rv map[string]any) *conversationPaginateArgs {
+	args := &conversationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ConversationOrder{Field: &ConversationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithConversationOrder(order))
+			}
+		case *ConversationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithConversationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ConversationWhereInput); ok {
+		args.opts = append(args.opts, WithConversationFilter(v.Filter))
 	}
 	return args
 }
@@ -909,6 +1321,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[user.FieldTotpEnabled]; !ok {
 				selectedFields = append(selectedFields, user.FieldTotpEnabled)
 				fieldSeen[user.FieldTotpEnabled] = struct{}{}
+			}
+		case "capacity":
+			if _, ok := fieldSeen[user.FieldCapacity]; !ok {
+				selectedFields = append(selectedFields, user.FieldCapacity)
+				fieldSeen[user.FieldCapacity] = struct{}{}
 			}
 		case "archivedAt":
 			if _, ok := fieldSeen[user.FieldArchivedAt]; !ok {

@@ -20,6 +20,30 @@ func (_m *Channel) Divisions(ctx context.Context) (result []*Division, err error
 	return result, err
 }
 
+func (_m *Conversation) Channel(ctx context.Context) (*Channel, error) {
+	result, err := _m.Edges.ChannelOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryChannel().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Conversation) Division(ctx context.Context) (*Division, error) {
+	result, err := _m.Edges.DivisionOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDivision().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Conversation) Assignee(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.AssigneeOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAssignee().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Division) Members(
 	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *UserOrder, where *UserWhereInput,
 ) (*UserConnection, error) {

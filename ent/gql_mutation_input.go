@@ -241,6 +241,7 @@ type CreateUserInput struct {
 	Password    *string
 	Broadcast   *bool
 	ChatAccess  *user.ChatAccess
+	Capacity    *int
 	RoleID      int
 	DivisionIDs []int
 }
@@ -268,6 +269,9 @@ func (i *CreateUserInput) Mutate(m *UserMutation) {
 	if v := i.ChatAccess; v != nil {
 		m.SetChatAccess(*v)
 	}
+	if v := i.Capacity; v != nil {
+		m.SetCapacity(*v)
+	}
 	m.SetRoleID(i.RoleID)
 	if v := i.DivisionIDs; len(v) > 0 {
 		m.AddDivisionIDs(v...)
@@ -293,6 +297,8 @@ type UpdateUserInput struct {
 	Password          *string
 	Broadcast         *bool
 	ChatAccess        *user.ChatAccess
+	ClearCapacity     bool
+	Capacity          *int
 	RoleID            *int
 	ClearDivisions    bool
 	AddDivisionIDs    []int
@@ -333,6 +339,12 @@ func (i *UpdateUserInput) Mutate(m *UserMutation) {
 	}
 	if v := i.ChatAccess; v != nil {
 		m.SetChatAccess(*v)
+	}
+	if i.ClearCapacity {
+		m.ClearCapacity()
+	}
+	if v := i.Capacity; v != nil {
+		m.SetCapacity(*v)
 	}
 	if v := i.RoleID; v != nil {
 		m.SetRoleID(*v)

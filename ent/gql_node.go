@@ -6,7 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/internal"
 	"roster/ent/organization"
@@ -24,10 +27,25 @@ type Noder interface {
 	IsNode()
 }
 
+var allocationsettingsImplementors = []string{"AllocationSettings", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AllocationSettings) IsNode() {}
+
+var apikeyImplementors = []string{"ApiKey", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ApiKey) IsNode() {}
+
 var channelImplementors = []string{"Channel", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Channel) IsNode() {}
+
+var conversationImplementors = []string{"Conversation", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Conversation) IsNode() {}
 
 var divisionImplementors = []string{"Division", "Node"}
 
@@ -131,11 +149,38 @@ func (c *Client) Noder(ctx context.Context, id int, opts ...NodeOption) (_ Noder
 
 func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error) {
 	switch table {
+	case allocationsettings.Table:
+		query := c.AllocationSettings.Query().
+			Where(allocationsettings.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, allocationsettingsImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case apikey.Table:
+		query := c.ApiKey.Query().
+			Where(apikey.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, apikeyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case channel.Table:
 		query := c.Channel.Query().
 			Where(channel.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, channelImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case conversation.Table:
+		query := c.Conversation.Query().
+			Where(conversation.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, conversationImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -258,10 +303,58 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case allocationsettings.Table:
+		query := c.AllocationSettings.Query().
+			Where(allocationsettings.IDIn(ids...))
+		query, err := query.CollectFields(ctx, allocationsettingsImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case apikey.Table:
+		query := c.ApiKey.Query().
+			Where(apikey.IDIn(ids...))
+		query, err := query.CollectFields(ctx, apikeyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case channel.Table:
 		query := c.Channel.Query().
 			Where(channel.IDIn(ids...))
 		query, err := query.CollectFields(ctx, channelImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case conversation.Table:
+		query := c.Conversation.Query().
+			Where(conversation.IDIn(ids...))
+		query, err := query.CollectFields(ctx, conversationImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/role"
@@ -101,6 +104,652 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// AllocationSettingsEdge is the edge representation of AllocationSettings.
+type AllocationSettingsEdge struct {
+	Node   *AllocationSettings `json:"node"`
+	Cursor Cursor              `json:"cursor"`
+}
+
+// AllocationSettingsConnection is the connection containing edges to AllocationSettings.
+type AllocationSettingsConnection struct {
+	Edges      []*AllocationSettingsEdge `json:"edges"`
+	PageInfo   PageInfo                  `json:"pageInfo"`
+	TotalCount int                       `json:"totalCount"`
+}
+
+func (c *AllocationSettingsConnection) build(nodes []*AllocationSettings, pager *allocationsettingsPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AllocationSettings
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AllocationSettings {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AllocationSettings {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AllocationSettingsEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AllocationSettingsEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AllocationSettingsPaginateOption enables pagination customization.
+type AllocationSettingsPaginateOption func(*allocationsettingsPager) error
+
+// WithAllocationSettingsOrder configures pagination ordering.
+func WithAllocationSettingsOrder(order *AllocationSettingsOrder) AllocationSettingsPaginateOption {
+	if order == nil {
+		order = DefaultAllocationSettingsOrder
+	}
+	o := *order
+	return func(pager *allocationsettingsPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAllocationSettingsOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAllocationSettingsFilter configures pagination filter.
+func WithAllocationSettingsFilter(filter func(*AllocationSettingsQuery) (*AllocationSettingsQuery, error)) AllocationSettingsPaginateOption {
+	return func(pager *allocationsettingsPager) error {
+		if filter == nil {
+			return errors.New("AllocationSettingsQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type allocationsettingsPager struct {
+	reverse bool
+	order   *AllocationSettingsOrder
+	filter  func(*AllocationSettingsQuery) (*AllocationSettingsQuery, error)
+}
+
+func newAllocationSettingsPager(opts []AllocationSettingsPaginateOption, reverse bool) (*allocationsettingsPager, error) {
+	pager := &allocationsettingsPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAllocationSettingsOrder
+	}
+	return pager, nil
+}
+
+func (p *allocationsettingsPager) applyFilter(query *AllocationSettingsQuery) (*AllocationSettingsQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *allocationsettingsPager) toCursor(_m *AllocationSettings) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *allocationsettingsPager) applyCursors(query *AllocationSettingsQuery, after, before *Cursor) (*AllocationSettingsQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAllocationSettingsOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *allocationsettingsPager) applyOrder(query *AllocationSettingsQuery) *AllocationSettingsQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAllocationSettingsOrder.Field {
+		query = query.Order(DefaultAllocationSettingsOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *allocationsettingsPager) orderExpr(query *AllocationSettingsQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAllocationSettingsOrder.Field {
+			b.Comma().Ident(DefaultAllocationSettingsOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AllocationSettings.
+func (_m *AllocationSettingsQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AllocationSettingsPaginateOption,
+) (*AllocationSettingsConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAllocationSettingsPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AllocationSettingsConnection{Edges: []*AllocationSettingsEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AllocationSettingsOrderFieldCreatedAt orders AllocationSettings by created_at.
+	AllocationSettingsOrderFieldCreatedAt = &AllocationSettingsOrderField{
+		Value: func(_m *AllocationSettings) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: allocationsettings.FieldCreatedAt,
+		toTerm: allocationsettings.ByCreatedAt,
+		toCursor: func(_m *AllocationSettings) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AllocationSettingsOrderFieldUpdatedAt orders AllocationSettings by updated_at.
+	AllocationSettingsOrderFieldUpdatedAt = &AllocationSettingsOrderField{
+		Value: func(_m *AllocationSettings) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: allocationsettings.FieldUpdatedAt,
+		toTerm: allocationsettings.ByUpdatedAt,
+		toCursor: func(_m *AllocationSettings) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AllocationSettingsOrderField) String() string {
+	var str string
+	switch f.column {
+	case AllocationSettingsOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AllocationSettingsOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AllocationSettingsOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AllocationSettingsOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AllocationSettingsOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AllocationSettingsOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AllocationSettingsOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid AllocationSettingsOrderField", str)
+	}
+	return nil
+}
+
+// AllocationSettingsOrderField defines the ordering field of AllocationSettings.
+type AllocationSettingsOrderField struct {
+	// Value extracts the ordering value from the given AllocationSettings.
+	Value    func(*AllocationSettings) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) allocationsettings.OrderOption
+	toCursor func(*AllocationSettings) Cursor
+}
+
+// AllocationSettingsOrder defines the ordering of AllocationSettings.
+type AllocationSettingsOrder struct {
+	Direction OrderDirection                `json:"direction"`
+	Field     *AllocationSettingsOrderField `json:"field"`
+}
+
+// DefaultAllocationSettingsOrder is the default ordering of AllocationSettings.
+var DefaultAllocationSettingsOrder = &AllocationSettingsOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AllocationSettingsOrderField{
+		Value: func(_m *AllocationSettings) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: allocationsettings.FieldID,
+		toTerm: allocationsettings.ByID,
+		toCursor: func(_m *AllocationSettings) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AllocationSettings into AllocationSettingsEdge.
+func (_m *AllocationSettings) ToEdge(order *AllocationSettingsOrder) *AllocationSettingsEdge {
+	if order == nil {
+		order = DefaultAllocationSettingsOrder
+	}
+	return &AllocationSettingsEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ApiKeyEdge is the edge representation of ApiKey.
+type ApiKeyEdge struct {
+	Node   *ApiKey `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// ApiKeyConnection is the connection containing edges to ApiKey.
+type ApiKeyConnection struct {
+	Edges      []*ApiKeyEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *ApiKeyConnection) build(nodes []*ApiKey, pager *apikeyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ApiKey
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ApiKey {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ApiKey {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ApiKeyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ApiKeyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ApiKeyPaginateOption enables pagination customization.
+type ApiKeyPaginateOption func(*apikeyPager) error
+
+// WithApiKeyOrder configures pagination ordering.
+func WithApiKeyOrder(order *ApiKeyOrder) ApiKeyPaginateOption {
+	if order == nil {
+		order = DefaultApiKeyOrder
+	}
+	o := *order
+	return func(pager *apikeyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultApiKeyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithApiKeyFilter configures pagination filter.
+func WithApiKeyFilter(filter func(*ApiKeyQuery) (*ApiKeyQuery, error)) ApiKeyPaginateOption {
+	return func(pager *apikeyPager) error {
+		if filter == nil {
+			return errors.New("ApiKeyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type apikeyPager struct {
+	reverse bool
+	order   *ApiKeyOrder
+	filter  func(*ApiKeyQuery) (*ApiKeyQuery, error)
+}
+
+func newApiKeyPager(opts []ApiKeyPaginateOption, reverse bool) (*apikeyPager, error) {
+	pager := &apikeyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultApiKeyOrder
+	}
+	return pager, nil
+}
+
+func (p *apikeyPager) applyFilter(query *ApiKeyQuery) (*ApiKeyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *apikeyPager) toCursor(_m *ApiKey) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *apikeyPager) applyCursors(query *ApiKeyQuery, after, before *Cursor) (*ApiKeyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultApiKeyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *apikeyPager) applyOrder(query *ApiKeyQuery) *ApiKeyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultApiKeyOrder.Field {
+		query = query.Order(DefaultApiKeyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *apikeyPager) orderExpr(query *ApiKeyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultApiKeyOrder.Field {
+			b.Comma().Ident(DefaultApiKeyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ApiKey.
+func (_m *ApiKeyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ApiKeyPaginateOption,
+) (*ApiKeyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newApiKeyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ApiKeyConnection{Edges: []*ApiKeyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ApiKeyOrderFieldCreatedAt orders ApiKey by created_at.
+	ApiKeyOrderFieldCreatedAt = &ApiKeyOrderField{
+		Value: func(_m *ApiKey) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: apikey.FieldCreatedAt,
+		toTerm: apikey.ByCreatedAt,
+		toCursor: func(_m *ApiKey) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ApiKeyOrderFieldUpdatedAt orders ApiKey by updated_at.
+	ApiKeyOrderFieldUpdatedAt = &ApiKeyOrderField{
+		Value: func(_m *ApiKey) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: apikey.FieldUpdatedAt,
+		toTerm: apikey.ByUpdatedAt,
+		toCursor: func(_m *ApiKey) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// ApiKeyOrderFieldName orders ApiKey by name.
+	ApiKeyOrderFieldName = &ApiKeyOrderField{
+		Value: func(_m *ApiKey) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: apikey.FieldName,
+		toTerm: apikey.ByName,
+		toCursor: func(_m *ApiKey) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ApiKeyOrderField) String() string {
+	var str string
+	switch f.column {
+	case ApiKeyOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ApiKeyOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case ApiKeyOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ApiKeyOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ApiKeyOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ApiKeyOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ApiKeyOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ApiKeyOrderFieldUpdatedAt
+	case "NAME":
+		*f = *ApiKeyOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid ApiKeyOrderField", str)
+	}
+	return nil
+}
+
+// ApiKeyOrderField defines the ordering field of ApiKey.
+type ApiKeyOrderField struct {
+	// Value extracts the ordering value from the given ApiKey.
+	Value    func(*ApiKey) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) apikey.OrderOption
+	toCursor func(*ApiKey) Cursor
+}
+
+// ApiKeyOrder defines the ordering of ApiKey.
+type ApiKeyOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *ApiKeyOrderField `json:"field"`
+}
+
+// DefaultApiKeyOrder is the default ordering of ApiKey.
+var DefaultApiKeyOrder = &ApiKeyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ApiKeyOrderField{
+		Value: func(_m *ApiKey) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: apikey.FieldID,
+		toTerm: apikey.ByID,
+		toCursor: func(_m *ApiKey) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ApiKey into ApiKeyEdge.
+func (_m *ApiKey) ToEdge(order *ApiKeyOrder) *ApiKeyEdge {
+	if order == nil {
+		order = DefaultApiKeyOrder
+	}
+	return &ApiKeyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // ChannelEdge is the edge representation of Channel.
@@ -448,6 +1097,302 @@ func (_m *Channel) ToEdge(order *ChannelOrder) *ChannelEdge {
 		order = DefaultChannelOrder
 	}
 	return &ChannelEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ConversationEdge is the edge representation of Conversation.
+type ConversationEdge struct {
+	Node   *Conversation `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// ConversationConnection is the connection containing edges to Conversation.
+type ConversationConnection struct {
+	Edges      []*ConversationEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *ConversationConnection) build(nodes []*Conversation, pager *conversationPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Conversation
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Conversation {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Conversation {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ConversationEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ConversationEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ConversationPaginateOption enables pagination customization.
+type ConversationPaginateOption func(*conversationPager) error
+
+// WithConversationOrder configures pagination ordering.
+func WithConversationOrder(order *ConversationOrder) ConversationPaginateOption {
+	if order == nil {
+		order = DefaultConversationOrder
+	}
+	o := *order
+	return func(pager *conversationPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultConversationOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithConversationFilter configures pagination filter.
+func WithConversationFilter(filter func(*ConversationQuery) (*ConversationQuery, error)) ConversationPaginateOption {
+	return func(pager *conversationPager) error {
+		if filter == nil {
+			return errors.New("ConversationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type conversationPager struct {
+	reverse bool
+	order   *ConversationOrder
+	filter  func(*ConversationQuery) (*ConversationQuery, error)
+}
+
+func newConversationPager(opts []ConversationPaginateOption, reverse bool) (*conversationPager, error) {
+	pager := &conversationPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultConversationOrder
+	}
+	return pager, nil
+}
+
+func (p *conversationPager) applyFilter(query *ConversationQuery) (*ConversationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *conversationPager) toCursor(_m *Conversation) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *conversationPager) applyCursors(query *ConversationQuery, after, before *Cursor) (*ConversationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultConversationOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *conversationPager) applyOrder(query *ConversationQuery) *ConversationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultConversationOrder.Field {
+		query = query.Order(DefaultConversationOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *conversationPager) orderExpr(query *ConversationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultConversationOrder.Field {
+			b.Comma().Ident(DefaultConversationOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Conversation.
+func (_m *ConversationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ConversationPaginateOption,
+) (*ConversationConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newConversationPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ConversationConnection{Edges: []*ConversationEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ConversationOrderFieldEnqueuedAt orders Conversation by enqueued_at.
+	ConversationOrderFieldEnqueuedAt = &ConversationOrderField{
+		Value: func(_m *Conversation) (ent.Value, error) {
+			return _m.EnqueuedAt, nil
+		},
+		column: conversation.FieldEnqueuedAt,
+		toTerm: conversation.ByEnqueuedAt,
+		toCursor: func(_m *Conversation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.EnqueuedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ConversationOrderField) String() string {
+	var str string
+	switch f.column {
+	case ConversationOrderFieldEnqueuedAt.column:
+		str = "ENQUEUED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ConversationOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ConversationOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ConversationOrderField %T must be a string", v)
+	}
+	switch str {
+	case "ENQUEUED_AT":
+		*f = *ConversationOrderFieldEnqueuedAt
+	default:
+		return fmt.Errorf("%s is not a valid ConversationOrderField", str)
+	}
+	return nil
+}
+
+// ConversationOrderField defines the ordering field of Conversation.
+type ConversationOrderField struct {
+	// Value extracts the ordering value from the given Conversation.
+	Value    func(*Conversation) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) conversation.OrderOption
+	toCursor func(*Conversation) Cursor
+}
+
+// ConversationOrder defines the ordering of Conversation.
+type ConversationOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *ConversationOrderField `json:"field"`
+}
+
+// DefaultConversationOrder is the default ordering of Conversation.
+var DefaultConversationOrder = &ConversationOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ConversationOrderField{
+		Value: func(_m *Conversation) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: conversation.FieldID,
+		toTerm: conversation.ByID,
+		toCursor: func(_m *Conversation) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Conversation into ConversationEdge.
+func (_m *Conversation) ToEdge(order *ConversationOrder) *ConversationEdge {
+	if order == nil {
+		order = DefaultConversationOrder
+	}
+	return &ConversationEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -5,7 +5,9 @@ package ent
 import (
 	"errors"
 	"fmt"
+	"roster/ent/apikey"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/predicate"
@@ -13,6 +15,336 @@ import (
 	"roster/ent/user"
 	"time"
 )
+
+// ApiKeyWhereInput represents a where input for filtering ApiKey queries.
+type ApiKeyWhereInput struct {
+	Predicates []predicate.ApiKey  `json:"-"`
+	Not        *ApiKeyWhereInput   `json:"not,omitempty"`
+	Or         []*ApiKeyWhereInput `json:"or,omitempty"`
+	And        []*ApiKeyWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "last_used_at" field predicates.
+	LastUsedAt       *time.Time  `json:"lastUsedAt,omitempty"`
+	LastUsedAtNEQ    *time.Time  `json:"lastUsedAtNEQ,omitempty"`
+	LastUsedAtIn     []time.Time `json:"lastUsedAtIn,omitempty"`
+	LastUsedAtNotIn  []time.Time `json:"lastUsedAtNotIn,omitempty"`
+	LastUsedAtGT     *time.Time  `json:"lastUsedAtGT,omitempty"`
+	LastUsedAtGTE    *time.Time  `json:"lastUsedAtGTE,omitempty"`
+	LastUsedAtLT     *time.Time  `json:"lastUsedAtLT,omitempty"`
+	LastUsedAtLTE    *time.Time  `json:"lastUsedAtLTE,omitempty"`
+	LastUsedAtIsNil  bool        `json:"lastUsedAtIsNil,omitempty"`
+	LastUsedAtNotNil bool        `json:"lastUsedAtNotNil,omitempty"`
+
+	// "revoked_at" field predicates.
+	RevokedAt       *time.Time  `json:"revokedAt,omitempty"`
+	RevokedAtNEQ    *time.Time  `json:"revokedAtNEQ,omitempty"`
+	RevokedAtIn     []time.Time `json:"revokedAtIn,omitempty"`
+	RevokedAtNotIn  []time.Time `json:"revokedAtNotIn,omitempty"`
+	RevokedAtGT     *time.Time  `json:"revokedAtGT,omitempty"`
+	RevokedAtGTE    *time.Time  `json:"revokedAtGTE,omitempty"`
+	RevokedAtLT     *time.Time  `json:"revokedAtLT,omitempty"`
+	RevokedAtLTE    *time.Time  `json:"revokedAtLTE,omitempty"`
+	RevokedAtIsNil  bool        `json:"revokedAtIsNil,omitempty"`
+	RevokedAtNotNil bool        `json:"revokedAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ApiKeyWhereInput) AddPredicates(predicates ...predicate.ApiKey) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ApiKeyWhereInput filter on the ApiKeyQuery builder.
+func (i *ApiKeyWhereInput) Filter(q *ApiKeyQuery) (*ApiKeyQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyApiKeyWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyApiKeyWhereInput is returned in case the ApiKeyWhereInput is empty.
+var ErrEmptyApiKeyWhereInput = errors.New("ent: empty predicate ApiKeyWhereInput")
+
+// P returns a predicate for filtering apikeys.
+// An error is returned if the input is empty or invalid.
+func (i *ApiKeyWhereInput) P() (predicate.ApiKey, error) {
+	var predicates []predicate.ApiKey
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, apikey.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ApiKey, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, apikey.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ApiKey, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, apikey.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, apikey.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, apikey.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, apikey.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, apikey.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, apikey.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, apikey.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, apikey.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, apikey.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, apikey.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, apikey.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, apikey.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, apikey.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, apikey.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, apikey.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, apikey.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, apikey.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, apikey.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, apikey.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, apikey.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, apikey.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, apikey.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, apikey.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, apikey.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, apikey.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, apikey.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, apikey.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, apikey.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, apikey.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, apikey.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, apikey.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, apikey.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, apikey.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, apikey.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, apikey.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, apikey.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, apikey.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, apikey.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.LastUsedAt != nil {
+		predicates = append(predicates, apikey.LastUsedAtEQ(*i.LastUsedAt))
+	}
+	if i.LastUsedAtNEQ != nil {
+		predicates = append(predicates, apikey.LastUsedAtNEQ(*i.LastUsedAtNEQ))
+	}
+	if len(i.LastUsedAtIn) > 0 {
+		predicates = append(predicates, apikey.LastUsedAtIn(i.LastUsedAtIn...))
+	}
+	if len(i.LastUsedAtNotIn) > 0 {
+		predicates = append(predicates, apikey.LastUsedAtNotIn(i.LastUsedAtNotIn...))
+	}
+	if i.LastUsedAtGT != nil {
+		predicates = append(predicates, apikey.LastUsedAtGT(*i.LastUsedAtGT))
+	}
+	if i.LastUsedAtGTE != nil {
+		predicates = append(predicates, apikey.LastUsedAtGTE(*i.LastUsedAtGTE))
+	}
+	if i.LastUsedAtLT != nil {
+		predicates = append(predicates, apikey.LastUsedAtLT(*i.LastUsedAtLT))
+	}
+	if i.LastUsedAtLTE != nil {
+		predicates = append(predicates, apikey.LastUsedAtLTE(*i.LastUsedAtLTE))
+	}
+	if i.LastUsedAtIsNil {
+		predicates = append(predicates, apikey.LastUsedAtIsNil())
+	}
+	if i.LastUsedAtNotNil {
+		predicates = append(predicates, apikey.LastUsedAtNotNil())
+	}
+	if i.RevokedAt != nil {
+		predicates = append(predicates, apikey.RevokedAtEQ(*i.RevokedAt))
+	}
+	if i.RevokedAtNEQ != nil {
+		predicates = append(predicates, apikey.RevokedAtNEQ(*i.RevokedAtNEQ))
+	}
+	if len(i.RevokedAtIn) > 0 {
+		predicates = append(predicates, apikey.RevokedAtIn(i.RevokedAtIn...))
+	}
+	if len(i.RevokedAtNotIn) > 0 {
+		predicates = append(predicates, apikey.RevokedAtNotIn(i.RevokedAtNotIn...))
+	}
+	if i.RevokedAtGT != nil {
+		predicates = append(predicates, apikey.RevokedAtGT(*i.RevokedAtGT))
+	}
+	if i.RevokedAtGTE != nil {
+		predicates = append(predicates, apikey.RevokedAtGTE(*i.RevokedAtGTE))
+	}
+	if i.RevokedAtLT != nil {
+		predicates = append(predicates, apikey.RevokedAtLT(*i.RevokedAtLT))
+	}
+	if i.RevokedAtLTE != nil {
+		predicates = append(predicates, apikey.RevokedAtLTE(*i.RevokedAtLTE))
+	}
+	if i.RevokedAtIsNil {
+		predicates = append(predicates, apikey.RevokedAtIsNil())
+	}
+	if i.RevokedAtNotNil {
+		predicates = append(predicates, apikey.RevokedAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyApiKeyWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return apikey.And(predicates...), nil
+	}
+}
 
 // ChannelWhereInput represents a where input for filtering Channel queries.
 type ChannelWhereInput struct {
@@ -325,6 +657,428 @@ func (i *ChannelWhereInput) P() (predicate.Channel, error) {
 		return predicates[0], nil
 	default:
 		return channel.And(predicates...), nil
+	}
+}
+
+// ConversationWhereInput represents a where input for filtering Conversation queries.
+type ConversationWhereInput struct {
+	Predicates []predicate.Conversation  `json:"-"`
+	Not        *ConversationWhereInput   `json:"not,omitempty"`
+	Or         []*ConversationWhereInput `json:"or,omitempty"`
+	And        []*ConversationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "external_id" field predicates.
+	ExternalID             *string  `json:"externalID,omitempty"`
+	ExternalIDNEQ          *string  `json:"externalIDNEQ,omitempty"`
+	ExternalIDIn           []string `json:"externalIDIn,omitempty"`
+	ExternalIDNotIn        []string `json:"externalIDNotIn,omitempty"`
+	ExternalIDGT           *string  `json:"externalIDGT,omitempty"`
+	ExternalIDGTE          *string  `json:"externalIDGTE,omitempty"`
+	ExternalIDLT           *string  `json:"externalIDLT,omitempty"`
+	ExternalIDLTE          *string  `json:"externalIDLTE,omitempty"`
+	ExternalIDContains     *string  `json:"externalIDContains,omitempty"`
+	ExternalIDHasPrefix    *string  `json:"externalIDHasPrefix,omitempty"`
+	ExternalIDHasSuffix    *string  `json:"externalIDHasSuffix,omitempty"`
+	ExternalIDEqualFold    *string  `json:"externalIDEqualFold,omitempty"`
+	ExternalIDContainsFold *string  `json:"externalIDContainsFold,omitempty"`
+
+	// "state" field predicates.
+	State      *conversation.State  `json:"state,omitempty"`
+	StateNEQ   *conversation.State  `json:"stateNEQ,omitempty"`
+	StateIn    []conversation.State `json:"stateIn,omitempty"`
+	StateNotIn []conversation.State `json:"stateNotIn,omitempty"`
+
+	// "enqueued_at" field predicates.
+	EnqueuedAt      *time.Time  `json:"enqueuedAt,omitempty"`
+	EnqueuedAtNEQ   *time.Time  `json:"enqueuedAtNEQ,omitempty"`
+	EnqueuedAtIn    []time.Time `json:"enqueuedAtIn,omitempty"`
+	EnqueuedAtNotIn []time.Time `json:"enqueuedAtNotIn,omitempty"`
+	EnqueuedAtGT    *time.Time  `json:"enqueuedAtGT,omitempty"`
+	EnqueuedAtGTE   *time.Time  `json:"enqueuedAtGTE,omitempty"`
+	EnqueuedAtLT    *time.Time  `json:"enqueuedAtLT,omitempty"`
+	EnqueuedAtLTE   *time.Time  `json:"enqueuedAtLTE,omitempty"`
+
+	// "assigned_at" field predicates.
+	AssignedAt       *time.Time  `json:"assignedAt,omitempty"`
+	AssignedAtNEQ    *time.Time  `json:"assignedAtNEQ,omitempty"`
+	AssignedAtIn     []time.Time `json:"assignedAtIn,omitempty"`
+	AssignedAtNotIn  []time.Time `json:"assignedAtNotIn,omitempty"`
+	AssignedAtGT     *time.Time  `json:"assignedAtGT,omitempty"`
+	AssignedAtGTE    *time.Time  `json:"assignedAtGTE,omitempty"`
+	AssignedAtLT     *time.Time  `json:"assignedAtLT,omitempty"`
+	AssignedAtLTE    *time.Time  `json:"assignedAtLTE,omitempty"`
+	AssignedAtIsNil  bool        `json:"assignedAtIsNil,omitempty"`
+	AssignedAtNotNil bool        `json:"assignedAtNotNil,omitempty"`
+
+	// "last_agent_reply_at" field predicates.
+	LastAgentReplyAt       *time.Time  `json:"lastAgentReplyAt,omitempty"`
+	LastAgentReplyAtNEQ    *time.Time  `json:"lastAgentReplyAtNEQ,omitempty"`
+	LastAgentReplyAtIn     []time.Time `json:"lastAgentReplyAtIn,omitempty"`
+	LastAgentReplyAtNotIn  []time.Time `json:"lastAgentReplyAtNotIn,omitempty"`
+	LastAgentReplyAtGT     *time.Time  `json:"lastAgentReplyAtGT,omitempty"`
+	LastAgentReplyAtGTE    *time.Time  `json:"lastAgentReplyAtGTE,omitempty"`
+	LastAgentReplyAtLT     *time.Time  `json:"lastAgentReplyAtLT,omitempty"`
+	LastAgentReplyAtLTE    *time.Time  `json:"lastAgentReplyAtLTE,omitempty"`
+	LastAgentReplyAtIsNil  bool        `json:"lastAgentReplyAtIsNil,omitempty"`
+	LastAgentReplyAtNotNil bool        `json:"lastAgentReplyAtNotNil,omitempty"`
+
+	// "resolved_at" field predicates.
+	ResolvedAt       *time.Time  `json:"resolvedAt,omitempty"`
+	ResolvedAtNEQ    *time.Time  `json:"resolvedAtNEQ,omitempty"`
+	ResolvedAtIn     []time.Time `json:"resolvedAtIn,omitempty"`
+	ResolvedAtNotIn  []time.Time `json:"resolvedAtNotIn,omitempty"`
+	ResolvedAtGT     *time.Time  `json:"resolvedAtGT,omitempty"`
+	ResolvedAtGTE    *time.Time  `json:"resolvedAtGTE,omitempty"`
+	ResolvedAtLT     *time.Time  `json:"resolvedAtLT,omitempty"`
+	ResolvedAtLTE    *time.Time  `json:"resolvedAtLTE,omitempty"`
+	ResolvedAtIsNil  bool        `json:"resolvedAtIsNil,omitempty"`
+	ResolvedAtNotNil bool        `json:"resolvedAtNotNil,omitempty"`
+
+	// "channel" edge predicates.
+	HasChannel     *bool                `json:"hasChannel,omitempty"`
+	HasChannelWith []*ChannelWhereInput `json:"hasChannelWith,omitempty"`
+
+	// "division" edge predicates.
+	HasDivision     *bool                 `json:"hasDivision,omitempty"`
+	HasDivisionWith []*DivisionWhereInput `json:"hasDivisionWith,omitempty"`
+
+	// "assignee" edge predicates.
+	HasAssignee     *bool             `json:"hasAssignee,omitempty"`
+	HasAssigneeWith []*UserWhereInput `json:"hasAssigneeWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ConversationWhereInput) AddPredicates(predicates ...predicate.Conversation) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ConversationWhereInput filter on the ConversationQuery builder.
+func (i *ConversationWhereInput) Filter(q *ConversationQuery) (*ConversationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyConversationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyConversationWhereInput is returned in case the ConversationWhereInput is empty.
+var ErrEmptyConversationWhereInput = errors.New("ent: empty predicate ConversationWhereInput")
+
+// P returns a predicate for filtering conversations.
+// An error is returned if the input is empty or invalid.
+func (i *ConversationWhereInput) P() (predicate.Conversation, error) {
+	var predicates []predicate.Conversation
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, conversation.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Conversation, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, conversation.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Conversation, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, conversation.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, conversation.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, conversation.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, conversation.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, conversation.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, conversation.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, conversation.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, conversation.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, conversation.IDLTE(*i.IDLTE))
+	}
+	if i.ExternalID != nil {
+		predicates = append(predicates, conversation.ExternalIDEQ(*i.ExternalID))
+	}
+	if i.ExternalIDNEQ != nil {
+		predicates = append(predicates, conversation.ExternalIDNEQ(*i.ExternalIDNEQ))
+	}
+	if len(i.ExternalIDIn) > 0 {
+		predicates = append(predicates, conversation.ExternalIDIn(i.ExternalIDIn...))
+	}
+	if len(i.ExternalIDNotIn) > 0 {
+		predicates = append(predicates, conversation.ExternalIDNotIn(i.ExternalIDNotIn...))
+	}
+	if i.ExternalIDGT != nil {
+		predicates = append(predicates, conversation.ExternalIDGT(*i.ExternalIDGT))
+	}
+	if i.ExternalIDGTE != nil {
+		predicates = append(predicates, conversation.ExternalIDGTE(*i.ExternalIDGTE))
+	}
+	if i.ExternalIDLT != nil {
+		predicates = append(predicates, conversation.ExternalIDLT(*i.ExternalIDLT))
+	}
+	if i.ExternalIDLTE != nil {
+		predicates = append(predicates, conversation.ExternalIDLTE(*i.ExternalIDLTE))
+	}
+	if i.ExternalIDContains != nil {
+		predicates = append(predicates, conversation.ExternalIDContains(*i.ExternalIDContains))
+	}
+	if i.ExternalIDHasPrefix != nil {
+		predicates = append(predicates, conversation.ExternalIDHasPrefix(*i.ExternalIDHasPrefix))
+	}
+	if i.ExternalIDHasSuffix != nil {
+		predicates = append(predicates, conversation.ExternalIDHasSuffix(*i.ExternalIDHasSuffix))
+	}
+	if i.ExternalIDEqualFold != nil {
+		predicates = append(predicates, conversation.ExternalIDEqualFold(*i.ExternalIDEqualFold))
+	}
+	if i.ExternalIDContainsFold != nil {
+		predicates = append(predicates, conversation.ExternalIDContainsFold(*i.ExternalIDContainsFold))
+	}
+	if i.State != nil {
+		predicates = append(predicates, conversation.StateEQ(*i.State))
+	}
+	if i.StateNEQ != nil {
+		predicates = append(predicates, conversation.StateNEQ(*i.StateNEQ))
+	}
+	if len(i.StateIn) > 0 {
+		predicates = append(predicates, conversation.StateIn(i.StateIn...))
+	}
+	if len(i.StateNotIn) > 0 {
+		predicates = append(predicates, conversation.StateNotIn(i.StateNotIn...))
+	}
+	if i.EnqueuedAt != nil {
+		predicates = append(predicates, conversation.EnqueuedAtEQ(*i.EnqueuedAt))
+	}
+	if i.EnqueuedAtNEQ != nil {
+		predicates = append(predicates, conversation.EnqueuedAtNEQ(*i.EnqueuedAtNEQ))
+	}
+	if len(i.EnqueuedAtIn) > 0 {
+		predicates = append(predicates, conversation.EnqueuedAtIn(i.EnqueuedAtIn...))
+	}
+	if len(i.EnqueuedAtNotIn) > 0 {
+		predicates = append(predicates, conversation.EnqueuedAtNotIn(i.EnqueuedAtNotIn...))
+	}
+	if i.EnqueuedAtGT != nil {
+		predicates = append(predicates, conversation.EnqueuedAtGT(*i.EnqueuedAtGT))
+	}
+	if i.EnqueuedAtGTE != nil {
+		predicates = append(predicates, conversation.EnqueuedAtGTE(*i.EnqueuedAtGTE))
+	}
+	if i.EnqueuedAtLT != nil {
+		predicates = append(predicates, conversation.EnqueuedAtLT(*i.EnqueuedAtLT))
+	}
+	if i.EnqueuedAtLTE != nil {
+		predicates = append(predicates, conversation.EnqueuedAtLTE(*i.EnqueuedAtLTE))
+	}
+	if i.AssignedAt != nil {
+		predicates = append(predicates, conversation.AssignedAtEQ(*i.AssignedAt))
+	}
+	if i.AssignedAtNEQ != nil {
+		predicates = append(predicates, conversation.AssignedAtNEQ(*i.AssignedAtNEQ))
+	}
+	if len(i.AssignedAtIn) > 0 {
+		predicates = append(predicates, conversation.AssignedAtIn(i.AssignedAtIn...))
+	}
+	if len(i.AssignedAtNotIn) > 0 {
+		predicates = append(predicates, conversation.AssignedAtNotIn(i.AssignedAtNotIn...))
+	}
+	if i.AssignedAtGT != nil {
+		predicates = append(predicates, conversation.AssignedAtGT(*i.AssignedAtGT))
+	}
+	if i.AssignedAtGTE != nil {
+		predicates = append(predicates, conversation.AssignedAtGTE(*i.AssignedAtGTE))
+	}
+	if i.AssignedAtLT != nil {
+		predicates = append(predicates, conversation.AssignedAtLT(*i.AssignedAtLT))
+	}
+	if i.AssignedAtLTE != nil {
+		predicates = append(predicates, conversation.AssignedAtLTE(*i.AssignedAtLTE))
+	}
+	if i.AssignedAtIsNil {
+		predicates = append(predicates, conversation.AssignedAtIsNil())
+	}
+	if i.AssignedAtNotNil {
+		predicates = append(predicates, conversation.AssignedAtNotNil())
+	}
+	if i.LastAgentReplyAt != nil {
+		predicates = append(predicates, conversation.LastAgentReplyAtEQ(*i.LastAgentReplyAt))
+	}
+	if i.LastAgentReplyAtNEQ != nil {
+		predicates = append(predicates, conversation.LastAgentReplyAtNEQ(*i.LastAgentReplyAtNEQ))
+	}
+	if len(i.LastAgentReplyAtIn) > 0 {
+		predicates = append(predicates, conversation.LastAgentReplyAtIn(i.LastAgentReplyAtIn...))
+	}
+	if len(i.LastAgentReplyAtNotIn) > 0 {
+		predicates = append(predicates, conversation.LastAgentReplyAtNotIn(i.LastAgentReplyAtNotIn...))
+	}
+	if i.LastAgentReplyAtGT != nil {
+		predicates = append(predicates, conversation.LastAgentReplyAtGT(*i.LastAgentReplyAtGT))
+	}
+	if i.LastAgentReplyAtGTE != nil {
+		predicates = append(predicates, conversation.LastAgentReplyAtGTE(*i.LastAgentReplyAtGTE))
+	}
+	if i.LastAgentReplyAtLT != nil {
+		predicates = append(predicates, conversation.LastAgentReplyAtLT(*i.LastAgentReplyAtLT))
+	}
+	if i.LastAgentReplyAtLTE != nil {
+		predicates = append(predicates, conversation.LastAgentReplyAtLTE(*i.LastAgentReplyAtLTE))
+	}
+	if i.LastAgentReplyAtIsNil {
+		predicates = append(predicates, conversation.LastAgentReplyAtIsNil())
+	}
+	if i.LastAgentReplyAtNotNil {
+		predicates = append(predicates, conversation.LastAgentReplyAtNotNil())
+	}
+	if i.ResolvedAt != nil {
+		predicates = append(predicates, conversation.ResolvedAtEQ(*i.ResolvedAt))
+	}
+	if i.ResolvedAtNEQ != nil {
+		predicates = append(predicates, conversation.ResolvedAtNEQ(*i.ResolvedAtNEQ))
+	}
+	if len(i.ResolvedAtIn) > 0 {
+		predicates = append(predicates, conversation.ResolvedAtIn(i.ResolvedAtIn...))
+	}
+	if len(i.ResolvedAtNotIn) > 0 {
+		predicates = append(predicates, conversation.ResolvedAtNotIn(i.ResolvedAtNotIn...))
+	}
+	if i.ResolvedAtGT != nil {
+		predicates = append(predicates, conversation.ResolvedAtGT(*i.ResolvedAtGT))
+	}
+	if i.ResolvedAtGTE != nil {
+		predicates = append(predicates, conversation.ResolvedAtGTE(*i.ResolvedAtGTE))
+	}
+	if i.ResolvedAtLT != nil {
+		predicates = append(predicates, conversation.ResolvedAtLT(*i.ResolvedAtLT))
+	}
+	if i.ResolvedAtLTE != nil {
+		predicates = append(predicates, conversation.ResolvedAtLTE(*i.ResolvedAtLTE))
+	}
+	if i.ResolvedAtIsNil {
+		predicates = append(predicates, conversation.ResolvedAtIsNil())
+	}
+	if i.ResolvedAtNotNil {
+		predicates = append(predicates, conversation.ResolvedAtNotNil())
+	}
+
+	if i.HasChannel != nil {
+		p := conversation.HasChannel()
+		if !*i.HasChannel {
+			p = conversation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasChannelWith) > 0 {
+		with := make([]predicate.Channel, 0, len(i.HasChannelWith))
+		for _, w := range i.HasChannelWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasChannelWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, conversation.HasChannelWith(with...))
+	}
+	if i.HasDivision != nil {
+		p := conversation.HasDivision()
+		if !*i.HasDivision {
+			p = conversation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDivisionWith) > 0 {
+		with := make([]predicate.Division, 0, len(i.HasDivisionWith))
+		for _, w := range i.HasDivisionWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDivisionWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, conversation.HasDivisionWith(with...))
+	}
+	if i.HasAssignee != nil {
+		p := conversation.HasAssignee()
+		if !*i.HasAssignee {
+			p = conversation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAssigneeWith) > 0 {
+		with := make([]predicate.User, 0, len(i.HasAssigneeWith))
+		for _, w := range i.HasAssigneeWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAssigneeWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, conversation.HasAssigneeWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyConversationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return conversation.And(predicates...), nil
 	}
 }
 
@@ -1494,6 +2248,18 @@ type UserWhereInput struct {
 	MfaRequired    *bool `json:"mfaRequired,omitempty"`
 	MfaRequiredNEQ *bool `json:"mfaRequiredNEQ,omitempty"`
 
+	// "capacity" field predicates.
+	Capacity       *int  `json:"capacity,omitempty"`
+	CapacityNEQ    *int  `json:"capacityNEQ,omitempty"`
+	CapacityIn     []int `json:"capacityIn,omitempty"`
+	CapacityNotIn  []int `json:"capacityNotIn,omitempty"`
+	CapacityGT     *int  `json:"capacityGT,omitempty"`
+	CapacityGTE    *int  `json:"capacityGTE,omitempty"`
+	CapacityLT     *int  `json:"capacityLT,omitempty"`
+	CapacityLTE    *int  `json:"capacityLTE,omitempty"`
+	CapacityIsNil  bool  `json:"capacityIsNil,omitempty"`
+	CapacityNotNil bool  `json:"capacityNotNil,omitempty"`
+
 	// "archived_at" field predicates.
 	ArchivedAt       *time.Time  `json:"archivedAt,omitempty"`
 	ArchivedAtNEQ    *time.Time  `json:"archivedAtNEQ,omitempty"`
@@ -1942,6 +2708,36 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if i.MfaRequiredNEQ != nil {
 		predicates = append(predicates, user.MfaRequiredNEQ(*i.MfaRequiredNEQ))
+	}
+	if i.Capacity != nil {
+		predicates = append(predicates, user.CapacityEQ(*i.Capacity))
+	}
+	if i.CapacityNEQ != nil {
+		predicates = append(predicates, user.CapacityNEQ(*i.CapacityNEQ))
+	}
+	if len(i.CapacityIn) > 0 {
+		predicates = append(predicates, user.CapacityIn(i.CapacityIn...))
+	}
+	if len(i.CapacityNotIn) > 0 {
+		predicates = append(predicates, user.CapacityNotIn(i.CapacityNotIn...))
+	}
+	if i.CapacityGT != nil {
+		predicates = append(predicates, user.CapacityGT(*i.CapacityGT))
+	}
+	if i.CapacityGTE != nil {
+		predicates = append(predicates, user.CapacityGTE(*i.CapacityGTE))
+	}
+	if i.CapacityLT != nil {
+		predicates = append(predicates, user.CapacityLT(*i.CapacityLT))
+	}
+	if i.CapacityLTE != nil {
+		predicates = append(predicates, user.CapacityLTE(*i.CapacityLTE))
+	}
+	if i.CapacityIsNil {
+		predicates = append(predicates, user.CapacityIsNil())
+	}
+	if i.CapacityNotNil {
+		predicates = append(predicates, user.CapacityNotNil())
 	}
 	if i.ArchivedAt != nil {
 		predicates = append(predicates, user.ArchivedAtEQ(*i.ArchivedAt))

@@ -10,6 +10,8 @@ import (
 	"roster/ent/instance"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -19,6 +21,7 @@ type InstanceCreate struct {
 	config
 	mutation *InstanceMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetStartedAt sets the "started_at" field.
@@ -168,6 +171,7 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 		_node = &Instance{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(instance.Table, sqlgraph.NewFieldSpec(instance.FieldID, field.TypeString))
 	)
+	_spec.OnConflict = _c.conflict
 	if id, ok := _c.mutation.ID(); ok {
 		_node.ID = id
 		_spec.ID.Value = id
@@ -199,11 +203,176 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Instance.Create().
+//		SetStartedAt(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.InstanceUpsert) {
+//			SetStartedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *InstanceCreate) OnConflict(opts ...sql.ConflictOption) *InstanceUpsertOne {
+	_c.conflict = opts
+	return &InstanceUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Instance.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *InstanceCreate) OnConflictColumns(columns ...string) *InstanceUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &InstanceUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// InstanceUpsertOne is the builder for "upsert"-ing
+	//  one Instance node.
+	InstanceUpsertOne struct {
+		create *InstanceCreate
+	}
+
+	// InstanceUpsert is the "OnConflict" setter.
+	InstanceUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetHeartbeatAt sets the "heartbeat_at" field.
+func (u *InstanceUpsert) SetHeartbeatAt(v time.Time) *InstanceUpsert {
+	u.Set(instance.FieldHeartbeatAt, v)
+	return u
+}
+
+// UpdateHeartbeatAt sets the "heartbeat_at" field to the value that was provided on create.
+func (u *InstanceUpsert) UpdateHeartbeatAt() *InstanceUpsert {
+	u.SetExcluded(instance.FieldHeartbeatAt)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
+// Using this option is equivalent to using:
+//
+//	client.Instance.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//			sql.ResolveWith(func(u *sql.UpdateSet) {
+//				u.SetIgnore(instance.FieldID)
+//			}),
+//		).
+//		Exec(ctx)
+func (u *InstanceUpsertOne) UpdateNewValues() *InstanceUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.ID(); exists {
+			s.SetIgnore(instance.FieldID)
+		}
+		if _, exists := u.create.mutation.StartedAt(); exists {
+			s.SetIgnore(instance.FieldStartedAt)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Instance.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *InstanceUpsertOne) Ignore() *InstanceUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *InstanceUpsertOne) DoNothing() *InstanceUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the InstanceCreate.OnConflict
+// documentation for more info.
+func (u *InstanceUpsertOne) Update(set func(*InstanceUpsert)) *InstanceUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&InstanceUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetHeartbeatAt sets the "heartbeat_at" field.
+func (u *InstanceUpsertOne) SetHeartbeatAt(v time.Time) *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.SetHeartbeatAt(v)
+	})
+}
+
+// UpdateHeartbeatAt sets the "heartbeat_at" field to the value that was provided on create.
+func (u *InstanceUpsertOne) UpdateHeartbeatAt() *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.UpdateHeartbeatAt()
+	})
+}
+
+// Exec executes the query.
+func (u *InstanceUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for InstanceCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *InstanceUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *InstanceUpsertOne) ID(ctx context.Context) (id string, err error) {
+	if u.create.driver.Dialect() == dialect.MySQL {
+		// In case of "ON CONFLICT", there is no way to get back non-numeric ID
+		// fields from the database since MySQL does not support the RETURNING clause.
+		return id, errors.New("ent: InstanceUpsertOne.ID is not supported by MySQL driver. Use InstanceUpsertOne.Exec instead")
+	}
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *InstanceUpsertOne) IDX(ctx context.Context) string {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // InstanceCreateBulk is the builder for creating many Instance entities in bulk.
 type InstanceCreateBulk struct {
 	config
 	err      error
 	builders []*InstanceCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Instance entities in the database.
@@ -233,6 +402,7 @@ func (_c *InstanceCreateBulk) Save(ctx context.Context) ([]*Instance, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -279,6 +449,137 @@ func (_c *InstanceCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *InstanceCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Instance.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.InstanceUpsert) {
+//			SetStartedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *InstanceCreateBulk) OnConflict(opts ...sql.ConflictOption) *InstanceUpsertBulk {
+	_c.conflict = opts
+	return &InstanceUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Instance.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *InstanceCreateBulk) OnConflictColumns(columns ...string) *InstanceUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &InstanceUpsertBulk{
+		create: _c,
+	}
+}
+
+// InstanceUpsertBulk is the builder for "upsert"-ing
+// a bulk of Instance nodes.
+type InstanceUpsertBulk struct {
+	create *InstanceCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Instance.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//			sql.ResolveWith(func(u *sql.UpdateSet) {
+//				u.SetIgnore(instance.FieldID)
+//			}),
+//		).
+//		Exec(ctx)
+func (u *InstanceUpsertBulk) UpdateNewValues() *InstanceUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.ID(); exists {
+				s.SetIgnore(instance.FieldID)
+			}
+			if _, exists := b.mutation.StartedAt(); exists {
+				s.SetIgnore(instance.FieldStartedAt)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Instance.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *InstanceUpsertBulk) Ignore() *InstanceUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *InstanceUpsertBulk) DoNothing() *InstanceUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the InstanceCreateBulk.OnConflict
+// documentation for more info.
+func (u *InstanceUpsertBulk) Update(set func(*InstanceUpsert)) *InstanceUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&InstanceUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetHeartbeatAt sets the "heartbeat_at" field.
+func (u *InstanceUpsertBulk) SetHeartbeatAt(v time.Time) *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.SetHeartbeatAt(v)
+	})
+}
+
+// UpdateHeartbeatAt sets the "heartbeat_at" field to the value that was provided on create.
+func (u *InstanceUpsertBulk) UpdateHeartbeatAt() *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.UpdateHeartbeatAt()
+	})
+}
+
+// Exec executes the query.
+func (u *InstanceUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the InstanceCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for InstanceCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *InstanceUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"roster/ent/mail"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -18,6 +19,7 @@ type MailCreate struct {
 	config
 	mutation *MailMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetOrganizationID sets the "organization_id" field.
@@ -238,6 +240,7 @@ func (_c *MailCreate) createSpec() (*Mail, *sqlgraph.CreateSpec) {
 		_node = &Mail{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(mail.Table, sqlgraph.NewFieldSpec(mail.FieldID, field.TypeInt))
 	)
+	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.OrganizationID(); ok {
 		_spec.SetField(mail.FieldOrganizationID, field.TypeInt, value)
 		_node.OrganizationID = &value
@@ -277,11 +280,281 @@ func (_c *MailCreate) createSpec() (*Mail, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Mail.Create().
+//		SetOrganizationID(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.MailUpsert) {
+//			SetOrganizationID(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *MailCreate) OnConflict(opts ...sql.ConflictOption) *MailUpsertOne {
+	_c.conflict = opts
+	return &MailUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Mail.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *MailCreate) OnConflictColumns(columns ...string) *MailUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &MailUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// MailUpsertOne is the builder for "upsert"-ing
+	//  one Mail node.
+	MailUpsertOne struct {
+		create *MailCreate
+	}
+
+	// MailUpsert is the "OnConflict" setter.
+	MailUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetAttempts sets the "attempts" field.
+func (u *MailUpsert) SetAttempts(v int) *MailUpsert {
+	u.Set(mail.FieldAttempts, v)
+	return u
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MailUpsert) UpdateAttempts() *MailUpsert {
+	u.SetExcluded(mail.FieldAttempts)
+	return u
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MailUpsert) AddAttempts(v int) *MailUpsert {
+	u.Add(mail.FieldAttempts, v)
+	return u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *MailUpsert) SetNextAttemptAt(v time.Time) *MailUpsert {
+	u.Set(mail.FieldNextAttemptAt, v)
+	return u
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *MailUpsert) UpdateNextAttemptAt() *MailUpsert {
+	u.SetExcluded(mail.FieldNextAttemptAt)
+	return u
+}
+
+// SetSentAt sets the "sent_at" field.
+func (u *MailUpsert) SetSentAt(v time.Time) *MailUpsert {
+	u.Set(mail.FieldSentAt, v)
+	return u
+}
+
+// UpdateSentAt sets the "sent_at" field to the value that was provided on create.
+func (u *MailUpsert) UpdateSentAt() *MailUpsert {
+	u.SetExcluded(mail.FieldSentAt)
+	return u
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (u *MailUpsert) ClearSentAt() *MailUpsert {
+	u.SetNull(mail.FieldSentAt)
+	return u
+}
+
+// SetLastError sets the "last_error" field.
+func (u *MailUpsert) SetLastError(v string) *MailUpsert {
+	u.Set(mail.FieldLastError, v)
+	return u
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *MailUpsert) UpdateLastError() *MailUpsert {
+	u.SetExcluded(mail.FieldLastError)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create.
+// Using this option is equivalent to using:
+//
+//	client.Mail.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *MailUpsertOne) UpdateNewValues() *MailUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.OrganizationID(); exists {
+			s.SetIgnore(mail.FieldOrganizationID)
+		}
+		if _, exists := u.create.mutation.To(); exists {
+			s.SetIgnore(mail.FieldTo)
+		}
+		if _, exists := u.create.mutation.Subject(); exists {
+			s.SetIgnore(mail.FieldSubject)
+		}
+		if _, exists := u.create.mutation.Body(); exists {
+			s.SetIgnore(mail.FieldBody)
+		}
+		if _, exists := u.create.mutation.CreatedAt(); exists {
+			s.SetIgnore(mail.FieldCreatedAt)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Mail.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *MailUpsertOne) Ignore() *MailUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *MailUpsertOne) DoNothing() *MailUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the MailCreate.OnConflict
+// documentation for more info.
+func (u *MailUpsertOne) Update(set func(*MailUpsert)) *MailUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&MailUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MailUpsertOne) SetAttempts(v int) *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MailUpsertOne) AddAttempts(v int) *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MailUpsertOne) UpdateAttempts() *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *MailUpsertOne) SetNextAttemptAt(v time.Time) *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *MailUpsertOne) UpdateNextAttemptAt() *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// SetSentAt sets the "sent_at" field.
+func (u *MailUpsertOne) SetSentAt(v time.Time) *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.SetSentAt(v)
+	})
+}
+
+// UpdateSentAt sets the "sent_at" field to the value that was provided on create.
+func (u *MailUpsertOne) UpdateSentAt() *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateSentAt()
+	})
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (u *MailUpsertOne) ClearSentAt() *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.ClearSentAt()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *MailUpsertOne) SetLastError(v string) *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *MailUpsertOne) UpdateLastError() *MailUpsertOne {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// Exec executes the query.
+func (u *MailUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for MailCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *MailUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *MailUpsertOne) ID(ctx context.Context) (id int, err error) {
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *MailUpsertOne) IDX(ctx context.Context) int {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // MailCreateBulk is the builder for creating many Mail entities in bulk.
 type MailCreateBulk struct {
 	config
 	err      error
 	builders []*MailCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Mail entities in the database.
@@ -311,6 +584,7 @@ func (_c *MailCreateBulk) Save(ctx context.Context) ([]*Mail, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -361,6 +635,199 @@ func (_c *MailCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *MailCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Mail.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.MailUpsert) {
+//			SetOrganizationID(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *MailCreateBulk) OnConflict(opts ...sql.ConflictOption) *MailUpsertBulk {
+	_c.conflict = opts
+	return &MailUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Mail.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *MailCreateBulk) OnConflictColumns(columns ...string) *MailUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &MailUpsertBulk{
+		create: _c,
+	}
+}
+
+// MailUpsertBulk is the builder for "upsert"-ing
+// a bulk of Mail nodes.
+type MailUpsertBulk struct {
+	create *MailCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Mail.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *MailUpsertBulk) UpdateNewValues() *MailUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.OrganizationID(); exists {
+				s.SetIgnore(mail.FieldOrganizationID)
+			}
+			if _, exists := b.mutation.To(); exists {
+				s.SetIgnore(mail.FieldTo)
+			}
+			if _, exists := b.mutation.Subject(); exists {
+				s.SetIgnore(mail.FieldSubject)
+			}
+			if _, exists := b.mutation.Body(); exists {
+				s.SetIgnore(mail.FieldBody)
+			}
+			if _, exists := b.mutation.CreatedAt(); exists {
+				s.SetIgnore(mail.FieldCreatedAt)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Mail.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *MailUpsertBulk) Ignore() *MailUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *MailUpsertBulk) DoNothing() *MailUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the MailCreateBulk.OnConflict
+// documentation for more info.
+func (u *MailUpsertBulk) Update(set func(*MailUpsert)) *MailUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&MailUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MailUpsertBulk) SetAttempts(v int) *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MailUpsertBulk) AddAttempts(v int) *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MailUpsertBulk) UpdateAttempts() *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *MailUpsertBulk) SetNextAttemptAt(v time.Time) *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *MailUpsertBulk) UpdateNextAttemptAt() *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// SetSentAt sets the "sent_at" field.
+func (u *MailUpsertBulk) SetSentAt(v time.Time) *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.SetSentAt(v)
+	})
+}
+
+// UpdateSentAt sets the "sent_at" field to the value that was provided on create.
+func (u *MailUpsertBulk) UpdateSentAt() *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateSentAt()
+	})
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (u *MailUpsertBulk) ClearSentAt() *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.ClearSentAt()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *MailUpsertBulk) SetLastError(v string) *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *MailUpsertBulk) UpdateLastError() *MailUpsertBulk {
+	return u.Update(func(s *MailUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// Exec executes the query.
+func (u *MailUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the MailCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for MailCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *MailUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"roster/ent/user"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -20,6 +22,7 @@ type MfaChallengeCreate struct {
 	config
 	mutation *MfaChallengeMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetOrganizationID sets the "organization_id" field.
@@ -300,6 +303,7 @@ func (_c *MfaChallengeCreate) createSpec() (*MfaChallenge, *sqlgraph.CreateSpec)
 		_node = &MfaChallenge{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(mfachallenge.Table, sqlgraph.NewFieldSpec(mfachallenge.FieldID, field.TypeString))
 	)
+	_spec.OnConflict = _c.conflict
 	if id, ok := _c.mutation.ID(); ok {
 		_node.ID = id
 		_spec.ID.Value = id
@@ -373,11 +377,318 @@ func (_c *MfaChallengeCreate) createSpec() (*MfaChallenge, *sqlgraph.CreateSpec)
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.MfaChallenge.Create().
+//		SetOrganizationID(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.MfaChallengeUpsert) {
+//			SetOrganizationID(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *MfaChallengeCreate) OnConflict(opts ...sql.ConflictOption) *MfaChallengeUpsertOne {
+	_c.conflict = opts
+	return &MfaChallengeUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.MfaChallenge.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *MfaChallengeCreate) OnConflictColumns(columns ...string) *MfaChallengeUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &MfaChallengeUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// MfaChallengeUpsertOne is the builder for "upsert"-ing
+	//  one MfaChallenge node.
+	MfaChallengeUpsertOne struct {
+		create *MfaChallengeCreate
+	}
+
+	// MfaChallengeUpsert is the "OnConflict" setter.
+	MfaChallengeUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetCodeHash sets the "code_hash" field.
+func (u *MfaChallengeUpsert) SetCodeHash(v []byte) *MfaChallengeUpsert {
+	u.Set(mfachallenge.FieldCodeHash, v)
+	return u
+}
+
+// UpdateCodeHash sets the "code_hash" field to the value that was provided on create.
+func (u *MfaChallengeUpsert) UpdateCodeHash() *MfaChallengeUpsert {
+	u.SetExcluded(mfachallenge.FieldCodeHash)
+	return u
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MfaChallengeUpsert) SetAttempts(v int) *MfaChallengeUpsert {
+	u.Set(mfachallenge.FieldAttempts, v)
+	return u
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MfaChallengeUpsert) UpdateAttempts() *MfaChallengeUpsert {
+	u.SetExcluded(mfachallenge.FieldAttempts)
+	return u
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MfaChallengeUpsert) AddAttempts(v int) *MfaChallengeUpsert {
+	u.Add(mfachallenge.FieldAttempts, v)
+	return u
+}
+
+// SetSends sets the "sends" field.
+func (u *MfaChallengeUpsert) SetSends(v int) *MfaChallengeUpsert {
+	u.Set(mfachallenge.FieldSends, v)
+	return u
+}
+
+// UpdateSends sets the "sends" field to the value that was provided on create.
+func (u *MfaChallengeUpsert) UpdateSends() *MfaChallengeUpsert {
+	u.SetExcluded(mfachallenge.FieldSends)
+	return u
+}
+
+// AddSends adds v to the "sends" field.
+func (u *MfaChallengeUpsert) AddSends(v int) *MfaChallengeUpsert {
+	u.Add(mfachallenge.FieldSends, v)
+	return u
+}
+
+// SetSentAt sets the "sent_at" field.
+func (u *MfaChallengeUpsert) SetSentAt(v time.Time) *MfaChallengeUpsert {
+	u.Set(mfachallenge.FieldSentAt, v)
+	return u
+}
+
+// UpdateSentAt sets the "sent_at" field to the value that was provided on create.
+func (u *MfaChallengeUpsert) UpdateSentAt() *MfaChallengeUpsert {
+	u.SetExcluded(mfachallenge.FieldSentAt)
+	return u
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *MfaChallengeUpsert) SetExpiresAt(v time.Time) *MfaChallengeUpsert {
+	u.Set(mfachallenge.FieldExpiresAt, v)
+	return u
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *MfaChallengeUpsert) UpdateExpiresAt() *MfaChallengeUpsert {
+	u.SetExcluded(mfachallenge.FieldExpiresAt)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
+// Using this option is equivalent to using:
+//
+//	client.MfaChallenge.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//			sql.ResolveWith(func(u *sql.UpdateSet) {
+//				u.SetIgnore(mfachallenge.FieldID)
+//			}),
+//		).
+//		Exec(ctx)
+func (u *MfaChallengeUpsertOne) UpdateNewValues() *MfaChallengeUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.ID(); exists {
+			s.SetIgnore(mfachallenge.FieldID)
+		}
+		if _, exists := u.create.mutation.OrganizationID(); exists {
+			s.SetIgnore(mfachallenge.FieldOrganizationID)
+		}
+		if _, exists := u.create.mutation.UserID(); exists {
+			s.SetIgnore(mfachallenge.FieldUserID)
+		}
+		if _, exists := u.create.mutation.CreatedAt(); exists {
+			s.SetIgnore(mfachallenge.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.UserAgent(); exists {
+			s.SetIgnore(mfachallenge.FieldUserAgent)
+		}
+		if _, exists := u.create.mutation.IP(); exists {
+			s.SetIgnore(mfachallenge.FieldIP)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.MfaChallenge.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *MfaChallengeUpsertOne) Ignore() *MfaChallengeUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *MfaChallengeUpsertOne) DoNothing() *MfaChallengeUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the MfaChallengeCreate.OnConflict
+// documentation for more info.
+func (u *MfaChallengeUpsertOne) Update(set func(*MfaChallengeUpsert)) *MfaChallengeUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&MfaChallengeUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetCodeHash sets the "code_hash" field.
+func (u *MfaChallengeUpsertOne) SetCodeHash(v []byte) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetCodeHash(v)
+	})
+}
+
+// UpdateCodeHash sets the "code_hash" field to the value that was provided on create.
+func (u *MfaChallengeUpsertOne) UpdateCodeHash() *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateCodeHash()
+	})
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MfaChallengeUpsertOne) SetAttempts(v int) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MfaChallengeUpsertOne) AddAttempts(v int) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MfaChallengeUpsertOne) UpdateAttempts() *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetSends sets the "sends" field.
+func (u *MfaChallengeUpsertOne) SetSends(v int) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetSends(v)
+	})
+}
+
+// AddSends adds v to the "sends" field.
+func (u *MfaChallengeUpsertOne) AddSends(v int) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.AddSends(v)
+	})
+}
+
+// UpdateSends sets the "sends" field to the value that was provided on create.
+func (u *MfaChallengeUpsertOne) UpdateSends() *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateSends()
+	})
+}
+
+// SetSentAt sets the "sent_at" field.
+func (u *MfaChallengeUpsertOne) SetSentAt(v time.Time) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetSentAt(v)
+	})
+}
+
+// UpdateSentAt sets the "sent_at" field to the value that was provided on create.
+func (u *MfaChallengeUpsertOne) UpdateSentAt() *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateSentAt()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *MfaChallengeUpsertOne) SetExpiresAt(v time.Time) *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *MfaChallengeUpsertOne) UpdateExpiresAt() *MfaChallengeUpsertOne {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// Exec executes the query.
+func (u *MfaChallengeUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for MfaChallengeCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *MfaChallengeUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *MfaChallengeUpsertOne) ID(ctx context.Context) (id string, err error) {
+	if u.create.driver.Dialect() == dialect.MySQL {
+		// In case of "ON CONFLICT", there is no way to get back non-numeric ID
+		// fields from the database since MySQL does not support the RETURNING clause.
+		return id, errors.New("ent: MfaChallengeUpsertOne.ID is not supported by MySQL driver. Use MfaChallengeUpsertOne.Exec instead")
+	}
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *MfaChallengeUpsertOne) IDX(ctx context.Context) string {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // MfaChallengeCreateBulk is the builder for creating many MfaChallenge entities in bulk.
 type MfaChallengeCreateBulk struct {
 	config
 	err      error
 	builders []*MfaChallengeCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the MfaChallenge entities in the database.
@@ -407,6 +718,7 @@ func (_c *MfaChallengeCreateBulk) Save(ctx context.Context) ([]*MfaChallenge, er
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -453,6 +765,219 @@ func (_c *MfaChallengeCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *MfaChallengeCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.MfaChallenge.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.MfaChallengeUpsert) {
+//			SetOrganizationID(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *MfaChallengeCreateBulk) OnConflict(opts ...sql.ConflictOption) *MfaChallengeUpsertBulk {
+	_c.conflict = opts
+	return &MfaChallengeUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.MfaChallenge.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *MfaChallengeCreateBulk) OnConflictColumns(columns ...string) *MfaChallengeUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &MfaChallengeUpsertBulk{
+		create: _c,
+	}
+}
+
+// MfaChallengeUpsertBulk is the builder for "upsert"-ing
+// a bulk of MfaChallenge nodes.
+type MfaChallengeUpsertBulk struct {
+	create *MfaChallengeCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.MfaChallenge.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//			sql.ResolveWith(func(u *sql.UpdateSet) {
+//				u.SetIgnore(mfachallenge.FieldID)
+//			}),
+//		).
+//		Exec(ctx)
+func (u *MfaChallengeUpsertBulk) UpdateNewValues() *MfaChallengeUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.ID(); exists {
+				s.SetIgnore(mfachallenge.FieldID)
+			}
+			if _, exists := b.mutation.OrganizationID(); exists {
+				s.SetIgnore(mfachallenge.FieldOrganizationID)
+			}
+			if _, exists := b.mutation.UserID(); exists {
+				s.SetIgnore(mfachallenge.FieldUserID)
+			}
+			if _, exists := b.mutation.CreatedAt(); exists {
+				s.SetIgnore(mfachallenge.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.UserAgent(); exists {
+				s.SetIgnore(mfachallenge.FieldUserAgent)
+			}
+			if _, exists := b.mutation.IP(); exists {
+				s.SetIgnore(mfachallenge.FieldIP)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.MfaChallenge.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *MfaChallengeUpsertBulk) Ignore() *MfaChallengeUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *MfaChallengeUpsertBulk) DoNothing() *MfaChallengeUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the MfaChallengeCreateBulk.OnConflict
+// documentation for more info.
+func (u *MfaChallengeUpsertBulk) Update(set func(*MfaChallengeUpsert)) *MfaChallengeUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&MfaChallengeUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetCodeHash sets the "code_hash" field.
+func (u *MfaChallengeUpsertBulk) SetCodeHash(v []byte) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetCodeHash(v)
+	})
+}
+
+// UpdateCodeHash sets the "code_hash" field to the value that was provided on create.
+func (u *MfaChallengeUpsertBulk) UpdateCodeHash() *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateCodeHash()
+	})
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MfaChallengeUpsertBulk) SetAttempts(v int) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MfaChallengeUpsertBulk) AddAttempts(v int) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MfaChallengeUpsertBulk) UpdateAttempts() *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetSends sets the "sends" field.
+func (u *MfaChallengeUpsertBulk) SetSends(v int) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetSends(v)
+	})
+}
+
+// AddSends adds v to the "sends" field.
+func (u *MfaChallengeUpsertBulk) AddSends(v int) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.AddSends(v)
+	})
+}
+
+// UpdateSends sets the "sends" field to the value that was provided on create.
+func (u *MfaChallengeUpsertBulk) UpdateSends() *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateSends()
+	})
+}
+
+// SetSentAt sets the "sent_at" field.
+func (u *MfaChallengeUpsertBulk) SetSentAt(v time.Time) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetSentAt(v)
+	})
+}
+
+// UpdateSentAt sets the "sent_at" field to the value that was provided on create.
+func (u *MfaChallengeUpsertBulk) UpdateSentAt() *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateSentAt()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *MfaChallengeUpsertBulk) SetExpiresAt(v time.Time) *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *MfaChallengeUpsertBulk) UpdateExpiresAt() *MfaChallengeUpsertBulk {
+	return u.Update(func(s *MfaChallengeUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// Exec executes the query.
+func (u *MfaChallengeUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the MfaChallengeCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for MfaChallengeCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *MfaChallengeUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

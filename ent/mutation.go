@@ -6,8 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/instance"
 	"roster/ent/invitation"
@@ -35,42 +39,2543 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeChannel      = "Channel"
-	TypeConnection   = "Connection"
-	TypeDivision     = "Division"
-	TypeInstance     = "Instance"
-	TypeInvitation   = "Invitation"
-	TypeMail         = "Mail"
-	TypeMfaChallenge = "MfaChallenge"
-	TypeOrganization = "Organization"
-	TypeRole         = "Role"
-	TypeSession      = "Session"
-	TypeUser         = "User"
+	TypeAgentLoad          = "AgentLoad"
+	TypeAllocationSettings = "AllocationSettings"
+	TypeApiKey             = "ApiKey"
+	TypeChannel            = "Channel"
+	TypeConnection         = "Connection"
+	TypeConversation       = "Conversation"
+	TypeDivision           = "Division"
+	TypeInstance           = "Instance"
+	TypeInvitation         = "Invitation"
+	TypeMail               = "Mail"
+	TypeMfaChallenge       = "MfaChallenge"
+	TypeOrganization       = "Organization"
+	TypeRole               = "Role"
+	TypeSession            = "Session"
+	TypeUser               = "User"
 )
 
-// ChannelMutation represents an operation that mutates the Channel nodes in the graph.
-type ChannelMutation struct {
+// AgentLoadMutation represents an operation that mutates the AgentLoad nodes in the graph.
+type AgentLoadMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	user_id             *int
+	adduser_id          *int
+	last_assigned_at    *time.Time
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	done                bool
+	oldValue            func(context.Context) (*AgentLoad, error)
+	predicates          []predicate.AgentLoad
+}
+
+var _ ent.Mutation = (*AgentLoadMutation)(nil)
+
+// agentloadOption allows management of the mutation configuration using functional options.
+type agentloadOption func(*AgentLoadMutation)
+
+// newAgentLoadMutation creates new mutation for the AgentLoad entity.
+func newAgentLoadMutation(c config, op Op, opts ...agentloadOption) *AgentLoadMutation {
+	m := &AgentLoadMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAgentLoad,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAgentLoadID sets the ID field of the mutation.
+func withAgentLoadID(id int) agentloadOption {
+	return func(m *AgentLoadMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AgentLoad
+		)
+		m.oldValue = func(ctx context.Context) (*AgentLoad, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AgentLoad.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAgentLoad sets the old AgentLoad of the mutation.
+func withAgentLoad(node *AgentLoad) agentloadOption {
+	return func(m *AgentLoadMutation) {
+		m.oldValue = func(context.Context) (*AgentLoad, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AgentLoadMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AgentLoadMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AgentLoadMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AgentLoadMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AgentLoad.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *AgentLoadMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *AgentLoadMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the AgentLoad entity.
+// If the AgentLoad object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentLoadMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *AgentLoadMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *AgentLoadMutation) SetUserID(i int) {
+	m.user_id = &i
+	m.adduser_id = nil
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *AgentLoadMutation) UserID() (r int, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the AgentLoad entity.
+// If the AgentLoad object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentLoadMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// AddUserID adds i to the "user_id" field.
+func (m *AgentLoadMutation) AddUserID(i int) {
+	if m.adduser_id != nil {
+		*m.adduser_id += i
+	} else {
+		m.adduser_id = &i
+	}
+}
+
+// AddedUserID returns the value that was added to the "user_id" field in this mutation.
+func (m *AgentLoadMutation) AddedUserID() (r int, exists bool) {
+	v := m.adduser_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *AgentLoadMutation) ResetUserID() {
+	m.user_id = nil
+	m.adduser_id = nil
+}
+
+// SetLastAssignedAt sets the "last_assigned_at" field.
+func (m *AgentLoadMutation) SetLastAssignedAt(t time.Time) {
+	m.last_assigned_at = &t
+}
+
+// LastAssignedAt returns the value of the "last_assigned_at" field in the mutation.
+func (m *AgentLoadMutation) LastAssignedAt() (r time.Time, exists bool) {
+	v := m.last_assigned_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastAssignedAt returns the old "last_assigned_at" field's value of the AgentLoad entity.
+// If the AgentLoad object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentLoadMutation) OldLastAssignedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastAssignedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastAssignedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastAssignedAt: %w", err)
+	}
+	return oldValue.LastAssignedAt, nil
+}
+
+// ClearLastAssignedAt clears the value of the "last_assigned_at" field.
+func (m *AgentLoadMutation) ClearLastAssignedAt() {
+	m.last_assigned_at = nil
+	m.clearedFields[agentload.FieldLastAssignedAt] = struct{}{}
+}
+
+// LastAssignedAtCleared returns if the "last_assigned_at" field was cleared in this mutation.
+func (m *AgentLoadMutation) LastAssignedAtCleared() bool {
+	_, ok := m.clearedFields[agentload.FieldLastAssignedAt]
+	return ok
+}
+
+// ResetLastAssignedAt resets all changes to the "last_assigned_at" field.
+func (m *AgentLoadMutation) ResetLastAssignedAt() {
+	m.last_assigned_at = nil
+	delete(m.clearedFields, agentload.FieldLastAssignedAt)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *AgentLoadMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[agentload.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *AgentLoadMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *AgentLoadMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *AgentLoadMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the AgentLoadMutation builder.
+func (m *AgentLoadMutation) Where(ps ...predicate.AgentLoad) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AgentLoadMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AgentLoadMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AgentLoad, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AgentLoadMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AgentLoadMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AgentLoad).
+func (m *AgentLoadMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AgentLoadMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.organization != nil {
+		fields = append(fields, agentload.FieldOrganizationID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, agentload.FieldUserID)
+	}
+	if m.last_assigned_at != nil {
+		fields = append(fields, agentload.FieldLastAssignedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AgentLoadMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case agentload.FieldOrganizationID:
+		return m.OrganizationID()
+	case agentload.FieldUserID:
+		return m.UserID()
+	case agentload.FieldLastAssignedAt:
+		return m.LastAssignedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AgentLoadMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case agentload.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case agentload.FieldUserID:
+		return m.OldUserID(ctx)
+	case agentload.FieldLastAssignedAt:
+		return m.OldLastAssignedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AgentLoad field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AgentLoadMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case agentload.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case agentload.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case agentload.FieldLastAssignedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastAssignedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AgentLoad field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AgentLoadMutation) AddedFields() []string {
+	var fields []string
+	if m.adduser_id != nil {
+		fields = append(fields, agentload.FieldUserID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AgentLoadMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case agentload.FieldUserID:
+		return m.AddedUserID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AgentLoadMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case agentload.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUserID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AgentLoad numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AgentLoadMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(agentload.FieldLastAssignedAt) {
+		fields = append(fields, agentload.FieldLastAssignedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AgentLoadMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AgentLoadMutation) ClearField(name string) error {
+	switch name {
+	case agentload.FieldLastAssignedAt:
+		m.ClearLastAssignedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AgentLoad nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AgentLoadMutation) ResetField(name string) error {
+	switch name {
+	case agentload.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case agentload.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case agentload.FieldLastAssignedAt:
+		m.ResetLastAssignedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AgentLoad field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AgentLoadMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, agentload.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AgentLoadMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case agentload.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AgentLoadMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AgentLoadMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AgentLoadMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, agentload.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AgentLoadMutation) EdgeCleared(name string) bool {
+	switch name {
+	case agentload.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AgentLoadMutation) ClearEdge(name string) error {
+	switch name {
+	case agentload.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown AgentLoad unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AgentLoadMutation) ResetEdge(name string) error {
+	switch name {
+	case agentload.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown AgentLoad edge %s", name)
+}
+
+// AllocationSettingsMutation represents an operation that mutates the AllocationSettings nodes in the graph.
+type AllocationSettingsMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *int
+	created_at               *time.Time
+	updated_at               *time.Time
+	division_id              *int
+	adddivision_id           *int
+	mode                     *allocationsettings.Mode
+	strategy                 *allocationsettings.Strategy
+	default_capacity         *int
+	adddefault_capacity      *int
+	receive_when_busy        *bool
+	agents_may_take          *bool
+	agents_may_assign_others *bool
+	idle_reassign_minutes    *int
+	addidle_reassign_minutes *int
+	on_offline               *allocationsettings.OnOffline
+	clearedFields            map[string]struct{}
+	organization             *int
+	clearedorganization      bool
+	done                     bool
+	oldValue                 func(context.Context) (*AllocationSettings, error)
+	predicates               []predicate.AllocationSettings
+}
+
+var _ ent.Mutation = (*AllocationSettingsMutation)(nil)
+
+// allocationsettingsOption allows management of the mutation configuration using functional options.
+type allocationsettingsOption func(*AllocationSettingsMutation)
+
+// newAllocationSettingsMutation creates new mutation for the AllocationSettings entity.
+func newAllocationSettingsMutation(c config, op Op, opts ...allocationsettingsOption) *AllocationSettingsMutation {
+	m := &AllocationSettingsMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAllocationSettings,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAllocationSettingsID sets the ID field of the mutation.
+func withAllocationSettingsID(id int) allocationsettingsOption {
+	return func(m *AllocationSettingsMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AllocationSettings
+		)
+		m.oldValue = func(ctx context.Context) (*AllocationSettings, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AllocationSettings.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAllocationSettings sets the old AllocationSettings of the mutation.
+func withAllocationSettings(node *AllocationSettings) allocationsettingsOption {
+	return func(m *AllocationSettingsMutation) {
+		m.oldValue = func(context.Context) (*AllocationSettings, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AllocationSettingsMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AllocationSettingsMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AllocationSettingsMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AllocationSettingsMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AllocationSettings.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AllocationSettingsMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AllocationSettingsMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AllocationSettingsMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AllocationSettingsMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AllocationSettingsMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AllocationSettingsMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *AllocationSettingsMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *AllocationSettingsMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *AllocationSettingsMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetDivisionID sets the "division_id" field.
+func (m *AllocationSettingsMutation) SetDivisionID(i int) {
+	m.division_id = &i
+	m.adddivision_id = nil
+}
+
+// DivisionID returns the value of the "division_id" field in the mutation.
+func (m *AllocationSettingsMutation) DivisionID() (r int, exists bool) {
+	v := m.division_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDivisionID returns the old "division_id" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldDivisionID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDivisionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDivisionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDivisionID: %w", err)
+	}
+	return oldValue.DivisionID, nil
+}
+
+// AddDivisionID adds i to the "division_id" field.
+func (m *AllocationSettingsMutation) AddDivisionID(i int) {
+	if m.adddivision_id != nil {
+		*m.adddivision_id += i
+	} else {
+		m.adddivision_id = &i
+	}
+}
+
+// AddedDivisionID returns the value that was added to the "division_id" field in this mutation.
+func (m *AllocationSettingsMutation) AddedDivisionID() (r int, exists bool) {
+	v := m.adddivision_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDivisionID resets all changes to the "division_id" field.
+func (m *AllocationSettingsMutation) ResetDivisionID() {
+	m.division_id = nil
+	m.adddivision_id = nil
+}
+
+// SetMode sets the "mode" field.
+func (m *AllocationSettingsMutation) SetMode(a allocationsettings.Mode) {
+	m.mode = &a
+}
+
+// Mode returns the value of the "mode" field in the mutation.
+func (m *AllocationSettingsMutation) Mode() (r allocationsettings.Mode, exists bool) {
+	v := m.mode
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMode returns the old "mode" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldMode(ctx context.Context) (v allocationsettings.Mode, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMode: %w", err)
+	}
+	return oldValue.Mode, nil
+}
+
+// ResetMode resets all changes to the "mode" field.
+func (m *AllocationSettingsMutation) ResetMode() {
+	m.mode = nil
+}
+
+// SetStrategy sets the "strategy" field.
+func (m *AllocationSettingsMutation) SetStrategy(a allocationsettings.Strategy) {
+	m.strategy = &a
+}
+
+// Strategy returns the value of the "strategy" field in the mutation.
+func (m *AllocationSettingsMutation) Strategy() (r allocationsettings.Strategy, exists bool) {
+	v := m.strategy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStrategy returns the old "strategy" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldStrategy(ctx context.Context) (v allocationsettings.Strategy, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStrategy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStrategy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStrategy: %w", err)
+	}
+	return oldValue.Strategy, nil
+}
+
+// ResetStrategy resets all changes to the "strategy" field.
+func (m *AllocationSettingsMutation) ResetStrategy() {
+	m.strategy = nil
+}
+
+// SetDefaultCapacity sets the "default_capacity" field.
+func (m *AllocationSettingsMutation) SetDefaultCapacity(i int) {
+	m.default_capacity = &i
+	m.adddefault_capacity = nil
+}
+
+// DefaultCapacity returns the value of the "default_capacity" field in the mutation.
+func (m *AllocationSettingsMutation) DefaultCapacity() (r int, exists bool) {
+	v := m.default_capacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultCapacity returns the old "default_capacity" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldDefaultCapacity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultCapacity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultCapacity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultCapacity: %w", err)
+	}
+	return oldValue.DefaultCapacity, nil
+}
+
+// AddDefaultCapacity adds i to the "default_capacity" field.
+func (m *AllocationSettingsMutation) AddDefaultCapacity(i int) {
+	if m.adddefault_capacity != nil {
+		*m.adddefault_capacity += i
+	} else {
+		m.adddefault_capacity = &i
+	}
+}
+
+// AddedDefaultCapacity returns the value that was added to the "default_capacity" field in this mutation.
+func (m *AllocationSettingsMutation) AddedDefaultCapacity() (r int, exists bool) {
+	v := m.adddefault_capacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDefaultCapacity resets all changes to the "default_capacity" field.
+func (m *AllocationSettingsMutation) ResetDefaultCapacity() {
+	m.default_capacity = nil
+	m.adddefault_capacity = nil
+}
+
+// SetReceiveWhenBusy sets the "receive_when_busy" field.
+func (m *AllocationSettingsMutation) SetReceiveWhenBusy(b bool) {
+	m.receive_when_busy = &b
+}
+
+// ReceiveWhenBusy returns the value of the "receive_when_busy" field in the mutation.
+func (m *AllocationSettingsMutation) ReceiveWhenBusy() (r bool, exists bool) {
+	v := m.receive_when_busy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceiveWhenBusy returns the old "receive_when_busy" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldReceiveWhenBusy(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceiveWhenBusy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceiveWhenBusy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceiveWhenBusy: %w", err)
+	}
+	return oldValue.ReceiveWhenBusy, nil
+}
+
+// ResetReceiveWhenBusy resets all changes to the "receive_when_busy" field.
+func (m *AllocationSettingsMutation) ResetReceiveWhenBusy() {
+	m.receive_when_busy = nil
+}
+
+// SetAgentsMayTake sets the "agents_may_take" field.
+func (m *AllocationSettingsMutation) SetAgentsMayTake(b bool) {
+	m.agents_may_take = &b
+}
+
+// AgentsMayTake returns the value of the "agents_may_take" field in the mutation.
+func (m *AllocationSettingsMutation) AgentsMayTake() (r bool, exists bool) {
+	v := m.agents_may_take
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgentsMayTake returns the old "agents_may_take" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldAgentsMayTake(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgentsMayTake is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgentsMayTake requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgentsMayTake: %w", err)
+	}
+	return oldValue.AgentsMayTake, nil
+}
+
+// ResetAgentsMayTake resets all changes to the "agents_may_take" field.
+func (m *AllocationSettingsMutation) ResetAgentsMayTake() {
+	m.agents_may_take = nil
+}
+
+// SetAgentsMayAssignOthers sets the "agents_may_assign_others" field.
+func (m *AllocationSettingsMutation) SetAgentsMayAssignOthers(b bool) {
+	m.agents_may_assign_others = &b
+}
+
+// AgentsMayAssignOthers returns the value of the "agents_may_assign_others" field in the mutation.
+func (m *AllocationSettingsMutation) AgentsMayAssignOthers() (r bool, exists bool) {
+	v := m.agents_may_assign_others
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgentsMayAssignOthers returns the old "agents_may_assign_others" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldAgentsMayAssignOthers(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgentsMayAssignOthers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgentsMayAssignOthers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgentsMayAssignOthers: %w", err)
+	}
+	return oldValue.AgentsMayAssignOthers, nil
+}
+
+// ResetAgentsMayAssignOthers resets all changes to the "agents_may_assign_others" field.
+func (m *AllocationSettingsMutation) ResetAgentsMayAssignOthers() {
+	m.agents_may_assign_others = nil
+}
+
+// SetIdleReassignMinutes sets the "idle_reassign_minutes" field.
+func (m *AllocationSettingsMutation) SetIdleReassignMinutes(i int) {
+	m.idle_reassign_minutes = &i
+	m.addidle_reassign_minutes = nil
+}
+
+// IdleReassignMinutes returns the value of the "idle_reassign_minutes" field in the mutation.
+func (m *AllocationSettingsMutation) IdleReassignMinutes() (r int, exists bool) {
+	v := m.idle_reassign_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdleReassignMinutes returns the old "idle_reassign_minutes" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldIdleReassignMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdleReassignMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdleReassignMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdleReassignMinutes: %w", err)
+	}
+	return oldValue.IdleReassignMinutes, nil
+}
+
+// AddIdleReassignMinutes adds i to the "idle_reassign_minutes" field.
+func (m *AllocationSettingsMutation) AddIdleReassignMinutes(i int) {
+	if m.addidle_reassign_minutes != nil {
+		*m.addidle_reassign_minutes += i
+	} else {
+		m.addidle_reassign_minutes = &i
+	}
+}
+
+// AddedIdleReassignMinutes returns the value that was added to the "idle_reassign_minutes" field in this mutation.
+func (m *AllocationSettingsMutation) AddedIdleReassignMinutes() (r int, exists bool) {
+	v := m.addidle_reassign_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetIdleReassignMinutes resets all changes to the "idle_reassign_minutes" field.
+func (m *AllocationSettingsMutation) ResetIdleReassignMinutes() {
+	m.idle_reassign_minutes = nil
+	m.addidle_reassign_minutes = nil
+}
+
+// SetOnOffline sets the "on_offline" field.
+func (m *AllocationSettingsMutation) SetOnOffline(ao allocationsettings.OnOffline) {
+	m.on_offline = &ao
+}
+
+// OnOffline returns the value of the "on_offline" field in the mutation.
+func (m *AllocationSettingsMutation) OnOffline() (r allocationsettings.OnOffline, exists bool) {
+	v := m.on_offline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnOffline returns the old "on_offline" field's value of the AllocationSettings entity.
+// If the AllocationSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllocationSettingsMutation) OldOnOffline(ctx context.Context) (v allocationsettings.OnOffline, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnOffline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnOffline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnOffline: %w", err)
+	}
+	return oldValue.OnOffline, nil
+}
+
+// ResetOnOffline resets all changes to the "on_offline" field.
+func (m *AllocationSettingsMutation) ResetOnOffline() {
+	m.on_offline = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *AllocationSettingsMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[allocationsettings.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *AllocationSettingsMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *AllocationSettingsMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *AllocationSettingsMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the AllocationSettingsMutation builder.
+func (m *AllocationSettingsMutation) Where(ps ...predicate.AllocationSettings) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AllocationSettingsMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AllocationSettingsMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AllocationSettings, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AllocationSettingsMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AllocationSettingsMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AllocationSettings).
+func (m *AllocationSettingsMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AllocationSettingsMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, allocationsettings.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, allocationsettings.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, allocationsettings.FieldOrganizationID)
+	}
+	if m.division_id != nil {
+		fields = append(fields, allocationsettings.FieldDivisionID)
+	}
+	if m.mode != nil {
+		fields = append(fields, allocationsettings.FieldMode)
+	}
+	if m.strategy != nil {
+		fields = append(fields, allocationsettings.FieldStrategy)
+	}
+	if m.default_capacity != nil {
+		fields = append(fields, allocationsettings.FieldDefaultCapacity)
+	}
+	if m.receive_when_busy != nil {
+		fields = append(fields, allocationsettings.FieldReceiveWhenBusy)
+	}
+	if m.agents_may_take != nil {
+		fields = append(fields, allocationsettings.FieldAgentsMayTake)
+	}
+	if m.agents_may_assign_others != nil {
+		fields = append(fields, allocationsettings.FieldAgentsMayAssignOthers)
+	}
+	if m.idle_reassign_minutes != nil {
+		fields = append(fields, allocationsettings.FieldIdleReassignMinutes)
+	}
+	if m.on_offline != nil {
+		fields = append(fields, allocationsettings.FieldOnOffline)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AllocationSettingsMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case allocationsettings.FieldCreatedAt:
+		return m.CreatedAt()
+	case allocationsettings.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case allocationsettings.FieldOrganizationID:
+		return m.OrganizationID()
+	case allocationsettings.FieldDivisionID:
+		return m.DivisionID()
+	case allocationsettings.FieldMode:
+		return m.Mode()
+	case allocationsettings.FieldStrategy:
+		return m.Strategy()
+	case allocationsettings.FieldDefaultCapacity:
+		return m.DefaultCapacity()
+	case allocationsettings.FieldReceiveWhenBusy:
+		return m.ReceiveWhenBusy()
+	case allocationsettings.FieldAgentsMayTake:
+		return m.AgentsMayTake()
+	case allocationsettings.FieldAgentsMayAssignOthers:
+		return m.AgentsMayAssignOthers()
+	case allocationsettings.FieldIdleReassignMinutes:
+		return m.IdleReassignMinutes()
+	case allocationsettings.FieldOnOffline:
+		return m.OnOffline()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AllocationSettingsMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case allocationsettings.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case allocationsettings.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case allocationsettings.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case allocationsettings.FieldDivisionID:
+		return m.OldDivisionID(ctx)
+	case allocationsettings.FieldMode:
+		return m.OldMode(ctx)
+	case allocationsettings.FieldStrategy:
+		return m.OldStrategy(ctx)
+	case allocationsettings.FieldDefaultCapacity:
+		return m.OldDefaultCapacity(ctx)
+	case allocationsettings.FieldReceiveWhenBusy:
+		return m.OldReceiveWhenBusy(ctx)
+	case allocationsettings.FieldAgentsMayTake:
+		return m.OldAgentsMayTake(ctx)
+	case allocationsettings.FieldAgentsMayAssignOthers:
+		return m.OldAgentsMayAssignOthers(ctx)
+	case allocationsettings.FieldIdleReassignMinutes:
+		return m.OldIdleReassignMinutes(ctx)
+	case allocationsettings.FieldOnOffline:
+		return m.OldOnOffline(ctx)
+	}
+	return nil, fmt.Errorf("unknown AllocationSettings field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AllocationSettingsMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case allocationsettings.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case allocationsettings.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case allocationsettings.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case allocationsettings.FieldDivisionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDivisionID(v)
+		return nil
+	case allocationsettings.FieldMode:
+		v, ok := value.(allocationsettings.Mode)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMode(v)
+		return nil
+	case allocationsettings.FieldStrategy:
+		v, ok := value.(allocationsettings.Strategy)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStrategy(v)
+		return nil
+	case allocationsettings.FieldDefaultCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultCapacity(v)
+		return nil
+	case allocationsettings.FieldReceiveWhenBusy:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceiveWhenBusy(v)
+		return nil
+	case allocationsettings.FieldAgentsMayTake:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgentsMayTake(v)
+		return nil
+	case allocationsettings.FieldAgentsMayAssignOthers:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgentsMayAssignOthers(v)
+		return nil
+	case allocationsettings.FieldIdleReassignMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdleReassignMinutes(v)
+		return nil
+	case allocationsettings.FieldOnOffline:
+		v, ok := value.(allocationsettings.OnOffline)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnOffline(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AllocationSettings field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AllocationSettingsMutation) AddedFields() []string {
+	var fields []string
+	if m.adddivision_id != nil {
+		fields = append(fields, allocationsettings.FieldDivisionID)
+	}
+	if m.adddefault_capacity != nil {
+		fields = append(fields, allocationsettings.FieldDefaultCapacity)
+	}
+	if m.addidle_reassign_minutes != nil {
+		fields = append(fields, allocationsettings.FieldIdleReassignMinutes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AllocationSettingsMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case allocationsettings.FieldDivisionID:
+		return m.AddedDivisionID()
+	case allocationsettings.FieldDefaultCapacity:
+		return m.AddedDefaultCapacity()
+	case allocationsettings.FieldIdleReassignMinutes:
+		return m.AddedIdleReassignMinutes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AllocationSettingsMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case allocationsettings.FieldDivisionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDivisionID(v)
+		return nil
+	case allocationsettings.FieldDefaultCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDefaultCapacity(v)
+		return nil
+	case allocationsettings.FieldIdleReassignMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddIdleReassignMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AllocationSettings numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AllocationSettingsMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AllocationSettingsMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AllocationSettingsMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AllocationSettings nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AllocationSettingsMutation) ResetField(name string) error {
+	switch name {
+	case allocationsettings.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case allocationsettings.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case allocationsettings.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case allocationsettings.FieldDivisionID:
+		m.ResetDivisionID()
+		return nil
+	case allocationsettings.FieldMode:
+		m.ResetMode()
+		return nil
+	case allocationsettings.FieldStrategy:
+		m.ResetStrategy()
+		return nil
+	case allocationsettings.FieldDefaultCapacity:
+		m.ResetDefaultCapacity()
+		return nil
+	case allocationsettings.FieldReceiveWhenBusy:
+		m.ResetReceiveWhenBusy()
+		return nil
+	case allocationsettings.FieldAgentsMayTake:
+		m.ResetAgentsMayTake()
+		return nil
+	case allocationsettings.FieldAgentsMayAssignOthers:
+		m.ResetAgentsMayAssignOthers()
+		return nil
+	case allocationsettings.FieldIdleReassignMinutes:
+		m.ResetIdleReassignMinutes()
+		return nil
+	case allocationsettings.FieldOnOffline:
+		m.ResetOnOffline()
+		return nil
+	}
+	return fmt.Errorf("unknown AllocationSettings field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AllocationSettingsMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, allocationsettings.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AllocationSettingsMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case allocationsettings.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AllocationSettingsMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AllocationSettingsMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AllocationSettingsMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, allocationsettings.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AllocationSettingsMutation) EdgeCleared(name string) bool {
+	switch name {
+	case allocationsettings.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AllocationSettingsMutation) ClearEdge(name string) error {
+	switch name {
+	case allocationsettings.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown AllocationSettings unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AllocationSettingsMutation) ResetEdge(name string) error {
+	switch name {
+	case allocationsettings.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown AllocationSettings edge %s", name)
+}
+
+// ApiKeyMutation represents an operation that mutates the ApiKey nodes in the graph.
+type ApiKeyMutation struct {
 	config
 	op                  Op
 	typ                 string
 	id                  *int
 	created_at          *time.Time
 	updated_at          *time.Time
-	_type               *channel.Type
 	name                *string
-	enabled             *bool
-	connection_state    *channel.ConnectionState
-	settings            *map[string]interface{}
-	credentials         *map[string]interface{}
+	prefix              *string
+	secret_hash         *[]byte
+	permissions         *[]viewer.Permission
+	appendpermissions   []viewer.Permission
+	last_used_at        *time.Time
+	revoked_at          *time.Time
 	clearedFields       map[string]struct{}
 	organization        *int
 	clearedorganization bool
-	divisions           map[int]struct{}
-	removeddivisions    map[int]struct{}
-	cleareddivisions    bool
 	done                bool
-	oldValue            func(context.Context) (*Channel, error)
-	predicates          []predicate.Channel
+	oldValue            func(context.Context) (*ApiKey, error)
+	predicates          []predicate.ApiKey
+}
+
+var _ ent.Mutation = (*ApiKeyMutation)(nil)
+
+// apikeyOption allows management of the mutation configuration using functional options.
+type apikeyOption func(*ApiKeyMutation)
+
+// newApiKeyMutation creates new mutation for the ApiKey entity.
+func newApiKeyMutation(c config, op Op, opts ...apikeyOption) *ApiKeyMutation {
+	m := &ApiKeyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeApiKey,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withApiKeyID sets the ID field of the mutation.
+func withApiKeyID(id int) apikeyOption {
+	return func(m *ApiKeyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ApiKey
+		)
+		m.oldValue = func(ctx context.Context) (*ApiKey, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ApiKey.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withApiKey sets the old ApiKey of the mutation.
+func withApiKey(node *ApiKey) apikeyOption {
+	return func(m *ApiKeyMutation) {
+		m.oldValue = func(context.Context) (*ApiKey, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ApiKeyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ApiKeyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ApiKeyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ApiKeyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ApiKey.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ApiKeyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ApiKeyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ApiKeyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ApiKeyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ApiKeyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ApiKeyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ApiKeyMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ApiKeyMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ApiKeyMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetName sets the "name" field.
+func (m *ApiKeyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ApiKeyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ApiKeyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPrefix sets the "prefix" field.
+func (m *ApiKeyMutation) SetPrefix(s string) {
+	m.prefix = &s
+}
+
+// Prefix returns the value of the "prefix" field in the mutation.
+func (m *ApiKeyMutation) Prefix() (r string, exists bool) {
+	v := m.prefix
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrefix returns the old "prefix" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldPrefix(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrefix is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrefix requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrefix: %w", err)
+	}
+	return oldValue.Prefix, nil
+}
+
+// ResetPrefix resets all changes to the "prefix" field.
+func (m *ApiKeyMutation) ResetPrefix() {
+	m.prefix = nil
+}
+
+// SetSecretHash sets the "secret_hash" field.
+func (m *ApiKeyMutation) SetSecretHash(b []byte) {
+	m.secret_hash = &b
+}
+
+// SecretHash returns the value of the "secret_hash" field in the mutation.
+func (m *ApiKeyMutation) SecretHash() (r []byte, exists bool) {
+	v := m.secret_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretHash returns the old "secret_hash" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldSecretHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretHash: %w", err)
+	}
+	return oldValue.SecretHash, nil
+}
+
+// ResetSecretHash resets all changes to the "secret_hash" field.
+func (m *ApiKeyMutation) ResetSecretHash() {
+	m.secret_hash = nil
+}
+
+// SetPermissions sets the "permissions" field.
+func (m *ApiKeyMutation) SetPermissions(v []viewer.Permission) {
+	m.permissions = &v
+	m.appendpermissions = nil
+}
+
+// Permissions returns the value of the "permissions" field in the mutation.
+func (m *ApiKeyMutation) Permissions() (r []viewer.Permission, exists bool) {
+	v := m.permissions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPermissions returns the old "permissions" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldPermissions(ctx context.Context) (v []viewer.Permission, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPermissions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPermissions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPermissions: %w", err)
+	}
+	return oldValue.Permissions, nil
+}
+
+// AppendPermissions adds v to the "permissions" field.
+func (m *ApiKeyMutation) AppendPermissions(v []viewer.Permission) {
+	m.appendpermissions = append(m.appendpermissions, v...)
+}
+
+// AppendedPermissions returns the list of values that were appended to the "permissions" field in this mutation.
+func (m *ApiKeyMutation) AppendedPermissions() ([]viewer.Permission, bool) {
+	if len(m.appendpermissions) == 0 {
+		return nil, false
+	}
+	return m.appendpermissions, true
+}
+
+// ResetPermissions resets all changes to the "permissions" field.
+func (m *ApiKeyMutation) ResetPermissions() {
+	m.permissions = nil
+	m.appendpermissions = nil
+}
+
+// SetLastUsedAt sets the "last_used_at" field.
+func (m *ApiKeyMutation) SetLastUsedAt(t time.Time) {
+	m.last_used_at = &t
+}
+
+// LastUsedAt returns the value of the "last_used_at" field in the mutation.
+func (m *ApiKeyMutation) LastUsedAt() (r time.Time, exists bool) {
+	v := m.last_used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastUsedAt returns the old "last_used_at" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldLastUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastUsedAt: %w", err)
+	}
+	return oldValue.LastUsedAt, nil
+}
+
+// ClearLastUsedAt clears the value of the "last_used_at" field.
+func (m *ApiKeyMutation) ClearLastUsedAt() {
+	m.last_used_at = nil
+	m.clearedFields[apikey.FieldLastUsedAt] = struct{}{}
+}
+
+// LastUsedAtCleared returns if the "last_used_at" field was cleared in this mutation.
+func (m *ApiKeyMutation) LastUsedAtCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldLastUsedAt]
+	return ok
+}
+
+// ResetLastUsedAt resets all changes to the "last_used_at" field.
+func (m *ApiKeyMutation) ResetLastUsedAt() {
+	m.last_used_at = nil
+	delete(m.clearedFields, apikey.FieldLastUsedAt)
+}
+
+// SetRevokedAt sets the "revoked_at" field.
+func (m *ApiKeyMutation) SetRevokedAt(t time.Time) {
+	m.revoked_at = &t
+}
+
+// RevokedAt returns the value of the "revoked_at" field in the mutation.
+func (m *ApiKeyMutation) RevokedAt() (r time.Time, exists bool) {
+	v := m.revoked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedAt returns the old "revoked_at" field's value of the ApiKey entity.
+// If the ApiKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiKeyMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
+	}
+	return oldValue.RevokedAt, nil
+}
+
+// ClearRevokedAt clears the value of the "revoked_at" field.
+func (m *ApiKeyMutation) ClearRevokedAt() {
+	m.revoked_at = nil
+	m.clearedFields[apikey.FieldRevokedAt] = struct{}{}
+}
+
+// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
+func (m *ApiKeyMutation) RevokedAtCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldRevokedAt]
+	return ok
+}
+
+// ResetRevokedAt resets all changes to the "revoked_at" field.
+func (m *ApiKeyMutation) ResetRevokedAt() {
+	m.revoked_at = nil
+	delete(m.clearedFields, apikey.FieldRevokedAt)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *ApiKeyMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[apikey.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *ApiKeyMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *ApiKeyMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *ApiKeyMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the ApiKeyMutation builder.
+func (m *ApiKeyMutation) Where(ps ...predicate.ApiKey) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ApiKeyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ApiKeyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ApiKey, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ApiKeyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ApiKeyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ApiKey).
+func (m *ApiKeyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ApiKeyMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, apikey.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, apikey.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, apikey.FieldOrganizationID)
+	}
+	if m.name != nil {
+		fields = append(fields, apikey.FieldName)
+	}
+	if m.prefix != nil {
+		fields = append(fields, apikey.FieldPrefix)
+	}
+	if m.secret_hash != nil {
+		fields = append(fields, apikey.FieldSecretHash)
+	}
+	if m.permissions != nil {
+		fields = append(fields, apikey.FieldPermissions)
+	}
+	if m.last_used_at != nil {
+		fields = append(fields, apikey.FieldLastUsedAt)
+	}
+	if m.revoked_at != nil {
+		fields = append(fields, apikey.FieldRevokedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ApiKeyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case apikey.FieldCreatedAt:
+		return m.CreatedAt()
+	case apikey.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case apikey.FieldOrganizationID:
+		return m.OrganizationID()
+	case apikey.FieldName:
+		return m.Name()
+	case apikey.FieldPrefix:
+		return m.Prefix()
+	case apikey.FieldSecretHash:
+		return m.SecretHash()
+	case apikey.FieldPermissions:
+		return m.Permissions()
+	case apikey.FieldLastUsedAt:
+		return m.LastUsedAt()
+	case apikey.FieldRevokedAt:
+		return m.RevokedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ApiKeyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case apikey.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case apikey.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case apikey.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case apikey.FieldName:
+		return m.OldName(ctx)
+	case apikey.FieldPrefix:
+		return m.OldPrefix(ctx)
+	case apikey.FieldSecretHash:
+		return m.OldSecretHash(ctx)
+	case apikey.FieldPermissions:
+		return m.OldPermissions(ctx)
+	case apikey.FieldLastUsedAt:
+		return m.OldLastUsedAt(ctx)
+	case apikey.FieldRevokedAt:
+		return m.OldRevokedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ApiKey field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApiKeyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case apikey.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case apikey.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case apikey.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case apikey.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case apikey.FieldPrefix:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrefix(v)
+		return nil
+	case apikey.FieldSecretHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretHash(v)
+		return nil
+	case apikey.FieldPermissions:
+		v, ok := value.([]viewer.Permission)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPermissions(v)
+		return nil
+	case apikey.FieldLastUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastUsedAt(v)
+		return nil
+	case apikey.FieldRevokedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApiKey field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ApiKeyMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ApiKeyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApiKeyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ApiKey numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ApiKeyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(apikey.FieldLastUsedAt) {
+		fields = append(fields, apikey.FieldLastUsedAt)
+	}
+	if m.FieldCleared(apikey.FieldRevokedAt) {
+		fields = append(fields, apikey.FieldRevokedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ApiKeyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ApiKeyMutation) ClearField(name string) error {
+	switch name {
+	case apikey.FieldLastUsedAt:
+		m.ClearLastUsedAt()
+		return nil
+	case apikey.FieldRevokedAt:
+		m.ClearRevokedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ApiKey nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ApiKeyMutation) ResetField(name string) error {
+	switch name {
+	case apikey.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case apikey.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case apikey.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case apikey.FieldName:
+		m.ResetName()
+		return nil
+	case apikey.FieldPrefix:
+		m.ResetPrefix()
+		return nil
+	case apikey.FieldSecretHash:
+		m.ResetSecretHash()
+		return nil
+	case apikey.FieldPermissions:
+		m.ResetPermissions()
+		return nil
+	case apikey.FieldLastUsedAt:
+		m.ResetLastUsedAt()
+		return nil
+	case apikey.FieldRevokedAt:
+		m.ResetRevokedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ApiKey field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ApiKeyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, apikey.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ApiKeyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case apikey.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ApiKeyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ApiKeyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ApiKeyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, apikey.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ApiKeyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case apikey.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ApiKeyMutation) ClearEdge(name string) error {
+	switch name {
+	case apikey.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown ApiKey unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ApiKeyMutation) ResetEdge(name string) error {
+	switch name {
+	case apikey.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown ApiKey edge %s", name)
+}
+
+// ChannelMutation represents an operation that mutates the Channel nodes in the graph.
+type ChannelMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *int
+	created_at           *time.Time
+	updated_at           *time.Time
+	_type                *channel.Type
+	name                 *string
+	enabled              *bool
+	connection_state     *channel.ConnectionState
+	settings             *map[string]interface{}
+	credentials          *map[string]interface{}
+	clearedFields        map[string]struct{}
+	organization         *int
+	clearedorganization  bool
+	conversations        map[int]struct{}
+	removedconversations map[int]struct{}
+	clearedconversations bool
+	divisions            map[int]struct{}
+	removeddivisions     map[int]struct{}
+	cleareddivisions     bool
+	done                 bool
+	oldValue             func(context.Context) (*Channel, error)
+	predicates           []predicate.Channel
 }
 
 var _ ent.Mutation = (*ChannelMutation)(nil)
@@ -535,6 +3040,60 @@ func (m *ChannelMutation) ResetOrganization() {
 	m.clearedorganization = false
 }
 
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by ids.
+func (m *ChannelMutation) AddConversationIDs(ids ...int) {
+	if m.conversations == nil {
+		m.conversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.conversations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConversations clears the "conversations" edge to the Conversation entity.
+func (m *ChannelMutation) ClearConversations() {
+	m.clearedconversations = true
+}
+
+// ConversationsCleared reports if the "conversations" edge to the Conversation entity was cleared.
+func (m *ChannelMutation) ConversationsCleared() bool {
+	return m.clearedconversations
+}
+
+// RemoveConversationIDs removes the "conversations" edge to the Conversation entity by IDs.
+func (m *ChannelMutation) RemoveConversationIDs(ids ...int) {
+	if m.removedconversations == nil {
+		m.removedconversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.conversations, ids[i])
+		m.removedconversations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConversations returns the removed IDs of the "conversations" edge to the Conversation entity.
+func (m *ChannelMutation) RemovedConversationsIDs() (ids []int) {
+	for id := range m.removedconversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConversationsIDs returns the "conversations" edge IDs in the mutation.
+func (m *ChannelMutation) ConversationsIDs() (ids []int) {
+	for id := range m.conversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConversations resets all changes to the "conversations" edge.
+func (m *ChannelMutation) ResetConversations() {
+	m.conversations = nil
+	m.clearedconversations = false
+	m.removedconversations = nil
+}
+
 // AddDivisionIDs adds the "divisions" edge to the Division entity by ids.
 func (m *ChannelMutation) AddDivisionIDs(ids ...int) {
 	if m.divisions == nil {
@@ -870,9 +3429,12 @@ func (m *ChannelMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ChannelMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.organization != nil {
 		edges = append(edges, channel.EdgeOrganization)
+	}
+	if m.conversations != nil {
+		edges = append(edges, channel.EdgeConversations)
 	}
 	if m.divisions != nil {
 		edges = append(edges, channel.EdgeDivisions)
@@ -888,6 +3450,12 @@ func (m *ChannelMutation) AddedIDs(name string) []ent.Value {
 		if id := m.organization; id != nil {
 			return []ent.Value{*id}
 		}
+	case channel.EdgeConversations:
+		ids := make([]ent.Value, 0, len(m.conversations))
+		for id := range m.conversations {
+			ids = append(ids, id)
+		}
+		return ids
 	case channel.EdgeDivisions:
 		ids := make([]ent.Value, 0, len(m.divisions))
 		for id := range m.divisions {
@@ -900,7 +3468,10 @@ func (m *ChannelMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ChannelMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
+	if m.removedconversations != nil {
+		edges = append(edges, channel.EdgeConversations)
+	}
 	if m.removeddivisions != nil {
 		edges = append(edges, channel.EdgeDivisions)
 	}
@@ -911,6 +3482,12 @@ func (m *ChannelMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *ChannelMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
+	case channel.EdgeConversations:
+		ids := make([]ent.Value, 0, len(m.removedconversations))
+		for id := range m.removedconversations {
+			ids = append(ids, id)
+		}
+		return ids
 	case channel.EdgeDivisions:
 		ids := make([]ent.Value, 0, len(m.removeddivisions))
 		for id := range m.removeddivisions {
@@ -923,9 +3500,12 @@ func (m *ChannelMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ChannelMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedorganization {
 		edges = append(edges, channel.EdgeOrganization)
+	}
+	if m.clearedconversations {
+		edges = append(edges, channel.EdgeConversations)
 	}
 	if m.cleareddivisions {
 		edges = append(edges, channel.EdgeDivisions)
@@ -939,6 +3519,8 @@ func (m *ChannelMutation) EdgeCleared(name string) bool {
 	switch name {
 	case channel.EdgeOrganization:
 		return m.clearedorganization
+	case channel.EdgeConversations:
+		return m.clearedconversations
 	case channel.EdgeDivisions:
 		return m.cleareddivisions
 	}
@@ -962,6 +3544,9 @@ func (m *ChannelMutation) ResetEdge(name string) error {
 	switch name {
 	case channel.EdgeOrganization:
 		m.ResetOrganization()
+		return nil
+	case channel.EdgeConversations:
+		m.ResetConversations()
 		return nil
 	case channel.EdgeDivisions:
 		m.ResetDivisions()
@@ -1761,29 +4346,1156 @@ func (m *ConnectionMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Connection edge %s", name)
 }
 
-// DivisionMutation represents an operation that mutates the Division nodes in the graph.
-type DivisionMutation struct {
+// ConversationMutation represents an operation that mutates the Conversation nodes in the graph.
+type ConversationMutation struct {
 	config
 	op                  Op
 	typ                 string
 	id                  *int
-	created_at          *time.Time
-	updated_at          *time.Time
-	name                *string
-	name_key            *string
-	description         *string
+	external_id         *string
+	state               *conversation.State
+	enqueued_at         *time.Time
+	assigned_at         *time.Time
+	last_agent_reply_at *time.Time
+	resolved_at         *time.Time
 	clearedFields       map[string]struct{}
 	organization        *int
 	clearedorganization bool
-	members             map[int]struct{}
-	removedmembers      map[int]struct{}
-	clearedmembers      bool
-	channels            map[int]struct{}
-	removedchannels     map[int]struct{}
-	clearedchannels     bool
+	channel             *int
+	clearedchannel      bool
+	division            *int
+	cleareddivision     bool
+	assignee            *int
+	clearedassignee     bool
 	done                bool
-	oldValue            func(context.Context) (*Division, error)
-	predicates          []predicate.Division
+	oldValue            func(context.Context) (*Conversation, error)
+	predicates          []predicate.Conversation
+}
+
+var _ ent.Mutation = (*ConversationMutation)(nil)
+
+// conversationOption allows management of the mutation configuration using functional options.
+type conversationOption func(*ConversationMutation)
+
+// newConversationMutation creates new mutation for the Conversation entity.
+func newConversationMutation(c config, op Op, opts ...conversationOption) *ConversationMutation {
+	m := &ConversationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConversation,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConversationID sets the ID field of the mutation.
+func withConversationID(id int) conversationOption {
+	return func(m *ConversationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Conversation
+		)
+		m.oldValue = func(ctx context.Context) (*Conversation, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Conversation.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConversation sets the old Conversation of the mutation.
+func withConversation(node *Conversation) conversationOption {
+	return func(m *ConversationMutation) {
+		m.oldValue = func(context.Context) (*Conversation, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConversationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConversationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConversationMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConversationMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Conversation.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ConversationMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ConversationMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ConversationMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetExternalID sets the "external_id" field.
+func (m *ConversationMutation) SetExternalID(s string) {
+	m.external_id = &s
+}
+
+// ExternalID returns the value of the "external_id" field in the mutation.
+func (m *ConversationMutation) ExternalID() (r string, exists bool) {
+	v := m.external_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalID returns the old "external_id" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldExternalID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalID: %w", err)
+	}
+	return oldValue.ExternalID, nil
+}
+
+// ResetExternalID resets all changes to the "external_id" field.
+func (m *ConversationMutation) ResetExternalID() {
+	m.external_id = nil
+}
+
+// SetChannelID sets the "channel_id" field.
+func (m *ConversationMutation) SetChannelID(i int) {
+	m.channel = &i
+}
+
+// ChannelID returns the value of the "channel_id" field in the mutation.
+func (m *ConversationMutation) ChannelID() (r int, exists bool) {
+	v := m.channel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChannelID returns the old "channel_id" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldChannelID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChannelID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChannelID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChannelID: %w", err)
+	}
+	return oldValue.ChannelID, nil
+}
+
+// ClearChannelID clears the value of the "channel_id" field.
+func (m *ConversationMutation) ClearChannelID() {
+	m.channel = nil
+	m.clearedFields[conversation.FieldChannelID] = struct{}{}
+}
+
+// ChannelIDCleared returns if the "channel_id" field was cleared in this mutation.
+func (m *ConversationMutation) ChannelIDCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldChannelID]
+	return ok
+}
+
+// ResetChannelID resets all changes to the "channel_id" field.
+func (m *ConversationMutation) ResetChannelID() {
+	m.channel = nil
+	delete(m.clearedFields, conversation.FieldChannelID)
+}
+
+// SetDivisionID sets the "division_id" field.
+func (m *ConversationMutation) SetDivisionID(i int) {
+	m.division = &i
+}
+
+// DivisionID returns the value of the "division_id" field in the mutation.
+func (m *ConversationMutation) DivisionID() (r int, exists bool) {
+	v := m.division
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDivisionID returns the old "division_id" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldDivisionID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDivisionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDivisionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDivisionID: %w", err)
+	}
+	return oldValue.DivisionID, nil
+}
+
+// ClearDivisionID clears the value of the "division_id" field.
+func (m *ConversationMutation) ClearDivisionID() {
+	m.division = nil
+	m.clearedFields[conversation.FieldDivisionID] = struct{}{}
+}
+
+// DivisionIDCleared returns if the "division_id" field was cleared in this mutation.
+func (m *ConversationMutation) DivisionIDCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldDivisionID]
+	return ok
+}
+
+// ResetDivisionID resets all changes to the "division_id" field.
+func (m *ConversationMutation) ResetDivisionID() {
+	m.division = nil
+	delete(m.clearedFields, conversation.FieldDivisionID)
+}
+
+// SetState sets the "state" field.
+func (m *ConversationMutation) SetState(c conversation.State) {
+	m.state = &c
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *ConversationMutation) State() (r conversation.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldState(ctx context.Context) (v conversation.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *ConversationMutation) ResetState() {
+	m.state = nil
+}
+
+// SetAssigneeID sets the "assignee_id" field.
+func (m *ConversationMutation) SetAssigneeID(i int) {
+	m.assignee = &i
+}
+
+// AssigneeID returns the value of the "assignee_id" field in the mutation.
+func (m *ConversationMutation) AssigneeID() (r int, exists bool) {
+	v := m.assignee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAssigneeID returns the old "assignee_id" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldAssigneeID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAssigneeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAssigneeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAssigneeID: %w", err)
+	}
+	return oldValue.AssigneeID, nil
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (m *ConversationMutation) ClearAssigneeID() {
+	m.assignee = nil
+	m.clearedFields[conversation.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeIDCleared returns if the "assignee_id" field was cleared in this mutation.
+func (m *ConversationMutation) AssigneeIDCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldAssigneeID]
+	return ok
+}
+
+// ResetAssigneeID resets all changes to the "assignee_id" field.
+func (m *ConversationMutation) ResetAssigneeID() {
+	m.assignee = nil
+	delete(m.clearedFields, conversation.FieldAssigneeID)
+}
+
+// SetEnqueuedAt sets the "enqueued_at" field.
+func (m *ConversationMutation) SetEnqueuedAt(t time.Time) {
+	m.enqueued_at = &t
+}
+
+// EnqueuedAt returns the value of the "enqueued_at" field in the mutation.
+func (m *ConversationMutation) EnqueuedAt() (r time.Time, exists bool) {
+	v := m.enqueued_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnqueuedAt returns the old "enqueued_at" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldEnqueuedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnqueuedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnqueuedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnqueuedAt: %w", err)
+	}
+	return oldValue.EnqueuedAt, nil
+}
+
+// ResetEnqueuedAt resets all changes to the "enqueued_at" field.
+func (m *ConversationMutation) ResetEnqueuedAt() {
+	m.enqueued_at = nil
+}
+
+// SetAssignedAt sets the "assigned_at" field.
+func (m *ConversationMutation) SetAssignedAt(t time.Time) {
+	m.assigned_at = &t
+}
+
+// AssignedAt returns the value of the "assigned_at" field in the mutation.
+func (m *ConversationMutation) AssignedAt() (r time.Time, exists bool) {
+	v := m.assigned_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAssignedAt returns the old "assigned_at" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldAssignedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAssignedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAssignedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAssignedAt: %w", err)
+	}
+	return oldValue.AssignedAt, nil
+}
+
+// ClearAssignedAt clears the value of the "assigned_at" field.
+func (m *ConversationMutation) ClearAssignedAt() {
+	m.assigned_at = nil
+	m.clearedFields[conversation.FieldAssignedAt] = struct{}{}
+}
+
+// AssignedAtCleared returns if the "assigned_at" field was cleared in this mutation.
+func (m *ConversationMutation) AssignedAtCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldAssignedAt]
+	return ok
+}
+
+// ResetAssignedAt resets all changes to the "assigned_at" field.
+func (m *ConversationMutation) ResetAssignedAt() {
+	m.assigned_at = nil
+	delete(m.clearedFields, conversation.FieldAssignedAt)
+}
+
+// SetLastAgentReplyAt sets the "last_agent_reply_at" field.
+func (m *ConversationMutation) SetLastAgentReplyAt(t time.Time) {
+	m.last_agent_reply_at = &t
+}
+
+// LastAgentReplyAt returns the value of the "last_agent_reply_at" field in the mutation.
+func (m *ConversationMutation) LastAgentReplyAt() (r time.Time, exists bool) {
+	v := m.last_agent_reply_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastAgentReplyAt returns the old "last_agent_reply_at" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldLastAgentReplyAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastAgentReplyAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastAgentReplyAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastAgentReplyAt: %w", err)
+	}
+	return oldValue.LastAgentReplyAt, nil
+}
+
+// ClearLastAgentReplyAt clears the value of the "last_agent_reply_at" field.
+func (m *ConversationMutation) ClearLastAgentReplyAt() {
+	m.last_agent_reply_at = nil
+	m.clearedFields[conversation.FieldLastAgentReplyAt] = struct{}{}
+}
+
+// LastAgentReplyAtCleared returns if the "last_agent_reply_at" field was cleared in this mutation.
+func (m *ConversationMutation) LastAgentReplyAtCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldLastAgentReplyAt]
+	return ok
+}
+
+// ResetLastAgentReplyAt resets all changes to the "last_agent_reply_at" field.
+func (m *ConversationMutation) ResetLastAgentReplyAt() {
+	m.last_agent_reply_at = nil
+	delete(m.clearedFields, conversation.FieldLastAgentReplyAt)
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (m *ConversationMutation) SetResolvedAt(t time.Time) {
+	m.resolved_at = &t
+}
+
+// ResolvedAt returns the value of the "resolved_at" field in the mutation.
+func (m *ConversationMutation) ResolvedAt() (r time.Time, exists bool) {
+	v := m.resolved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedAt returns the old "resolved_at" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldResolvedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedAt: %w", err)
+	}
+	return oldValue.ResolvedAt, nil
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (m *ConversationMutation) ClearResolvedAt() {
+	m.resolved_at = nil
+	m.clearedFields[conversation.FieldResolvedAt] = struct{}{}
+}
+
+// ResolvedAtCleared returns if the "resolved_at" field was cleared in this mutation.
+func (m *ConversationMutation) ResolvedAtCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldResolvedAt]
+	return ok
+}
+
+// ResetResolvedAt resets all changes to the "resolved_at" field.
+func (m *ConversationMutation) ResetResolvedAt() {
+	m.resolved_at = nil
+	delete(m.clearedFields, conversation.FieldResolvedAt)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *ConversationMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[conversation.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *ConversationMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *ConversationMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *ConversationMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearChannel clears the "channel" edge to the Channel entity.
+func (m *ConversationMutation) ClearChannel() {
+	m.clearedchannel = true
+	m.clearedFields[conversation.FieldChannelID] = struct{}{}
+}
+
+// ChannelCleared reports if the "channel" edge to the Channel entity was cleared.
+func (m *ConversationMutation) ChannelCleared() bool {
+	return m.ChannelIDCleared() || m.clearedchannel
+}
+
+// ChannelIDs returns the "channel" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ChannelID instead. It exists only for internal usage by the builders.
+func (m *ConversationMutation) ChannelIDs() (ids []int) {
+	if id := m.channel; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetChannel resets all changes to the "channel" edge.
+func (m *ConversationMutation) ResetChannel() {
+	m.channel = nil
+	m.clearedchannel = false
+}
+
+// ClearDivision clears the "division" edge to the Division entity.
+func (m *ConversationMutation) ClearDivision() {
+	m.cleareddivision = true
+	m.clearedFields[conversation.FieldDivisionID] = struct{}{}
+}
+
+// DivisionCleared reports if the "division" edge to the Division entity was cleared.
+func (m *ConversationMutation) DivisionCleared() bool {
+	return m.DivisionIDCleared() || m.cleareddivision
+}
+
+// DivisionIDs returns the "division" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DivisionID instead. It exists only for internal usage by the builders.
+func (m *ConversationMutation) DivisionIDs() (ids []int) {
+	if id := m.division; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDivision resets all changes to the "division" edge.
+func (m *ConversationMutation) ResetDivision() {
+	m.division = nil
+	m.cleareddivision = false
+}
+
+// ClearAssignee clears the "assignee" edge to the User entity.
+func (m *ConversationMutation) ClearAssignee() {
+	m.clearedassignee = true
+	m.clearedFields[conversation.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeCleared reports if the "assignee" edge to the User entity was cleared.
+func (m *ConversationMutation) AssigneeCleared() bool {
+	return m.AssigneeIDCleared() || m.clearedassignee
+}
+
+// AssigneeIDs returns the "assignee" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AssigneeID instead. It exists only for internal usage by the builders.
+func (m *ConversationMutation) AssigneeIDs() (ids []int) {
+	if id := m.assignee; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAssignee resets all changes to the "assignee" edge.
+func (m *ConversationMutation) ResetAssignee() {
+	m.assignee = nil
+	m.clearedassignee = false
+}
+
+// Where appends a list predicates to the ConversationMutation builder.
+func (m *ConversationMutation) Where(ps ...predicate.Conversation) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConversationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConversationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Conversation, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConversationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConversationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Conversation).
+func (m *ConversationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConversationMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.organization != nil {
+		fields = append(fields, conversation.FieldOrganizationID)
+	}
+	if m.external_id != nil {
+		fields = append(fields, conversation.FieldExternalID)
+	}
+	if m.channel != nil {
+		fields = append(fields, conversation.FieldChannelID)
+	}
+	if m.division != nil {
+		fields = append(fields, conversation.FieldDivisionID)
+	}
+	if m.state != nil {
+		fields = append(fields, conversation.FieldState)
+	}
+	if m.assignee != nil {
+		fields = append(fields, conversation.FieldAssigneeID)
+	}
+	if m.enqueued_at != nil {
+		fields = append(fields, conversation.FieldEnqueuedAt)
+	}
+	if m.assigned_at != nil {
+		fields = append(fields, conversation.FieldAssignedAt)
+	}
+	if m.last_agent_reply_at != nil {
+		fields = append(fields, conversation.FieldLastAgentReplyAt)
+	}
+	if m.resolved_at != nil {
+		fields = append(fields, conversation.FieldResolvedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConversationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case conversation.FieldOrganizationID:
+		return m.OrganizationID()
+	case conversation.FieldExternalID:
+		return m.ExternalID()
+	case conversation.FieldChannelID:
+		return m.ChannelID()
+	case conversation.FieldDivisionID:
+		return m.DivisionID()
+	case conversation.FieldState:
+		return m.State()
+	case conversation.FieldAssigneeID:
+		return m.AssigneeID()
+	case conversation.FieldEnqueuedAt:
+		return m.EnqueuedAt()
+	case conversation.FieldAssignedAt:
+		return m.AssignedAt()
+	case conversation.FieldLastAgentReplyAt:
+		return m.LastAgentReplyAt()
+	case conversation.FieldResolvedAt:
+		return m.ResolvedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConversationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case conversation.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case conversation.FieldExternalID:
+		return m.OldExternalID(ctx)
+	case conversation.FieldChannelID:
+		return m.OldChannelID(ctx)
+	case conversation.FieldDivisionID:
+		return m.OldDivisionID(ctx)
+	case conversation.FieldState:
+		return m.OldState(ctx)
+	case conversation.FieldAssigneeID:
+		return m.OldAssigneeID(ctx)
+	case conversation.FieldEnqueuedAt:
+		return m.OldEnqueuedAt(ctx)
+	case conversation.FieldAssignedAt:
+		return m.OldAssignedAt(ctx)
+	case conversation.FieldLastAgentReplyAt:
+		return m.OldLastAgentReplyAt(ctx)
+	case conversation.FieldResolvedAt:
+		return m.OldResolvedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Conversation field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConversationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case conversation.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case conversation.FieldExternalID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalID(v)
+		return nil
+	case conversation.FieldChannelID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChannelID(v)
+		return nil
+	case conversation.FieldDivisionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDivisionID(v)
+		return nil
+	case conversation.FieldState:
+		v, ok := value.(conversation.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case conversation.FieldAssigneeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAssigneeID(v)
+		return nil
+	case conversation.FieldEnqueuedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnqueuedAt(v)
+		return nil
+	case conversation.FieldAssignedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAssignedAt(v)
+		return nil
+	case conversation.FieldLastAgentReplyAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastAgentReplyAt(v)
+		return nil
+	case conversation.FieldResolvedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Conversation field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConversationMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConversationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConversationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Conversation numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConversationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(conversation.FieldChannelID) {
+		fields = append(fields, conversation.FieldChannelID)
+	}
+	if m.FieldCleared(conversation.FieldDivisionID) {
+		fields = append(fields, conversation.FieldDivisionID)
+	}
+	if m.FieldCleared(conversation.FieldAssigneeID) {
+		fields = append(fields, conversation.FieldAssigneeID)
+	}
+	if m.FieldCleared(conversation.FieldAssignedAt) {
+		fields = append(fields, conversation.FieldAssignedAt)
+	}
+	if m.FieldCleared(conversation.FieldLastAgentReplyAt) {
+		fields = append(fields, conversation.FieldLastAgentReplyAt)
+	}
+	if m.FieldCleared(conversation.FieldResolvedAt) {
+		fields = append(fields, conversation.FieldResolvedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConversationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConversationMutation) ClearField(name string) error {
+	switch name {
+	case conversation.FieldChannelID:
+		m.ClearChannelID()
+		return nil
+	case conversation.FieldDivisionID:
+		m.ClearDivisionID()
+		return nil
+	case conversation.FieldAssigneeID:
+		m.ClearAssigneeID()
+		return nil
+	case conversation.FieldAssignedAt:
+		m.ClearAssignedAt()
+		return nil
+	case conversation.FieldLastAgentReplyAt:
+		m.ClearLastAgentReplyAt()
+		return nil
+	case conversation.FieldResolvedAt:
+		m.ClearResolvedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Conversation nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConversationMutation) ResetField(name string) error {
+	switch name {
+	case conversation.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case conversation.FieldExternalID:
+		m.ResetExternalID()
+		return nil
+	case conversation.FieldChannelID:
+		m.ResetChannelID()
+		return nil
+	case conversation.FieldDivisionID:
+		m.ResetDivisionID()
+		return nil
+	case conversation.FieldState:
+		m.ResetState()
+		return nil
+	case conversation.FieldAssigneeID:
+		m.ResetAssigneeID()
+		return nil
+	case conversation.FieldEnqueuedAt:
+		m.ResetEnqueuedAt()
+		return nil
+	case conversation.FieldAssignedAt:
+		m.ResetAssignedAt()
+		return nil
+	case conversation.FieldLastAgentReplyAt:
+		m.ResetLastAgentReplyAt()
+		return nil
+	case conversation.FieldResolvedAt:
+		m.ResetResolvedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Conversation field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConversationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.organization != nil {
+		edges = append(edges, conversation.EdgeOrganization)
+	}
+	if m.channel != nil {
+		edges = append(edges, conversation.EdgeChannel)
+	}
+	if m.division != nil {
+		edges = append(edges, conversation.EdgeDivision)
+	}
+	if m.assignee != nil {
+		edges = append(edges, conversation.EdgeAssignee)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConversationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case conversation.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case conversation.EdgeChannel:
+		if id := m.channel; id != nil {
+			return []ent.Value{*id}
+		}
+	case conversation.EdgeDivision:
+		if id := m.division; id != nil {
+			return []ent.Value{*id}
+		}
+	case conversation.EdgeAssignee:
+		if id := m.assignee; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConversationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConversationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConversationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedorganization {
+		edges = append(edges, conversation.EdgeOrganization)
+	}
+	if m.clearedchannel {
+		edges = append(edges, conversation.EdgeChannel)
+	}
+	if m.cleareddivision {
+		edges = append(edges, conversation.EdgeDivision)
+	}
+	if m.clearedassignee {
+		edges = append(edges, conversation.EdgeAssignee)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConversationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case conversation.EdgeOrganization:
+		return m.clearedorganization
+	case conversation.EdgeChannel:
+		return m.clearedchannel
+	case conversation.EdgeDivision:
+		return m.cleareddivision
+	case conversation.EdgeAssignee:
+		return m.clearedassignee
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConversationMutation) ClearEdge(name string) error {
+	switch name {
+	case conversation.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case conversation.EdgeChannel:
+		m.ClearChannel()
+		return nil
+	case conversation.EdgeDivision:
+		m.ClearDivision()
+		return nil
+	case conversation.EdgeAssignee:
+		m.ClearAssignee()
+		return nil
+	}
+	return fmt.Errorf("unknown Conversation unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConversationMutation) ResetEdge(name string) error {
+	switch name {
+	case conversation.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case conversation.EdgeChannel:
+		m.ResetChannel()
+		return nil
+	case conversation.EdgeDivision:
+		m.ResetDivision()
+		return nil
+	case conversation.EdgeAssignee:
+		m.ResetAssignee()
+		return nil
+	}
+	return fmt.Errorf("unknown Conversation edge %s", name)
+}
+
+// DivisionMutation represents an operation that mutates the Division nodes in the graph.
+type DivisionMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *int
+	created_at           *time.Time
+	updated_at           *time.Time
+	name                 *string
+	name_key             *string
+	description          *string
+	clearedFields        map[string]struct{}
+	organization         *int
+	clearedorganization  bool
+	conversations        map[int]struct{}
+	removedconversations map[int]struct{}
+	clearedconversations bool
+	members              map[int]struct{}
+	removedmembers       map[int]struct{}
+	clearedmembers       bool
+	channels             map[int]struct{}
+	removedchannels      map[int]struct{}
+	clearedchannels      bool
+	done                 bool
+	oldValue             func(context.Context) (*Division, error)
+	predicates           []predicate.Division
 }
 
 var _ ent.Mutation = (*DivisionMutation)(nil)
@@ -2127,6 +5839,60 @@ func (m *DivisionMutation) ResetOrganization() {
 	m.clearedorganization = false
 }
 
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by ids.
+func (m *DivisionMutation) AddConversationIDs(ids ...int) {
+	if m.conversations == nil {
+		m.conversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.conversations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConversations clears the "conversations" edge to the Conversation entity.
+func (m *DivisionMutation) ClearConversations() {
+	m.clearedconversations = true
+}
+
+// ConversationsCleared reports if the "conversations" edge to the Conversation entity was cleared.
+func (m *DivisionMutation) ConversationsCleared() bool {
+	return m.clearedconversations
+}
+
+// RemoveConversationIDs removes the "conversations" edge to the Conversation entity by IDs.
+func (m *DivisionMutation) RemoveConversationIDs(ids ...int) {
+	if m.removedconversations == nil {
+		m.removedconversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.conversations, ids[i])
+		m.removedconversations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConversations returns the removed IDs of the "conversations" edge to the Conversation entity.
+func (m *DivisionMutation) RemovedConversationsIDs() (ids []int) {
+	for id := range m.removedconversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConversationsIDs returns the "conversations" edge IDs in the mutation.
+func (m *DivisionMutation) ConversationsIDs() (ids []int) {
+	for id := range m.conversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConversations resets all changes to the "conversations" edge.
+func (m *DivisionMutation) ResetConversations() {
+	m.conversations = nil
+	m.clearedconversations = false
+	m.removedconversations = nil
+}
+
 // AddMemberIDs adds the "members" edge to the User entity by ids.
 func (m *DivisionMutation) AddMemberIDs(ids ...int) {
 	if m.members == nil {
@@ -2456,9 +6222,12 @@ func (m *DivisionMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DivisionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.organization != nil {
 		edges = append(edges, division.EdgeOrganization)
+	}
+	if m.conversations != nil {
+		edges = append(edges, division.EdgeConversations)
 	}
 	if m.members != nil {
 		edges = append(edges, division.EdgeMembers)
@@ -2477,6 +6246,12 @@ func (m *DivisionMutation) AddedIDs(name string) []ent.Value {
 		if id := m.organization; id != nil {
 			return []ent.Value{*id}
 		}
+	case division.EdgeConversations:
+		ids := make([]ent.Value, 0, len(m.conversations))
+		for id := range m.conversations {
+			ids = append(ids, id)
+		}
+		return ids
 	case division.EdgeMembers:
 		ids := make([]ent.Value, 0, len(m.members))
 		for id := range m.members {
@@ -2495,7 +6270,10 @@ func (m *DivisionMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DivisionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
+	if m.removedconversations != nil {
+		edges = append(edges, division.EdgeConversations)
+	}
 	if m.removedmembers != nil {
 		edges = append(edges, division.EdgeMembers)
 	}
@@ -2509,6 +6287,12 @@ func (m *DivisionMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *DivisionMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
+	case division.EdgeConversations:
+		ids := make([]ent.Value, 0, len(m.removedconversations))
+		for id := range m.removedconversations {
+			ids = append(ids, id)
+		}
+		return ids
 	case division.EdgeMembers:
 		ids := make([]ent.Value, 0, len(m.removedmembers))
 		for id := range m.removedmembers {
@@ -2527,9 +6311,12 @@ func (m *DivisionMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DivisionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedorganization {
 		edges = append(edges, division.EdgeOrganization)
+	}
+	if m.clearedconversations {
+		edges = append(edges, division.EdgeConversations)
 	}
 	if m.clearedmembers {
 		edges = append(edges, division.EdgeMembers)
@@ -2546,6 +6333,8 @@ func (m *DivisionMutation) EdgeCleared(name string) bool {
 	switch name {
 	case division.EdgeOrganization:
 		return m.clearedorganization
+	case division.EdgeConversations:
+		return m.clearedconversations
 	case division.EdgeMembers:
 		return m.clearedmembers
 	case division.EdgeChannels:
@@ -2571,6 +6360,9 @@ func (m *DivisionMutation) ResetEdge(name string) error {
 	switch name {
 	case division.EdgeOrganization:
 		m.ResetOrganization()
+		return nil
+	case division.EdgeConversations:
+		m.ResetConversations()
 		return nil
 	case division.EdgeMembers:
 		m.ResetMembers()
@@ -5565,42 +9357,53 @@ func (m *MfaChallengeMutation) ResetEdge(name string) error {
 // OrganizationMutation represents an operation that mutates the Organization nodes in the graph.
 type OrganizationMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *int
-	created_at            *time.Time
-	updated_at            *time.Time
-	name                  *string
-	plan                  *organization.Plan
-	country               *string
-	clearedFields         map[string]struct{}
-	users                 map[int]struct{}
-	removedusers          map[int]struct{}
-	clearedusers          bool
-	roles                 map[int]struct{}
-	removedroles          map[int]struct{}
-	clearedroles          bool
-	divisions             map[int]struct{}
-	removeddivisions      map[int]struct{}
-	cleareddivisions      bool
-	channels              map[int]struct{}
-	removedchannels       map[int]struct{}
-	clearedchannels       bool
-	sessions              map[int]struct{}
-	removedsessions       map[int]struct{}
-	clearedsessions       bool
-	connections           map[int]struct{}
-	removedconnections    map[int]struct{}
-	clearedconnections    bool
-	invitations           map[int]struct{}
-	removedinvitations    map[int]struct{}
-	clearedinvitations    bool
-	mfa_challenges        map[string]struct{}
-	removedmfa_challenges map[string]struct{}
-	clearedmfa_challenges bool
-	done                  bool
-	oldValue              func(context.Context) (*Organization, error)
-	predicates            []predicate.Organization
+	op                         Op
+	typ                        string
+	id                         *int
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	name                       *string
+	plan                       *organization.Plan
+	clearedFields              map[string]struct{}
+	users                      map[int]struct{}
+	removedusers               map[int]struct{}
+	clearedusers               bool
+	roles                      map[int]struct{}
+	removedroles               map[int]struct{}
+	clearedroles               bool
+	divisions                  map[int]struct{}
+	removeddivisions           map[int]struct{}
+	cleareddivisions           bool
+	channels                   map[int]struct{}
+	removedchannels            map[int]struct{}
+	clearedchannels            bool
+	sessions                   map[int]struct{}
+	removedsessions            map[int]struct{}
+	clearedsessions            bool
+	connections                map[int]struct{}
+	removedconnections         map[int]struct{}
+	clearedconnections         bool
+	invitations                map[int]struct{}
+	removedinvitations         map[int]struct{}
+	clearedinvitations         bool
+	mfa_challenges             map[string]struct{}
+	removedmfa_challenges      map[string]struct{}
+	clearedmfa_challenges      bool
+	api_keys                   map[int]struct{}
+	removedapi_keys            map[int]struct{}
+	clearedapi_keys            bool
+	conversations              map[int]struct{}
+	removedconversations       map[int]struct{}
+	clearedconversations       bool
+	allocation_settings        map[int]struct{}
+	removedallocation_settings map[int]struct{}
+	clearedallocation_settings bool
+	agent_loads                map[int]struct{}
+	removedagent_loads         map[int]struct{}
+	clearedagent_loads         bool
+	done                       bool
+	oldValue                   func(context.Context) (*Organization, error)
+	predicates                 []predicate.Organization
 }
 
 var _ ent.Mutation = (*OrganizationMutation)(nil)
@@ -5843,42 +9646,6 @@ func (m *OrganizationMutation) OldPlan(ctx context.Context) (v organization.Plan
 // ResetPlan resets all changes to the "plan" field.
 func (m *OrganizationMutation) ResetPlan() {
 	m.plan = nil
-}
-
-// SetCountry sets the "country" field.
-func (m *OrganizationMutation) SetCountry(s string) {
-	m.country = &s
-}
-
-// Country returns the value of the "country" field in the mutation.
-func (m *OrganizationMutation) Country() (r string, exists bool) {
-	v := m.country
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldCountry returns the old "country" field's value of the Organization entity.
-// If the Organization object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *OrganizationMutation) OldCountry(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCountry requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
-	}
-	return oldValue.Country, nil
-}
-
-// ResetCountry resets all changes to the "country" field.
-func (m *OrganizationMutation) ResetCountry() {
-	m.country = nil
 }
 
 // AddUserIDs adds the "users" edge to the User entity by ids.
@@ -6313,6 +10080,222 @@ func (m *OrganizationMutation) ResetMfaChallenges() {
 	m.removedmfa_challenges = nil
 }
 
+// AddAPIKeyIDs adds the "api_keys" edge to the ApiKey entity by ids.
+func (m *OrganizationMutation) AddAPIKeyIDs(ids ...int) {
+	if m.api_keys == nil {
+		m.api_keys = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.api_keys[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAPIKeys clears the "api_keys" edge to the ApiKey entity.
+func (m *OrganizationMutation) ClearAPIKeys() {
+	m.clearedapi_keys = true
+}
+
+// APIKeysCleared reports if the "api_keys" edge to the ApiKey entity was cleared.
+func (m *OrganizationMutation) APIKeysCleared() bool {
+	return m.clearedapi_keys
+}
+
+// RemoveAPIKeyIDs removes the "api_keys" edge to the ApiKey entity by IDs.
+func (m *OrganizationMutation) RemoveAPIKeyIDs(ids ...int) {
+	if m.removedapi_keys == nil {
+		m.removedapi_keys = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.api_keys, ids[i])
+		m.removedapi_keys[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAPIKeys returns the removed IDs of the "api_keys" edge to the ApiKey entity.
+func (m *OrganizationMutation) RemovedAPIKeysIDs() (ids []int) {
+	for id := range m.removedapi_keys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// APIKeysIDs returns the "api_keys" edge IDs in the mutation.
+func (m *OrganizationMutation) APIKeysIDs() (ids []int) {
+	for id := range m.api_keys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAPIKeys resets all changes to the "api_keys" edge.
+func (m *OrganizationMutation) ResetAPIKeys() {
+	m.api_keys = nil
+	m.clearedapi_keys = false
+	m.removedapi_keys = nil
+}
+
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by ids.
+func (m *OrganizationMutation) AddConversationIDs(ids ...int) {
+	if m.conversations == nil {
+		m.conversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.conversations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConversations clears the "conversations" edge to the Conversation entity.
+func (m *OrganizationMutation) ClearConversations() {
+	m.clearedconversations = true
+}
+
+// ConversationsCleared reports if the "conversations" edge to the Conversation entity was cleared.
+func (m *OrganizationMutation) ConversationsCleared() bool {
+	return m.clearedconversations
+}
+
+// RemoveConversationIDs removes the "conversations" edge to the Conversation entity by IDs.
+func (m *OrganizationMutation) RemoveConversationIDs(ids ...int) {
+	if m.removedconversations == nil {
+		m.removedconversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.conversations, ids[i])
+		m.removedconversations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConversations returns the removed IDs of the "conversations" edge to the Conversation entity.
+func (m *OrganizationMutation) RemovedConversationsIDs() (ids []int) {
+	for id := range m.removedconversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConversationsIDs returns the "conversations" edge IDs in the mutation.
+func (m *OrganizationMutation) ConversationsIDs() (ids []int) {
+	for id := range m.conversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConversations resets all changes to the "conversations" edge.
+func (m *OrganizationMutation) ResetConversations() {
+	m.conversations = nil
+	m.clearedconversations = false
+	m.removedconversations = nil
+}
+
+// AddAllocationSettingIDs adds the "allocation_settings" edge to the AllocationSettings entity by ids.
+func (m *OrganizationMutation) AddAllocationSettingIDs(ids ...int) {
+	if m.allocation_settings == nil {
+		m.allocation_settings = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.allocation_settings[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAllocationSettings clears the "allocation_settings" edge to the AllocationSettings entity.
+func (m *OrganizationMutation) ClearAllocationSettings() {
+	m.clearedallocation_settings = true
+}
+
+// AllocationSettingsCleared reports if the "allocation_settings" edge to the AllocationSettings entity was cleared.
+func (m *OrganizationMutation) AllocationSettingsCleared() bool {
+	return m.clearedallocation_settings
+}
+
+// RemoveAllocationSettingIDs removes the "allocation_settings" edge to the AllocationSettings entity by IDs.
+func (m *OrganizationMutation) RemoveAllocationSettingIDs(ids ...int) {
+	if m.removedallocation_settings == nil {
+		m.removedallocation_settings = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.allocation_settings, ids[i])
+		m.removedallocation_settings[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAllocationSettings returns the removed IDs of the "allocation_settings" edge to the AllocationSettings entity.
+func (m *OrganizationMutation) RemovedAllocationSettingsIDs() (ids []int) {
+	for id := range m.removedallocation_settings {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AllocationSettingsIDs returns the "allocation_settings" edge IDs in the mutation.
+func (m *OrganizationMutation) AllocationSettingsIDs() (ids []int) {
+	for id := range m.allocation_settings {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAllocationSettings resets all changes to the "allocation_settings" edge.
+func (m *OrganizationMutation) ResetAllocationSettings() {
+	m.allocation_settings = nil
+	m.clearedallocation_settings = false
+	m.removedallocation_settings = nil
+}
+
+// AddAgentLoadIDs adds the "agent_loads" edge to the AgentLoad entity by ids.
+func (m *OrganizationMutation) AddAgentLoadIDs(ids ...int) {
+	if m.agent_loads == nil {
+		m.agent_loads = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.agent_loads[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAgentLoads clears the "agent_loads" edge to the AgentLoad entity.
+func (m *OrganizationMutation) ClearAgentLoads() {
+	m.clearedagent_loads = true
+}
+
+// AgentLoadsCleared reports if the "agent_loads" edge to the AgentLoad entity was cleared.
+func (m *OrganizationMutation) AgentLoadsCleared() bool {
+	return m.clearedagent_loads
+}
+
+// RemoveAgentLoadIDs removes the "agent_loads" edge to the AgentLoad entity by IDs.
+func (m *OrganizationMutation) RemoveAgentLoadIDs(ids ...int) {
+	if m.removedagent_loads == nil {
+		m.removedagent_loads = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.agent_loads, ids[i])
+		m.removedagent_loads[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAgentLoads returns the removed IDs of the "agent_loads" edge to the AgentLoad entity.
+func (m *OrganizationMutation) RemovedAgentLoadsIDs() (ids []int) {
+	for id := range m.removedagent_loads {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AgentLoadsIDs returns the "agent_loads" edge IDs in the mutation.
+func (m *OrganizationMutation) AgentLoadsIDs() (ids []int) {
+	for id := range m.agent_loads {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAgentLoads resets all changes to the "agent_loads" edge.
+func (m *OrganizationMutation) ResetAgentLoads() {
+	m.agent_loads = nil
+	m.clearedagent_loads = false
+	m.removedagent_loads = nil
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -6347,7 +10330,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 4)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -6359,9 +10342,6 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.plan != nil {
 		fields = append(fields, organization.FieldPlan)
-	}
-	if m.country != nil {
-		fields = append(fields, organization.FieldCountry)
 	}
 	return fields
 }
@@ -6379,8 +10359,6 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case organization.FieldPlan:
 		return m.Plan()
-	case organization.FieldCountry:
-		return m.Country()
 	}
 	return nil, false
 }
@@ -6398,8 +10376,6 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldName(ctx)
 	case organization.FieldPlan:
 		return m.OldPlan(ctx)
-	case organization.FieldCountry:
-		return m.OldCountry(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -6436,13 +10412,6 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPlan(v)
-		return nil
-	case organization.FieldCountry:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetCountry(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -6505,16 +10474,13 @@ func (m *OrganizationMutation) ResetField(name string) error {
 	case organization.FieldPlan:
 		m.ResetPlan()
 		return nil
-	case organization.FieldCountry:
-		m.ResetCountry()
-		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *OrganizationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 12)
 	if m.users != nil {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -6538,6 +10504,18 @@ func (m *OrganizationMutation) AddedEdges() []string {
 	}
 	if m.mfa_challenges != nil {
 		edges = append(edges, organization.EdgeMfaChallenges)
+	}
+	if m.api_keys != nil {
+		edges = append(edges, organization.EdgeAPIKeys)
+	}
+	if m.conversations != nil {
+		edges = append(edges, organization.EdgeConversations)
+	}
+	if m.allocation_settings != nil {
+		edges = append(edges, organization.EdgeAllocationSettings)
+	}
+	if m.agent_loads != nil {
+		edges = append(edges, organization.EdgeAgentLoads)
 	}
 	return edges
 }
@@ -6594,13 +10572,37 @@ func (m *OrganizationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeAPIKeys:
+		ids := make([]ent.Value, 0, len(m.api_keys))
+		for id := range m.api_keys {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeConversations:
+		ids := make([]ent.Value, 0, len(m.conversations))
+		for id := range m.conversations {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeAllocationSettings:
+		ids := make([]ent.Value, 0, len(m.allocation_settings))
+		for id := range m.allocation_settings {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeAgentLoads:
+		ids := make([]ent.Value, 0, len(m.agent_loads))
+		for id := range m.agent_loads {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *OrganizationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 12)
 	if m.removedusers != nil {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -6624,6 +10626,18 @@ func (m *OrganizationMutation) RemovedEdges() []string {
 	}
 	if m.removedmfa_challenges != nil {
 		edges = append(edges, organization.EdgeMfaChallenges)
+	}
+	if m.removedapi_keys != nil {
+		edges = append(edges, organization.EdgeAPIKeys)
+	}
+	if m.removedconversations != nil {
+		edges = append(edges, organization.EdgeConversations)
+	}
+	if m.removedallocation_settings != nil {
+		edges = append(edges, organization.EdgeAllocationSettings)
+	}
+	if m.removedagent_loads != nil {
+		edges = append(edges, organization.EdgeAgentLoads)
 	}
 	return edges
 }
@@ -6680,13 +10694,37 @@ func (m *OrganizationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeAPIKeys:
+		ids := make([]ent.Value, 0, len(m.removedapi_keys))
+		for id := range m.removedapi_keys {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeConversations:
+		ids := make([]ent.Value, 0, len(m.removedconversations))
+		for id := range m.removedconversations {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeAllocationSettings:
+		ids := make([]ent.Value, 0, len(m.removedallocation_settings))
+		for id := range m.removedallocation_settings {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeAgentLoads:
+		ids := make([]ent.Value, 0, len(m.removedagent_loads))
+		for id := range m.removedagent_loads {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *OrganizationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 12)
 	if m.clearedusers {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -6711,6 +10749,18 @@ func (m *OrganizationMutation) ClearedEdges() []string {
 	if m.clearedmfa_challenges {
 		edges = append(edges, organization.EdgeMfaChallenges)
 	}
+	if m.clearedapi_keys {
+		edges = append(edges, organization.EdgeAPIKeys)
+	}
+	if m.clearedconversations {
+		edges = append(edges, organization.EdgeConversations)
+	}
+	if m.clearedallocation_settings {
+		edges = append(edges, organization.EdgeAllocationSettings)
+	}
+	if m.clearedagent_loads {
+		edges = append(edges, organization.EdgeAgentLoads)
+	}
 	return edges
 }
 
@@ -6734,6 +10784,14 @@ func (m *OrganizationMutation) EdgeCleared(name string) bool {
 		return m.clearedinvitations
 	case organization.EdgeMfaChallenges:
 		return m.clearedmfa_challenges
+	case organization.EdgeAPIKeys:
+		return m.clearedapi_keys
+	case organization.EdgeConversations:
+		return m.clearedconversations
+	case organization.EdgeAllocationSettings:
+		return m.clearedallocation_settings
+	case organization.EdgeAgentLoads:
+		return m.clearedagent_loads
 	}
 	return false
 }
@@ -6773,6 +10831,18 @@ func (m *OrganizationMutation) ResetEdge(name string) error {
 		return nil
 	case organization.EdgeMfaChallenges:
 		m.ResetMfaChallenges()
+		return nil
+	case organization.EdgeAPIKeys:
+		m.ResetAPIKeys()
+		return nil
+	case organization.EdgeConversations:
+		m.ResetConversations()
+		return nil
+	case organization.EdgeAllocationSettings:
+		m.ResetAllocationSettings()
+		return nil
+	case organization.EdgeAgentLoads:
+		m.ResetAgentLoads()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization edge %s", name)
@@ -8557,57 +12627,62 @@ func (m *SessionMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                      Op
-	typ                     string
-	id                      *int
-	created_at              *time.Time
-	updated_at              *time.Time
-	first_name              *string
-	last_name               *string
-	display_name            *string
-	email                   *string
-	phone                   *string
-	avatar_url              *string
-	password                *string
-	broadcast               *bool
-	chat_access             *user.ChatAccess
-	status                  *user.Status
-	availability            *user.Availability
-	online                  *bool
-	connections             *int
-	addconnections          *int
-	version                 *int
-	addversion              *int
-	last_seen_at            *time.Time
-	mfa_required            *bool
-	totp_secret             *[]byte
-	totp_enabled            *bool
-	totp_last_step          *int64
-	addtotp_last_step       *int64
-	archived_at             *time.Time
-	clearedFields           map[string]struct{}
-	organization            *int
-	clearedorganization     bool
-	role                    *int
-	clearedrole             bool
-	divisions               map[int]struct{}
-	removeddivisions        map[int]struct{}
-	cleareddivisions        bool
-	sessions                map[int]struct{}
-	removedsessions         map[int]struct{}
-	clearedsessions         bool
-	live_connections        map[int]struct{}
-	removedlive_connections map[int]struct{}
-	clearedlive_connections bool
-	invitations             map[int]struct{}
-	removedinvitations      map[int]struct{}
-	clearedinvitations      bool
-	mfa_challenges          map[string]struct{}
-	removedmfa_challenges   map[string]struct{}
-	clearedmfa_challenges   bool
-	done                    bool
-	oldValue                func(context.Context) (*User, error)
-	predicates              []predicate.User
+	op                            Op
+	typ                           string
+	id                            *int
+	created_at                    *time.Time
+	updated_at                    *time.Time
+	first_name                    *string
+	last_name                     *string
+	display_name                  *string
+	email                         *string
+	phone                         *string
+	avatar_url                    *string
+	password                      *string
+	broadcast                     *bool
+	chat_access                   *user.ChatAccess
+	status                        *user.Status
+	availability                  *user.Availability
+	online                        *bool
+	connections                   *int
+	addconnections                *int
+	version                       *int
+	addversion                    *int
+	last_seen_at                  *time.Time
+	mfa_required                  *bool
+	totp_secret                   *[]byte
+	totp_enabled                  *bool
+	totp_last_step                *int64
+	addtotp_last_step             *int64
+	capacity                      *int
+	addcapacity                   *int
+	archived_at                   *time.Time
+	clearedFields                 map[string]struct{}
+	organization                  *int
+	clearedorganization           bool
+	role                          *int
+	clearedrole                   bool
+	divisions                     map[int]struct{}
+	removeddivisions              map[int]struct{}
+	cleareddivisions              bool
+	sessions                      map[int]struct{}
+	removedsessions               map[int]struct{}
+	clearedsessions               bool
+	live_connections              map[int]struct{}
+	removedlive_connections       map[int]struct{}
+	clearedlive_connections       bool
+	invitations                   map[int]struct{}
+	removedinvitations            map[int]struct{}
+	clearedinvitations            bool
+	mfa_challenges                map[string]struct{}
+	removedmfa_challenges         map[string]struct{}
+	clearedmfa_challenges         bool
+	assigned_conversations        map[int]struct{}
+	removedassigned_conversations map[int]struct{}
+	clearedassigned_conversations bool
+	done                          bool
+	oldValue                      func(context.Context) (*User, error)
+	predicates                    []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -9648,6 +13723,76 @@ func (m *UserMutation) ResetTotpLastStep() {
 	m.addtotp_last_step = nil
 }
 
+// SetCapacity sets the "capacity" field.
+func (m *UserMutation) SetCapacity(i int) {
+	m.capacity = &i
+	m.addcapacity = nil
+}
+
+// Capacity returns the value of the "capacity" field in the mutation.
+func (m *UserMutation) Capacity() (r int, exists bool) {
+	v := m.capacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCapacity returns the old "capacity" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldCapacity(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCapacity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCapacity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCapacity: %w", err)
+	}
+	return oldValue.Capacity, nil
+}
+
+// AddCapacity adds i to the "capacity" field.
+func (m *UserMutation) AddCapacity(i int) {
+	if m.addcapacity != nil {
+		*m.addcapacity += i
+	} else {
+		m.addcapacity = &i
+	}
+}
+
+// AddedCapacity returns the value that was added to the "capacity" field in this mutation.
+func (m *UserMutation) AddedCapacity() (r int, exists bool) {
+	v := m.addcapacity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCapacity clears the value of the "capacity" field.
+func (m *UserMutation) ClearCapacity() {
+	m.capacity = nil
+	m.addcapacity = nil
+	m.clearedFields[user.FieldCapacity] = struct{}{}
+}
+
+// CapacityCleared returns if the "capacity" field was cleared in this mutation.
+func (m *UserMutation) CapacityCleared() bool {
+	_, ok := m.clearedFields[user.FieldCapacity]
+	return ok
+}
+
+// ResetCapacity resets all changes to the "capacity" field.
+func (m *UserMutation) ResetCapacity() {
+	m.capacity = nil
+	m.addcapacity = nil
+	delete(m.clearedFields, user.FieldCapacity)
+}
+
 // SetArchivedAt sets the "archived_at" field.
 func (m *UserMutation) SetArchivedAt(t time.Time) {
 	m.archived_at = &t
@@ -10021,6 +14166,60 @@ func (m *UserMutation) ResetMfaChallenges() {
 	m.removedmfa_challenges = nil
 }
 
+// AddAssignedConversationIDs adds the "assigned_conversations" edge to the Conversation entity by ids.
+func (m *UserMutation) AddAssignedConversationIDs(ids ...int) {
+	if m.assigned_conversations == nil {
+		m.assigned_conversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.assigned_conversations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAssignedConversations clears the "assigned_conversations" edge to the Conversation entity.
+func (m *UserMutation) ClearAssignedConversations() {
+	m.clearedassigned_conversations = true
+}
+
+// AssignedConversationsCleared reports if the "assigned_conversations" edge to the Conversation entity was cleared.
+func (m *UserMutation) AssignedConversationsCleared() bool {
+	return m.clearedassigned_conversations
+}
+
+// RemoveAssignedConversationIDs removes the "assigned_conversations" edge to the Conversation entity by IDs.
+func (m *UserMutation) RemoveAssignedConversationIDs(ids ...int) {
+	if m.removedassigned_conversations == nil {
+		m.removedassigned_conversations = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.assigned_conversations, ids[i])
+		m.removedassigned_conversations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAssignedConversations returns the removed IDs of the "assigned_conversations" edge to the Conversation entity.
+func (m *UserMutation) RemovedAssignedConversationsIDs() (ids []int) {
+	for id := range m.removedassigned_conversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AssignedConversationsIDs returns the "assigned_conversations" edge IDs in the mutation.
+func (m *UserMutation) AssignedConversationsIDs() (ids []int) {
+	for id := range m.assigned_conversations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAssignedConversations resets all changes to the "assigned_conversations" edge.
+func (m *UserMutation) ResetAssignedConversations() {
+	m.assigned_conversations = nil
+	m.clearedassigned_conversations = false
+	m.removedassigned_conversations = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -10055,7 +14254,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 24)
+	fields := make([]string, 0, 25)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -10125,6 +14324,9 @@ func (m *UserMutation) Fields() []string {
 	if m.totp_last_step != nil {
 		fields = append(fields, user.FieldTotpLastStep)
 	}
+	if m.capacity != nil {
+		fields = append(fields, user.FieldCapacity)
+	}
 	if m.archived_at != nil {
 		fields = append(fields, user.FieldArchivedAt)
 	}
@@ -10182,6 +14384,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.TotpEnabled()
 	case user.FieldTotpLastStep:
 		return m.TotpLastStep()
+	case user.FieldCapacity:
+		return m.Capacity()
 	case user.FieldArchivedAt:
 		return m.ArchivedAt()
 	}
@@ -10239,6 +14443,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldTotpEnabled(ctx)
 	case user.FieldTotpLastStep:
 		return m.OldTotpLastStep(ctx)
+	case user.FieldCapacity:
+		return m.OldCapacity(ctx)
 	case user.FieldArchivedAt:
 		return m.OldArchivedAt(ctx)
 	}
@@ -10411,6 +14617,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTotpLastStep(v)
 		return nil
+	case user.FieldCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCapacity(v)
+		return nil
 	case user.FieldArchivedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -10435,6 +14648,9 @@ func (m *UserMutation) AddedFields() []string {
 	if m.addtotp_last_step != nil {
 		fields = append(fields, user.FieldTotpLastStep)
 	}
+	if m.addcapacity != nil {
+		fields = append(fields, user.FieldCapacity)
+	}
 	return fields
 }
 
@@ -10449,6 +14665,8 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedVersion()
 	case user.FieldTotpLastStep:
 		return m.AddedTotpLastStep()
+	case user.FieldCapacity:
+		return m.AddedCapacity()
 	}
 	return nil, false
 }
@@ -10479,6 +14697,13 @@ func (m *UserMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddTotpLastStep(v)
 		return nil
+	case user.FieldCapacity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCapacity(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -10498,6 +14723,9 @@ func (m *UserMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(user.FieldTotpSecret) {
 		fields = append(fields, user.FieldTotpSecret)
+	}
+	if m.FieldCleared(user.FieldCapacity) {
+		fields = append(fields, user.FieldCapacity)
 	}
 	if m.FieldCleared(user.FieldArchivedAt) {
 		fields = append(fields, user.FieldArchivedAt)
@@ -10527,6 +14755,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldTotpSecret:
 		m.ClearTotpSecret()
+		return nil
+	case user.FieldCapacity:
+		m.ClearCapacity()
 		return nil
 	case user.FieldArchivedAt:
 		m.ClearArchivedAt()
@@ -10608,6 +14839,9 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldTotpLastStep:
 		m.ResetTotpLastStep()
 		return nil
+	case user.FieldCapacity:
+		m.ResetCapacity()
+		return nil
 	case user.FieldArchivedAt:
 		m.ResetArchivedAt()
 		return nil
@@ -10617,7 +14851,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.organization != nil {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -10638,6 +14872,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.mfa_challenges != nil {
 		edges = append(edges, user.EdgeMfaChallenges)
+	}
+	if m.assigned_conversations != nil {
+		edges = append(edges, user.EdgeAssignedConversations)
 	}
 	return edges
 }
@@ -10684,13 +14921,19 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeAssignedConversations:
+		ids := make([]ent.Value, 0, len(m.assigned_conversations))
+		for id := range m.assigned_conversations {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.removeddivisions != nil {
 		edges = append(edges, user.EdgeDivisions)
 	}
@@ -10705,6 +14948,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedmfa_challenges != nil {
 		edges = append(edges, user.EdgeMfaChallenges)
+	}
+	if m.removedassigned_conversations != nil {
+		edges = append(edges, user.EdgeAssignedConversations)
 	}
 	return edges
 }
@@ -10743,13 +14989,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeAssignedConversations:
+		ids := make([]ent.Value, 0, len(m.removedassigned_conversations))
+		for id := range m.removedassigned_conversations {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.clearedorganization {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -10770,6 +15022,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.clearedmfa_challenges {
 		edges = append(edges, user.EdgeMfaChallenges)
+	}
+	if m.clearedassigned_conversations {
+		edges = append(edges, user.EdgeAssignedConversations)
 	}
 	return edges
 }
@@ -10792,6 +15047,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedinvitations
 	case user.EdgeMfaChallenges:
 		return m.clearedmfa_challenges
+	case user.EdgeAssignedConversations:
+		return m.clearedassigned_conversations
 	}
 	return false
 }
@@ -10834,6 +15091,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeMfaChallenges:
 		m.ResetMfaChallenges()
+		return nil
+	case user.EdgeAssignedConversations:
+		m.ResetAssignedConversations()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

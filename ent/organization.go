@@ -51,18 +51,30 @@ type OrganizationEdges struct {
 	Invitations []*Invitation `json:"invitations,omitempty"`
 	// MfaChallenges holds the value of the mfa_challenges edge.
 	MfaChallenges []*MfaChallenge `json:"mfa_challenges,omitempty"`
+	// APIKeys holds the value of the api_keys edge.
+	APIKeys []*ApiKey `json:"api_keys,omitempty"`
+	// Conversations holds the value of the conversations edge.
+	Conversations []*Conversation `json:"conversations,omitempty"`
+	// AllocationSettings holds the value of the allocation_settings edge.
+	AllocationSettings []*AllocationSettings `json:"allocation_settings,omitempty"`
+	// AgentLoads holds the value of the agent_loads edge.
+	AgentLoads []*AgentLoad `json:"agent_loads,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [12]bool
 
-	namedUsers         map[string][]*User
-	namedRoles         map[string][]*Role
-	namedDivisions     map[string][]*Division
-	namedChannels      map[string][]*Channel
-	namedSessions      map[string][]*Session
-	namedConnections   map[string][]*Connection
-	namedInvitations   map[string][]*Invitation
-	namedMfaChallenges map[string][]*MfaChallenge
+	namedUsers              map[string][]*User
+	namedRoles              map[string][]*Role
+	namedDivisions          map[string][]*Division
+	namedChannels           map[string][]*Channel
+	namedSessions           map[string][]*Session
+	namedConnections        map[string][]*Connection
+	namedInvitations        map[string][]*Invitation
+	namedMfaChallenges      map[string][]*MfaChallenge
+	namedAPIKeys            map[string][]*ApiKey
+	namedConversations      map[string][]*Conversation
+	namedAllocationSettings map[string][]*AllocationSettings
+	namedAgentLoads         map[string][]*AgentLoad
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -135,6 +147,42 @@ func (e OrganizationEdges) MfaChallengesOrErr() ([]*MfaChallenge, error) {
 		return e.MfaChallenges, nil
 	}
 	return nil, &NotLoadedError{edge: "mfa_challenges"}
+}
+
+// APIKeysOrErr returns the APIKeys value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) APIKeysOrErr() ([]*ApiKey, error) {
+	if e.loadedTypes[8] {
+		return e.APIKeys, nil
+	}
+	return nil, &NotLoadedError{edge: "api_keys"}
+}
+
+// ConversationsOrErr returns the Conversations value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) ConversationsOrErr() ([]*Conversation, error) {
+	if e.loadedTypes[9] {
+		return e.Conversations, nil
+	}
+	return nil, &NotLoadedError{edge: "conversations"}
+}
+
+// AllocationSettingsOrErr returns the AllocationSettings value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) AllocationSettingsOrErr() ([]*AllocationSettings, error) {
+	if e.loadedTypes[10] {
+		return e.AllocationSettings, nil
+	}
+	return nil, &NotLoadedError{edge: "allocation_settings"}
+}
+
+// AgentLoadsOrErr returns the AgentLoads value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) AgentLoadsOrErr() ([]*AgentLoad, error) {
+	if e.loadedTypes[11] {
+		return e.AgentLoads, nil
+	}
+	return nil, &NotLoadedError{edge: "agent_loads"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -250,6 +298,26 @@ func (_m *Organization) QueryInvitations() *InvitationQuery {
 // QueryMfaChallenges queries the "mfa_challenges" edge of the Organization entity.
 func (_m *Organization) QueryMfaChallenges() *MfaChallengeQuery {
 	return NewOrganizationClient(_m.config).QueryMfaChallenges(_m)
+}
+
+// QueryAPIKeys queries the "api_keys" edge of the Organization entity.
+func (_m *Organization) QueryAPIKeys() *ApiKeyQuery {
+	return NewOrganizationClient(_m.config).QueryAPIKeys(_m)
+}
+
+// QueryConversations queries the "conversations" edge of the Organization entity.
+func (_m *Organization) QueryConversations() *ConversationQuery {
+	return NewOrganizationClient(_m.config).QueryConversations(_m)
+}
+
+// QueryAllocationSettings queries the "allocation_settings" edge of the Organization entity.
+func (_m *Organization) QueryAllocationSettings() *AllocationSettingsQuery {
+	return NewOrganizationClient(_m.config).QueryAllocationSettings(_m)
+}
+
+// QueryAgentLoads queries the "agent_loads" edge of the Organization entity.
+func (_m *Organization) QueryAgentLoads() *AgentLoadQuery {
+	return NewOrganizationClient(_m.config).QueryAgentLoads(_m)
 }
 
 // Update returns a builder for updating this Organization.
@@ -482,6 +550,102 @@ func (_m *Organization) appendNamedMfaChallenges(name string, edges ...*MfaChall
 		_m.Edges.namedMfaChallenges[name] = []*MfaChallenge{}
 	} else {
 		_m.Edges.namedMfaChallenges[name] = append(_m.Edges.namedMfaChallenges[name], edges...)
+	}
+}
+
+// NamedAPIKeys returns the APIKeys named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedAPIKeys(name string) ([]*ApiKey, error) {
+	if _m.Edges.namedAPIKeys == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAPIKeys[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedAPIKeys(name string, edges ...*ApiKey) {
+	if _m.Edges.namedAPIKeys == nil {
+		_m.Edges.namedAPIKeys = make(map[string][]*ApiKey)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAPIKeys[name] = []*ApiKey{}
+	} else {
+		_m.Edges.namedAPIKeys[name] = append(_m.Edges.namedAPIKeys[name], edges...)
+	}
+}
+
+// NamedConversations returns the Conversations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedConversations(name string) ([]*Conversation, error) {
+	if _m.Edges.namedConversations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedConversations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedConversations(name string, edges ...*Conversation) {
+	if _m.Edges.namedConversations == nil {
+		_m.Edges.namedConversations = make(map[string][]*Conversation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedConversations[name] = []*Conversation{}
+	} else {
+		_m.Edges.namedConversations[name] = append(_m.Edges.namedConversations[name], edges...)
+	}
+}
+
+// NamedAllocationSettings returns the AllocationSettings named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedAllocationSettings(name string) ([]*AllocationSettings, error) {
+	if _m.Edges.namedAllocationSettings == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAllocationSettings[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedAllocationSettings(name string, edges ...*AllocationSettings) {
+	if _m.Edges.namedAllocationSettings == nil {
+		_m.Edges.namedAllocationSettings = make(map[string][]*AllocationSettings)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAllocationSettings[name] = []*AllocationSettings{}
+	} else {
+		_m.Edges.namedAllocationSettings[name] = append(_m.Edges.namedAllocationSettings[name], edges...)
+	}
+}
+
+// NamedAgentLoads returns the AgentLoads named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedAgentLoads(name string) ([]*AgentLoad, error) {
+	if _m.Edges.namedAgentLoads == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAgentLoads[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedAgentLoads(name string, edges ...*AgentLoad) {
+	if _m.Edges.namedAgentLoads == nil {
+		_m.Edges.namedAgentLoads = make(map[string][]*AgentLoad)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAgentLoads[name] = []*AgentLoad{}
+	} else {
+		_m.Edges.namedAgentLoads[name] = append(_m.Edges.namedAgentLoads[name], edges...)
 	}
 }
 

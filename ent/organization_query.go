@@ -8,8 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
@@ -28,28 +32,36 @@ import (
 // OrganizationQuery is the builder for querying Organization entities.
 type OrganizationQuery struct {
 	config
-	ctx                    *QueryContext
-	order                  []organization.OrderOption
-	inters                 []Interceptor
-	predicates             []predicate.Organization
-	withUsers              *UserQuery
-	withRoles              *RoleQuery
-	withDivisions          *DivisionQuery
-	withChannels           *ChannelQuery
-	withSessions           *SessionQuery
-	withConnections        *ConnectionQuery
-	withInvitations        *InvitationQuery
-	withMfaChallenges      *MfaChallengeQuery
-	loadTotal              []func(context.Context, []*Organization) error
-	modifiers              []func(*sql.Selector)
-	withNamedUsers         map[string]*UserQuery
-	withNamedRoles         map[string]*RoleQuery
-	withNamedDivisions     map[string]*DivisionQuery
-	withNamedChannels      map[string]*ChannelQuery
-	withNamedSessions      map[string]*SessionQuery
-	withNamedConnections   map[string]*ConnectionQuery
-	withNamedInvitations   map[string]*InvitationQuery
-	withNamedMfaChallenges map[string]*MfaChallengeQuery
+	ctx                         *QueryContext
+	order                       []organization.OrderOption
+	inters                      []Interceptor
+	predicates                  []predicate.Organization
+	withUsers                   *UserQuery
+	withRoles                   *RoleQuery
+	withDivisions               *DivisionQuery
+	withChannels                *ChannelQuery
+	withSessions                *SessionQuery
+	withConnections             *ConnectionQuery
+	withInvitations             *InvitationQuery
+	withMfaChallenges           *MfaChallengeQuery
+	withAPIKeys                 *ApiKeyQuery
+	withConversations           *ConversationQuery
+	withAllocationSettings      *AllocationSettingsQuery
+	withAgentLoads              *AgentLoadQuery
+	loadTotal                   []func(context.Context, []*Organization) error
+	modifiers                   []func(*sql.Selector)
+	withNamedUsers              map[string]*UserQuery
+	withNamedRoles              map[string]*RoleQuery
+	withNamedDivisions          map[string]*DivisionQuery
+	withNamedChannels           map[string]*ChannelQuery
+	withNamedSessions           map[string]*SessionQuery
+	withNamedConnections        map[string]*ConnectionQuery
+	withNamedInvitations        map[string]*InvitationQuery
+	withNamedMfaChallenges      map[string]*MfaChallengeQuery
+	withNamedAPIKeys            map[string]*ApiKeyQuery
+	withNamedConversations      map[string]*ConversationQuery
+	withNamedAllocationSettings map[string]*AllocationSettingsQuery
+	withNamedAgentLoads         map[string]*AgentLoadQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -262,6 +274,94 @@ func (_q *OrganizationQuery) QueryMfaChallenges() *MfaChallengeQuery {
 	return query
 }
 
+// QueryAPIKeys chains the current query on the "api_keys" edge.
+func (_q *OrganizationQuery) QueryAPIKeys() *ApiKeyQuery {
+	query := (&ApiKeyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(apikey.Table, apikey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.APIKeysTable, organization.APIKeysColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryConversations chains the current query on the "conversations" edge.
+func (_q *OrganizationQuery) QueryConversations() *ConversationQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.ConversationsTable, organization.ConversationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAllocationSettings chains the current query on the "allocation_settings" edge.
+func (_q *OrganizationQuery) QueryAllocationSettings() *AllocationSettingsQuery {
+	query := (&AllocationSettingsClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(allocationsettings.Table, allocationsettings.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.AllocationSettingsTable, organization.AllocationSettingsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAgentLoads chains the current query on the "agent_loads" edge.
+func (_q *OrganizationQuery) QueryAgentLoads() *AgentLoadQuery {
+	query := (&AgentLoadClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(agentload.Table, agentload.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.AgentLoadsTable, organization.AgentLoadsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Organization entity from the query.
 // Returns a *NotFoundError when no Organization was found.
 func (_q *OrganizationQuery) First(ctx context.Context) (*Organization, error) {
@@ -449,19 +549,23 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		return nil
 	}
 	return &OrganizationQuery{
-		config:            _q.config,
-		ctx:               _q.ctx.Clone(),
-		order:             append([]organization.OrderOption{}, _q.order...),
-		inters:            append([]Interceptor{}, _q.inters...),
-		predicates:        append([]predicate.Organization{}, _q.predicates...),
-		withUsers:         _q.withUsers.Clone(),
-		withRoles:         _q.withRoles.Clone(),
-		withDivisions:     _q.withDivisions.Clone(),
-		withChannels:      _q.withChannels.Clone(),
-		withSessions:      _q.withSessions.Clone(),
-		withConnections:   _q.withConnections.Clone(),
-		withInvitations:   _q.withInvitations.Clone(),
-		withMfaChallenges: _q.withMfaChallenges.Clone(),
+		config:                 _q.config,
+		ctx:                    _q.ctx.Clone(),
+		order:                  append([]organization.OrderOption{}, _q.order...),
+		inters:                 append([]Interceptor{}, _q.inters...),
+		predicates:             append([]predicate.Organization{}, _q.predicates...),
+		withUsers:              _q.withUsers.Clone(),
+		withRoles:              _q.withRoles.Clone(),
+		withDivisions:          _q.withDivisions.Clone(),
+		withChannels:           _q.withChannels.Clone(),
+		withSessions:           _q.withSessions.Clone(),
+		withConnections:        _q.withConnections.Clone(),
+		withInvitations:        _q.withInvitations.Clone(),
+		withMfaChallenges:      _q.withMfaChallenges.Clone(),
+		withAPIKeys:            _q.withAPIKeys.Clone(),
+		withConversations:      _q.withConversations.Clone(),
+		withAllocationSettings: _q.withAllocationSettings.Clone(),
+		withAgentLoads:         _q.withAgentLoads.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -557,6 +661,50 @@ func (_q *OrganizationQuery) WithMfaChallenges(opts ...func(*MfaChallengeQuery))
 	return _q
 }
 
+// WithAPIKeys tells the query-builder to eager-load the nodes that are connected to
+// the "api_keys" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithAPIKeys(opts ...func(*ApiKeyQuery)) *OrganizationQuery {
+	query := (&ApiKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAPIKeys = query
+	return _q
+}
+
+// WithConversations tells the query-builder to eager-load the nodes that are connected to
+// the "conversations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithConversations(opts ...func(*ConversationQuery)) *OrganizationQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withConversations = query
+	return _q
+}
+
+// WithAllocationSettings tells the query-builder to eager-load the nodes that are connected to
+// the "allocation_settings" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithAllocationSettings(opts ...func(*AllocationSettingsQuery)) *OrganizationQuery {
+	query := (&AllocationSettingsClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAllocationSettings = query
+	return _q
+}
+
+// WithAgentLoads tells the query-builder to eager-load the nodes that are connected to
+// the "agent_loads" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithAgentLoads(opts ...func(*AgentLoadQuery)) *OrganizationQuery {
+	query := (&AgentLoadClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAgentLoads = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -641,7 +789,7 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [12]bool{
 			_q.withUsers != nil,
 			_q.withRoles != nil,
 			_q.withDivisions != nil,
@@ -650,6 +798,10 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			_q.withConnections != nil,
 			_q.withInvitations != nil,
 			_q.withMfaChallenges != nil,
+			_q.withAPIKeys != nil,
+			_q.withConversations != nil,
+			_q.withAllocationSettings != nil,
+			_q.withAgentLoads != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -729,6 +881,36 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withAPIKeys; query != nil {
+		if err := _q.loadAPIKeys(ctx, query, nodes,
+			func(n *Organization) { n.Edges.APIKeys = []*ApiKey{} },
+			func(n *Organization, e *ApiKey) { n.Edges.APIKeys = append(n.Edges.APIKeys, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withConversations; query != nil {
+		if err := _q.loadConversations(ctx, query, nodes,
+			func(n *Organization) { n.Edges.Conversations = []*Conversation{} },
+			func(n *Organization, e *Conversation) { n.Edges.Conversations = append(n.Edges.Conversations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAllocationSettings; query != nil {
+		if err := _q.loadAllocationSettings(ctx, query, nodes,
+			func(n *Organization) { n.Edges.AllocationSettings = []*AllocationSettings{} },
+			func(n *Organization, e *AllocationSettings) {
+				n.Edges.AllocationSettings = append(n.Edges.AllocationSettings, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAgentLoads; query != nil {
+		if err := _q.loadAgentLoads(ctx, query, nodes,
+			func(n *Organization) { n.Edges.AgentLoads = []*AgentLoad{} },
+			func(n *Organization, e *AgentLoad) { n.Edges.AgentLoads = append(n.Edges.AgentLoads, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedUsers(name) },
@@ -782,6 +964,34 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadMfaChallenges(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedMfaChallenges(name) },
 			func(n *Organization, e *MfaChallenge) { n.appendNamedMfaChallenges(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAPIKeys {
+		if err := _q.loadAPIKeys(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedAPIKeys(name) },
+			func(n *Organization, e *ApiKey) { n.appendNamedAPIKeys(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedConversations {
+		if err := _q.loadConversations(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedConversations(name) },
+			func(n *Organization, e *Conversation) { n.appendNamedConversations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAllocationSettings {
+		if err := _q.loadAllocationSettings(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedAllocationSettings(name) },
+			func(n *Organization, e *AllocationSettings) { n.appendNamedAllocationSettings(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAgentLoads {
+		if err := _q.loadAgentLoads(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedAgentLoads(name) },
+			func(n *Organization, e *AgentLoad) { n.appendNamedAgentLoads(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1033,6 +1243,126 @@ func (_q *OrganizationQuery) loadMfaChallenges(ctx context.Context, query *MfaCh
 	}
 	return nil
 }
+func (_q *OrganizationQuery) loadAPIKeys(ctx context.Context, query *ApiKeyQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *ApiKey)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(apikey.FieldOrganizationID)
+	}
+	query.Where(predicate.ApiKey(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.APIKeysColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadConversations(ctx context.Context, query *ConversationQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *Conversation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(conversation.FieldOrganizationID)
+	}
+	query.Where(predicate.Conversation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.ConversationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadAllocationSettings(ctx context.Context, query *AllocationSettingsQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *AllocationSettings)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(allocationsettings.FieldOrganizationID)
+	}
+	query.Where(predicate.AllocationSettings(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.AllocationSettingsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadAgentLoads(ctx context.Context, query *AgentLoadQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *AgentLoad)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(agentload.FieldOrganizationID)
+	}
+	query.Where(predicate.AgentLoad(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.AgentLoadsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *OrganizationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1236,6 +1566,62 @@ func (_q *OrganizationQuery) WithNamedMfaChallenges(name string, opts ...func(*M
 		_q.withNamedMfaChallenges = make(map[string]*MfaChallengeQuery)
 	}
 	_q.withNamedMfaChallenges[name] = query
+	return _q
+}
+
+// WithNamedAPIKeys tells the query-builder to eager-load the nodes that are connected to the "api_keys"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedAPIKeys(name string, opts ...func(*ApiKeyQuery)) *OrganizationQuery {
+	query := (&ApiKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAPIKeys == nil {
+		_q.withNamedAPIKeys = make(map[string]*ApiKeyQuery)
+	}
+	_q.withNamedAPIKeys[name] = query
+	return _q
+}
+
+// WithNamedConversations tells the query-builder to eager-load the nodes that are connected to the "conversations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedConversations(name string, opts ...func(*ConversationQuery)) *OrganizationQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedConversations == nil {
+		_q.withNamedConversations = make(map[string]*ConversationQuery)
+	}
+	_q.withNamedConversations[name] = query
+	return _q
+}
+
+// WithNamedAllocationSettings tells the query-builder to eager-load the nodes that are connected to the "allocation_settings"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedAllocationSettings(name string, opts ...func(*AllocationSettingsQuery)) *OrganizationQuery {
+	query := (&AllocationSettingsClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAllocationSettings == nil {
+		_q.withNamedAllocationSettings = make(map[string]*AllocationSettingsQuery)
+	}
+	_q.withNamedAllocationSettings[name] = query
+	return _q
+}
+
+// WithNamedAgentLoads tells the query-builder to eager-load the nodes that are connected to the "agent_loads"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedAgentLoads(name string, opts ...func(*AgentLoadQuery)) *OrganizationQuery {
+	query := (&AgentLoadClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAgentLoads == nil {
+		_q.withNamedAgentLoads = make(map[string]*AgentLoadQuery)
+	}
+	_q.withNamedAgentLoads[name] = query
 	return _q
 }
 

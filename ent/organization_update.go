@@ -6,8 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
@@ -205,6 +209,66 @@ func (_u *OrganizationUpdate) AddMfaChallenges(v ...*MfaChallenge) *Organization
 	return _u.AddMfaChallengeIDs(ids...)
 }
 
+// AddAPIKeyIDs adds the "api_keys" edge to the ApiKey entity by IDs.
+func (_u *OrganizationUpdate) AddAPIKeyIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.AddAPIKeyIDs(ids...)
+	return _u
+}
+
+// AddAPIKeys adds the "api_keys" edges to the ApiKey entity.
+func (_u *OrganizationUpdate) AddAPIKeys(v ...*ApiKey) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAPIKeyIDs(ids...)
+}
+
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
+func (_u *OrganizationUpdate) AddConversationIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.AddConversationIDs(ids...)
+	return _u
+}
+
+// AddConversations adds the "conversations" edges to the Conversation entity.
+func (_u *OrganizationUpdate) AddConversations(v ...*Conversation) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConversationIDs(ids...)
+}
+
+// AddAllocationSettingIDs adds the "allocation_settings" edge to the AllocationSettings entity by IDs.
+func (_u *OrganizationUpdate) AddAllocationSettingIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.AddAllocationSettingIDs(ids...)
+	return _u
+}
+
+// AddAllocationSettings adds the "allocation_settings" edges to the AllocationSettings entity.
+func (_u *OrganizationUpdate) AddAllocationSettings(v ...*AllocationSettings) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAllocationSettingIDs(ids...)
+}
+
+// AddAgentLoadIDs adds the "agent_loads" edge to the AgentLoad entity by IDs.
+func (_u *OrganizationUpdate) AddAgentLoadIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.AddAgentLoadIDs(ids...)
+	return _u
+}
+
+// AddAgentLoads adds the "agent_loads" edges to the AgentLoad entity.
+func (_u *OrganizationUpdate) AddAgentLoads(v ...*AgentLoad) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAgentLoadIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -376,6 +440,90 @@ func (_u *OrganizationUpdate) RemoveMfaChallenges(v ...*MfaChallenge) *Organizat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMfaChallengeIDs(ids...)
+}
+
+// ClearAPIKeys clears all "api_keys" edges to the ApiKey entity.
+func (_u *OrganizationUpdate) ClearAPIKeys() *OrganizationUpdate {
+	_u.mutation.ClearAPIKeys()
+	return _u
+}
+
+// RemoveAPIKeyIDs removes the "api_keys" edge to ApiKey entities by IDs.
+func (_u *OrganizationUpdate) RemoveAPIKeyIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.RemoveAPIKeyIDs(ids...)
+	return _u
+}
+
+// RemoveAPIKeys removes "api_keys" edges to ApiKey entities.
+func (_u *OrganizationUpdate) RemoveAPIKeys(v ...*ApiKey) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAPIKeyIDs(ids...)
+}
+
+// ClearConversations clears all "conversations" edges to the Conversation entity.
+func (_u *OrganizationUpdate) ClearConversations() *OrganizationUpdate {
+	_u.mutation.ClearConversations()
+	return _u
+}
+
+// RemoveConversationIDs removes the "conversations" edge to Conversation entities by IDs.
+func (_u *OrganizationUpdate) RemoveConversationIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.RemoveConversationIDs(ids...)
+	return _u
+}
+
+// RemoveConversations removes "conversations" edges to Conversation entities.
+func (_u *OrganizationUpdate) RemoveConversations(v ...*Conversation) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConversationIDs(ids...)
+}
+
+// ClearAllocationSettings clears all "allocation_settings" edges to the AllocationSettings entity.
+func (_u *OrganizationUpdate) ClearAllocationSettings() *OrganizationUpdate {
+	_u.mutation.ClearAllocationSettings()
+	return _u
+}
+
+// RemoveAllocationSettingIDs removes the "allocation_settings" edge to AllocationSettings entities by IDs.
+func (_u *OrganizationUpdate) RemoveAllocationSettingIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.RemoveAllocationSettingIDs(ids...)
+	return _u
+}
+
+// RemoveAllocationSettings removes "allocation_settings" edges to AllocationSettings entities.
+func (_u *OrganizationUpdate) RemoveAllocationSettings(v ...*AllocationSettings) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAllocationSettingIDs(ids...)
+}
+
+// ClearAgentLoads clears all "agent_loads" edges to the AgentLoad entity.
+func (_u *OrganizationUpdate) ClearAgentLoads() *OrganizationUpdate {
+	_u.mutation.ClearAgentLoads()
+	return _u
+}
+
+// RemoveAgentLoadIDs removes the "agent_loads" edge to AgentLoad entities by IDs.
+func (_u *OrganizationUpdate) RemoveAgentLoadIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.RemoveAgentLoadIDs(ids...)
+	return _u
+}
+
+// RemoveAgentLoads removes "agent_loads" edges to AgentLoad entities.
+func (_u *OrganizationUpdate) RemoveAgentLoads(v ...*AgentLoad) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAgentLoadIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -830,6 +978,186 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.APIKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAPIKeysIDs(); len(nodes) > 0 && !_u.mutation.APIKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.APIKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConversationsIDs(); len(nodes) > 0 && !_u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AllocationSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allocationsettings.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAllocationSettingsIDs(); len(nodes) > 0 && !_u.mutation.AllocationSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allocationsettings.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AllocationSettingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allocationsettings.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AgentLoadsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentload.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAgentLoadsIDs(); len(nodes) > 0 && !_u.mutation.AgentLoadsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentload.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AgentLoadsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentload.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1020,6 +1348,66 @@ func (_u *OrganizationUpdateOne) AddMfaChallenges(v ...*MfaChallenge) *Organizat
 	return _u.AddMfaChallengeIDs(ids...)
 }
 
+// AddAPIKeyIDs adds the "api_keys" edge to the ApiKey entity by IDs.
+func (_u *OrganizationUpdateOne) AddAPIKeyIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.AddAPIKeyIDs(ids...)
+	return _u
+}
+
+// AddAPIKeys adds the "api_keys" edges to the ApiKey entity.
+func (_u *OrganizationUpdateOne) AddAPIKeys(v ...*ApiKey) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAPIKeyIDs(ids...)
+}
+
+// AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
+func (_u *OrganizationUpdateOne) AddConversationIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.AddConversationIDs(ids...)
+	return _u
+}
+
+// AddConversations adds the "conversations" edges to the Conversation entity.
+func (_u *OrganizationUpdateOne) AddConversations(v ...*Conversation) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConversationIDs(ids...)
+}
+
+// AddAllocationSettingIDs adds the "allocation_settings" edge to the AllocationSettings entity by IDs.
+func (_u *OrganizationUpdateOne) AddAllocationSettingIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.AddAllocationSettingIDs(ids...)
+	return _u
+}
+
+// AddAllocationSettings adds the "allocation_settings" edges to the AllocationSettings entity.
+func (_u *OrganizationUpdateOne) AddAllocationSettings(v ...*AllocationSettings) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAllocationSettingIDs(ids...)
+}
+
+// AddAgentLoadIDs adds the "agent_loads" edge to the AgentLoad entity by IDs.
+func (_u *OrganizationUpdateOne) AddAgentLoadIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.AddAgentLoadIDs(ids...)
+	return _u
+}
+
+// AddAgentLoads adds the "agent_loads" edges to the AgentLoad entity.
+func (_u *OrganizationUpdateOne) AddAgentLoads(v ...*AgentLoad) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAgentLoadIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdateOne) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -1191,6 +1579,90 @@ func (_u *OrganizationUpdateOne) RemoveMfaChallenges(v ...*MfaChallenge) *Organi
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMfaChallengeIDs(ids...)
+}
+
+// ClearAPIKeys clears all "api_keys" edges to the ApiKey entity.
+func (_u *OrganizationUpdateOne) ClearAPIKeys() *OrganizationUpdateOne {
+	_u.mutation.ClearAPIKeys()
+	return _u
+}
+
+// RemoveAPIKeyIDs removes the "api_keys" edge to ApiKey entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveAPIKeyIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.RemoveAPIKeyIDs(ids...)
+	return _u
+}
+
+// RemoveAPIKeys removes "api_keys" edges to ApiKey entities.
+func (_u *OrganizationUpdateOne) RemoveAPIKeys(v ...*ApiKey) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAPIKeyIDs(ids...)
+}
+
+// ClearConversations clears all "conversations" edges to the Conversation entity.
+func (_u *OrganizationUpdateOne) ClearConversations() *OrganizationUpdateOne {
+	_u.mutation.ClearConversations()
+	return _u
+}
+
+// RemoveConversationIDs removes the "conversations" edge to Conversation entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveConversationIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.RemoveConversationIDs(ids...)
+	return _u
+}
+
+// RemoveConversations removes "conversations" edges to Conversation entities.
+func (_u *OrganizationUpdateOne) RemoveConversations(v ...*Conversation) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConversationIDs(ids...)
+}
+
+// ClearAllocationSettings clears all "allocation_settings" edges to the AllocationSettings entity.
+func (_u *OrganizationUpdateOne) ClearAllocationSettings() *OrganizationUpdateOne {
+	_u.mutation.ClearAllocationSettings()
+	return _u
+}
+
+// RemoveAllocationSettingIDs removes the "allocation_settings" edge to AllocationSettings entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveAllocationSettingIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.RemoveAllocationSettingIDs(ids...)
+	return _u
+}
+
+// RemoveAllocationSettings removes "allocation_settings" edges to AllocationSettings entities.
+func (_u *OrganizationUpdateOne) RemoveAllocationSettings(v ...*AllocationSettings) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAllocationSettingIDs(ids...)
+}
+
+// ClearAgentLoads clears all "agent_loads" edges to the AgentLoad entity.
+func (_u *OrganizationUpdateOne) ClearAgentLoads() *OrganizationUpdateOne {
+	_u.mutation.ClearAgentLoads()
+	return _u
+}
+
+// RemoveAgentLoadIDs removes the "agent_loads" edge to AgentLoad entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveAgentLoadIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.RemoveAgentLoadIDs(ids...)
+	return _u
+}
+
+// RemoveAgentLoads removes "agent_loads" edges to AgentLoad entities.
+func (_u *OrganizationUpdateOne) RemoveAgentLoads(v ...*AgentLoad) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAgentLoadIDs(ids...)
 }
 
 // Where appends a list predicates to the OrganizationUpdate builder.
@@ -1668,6 +2140,186 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(mfachallenge.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.APIKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAPIKeysIDs(); len(nodes) > 0 && !_u.mutation.APIKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.APIKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.APIKeysTable,
+			Columns: []string{organization.APIKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConversationsIDs(); len(nodes) > 0 && !_u.mutation.ConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.ConversationsTable,
+			Columns: []string{organization.ConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AllocationSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allocationsettings.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAllocationSettingsIDs(); len(nodes) > 0 && !_u.mutation.AllocationSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allocationsettings.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AllocationSettingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AllocationSettingsTable,
+			Columns: []string{organization.AllocationSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allocationsettings.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AgentLoadsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentload.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAgentLoadsIDs(); len(nodes) > 0 && !_u.mutation.AgentLoadsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentload.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AgentLoadsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.AgentLoadsTable,
+			Columns: []string{organization.AgentLoadsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(agentload.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -12,10 +12,18 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AgentLoad is the client for interacting with the AgentLoad builders.
+	AgentLoad *AgentLoadClient
+	// AllocationSettings is the client for interacting with the AllocationSettings builders.
+	AllocationSettings *AllocationSettingsClient
+	// ApiKey is the client for interacting with the ApiKey builders.
+	ApiKey *ApiKeyClient
 	// Channel is the client for interacting with the Channel builders.
 	Channel *ChannelClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
+	// Conversation is the client for interacting with the Conversation builders.
+	Conversation *ConversationClient
 	// Division is the client for interacting with the Division builders.
 	Division *DivisionClient
 	// Instance is the client for interacting with the Instance builders.
@@ -165,8 +173,12 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AgentLoad = NewAgentLoadClient(tx.config)
+	tx.AllocationSettings = NewAllocationSettingsClient(tx.config)
+	tx.ApiKey = NewApiKeyClient(tx.config)
 	tx.Channel = NewChannelClient(tx.config)
 	tx.Connection = NewConnectionClient(tx.config)
+	tx.Conversation = NewConversationClient(tx.config)
 	tx.Division = NewDivisionClient(tx.config)
 	tx.Instance = NewInstanceClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
@@ -185,7 +197,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Channel.QueryXXX(), the query will be executed
+// applies a query, for example: AgentLoad.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

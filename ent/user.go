@@ -65,6 +65,8 @@ type User struct {
 	TotpEnabled bool `json:"totp_enabled,omitempty"`
 	// The last time step of an accepted authenticator code, so that none is used twice.
 	TotpLastStep int64 `json:"totp_last_step,omitempty"`
+	// The most open conversations allocation gives the user; when null, the allocation settings' default capacity.
+	Capacity *int `json:"capacity,omitempty"`
 	// When the user was archived, if they are.
 	ArchivedAt *time.Time `json:"archived_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -89,17 +91,20 @@ type UserEdges struct {
 	Invitations []*Invitation `json:"invitations,omitempty"`
 	// MfaChallenges holds the value of the mfa_challenges edge.
 	MfaChallenges []*MfaChallenge `json:"mfa_challenges,omitempty"`
+	// AssignedConversations holds the value of the assigned_conversations edge.
+	AssignedConversations []*Conversation `json:"assigned_conversations,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedDivisions       map[string][]*Division
-	namedSessions        map[string][]*Session
-	namedLiveConnections map[string][]*Connection
-	namedInvitations     map[string][]*Invitation
-	namedMfaChallenges   map[string][]*MfaChallenge
+	namedDivisions             map[string][]*Division
+	namedSessions              map[string][]*Session
+	namedLiveConnections       map[string][]*Connection
+	namedInvitations           map[string][]*Invitation
+	namedMfaChallenges         map[string][]*MfaChallenge
+	namedAssignedConversations map[string][]*Conversation
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -169,6 +174,15 @@ func (e UserEdges) MfaChallengesOrErr() ([]*MfaChallenge, error) {
 	return nil, &NotLoadedError{edge: "mfa_challenges"}
 }
 
+// AssignedConversationsOrErr returns the AssignedConversations value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) AssignedConversationsOrErr() ([]*Conversation, error) {
+	if e.loadedTypes[7] {
+		return e.AssignedConversations, nil
+	}
+	return nil, &NotLoadedError{edge: "assigned_conversations"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -178,7 +192,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case user.FieldBroadcast, user.FieldOnline, user.FieldMfaRequired, user.FieldTotpEnabled:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldConnections, user.FieldVersion, user.FieldTotpLastStep:
+		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldConnections, user.FieldVersion, user.FieldTotpLastStep, user.FieldCapacity:
 			values[i] = new(sql.NullInt64)
 		case user.FieldFirstName, user.FieldLastName, user.FieldDisplayName, user.FieldEmail, user.FieldPhone, user.FieldAvatarURL, user.FieldPassword, user.FieldChatAccess, user.FieldStatus, user.FieldAvailability:
 			values[i] = new(sql.NullString)
@@ -346,6 +360,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.TotpLastStep = value.Int64
 			}
+		case user.FieldCapacity:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field capacity", values[i])
+			} else if value.Valid {
+				_m.Capacity = new(int)
+				*_m.Capacity = int(value.Int64)
+			}
 		case user.FieldArchivedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field archived_at", values[i])
@@ -399,6 +420,11 @@ func (_m *User) QueryInvitations() *InvitationQuery {
 // QueryMfaChallenges queries the "mfa_challenges" edge of the User entity.
 func (_m *User) QueryMfaChallenges() *MfaChallengeQuery {
 	return NewUserClient(_m.config).QueryMfaChallenges(_m)
+}
+
+// QueryAssignedConversations queries the "assigned_conversations" edge of the User entity.
+func (_m *User) QueryAssignedConversations() *ConversationQuery {
+	return NewUserClient(_m.config).QueryAssignedConversations(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -496,6 +522,11 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("totp_last_step=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TotpLastStep))
+	builder.WriteString(", ")
+	if v := _m.Capacity; v != nil {
+		builder.WriteString("capacity=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	if v := _m.ArchivedAt; v != nil {
 		builder.WriteString("archived_at=")
@@ -622,6 +653,30 @@ func (_m *User) appendNamedMfaChallenges(name string, edges ...*MfaChallenge) {
 		_m.Edges.namedMfaChallenges[name] = []*MfaChallenge{}
 	} else {
 		_m.Edges.namedMfaChallenges[name] = append(_m.Edges.namedMfaChallenges[name], edges...)
+	}
+}
+
+// NamedAssignedConversations returns the AssignedConversations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedAssignedConversations(name string) ([]*Conversation, error) {
+	if _m.Edges.namedAssignedConversations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAssignedConversations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedAssignedConversations(name string, edges ...*Conversation) {
+	if _m.Edges.namedAssignedConversations == nil {
+		_m.Edges.namedAssignedConversations = make(map[string][]*Conversation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAssignedConversations[name] = []*Conversation{}
+	} else {
+		_m.Edges.namedAssignedConversations[name] = append(_m.Edges.namedAssignedConversations[name], edges...)
 	}
 }
 

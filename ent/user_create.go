@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
@@ -16,6 +17,7 @@ import (
 	"roster/ent/user"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 )
@@ -25,6 +27,7 @@ type UserCreate struct {
 	config
 	mutation *UserMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetCreatedAt sets the "created_at" field.
@@ -301,6 +304,20 @@ func (_c *UserCreate) SetNillableTotpLastStep(v *int64) *UserCreate {
 	return _c
 }
 
+// SetCapacity sets the "capacity" field.
+func (_c *UserCreate) SetCapacity(v int) *UserCreate {
+	_c.mutation.SetCapacity(v)
+	return _c
+}
+
+// SetNillableCapacity sets the "capacity" field if the given value is not nil.
+func (_c *UserCreate) SetNillableCapacity(v *int) *UserCreate {
+	if v != nil {
+		_c.SetCapacity(*v)
+	}
+	return _c
+}
+
 // SetArchivedAt sets the "archived_at" field.
 func (_c *UserCreate) SetArchivedAt(v time.Time) *UserCreate {
 	_c.mutation.SetArchivedAt(v)
@@ -398,6 +415,21 @@ func (_c *UserCreate) AddMfaChallenges(v ...*MfaChallenge) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddMfaChallengeIDs(ids...)
+}
+
+// AddAssignedConversationIDs adds the "assigned_conversations" edge to the Conversation entity by IDs.
+func (_c *UserCreate) AddAssignedConversationIDs(ids ...int) *UserCreate {
+	_c.mutation.AddAssignedConversationIDs(ids...)
+	return _c
+}
+
+// AddAssignedConversations adds the "assigned_conversations" edges to the Conversation entity.
+func (_c *UserCreate) AddAssignedConversations(v ...*Conversation) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAssignedConversationIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -611,6 +643,11 @@ func (_c *UserCreate) check() error {
 	if _, ok := _c.mutation.TotpLastStep(); !ok {
 		return &ValidationError{Name: "totp_last_step", err: errors.New(`ent: missing required field "User.totp_last_step"`)}
 	}
+	if v, ok := _c.mutation.Capacity(); ok {
+		if err := user.CapacityValidator(v); err != nil {
+			return &ValidationError{Name: "capacity", err: fmt.Errorf(`ent: validator failed for field "User.capacity": %w`, err)}
+		}
+	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "User.organization"`)}
 	}
@@ -643,6 +680,7 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_node = &User{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(user.Table, sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt))
 	)
+	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(user.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -726,6 +764,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TotpLastStep(); ok {
 		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
 		_node.TotpLastStep = value
+	}
+	if value, ok := _c.mutation.Capacity(); ok {
+		_spec.SetField(user.FieldCapacity, field.TypeInt, value)
+		_node.Capacity = &value
 	}
 	if value, ok := _c.mutation.ArchivedAt(); ok {
 		_spec.SetField(user.FieldArchivedAt, field.TypeTime, value)
@@ -845,7 +887,881 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.AssignedConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.User.Create().
+//		SetCreatedAt(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.UserUpsert) {
+//			SetCreatedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *UserCreate) OnConflict(opts ...sql.ConflictOption) *UserUpsertOne {
+	_c.conflict = opts
+	return &UserUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.User.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *UserCreate) OnConflictColumns(columns ...string) *UserUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &UserUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// UserUpsertOne is the builder for "upsert"-ing
+	//  one User node.
+	UserUpsertOne struct {
+		create *UserCreate
+	}
+
+	// UserUpsert is the "OnConflict" setter.
+	UserUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *UserUpsert) SetUpdatedAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldUpdatedAt, v)
+	return u
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateUpdatedAt() *UserUpsert {
+	u.SetExcluded(user.FieldUpdatedAt)
+	return u
+}
+
+// SetFirstName sets the "first_name" field.
+func (u *UserUpsert) SetFirstName(v string) *UserUpsert {
+	u.Set(user.FieldFirstName, v)
+	return u
+}
+
+// UpdateFirstName sets the "first_name" field to the value that was provided on create.
+func (u *UserUpsert) UpdateFirstName() *UserUpsert {
+	u.SetExcluded(user.FieldFirstName)
+	return u
+}
+
+// SetLastName sets the "last_name" field.
+func (u *UserUpsert) SetLastName(v string) *UserUpsert {
+	u.Set(user.FieldLastName, v)
+	return u
+}
+
+// UpdateLastName sets the "last_name" field to the value that was provided on create.
+func (u *UserUpsert) UpdateLastName() *UserUpsert {
+	u.SetExcluded(user.FieldLastName)
+	return u
+}
+
+// SetDisplayName sets the "display_name" field.
+func (u *UserUpsert) SetDisplayName(v string) *UserUpsert {
+	u.Set(user.FieldDisplayName, v)
+	return u
+}
+
+// UpdateDisplayName sets the "display_name" field to the value that was provided on create.
+func (u *UserUpsert) UpdateDisplayName() *UserUpsert {
+	u.SetExcluded(user.FieldDisplayName)
+	return u
+}
+
+// SetEmail sets the "email" field.
+func (u *UserUpsert) SetEmail(v string) *UserUpsert {
+	u.Set(user.FieldEmail, v)
+	return u
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *UserUpsert) UpdateEmail() *UserUpsert {
+	u.SetExcluded(user.FieldEmail)
+	return u
+}
+
+// SetPhone sets the "phone" field.
+func (u *UserUpsert) SetPhone(v string) *UserUpsert {
+	u.Set(user.FieldPhone, v)
+	return u
+}
+
+// UpdatePhone sets the "phone" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePhone() *UserUpsert {
+	u.SetExcluded(user.FieldPhone)
+	return u
+}
+
+// ClearPhone clears the value of the "phone" field.
+func (u *UserUpsert) ClearPhone() *UserUpsert {
+	u.SetNull(user.FieldPhone)
+	return u
+}
+
+// SetAvatarURL sets the "avatar_url" field.
+func (u *UserUpsert) SetAvatarURL(v string) *UserUpsert {
+	u.Set(user.FieldAvatarURL, v)
+	return u
+}
+
+// UpdateAvatarURL sets the "avatar_url" field to the value that was provided on create.
+func (u *UserUpsert) UpdateAvatarURL() *UserUpsert {
+	u.SetExcluded(user.FieldAvatarURL)
+	return u
+}
+
+// ClearAvatarURL clears the value of the "avatar_url" field.
+func (u *UserUpsert) ClearAvatarURL() *UserUpsert {
+	u.SetNull(user.FieldAvatarURL)
+	return u
+}
+
+// SetPassword sets the "password" field.
+func (u *UserUpsert) SetPassword(v string) *UserUpsert {
+	u.Set(user.FieldPassword, v)
+	return u
+}
+
+// UpdatePassword sets the "password" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePassword() *UserUpsert {
+	u.SetExcluded(user.FieldPassword)
+	return u
+}
+
+// SetRoleID sets the "role_id" field.
+func (u *UserUpsert) SetRoleID(v int) *UserUpsert {
+	u.Set(user.FieldRoleID, v)
+	return u
+}
+
+// UpdateRoleID sets the "role_id" field to the value that was provided on create.
+func (u *UserUpsert) UpdateRoleID() *UserUpsert {
+	u.SetExcluded(user.FieldRoleID)
+	return u
+}
+
+// SetBroadcast sets the "broadcast" field.
+func (u *UserUpsert) SetBroadcast(v bool) *UserUpsert {
+	u.Set(user.FieldBroadcast, v)
+	return u
+}
+
+// UpdateBroadcast sets the "broadcast" field to the value that was provided on create.
+func (u *UserUpsert) UpdateBroadcast() *UserUpsert {
+	u.SetExcluded(user.FieldBroadcast)
+	return u
+}
+
+// SetChatAccess sets the "chat_access" field.
+func (u *UserUpsert) SetChatAccess(v user.ChatAccess) *UserUpsert {
+	u.Set(user.FieldChatAccess, v)
+	return u
+}
+
+// UpdateChatAccess sets the "chat_access" field to the value that was provided on create.
+func (u *UserUpsert) UpdateChatAccess() *UserUpsert {
+	u.SetExcluded(user.FieldChatAccess)
+	return u
+}
+
+// SetStatus sets the "status" field.
+func (u *UserUpsert) SetStatus(v user.Status) *UserUpsert {
+	u.Set(user.FieldStatus, v)
+	return u
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *UserUpsert) UpdateStatus() *UserUpsert {
+	u.SetExcluded(user.FieldStatus)
+	return u
+}
+
+// SetAvailability sets the "availability" field.
+func (u *UserUpsert) SetAvailability(v user.Availability) *UserUpsert {
+	u.Set(user.FieldAvailability, v)
+	return u
+}
+
+// UpdateAvailability sets the "availability" field to the value that was provided on create.
+func (u *UserUpsert) UpdateAvailability() *UserUpsert {
+	u.SetExcluded(user.FieldAvailability)
+	return u
+}
+
+// SetOnline sets the "online" field.
+func (u *UserUpsert) SetOnline(v bool) *UserUpsert {
+	u.Set(user.FieldOnline, v)
+	return u
+}
+
+// UpdateOnline sets the "online" field to the value that was provided on create.
+func (u *UserUpsert) UpdateOnline() *UserUpsert {
+	u.SetExcluded(user.FieldOnline)
+	return u
+}
+
+// SetConnections sets the "connections" field.
+func (u *UserUpsert) SetConnections(v int) *UserUpsert {
+	u.Set(user.FieldConnections, v)
+	return u
+}
+
+// UpdateConnections sets the "connections" field to the value that was provided on create.
+func (u *UserUpsert) UpdateConnections() *UserUpsert {
+	u.SetExcluded(user.FieldConnections)
+	return u
+}
+
+// AddConnections adds v to the "connections" field.
+func (u *UserUpsert) AddConnections(v int) *UserUpsert {
+	u.Add(user.FieldConnections, v)
+	return u
+}
+
+// SetVersion sets the "version" field.
+func (u *UserUpsert) SetVersion(v int) *UserUpsert {
+	u.Set(user.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *UserUpsert) UpdateVersion() *UserUpsert {
+	u.SetExcluded(user.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *UserUpsert) AddVersion(v int) *UserUpsert {
+	u.Add(user.FieldVersion, v)
+	return u
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (u *UserUpsert) SetLastSeenAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldLastSeenAt, v)
+	return u
+}
+
+// UpdateLastSeenAt sets the "last_seen_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateLastSeenAt() *UserUpsert {
+	u.SetExcluded(user.FieldLastSeenAt)
+	return u
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (u *UserUpsert) ClearLastSeenAt() *UserUpsert {
+	u.SetNull(user.FieldLastSeenAt)
+	return u
+}
+
+// SetMfaRequired sets the "mfa_required" field.
+func (u *UserUpsert) SetMfaRequired(v bool) *UserUpsert {
+	u.Set(user.FieldMfaRequired, v)
+	return u
+}
+
+// UpdateMfaRequired sets the "mfa_required" field to the value that was provided on create.
+func (u *UserUpsert) UpdateMfaRequired() *UserUpsert {
+	u.SetExcluded(user.FieldMfaRequired)
+	return u
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsert) SetTotpSecret(v []byte) *UserUpsert {
+	u.Set(user.FieldTotpSecret, v)
+	return u
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpSecret() *UserUpsert {
+	u.SetExcluded(user.FieldTotpSecret)
+	return u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsert) ClearTotpSecret() *UserUpsert {
+	u.SetNull(user.FieldTotpSecret)
+	return u
+}
+
+// SetTotpEnabled sets the "totp_enabled" field.
+func (u *UserUpsert) SetTotpEnabled(v bool) *UserUpsert {
+	u.Set(user.FieldTotpEnabled, v)
+	return u
+}
+
+// UpdateTotpEnabled sets the "totp_enabled" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpEnabled() *UserUpsert {
+	u.SetExcluded(user.FieldTotpEnabled)
+	return u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsert) SetTotpLastStep(v int64) *UserUpsert {
+	u.Set(user.FieldTotpLastStep, v)
+	return u
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpLastStep() *UserUpsert {
+	u.SetExcluded(user.FieldTotpLastStep)
+	return u
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsert) AddTotpLastStep(v int64) *UserUpsert {
+	u.Add(user.FieldTotpLastStep, v)
+	return u
+}
+
+// SetCapacity sets the "capacity" field.
+func (u *UserUpsert) SetCapacity(v int) *UserUpsert {
+	u.Set(user.FieldCapacity, v)
+	return u
+}
+
+// UpdateCapacity sets the "capacity" field to the value that was provided on create.
+func (u *UserUpsert) UpdateCapacity() *UserUpsert {
+	u.SetExcluded(user.FieldCapacity)
+	return u
+}
+
+// AddCapacity adds v to the "capacity" field.
+func (u *UserUpsert) AddCapacity(v int) *UserUpsert {
+	u.Add(user.FieldCapacity, v)
+	return u
+}
+
+// ClearCapacity clears the value of the "capacity" field.
+func (u *UserUpsert) ClearCapacity() *UserUpsert {
+	u.SetNull(user.FieldCapacity)
+	return u
+}
+
+// SetArchivedAt sets the "archived_at" field.
+func (u *UserUpsert) SetArchivedAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldArchivedAt, v)
+	return u
+}
+
+// UpdateArchivedAt sets the "archived_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateArchivedAt() *UserUpsert {
+	u.SetExcluded(user.FieldArchivedAt)
+	return u
+}
+
+// ClearArchivedAt clears the value of the "archived_at" field.
+func (u *UserUpsert) ClearArchivedAt() *UserUpsert {
+	u.SetNull(user.FieldArchivedAt)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create.
+// Using this option is equivalent to using:
+//
+//	client.User.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *UserUpsertOne) UpdateNewValues() *UserUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.CreatedAt(); exists {
+			s.SetIgnore(user.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.OrganizationID(); exists {
+			s.SetIgnore(user.FieldOrganizationID)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.User.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *UserUpsertOne) Ignore() *UserUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *UserUpsertOne) DoNothing() *UserUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the UserCreate.OnConflict
+// documentation for more info.
+func (u *UserUpsertOne) Update(set func(*UserUpsert)) *UserUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&UserUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *UserUpsertOne) SetUpdatedAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateUpdatedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// SetFirstName sets the "first_name" field.
+func (u *UserUpsertOne) SetFirstName(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetFirstName(v)
+	})
+}
+
+// UpdateFirstName sets the "first_name" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateFirstName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateFirstName()
+	})
+}
+
+// SetLastName sets the "last_name" field.
+func (u *UserUpsertOne) SetLastName(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetLastName(v)
+	})
+}
+
+// UpdateLastName sets the "last_name" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateLastName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateLastName()
+	})
+}
+
+// SetDisplayName sets the "display_name" field.
+func (u *UserUpsertOne) SetDisplayName(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetDisplayName(v)
+	})
+}
+
+// UpdateDisplayName sets the "display_name" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateDisplayName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateDisplayName()
+	})
+}
+
+// SetEmail sets the "email" field.
+func (u *UserUpsertOne) SetEmail(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetEmail(v)
+	})
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateEmail() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateEmail()
+	})
+}
+
+// SetPhone sets the "phone" field.
+func (u *UserUpsertOne) SetPhone(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPhone(v)
+	})
+}
+
+// UpdatePhone sets the "phone" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePhone() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePhone()
+	})
+}
+
+// ClearPhone clears the value of the "phone" field.
+func (u *UserUpsertOne) ClearPhone() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPhone()
+	})
+}
+
+// SetAvatarURL sets the "avatar_url" field.
+func (u *UserUpsertOne) SetAvatarURL(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAvatarURL(v)
+	})
+}
+
+// UpdateAvatarURL sets the "avatar_url" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateAvatarURL() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAvatarURL()
+	})
+}
+
+// ClearAvatarURL clears the value of the "avatar_url" field.
+func (u *UserUpsertOne) ClearAvatarURL() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearAvatarURL()
+	})
+}
+
+// SetPassword sets the "password" field.
+func (u *UserUpsertOne) SetPassword(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPassword(v)
+	})
+}
+
+// UpdatePassword sets the "password" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePassword() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePassword()
+	})
+}
+
+// SetRoleID sets the "role_id" field.
+func (u *UserUpsertOne) SetRoleID(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetRoleID(v)
+	})
+}
+
+// UpdateRoleID sets the "role_id" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateRoleID() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateRoleID()
+	})
+}
+
+// SetBroadcast sets the "broadcast" field.
+func (u *UserUpsertOne) SetBroadcast(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetBroadcast(v)
+	})
+}
+
+// UpdateBroadcast sets the "broadcast" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateBroadcast() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateBroadcast()
+	})
+}
+
+// SetChatAccess sets the "chat_access" field.
+func (u *UserUpsertOne) SetChatAccess(v user.ChatAccess) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetChatAccess(v)
+	})
+}
+
+// UpdateChatAccess sets the "chat_access" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateChatAccess() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateChatAccess()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *UserUpsertOne) SetStatus(v user.Status) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateStatus() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetAvailability sets the "availability" field.
+func (u *UserUpsertOne) SetAvailability(v user.Availability) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAvailability(v)
+	})
+}
+
+// UpdateAvailability sets the "availability" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateAvailability() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAvailability()
+	})
+}
+
+// SetOnline sets the "online" field.
+func (u *UserUpsertOne) SetOnline(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetOnline(v)
+	})
+}
+
+// UpdateOnline sets the "online" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateOnline() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateOnline()
+	})
+}
+
+// SetConnections sets the "connections" field.
+func (u *UserUpsertOne) SetConnections(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetConnections(v)
+	})
+}
+
+// AddConnections adds v to the "connections" field.
+func (u *UserUpsertOne) AddConnections(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddConnections(v)
+	})
+}
+
+// UpdateConnections sets the "connections" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateConnections() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateConnections()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *UserUpsertOne) SetVersion(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *UserUpsertOne) AddVersion(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateVersion() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateVersion()
+	})
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (u *UserUpsertOne) SetLastSeenAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetLastSeenAt(v)
+	})
+}
+
+// UpdateLastSeenAt sets the "last_seen_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateLastSeenAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateLastSeenAt()
+	})
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (u *UserUpsertOne) ClearLastSeenAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearLastSeenAt()
+	})
+}
+
+// SetMfaRequired sets the "mfa_required" field.
+func (u *UserUpsertOne) SetMfaRequired(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetMfaRequired(v)
+	})
+}
+
+// UpdateMfaRequired sets the "mfa_required" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateMfaRequired() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateMfaRequired()
+	})
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsertOne) SetTotpSecret(v []byte) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpSecret(v)
+	})
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpSecret()
+	})
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsertOne) ClearTotpSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpSecret()
+	})
+}
+
+// SetTotpEnabled sets the "totp_enabled" field.
+func (u *UserUpsertOne) SetTotpEnabled(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpEnabled(v)
+	})
+}
+
+// UpdateTotpEnabled sets the "totp_enabled" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpEnabled() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpEnabled()
+	})
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsertOne) SetTotpLastStep(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLastStep(v)
+	})
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsertOne) AddTotpLastStep(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpLastStep(v)
+	})
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpLastStep() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLastStep()
+	})
+}
+
+// SetCapacity sets the "capacity" field.
+func (u *UserUpsertOne) SetCapacity(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetCapacity(v)
+	})
+}
+
+// AddCapacity adds v to the "capacity" field.
+func (u *UserUpsertOne) AddCapacity(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddCapacity(v)
+	})
+}
+
+// UpdateCapacity sets the "capacity" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateCapacity() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateCapacity()
+	})
+}
+
+// ClearCapacity clears the value of the "capacity" field.
+func (u *UserUpsertOne) ClearCapacity() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearCapacity()
+	})
+}
+
+// SetArchivedAt sets the "archived_at" field.
+func (u *UserUpsertOne) SetArchivedAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetArchivedAt(v)
+	})
+}
+
+// UpdateArchivedAt sets the "archived_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateArchivedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateArchivedAt()
+	})
+}
+
+// ClearArchivedAt clears the value of the "archived_at" field.
+func (u *UserUpsertOne) ClearArchivedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearArchivedAt()
+	})
+}
+
+// Exec executes the query.
+func (u *UserUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for UserCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *UserUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *UserUpsertOne) ID(ctx context.Context) (id int, err error) {
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *UserUpsertOne) IDX(ctx context.Context) int {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // UserCreateBulk is the builder for creating many User entities in bulk.
@@ -853,6 +1769,7 @@ type UserCreateBulk struct {
 	config
 	err      error
 	builders []*UserCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the User entities in the database.
@@ -882,6 +1799,7 @@ func (_c *UserCreateBulk) Save(ctx context.Context) ([]*User, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -932,6 +1850,512 @@ func (_c *UserCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *UserCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.User.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.UserUpsert) {
+//			SetCreatedAt(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *UserCreateBulk) OnConflict(opts ...sql.ConflictOption) *UserUpsertBulk {
+	_c.conflict = opts
+	return &UserUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.User.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *UserCreateBulk) OnConflictColumns(columns ...string) *UserUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &UserUpsertBulk{
+		create: _c,
+	}
+}
+
+// UserUpsertBulk is the builder for "upsert"-ing
+// a bulk of User nodes.
+type UserUpsertBulk struct {
+	create *UserCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.User.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *UserUpsertBulk) UpdateNewValues() *UserUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.CreatedAt(); exists {
+				s.SetIgnore(user.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.OrganizationID(); exists {
+				s.SetIgnore(user.FieldOrganizationID)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.User.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *UserUpsertBulk) Ignore() *UserUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *UserUpsertBulk) DoNothing() *UserUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the UserCreateBulk.OnConflict
+// documentation for more info.
+func (u *UserUpsertBulk) Update(set func(*UserUpsert)) *UserUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&UserUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *UserUpsertBulk) SetUpdatedAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateUpdatedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// SetFirstName sets the "first_name" field.
+func (u *UserUpsertBulk) SetFirstName(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetFirstName(v)
+	})
+}
+
+// UpdateFirstName sets the "first_name" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateFirstName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateFirstName()
+	})
+}
+
+// SetLastName sets the "last_name" field.
+func (u *UserUpsertBulk) SetLastName(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetLastName(v)
+	})
+}
+
+// UpdateLastName sets the "last_name" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateLastName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateLastName()
+	})
+}
+
+// SetDisplayName sets the "display_name" field.
+func (u *UserUpsertBulk) SetDisplayName(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetDisplayName(v)
+	})
+}
+
+// UpdateDisplayName sets the "display_name" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateDisplayName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateDisplayName()
+	})
+}
+
+// SetEmail sets the "email" field.
+func (u *UserUpsertBulk) SetEmail(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetEmail(v)
+	})
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateEmail() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateEmail()
+	})
+}
+
+// SetPhone sets the "phone" field.
+func (u *UserUpsertBulk) SetPhone(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPhone(v)
+	})
+}
+
+// UpdatePhone sets the "phone" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePhone() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePhone()
+	})
+}
+
+// ClearPhone clears the value of the "phone" field.
+func (u *UserUpsertBulk) ClearPhone() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPhone()
+	})
+}
+
+// SetAvatarURL sets the "avatar_url" field.
+func (u *UserUpsertBulk) SetAvatarURL(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAvatarURL(v)
+	})
+}
+
+// UpdateAvatarURL sets the "avatar_url" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateAvatarURL() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAvatarURL()
+	})
+}
+
+// ClearAvatarURL clears the value of the "avatar_url" field.
+func (u *UserUpsertBulk) ClearAvatarURL() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearAvatarURL()
+	})
+}
+
+// SetPassword sets the "password" field.
+func (u *UserUpsertBulk) SetPassword(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPassword(v)
+	})
+}
+
+// UpdatePassword sets the "password" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePassword() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePassword()
+	})
+}
+
+// SetRoleID sets the "role_id" field.
+func (u *UserUpsertBulk) SetRoleID(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetRoleID(v)
+	})
+}
+
+// UpdateRoleID sets the "role_id" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateRoleID() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateRoleID()
+	})
+}
+
+// SetBroadcast sets the "broadcast" field.
+func (u *UserUpsertBulk) SetBroadcast(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetBroadcast(v)
+	})
+}
+
+// UpdateBroadcast sets the "broadcast" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateBroadcast() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateBroadcast()
+	})
+}
+
+// SetChatAccess sets the "chat_access" field.
+func (u *UserUpsertBulk) SetChatAccess(v user.ChatAccess) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetChatAccess(v)
+	})
+}
+
+// UpdateChatAccess sets the "chat_access" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateChatAccess() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateChatAccess()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *UserUpsertBulk) SetStatus(v user.Status) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateStatus() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetAvailability sets the "availability" field.
+func (u *UserUpsertBulk) SetAvailability(v user.Availability) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAvailability(v)
+	})
+}
+
+// UpdateAvailability sets the "availability" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateAvailability() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAvailability()
+	})
+}
+
+// SetOnline sets the "online" field.
+func (u *UserUpsertBulk) SetOnline(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetOnline(v)
+	})
+}
+
+// UpdateOnline sets the "online" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateOnline() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateOnline()
+	})
+}
+
+// SetConnections sets the "connections" field.
+func (u *UserUpsertBulk) SetConnections(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetConnections(v)
+	})
+}
+
+// AddConnections adds v to the "connections" field.
+func (u *UserUpsertBulk) AddConnections(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddConnections(v)
+	})
+}
+
+// UpdateConnections sets the "connections" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateConnections() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateConnections()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *UserUpsertBulk) SetVersion(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *UserUpsertBulk) AddVersion(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateVersion() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateVersion()
+	})
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (u *UserUpsertBulk) SetLastSeenAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetLastSeenAt(v)
+	})
+}
+
+// UpdateLastSeenAt sets the "last_seen_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateLastSeenAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateLastSeenAt()
+	})
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (u *UserUpsertBulk) ClearLastSeenAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearLastSeenAt()
+	})
+}
+
+// SetMfaRequired sets the "mfa_required" field.
+func (u *UserUpsertBulk) SetMfaRequired(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetMfaRequired(v)
+	})
+}
+
+// UpdateMfaRequired sets the "mfa_required" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateMfaRequired() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateMfaRequired()
+	})
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsertBulk) SetTotpSecret(v []byte) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpSecret(v)
+	})
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpSecret()
+	})
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsertBulk) ClearTotpSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpSecret()
+	})
+}
+
+// SetTotpEnabled sets the "totp_enabled" field.
+func (u *UserUpsertBulk) SetTotpEnabled(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpEnabled(v)
+	})
+}
+
+// UpdateTotpEnabled sets the "totp_enabled" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpEnabled() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpEnabled()
+	})
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsertBulk) SetTotpLastStep(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLastStep(v)
+	})
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsertBulk) AddTotpLastStep(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpLastStep(v)
+	})
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpLastStep() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLastStep()
+	})
+}
+
+// SetCapacity sets the "capacity" field.
+func (u *UserUpsertBulk) SetCapacity(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetCapacity(v)
+	})
+}
+
+// AddCapacity adds v to the "capacity" field.
+func (u *UserUpsertBulk) AddCapacity(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddCapacity(v)
+	})
+}
+
+// UpdateCapacity sets the "capacity" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateCapacity() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateCapacity()
+	})
+}
+
+// ClearCapacity clears the value of the "capacity" field.
+func (u *UserUpsertBulk) ClearCapacity() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearCapacity()
+	})
+}
+
+// SetArchivedAt sets the "archived_at" field.
+func (u *UserUpsertBulk) SetArchivedAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetArchivedAt(v)
+	})
+}
+
+// UpdateArchivedAt sets the "archived_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateArchivedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateArchivedAt()
+	})
+}
+
+// ClearArchivedAt clears the value of the "archived_at" field.
+func (u *UserUpsertBulk) ClearArchivedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearArchivedAt()
+	})
+}
+
+// Exec executes the query.
+func (u *UserUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the UserCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for UserCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *UserUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
@@ -27,24 +28,26 @@ import (
 // UserQuery is the builder for querying User entities.
 type UserQuery struct {
 	config
-	ctx                      *QueryContext
-	order                    []user.OrderOption
-	inters                   []Interceptor
-	predicates               []predicate.User
-	withOrganization         *OrganizationQuery
-	withRole                 *RoleQuery
-	withDivisions            *DivisionQuery
-	withSessions             *SessionQuery
-	withLiveConnections      *ConnectionQuery
-	withInvitations          *InvitationQuery
-	withMfaChallenges        *MfaChallengeQuery
-	loadTotal                []func(context.Context, []*User) error
-	modifiers                []func(*sql.Selector)
-	withNamedDivisions       map[string]*DivisionQuery
-	withNamedSessions        map[string]*SessionQuery
-	withNamedLiveConnections map[string]*ConnectionQuery
-	withNamedInvitations     map[string]*InvitationQuery
-	withNamedMfaChallenges   map[string]*MfaChallengeQuery
+	ctx                            *QueryContext
+	order                          []user.OrderOption
+	inters                         []Interceptor
+	predicates                     []predicate.User
+	withOrganization               *OrganizationQuery
+	withRole                       *RoleQuery
+	withDivisions                  *DivisionQuery
+	withSessions                   *SessionQuery
+	withLiveConnections            *ConnectionQuery
+	withInvitations                *InvitationQuery
+	withMfaChallenges              *MfaChallengeQuery
+	withAssignedConversations      *ConversationQuery
+	loadTotal                      []func(context.Context, []*User) error
+	modifiers                      []func(*sql.Selector)
+	withNamedDivisions             map[string]*DivisionQuery
+	withNamedSessions              map[string]*SessionQuery
+	withNamedLiveConnections       map[string]*ConnectionQuery
+	withNamedInvitations           map[string]*InvitationQuery
+	withNamedMfaChallenges         map[string]*MfaChallengeQuery
+	withNamedAssignedConversations map[string]*ConversationQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -228,6 +231,28 @@ func (_q *UserQuery) QueryMfaChallenges() *MfaChallengeQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(mfachallenge.Table, mfachallenge.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.MfaChallengesTable, user.MfaChallengesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAssignedConversations chains the current query on the "assigned_conversations" edge.
+func (_q *UserQuery) QueryAssignedConversations() *ConversationQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(conversation.Table, conversation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.AssignedConversationsTable, user.AssignedConversationsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -422,18 +447,19 @@ func (_q *UserQuery) Clone() *UserQuery {
 		return nil
 	}
 	return &UserQuery{
-		config:              _q.config,
-		ctx:                 _q.ctx.Clone(),
-		order:               append([]user.OrderOption{}, _q.order...),
-		inters:              append([]Interceptor{}, _q.inters...),
-		predicates:          append([]predicate.User{}, _q.predicates...),
-		withOrganization:    _q.withOrganization.Clone(),
-		withRole:            _q.withRole.Clone(),
-		withDivisions:       _q.withDivisions.Clone(),
-		withSessions:        _q.withSessions.Clone(),
-		withLiveConnections: _q.withLiveConnections.Clone(),
-		withInvitations:     _q.withInvitations.Clone(),
-		withMfaChallenges:   _q.withMfaChallenges.Clone(),
+		config:                    _q.config,
+		ctx:                       _q.ctx.Clone(),
+		order:                     append([]user.OrderOption{}, _q.order...),
+		inters:                    append([]Interceptor{}, _q.inters...),
+		predicates:                append([]predicate.User{}, _q.predicates...),
+		withOrganization:          _q.withOrganization.Clone(),
+		withRole:                  _q.withRole.Clone(),
+		withDivisions:             _q.withDivisions.Clone(),
+		withSessions:              _q.withSessions.Clone(),
+		withLiveConnections:       _q.withLiveConnections.Clone(),
+		withInvitations:           _q.withInvitations.Clone(),
+		withMfaChallenges:         _q.withMfaChallenges.Clone(),
+		withAssignedConversations: _q.withAssignedConversations.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -515,6 +541,17 @@ func (_q *UserQuery) WithMfaChallenges(opts ...func(*MfaChallengeQuery)) *UserQu
 		opt(query)
 	}
 	_q.withMfaChallenges = query
+	return _q
+}
+
+// WithAssignedConversations tells the query-builder to eager-load the nodes that are connected to
+// the "assigned_conversations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithAssignedConversations(opts ...func(*ConversationQuery)) *UserQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAssignedConversations = query
 	return _q
 }
 
@@ -602,7 +639,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [8]bool{
 			_q.withOrganization != nil,
 			_q.withRole != nil,
 			_q.withDivisions != nil,
@@ -610,6 +647,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withLiveConnections != nil,
 			_q.withInvitations != nil,
 			_q.withMfaChallenges != nil,
+			_q.withAssignedConversations != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -680,6 +718,15 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withAssignedConversations; query != nil {
+		if err := _q.loadAssignedConversations(ctx, query, nodes,
+			func(n *User) { n.Edges.AssignedConversations = []*Conversation{} },
+			func(n *User, e *Conversation) {
+				n.Edges.AssignedConversations = append(n.Edges.AssignedConversations, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedDivisions {
 		if err := _q.loadDivisions(ctx, query, nodes,
 			func(n *User) { n.appendNamedDivisions(name) },
@@ -712,6 +759,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadMfaChallenges(ctx, query, nodes,
 			func(n *User) { n.appendNamedMfaChallenges(name) },
 			func(n *User, e *MfaChallenge) { n.appendNamedMfaChallenges(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAssignedConversations {
+		if err := _q.loadAssignedConversations(ctx, query, nodes,
+			func(n *User) { n.appendNamedAssignedConversations(name) },
+			func(n *User, e *Conversation) { n.appendNamedAssignedConversations(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -962,6 +1016,39 @@ func (_q *UserQuery) loadMfaChallenges(ctx context.Context, query *MfaChallengeQ
 	}
 	return nil
 }
+func (_q *UserQuery) loadAssignedConversations(ctx context.Context, query *ConversationQuery, nodes []*User, init func(*User), assign func(*User, *Conversation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(conversation.FieldAssigneeID)
+	}
+	query.Where(predicate.Conversation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.AssignedConversationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AssigneeID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "assignee_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "assignee_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1129,6 +1216,20 @@ func (_q *UserQuery) WithNamedMfaChallenges(name string, opts ...func(*MfaChalle
 		_q.withNamedMfaChallenges = make(map[string]*MfaChallengeQuery)
 	}
 	_q.withNamedMfaChallenges[name] = query
+	return _q
+}
+
+// WithNamedAssignedConversations tells the query-builder to eager-load the nodes that are connected to the "assigned_conversations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedAssignedConversations(name string, opts ...func(*ConversationQuery)) *UserQuery {
+	query := (&ConversationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAssignedConversations == nil {
+		_q.withNamedAssignedConversations = make(map[string]*ConversationQuery)
+	}
+	_q.withNamedAssignedConversations[name] = query
 	return _q
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
@@ -358,6 +359,33 @@ func (_u *UserUpdate) AddTotpLastStep(v int64) *UserUpdate {
 	return _u
 }
 
+// SetCapacity sets the "capacity" field.
+func (_u *UserUpdate) SetCapacity(v int) *UserUpdate {
+	_u.mutation.ResetCapacity()
+	_u.mutation.SetCapacity(v)
+	return _u
+}
+
+// SetNillableCapacity sets the "capacity" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableCapacity(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetCapacity(*v)
+	}
+	return _u
+}
+
+// AddCapacity adds value to the "capacity" field.
+func (_u *UserUpdate) AddCapacity(v int) *UserUpdate {
+	_u.mutation.AddCapacity(v)
+	return _u
+}
+
+// ClearCapacity clears the value of the "capacity" field.
+func (_u *UserUpdate) ClearCapacity() *UserUpdate {
+	_u.mutation.ClearCapacity()
+	return _u
+}
+
 // SetArchivedAt sets the "archived_at" field.
 func (_u *UserUpdate) SetArchivedAt(v time.Time) *UserUpdate {
 	_u.mutation.SetArchivedAt(v)
@@ -456,6 +484,21 @@ func (_u *UserUpdate) AddMfaChallenges(v ...*MfaChallenge) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddMfaChallengeIDs(ids...)
+}
+
+// AddAssignedConversationIDs adds the "assigned_conversations" edge to the Conversation entity by IDs.
+func (_u *UserUpdate) AddAssignedConversationIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddAssignedConversationIDs(ids...)
+	return _u
+}
+
+// AddAssignedConversations adds the "assigned_conversations" edges to the Conversation entity.
+func (_u *UserUpdate) AddAssignedConversations(v ...*Conversation) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAssignedConversationIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -574,6 +617,27 @@ func (_u *UserUpdate) RemoveMfaChallenges(v ...*MfaChallenge) *UserUpdate {
 	return _u.RemoveMfaChallengeIDs(ids...)
 }
 
+// ClearAssignedConversations clears all "assigned_conversations" edges to the Conversation entity.
+func (_u *UserUpdate) ClearAssignedConversations() *UserUpdate {
+	_u.mutation.ClearAssignedConversations()
+	return _u
+}
+
+// RemoveAssignedConversationIDs removes the "assigned_conversations" edge to Conversation entities by IDs.
+func (_u *UserUpdate) RemoveAssignedConversationIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveAssignedConversationIDs(ids...)
+	return _u
+}
+
+// RemoveAssignedConversations removes "assigned_conversations" edges to Conversation entities.
+func (_u *UserUpdate) RemoveAssignedConversations(v ...*Conversation) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAssignedConversationIDs(ids...)
+}
+
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *UserUpdate) Save(ctx context.Context) (int, error) {
 	if err := _u.defaults(); err != nil {
@@ -666,6 +730,11 @@ func (_u *UserUpdate) check() error {
 	if v, ok := _u.mutation.Connections(); ok {
 		if err := user.ConnectionsValidator(v); err != nil {
 			return &ValidationError{Name: "connections", err: fmt.Errorf(`ent: validator failed for field "User.connections": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Capacity(); ok {
+		if err := user.CapacityValidator(v); err != nil {
+			return &ValidationError{Name: "capacity", err: fmt.Errorf(`ent: validator failed for field "User.capacity": %w`, err)}
 		}
 	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
@@ -775,6 +844,15 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
 		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Capacity(); ok {
+		_spec.SetField(user.FieldCapacity, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCapacity(); ok {
+		_spec.AddField(user.FieldCapacity, field.TypeInt, value)
+	}
+	if _u.mutation.CapacityCleared() {
+		_spec.ClearField(user.FieldCapacity, field.TypeInt)
 	}
 	if value, ok := _u.mutation.ArchivedAt(); ok {
 		_spec.SetField(user.FieldArchivedAt, field.TypeTime, value)
@@ -1029,6 +1107,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(mfachallenge.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AssignedConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAssignedConversationsIDs(); len(nodes) > 0 && !_u.mutation.AssignedConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AssignedConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1381,6 +1504,33 @@ func (_u *UserUpdateOne) AddTotpLastStep(v int64) *UserUpdateOne {
 	return _u
 }
 
+// SetCapacity sets the "capacity" field.
+func (_u *UserUpdateOne) SetCapacity(v int) *UserUpdateOne {
+	_u.mutation.ResetCapacity()
+	_u.mutation.SetCapacity(v)
+	return _u
+}
+
+// SetNillableCapacity sets the "capacity" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableCapacity(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetCapacity(*v)
+	}
+	return _u
+}
+
+// AddCapacity adds value to the "capacity" field.
+func (_u *UserUpdateOne) AddCapacity(v int) *UserUpdateOne {
+	_u.mutation.AddCapacity(v)
+	return _u
+}
+
+// ClearCapacity clears the value of the "capacity" field.
+func (_u *UserUpdateOne) ClearCapacity() *UserUpdateOne {
+	_u.mutation.ClearCapacity()
+	return _u
+}
+
 // SetArchivedAt sets the "archived_at" field.
 func (_u *UserUpdateOne) SetArchivedAt(v time.Time) *UserUpdateOne {
 	_u.mutation.SetArchivedAt(v)
@@ -1479,6 +1629,21 @@ func (_u *UserUpdateOne) AddMfaChallenges(v ...*MfaChallenge) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddMfaChallengeIDs(ids...)
+}
+
+// AddAssignedConversationIDs adds the "assigned_conversations" edge to the Conversation entity by IDs.
+func (_u *UserUpdateOne) AddAssignedConversationIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddAssignedConversationIDs(ids...)
+	return _u
+}
+
+// AddAssignedConversations adds the "assigned_conversations" edges to the Conversation entity.
+func (_u *UserUpdateOne) AddAssignedConversations(v ...*Conversation) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAssignedConversationIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -1597,6 +1762,27 @@ func (_u *UserUpdateOne) RemoveMfaChallenges(v ...*MfaChallenge) *UserUpdateOne 
 	return _u.RemoveMfaChallengeIDs(ids...)
 }
 
+// ClearAssignedConversations clears all "assigned_conversations" edges to the Conversation entity.
+func (_u *UserUpdateOne) ClearAssignedConversations() *UserUpdateOne {
+	_u.mutation.ClearAssignedConversations()
+	return _u
+}
+
+// RemoveAssignedConversationIDs removes the "assigned_conversations" edge to Conversation entities by IDs.
+func (_u *UserUpdateOne) RemoveAssignedConversationIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveAssignedConversationIDs(ids...)
+	return _u
+}
+
+// RemoveAssignedConversations removes "assigned_conversations" edges to Conversation entities.
+func (_u *UserUpdateOne) RemoveAssignedConversations(v ...*Conversation) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAssignedConversationIDs(ids...)
+}
+
 // Where appends a list predicates to the UserUpdate builder.
 func (_u *UserUpdateOne) Where(ps ...predicate.User) *UserUpdateOne {
 	_u.mutation.Where(ps...)
@@ -1702,6 +1888,11 @@ func (_u *UserUpdateOne) check() error {
 	if v, ok := _u.mutation.Connections(); ok {
 		if err := user.ConnectionsValidator(v); err != nil {
 			return &ValidationError{Name: "connections", err: fmt.Errorf(`ent: validator failed for field "User.connections": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Capacity(); ok {
+		if err := user.CapacityValidator(v); err != nil {
+			return &ValidationError{Name: "capacity", err: fmt.Errorf(`ent: validator failed for field "User.capacity": %w`, err)}
 		}
 	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
@@ -1828,6 +2019,15 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
 		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Capacity(); ok {
+		_spec.SetField(user.FieldCapacity, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCapacity(); ok {
+		_spec.AddField(user.FieldCapacity, field.TypeInt, value)
+	}
+	if _u.mutation.CapacityCleared() {
+		_spec.ClearField(user.FieldCapacity, field.TypeInt)
 	}
 	if value, ok := _u.mutation.ArchivedAt(); ok {
 		_spec.SetField(user.FieldArchivedAt, field.TypeTime, value)
@@ -2082,6 +2282,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(mfachallenge.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AssignedConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAssignedConversationsIDs(); len(nodes) > 0 && !_u.mutation.AssignedConversationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AssignedConversationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssignedConversationsTable,
+			Columns: []string{user.AssignedConversationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(conversation.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -30,9 +30,19 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 	return r.db(ctx).Noders(ctx, ids)
 }
 
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApiKeyOrder, where *ent.ApiKeyWhereInput) (*ent.ApiKeyConnection, error) {
+	return r.db(ctx).ApiKey.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithApiKeyOrder(orderBy), ent.WithApiKeyFilter(where.Filter))
+}
+
 // Channels is the resolver for the channels field.
 func (r *queryResolver) Channels(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) (*ent.ChannelConnection, error) {
 	return r.db(ctx).Channel.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithChannelOrder(orderBy), ent.WithChannelFilter(where.Filter))
+}
+
+// Conversations is the resolver for the conversations field.
+func (r *queryResolver) Conversations(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) (*ent.ConversationConnection, error) {
+	return r.db(ctx).Conversation.Query().Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithConversationOrder(orderBy), ent.WithConversationFilter(where.Filter))
 }
 
 // Divisions is the resolver for the divisions field.

@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"math"
 	"roster/ent"
+	"roster/ent/allocationsettings"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/organization"
 	"roster/ent/role"
 	"roster/ent/user"
 	"roster/graph/model"
+	"roster/internal/allocation"
 	"roster/internal/auth"
 	"roster/internal/pagination"
 	"roster/internal/presence"
@@ -46,7 +49,6 @@ type ResolverRoot interface {
 	Role() RoleResolver
 	Session() SessionResolver
 	Subscription() SubscriptionResolver
-	User() UserResolver
 	UpdateChannelInput() UpdateChannelInputResolver
 	UpdateDivisionInput() UpdateDivisionInputResolver
 	UpdateUserInput() UpdateUserInputResolver
@@ -56,6 +58,63 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AgentWorkload struct {
+		Capacity func(childComplexity int) int
+		Headroom func(childComplexity int) int
+		Open     func(childComplexity int) int
+		User     func(childComplexity int) int
+	}
+
+	AllocationCandidate struct {
+		Capacity       func(childComplexity int) int
+		Eligible       func(childComplexity int) int
+		LastAssignedAt func(childComplexity int) int
+		Open           func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		User           func(childComplexity int) int
+	}
+
+	AllocationSettings struct {
+		AgentsMayAssignOthers func(childComplexity int) int
+		AgentsMayTake         func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		DefaultCapacity       func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		IdleReassignMinutes   func(childComplexity int) int
+		Mode                  func(childComplexity int) int
+		OnOffline             func(childComplexity int) int
+		ReceiveWhenBusy       func(childComplexity int) int
+		Strategy              func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+	}
+
+	AllocationWorkload struct {
+		Agents    func(childComplexity int) int
+		Divisions func(childComplexity int) int
+	}
+
+	ApiKey struct {
+		CreatedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastUsedAt  func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Permissions func(childComplexity int) int
+		Prefix      func(childComplexity int) int
+		RevokedAt   func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	ApiKeyConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ApiKeyEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	AvailabilityCount struct {
 		Availability func(childComplexity int) int
 		Online       func(childComplexity int) int
@@ -82,6 +141,35 @@ type ComplexityRoot struct {
 	ChannelEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Conversation struct {
+		AssignedAt       func(childComplexity int) int
+		Assignee         func(childComplexity int) int
+		Channel          func(childComplexity int) int
+		Division         func(childComplexity int) int
+		EnqueuedAt       func(childComplexity int) int
+		ExternalID       func(childComplexity int) int
+		ID               func(childComplexity int) int
+		LastAgentReplyAt func(childComplexity int) int
+		ResolvedAt       func(childComplexity int) int
+		State            func(childComplexity int) int
+	}
+
+	ConversationConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ConversationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CreateApiKeyPayload struct {
+		APIKey func(childComplexity int) int
+		Secret func(childComplexity int) int
 	}
 
 	Division struct {
@@ -111,6 +199,13 @@ type ComplexityRoot struct {
 		Total    func(childComplexity int) int
 	}
 
+	DivisionWorkload struct {
+		Division           func(childComplexity int) int
+		LongestWaitSeconds func(childComplexity int) int
+		Open               func(childComplexity int) int
+		Queued             func(childComplexity int) int
+	}
+
 	LoginPayload struct {
 		Challenge func(childComplexity int) int
 		ExpiresAt func(childComplexity int) int
@@ -126,46 +221,53 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptInvitation       func(childComplexity int, token string, password string) int
-		AddDivisionMembers     func(childComplexity int, id int, userIDs []int) int
-		ArchiveUser            func(childComplexity int, id int) int
-		BeginTotpEnrollment    func(childComplexity int) int
-		ChangeMyPassword       func(childComplexity int, currentPassword string, newPassword string) int
-		ConfirmTotpEnrollment  func(childComplexity int, code string) int
-		ConnectChannel         func(childComplexity int, id int) int
-		CreateChannel          func(childComplexity int, input ent.CreateChannelInput) int
-		CreateDivision         func(childComplexity int, input ent.CreateDivisionInput) int
-		CreateRole             func(childComplexity int, input ent.CreateRoleInput) int
-		CreateUser             func(childComplexity int, input ent.CreateUserInput) int
-		DeleteChannel          func(childComplexity int, id int) int
-		DeleteDivision         func(childComplexity int, id int) int
-		DeleteRole             func(childComplexity int, id int) int
-		DeleteUser             func(childComplexity int, id int) int
-		DisableTotp            func(childComplexity int, password string) int
-		DisconnectChannel      func(childComplexity int, id int) int
-		Login                  func(childComplexity int, input model.LoginInput) int
-		Logout                 func(childComplexity int) int
-		RemoveDivisionMembers  func(childComplexity int, id int, userIDs []int) int
-		ResendInvitation       func(childComplexity int, id int) int
-		ResendMfaCode          func(childComplexity int, challengeID string) int
-		RestoreUser            func(childComplexity int, id int) int
-		RevokeInvitation       func(childComplexity int, id int) int
-		RevokeSession          func(childComplexity int, id int) int
-		RevokeUserSessions     func(childComplexity int, userID int) int
-		SetChannelEnabled      func(childComplexity int, id int, enabled bool) int
-		SetMyAvailability      func(childComplexity int, availability user.Availability) int
-		SetOrganizationCountry func(childComplexity int, country string) int
-		SetOrganizationPlan    func(childComplexity int, plan organization.Plan) int
-		SetUserAvailability    func(childComplexity int, id int, availability user.Availability) int
-		UpdateChannel          func(childComplexity int, id int, input ent.UpdateChannelInput) int
-		UpdateDivision         func(childComplexity int, id int, input ent.UpdateDivisionInput) int
-		UpdateRole             func(childComplexity int, id int, input ent.UpdateRoleInput) int
-		UpdateUser             func(childComplexity int, id int, input ent.UpdateUserInput) int
-		VerifyMfa              func(childComplexity int, challengeID string, code string) int
+		AcceptInvitation         func(childComplexity int, token string, password string) int
+		AddDivisionMembers       func(childComplexity int, id int, userIDs []int) int
+		ArchiveUser              func(childComplexity int, id int) int
+		AssignConversation       func(childComplexity int, id int, userID int) int
+		BeginTotpEnrollment      func(childComplexity int) int
+		ChangeMyPassword         func(childComplexity int, currentPassword string, newPassword string) int
+		ConfirmTotpEnrollment    func(childComplexity int, code string) int
+		ConnectChannel           func(childComplexity int, id int) int
+		CreateAPIKey             func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateChannel            func(childComplexity int, input ent.CreateChannelInput) int
+		CreateDivision           func(childComplexity int, input ent.CreateDivisionInput) int
+		CreateRole               func(childComplexity int, input ent.CreateRoleInput) int
+		CreateUser               func(childComplexity int, input ent.CreateUserInput) int
+		DeleteChannel            func(childComplexity int, id int) int
+		DeleteDivision           func(childComplexity int, id int) int
+		DeleteRole               func(childComplexity int, id int) int
+		DeleteUser               func(childComplexity int, id int) int
+		DisableTotp              func(childComplexity int, password string) int
+		DisconnectChannel        func(childComplexity int, id int) int
+		EnqueueConversation      func(childComplexity int, input model.EnqueueConversationInput) int
+		Login                    func(childComplexity int, input model.LoginInput) int
+		Logout                   func(childComplexity int) int
+		RecordAgentReply         func(childComplexity int, conversationID int) int
+		RemoveDivisionMembers    func(childComplexity int, id int, userIDs []int) int
+		ResendInvitation         func(childComplexity int, id int) int
+		ResendMfaCode            func(childComplexity int, challengeID string) int
+		ResetAllocationSettings  func(childComplexity int, divisionID int) int
+		ResolveConversation      func(childComplexity int, conversationID int) int
+		RestoreUser              func(childComplexity int, id int) int
+		RevokeAPIKey             func(childComplexity int, id int) int
+		RevokeInvitation         func(childComplexity int, id int) int
+		RevokeSession            func(childComplexity int, id int) int
+		RevokeUserSessions       func(childComplexity int, userID int) int
+		SetChannelEnabled        func(childComplexity int, id int, enabled bool) int
+		SetMyAvailability        func(childComplexity int, availability user.Availability) int
+		SetOrganizationPlan      func(childComplexity int, plan organization.Plan) int
+		SetUserAvailability      func(childComplexity int, id int, availability user.Availability) int
+		TakeNextConversation     func(childComplexity int) int
+		UpdateAllocationSettings func(childComplexity int, divisionID *int, input model.AllocationSettingsInput) int
+		UpdateChannel            func(childComplexity int, id int, input ent.UpdateChannelInput) int
+		UpdateDivision           func(childComplexity int, id int, input ent.UpdateDivisionInput) int
+		UpdateRole               func(childComplexity int, id int, input ent.UpdateRoleInput) int
+		UpdateUser               func(childComplexity int, id int, input ent.UpdateUserInput) int
+		VerifyMfa                func(childComplexity int, challengeID string, code string) int
 	}
 
 	Organization struct {
-		Country   func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
@@ -189,17 +291,22 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Channels        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) int
-		Divisions       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) int
-		Me              func(childComplexity int) int
-		MySessions      func(childComplexity int) int
-		Node            func(childComplexity int, id int) int
-		Nodes           func(childComplexity int, ids []int) int
-		Organization    func(childComplexity int) int
-		PresenceSummary func(childComplexity int, divisionID *int) int
-		Roles           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
-		UserSessions    func(childComplexity int, userID int) int
-		Users           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
+		APIKeys              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApiKeyOrder, where *ent.ApiKeyWhereInput) int
+		AllocationCandidates func(childComplexity int, divisionID int) int
+		AllocationSettings   func(childComplexity int, divisionID *int) int
+		AllocationWorkload   func(childComplexity int) int
+		Channels             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) int
+		Conversations        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) int
+		Divisions            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) int
+		Me                   func(childComplexity int) int
+		MySessions           func(childComplexity int) int
+		Node                 func(childComplexity int, id int) int
+		Nodes                func(childComplexity int, ids []int) int
+		Organization         func(childComplexity int) int
+		PresenceSummary      func(childComplexity int, divisionID *int) int
+		Roles                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
+		UserSessions         func(childComplexity int, userID int) int
+		Users                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
 	}
 
 	Role struct {
@@ -252,29 +359,29 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		ArchivedAt     func(childComplexity int) int
-		Availability   func(childComplexity int) int
-		AvatarURL      func(childComplexity int) int
-		Broadcast      func(childComplexity int) int
-		ChatAccess     func(childComplexity int) int
-		Connections    func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		DisplayName    func(childComplexity int) int
-		Divisions      func(childComplexity int) int
-		Email          func(childComplexity int) int
-		FirstName      func(childComplexity int) int
-		FormattedPhone func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LastName       func(childComplexity int) int
-		LastSeenAt     func(childComplexity int) int
-		MfaRequired    func(childComplexity int) int
-		Online         func(childComplexity int) int
-		Phone          func(childComplexity int) int
-		Role           func(childComplexity int) int
-		Status         func(childComplexity int) int
-		TotpEnabled    func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
-		Version        func(childComplexity int) int
+		ArchivedAt   func(childComplexity int) int
+		Availability func(childComplexity int) int
+		AvatarURL    func(childComplexity int) int
+		Broadcast    func(childComplexity int) int
+		Capacity     func(childComplexity int) int
+		ChatAccess   func(childComplexity int) int
+		Connections  func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		DisplayName  func(childComplexity int) int
+		Divisions    func(childComplexity int) int
+		Email        func(childComplexity int) int
+		FirstName    func(childComplexity int) int
+		ID           func(childComplexity int) int
+		LastName     func(childComplexity int) int
+		LastSeenAt   func(childComplexity int) int
+		MfaRequired  func(childComplexity int) int
+		Online       func(childComplexity int) int
+		Phone        func(childComplexity int) int
+		Role         func(childComplexity int) int
+		Status       func(childComplexity int) int
+		TotpEnabled  func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+		Version      func(childComplexity int) int
 	}
 
 	UserChangedEvent struct {
@@ -316,6 +423,15 @@ type DivisionResolver interface {
 	Members(ctx context.Context, obj *ent.Division, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 }
 type MutationResolver interface {
+	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
+	RevokeAPIKey(ctx context.Context, id int) (*ent.ApiKey, error)
+	EnqueueConversation(ctx context.Context, input model.EnqueueConversationInput) (*ent.Conversation, error)
+	RecordAgentReply(ctx context.Context, conversationID int) (*ent.Conversation, error)
+	ResolveConversation(ctx context.Context, conversationID int) (*ent.Conversation, error)
+	AssignConversation(ctx context.Context, id int, userID int) (*ent.Conversation, error)
+	TakeNextConversation(ctx context.Context) (*ent.Conversation, error)
+	UpdateAllocationSettings(ctx context.Context, divisionID *int, input model.AllocationSettingsInput) (*ent.AllocationSettings, error)
+	ResetAllocationSettings(ctx context.Context, divisionID int) (*ent.AllocationSettings, error)
 	Login(ctx context.Context, input model.LoginInput) (*model.LoginPayload, error)
 	Logout(ctx context.Context) (bool, error)
 	VerifyMfa(ctx context.Context, challengeID string, code string) (*model.LoginPayload, error)
@@ -330,7 +446,6 @@ type MutationResolver interface {
 	RevokeSession(ctx context.Context, id int) (int, error)
 	RevokeUserSessions(ctx context.Context, userID int) (int, error)
 	SetOrganizationPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error)
-	SetOrganizationCountry(ctx context.Context, country string) (*ent.Organization, error)
 	SetMyAvailability(ctx context.Context, availability user.Availability) (*ent.User, error)
 	SetUserAvailability(ctx context.Context, id int, availability user.Availability) (*ent.User, error)
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
@@ -356,9 +471,14 @@ type MutationResolver interface {
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
+	APIKeys(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApiKeyOrder, where *ent.ApiKeyWhereInput) (*ent.ApiKeyConnection, error)
 	Channels(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ChannelOrder, where *ent.ChannelWhereInput) (*ent.ChannelConnection, error)
+	Conversations(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) (*ent.ConversationConnection, error)
 	Divisions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DivisionOrder, where *ent.DivisionWhereInput) (*ent.DivisionConnection, error)
 	Roles(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error)
+	AllocationSettings(ctx context.Context, divisionID *int) (*ent.AllocationSettings, error)
+	AllocationCandidates(ctx context.Context, divisionID int) ([]*allocation.Candidate, error)
+	AllocationWorkload(ctx context.Context) (*model.AllocationWorkload, error)
 	Me(ctx context.Context) (*ent.User, error)
 	Organization(ctx context.Context) (*ent.Organization, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) (*ent.UserConnection, error)
@@ -375,9 +495,6 @@ type SessionResolver interface {
 type SubscriptionResolver interface {
 	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error)
 	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
-}
-type UserResolver interface {
-	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
 }
 
 type UpdateChannelInputResolver interface {
@@ -408,6 +525,229 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AgentWorkload.capacity":
+		if e.ComplexityRoot.AgentWorkload.Capacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentWorkload.Capacity(childComplexity), true
+	case "AgentWorkload.headroom":
+		if e.ComplexityRoot.AgentWorkload.Headroom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentWorkload.Headroom(childComplexity), true
+	case "AgentWorkload.open":
+		if e.ComplexityRoot.AgentWorkload.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentWorkload.Open(childComplexity), true
+	case "AgentWorkload.user":
+		if e.ComplexityRoot.AgentWorkload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentWorkload.User(childComplexity), true
+
+	case "AllocationCandidate.capacity":
+		if e.ComplexityRoot.AllocationCandidate.Capacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationCandidate.Capacity(childComplexity), true
+	case "AllocationCandidate.eligible":
+		if e.ComplexityRoot.AllocationCandidate.Eligible == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationCandidate.Eligible(childComplexity), true
+	case "AllocationCandidate.lastAssignedAt":
+		if e.ComplexityRoot.AllocationCandidate.LastAssignedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationCandidate.LastAssignedAt(childComplexity), true
+	case "AllocationCandidate.open":
+		if e.ComplexityRoot.AllocationCandidate.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationCandidate.Open(childComplexity), true
+	case "AllocationCandidate.reason":
+		if e.ComplexityRoot.AllocationCandidate.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationCandidate.Reason(childComplexity), true
+	case "AllocationCandidate.user":
+		if e.ComplexityRoot.AllocationCandidate.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationCandidate.User(childComplexity), true
+
+	case "AllocationSettings.agentsMayAssignOthers":
+		if e.ComplexityRoot.AllocationSettings.AgentsMayAssignOthers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.AgentsMayAssignOthers(childComplexity), true
+	case "AllocationSettings.agentsMayTake":
+		if e.ComplexityRoot.AllocationSettings.AgentsMayTake == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.AgentsMayTake(childComplexity), true
+	case "AllocationSettings.createdAt":
+		if e.ComplexityRoot.AllocationSettings.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.CreatedAt(childComplexity), true
+	case "AllocationSettings.defaultCapacity":
+		if e.ComplexityRoot.AllocationSettings.DefaultCapacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.DefaultCapacity(childComplexity), true
+	case "AllocationSettings.id":
+		if e.ComplexityRoot.AllocationSettings.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.ID(childComplexity), true
+	case "AllocationSettings.idleReassignMinutes":
+		if e.ComplexityRoot.AllocationSettings.IdleReassignMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.IdleReassignMinutes(childComplexity), true
+	case "AllocationSettings.mode":
+		if e.ComplexityRoot.AllocationSettings.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.Mode(childComplexity), true
+	case "AllocationSettings.onOffline":
+		if e.ComplexityRoot.AllocationSettings.OnOffline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.OnOffline(childComplexity), true
+	case "AllocationSettings.receiveWhenBusy":
+		if e.ComplexityRoot.AllocationSettings.ReceiveWhenBusy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.ReceiveWhenBusy(childComplexity), true
+	case "AllocationSettings.strategy":
+		if e.ComplexityRoot.AllocationSettings.Strategy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.Strategy(childComplexity), true
+	case "AllocationSettings.updatedAt":
+		if e.ComplexityRoot.AllocationSettings.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationSettings.UpdatedAt(childComplexity), true
+
+	case "AllocationWorkload.agents":
+		if e.ComplexityRoot.AllocationWorkload.Agents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationWorkload.Agents(childComplexity), true
+	case "AllocationWorkload.divisions":
+		if e.ComplexityRoot.AllocationWorkload.Divisions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationWorkload.Divisions(childComplexity), true
+
+	case "ApiKey.createdAt":
+		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.CreatedAt(childComplexity), true
+	case "ApiKey.id":
+		if e.ComplexityRoot.ApiKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.ID(childComplexity), true
+	case "ApiKey.lastUsedAt":
+		if e.ComplexityRoot.ApiKey.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.LastUsedAt(childComplexity), true
+	case "ApiKey.name":
+		if e.ComplexityRoot.ApiKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Name(childComplexity), true
+	case "ApiKey.permissions":
+		if e.ComplexityRoot.ApiKey.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Permissions(childComplexity), true
+	case "ApiKey.prefix":
+		if e.ComplexityRoot.ApiKey.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Prefix(childComplexity), true
+	case "ApiKey.revokedAt":
+		if e.ComplexityRoot.ApiKey.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.RevokedAt(childComplexity), true
+	case "ApiKey.updatedAt":
+		if e.ComplexityRoot.ApiKey.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.UpdatedAt(childComplexity), true
+
+	case "ApiKeyConnection.edges":
+		if e.ComplexityRoot.ApiKeyConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.Edges(childComplexity), true
+	case "ApiKeyConnection.pageInfo":
+		if e.ComplexityRoot.ApiKeyConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.PageInfo(childComplexity), true
+	case "ApiKeyConnection.totalCount":
+		if e.ComplexityRoot.ApiKeyConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.TotalCount(childComplexity), true
+
+	case "ApiKeyEdge.cursor":
+		if e.ComplexityRoot.ApiKeyEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyEdge.Cursor(childComplexity), true
+	case "ApiKeyEdge.node":
+		if e.ComplexityRoot.ApiKeyEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyEdge.Node(childComplexity), true
 
 	case "AvailabilityCount.availability":
 		if e.ComplexityRoot.AvailabilityCount.Availability == nil {
@@ -509,6 +849,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ChannelEdge.Node(childComplexity), true
 
+	case "Conversation.assignedAt":
+		if e.ComplexityRoot.Conversation.AssignedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.AssignedAt(childComplexity), true
+	case "Conversation.assignee":
+		if e.ComplexityRoot.Conversation.Assignee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.Assignee(childComplexity), true
+	case "Conversation.channel":
+		if e.ComplexityRoot.Conversation.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.Channel(childComplexity), true
+	case "Conversation.division":
+		if e.ComplexityRoot.Conversation.Division == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.Division(childComplexity), true
+	case "Conversation.enqueuedAt":
+		if e.ComplexityRoot.Conversation.EnqueuedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.EnqueuedAt(childComplexity), true
+	case "Conversation.externalID":
+		if e.ComplexityRoot.Conversation.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ExternalID(childComplexity), true
+	case "Conversation.id":
+		if e.ComplexityRoot.Conversation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ID(childComplexity), true
+	case "Conversation.lastAgentReplyAt":
+		if e.ComplexityRoot.Conversation.LastAgentReplyAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.LastAgentReplyAt(childComplexity), true
+	case "Conversation.resolvedAt":
+		if e.ComplexityRoot.Conversation.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ResolvedAt(childComplexity), true
+	case "Conversation.state":
+		if e.ComplexityRoot.Conversation.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.State(childComplexity), true
+
+	case "ConversationConnection.edges":
+		if e.ComplexityRoot.ConversationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationConnection.Edges(childComplexity), true
+	case "ConversationConnection.pageInfo":
+		if e.ComplexityRoot.ConversationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationConnection.PageInfo(childComplexity), true
+	case "ConversationConnection.totalCount":
+		if e.ComplexityRoot.ConversationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationConnection.TotalCount(childComplexity), true
+
+	case "ConversationEdge.cursor":
+		if e.ComplexityRoot.ConversationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationEdge.Cursor(childComplexity), true
+	case "ConversationEdge.node":
+		if e.ComplexityRoot.ConversationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationEdge.Node(childComplexity), true
+
+	case "CreateApiKeyPayload.apiKey":
+		if e.ComplexityRoot.CreateApiKeyPayload.APIKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiKeyPayload.APIKey(childComplexity), true
+	case "CreateApiKeyPayload.secret":
+		if e.ComplexityRoot.CreateApiKeyPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiKeyPayload.Secret(childComplexity), true
+
 	case "Division.channels":
 		if e.ComplexityRoot.Division.Channels == nil {
 			break
@@ -608,6 +1054,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DivisionPresence.Total(childComplexity), true
 
+	case "DivisionWorkload.division":
+		if e.ComplexityRoot.DivisionWorkload.Division == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionWorkload.Division(childComplexity), true
+	case "DivisionWorkload.longestWaitSeconds":
+		if e.ComplexityRoot.DivisionWorkload.LongestWaitSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionWorkload.LongestWaitSeconds(childComplexity), true
+	case "DivisionWorkload.open":
+		if e.ComplexityRoot.DivisionWorkload.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionWorkload.Open(childComplexity), true
+	case "DivisionWorkload.queued":
+		if e.ComplexityRoot.DivisionWorkload.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionWorkload.Queued(childComplexity), true
+
 	case "LoginPayload.challenge":
 		if e.ComplexityRoot.LoginPayload.Challenge == nil {
 			break
@@ -691,6 +1162,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ArchiveUser(childComplexity, args["id"].(int)), true
+	case "Mutation.assignConversation":
+		if e.ComplexityRoot.Mutation.AssignConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_assignConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AssignConversation(childComplexity, args["id"].(int), args["userID"].(int)), true
 	case "Mutation.beginTotpEnrollment":
 		if e.ComplexityRoot.Mutation.BeginTotpEnrollment == nil {
 			break
@@ -730,6 +1212,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ConnectChannel(childComplexity, args["id"].(int)), true
+	case "Mutation.createApiKey":
+		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(model.CreateAPIKeyInput)), true
 	case "Mutation.createChannel":
 		if e.ComplexityRoot.Mutation.CreateChannel == nil {
 			break
@@ -840,6 +1333,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisconnectChannel(childComplexity, args["id"].(int)), true
+	case "Mutation.enqueueConversation":
+		if e.ComplexityRoot.Mutation.EnqueueConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enqueueConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnqueueConversation(childComplexity, args["input"].(model.EnqueueConversationInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -857,6 +1361,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.recordAgentReply":
+		if e.ComplexityRoot.Mutation.RecordAgentReply == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordAgentReply_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordAgentReply(childComplexity, args["conversationID"].(int)), true
 	case "Mutation.removeDivisionMembers":
 		if e.ComplexityRoot.Mutation.RemoveDivisionMembers == nil {
 			break
@@ -890,6 +1405,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResendMfaCode(childComplexity, args["challengeID"].(string)), true
+	case "Mutation.resetAllocationSettings":
+		if e.ComplexityRoot.Mutation.ResetAllocationSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetAllocationSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetAllocationSettings(childComplexity, args["divisionID"].(int)), true
+	case "Mutation.resolveConversation":
+		if e.ComplexityRoot.Mutation.ResolveConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resolveConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResolveConversation(childComplexity, args["conversationID"].(int)), true
 	case "Mutation.restoreUser":
 		if e.ComplexityRoot.Mutation.RestoreUser == nil {
 			break
@@ -901,6 +1438,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RestoreUser(childComplexity, args["id"].(int)), true
+	case "Mutation.revokeApiKey":
+		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(int)), true
 	case "Mutation.revokeInvitation":
 		if e.ComplexityRoot.Mutation.RevokeInvitation == nil {
 			break
@@ -956,17 +1504,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMyAvailability(childComplexity, args["availability"].(user.Availability)), true
-	case "Mutation.setOrganizationCountry":
-		if e.ComplexityRoot.Mutation.SetOrganizationCountry == nil {
-			break
-		}
-
-		args, err := ec.field_Mutation_setOrganizationCountry_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Mutation.SetOrganizationCountry(childComplexity, args["country"].(string)), true
 	case "Mutation.setOrganizationPlan":
 		if e.ComplexityRoot.Mutation.SetOrganizationPlan == nil {
 			break
@@ -989,6 +1526,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserAvailability(childComplexity, args["id"].(int), args["availability"].(user.Availability)), true
+	case "Mutation.takeNextConversation":
+		if e.ComplexityRoot.Mutation.TakeNextConversation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.TakeNextConversation(childComplexity), true
+	case "Mutation.updateAllocationSettings":
+		if e.ComplexityRoot.Mutation.UpdateAllocationSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAllocationSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAllocationSettings(childComplexity, args["divisionID"].(*int), args["input"].(model.AllocationSettingsInput)), true
 	case "Mutation.updateChannel":
 		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
 			break
@@ -1045,12 +1599,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.VerifyMfa(childComplexity, args["challengeID"].(string), args["code"].(string)), true
 
-	case "Organization.country":
-		if e.ComplexityRoot.Organization.Country == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Organization.Country(childComplexity), true
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
 			break
@@ -1138,6 +1686,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PresenceSummary.Total(childComplexity), true
 
+	case "Query.apiKeys":
+		if e.ComplexityRoot.Query.APIKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APIKeys(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ApiKeyOrder), args["where"].(*ent.ApiKeyWhereInput)), true
+	case "Query.allocationCandidates":
+		if e.ComplexityRoot.Query.AllocationCandidates == nil {
+			break
+		}
+
+		args, err := ec.field_Query_allocationCandidates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AllocationCandidates(childComplexity, args["divisionID"].(int)), true
+	case "Query.allocationSettings":
+		if e.ComplexityRoot.Query.AllocationSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_allocationSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AllocationSettings(childComplexity, args["divisionID"].(*int)), true
+	case "Query.allocationWorkload":
+		if e.ComplexityRoot.Query.AllocationWorkload == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AllocationWorkload(childComplexity), true
 	case "Query.channels":
 		if e.ComplexityRoot.Query.Channels == nil {
 			break
@@ -1149,6 +1736,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Channels(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ChannelOrder), args["where"].(*ent.ChannelWhereInput)), true
+	case "Query.conversations":
+		if e.ComplexityRoot.Query.Conversations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_conversations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Conversations(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ConversationOrder), args["where"].(*ent.ConversationWhereInput)), true
 	case "Query.divisions":
 		if e.ComplexityRoot.Query.Divisions == nil {
 			break
@@ -1460,6 +2058,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Broadcast(childComplexity), true
+	case "User.capacity":
+		if e.ComplexityRoot.User.Capacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Capacity(childComplexity), true
 	case "User.chatAccess":
 		if e.ComplexityRoot.User.ChatAccess == nil {
 			break
@@ -1502,12 +2106,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.FirstName(childComplexity), true
-	case "User.formattedPhone":
-		if e.ComplexityRoot.User.FormattedPhone == nil {
-			break
-		}
-
-		return e.ComplexityRoot.User.FormattedPhone(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -1696,14 +2294,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AllocationSettingsInput", ec.unmarshalInputAllocationSettingsInput),
+			graphql.NewInputUnmarshaler("ApiKeyOrder", ec.unmarshalInputApiKeyOrder),
+			graphql.NewInputUnmarshaler("ApiKeyWhereInput", ec.unmarshalInputApiKeyWhereInput),
 			graphql.NewInputUnmarshaler("ChannelOrder", ec.unmarshalInputChannelOrder),
 			graphql.NewInputUnmarshaler("ChannelWhereInput", ec.unmarshalInputChannelWhereInput),
+			graphql.NewInputUnmarshaler("ConversationOrder", ec.unmarshalInputConversationOrder),
+			graphql.NewInputUnmarshaler("ConversationWhereInput", ec.unmarshalInputConversationWhereInput),
+			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateChannelInput", ec.unmarshalInputCreateChannelInput),
 			graphql.NewInputUnmarshaler("CreateDivisionInput", ec.unmarshalInputCreateDivisionInput),
 			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("DivisionOrder", ec.unmarshalInputDivisionOrder),
 			graphql.NewInputUnmarshaler("DivisionWhereInput", ec.unmarshalInputDivisionWhereInput),
+			graphql.NewInputUnmarshaler("EnqueueConversationInput", ec.unmarshalInputEnqueueConversationInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("OrganizationOrder", ec.unmarshalInputOrganizationOrder),
 			graphql.NewInputUnmarshaler("OrganizationWhereInput", ec.unmarshalInputOrganizationWhereInput),
@@ -1810,6 +2415,411 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+"""
+AllocationMode is enum for the field mode
+"""
+enum AllocationMode @goModel(model: "roster/ent/allocationsettings.Mode") {
+  AUTO
+  MANUAL
+}
+"""
+How conversations are allocated, for the organization or one division.
+"""
+type AllocationSettings implements Node {
+  """
+  The object's globally unique ID.
+  """
+  id: ID!
+  """
+  When this was created.
+  """
+  createdAt: Time!
+  """
+  When this was last changed.
+  """
+  updatedAt: Time!
+  """
+  AUTO: roster assigns conversations as they arrive. MANUAL: agents take them from the queue and supervisors assign them.
+  """
+  mode: AllocationMode!
+  """
+  How AUTO picks among eligible agents. ROUND_ROBIN: whoever has waited longest since their last assignment. BALANCED: whoever has the fewest open conversations, ties to whoever has waited longest.
+  """
+  strategy: AllocationStrategy!
+  """
+  The most open conversations an agent is given, unless their own capacity says otherwise.
+  """
+  defaultCapacity: Int!
+  """
+  Whether agents whose availability is BUSY receive conversations too (ONLINE always do).
+  """
+  receiveWhenBusy: Boolean!
+  """
+  Whether agents may take the next queued conversation themselves.
+  """
+  agentsMayTake: Boolean!
+  """
+  Whether agents may assign conversations to other agents.
+  """
+  agentsMayAssignOthers: Boolean!
+  """
+  Reassign a conversation whose assignee has not replied within this many minutes; 0 turns it off.
+  """
+  idleReassignMinutes: Int!
+  """
+  What happens to an agent's open conversations when they go offline: LEAVE them, or REQUEUE them for allocation.
+  """
+  onOffline: OfflineRule!
+}
+"""
+AllocationStrategy is enum for the field strategy
+"""
+enum AllocationStrategy @goModel(model: "roster/ent/allocationsettings.Strategy") {
+  ROUND_ROBIN
+  BALANCED
+}
+"""
+A machine credential: the messaging platform authenticates with it.
+"""
+type ApiKey implements Node {
+  """
+  The object's globally unique ID.
+  """
+  id: ID!
+  """
+  When this was created.
+  """
+  createdAt: Time!
+  """
+  When this was last changed.
+  """
+  updatedAt: Time!
+  """
+  What the key is for, e.g. the system that holds it.
+  """
+  name: String!
+  """
+  The first characters of the secret, to recognise the key by.
+  """
+  prefix: String!
+  """
+  What requests made with the key may do.
+  """
+  permissions: [Permission!]!
+  """
+  When the key was last used (to the minute).
+  """
+  lastUsedAt: Time
+  """
+  When the key was revoked; a revoked key authenticates nothing.
+  """
+  revokedAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type ApiKeyConnection {
+  """
+  A list of edges.
+  """
+  edges: [ApiKeyEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ApiKeyEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ApiKey
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+How to order a list of api keys.
+"""
+input ApiKeyOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ApiKeys.
+  """
+  field: ApiKeyOrderField!
+}
+"""
+Properties by which ApiKey connections can be ordered.
+"""
+enum ApiKeyOrderField {
+  """
+  Order by creation time.
+  """
+  CREATED_AT
+  """
+  Order by the time of the last change.
+  """
+  UPDATED_AT
+  """
+  Order by name.
+  """
+  NAME
+}
+"""
+A filter on api keys: every condition given must hold.
+"""
+input ApiKeyWhereInput {
+  """
+  Matches what the filter does not.
+  """
+  not: ApiKeyWhereInput
+  """
+  Matches what every filter matches.
+  """
+  and: [ApiKeyWhereInput!]
+  """
+  Matches what any filter matches.
+  """
+  or: [ApiKeyWhereInput!]
+  """
+  The object's globally unique ID.
+  """
+  id: ID
+  """
+  Matches when the ID is not equal to the value.
+  """
+  idNEQ: ID
+  """
+  Matches when the ID is one of the values.
+  """
+  idIn: [ID!]
+  """
+  Matches when the ID is none of the values.
+  """
+  idNotIn: [ID!]
+  """
+  Matches when the ID is greater than the value.
+  """
+  idGT: ID
+  """
+  Matches when the ID is greater than or equal to the value.
+  """
+  idGTE: ID
+  """
+  Matches when the ID is less than the value.
+  """
+  idLT: ID
+  """
+  Matches when the ID is less than or equal to the value.
+  """
+  idLTE: ID
+  """
+  Matches when the created at equals the value.
+  """
+  createdAt: Time
+  """
+  Matches when the created at is not equal to the value.
+  """
+  createdAtNEQ: Time
+  """
+  Matches when the created at is one of the values.
+  """
+  createdAtIn: [Time!]
+  """
+  Matches when the created at is none of the values.
+  """
+  createdAtNotIn: [Time!]
+  """
+  Matches when the created at is greater than the value.
+  """
+  createdAtGT: Time
+  """
+  Matches when the created at is greater than or equal to the value.
+  """
+  createdAtGTE: Time
+  """
+  Matches when the created at is less than the value.
+  """
+  createdAtLT: Time
+  """
+  Matches when the created at is less than or equal to the value.
+  """
+  createdAtLTE: Time
+  """
+  Matches when the updated at equals the value.
+  """
+  updatedAt: Time
+  """
+  Matches when the updated at is not equal to the value.
+  """
+  updatedAtNEQ: Time
+  """
+  Matches when the updated at is one of the values.
+  """
+  updatedAtIn: [Time!]
+  """
+  Matches when the updated at is none of the values.
+  """
+  updatedAtNotIn: [Time!]
+  """
+  Matches when the updated at is greater than the value.
+  """
+  updatedAtGT: Time
+  """
+  Matches when the updated at is greater than or equal to the value.
+  """
+  updatedAtGTE: Time
+  """
+  Matches when the updated at is less than the value.
+  """
+  updatedAtLT: Time
+  """
+  Matches when the updated at is less than or equal to the value.
+  """
+  updatedAtLTE: Time
+  """
+  Matches when the name equals the value.
+  """
+  name: String
+  """
+  Matches when the name is not equal to the value.
+  """
+  nameNEQ: String
+  """
+  Matches when the name is one of the values.
+  """
+  nameIn: [String!]
+  """
+  Matches when the name is none of the values.
+  """
+  nameNotIn: [String!]
+  """
+  Matches when the name is greater than the value.
+  """
+  nameGT: String
+  """
+  Matches when the name is greater than or equal to the value.
+  """
+  nameGTE: String
+  """
+  Matches when the name is less than the value.
+  """
+  nameLT: String
+  """
+  Matches when the name is less than or equal to the value.
+  """
+  nameLTE: String
+  """
+  Matches when the name contains the value.
+  """
+  nameContains: String
+  """
+  Matches when the name starts with the value.
+  """
+  nameHasPrefix: String
+  """
+  Matches when the name ends with the value.
+  """
+  nameHasSuffix: String
+  """
+  Matches when the name equals the value, ignoring case.
+  """
+  nameEqualFold: String
+  """
+  Matches when the name contains the value, ignoring case.
+  """
+  nameContainsFold: String
+  """
+  Matches when the last used at equals the value.
+  """
+  lastUsedAt: Time
+  """
+  Matches when the last used at is not equal to the value.
+  """
+  lastUsedAtNEQ: Time
+  """
+  Matches when the last used at is one of the values.
+  """
+  lastUsedAtIn: [Time!]
+  """
+  Matches when the last used at is none of the values.
+  """
+  lastUsedAtNotIn: [Time!]
+  """
+  Matches when the last used at is greater than the value.
+  """
+  lastUsedAtGT: Time
+  """
+  Matches when the last used at is greater than or equal to the value.
+  """
+  lastUsedAtGTE: Time
+  """
+  Matches when the last used at is less than the value.
+  """
+  lastUsedAtLT: Time
+  """
+  Matches when the last used at is less than or equal to the value.
+  """
+  lastUsedAtLTE: Time
+  """
+  Matches when the last used at is not set.
+  """
+  lastUsedAtIsNil: Boolean
+  """
+  Matches when the last used at is set.
+  """
+  lastUsedAtNotNil: Boolean
+  """
+  Matches when the revoked at equals the value.
+  """
+  revokedAt: Time
+  """
+  Matches when the revoked at is not equal to the value.
+  """
+  revokedAtNEQ: Time
+  """
+  Matches when the revoked at is one of the values.
+  """
+  revokedAtIn: [Time!]
+  """
+  Matches when the revoked at is none of the values.
+  """
+  revokedAtNotIn: [Time!]
+  """
+  Matches when the revoked at is greater than the value.
+  """
+  revokedAtGT: Time
+  """
+  Matches when the revoked at is greater than or equal to the value.
+  """
+  revokedAtGTE: Time
+  """
+  Matches when the revoked at is less than the value.
+  """
+  revokedAtLT: Time
+  """
+  Matches when the revoked at is less than or equal to the value.
+  """
+  revokedAtLTE: Time
+  """
+  Matches when the revoked at is not set.
+  """
+  revokedAtIsNil: Boolean
+  """
+  Matches when the revoked at is set.
+  """
+  revokedAtNotNil: Boolean
+}
 """
 Whether a user takes chats, as they chose.
 """
@@ -2238,6 +3248,404 @@ enum ChatAccess @goModel(model: "roster/ent/user.ChatAccess") {
   ASSIGNED_DIVISIONS
 }
 """
+A conversation of the messaging platform, as allocation knows it.
+"""
+type Conversation implements Node {
+  """
+  The object's globally unique ID.
+  """
+  id: ID!
+  """
+  The messaging platform's ID of the conversation, unique within the organization.
+  """
+  externalID: String!
+  """
+  QUEUED while waiting for an agent, ASSIGNED while an agent has it, RESOLVED once done.
+  """
+  state: ConversationState!
+  """
+  When the conversation (last) started waiting for an agent.
+  """
+  enqueuedAt: Time!
+  """
+  When the conversation was assigned to its current assignee.
+  """
+  assignedAt: Time
+  """
+  When the assignee last replied.
+  """
+  lastAgentReplyAt: Time
+  """
+  When the conversation was resolved.
+  """
+  resolvedAt: Time
+  """
+  The channel the conversation came in on.
+  """
+  channel: Channel
+  """
+  The division the conversation is for; when null, the channel's divisions take it.
+  """
+  division: Division
+  """
+  The agent the conversation is assigned to.
+  """
+  assignee: User
+}
+"""
+A connection to a list of items.
+"""
+type ConversationConnection {
+  """
+  A list of edges.
+  """
+  edges: [ConversationEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ConversationEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Conversation
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+How to order a list of conversations.
+"""
+input ConversationOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Conversations.
+  """
+  field: ConversationOrderField!
+}
+"""
+Properties by which Conversation connections can be ordered.
+"""
+enum ConversationOrderField {
+  """
+  Order by enqueued at.
+  """
+  ENQUEUED_AT
+}
+"""
+ConversationState is enum for the field state
+"""
+enum ConversationState @goModel(model: "roster/ent/conversation.State") {
+  QUEUED
+  ASSIGNED
+  RESOLVED
+}
+"""
+A filter on conversations: every condition given must hold.
+"""
+input ConversationWhereInput {
+  """
+  Matches what the filter does not.
+  """
+  not: ConversationWhereInput
+  """
+  Matches what every filter matches.
+  """
+  and: [ConversationWhereInput!]
+  """
+  Matches what any filter matches.
+  """
+  or: [ConversationWhereInput!]
+  """
+  The object's globally unique ID.
+  """
+  id: ID
+  """
+  Matches when the ID is not equal to the value.
+  """
+  idNEQ: ID
+  """
+  Matches when the ID is one of the values.
+  """
+  idIn: [ID!]
+  """
+  Matches when the ID is none of the values.
+  """
+  idNotIn: [ID!]
+  """
+  Matches when the ID is greater than the value.
+  """
+  idGT: ID
+  """
+  Matches when the ID is greater than or equal to the value.
+  """
+  idGTE: ID
+  """
+  Matches when the ID is less than the value.
+  """
+  idLT: ID
+  """
+  Matches when the ID is less than or equal to the value.
+  """
+  idLTE: ID
+  """
+  ID of the external.
+  """
+  externalID: String
+  """
+  Matches when the external ID is not equal to the value.
+  """
+  externalIDNEQ: String
+  """
+  Matches when the external ID is one of the values.
+  """
+  externalIDIn: [String!]
+  """
+  Matches when the external ID is none of the values.
+  """
+  externalIDNotIn: [String!]
+  """
+  Matches when the external ID is greater than the value.
+  """
+  externalIDGT: String
+  """
+  Matches when the external ID is greater than or equal to the value.
+  """
+  externalIDGTE: String
+  """
+  Matches when the external ID is less than the value.
+  """
+  externalIDLT: String
+  """
+  Matches when the external ID is less than or equal to the value.
+  """
+  externalIDLTE: String
+  """
+  Matches when the external ID contains the value.
+  """
+  externalIDContains: String
+  """
+  Matches when the external ID starts with the value.
+  """
+  externalIDHasPrefix: String
+  """
+  Matches when the external ID ends with the value.
+  """
+  externalIDHasSuffix: String
+  """
+  Matches when the external ID equals the value, ignoring case.
+  """
+  externalIDEqualFold: String
+  """
+  Matches when the external ID contains the value, ignoring case.
+  """
+  externalIDContainsFold: String
+  """
+  Matches when the state equals the value.
+  """
+  state: ConversationState
+  """
+  Matches when the state is not equal to the value.
+  """
+  stateNEQ: ConversationState
+  """
+  Matches when the state is one of the values.
+  """
+  stateIn: [ConversationState!]
+  """
+  Matches when the state is none of the values.
+  """
+  stateNotIn: [ConversationState!]
+  """
+  Matches when the enqueued at equals the value.
+  """
+  enqueuedAt: Time
+  """
+  Matches when the enqueued at is not equal to the value.
+  """
+  enqueuedAtNEQ: Time
+  """
+  Matches when the enqueued at is one of the values.
+  """
+  enqueuedAtIn: [Time!]
+  """
+  Matches when the enqueued at is none of the values.
+  """
+  enqueuedAtNotIn: [Time!]
+  """
+  Matches when the enqueued at is greater than the value.
+  """
+  enqueuedAtGT: Time
+  """
+  Matches when the enqueued at is greater than or equal to the value.
+  """
+  enqueuedAtGTE: Time
+  """
+  Matches when the enqueued at is less than the value.
+  """
+  enqueuedAtLT: Time
+  """
+  Matches when the enqueued at is less than or equal to the value.
+  """
+  enqueuedAtLTE: Time
+  """
+  Matches when the assigned at equals the value.
+  """
+  assignedAt: Time
+  """
+  Matches when the assigned at is not equal to the value.
+  """
+  assignedAtNEQ: Time
+  """
+  Matches when the assigned at is one of the values.
+  """
+  assignedAtIn: [Time!]
+  """
+  Matches when the assigned at is none of the values.
+  """
+  assignedAtNotIn: [Time!]
+  """
+  Matches when the assigned at is greater than the value.
+  """
+  assignedAtGT: Time
+  """
+  Matches when the assigned at is greater than or equal to the value.
+  """
+  assignedAtGTE: Time
+  """
+  Matches when the assigned at is less than the value.
+  """
+  assignedAtLT: Time
+  """
+  Matches when the assigned at is less than or equal to the value.
+  """
+  assignedAtLTE: Time
+  """
+  Matches when the assigned at is not set.
+  """
+  assignedAtIsNil: Boolean
+  """
+  Matches when the assigned at is set.
+  """
+  assignedAtNotNil: Boolean
+  """
+  Matches when the last agent reply at equals the value.
+  """
+  lastAgentReplyAt: Time
+  """
+  Matches when the last agent reply at is not equal to the value.
+  """
+  lastAgentReplyAtNEQ: Time
+  """
+  Matches when the last agent reply at is one of the values.
+  """
+  lastAgentReplyAtIn: [Time!]
+  """
+  Matches when the last agent reply at is none of the values.
+  """
+  lastAgentReplyAtNotIn: [Time!]
+  """
+  Matches when the last agent reply at is greater than the value.
+  """
+  lastAgentReplyAtGT: Time
+  """
+  Matches when the last agent reply at is greater than or equal to the value.
+  """
+  lastAgentReplyAtGTE: Time
+  """
+  Matches when the last agent reply at is less than the value.
+  """
+  lastAgentReplyAtLT: Time
+  """
+  Matches when the last agent reply at is less than or equal to the value.
+  """
+  lastAgentReplyAtLTE: Time
+  """
+  Matches when the last agent reply at is not set.
+  """
+  lastAgentReplyAtIsNil: Boolean
+  """
+  Matches when the last agent reply at is set.
+  """
+  lastAgentReplyAtNotNil: Boolean
+  """
+  Matches when the resolved at equals the value.
+  """
+  resolvedAt: Time
+  """
+  Matches when the resolved at is not equal to the value.
+  """
+  resolvedAtNEQ: Time
+  """
+  Matches when the resolved at is one of the values.
+  """
+  resolvedAtIn: [Time!]
+  """
+  Matches when the resolved at is none of the values.
+  """
+  resolvedAtNotIn: [Time!]
+  """
+  Matches when the resolved at is greater than the value.
+  """
+  resolvedAtGT: Time
+  """
+  Matches when the resolved at is greater than or equal to the value.
+  """
+  resolvedAtGTE: Time
+  """
+  Matches when the resolved at is less than the value.
+  """
+  resolvedAtLT: Time
+  """
+  Matches when the resolved at is less than or equal to the value.
+  """
+  resolvedAtLTE: Time
+  """
+  Matches when the resolved at is not set.
+  """
+  resolvedAtIsNil: Boolean
+  """
+  Matches when the resolved at is set.
+  """
+  resolvedAtNotNil: Boolean
+  """
+  channel edge predicates
+  """
+  hasChannel: Boolean
+  """
+  Has channel matching any of the filters.
+  """
+  hasChannelWith: [ChannelWhereInput!]
+  """
+  division edge predicates
+  """
+  hasDivision: Boolean
+  """
+  Has division matching any of the filters.
+  """
+  hasDivisionWith: [DivisionWhereInput!]
+  """
+  assignee edge predicates
+  """
+  hasAssignee: Boolean
+  """
+  Has assignee matching any of the filters.
+  """
+  hasAssigneeWith: [UserWhereInput!]
+}
+"""
 The fields of a new channel.
 """
 input CreateChannelInput {
@@ -2325,7 +3733,7 @@ input CreateUserInput {
   """
   email: String!
   """
-  The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
+  The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
   """
   phone: String
   """
@@ -2344,6 +3752,10 @@ input CreateUserInput {
   For supervisors: whether they see the chats of all divisions or only of the divisions they belong to.
   """
   chatAccess: ChatAccess
+  """
+  The most open conversations allocation gives the user; when null, the allocation settings' default capacity.
+  """
+  capacity: Int
   """
   ID of the role.
   """
@@ -2728,6 +4140,13 @@ interface Node @goModel(model: "roster/ent.Noder") {
   id: ID!
 }
 """
+OfflineRule is enum for the field on_offline
+"""
+enum OfflineRule @goModel(model: "roster/ent/allocationsettings.OnOffline") {
+  LEAVE
+  REQUEUE
+}
+"""
 Possible directions in which to order a list of items when provided an ` + "`" + `orderBy` + "`" + ` argument.
 """
 enum OrderDirection {
@@ -2764,10 +4183,6 @@ type Organization implements Node {
   The organization's plan. On PAID, admins, supervisors and agents who may broadcast must log in with a second factor.
   """
   plan: Plan!
-  """
-  The organization's country, as an ISO 3166-1 alpha-2 code (e.g. ID, GB): phone numbers typed without a country code are read as numbers of this country.
-  """
-  country: String!
 }
 """
 How to order a list of organizations.
@@ -2975,58 +4390,6 @@ input OrganizationWhereInput {
   Matches when the plan is none of the values.
   """
   planNotIn: [Plan!]
-  """
-  Matches when the country equals the value.
-  """
-  country: String
-  """
-  Matches when the country is not equal to the value.
-  """
-  countryNEQ: String
-  """
-  Matches when the country is one of the values.
-  """
-  countryIn: [String!]
-  """
-  Matches when the country is none of the values.
-  """
-  countryNotIn: [String!]
-  """
-  Matches when the country is greater than the value.
-  """
-  countryGT: String
-  """
-  Matches when the country is greater than or equal to the value.
-  """
-  countryGTE: String
-  """
-  Matches when the country is less than the value.
-  """
-  countryLT: String
-  """
-  Matches when the country is less than or equal to the value.
-  """
-  countryLTE: String
-  """
-  Matches when the country contains the value.
-  """
-  countryContains: String
-  """
-  Matches when the country starts with the value.
-  """
-  countryHasPrefix: String
-  """
-  Matches when the country ends with the value.
-  """
-  countryHasSuffix: String
-  """
-  Matches when the country equals the value, ignoring case.
-  """
-  countryEqualFold: String
-  """
-  Matches when the country contains the value, ignoring case.
-  """
-  countryContainsFold: String
 }
 """
 Information about pagination in a connection.
@@ -3086,6 +4449,40 @@ type Query {
     ids: [ID!]!
   ): [Node]!
   """
+  The API keys of the viewer's organization. Needs MANAGE_API_KEYS.
+  """
+  apiKeys(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for ApiKeys returned from the connection.
+    """
+    orderBy: ApiKeyOrder
+
+    """
+    Filtering options for ApiKeys returned from the connection.
+    """
+    where: ApiKeyWhereInput
+  ): ApiKeyConnection!
+  """
   The channels of the viewer's organization.
   """
   channels(
@@ -3119,6 +4516,40 @@ type Query {
     """
     where: ChannelWhereInput
   ): ChannelConnection!
+  """
+  The conversations the viewer may see.
+  """
+  conversations(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for Conversations returned from the connection.
+    """
+    orderBy: ConversationOrder
+
+    """
+    Filtering options for Conversations returned from the connection.
+    """
+    where: ConversationWhereInput
+  ): ConversationConnection!
   """
   The divisions of the viewer's organization.
   """
@@ -3713,7 +5144,7 @@ input UpdateUserInput {
   """
   email: String
   """
-  The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
+  The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
   """
   phone: String
   """
@@ -3740,6 +5171,14 @@ input UpdateUserInput {
   For supervisors: whether they see the chats of all divisions or only of the divisions they belong to.
   """
   chatAccess: ChatAccess
+  """
+  The most open conversations allocation gives the user; when null, the allocation settings' default capacity.
+  """
+  capacity: Int
+  """
+  Set to true to remove the capacity.
+  """
+  clearCapacity: Boolean
   """
   ID of the role.
   """
@@ -3790,7 +5229,7 @@ type User implements Node {
   """
   email: String!
   """
-  The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
+  The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
   """
   phone: String
   """
@@ -3837,6 +5276,10 @@ type User implements Node {
   Whether the user confirmed an authenticator app (TOTP) as a second factor.
   """
   totpEnabled: Boolean!
+  """
+  The most open conversations allocation gives the user; when null, the allocation settings' default capacity.
+  """
+  capacity: Int
   """
   When the user was archived, if they are.
   """
@@ -4440,6 +5883,46 @@ input UserWhereInput {
   """
   mfaRequiredNEQ: Boolean
   """
+  Matches when the capacity equals the value.
+  """
+  capacity: Int
+  """
+  Matches when the capacity is not equal to the value.
+  """
+  capacityNEQ: Int
+  """
+  Matches when the capacity is one of the values.
+  """
+  capacityIn: [Int!]
+  """
+  Matches when the capacity is none of the values.
+  """
+  capacityNotIn: [Int!]
+  """
+  Matches when the capacity is greater than the value.
+  """
+  capacityGT: Int
+  """
+  Matches when the capacity is greater than or equal to the value.
+  """
+  capacityGTE: Int
+  """
+  Matches when the capacity is less than the value.
+  """
+  capacityLT: Int
+  """
+  Matches when the capacity is less than or equal to the value.
+  """
+  capacityLTE: Int
+  """
+  Matches when the capacity is not set.
+  """
+  capacityIsNil: Boolean
+  """
+  Matches when the capacity is set.
+  """
+  capacityNotNil: Boolean
+  """
   Matches when the archived at equals the value.
   """
   archivedAt: Time
@@ -4502,6 +5985,31 @@ input UserWhereInput {
 # into ent.graphql.
 
 extend type Query {
+  """
+  The allocation settings in force for a division (its override, or the
+  organization's), or the organization's when no division is given.
+  """
+  allocationSettings(
+    """
+    The division; null for the organization's settings.
+    """
+    divisionID: ID
+  ): AllocationSettings!
+  """
+  Every member of a division, with whether allocation may give them a
+  conversation of the division now and, if not, why. Needs
+  ASSIGN_CONVERSATIONS, MANAGE_CONVERSATIONS or MANAGE_ALLOCATION.
+  """
+  allocationCandidates(
+    """
+    The division.
+    """
+    divisionID: ID!
+  ): [AllocationCandidate!]!
+  """
+  The workload of the agents and divisions the viewer sees.
+  """
+  allocationWorkload: AllocationWorkload!
   """
   The user the request is authenticated as.
   """
@@ -4834,6 +6342,23 @@ enum Permission {
   See reports.
   """
   VIEW_REPORTS
+  """
+  Enqueue conversations, record agents' replies and resolve conversations
+  (the messaging platform's calls).
+  """
+  MANAGE_CONVERSATIONS
+  """
+  Assign the conversations of the divisions one sees to eligible agents.
+  """
+  ASSIGN_CONVERSATIONS
+  """
+  Change the allocation settings.
+  """
+  MANAGE_ALLOCATION
+  """
+  Create, list and revoke API keys.
+  """
+  MANAGE_API_KEYS
 }
 
 """
@@ -4932,14 +6457,6 @@ type TotpEnrollment {
   uri: String!
 }
 
-extend type User {
-  """
-  The phone number formatted for people to read, with its country code
-  (e.g. +62 812-3456-7890); null when the user has no phone number.
-  """
-  formattedPhone: String
-}
-
 extend type Session {
   """
   Whether this is the session of the request.
@@ -4955,6 +6472,105 @@ changeMyPassword or the TOTP enrolment fields: these keep their own
 transactions, so send them in operations of their own.
 """
 type Mutation {
+  """
+  Creates an API key for a machine (the messaging platform). Its secret is
+  returned only here. Needs MANAGE_API_KEYS; the key's permissions must be
+  among the caller's.
+  """
+  createApiKey(
+    """
+    The new key.
+    """
+    input: CreateApiKeyInput!
+  ): CreateApiKeyPayload!
+  """
+  Revokes an API key: it authenticates nothing from then on. Needs
+  MANAGE_API_KEYS.
+  """
+  revokeApiKey(
+    """
+    The key to revoke.
+    """
+    id: ID!
+  ): ApiKey!
+  """
+  Records a conversation of the messaging platform and, in AUTO mode,
+  assigns it at once to an eligible agent; otherwise it is queued.
+  Idempotent on externalID: the same external ID returns the conversation
+  recorded first. Needs MANAGE_CONVERSATIONS.
+  """
+  enqueueConversation(
+    """
+    The conversation.
+    """
+    input: EnqueueConversationInput!
+  ): Conversation!
+  """
+  Records that the assignee replied (restarting the idle rule's clock).
+  Needs MANAGE_CONVERSATIONS.
+  """
+  recordAgentReply(
+    """
+    The conversation.
+    """
+    conversationID: ID!
+  ): Conversation!
+  """
+  Resolves a conversation, which frees its assignee's capacity; the queue
+  then moves. Needs MANAGE_CONVERSATIONS.
+  """
+  resolveConversation(
+    """
+    The conversation.
+    """
+    conversationID: ID!
+  ): Conversation!
+  """
+  Assigns a conversation to a user, who must be eligible. Supervisors
+  assign the conversations they see; agents assign to themselves when the
+  settings let agents take conversations, and to others when they let
+  agents assign others.
+  """
+  assignConversation(
+    """
+    The conversation.
+    """
+    id: ID!
+    """
+    The user to give it to.
+    """
+    userID: ID!
+  ): Conversation!
+  """
+  Gives the caller the longest-waiting queued conversation they may take
+  ("get new chat"), or null when there is none or they are not eligible.
+  """
+  takeNextConversation: Conversation
+  """
+  Changes the allocation settings of a division (creating its override) or,
+  with no division, of the organization. Fields left out stay. Needs
+  MANAGE_ALLOCATION.
+  """
+  updateAllocationSettings(
+    """
+    The division; null for the organization's settings.
+    """
+    divisionID: ID
+    """
+    The changes.
+    """
+    input: AllocationSettingsInput!
+  ): AllocationSettings!
+  """
+  Removes a division's override: the organization's settings apply to it
+  again. Returns them. Needs MANAGE_ALLOCATION.
+  """
+  resetAllocationSettings(
+    """
+    The division.
+    """
+    divisionID: ID!
+  ): AllocationSettings!
   """
   Logs in with an email and password and returns a bearer token.
   """
@@ -5089,17 +6705,6 @@ type Mutation {
     The plan.
     """
     plan: Plan!
-  ): Organization!
-  """
-  Sets the organization's country: phone numbers typed without a country
-  code are read as numbers of it. Numbers already stored keep their
-  country. Needs MANAGE_USERS.
-  """
-  setOrganizationCountry(
-    """
-    The country, as an ISO 3166-1 alpha-2 code, e.g. ID or GB.
-    """
-    country: String!
   ): Organization!
 
   """
@@ -5375,6 +6980,208 @@ extend input UpdateChannelInput {
   """
   divisionIDs: [ID!]
 }
+
+"""
+A new API key.
+"""
+input CreateApiKeyInput {
+  """
+  What the key is for.
+  """
+  name: String!
+  """
+  What requests made with the key may do.
+  """
+  permissions: [Permission!]!
+}
+
+"""
+A new API key and its secret.
+"""
+type CreateApiKeyPayload {
+  """
+  The key.
+  """
+  apiKey: ApiKey!
+  """
+  The secret, to send as ` + "`" + `Authorization: Bearer <secret>` + "`" + `. Shown only
+  once.
+  """
+  secret: String!
+}
+
+"""
+A conversation handed over by the messaging platform.
+"""
+input EnqueueConversationInput {
+  """
+  The platform's ID of the conversation, unique within the organization.
+  """
+  externalID: String!
+  """
+  The channel it came in on.
+  """
+  channelID: ID
+  """
+  The division it is for; when null, the channel's divisions take it.
+  """
+  divisionID: ID
+}
+
+"""
+A change of allocation settings; fields left out stay as they are.
+"""
+input AllocationSettingsInput {
+  """
+  AUTO or MANUAL.
+  """
+  mode: AllocationMode
+  """
+  ROUND_ROBIN or BALANCED.
+  """
+  strategy: AllocationStrategy
+  """
+  The most open conversations an agent is given unless their own capacity
+  says otherwise (0 to 1000).
+  """
+  defaultCapacity: Int
+  """
+  Whether BUSY agents receive conversations too.
+  """
+  receiveWhenBusy: Boolean
+  """
+  Whether agents may take queued conversations themselves.
+  """
+  agentsMayTake: Boolean
+  """
+  Whether agents may assign conversations to others.
+  """
+  agentsMayAssignOthers: Boolean
+  """
+  Reassign a conversation whose assignee has not replied within this many
+  minutes; 0 turns it off.
+  """
+  idleReassignMinutes: Int
+  """
+  What happens to an agent's open conversations when they go offline.
+  """
+  onOffline: OfflineRule
+}
+
+"""
+Why allocation may not give a user a conversation.
+"""
+enum IneligibleReason {
+  """
+  The user has no live connection.
+  """
+  OFFLINE
+  """
+  The user's availability does not receive conversations.
+  """
+  AVAILABILITY
+  """
+  The user has as many open conversations as they may.
+  """
+  AT_CAPACITY
+  """
+  The user is invited or archived.
+  """
+  INACTIVE
+  """
+  The user is not a member of the conversation's division.
+  """
+  NOT_MEMBER
+}
+
+"""
+A member of a division as allocation sees them.
+"""
+type AllocationCandidate {
+  """
+  The user.
+  """
+  user: User!
+  """
+  Whether allocation may give them a conversation now.
+  """
+  eligible: Boolean!
+  """
+  Why not, when not eligible.
+  """
+  reason: IneligibleReason
+  """
+  Their open (assigned) conversations.
+  """
+  open: Int!
+  """
+  The most they may have.
+  """
+  capacity: Int!
+  """
+  When they were last given a conversation.
+  """
+  lastAssignedAt: Time
+}
+
+"""
+The workload of agents and divisions.
+"""
+type AllocationWorkload {
+  """
+  Per active user the viewer sees: open conversations and headroom.
+  """
+  agents: [AgentWorkload!]!
+  """
+  Per division the viewer sees: open conversations and the queue.
+  """
+  divisions: [DivisionWorkload!]!
+}
+
+"""
+An agent's workload.
+"""
+type AgentWorkload {
+  """
+  The agent.
+  """
+  user: User!
+  """
+  Their open conversations.
+  """
+  open: Int!
+  """
+  The most they may have (the organization's default capacity unless their
+  own is set).
+  """
+  capacity: Int!
+  """
+  How many more they may take.
+  """
+  headroom: Int!
+}
+
+"""
+A division's workload.
+"""
+type DivisionWorkload {
+  """
+  The division.
+  """
+  division: Division!
+  """
+  Its assigned conversations.
+  """
+  open: Int!
+  """
+  Its queued conversations.
+  """
+  queued: Int!
+  """
+  How long, in seconds, its oldest queued conversation has waited.
+  """
+  longestWaitSeconds: Int!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -5382,6 +7189,120 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AgentWorkload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_AgentWorkload_user(ctx, field)
+	case "open":
+		return ec.fieldContext_AgentWorkload_open(ctx, field)
+	case "capacity":
+		return ec.fieldContext_AgentWorkload_capacity(ctx, field)
+	case "headroom":
+		return ec.fieldContext_AgentWorkload_headroom(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AgentWorkload", field.Name)
+}
+
+func (ec *executionContext) childFields_AllocationCandidate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_AllocationCandidate_user(ctx, field)
+	case "eligible":
+		return ec.fieldContext_AllocationCandidate_eligible(ctx, field)
+	case "reason":
+		return ec.fieldContext_AllocationCandidate_reason(ctx, field)
+	case "open":
+		return ec.fieldContext_AllocationCandidate_open(ctx, field)
+	case "capacity":
+		return ec.fieldContext_AllocationCandidate_capacity(ctx, field)
+	case "lastAssignedAt":
+		return ec.fieldContext_AllocationCandidate_lastAssignedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllocationCandidate", field.Name)
+}
+
+func (ec *executionContext) childFields_AllocationSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AllocationSettings_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AllocationSettings_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AllocationSettings_updatedAt(ctx, field)
+	case "mode":
+		return ec.fieldContext_AllocationSettings_mode(ctx, field)
+	case "strategy":
+		return ec.fieldContext_AllocationSettings_strategy(ctx, field)
+	case "defaultCapacity":
+		return ec.fieldContext_AllocationSettings_defaultCapacity(ctx, field)
+	case "receiveWhenBusy":
+		return ec.fieldContext_AllocationSettings_receiveWhenBusy(ctx, field)
+	case "agentsMayTake":
+		return ec.fieldContext_AllocationSettings_agentsMayTake(ctx, field)
+	case "agentsMayAssignOthers":
+		return ec.fieldContext_AllocationSettings_agentsMayAssignOthers(ctx, field)
+	case "idleReassignMinutes":
+		return ec.fieldContext_AllocationSettings_idleReassignMinutes(ctx, field)
+	case "onOffline":
+		return ec.fieldContext_AllocationSettings_onOffline(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllocationSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_AllocationWorkload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "agents":
+		return ec.fieldContext_AllocationWorkload_agents(ctx, field)
+	case "divisions":
+		return ec.fieldContext_AllocationWorkload_divisions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllocationWorkload", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApiKey_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ApiKey_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ApiKey_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_ApiKey_name(ctx, field)
+	case "prefix":
+		return ec.fieldContext_ApiKey_prefix(ctx, field)
+	case "permissions":
+		return ec.fieldContext_ApiKey_permissions(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ApiKey_lastUsedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKeyConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ApiKeyConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKeyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ApiKeyEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_AvailabilityCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -5439,6 +7360,64 @@ func (ec *executionContext) childFields_ChannelEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type ChannelEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Conversation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Conversation_id(ctx, field)
+	case "externalID":
+		return ec.fieldContext_Conversation_externalID(ctx, field)
+	case "state":
+		return ec.fieldContext_Conversation_state(ctx, field)
+	case "enqueuedAt":
+		return ec.fieldContext_Conversation_enqueuedAt(ctx, field)
+	case "assignedAt":
+		return ec.fieldContext_Conversation_assignedAt(ctx, field)
+	case "lastAgentReplyAt":
+		return ec.fieldContext_Conversation_lastAgentReplyAt(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_Conversation_resolvedAt(ctx, field)
+	case "channel":
+		return ec.fieldContext_Conversation_channel(ctx, field)
+	case "division":
+		return ec.fieldContext_Conversation_division(ctx, field)
+	case "assignee":
+		return ec.fieldContext_Conversation_assignee(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
+}
+
+func (ec *executionContext) childFields_ConversationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ConversationConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ConversationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ConversationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConversationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ConversationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ConversationEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ConversationEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConversationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiKey":
+		return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreateApiKeyPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Division(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5493,6 +7472,20 @@ func (ec *executionContext) childFields_DivisionPresence(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type DivisionPresence", field.Name)
 }
 
+func (ec *executionContext) childFields_DivisionWorkload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "division":
+		return ec.fieldContext_DivisionWorkload_division(ctx, field)
+	case "open":
+		return ec.fieldContext_DivisionWorkload_open(ctx, field)
+	case "queued":
+		return ec.fieldContext_DivisionWorkload_queued(ctx, field)
+	case "longestWaitSeconds":
+		return ec.fieldContext_DivisionWorkload_longestWaitSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DivisionWorkload", field.Name)
+}
+
 func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -5533,8 +7526,6 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_name(ctx, field)
 	case "plan":
 		return ec.fieldContext_Organization_plan(ctx, field)
-	case "country":
-		return ec.fieldContext_Organization_country(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -5697,14 +7688,14 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_mfaRequired(ctx, field)
 	case "totpEnabled":
 		return ec.fieldContext_User_totpEnabled(ctx, field)
+	case "capacity":
+		return ec.fieldContext_User_capacity(ctx, field)
 	case "archivedAt":
 		return ec.fieldContext_User_archivedAt(ctx, field)
 	case "role":
 		return ec.fieldContext_User_role(ctx, field)
 	case "divisions":
 		return ec.fieldContext_User_divisions(ctx, field)
-	case "formattedPhone":
-		return ec.fieldContext_User_formattedPhone(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -5997,6 +7988,28 @@ func (ec *executionContext) field_Mutation_archiveUser_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_assignConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userID"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changeMyPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6044,6 +8057,20 @@ func (ec *executionContext) field_Mutation_connectChannel_args(ctx context.Conte
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
+			return ec.unmarshalNCreateApiKeyInput2rosterᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -6187,6 +8214,20 @@ func (ec *executionContext) field_Mutation_disconnectChannel_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_enqueueConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EnqueueConversationInput, error) {
+			return ec.unmarshalNEnqueueConversationInput2rosterᚋgraphᚋmodelᚐEnqueueConversationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6198,6 +8239,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordAgentReply_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationID"] = arg0
 	return args, nil
 }
 
@@ -6251,7 +8306,49 @@ func (ec *executionContext) field_Mutation_resendMfaCode_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resetAllocationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resolveConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_restoreUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6343,20 +8440,6 @@ func (ec *executionContext) field_Mutation_setMyAvailability_args(ctx context.Co
 	return args, nil
 }
 
-func (ec *executionContext) field_Mutation_setOrganizationCountry_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "country",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNString2string(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["country"] = arg0
-	return args, nil
-}
-
 func (ec *executionContext) field_Mutation_setOrganizationPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6390,6 +8473,28 @@ func (ec *executionContext) field_Mutation_setUserAvailability_args(ctx context.
 		return nil, err
 	}
 	args["availability"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAllocationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AllocationSettingsInput, error) {
+			return ec.unmarshalNAllocationSettingsInput2rosterᚋgraphᚋmodelᚐAllocationSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -6517,6 +8622,88 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_allocationCandidates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_allocationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ApiKeyOrder, error) {
+			return ec.unmarshalOApiKeyOrder2ᚖrosterᚋentᚐApiKeyOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ApiKeyWhereInput, error) {
+			return ec.unmarshalOApiKeyWhereInput2ᚖrosterᚋentᚐApiKeyWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_channels_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6563,6 +8750,60 @@ func (ec *executionContext) field_Query_channels_args(ctx context.Context, rawAr
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.ChannelWhereInput, error) {
 			return ec.unmarshalOChannelWhereInput2ᚖrosterᚋentᚐChannelWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_conversations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ConversationOrder, error) {
+			return ec.unmarshalOConversationOrder2ᚖrosterᚋentᚐConversationOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ConversationWhereInput, error) {
+			return ec.unmarshalOConversationWhereInput2ᚖrosterᚋentᚐConversationWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6985,6 +9226,897 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _AgentWorkload_user(ctx context.Context, field graphql.CollectedField, obj *allocation.AgentWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentWorkload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentWorkload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AgentWorkload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AgentWorkload_open(ctx context.Context, field graphql.CollectedField, obj *allocation.AgentWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentWorkload_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentWorkload_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentWorkload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AgentWorkload_capacity(ctx context.Context, field graphql.CollectedField, obj *allocation.AgentWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentWorkload_capacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentWorkload_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentWorkload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AgentWorkload_headroom(ctx context.Context, field graphql.CollectedField, obj *allocation.AgentWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentWorkload_headroom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headroom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentWorkload_headroom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentWorkload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllocationCandidate_user(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationCandidate_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationCandidate_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationCandidate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllocationCandidate_eligible(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationCandidate_eligible(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Eligible, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationCandidate_eligible(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationCandidate", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AllocationCandidate_reason(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationCandidate_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *allocation.Reason) graphql.Marshaler {
+			return ec.marshalOIneligibleReason2ᚖrosterᚋinternalᚋallocationᚐReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationCandidate_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationCandidate", field, true, false, "IneligibleReason")
+}
+
+func (ec *executionContext) _AllocationCandidate_open(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationCandidate_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationCandidate_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationCandidate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllocationCandidate_capacity(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationCandidate_capacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationCandidate_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationCandidate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllocationCandidate_lastAssignedAt(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationCandidate_lastAssignedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastAssignedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationCandidate_lastAssignedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationCandidate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllocationSettings_id(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AllocationSettings_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllocationSettings_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllocationSettings_mode(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v allocationsettings.Mode) graphql.Marshaler {
+			return ec.marshalNAllocationMode2rosterᚋentᚋallocationsettingsᚐMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "AllocationMode")
+}
+
+func (ec *executionContext) _AllocationSettings_strategy(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_strategy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Strategy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v allocationsettings.Strategy) graphql.Marshaler {
+			return ec.marshalNAllocationStrategy2rosterᚋentᚋallocationsettingsᚐStrategy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_strategy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "AllocationStrategy")
+}
+
+func (ec *executionContext) _AllocationSettings_defaultCapacity(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_defaultCapacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultCapacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_defaultCapacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllocationSettings_receiveWhenBusy(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_receiveWhenBusy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceiveWhenBusy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_receiveWhenBusy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AllocationSettings_agentsMayTake(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_agentsMayTake(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentsMayTake, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_agentsMayTake(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AllocationSettings_agentsMayAssignOthers(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_agentsMayAssignOthers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentsMayAssignOthers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_agentsMayAssignOthers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AllocationSettings_idleReassignMinutes(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_idleReassignMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdleReassignMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_idleReassignMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllocationSettings_onOffline(ctx context.Context, field graphql.CollectedField, obj *ent.AllocationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationSettings_onOffline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnOffline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v allocationsettings.OnOffline) graphql.Marshaler {
+			return ec.marshalNOfflineRule2rosterᚋentᚋallocationsettingsᚐOnOffline(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationSettings_onOffline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationSettings", field, false, false, "OfflineRule")
+}
+
+func (ec *executionContext) _AllocationWorkload_agents(ctx context.Context, field graphql.CollectedField, obj *model.AllocationWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationWorkload_agents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Agents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*allocation.AgentWorkload) graphql.Marshaler {
+			return ec.marshalNAgentWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐAgentWorkloadᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationWorkload_agents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationWorkload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentWorkload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllocationWorkload_divisions(ctx context.Context, field graphql.CollectedField, obj *model.AllocationWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationWorkload_divisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Divisions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*allocation.DivisionWorkload) graphql.Marshaler {
+			return ec.marshalNDivisionWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐDivisionWorkloadᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationWorkload_divisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationWorkload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DivisionWorkload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKey_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKey_name(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKey_prefix(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_prefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKey_permissions(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_permissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Permissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
+			return ec.marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Permission")
+}
+
+func (ec *executionContext) _ApiKey_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKeyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ApiKeyEdge) graphql.Marshaler {
+			return ec.marshalOApiKeyEdge2ᚕᚖrosterᚋentᚐApiKeyEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ApiKeyEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
+			return ec.marshalOApiKey2ᚖrosterᚋentᚐApiKey(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _AvailabilityCount_availability(ctx context.Context, field graphql.CollectedField, obj *presence.AvailabilityCount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7387,6 +10519,460 @@ func (ec *executionContext) _ChannelEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_ChannelEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ChannelEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _Conversation_id(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Conversation_externalID(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_externalID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExternalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_externalID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Conversation_state(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v conversation.State) graphql.Marshaler {
+			return ec.marshalNConversationState2rosterᚋentᚋconversationᚐState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "ConversationState")
+}
+
+func (ec *executionContext) _Conversation_enqueuedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_enqueuedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnqueuedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_enqueuedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversation_assignedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_assignedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AssignedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_assignedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversation_lastAgentReplyAt(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_lastAgentReplyAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastAgentReplyAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_lastAgentReplyAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversation_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversation_channel(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Channel) graphql.Marshaler {
+			return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Conversation_division(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_division(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Division(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
+			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Division(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Conversation_assignee(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_assignee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Assignee(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_assignee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ConversationEdge) graphql.Marshaler {
+			return ec.marshalOConversationEdge2ᚕᚖrosterᚋentᚐConversationEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConversationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversationConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConversationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalOConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversationEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _CreateApiKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APIKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚖrosterᚋentᚐApiKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApiKeyPayload_apiKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateApiKeyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateApiKeyPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApiKeyPayload_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApiKeyPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateApiKeyPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _Division_id(ctx context.Context, field graphql.CollectedField, obj *ent.Division) (ret graphql.Marshaler) {
@@ -7800,6 +11386,107 @@ func (ec *executionContext) fieldContext_DivisionPresence_online(_ context.Conte
 	return graphql.NewScalarFieldContext("DivisionPresence", field, false, false, "Int")
 }
 
+func (ec *executionContext) _DivisionWorkload_division(ctx context.Context, field graphql.CollectedField, obj *allocation.DivisionWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionWorkload_division(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Division, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
+			return ec.marshalNDivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionWorkload_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DivisionWorkload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Division(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DivisionWorkload_open(ctx context.Context, field graphql.CollectedField, obj *allocation.DivisionWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionWorkload_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionWorkload_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionWorkload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DivisionWorkload_queued(ctx context.Context, field graphql.CollectedField, obj *allocation.DivisionWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionWorkload_queued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Queued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionWorkload_queued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionWorkload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DivisionWorkload_longestWaitSeconds(ctx context.Context, field graphql.CollectedField, obj *allocation.DivisionWorkload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionWorkload_longestWaitSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LongestWaitSeconds(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionWorkload_longestWaitSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionWorkload", field, true, false, "Int")
+}
+
 func (ec *executionContext) _LoginPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.LoginPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8000,6 +11687,390 @@ func (ec *executionContext) _MfaChallenge_expiresAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_MfaChallenge_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MfaChallenge", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createApiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAPIKey(ctx, fc.Args["input"].(model.CreateAPIKeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateAPIKeyPayload) graphql.Marshaler {
+			return ec.marshalNCreateApiKeyPayload2ᚖrosterᚋgraphᚋmodelᚐCreateAPIKeyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateApiKeyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeApiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeAPIKey(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚖrosterᚋentᚐApiKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enqueueConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enqueueConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnqueueConversation(ctx, fc.Args["input"].(model.EnqueueConversationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enqueueConversation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enqueueConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordAgentReply(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordAgentReply(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordAgentReply(ctx, fc.Args["conversationID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordAgentReply(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordAgentReply_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resolveConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resolveConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResolveConversation(ctx, fc.Args["conversationID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resolveConversation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resolveConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_assignConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_assignConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AssignConversation(ctx, fc.Args["id"].(int), fc.Args["userID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_assignConversation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_assignConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_takeNextConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_takeNextConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().TakeNextConversation(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalOConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_takeNextConversation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAllocationSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAllocationSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAllocationSettings(ctx, fc.Args["divisionID"].(*int), fc.Args["input"].(model.AllocationSettingsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AllocationSettings) graphql.Marshaler {
+			return ec.marshalNAllocationSettings2ᚖrosterᚋentᚐAllocationSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAllocationSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAllocationSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetAllocationSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetAllocationSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetAllocationSettings(ctx, fc.Args["divisionID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AllocationSettings) graphql.Marshaler {
+			return ec.marshalNAllocationSettings2ᚖrosterᚋentᚐAllocationSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetAllocationSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetAllocationSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -8579,50 +12650,6 @@ func (ec *executionContext) fieldContext_Mutation_setOrganizationPlan(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setOrganizationPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_setOrganizationCountry(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_setOrganizationCountry(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SetOrganizationCountry(ctx, fc.Args["country"].(string))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
-			return ec.marshalNOrganization2ᚖrosterᚋentᚐOrganization(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_setOrganizationCountry(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Organization(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_setOrganizationCountry_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9668,29 +13695,6 @@ func (ec *executionContext) fieldContext_Organization_plan(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Organization", field, false, false, "Plan")
 }
 
-func (ec *executionContext) _Organization_country(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Organization_country(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Country, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Organization_country(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Organization", field, false, false, "String")
-}
-
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10013,6 +14017,50 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_apiKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().APIKeys(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ApiKeyOrder), fc.Args["where"].(*ent.ApiKeyWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ApiKeyConnection) graphql.Marshaler {
+			return ec.marshalNApiKeyConnection2ᚖrosterᚋentᚐApiKeyConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_apiKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_channels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10051,6 +14099,50 @@ func (ec *executionContext) fieldContext_Query_channels(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_channels_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_conversations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_conversations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Conversations(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ConversationOrder), fc.Args["where"].(*ent.ConversationWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ConversationConnection) graphql.Marshaler {
+			return ec.marshalNConversationConnection2ᚖrosterᚋentᚐConversationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_conversations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConversationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_conversations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10141,6 +14233,126 @@ func (ec *executionContext) fieldContext_Query_roles(ctx context.Context, field 
 	if fc.Args, err = ec.field_Query_roles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_allocationSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_allocationSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AllocationSettings(ctx, fc.Args["divisionID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AllocationSettings) graphql.Marshaler {
+			return ec.marshalNAllocationSettings2ᚖrosterᚋentᚐAllocationSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_allocationSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_allocationSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_allocationCandidates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_allocationCandidates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AllocationCandidates(ctx, fc.Args["divisionID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*allocation.Candidate) graphql.Marshaler {
+			return ec.marshalNAllocationCandidate2ᚕᚖrosterᚋinternalᚋallocationᚐCandidateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_allocationCandidates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationCandidate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_allocationCandidates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_allocationWorkload(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_allocationWorkload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AllocationWorkload(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AllocationWorkload) graphql.Marshaler {
+			return ec.marshalNAllocationWorkload2ᚖrosterᚋgraphᚋmodelᚐAllocationWorkload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_allocationWorkload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationWorkload(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -11638,6 +15850,29 @@ func (ec *executionContext) fieldContext_User_totpEnabled(_ context.Context, fie
 	return graphql.NewScalarFieldContext("User", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _User_capacity(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_capacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "Int")
+}
+
 func (ec *executionContext) _User_archivedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11723,29 +15958,6 @@ func (ec *executionContext) fieldContext_User_divisions(_ context.Context, field
 		},
 	}
 	return fc, nil
-}
-
-func (ec *executionContext) _User_formattedPhone(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_formattedPhone(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().FormattedPhone(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_User_formattedPhone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
 func (ec *executionContext) _UserChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
@@ -13280,6 +17492,605 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAllocationSettingsInput(ctx context.Context, obj any) (model.AllocationSettingsInput, error) {
+	var it model.AllocationSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mode", "strategy", "defaultCapacity", "receiveWhenBusy", "agentsMayTake", "agentsMayAssignOthers", "idleReassignMinutes", "onOffline"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOAllocationMode2ᚖrosterᚋentᚋallocationsettingsᚐMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "strategy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strategy"))
+			data, err := ec.unmarshalOAllocationStrategy2ᚖrosterᚋentᚋallocationsettingsᚐStrategy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Strategy = data
+		case "defaultCapacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultCapacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultCapacity = data
+		case "receiveWhenBusy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receiveWhenBusy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceiveWhenBusy = data
+		case "agentsMayTake":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentsMayTake"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgentsMayTake = data
+		case "agentsMayAssignOthers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentsMayAssignOthers"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgentsMayAssignOthers = data
+		case "idleReassignMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idleReassignMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdleReassignMinutes = data
+		case "onOffline":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onOffline"))
+			data, err := ec.unmarshalOOfflineRule2ᚖrosterᚋentᚋallocationsettingsᚐOnOffline(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnOffline = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAllocationSettingsInput unmarshals raw into the AllocationSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAllocationSettingsInput(ctx context.Context, raw any) (model.AllocationSettingsInput, error) {
+	var out model.AllocationSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AllocationSettingsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputApiKeyOrder(ctx context.Context, obj any) (ent.ApiKeyOrder, error) {
+	var it ent.ApiKeyOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNApiKeyOrderField2ᚖrosterᚋentᚐApiKeyOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalApiKeyOrder unmarshals raw into the ApiKeyOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalApiKeyOrder(ctx context.Context, raw any) (ent.ApiKeyOrder, error) {
+	var out ent.ApiKeyOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ApiKeyOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputApiKeyWhereInput(ctx context.Context, obj any) (ent.ApiKeyWhereInput, error) {
+	var it ent.ApiKeyWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOApiKeyWhereInput2ᚖrosterᚋentᚐApiKeyWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOApiKeyWhereInput2ᚕᚖrosterᚋentᚐApiKeyWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOApiKeyWhereInput2ᚕᚖrosterᚋentᚐApiKeyWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "lastUsedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAt = data
+		case "lastUsedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtNEQ = data
+		case "lastUsedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtIn = data
+		case "lastUsedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtNotIn = data
+		case "lastUsedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtGT = data
+		case "lastUsedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtGTE = data
+		case "lastUsedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtLT = data
+		case "lastUsedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtLTE = data
+		case "lastUsedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtIsNil = data
+		case "lastUsedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastUsedAtNotNil = data
+		case "revokedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAt = data
+		case "revokedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtNEQ = data
+		case "revokedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtIn = data
+		case "revokedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtNotIn = data
+		case "revokedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtGT = data
+		case "revokedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtGTE = data
+		case "revokedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtLT = data
+		case "revokedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtLTE = data
+		case "revokedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtIsNil = data
+		case "revokedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtNotNil = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalApiKeyWhereInput unmarshals raw into the ApiKeyWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalApiKeyWhereInput(ctx context.Context, raw any) (ent.ApiKeyWhereInput, error) {
+	var out ent.ApiKeyWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ApiKeyWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChannelOrder(ctx context.Context, obj any) (ent.ChannelOrder, error) {
 	var it ent.ChannelOrder
 	if obj == nil {
@@ -13732,6 +18543,647 @@ func UnmarshalChannelWhereInput(ctx context.Context, raw any) (ent.ChannelWhereI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputConversationOrder(ctx context.Context, obj any) (ent.ConversationOrder, error) {
+	var it ent.ConversationOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNConversationOrderField2ᚖrosterᚋentᚐConversationOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalConversationOrder unmarshals raw into the ConversationOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalConversationOrder(ctx context.Context, raw any) (ent.ConversationOrder, error) {
+	var out ent.ConversationOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConversationOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Context, obj any) (ent.ConversationWhereInput, error) {
+	var it ent.ConversationWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDEqualFold", "externalIDContainsFold", "state", "stateNEQ", "stateIn", "stateNotIn", "enqueuedAt", "enqueuedAtNEQ", "enqueuedAtIn", "enqueuedAtNotIn", "enqueuedAtGT", "enqueuedAtGTE", "enqueuedAtLT", "enqueuedAtLTE", "assignedAt", "assignedAtNEQ", "assignedAtIn", "assignedAtNotIn", "assignedAtGT", "assignedAtGTE", "assignedAtLT", "assignedAtLTE", "assignedAtIsNil", "assignedAtNotNil", "lastAgentReplyAt", "lastAgentReplyAtNEQ", "lastAgentReplyAtIn", "lastAgentReplyAtNotIn", "lastAgentReplyAtGT", "lastAgentReplyAtGTE", "lastAgentReplyAtLT", "lastAgentReplyAtLTE", "lastAgentReplyAtIsNil", "lastAgentReplyAtNotNil", "resolvedAt", "resolvedAtNEQ", "resolvedAtIn", "resolvedAtNotIn", "resolvedAtGT", "resolvedAtGTE", "resolvedAtLT", "resolvedAtLTE", "resolvedAtIsNil", "resolvedAtNotNil", "hasChannel", "hasChannelWith", "hasDivision", "hasDivisionWith", "hasAssignee", "hasAssigneeWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOConversationWhereInput2ᚖrosterᚋentᚐConversationWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOConversationWhereInput2ᚕᚖrosterᚋentᚐConversationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOConversationWhereInput2ᚕᚖrosterᚋentᚐConversationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "externalID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
+		case "externalIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDNEQ = data
+		case "externalIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDIn = data
+		case "externalIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDNotIn = data
+		case "externalIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDGT = data
+		case "externalIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDGTE = data
+		case "externalIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDLT = data
+		case "externalIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDLTE = data
+		case "externalIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDContains = data
+		case "externalIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDHasPrefix = data
+		case "externalIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDHasSuffix = data
+		case "externalIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDEqualFold = data
+		case "externalIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalIDContainsFold = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalOConversationState2ᚖrosterᚋentᚋconversationᚐState(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		case "stateNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateNEQ"))
+			data, err := ec.unmarshalOConversationState2ᚖrosterᚋentᚋconversationᚐState(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateNEQ = data
+		case "stateIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateIn"))
+			data, err := ec.unmarshalOConversationState2ᚕrosterᚋentᚋconversationᚐStateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateIn = data
+		case "stateNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateNotIn"))
+			data, err := ec.unmarshalOConversationState2ᚕrosterᚋentᚋconversationᚐStateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateNotIn = data
+		case "enqueuedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAt = data
+		case "enqueuedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtNEQ = data
+		case "enqueuedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtIn = data
+		case "enqueuedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtNotIn = data
+		case "enqueuedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtGT = data
+		case "enqueuedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtGTE = data
+		case "enqueuedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtLT = data
+		case "enqueuedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enqueuedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnqueuedAtLTE = data
+		case "assignedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAt = data
+		case "assignedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtNEQ = data
+		case "assignedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtIn = data
+		case "assignedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtNotIn = data
+		case "assignedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtGT = data
+		case "assignedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtGTE = data
+		case "assignedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtLT = data
+		case "assignedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtLTE = data
+		case "assignedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtIsNil = data
+		case "assignedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assignedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssignedAtNotNil = data
+		case "lastAgentReplyAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAt = data
+		case "lastAgentReplyAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtNEQ = data
+		case "lastAgentReplyAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtIn = data
+		case "lastAgentReplyAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtNotIn = data
+		case "lastAgentReplyAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtGT = data
+		case "lastAgentReplyAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtGTE = data
+		case "lastAgentReplyAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtLT = data
+		case "lastAgentReplyAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtLTE = data
+		case "lastAgentReplyAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtIsNil = data
+		case "lastAgentReplyAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAgentReplyAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAgentReplyAtNotNil = data
+		case "resolvedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAt = data
+		case "resolvedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtNEQ = data
+		case "resolvedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtIn = data
+		case "resolvedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtNotIn = data
+		case "resolvedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtGT = data
+		case "resolvedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtGTE = data
+		case "resolvedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtLT = data
+		case "resolvedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtLTE = data
+		case "resolvedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtIsNil = data
+		case "resolvedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolvedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolvedAtNotNil = data
+		case "hasChannel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasChannel"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasChannel = data
+		case "hasChannelWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasChannelWith"))
+			data, err := ec.unmarshalOChannelWhereInput2ᚕᚖrosterᚋentᚐChannelWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasChannelWith = data
+		case "hasDivision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasDivision"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasDivision = data
+		case "hasDivisionWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasDivisionWith"))
+			data, err := ec.unmarshalODivisionWhereInput2ᚕᚖrosterᚋentᚐDivisionWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasDivisionWith = data
+		case "hasAssignee":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAssignee"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasAssignee = data
+		case "hasAssigneeWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAssigneeWith"))
+			data, err := ec.unmarshalOUserWhereInput2ᚕᚖrosterᚋentᚐUserWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasAssigneeWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalConversationWhereInput unmarshals raw into the ConversationWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalConversationWhereInput(ctx context.Context, raw any) (ent.ConversationWhereInput, error) {
+	var out ent.ConversationWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConversationWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateApiKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
+	var it model.CreateAPIKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "permissions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "permissions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
+			data, err := ec.unmarshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permissions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateApiKeyInput unmarshals raw into the CreateApiKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateApiKeyInput(ctx context.Context, raw any) (model.CreateAPIKeyInput, error) {
+	var out model.CreateAPIKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateApiKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context, obj any) (ent.CreateChannelInput, error) {
 	var it ent.CreateChannelInput
 	if obj == nil {
@@ -13939,7 +19391,7 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"firstName", "lastName", "displayName", "email", "phone", "avatarURL", "password", "broadcast", "chatAccess", "roleID", "divisionIDs"}
+	fieldsInOrder := [...]string{"firstName", "lastName", "displayName", "email", "phone", "avatarURL", "password", "broadcast", "chatAccess", "capacity", "roleID", "divisionIDs"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14009,6 +19461,13 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.ChatAccess = data
+		case "capacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Capacity = data
 		case "roleID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roleID"))
 			data, err := ec.unmarshalNID2int(ctx, v)
@@ -14527,6 +19986,62 @@ func UnmarshalDivisionWhereInput(ctx context.Context, raw any) (ent.DivisionWher
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEnqueueConversationInput(ctx context.Context, obj any) (model.EnqueueConversationInput, error) {
+	var it model.EnqueueConversationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"externalID", "channelID", "divisionID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "externalID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalID"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
+		case "channelID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		case "divisionID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("divisionID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DivisionID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEnqueueConversationInput unmarshals raw into the EnqueueConversationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEnqueueConversationInput(ctx context.Context, raw any) (model.EnqueueConversationInput, error) {
+	var out model.EnqueueConversationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnqueueConversationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj any) (model.LoginInput, error) {
 	var it model.LoginInput
 	if obj == nil {
@@ -14647,7 +20162,7 @@ func (ec *executionContext) unmarshalInputOrganizationWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "plan", "planNEQ", "planIn", "planNotIn", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryEqualFold", "countryContainsFold"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "plan", "planNEQ", "planIn", "planNotIn"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14962,97 +20477,6 @@ func (ec *executionContext) unmarshalInputOrganizationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.PlanNotIn = data
-		case "country":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("country"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Country = data
-		case "countryNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryNEQ = data
-		case "countryIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryIn = data
-		case "countryNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryNotIn = data
-		case "countryGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryGT = data
-		case "countryGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryGTE = data
-		case "countryLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryLT = data
-		case "countryLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryLTE = data
-		case "countryContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryContains = data
-		case "countryHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryHasPrefix = data
-		case "countryHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryHasSuffix = data
-		case "countryEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryEqualFold = data
-		case "countryContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CountryContainsFold = data
 		}
 	}
 	return it, nil
@@ -15861,7 +21285,7 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"firstName", "lastName", "displayName", "email", "phone", "clearPhone", "avatarURL", "clearAvatarURL", "password", "broadcast", "chatAccess", "roleID", "addDivisionIDs", "removeDivisionIDs", "clearDivisions", "divisionIDs"}
+	fieldsInOrder := [...]string{"firstName", "lastName", "displayName", "email", "phone", "clearPhone", "avatarURL", "clearAvatarURL", "password", "broadcast", "chatAccess", "capacity", "clearCapacity", "roleID", "addDivisionIDs", "removeDivisionIDs", "clearDivisions", "divisionIDs"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15945,6 +21369,20 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.ChatAccess = data
+		case "capacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Capacity = data
+		case "clearCapacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearCapacity"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearCapacity = data
 		case "roleID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roleID"))
 			data, err := ec.unmarshalOID2ᚖint(ctx, v)
@@ -16063,7 +21501,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "firstName", "firstNameNEQ", "firstNameIn", "firstNameNotIn", "firstNameGT", "firstNameGTE", "firstNameLT", "firstNameLTE", "firstNameContains", "firstNameHasPrefix", "firstNameHasSuffix", "firstNameEqualFold", "firstNameContainsFold", "lastName", "lastNameNEQ", "lastNameIn", "lastNameNotIn", "lastNameGT", "lastNameGTE", "lastNameLT", "lastNameLTE", "lastNameContains", "lastNameHasPrefix", "lastNameHasSuffix", "lastNameEqualFold", "lastNameContainsFold", "displayName", "displayNameNEQ", "displayNameIn", "displayNameNotIn", "displayNameGT", "displayNameGTE", "displayNameLT", "displayNameLTE", "displayNameContains", "displayNameHasPrefix", "displayNameHasSuffix", "displayNameEqualFold", "displayNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "broadcast", "broadcastNEQ", "chatAccess", "chatAccessNEQ", "chatAccessIn", "chatAccessNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "availability", "availabilityNEQ", "availabilityIn", "availabilityNotIn", "online", "onlineNEQ", "lastSeenAt", "lastSeenAtNEQ", "lastSeenAtIn", "lastSeenAtNotIn", "lastSeenAtGT", "lastSeenAtGTE", "lastSeenAtLT", "lastSeenAtLTE", "lastSeenAtIsNil", "lastSeenAtNotNil", "mfaRequired", "mfaRequiredNEQ", "archivedAt", "archivedAtNEQ", "archivedAtIn", "archivedAtNotIn", "archivedAtGT", "archivedAtGTE", "archivedAtLT", "archivedAtLTE", "archivedAtIsNil", "archivedAtNotNil", "hasRole", "hasRoleWith", "hasDivisions", "hasDivisionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "firstName", "firstNameNEQ", "firstNameIn", "firstNameNotIn", "firstNameGT", "firstNameGTE", "firstNameLT", "firstNameLTE", "firstNameContains", "firstNameHasPrefix", "firstNameHasSuffix", "firstNameEqualFold", "firstNameContainsFold", "lastName", "lastNameNEQ", "lastNameIn", "lastNameNotIn", "lastNameGT", "lastNameGTE", "lastNameLT", "lastNameLTE", "lastNameContains", "lastNameHasPrefix", "lastNameHasSuffix", "lastNameEqualFold", "lastNameContainsFold", "displayName", "displayNameNEQ", "displayNameIn", "displayNameNotIn", "displayNameGT", "displayNameGTE", "displayNameLT", "displayNameLTE", "displayNameContains", "displayNameHasPrefix", "displayNameHasSuffix", "displayNameEqualFold", "displayNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "broadcast", "broadcastNEQ", "chatAccess", "chatAccessNEQ", "chatAccessIn", "chatAccessNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "availability", "availabilityNEQ", "availabilityIn", "availabilityNotIn", "online", "onlineNEQ", "lastSeenAt", "lastSeenAtNEQ", "lastSeenAtIn", "lastSeenAtNotIn", "lastSeenAtGT", "lastSeenAtGTE", "lastSeenAtLT", "lastSeenAtLTE", "lastSeenAtIsNil", "lastSeenAtNotNil", "mfaRequired", "mfaRequiredNEQ", "capacity", "capacityNEQ", "capacityIn", "capacityNotIn", "capacityGT", "capacityGTE", "capacityLT", "capacityLTE", "capacityIsNil", "capacityNotNil", "archivedAt", "archivedAtNEQ", "archivedAtIn", "archivedAtNotIn", "archivedAtGT", "archivedAtGTE", "archivedAtLT", "archivedAtLTE", "archivedAtIsNil", "archivedAtNotNil", "hasRole", "hasRoleWith", "hasDivisions", "hasDivisionsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16924,6 +22362,76 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.MfaRequiredNEQ = data
+		case "capacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Capacity = data
+		case "capacityNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityNEQ = data
+		case "capacityIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityIn = data
+		case "capacityNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityNotIn = data
+		case "capacityGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityGT = data
+		case "capacityGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityGTE = data
+		case "capacityLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityLT = data
+		case "capacityLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityLTE = data
+		case "capacityIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityIsNil = data
+		case "capacityNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacityNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapacityNotNil = data
 		case "archivedAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("archivedAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -17072,11 +22580,26 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Division(ctx, sel, obj)
+	case *ent.Conversation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Conversation(ctx, sel, obj)
 	case *ent.Channel:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._Channel(ctx, sel, obj)
+	case *ent.ApiKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ApiKey(ctx, sel, obj)
+	case *ent.AllocationSettings:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._AllocationSettings(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -17089,6 +22612,382 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var agentWorkloadImplementors = []string{"AgentWorkload"}
+
+func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.AgentWorkload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, agentWorkloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AgentWorkload")
+		case "user":
+			out.Values[i] = ec._AgentWorkload_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "open":
+			out.Values[i] = ec._AgentWorkload_open(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capacity":
+			out.Values[i] = ec._AgentWorkload_capacity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headroom":
+			out.Values[i] = ec._AgentWorkload_headroom(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allocationCandidateImplementors = []string{"AllocationCandidate"}
+
+func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.SelectionSet, obj *allocation.Candidate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationCandidateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllocationCandidate")
+		case "user":
+			out.Values[i] = ec._AllocationCandidate_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eligible":
+			out.Values[i] = ec._AllocationCandidate_eligible(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AllocationCandidate_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "open":
+			out.Values[i] = ec._AllocationCandidate_open(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capacity":
+			out.Values[i] = ec._AllocationCandidate_capacity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastAssignedAt":
+			out.Values[i] = ec._AllocationCandidate_lastAssignedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allocationSettingsImplementors = []string{"AllocationSettings", "Node"}
+
+func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.SelectionSet, obj *ent.AllocationSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllocationSettings")
+		case "id":
+			out.Values[i] = ec._AllocationSettings_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AllocationSettings_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AllocationSettings_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._AllocationSettings_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "strategy":
+			out.Values[i] = ec._AllocationSettings_strategy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultCapacity":
+			out.Values[i] = ec._AllocationSettings_defaultCapacity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receiveWhenBusy":
+			out.Values[i] = ec._AllocationSettings_receiveWhenBusy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "agentsMayTake":
+			out.Values[i] = ec._AllocationSettings_agentsMayTake(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "agentsMayAssignOthers":
+			out.Values[i] = ec._AllocationSettings_agentsMayAssignOthers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "idleReassignMinutes":
+			out.Values[i] = ec._AllocationSettings_idleReassignMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onOffline":
+			out.Values[i] = ec._AllocationSettings_onOffline(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allocationWorkloadImplementors = []string{"AllocationWorkload"}
+
+func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationWorkload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationWorkloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllocationWorkload")
+		case "agents":
+			out.Values[i] = ec._AllocationWorkload_agents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "divisions":
+			out.Values[i] = ec._AllocationWorkload_divisions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var apiKeyImplementors = []string{"ApiKey", "Node"}
+
+func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKey")
+		case "id":
+			out.Values[i] = ec._ApiKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ApiKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ApiKey_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ApiKey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prefix":
+			out.Values[i] = ec._ApiKey_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "permissions":
+			out.Values[i] = ec._ApiKey_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._ApiKey_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._ApiKey_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
+
+func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyConnection")
+		case "edges":
+			out.Values[i] = ec._ApiKeyConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ApiKeyConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ApiKeyConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
+
+func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyEdge")
+		case "node":
+			out.Values[i] = ec._ApiKeyEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ApiKeyEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var availabilityCountImplementors = []string{"AvailabilityCount"}
 
@@ -17263,6 +23162,206 @@ func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._ChannelEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var conversationImplementors = []string{"Conversation", "Node"}
+
+func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *ent.Conversation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Conversation")
+		case "id":
+			out.Values[i] = ec._Conversation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "externalID":
+			out.Values[i] = ec._Conversation_externalID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "state":
+			out.Values[i] = ec._Conversation_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enqueuedAt":
+			out.Values[i] = ec._Conversation_enqueuedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "assignedAt":
+			out.Values[i] = ec._Conversation_assignedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastAgentReplyAt":
+			out.Values[i] = ec._Conversation_lastAgentReplyAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._Conversation_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_channel(ctx, field, obj)
+				})
+		case "division":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_division(ctx, field, obj)
+				})
+		case "assignee":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_assignee(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var conversationConnectionImplementors = []string{"ConversationConnection"}
+
+func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConversationConnection")
+		case "edges":
+			out.Values[i] = ec._ConversationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ConversationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ConversationConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var conversationEdgeImplementors = []string{"ConversationEdge"}
+
+func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConversationEdge")
+		case "node":
+			out.Values[i] = ec._ConversationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ConversationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createApiKeyPayloadImplementors = []string{"CreateApiKeyPayload"}
+
+func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createApiKeyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateApiKeyPayload")
+		case "apiKey":
+			out.Values[i] = ec._CreateApiKeyPayload_apiKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._CreateApiKeyPayload_secret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -17472,6 +23571,54 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var divisionWorkloadImplementors = []string{"DivisionWorkload"}
+
+func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.DivisionWorkload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, divisionWorkloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DivisionWorkload")
+		case "division":
+			out.Values[i] = ec._DivisionWorkload_division(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "open":
+			out.Values[i] = ec._DivisionWorkload_open(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "queued":
+			out.Values[i] = ec._DivisionWorkload_queued(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "longestWaitSeconds":
+			out.Values[i] = ec._DivisionWorkload_longestWaitSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var loginPayloadImplementors = []string{"LoginPayload"}
 
 func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LoginPayload) graphql.Marshaler {
@@ -17587,6 +23734,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "createApiKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeApiKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enqueueConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enqueueConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordAgentReply":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordAgentReply(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolveConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resolveConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "assignConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_assignConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "takeNextConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_takeNextConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updateAllocationSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAllocationSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetAllocationSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetAllocationSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "login":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_login(ctx, field)
@@ -17681,13 +23891,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setOrganizationPlan":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setOrganizationPlan(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "setOrganizationCountry":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_setOrganizationCountry(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -17892,11 +24095,6 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "country":
-			out.Values[i] = ec._Organization_country(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18046,11 +24244,23 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_nodes(ctx, field)
 				})
+		case "apiKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_apiKeys(ctx, field)
+				})
 		case "channels":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_channels(ctx, field)
+				})
+		case "conversations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_conversations(ctx, field)
 				})
 		case "divisions":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -18063,6 +24273,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_roles(ctx, field)
+				})
+		case "allocationSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_allocationSettings(ctx, field)
+				})
+		case "allocationCandidates":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_allocationCandidates(ctx, field)
+				})
+		case "allocationWorkload":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_allocationWorkload(ctx, field)
 				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -18560,6 +24788,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "capacity":
+			out.Values[i] = ec._User_capacity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "archivedAt":
 			out.Values[i] = ec._User_archivedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -18576,12 +24809,6 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_divisions(ctx, field, obj)
-				})
-		case "formattedPhone":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_formattedPhone(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19164,6 +25391,130 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAgentWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐAgentWorkloadᚄ(ctx context.Context, sel ast.SelectionSet, v []*allocation.AgentWorkload) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAgentWorkload2ᚖrosterᚋinternalᚋallocationᚐAgentWorkload(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAgentWorkload2ᚖrosterᚋinternalᚋallocationᚐAgentWorkload(ctx context.Context, sel ast.SelectionSet, v *allocation.AgentWorkload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AgentWorkload!")
+		return graphql.Null
+	}
+	return ec._AgentWorkload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAllocationCandidate2ᚕᚖrosterᚋinternalᚋallocationᚐCandidateᚄ(ctx context.Context, sel ast.SelectionSet, v []*allocation.Candidate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAllocationCandidate2ᚖrosterᚋinternalᚋallocationᚐCandidate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAllocationCandidate2ᚖrosterᚋinternalᚋallocationᚐCandidate(ctx context.Context, sel ast.SelectionSet, v *allocation.Candidate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllocationCandidate!")
+		return graphql.Null
+	}
+	return ec._AllocationCandidate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAllocationMode2rosterᚋentᚋallocationsettingsᚐMode(ctx context.Context, v any) (allocationsettings.Mode, error) {
+	var res allocationsettings.Mode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAllocationMode2rosterᚋentᚋallocationsettingsᚐMode(ctx context.Context, sel ast.SelectionSet, v allocationsettings.Mode) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAllocationSettings2ᚖrosterᚋentᚐAllocationSettings(ctx context.Context, sel ast.SelectionSet, v *ent.AllocationSettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllocationSettings!")
+		return graphql.Null
+	}
+	return ec._AllocationSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAllocationSettingsInput2rosterᚋgraphᚋmodelᚐAllocationSettingsInput(ctx context.Context, v any) (model.AllocationSettingsInput, error) {
+	res, err := ec.unmarshalInputAllocationSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAllocationStrategy2rosterᚋentᚋallocationsettingsᚐStrategy(ctx context.Context, v any) (allocationsettings.Strategy, error) {
+	var res allocationsettings.Strategy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAllocationStrategy2rosterᚋentᚋallocationsettingsᚐStrategy(ctx context.Context, sel ast.SelectionSet, v allocationsettings.Strategy) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAllocationWorkload2ᚖrosterᚋgraphᚋmodelᚐAllocationWorkload(ctx context.Context, sel ast.SelectionSet, v *model.AllocationWorkload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllocationWorkload!")
+		return graphql.Null
+	}
+	return ec._AllocationWorkload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApiKey2ᚖrosterᚋentᚐApiKey(ctx context.Context, sel ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKey!")
+		return graphql.Null
+	}
+	return ec._ApiKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApiKeyConnection2ᚖrosterᚋentᚐApiKeyConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ApiKeyConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKeyConnection!")
+		return graphql.Null
+	}
+	return ec._ApiKeyConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNApiKeyOrderField2ᚖrosterᚋentᚐApiKeyOrderField(ctx context.Context, v any) (*ent.ApiKeyOrderField, error) {
+	var res = new(ent.ApiKeyOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApiKeyOrderField2ᚖrosterᚋentᚐApiKeyOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ApiKeyOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKeyOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNApiKeyWhereInput2ᚖrosterᚋentᚐApiKeyWhereInput(ctx context.Context, v any) (*ent.ApiKeyWhereInput, error) {
+	res, err := ec.unmarshalInputApiKeyWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx context.Context, v any) (user.Availability, error) {
 	var res user.Availability
 	err := res.UnmarshalGQL(v)
@@ -19283,6 +25634,64 @@ func (ec *executionContext) marshalNChatAccess2rosterᚋentᚋuserᚐChatAccess(
 	return v
 }
 
+func (ec *executionContext) marshalNConversation2ᚖrosterᚋentᚐConversation(ctx context.Context, sel ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Conversation!")
+		return graphql.Null
+	}
+	return ec._Conversation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConversationConnection2ᚖrosterᚋentᚐConversationConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ConversationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConversationConnection!")
+		return graphql.Null
+	}
+	return ec._ConversationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNConversationOrderField2ᚖrosterᚋentᚐConversationOrderField(ctx context.Context, v any) (*ent.ConversationOrderField, error) {
+	var res = new(ent.ConversationOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConversationOrderField2ᚖrosterᚋentᚐConversationOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ConversationOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConversationOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNConversationState2rosterᚋentᚋconversationᚐState(ctx context.Context, v any) (conversation.State, error) {
+	var res conversation.State
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConversationState2rosterᚋentᚋconversationᚐState(ctx context.Context, sel ast.SelectionSet, v conversation.State) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNConversationWhereInput2ᚖrosterᚋentᚐConversationWhereInput(ctx context.Context, v any) (*ent.ConversationWhereInput, error) {
+	res, err := ec.unmarshalInputConversationWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateApiKeyInput2rosterᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
+	res, err := ec.unmarshalInputCreateApiKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateApiKeyPayload2ᚖrosterᚋgraphᚋmodelᚐCreateAPIKeyPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateAPIKeyPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateApiKeyPayload!")
+		return graphql.Null
+	}
+	return ec._CreateApiKeyPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateChannelInput2rosterᚋentᚐCreateChannelInput(ctx context.Context, v any) (ent.CreateChannelInput, error) {
 	res, err := ec.unmarshalInputCreateChannelInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19370,6 +25779,35 @@ func (ec *executionContext) marshalNDivisionPresence2ᚕrosterᚋinternalᚋpres
 func (ec *executionContext) unmarshalNDivisionWhereInput2ᚖrosterᚋentᚐDivisionWhereInput(ctx context.Context, v any) (*ent.DivisionWhereInput, error) {
 	res, err := ec.unmarshalInputDivisionWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDivisionWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐDivisionWorkloadᚄ(ctx context.Context, sel ast.SelectionSet, v []*allocation.DivisionWorkload) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDivisionWorkload2ᚖrosterᚋinternalᚋallocationᚐDivisionWorkload(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDivisionWorkload2ᚖrosterᚋinternalᚋallocationᚐDivisionWorkload(ctx context.Context, sel ast.SelectionSet, v *allocation.DivisionWorkload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DivisionWorkload!")
+		return graphql.Null
+	}
+	return ec._DivisionWorkload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEnqueueConversationInput2rosterᚋgraphᚋmodelᚐEnqueueConversationInput(ctx context.Context, v any) (model.EnqueueConversationInput, error) {
+	res, err := ec.unmarshalInputEnqueueConversationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
@@ -19516,6 +25954,16 @@ func (ec *executionContext) marshalNNode2ᚕrosterᚋentᚐNoder(ctx context.Con
 	})
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNOfflineRule2rosterᚋentᚋallocationsettingsᚐOnOffline(ctx context.Context, v any) (allocationsettings.OnOffline, error) {
+	var res allocationsettings.OnOffline
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOfflineRule2rosterᚋentᚋallocationsettingsᚐOnOffline(ctx context.Context, sel ast.SelectionSet, v allocationsettings.OnOffline) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx context.Context, v any) (entgql.OrderDirection, error) {
@@ -19965,6 +26413,98 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAllocationMode2ᚖrosterᚋentᚋallocationsettingsᚐMode(ctx context.Context, v any) (*allocationsettings.Mode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(allocationsettings.Mode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAllocationMode2ᚖrosterᚋentᚋallocationsettingsᚐMode(ctx context.Context, sel ast.SelectionSet, v *allocationsettings.Mode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOAllocationStrategy2ᚖrosterᚋentᚋallocationsettingsᚐStrategy(ctx context.Context, v any) (*allocationsettings.Strategy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(allocationsettings.Strategy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAllocationStrategy2ᚖrosterᚋentᚋallocationsettingsᚐStrategy(ctx context.Context, sel ast.SelectionSet, v *allocationsettings.Strategy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOApiKey2ᚖrosterᚋentᚐApiKey(ctx context.Context, sel ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ApiKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOApiKeyEdge2ᚕᚖrosterᚋentᚐApiKeyEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ApiKeyEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOApiKeyEdge2ᚖrosterᚋentᚐApiKeyEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOApiKeyEdge2ᚖrosterᚋentᚐApiKeyEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ApiKeyEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ApiKeyEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOApiKeyOrder2ᚖrosterᚋentᚐApiKeyOrder(ctx context.Context, v any) (*ent.ApiKeyOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputApiKeyOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOApiKeyWhereInput2ᚕᚖrosterᚋentᚐApiKeyWhereInputᚄ(ctx context.Context, v any) ([]*ent.ApiKeyWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ApiKeyWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNApiKeyWhereInput2ᚖrosterᚋentᚐApiKeyWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOApiKeyWhereInput2ᚖrosterᚋentᚐApiKeyWhereInput(ctx context.Context, v any) (*ent.ApiKeyWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputApiKeyWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOAvailability2ᚕrosterᚋentᚋuserᚐAvailabilityᚄ(ctx context.Context, v any) ([]user.Availability, error) {
 	if v == nil {
 		return nil, nil
@@ -20334,6 +26874,118 @@ func (ec *executionContext) marshalOChatAccess2ᚖrosterᚋentᚋuserᚐChatAcce
 	return v
 }
 
+func (ec *executionContext) marshalOConversation2ᚖrosterᚋentᚐConversation(ctx context.Context, sel ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Conversation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOConversationEdge2ᚕᚖrosterᚋentᚐConversationEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ConversationEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOConversationEdge2ᚖrosterᚋentᚐConversationEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOConversationEdge2ᚖrosterᚋentᚐConversationEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ConversationEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ConversationEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOConversationOrder2ᚖrosterᚋentᚐConversationOrder(ctx context.Context, v any) (*ent.ConversationOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputConversationOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOConversationState2ᚕrosterᚋentᚋconversationᚐStateᚄ(ctx context.Context, v any) ([]conversation.State, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]conversation.State, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNConversationState2rosterᚋentᚋconversationᚐState(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOConversationState2ᚕrosterᚋentᚋconversationᚐStateᚄ(ctx context.Context, sel ast.SelectionSet, v []conversation.State) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConversationState2rosterᚋentᚋconversationᚐState(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOConversationState2ᚖrosterᚋentᚋconversationᚐState(ctx context.Context, v any) (*conversation.State, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(conversation.State)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConversationState2ᚖrosterᚋentᚋconversationᚐState(ctx context.Context, sel ast.SelectionSet, v *conversation.State) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOConversationWhereInput2ᚕᚖrosterᚋentᚐConversationWhereInputᚄ(ctx context.Context, v any) ([]*ent.ConversationWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ConversationWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNConversationWhereInput2ᚖrosterᚋentᚐConversationWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOConversationWhereInput2ᚖrosterᚋentᚐConversationWhereInput(ctx context.Context, v any) (*ent.ConversationWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputConversationWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[int], error) {
 	if v == nil {
 		return nil, nil
@@ -20483,6 +27135,57 @@ func (ec *executionContext) marshalOID2ᚖint(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOIneligibleReason2ᚖrosterᚋinternalᚋallocationᚐReason(ctx context.Context, v any) (*allocation.Reason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(allocation.Reason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOIneligibleReason2ᚖrosterᚋinternalᚋallocationᚐReason(ctx context.Context, sel ast.SelectionSet, v *allocation.Reason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -20531,6 +27234,22 @@ func (ec *executionContext) marshalONode2rosterᚋentᚐNoder(ctx context.Contex
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOOfflineRule2ᚖrosterᚋentᚋallocationsettingsᚐOnOffline(ctx context.Context, v any) (*allocationsettings.OnOffline, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(allocationsettings.OnOffline)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOfflineRule2ᚖrosterᚋentᚋallocationsettingsᚐOnOffline(ctx context.Context, sel ast.SelectionSet, v *allocationsettings.OnOffline) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOOrganizationWhereInput2ᚕᚖrosterᚋentᚐOrganizationWhereInputᚄ(ctx context.Context, v any) ([]*ent.OrganizationWhereInput, error) {

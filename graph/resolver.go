@@ -13,6 +13,7 @@ import (
 
 	"roster/ent"
 	"roster/internal/account"
+	"roster/internal/allocation"
 	"roster/internal/auth"
 	"roster/internal/realtime"
 )
@@ -23,13 +24,14 @@ type Resolver struct {
 	auth    *auth.Service
 	hub     *realtime.Hub
 	account *account.Service
+	alloc   *allocation.Service
 	// pageSize is the page of a connection queried without first or last.
 	pageSize int
 }
 
 // NewSchema returns the executable schema of the API.
-func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub, accounts *account.Service, pageSize int) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub, account: accounts, pageSize: pageSize}})
+func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub, accounts *account.Service, alloc *allocation.Service, pageSize int) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub, account: accounts, alloc: alloc, pageSize: pageSize}})
 }
 
 // page gives a connection queried without first or last its default page:

@@ -13,6 +13,7 @@ import (
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/graph/model"
+	"roster/internal/allocation"
 	"roster/internal/apierr"
 	"roster/internal/auth"
 	"roster/internal/phone"
@@ -23,6 +24,63 @@ import (
 
 	"entgo.io/contrib/entgql"
 )
+
+// CreateAPIKey is the resolver for the createApiKey field.
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
+	k, secret, err := r.auth.CreateAPIKey(ctx, input.Name, input.Permissions)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPIKeyPayload{APIKey: k, Secret: secret}, nil
+}
+
+// RevokeAPIKey is the resolver for the revokeApiKey field.
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id int) (*ent.ApiKey, error) {
+	return r.auth.RevokeAPIKey(ctx, id)
+}
+
+// EnqueueConversation is the resolver for the enqueueConversation field.
+func (r *mutationResolver) EnqueueConversation(ctx context.Context, input model.EnqueueConversationInput) (*ent.Conversation, error) {
+	return r.alloc.Enqueue(ctx, allocation.EnqueueInput(input))
+}
+
+// RecordAgentReply is the resolver for the recordAgentReply field.
+func (r *mutationResolver) RecordAgentReply(ctx context.Context, conversationID int) (*ent.Conversation, error) {
+	return r.alloc.RecordAgentReply(ctx, conversationID)
+}
+
+// ResolveConversation is the resolver for the resolveConversation field.
+func (r *mutationResolver) ResolveConversation(ctx context.Context, conversationID int) (*ent.Conversation, error) {
+	return r.alloc.Resolve(ctx, conversationID)
+}
+
+// AssignConversation is the resolver for the assignConversation field.
+func (r *mutationResolver) AssignConversation(ctx context.Context, id int, userID int) (*ent.Conversation, error) {
+	return r.alloc.Assign(ctx, id, userID)
+}
+
+// TakeNextConversation is the resolver for the takeNextConversation field.
+func (r *mutationResolver) TakeNextConversation(ctx context.Context) (*ent.Conversation, error) {
+	return r.alloc.TakeNext(ctx)
+}
+
+// UpdateAllocationSettings is the resolver for the updateAllocationSettings field.
+func (r *mutationResolver) UpdateAllocationSettings(ctx context.Context, divisionID *int, input model.AllocationSettingsInput) (*ent.AllocationSettings, error) {
+	set, err := r.alloc.UpdateSettings(ctx, divisionID, allocation.SettingsChange(input))
+	if err != nil {
+		return nil, err
+	}
+	return set.Entity(viewer.FromContext(ctx).OrganizationID), nil
+}
+
+// ResetAllocationSettings is the resolver for the resetAllocationSettings field.
+func (r *mutationResolver) ResetAllocationSettings(ctx context.Context, divisionID int) (*ent.AllocationSettings, error) {
+	set, err := r.alloc.ResetSettings(ctx, divisionID)
+	if err != nil {
+		return nil, err
+	}
+	return set.Entity(viewer.FromContext(ctx).OrganizationID), nil
+}
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.LoginPayload, error) {
@@ -249,6 +307,29 @@ func (r *mutationResolver) ConnectChannel(ctx context.Context, id int) (*ent.Cha
 // DisconnectChannel is the resolver for the disconnectChannel field.
 func (r *mutationResolver) DisconnectChannel(ctx context.Context, id int) (*ent.Channel, error) {
 	return r.db(ctx).Channel.UpdateOneID(id).SetConnectionState(channel.ConnectionStateDisconnected).Save(ctx)
+}
+
+// AllocationSettings is the resolver for the allocationSettings field.
+func (r *queryResolver) AllocationSettings(ctx context.Context, divisionID *int) (*ent.AllocationSettings, error) {
+	set, err := r.alloc.Settings(ctx, divisionID)
+	if err != nil {
+		return nil, err
+	}
+	return set.Entity(viewer.FromContext(ctx).OrganizationID), nil
+}
+
+// AllocationCandidates is the resolver for the allocationCandidates field.
+func (r *queryResolver) AllocationCandidates(ctx context.Context, divisionID int) ([]*allocation.Candidate, error) {
+	return r.alloc.Candidates(ctx, divisionID)
+}
+
+// AllocationWorkload is the resolver for the allocationWorkload field.
+func (r *queryResolver) AllocationWorkload(ctx context.Context) (*model.AllocationWorkload, error) {
+	agents, divisions, err := r.alloc.Workload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AllocationWorkload{Agents: agents, Divisions: divisions}, nil
 }
 
 // Me is the resolver for the me field.

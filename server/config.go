@@ -38,6 +38,7 @@ type config struct {
 	WSMaxSubscriptions int
 	PresenceGrace      time.Duration
 	InstanceTimeout    time.Duration
+	AllocationSweep    time.Duration
 
 	Production       bool
 	Limits           limits.Config
@@ -129,6 +130,8 @@ var settings = []setting{
 		}},
 	{flag: "instance-timeout", env: "ROSTER_INSTANCE_TIMEOUT", def: "30s", usage: "after how long without a heartbeat an instance is taken for dead and its users' connections for closed",
 		set: func(c *config, v string) (err error) { c.InstanceTimeout, err = positiveDuration(v); return err }},
+	{flag: "allocation-sweep", env: "ROSTER_ALLOCATION_SWEEP", def: "30s", usage: "how often the idle-reassignment and offline rules of allocation run",
+		set: func(c *config, v string) (err error) { c.AllocationSweep, err = positiveDuration(v); return err }},
 	{flag: "public-url", env: "ROSTER_PUBLIC_URL", def: "http://localhost:8080", usage: "where users open the product, for the links in mails (invitations go to <url>/accept-invitation?token=…)",
 		set: func(c *config, v string) error {
 			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -55,7 +55,7 @@ type services struct {
 // newServer returns the HTTP handler of the whole API.
 func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	authn := svc.auth
-	gql := handler.New(graph.NewSchema(db.Client, authn, svc.live.hub, svc.accounts, svc.limits.MaxPageSize))
+	gql := handler.New(graph.NewSchema(db.Client, authn, svc.live.hub, svc.accounts, svc.live.alloc, svc.limits.MaxPageSize))
 	gql.AddTransport(svc.live.ws)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})

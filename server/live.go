@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"roster/internal/access"
+	"roster/internal/allocation"
 	"roster/internal/auth"
 	"roster/internal/metrics"
 	"roster/internal/presence"
@@ -32,6 +33,7 @@ type live struct {
 	broker   pubsub.Broker
 	hub      *realtime.Hub
 	presence *presence.Service
+	alloc    *allocation.Service
 	ws       *wstransport.Transport
 	cancel   context.CancelFunc
 	log      *slog.Logger
@@ -59,12 +61,18 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		broker:   broker,
 		hub:      realtime.NewHub(db.Client, authn.SessionViewers, log),
 		presence: presence.New(db.Client, presence.Options{Grace: cfg.PresenceGrace, DeadAfter: cfg.InstanceTimeout}, log),
+		alloc:    allocation.New(db.Client, log),
 		cancel:   cancel,
 		log:      log,
 	}
 	l.hub.Measure(m)
 	m.WatchPresence(l.presence.Online)
 	l.hub.Start(runCtx, broker)
+	// Queued conversations move when agents come online or become
+	// available (any instance's change), and the idle and offline rules
+	// run on time.
+	l.alloc.Follow(runCtx, broker)
+	go l.alloc.Run(runCtx, cfg.AllocationSweep)
 	if err := l.presence.Start(runCtx); err != nil {
 		cancel()
 		broker.Close()
@@ -131,6 +139,11 @@ func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]
 			}
 			l.log.InfoContext(ctx, "websocket refused", "reason", reason, "remote", auth.DeviceFrom(ctx).IP)
 			return ctx, nil, err
+		}
+		if v.APIKeyID != 0 {
+			// A machine is not present: its socket records no
+			// presence and is not watched as a person's session.
+			return ctx, nil, nil
 		}
 		connID, err := l.presence.Connect(ctx, v, auth.DeviceFrom(ctx).UserAgent)
 		if err != nil {

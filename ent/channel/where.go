@@ -328,6 +328,29 @@ func HasOrganizationWith(preds ...predicate.Organization) predicate.Channel {
 	})
 }
 
+// HasConversations applies the HasEdge predicate on the "conversations" edge.
+func HasConversations() predicate.Channel {
+	return predicate.Channel(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ConversationsTable, ConversationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasConversationsWith applies the HasEdge predicate on the "conversations" edge with a given conditions (other predicates).
+func HasConversationsWith(preds ...predicate.Conversation) predicate.Channel {
+	return predicate.Channel(func(s *sql.Selector) {
+		step := newConversationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasDivisions applies the HasEdge predicate on the "divisions" edge.
 func HasDivisions() predicate.Channel {
 	return predicate.Channel(func(s *sql.Selector) {

@@ -403,6 +403,29 @@ func HasOrganizationWith(preds ...predicate.Organization) predicate.Division {
 	})
 }
 
+// HasConversations applies the HasEdge predicate on the "conversations" edge.
+func HasConversations() predicate.Division {
+	return predicate.Division(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ConversationsTable, ConversationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasConversationsWith applies the HasEdge predicate on the "conversations" edge with a given conditions (other predicates).
+func HasConversationsWith(preds ...predicate.Conversation) predicate.Division {
+	return predicate.Division(func(s *sql.Selector) {
+		step := newConversationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasMembers applies the HasEdge predicate on the "members" edge.
 func HasMembers() predicate.Division {
 	return predicate.Division(func(s *sql.Selector) {

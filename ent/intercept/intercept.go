@@ -7,8 +7,12 @@ import (
 	"fmt"
 
 	"roster/ent"
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/instance"
 	"roster/ent/invitation"
@@ -79,6 +83,87 @@ func (f TraverseFunc) Traverse(ctx context.Context, q ent.Query) error {
 	return f(ctx, query)
 }
 
+// The AgentLoadFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AgentLoadFunc func(context.Context, *ent.AgentLoadQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AgentLoadFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AgentLoadQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AgentLoadQuery", q)
+}
+
+// The TraverseAgentLoad type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAgentLoad func(context.Context, *ent.AgentLoadQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAgentLoad) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAgentLoad) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AgentLoadQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AgentLoadQuery", q)
+}
+
+// The AllocationSettingsFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AllocationSettingsFunc func(context.Context, *ent.AllocationSettingsQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AllocationSettingsFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AllocationSettingsQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AllocationSettingsQuery", q)
+}
+
+// The TraverseAllocationSettings type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAllocationSettings func(context.Context, *ent.AllocationSettingsQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAllocationSettings) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAllocationSettings) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AllocationSettingsQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AllocationSettingsQuery", q)
+}
+
+// The ApiKeyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ApiKeyFunc func(context.Context, *ent.ApiKeyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ApiKeyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ApiKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ApiKeyQuery", q)
+}
+
+// The TraverseApiKey type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseApiKey func(context.Context, *ent.ApiKeyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseApiKey) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseApiKey) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ApiKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ApiKeyQuery", q)
+}
+
 // The ChannelFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ChannelFunc func(context.Context, *ent.ChannelQuery) (ent.Value, error)
 
@@ -131,6 +216,33 @@ func (f TraverseConnection) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.ConnectionQuery", q)
+}
+
+// The ConversationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ConversationFunc func(context.Context, *ent.ConversationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ConversationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ConversationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ConversationQuery", q)
+}
+
+// The TraverseConversation type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseConversation func(context.Context, *ent.ConversationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseConversation) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseConversation) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ConversationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ConversationQuery", q)
 }
 
 // The DivisionFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -379,10 +491,18 @@ func (f TraverseUser) Traverse(ctx context.Context, q ent.Query) error {
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
+	case *ent.AgentLoadQuery:
+		return &query[*ent.AgentLoadQuery, predicate.AgentLoad, agentload.OrderOption]{typ: ent.TypeAgentLoad, tq: q}, nil
+	case *ent.AllocationSettingsQuery:
+		return &query[*ent.AllocationSettingsQuery, predicate.AllocationSettings, allocationsettings.OrderOption]{typ: ent.TypeAllocationSettings, tq: q}, nil
+	case *ent.ApiKeyQuery:
+		return &query[*ent.ApiKeyQuery, predicate.ApiKey, apikey.OrderOption]{typ: ent.TypeApiKey, tq: q}, nil
 	case *ent.ChannelQuery:
 		return &query[*ent.ChannelQuery, predicate.Channel, channel.OrderOption]{typ: ent.TypeChannel, tq: q}, nil
 	case *ent.ConnectionQuery:
 		return &query[*ent.ConnectionQuery, predicate.Connection, connection.OrderOption]{typ: ent.TypeConnection, tq: q}, nil
+	case *ent.ConversationQuery:
+		return &query[*ent.ConversationQuery, predicate.Conversation, conversation.OrderOption]{typ: ent.TypeConversation, tq: q}, nil
 	case *ent.DivisionQuery:
 		return &query[*ent.DivisionQuery, predicate.Division, division.OrderOption]{typ: ent.TypeDivision, tq: q}, nil
 	case *ent.InstanceQuery:

@@ -9,6 +9,110 @@ import (
 )
 
 var (
+	// AgentLoadsColumns holds the columns for the "agent_loads" table.
+	AgentLoadsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "user_id", Type: field.TypeInt, Unique: true},
+		{Name: "last_assigned_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// AgentLoadsTable holds the schema information for the "agent_loads" table.
+	AgentLoadsTable = &schema.Table{
+		Name:       "agent_loads",
+		Columns:    AgentLoadsColumns,
+		PrimaryKey: []*schema.Column{AgentLoadsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "agent_loads_organizations_agent_loads",
+				Columns:    []*schema.Column{AgentLoadsColumns[3]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "agentload_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentLoadsColumns[3]},
+			},
+		},
+	}
+	// AllocationSettingsColumns holds the columns for the "allocation_settings" table.
+	AllocationSettingsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "division_id", Type: field.TypeInt, Default: 0},
+		{Name: "mode", Type: field.TypeEnum, Enums: []string{"AUTO", "MANUAL"}, Default: "AUTO"},
+		{Name: "strategy", Type: field.TypeEnum, Enums: []string{"ROUND_ROBIN", "BALANCED"}, Default: "ROUND_ROBIN"},
+		{Name: "default_capacity", Type: field.TypeInt, Default: 5},
+		{Name: "receive_when_busy", Type: field.TypeBool, Default: false},
+		{Name: "agents_may_take", Type: field.TypeBool, Default: true},
+		{Name: "agents_may_assign_others", Type: field.TypeBool, Default: false},
+		{Name: "idle_reassign_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "on_offline", Type: field.TypeEnum, Enums: []string{"LEAVE", "REQUEUE"}, Default: "LEAVE"},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// AllocationSettingsTable holds the schema information for the "allocation_settings" table.
+	AllocationSettingsTable = &schema.Table{
+		Name:       "allocation_settings",
+		Columns:    AllocationSettingsColumns,
+		PrimaryKey: []*schema.Column{AllocationSettingsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "allocation_settings_organizations_allocation_settings",
+				Columns:    []*schema.Column{AllocationSettingsColumns[12]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "allocationsettings_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{AllocationSettingsColumns[12]},
+			},
+			{
+				Name:    "allocationsettings_organization_id_division_id",
+				Unique:  true,
+				Columns: []*schema.Column{AllocationSettingsColumns[12], AllocationSettingsColumns[3]},
+			},
+		},
+	}
+	// APIKeysColumns holds the columns for the "api_keys" table.
+	APIKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString},
+		{Name: "prefix", Type: field.TypeString},
+		{Name: "secret_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "permissions", Type: field.TypeJSON},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// APIKeysTable holds the schema information for the "api_keys" table.
+	APIKeysTable = &schema.Table{
+		Name:       "api_keys",
+		Columns:    APIKeysColumns,
+		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "api_keys_organizations_api_keys",
+				Columns:    []*schema.Column{APIKeysColumns[9]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apikey_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[9]},
+			},
+		},
+	}
 	// ChannelsColumns holds the columns for the "channels" table.
 	ChannelsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -94,6 +198,74 @@ var (
 				Name:    "connection_user_id",
 				Unique:  false,
 				Columns: []*schema.Column{ConnectionsColumns[6]},
+			},
+		},
+	}
+	// ConversationsColumns holds the columns for the "conversations" table.
+	ConversationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "external_id", Type: field.TypeString},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"QUEUED", "ASSIGNED", "RESOLVED"}, Default: "QUEUED"},
+		{Name: "enqueued_at", Type: field.TypeTime},
+		{Name: "assigned_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_agent_reply_at", Type: field.TypeTime, Nullable: true},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "channel_id", Type: field.TypeInt, Nullable: true},
+		{Name: "division_id", Type: field.TypeInt, Nullable: true},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "assignee_id", Type: field.TypeInt, Nullable: true},
+	}
+	// ConversationsTable holds the schema information for the "conversations" table.
+	ConversationsTable = &schema.Table{
+		Name:       "conversations",
+		Columns:    ConversationsColumns,
+		PrimaryKey: []*schema.Column{ConversationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "conversations_channels_conversations",
+				Columns:    []*schema.Column{ConversationsColumns[7]},
+				RefColumns: []*schema.Column{ChannelsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "conversations_divisions_conversations",
+				Columns:    []*schema.Column{ConversationsColumns[8]},
+				RefColumns: []*schema.Column{DivisionsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "conversations_organizations_conversations",
+				Columns:    []*schema.Column{ConversationsColumns[9]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "conversations_users_assigned_conversations",
+				Columns:    []*schema.Column{ConversationsColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "conversation_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{ConversationsColumns[9]},
+			},
+			{
+				Name:    "conversation_organization_id_external_id",
+				Unique:  true,
+				Columns: []*schema.Column{ConversationsColumns[9], ConversationsColumns[1]},
+			},
+			{
+				Name:    "conversation_organization_id_state_enqueued_at",
+				Unique:  false,
+				Columns: []*schema.Column{ConversationsColumns[9], ConversationsColumns[2], ConversationsColumns[3]},
+			},
+			{
+				Name:    "conversation_assignee_id_state",
+				Unique:  false,
+				Columns: []*schema.Column{ConversationsColumns[10], ConversationsColumns[2]},
 			},
 		},
 	}
@@ -364,6 +536,7 @@ var (
 		{Name: "totp_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "totp_enabled", Type: field.TypeBool, Default: false},
 		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
+		{Name: "capacity", Type: field.TypeInt, Nullable: true},
 		{Name: "archived_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "role_id", Type: field.TypeInt},
@@ -376,13 +549,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_users",
-				Columns:    []*schema.Column{UsersColumns[23]},
+				Columns:    []*schema.Column{UsersColumns[24]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_users",
-				Columns:    []*schema.Column{UsersColumns[24]},
+				Columns:    []*schema.Column{UsersColumns[25]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -391,17 +564,17 @@ var (
 			{
 				Name:    "user_organization_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[23]},
+				Columns: []*schema.Column{UsersColumns[24]},
 			},
 			{
 				Name:    "user_organization_id_email",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[23], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[24], UsersColumns[6]},
 			},
 			{
 				Name:    "user_organization_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[23], UsersColumns[12]},
+				Columns: []*schema.Column{UsersColumns[24], UsersColumns[12]},
 			},
 		},
 	}
@@ -457,8 +630,12 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AgentLoadsTable,
+		AllocationSettingsTable,
+		APIKeysTable,
 		ChannelsTable,
 		ConnectionsTable,
+		ConversationsTable,
 		DivisionsTable,
 		InstancesTable,
 		InvitationsTable,
@@ -474,6 +651,18 @@ var (
 )
 
 func init() {
+	AgentLoadsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	AgentLoadsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(47244640256),
+	}
+	AllocationSettingsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	AllocationSettingsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(51539607552),
+	}
+	APIKeysTable.ForeignKeys[0].RefTable = OrganizationsTable
+	APIKeysTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(55834574848),
+	}
 	ChannelsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ChannelsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(0),
@@ -484,6 +673,13 @@ func init() {
 	ConnectionsTable.ForeignKeys[3].RefTable = UsersTable
 	ConnectionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
+	}
+	ConversationsTable.ForeignKeys[0].RefTable = ChannelsTable
+	ConversationsTable.ForeignKeys[1].RefTable = DivisionsTable
+	ConversationsTable.ForeignKeys[2].RefTable = OrganizationsTable
+	ConversationsTable.ForeignKeys[3].RefTable = UsersTable
+	ConversationsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(60129542144),
 	}
 	DivisionsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	DivisionsTable.Annotation = &entsql.Annotation{

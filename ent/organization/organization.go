@@ -44,6 +44,14 @@ const (
 	EdgeInvitations = "invitations"
 	// EdgeMfaChallenges holds the string denoting the mfa_challenges edge name in mutations.
 	EdgeMfaChallenges = "mfa_challenges"
+	// EdgeAPIKeys holds the string denoting the api_keys edge name in mutations.
+	EdgeAPIKeys = "api_keys"
+	// EdgeConversations holds the string denoting the conversations edge name in mutations.
+	EdgeConversations = "conversations"
+	// EdgeAllocationSettings holds the string denoting the allocation_settings edge name in mutations.
+	EdgeAllocationSettings = "allocation_settings"
+	// EdgeAgentLoads holds the string denoting the agent_loads edge name in mutations.
+	EdgeAgentLoads = "agent_loads"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 	// UsersTable is the table that holds the users relation/edge.
@@ -102,6 +110,34 @@ const (
 	MfaChallengesInverseTable = "mfa_challenges"
 	// MfaChallengesColumn is the table column denoting the mfa_challenges relation/edge.
 	MfaChallengesColumn = "organization_id"
+	// APIKeysTable is the table that holds the api_keys relation/edge.
+	APIKeysTable = "api_keys"
+	// APIKeysInverseTable is the table name for the ApiKey entity.
+	// It exists in this package in order to avoid circular dependency with the "apikey" package.
+	APIKeysInverseTable = "api_keys"
+	// APIKeysColumn is the table column denoting the api_keys relation/edge.
+	APIKeysColumn = "organization_id"
+	// ConversationsTable is the table that holds the conversations relation/edge.
+	ConversationsTable = "conversations"
+	// ConversationsInverseTable is the table name for the Conversation entity.
+	// It exists in this package in order to avoid circular dependency with the "conversation" package.
+	ConversationsInverseTable = "conversations"
+	// ConversationsColumn is the table column denoting the conversations relation/edge.
+	ConversationsColumn = "organization_id"
+	// AllocationSettingsTable is the table that holds the allocation_settings relation/edge.
+	AllocationSettingsTable = "allocation_settings"
+	// AllocationSettingsInverseTable is the table name for the AllocationSettings entity.
+	// It exists in this package in order to avoid circular dependency with the "allocationsettings" package.
+	AllocationSettingsInverseTable = "allocation_settings"
+	// AllocationSettingsColumn is the table column denoting the allocation_settings relation/edge.
+	AllocationSettingsColumn = "organization_id"
+	// AgentLoadsTable is the table that holds the agent_loads relation/edge.
+	AgentLoadsTable = "agent_loads"
+	// AgentLoadsInverseTable is the table name for the AgentLoad entity.
+	// It exists in this package in order to avoid circular dependency with the "agentload" package.
+	AgentLoadsInverseTable = "agent_loads"
+	// AgentLoadsColumn is the table column denoting the agent_loads relation/edge.
+	AgentLoadsColumn = "organization_id"
 )
 
 // Columns holds all SQL columns for organization fields.
@@ -316,6 +352,62 @@ func ByMfaChallenges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newMfaChallengesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByAPIKeysCount orders the results by api_keys count.
+func ByAPIKeysCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAPIKeysStep(), opts...)
+	}
+}
+
+// ByAPIKeys orders the results by api_keys terms.
+func ByAPIKeys(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAPIKeysStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByConversationsCount orders the results by conversations count.
+func ByConversationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newConversationsStep(), opts...)
+	}
+}
+
+// ByConversations orders the results by conversations terms.
+func ByConversations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newConversationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByAllocationSettingsCount orders the results by allocation_settings count.
+func ByAllocationSettingsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAllocationSettingsStep(), opts...)
+	}
+}
+
+// ByAllocationSettings orders the results by allocation_settings terms.
+func ByAllocationSettings(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAllocationSettingsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByAgentLoadsCount orders the results by agent_loads count.
+func ByAgentLoadsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAgentLoadsStep(), opts...)
+	}
+}
+
+// ByAgentLoads orders the results by agent_loads terms.
+func ByAgentLoads(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAgentLoadsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newUsersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -370,6 +462,34 @@ func newMfaChallengesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(MfaChallengesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, MfaChallengesTable, MfaChallengesColumn),
+	)
+}
+func newAPIKeysStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(APIKeysInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, APIKeysTable, APIKeysColumn),
+	)
+}
+func newConversationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ConversationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ConversationsTable, ConversationsColumn),
+	)
+}
+func newAllocationSettingsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AllocationSettingsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AllocationSettingsTable, AllocationSettingsColumn),
+	)
+}
+func newAgentLoadsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AgentLoadsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AgentLoadsTable, AgentLoadsColumn),
 	)
 }
 

@@ -6,11 +6,23 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// AgentLoad is the predicate function for agentload builders.
+type AgentLoad func(*sql.Selector)
+
+// AllocationSettings is the predicate function for allocationsettings builders.
+type AllocationSettings func(*sql.Selector)
+
+// ApiKey is the predicate function for apikey builders.
+type ApiKey func(*sql.Selector)
+
 // Channel is the predicate function for channel builders.
 type Channel func(*sql.Selector)
 
 // Connection is the predicate function for connection builders.
 type Connection func(*sql.Selector)
+
+// Conversation is the predicate function for conversation builders.
+type Conversation func(*sql.Selector)
 
 // Division is the predicate function for division builders.
 type Division func(*sql.Selector)

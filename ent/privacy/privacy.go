@@ -111,6 +111,78 @@ func DenyMutationOperationRule(op ent.Op) MutationRule {
 	return OnMutationOperation(rule, op)
 }
 
+// The AgentLoadQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AgentLoadQueryRuleFunc func(context.Context, *ent.AgentLoadQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AgentLoadQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AgentLoadQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AgentLoadQuery", q)
+}
+
+// The AgentLoadMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AgentLoadMutationRuleFunc func(context.Context, *ent.AgentLoadMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AgentLoadMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AgentLoadMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AgentLoadMutation", m)
+}
+
+// The AllocationSettingsQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AllocationSettingsQueryRuleFunc func(context.Context, *ent.AllocationSettingsQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AllocationSettingsQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AllocationSettingsQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AllocationSettingsQuery", q)
+}
+
+// The AllocationSettingsMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AllocationSettingsMutationRuleFunc func(context.Context, *ent.AllocationSettingsMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AllocationSettingsMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AllocationSettingsMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AllocationSettingsMutation", m)
+}
+
+// The ApiKeyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ApiKeyQueryRuleFunc func(context.Context, *ent.ApiKeyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ApiKeyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ApiKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ApiKeyQuery", q)
+}
+
+// The ApiKeyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ApiKeyMutationRuleFunc func(context.Context, *ent.ApiKeyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ApiKeyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ApiKeyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ApiKeyMutation", m)
+}
+
 // The ChannelQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ChannelQueryRuleFunc func(context.Context, *ent.ChannelQuery) error
@@ -157,6 +229,30 @@ func (f ConnectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ConnectionMutation", m)
+}
+
+// The ConversationQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ConversationQueryRuleFunc func(context.Context, *ent.ConversationQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ConversationQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ConversationQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ConversationQuery", q)
+}
+
+// The ConversationMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ConversationMutationRuleFunc func(context.Context, *ent.ConversationMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ConversationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ConversationMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ConversationMutation", m)
 }
 
 // The DivisionQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -410,9 +506,17 @@ var _ QueryMutationRule = FilterFunc(nil)
 
 func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
+	case *ent.AgentLoadQuery:
+		return q.Filter(), nil
+	case *ent.AllocationSettingsQuery:
+		return q.Filter(), nil
+	case *ent.ApiKeyQuery:
+		return q.Filter(), nil
 	case *ent.ChannelQuery:
 		return q.Filter(), nil
 	case *ent.ConnectionQuery:
+		return q.Filter(), nil
+	case *ent.ConversationQuery:
 		return q.Filter(), nil
 	case *ent.DivisionQuery:
 		return q.Filter(), nil
@@ -439,9 +543,17 @@ func queryFilter(q ent.Query) (Filter, error) {
 
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
+	case *ent.AgentLoadMutation:
+		return m.Filter(), nil
+	case *ent.AllocationSettingsMutation:
+		return m.Filter(), nil
+	case *ent.ApiKeyMutation:
+		return m.Filter(), nil
 	case *ent.ChannelMutation:
 		return m.Filter(), nil
 	case *ent.ConnectionMutation:
+		return m.Filter(), nil
+	case *ent.ConversationMutation:
 		return m.Filter(), nil
 	case *ent.DivisionMutation:
 		return m.Filter(), nil

@@ -4,8 +4,12 @@ package runtime
 
 import (
 	"context"
+	"roster/ent/agentload"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/channel"
 	"roster/ent/connection"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/instance"
 	"roster/ent/invitation"
@@ -27,6 +31,115 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	agentloadMixin := schema.AgentLoad{}.Mixin()
+	agentload.Policy = privacy.NewPolicies(agentloadMixin[0], schema.AgentLoad{})
+	agentload.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := agentload.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	agentloadMixinHooks0 := agentloadMixin[0].Hooks()
+
+	agentload.Hooks[1] = agentloadMixinHooks0[0]
+
+	agentload.Hooks[2] = agentloadMixinHooks0[1]
+	allocationsettingsMixin := schema.AllocationSettings{}.Mixin()
+	allocationsettings.Policy = privacy.NewPolicies(allocationsettingsMixin[1], schema.AllocationSettings{})
+	allocationsettings.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := allocationsettings.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	allocationsettingsMixinHooks1 := allocationsettingsMixin[1].Hooks()
+
+	allocationsettings.Hooks[1] = allocationsettingsMixinHooks1[0]
+
+	allocationsettings.Hooks[2] = allocationsettingsMixinHooks1[1]
+	allocationsettingsMixinFields0 := allocationsettingsMixin[0].Fields()
+	_ = allocationsettingsMixinFields0
+	allocationsettingsFields := schema.AllocationSettings{}.Fields()
+	_ = allocationsettingsFields
+	// allocationsettingsDescCreatedAt is the schema descriptor for created_at field.
+	allocationsettingsDescCreatedAt := allocationsettingsMixinFields0[0].Descriptor()
+	// allocationsettings.DefaultCreatedAt holds the default value on creation for the created_at field.
+	allocationsettings.DefaultCreatedAt = allocationsettingsDescCreatedAt.Default.(func() time.Time)
+	// allocationsettingsDescUpdatedAt is the schema descriptor for updated_at field.
+	allocationsettingsDescUpdatedAt := allocationsettingsMixinFields0[1].Descriptor()
+	// allocationsettings.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	allocationsettings.DefaultUpdatedAt = allocationsettingsDescUpdatedAt.Default.(func() time.Time)
+	// allocationsettings.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	allocationsettings.UpdateDefaultUpdatedAt = allocationsettingsDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// allocationsettingsDescDivisionID is the schema descriptor for division_id field.
+	allocationsettingsDescDivisionID := allocationsettingsFields[0].Descriptor()
+	// allocationsettings.DefaultDivisionID holds the default value on creation for the division_id field.
+	allocationsettings.DefaultDivisionID = allocationsettingsDescDivisionID.Default.(int)
+	// allocationsettingsDescDefaultCapacity is the schema descriptor for default_capacity field.
+	allocationsettingsDescDefaultCapacity := allocationsettingsFields[3].Descriptor()
+	// allocationsettings.DefaultDefaultCapacity holds the default value on creation for the default_capacity field.
+	allocationsettings.DefaultDefaultCapacity = allocationsettingsDescDefaultCapacity.Default.(int)
+	// allocationsettings.DefaultCapacityValidator is a validator for the "default_capacity" field. It is called by the builders before save.
+	allocationsettings.DefaultCapacityValidator = allocationsettingsDescDefaultCapacity.Validators[0].(func(int) error)
+	// allocationsettingsDescReceiveWhenBusy is the schema descriptor for receive_when_busy field.
+	allocationsettingsDescReceiveWhenBusy := allocationsettingsFields[4].Descriptor()
+	// allocationsettings.DefaultReceiveWhenBusy holds the default value on creation for the receive_when_busy field.
+	allocationsettings.DefaultReceiveWhenBusy = allocationsettingsDescReceiveWhenBusy.Default.(bool)
+	// allocationsettingsDescAgentsMayTake is the schema descriptor for agents_may_take field.
+	allocationsettingsDescAgentsMayTake := allocationsettingsFields[5].Descriptor()
+	// allocationsettings.DefaultAgentsMayTake holds the default value on creation for the agents_may_take field.
+	allocationsettings.DefaultAgentsMayTake = allocationsettingsDescAgentsMayTake.Default.(bool)
+	// allocationsettingsDescAgentsMayAssignOthers is the schema descriptor for agents_may_assign_others field.
+	allocationsettingsDescAgentsMayAssignOthers := allocationsettingsFields[6].Descriptor()
+	// allocationsettings.DefaultAgentsMayAssignOthers holds the default value on creation for the agents_may_assign_others field.
+	allocationsettings.DefaultAgentsMayAssignOthers = allocationsettingsDescAgentsMayAssignOthers.Default.(bool)
+	// allocationsettingsDescIdleReassignMinutes is the schema descriptor for idle_reassign_minutes field.
+	allocationsettingsDescIdleReassignMinutes := allocationsettingsFields[7].Descriptor()
+	// allocationsettings.DefaultIdleReassignMinutes holds the default value on creation for the idle_reassign_minutes field.
+	allocationsettings.DefaultIdleReassignMinutes = allocationsettingsDescIdleReassignMinutes.Default.(int)
+	// allocationsettings.IdleReassignMinutesValidator is a validator for the "idle_reassign_minutes" field. It is called by the builders before save.
+	allocationsettings.IdleReassignMinutesValidator = allocationsettingsDescIdleReassignMinutes.Validators[0].(func(int) error)
+	apikeyMixin := schema.ApiKey{}.Mixin()
+	apikey.Policy = privacy.NewPolicies(apikeyMixin[1], schema.ApiKey{})
+	apikey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := apikey.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	apikeyMixinHooks1 := apikeyMixin[1].Hooks()
+
+	apikey.Hooks[1] = apikeyMixinHooks1[0]
+
+	apikey.Hooks[2] = apikeyMixinHooks1[1]
+	apikeyMixinFields0 := apikeyMixin[0].Fields()
+	_ = apikeyMixinFields0
+	apikeyFields := schema.ApiKey{}.Fields()
+	_ = apikeyFields
+	// apikeyDescCreatedAt is the schema descriptor for created_at field.
+	apikeyDescCreatedAt := apikeyMixinFields0[0].Descriptor()
+	// apikey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apikey.DefaultCreatedAt = apikeyDescCreatedAt.Default.(func() time.Time)
+	// apikeyDescUpdatedAt is the schema descriptor for updated_at field.
+	apikeyDescUpdatedAt := apikeyMixinFields0[1].Descriptor()
+	// apikey.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	apikey.DefaultUpdatedAt = apikeyDescUpdatedAt.Default.(func() time.Time)
+	// apikey.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	apikey.UpdateDefaultUpdatedAt = apikeyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// apikeyDescName is the schema descriptor for name field.
+	apikeyDescName := apikeyFields[0].Descriptor()
+	// apikey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apikey.NameValidator = apikeyDescName.Validators[0].(func(string) error)
+	// apikeyDescPermissions is the schema descriptor for permissions field.
+	apikeyDescPermissions := apikeyFields[3].Descriptor()
+	// apikey.DefaultPermissions holds the default value on creation for the permissions field.
+	apikey.DefaultPermissions = apikeyDescPermissions.Default.([]viewer.Permission)
 	channelMixin := schema.Channel{}.Mixin()
 	channel.Policy = privacy.NewPolicies(channelMixin[1], schema.Channel{})
 	channel.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -102,6 +215,31 @@ func init() {
 	connection.DefaultUserAgent = connectionDescUserAgent.Default.(string)
 	// connection.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
 	connection.UserAgentValidator = connectionDescUserAgent.Validators[0].(func(string) error)
+	conversationMixin := schema.Conversation{}.Mixin()
+	conversation.Policy = privacy.NewPolicies(conversationMixin[0], schema.Conversation{})
+	conversation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := conversation.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	conversationMixinHooks0 := conversationMixin[0].Hooks()
+
+	conversation.Hooks[1] = conversationMixinHooks0[0]
+
+	conversation.Hooks[2] = conversationMixinHooks0[1]
+	conversationFields := schema.Conversation{}.Fields()
+	_ = conversationFields
+	// conversationDescExternalID is the schema descriptor for external_id field.
+	conversationDescExternalID := conversationFields[0].Descriptor()
+	// conversation.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
+	conversation.ExternalIDValidator = conversationDescExternalID.Validators[0].(func(string) error)
+	// conversationDescEnqueuedAt is the schema descriptor for enqueued_at field.
+	conversationDescEnqueuedAt := conversationFields[5].Descriptor()
+	// conversation.DefaultEnqueuedAt holds the default value on creation for the enqueued_at field.
+	conversation.DefaultEnqueuedAt = conversationDescEnqueuedAt.Default.(func() time.Time)
 	divisionMixin := schema.Division{}.Mixin()
 	division.Policy = privacy.NewPolicies(divisionMixin[1], schema.Division{})
 	division.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -526,6 +664,10 @@ func init() {
 	userDescTotpLastStep := userFields[19].Descriptor()
 	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
 	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
+	// userDescCapacity is the schema descriptor for capacity field.
+	userDescCapacity := userFields[20].Descriptor()
+	// user.CapacityValidator is a validator for the "capacity" field. It is called by the builders before save.
+	user.CapacityValidator = userDescCapacity.Validators[0].(func(int) error)
 }
 
 const (

@@ -59,6 +59,8 @@ func (Channel) Edges() []ent.Edge {
 			Required().
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("conversations", Conversation.Type).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("divisions", Division.Type).
 			Comment("The divisions whose inbox this channel feeds."),
 	}

@@ -42,6 +42,8 @@ func (Division) Edges() []ent.Edge {
 			Required().
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("conversations", Conversation.Type).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("members", User.Type).
 			Comment("The users who belong to the division.").
 			Annotations(entgql.RelayConnection()),

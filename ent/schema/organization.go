@@ -47,6 +47,10 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("connections", Connection.Type).Annotations(skip),
 		edge.To("invitations", Invitation.Type).Annotations(skip),
 		edge.To("mfa_challenges", MfaChallenge.Type).Annotations(skip),
+		edge.To("api_keys", ApiKey.Type).Annotations(skip),
+		edge.To("conversations", Conversation.Type).Annotations(skip),
+		edge.To("allocation_settings", AllocationSettings.Type).Annotations(skip),
+		edge.To("agent_loads", AgentLoad.Type).Annotations(skip),
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"entgo.io/ent"
 
 	gen "roster/ent"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
+	"roster/ent/conversation"
 	"roster/ent/channel"
 	"roster/ent/connection"
 	"roster/ent/division"
@@ -165,6 +168,12 @@ func visible(ctx context.Context, m ent.Mutation) error {
 		_, err = m.Client().Invitation.Query().Where(invitation.ID(id)).OnlyID(ctx)
 	case *gen.ConnectionMutation:
 		_, err = m.Client().Connection.Query().Where(connection.ID(id)).OnlyID(ctx)
+	case *gen.ApiKeyMutation:
+		_, err = m.Client().ApiKey.Query().Where(apikey.ID(id)).OnlyID(ctx)
+	case *gen.AllocationSettingsMutation:
+		_, err = m.Client().AllocationSettings.Query().Where(allocationsettings.ID(id)).OnlyID(ctx)
+	case *gen.ConversationMutation:
+		_, err = m.Client().Conversation.Query().Where(conversation.ID(id)).OnlyID(ctx)
 	default:
 		return fmt.Errorf("no visibility check for %s", m.Type())
 	}

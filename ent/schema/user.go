@@ -112,6 +112,11 @@ func (User) Fields() []ent.Field {
 			Default(0).
 			Comment("The last time step of an accepted authenticator code, so that none is used twice.").
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("capacity").
+			Optional().
+			Nillable().
+			Range(0, 1000).
+			Comment("The most open conversations allocation gives the user; when null, the allocation settings' default capacity."),
 		field.Time("archived_at").
 			Optional().
 			Nillable().
@@ -147,6 +152,8 @@ func (User) Edges() []ent.Edge {
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 		edge.To("mfa_challenges", MfaChallenge.Type).
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
+		edge.To("assigned_conversations", Conversation.Type).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

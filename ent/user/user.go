@@ -64,6 +64,8 @@ const (
 	FieldTotpEnabled = "totp_enabled"
 	// FieldTotpLastStep holds the string denoting the totp_last_step field in the database.
 	FieldTotpLastStep = "totp_last_step"
+	// FieldCapacity holds the string denoting the capacity field in the database.
+	FieldCapacity = "capacity"
 	// FieldArchivedAt holds the string denoting the archived_at field in the database.
 	FieldArchivedAt = "archived_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
@@ -80,6 +82,8 @@ const (
 	EdgeInvitations = "invitations"
 	// EdgeMfaChallenges holds the string denoting the mfa_challenges edge name in mutations.
 	EdgeMfaChallenges = "mfa_challenges"
+	// EdgeAssignedConversations holds the string denoting the assigned_conversations edge name in mutations.
+	EdgeAssignedConversations = "assigned_conversations"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -129,6 +133,13 @@ const (
 	MfaChallengesInverseTable = "mfa_challenges"
 	// MfaChallengesColumn is the table column denoting the mfa_challenges relation/edge.
 	MfaChallengesColumn = "user_id"
+	// AssignedConversationsTable is the table that holds the assigned_conversations relation/edge.
+	AssignedConversationsTable = "conversations"
+	// AssignedConversationsInverseTable is the table name for the Conversation entity.
+	// It exists in this package in order to avoid circular dependency with the "conversation" package.
+	AssignedConversationsInverseTable = "conversations"
+	// AssignedConversationsColumn is the table column denoting the assigned_conversations relation/edge.
+	AssignedConversationsColumn = "assignee_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -157,6 +168,7 @@ var Columns = []string{
 	FieldTotpSecret,
 	FieldTotpEnabled,
 	FieldTotpLastStep,
+	FieldCapacity,
 	FieldArchivedAt,
 }
 
@@ -222,6 +234,8 @@ var (
 	DefaultTotpEnabled bool
 	// DefaultTotpLastStep holds the default value on creation for the "totp_last_step" field.
 	DefaultTotpLastStep int64
+	// CapacityValidator is a validator for the "capacity" field. It is called by the builders before save.
+	CapacityValidator func(int) error
 )
 
 // ChatAccess defines the type for the "chat_access" enum field.
@@ -423,6 +437,11 @@ func ByTotpLastStep(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTotpLastStep, opts...).ToFunc()
 }
 
+// ByCapacity orders the results by the capacity field.
+func ByCapacity(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCapacity, opts...).ToFunc()
+}
+
 // ByArchivedAt orders the results by the archived_at field.
 func ByArchivedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldArchivedAt, opts...).ToFunc()
@@ -511,6 +530,20 @@ func ByMfaChallenges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newMfaChallengesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByAssignedConversationsCount orders the results by assigned_conversations count.
+func ByAssignedConversationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAssignedConversationsStep(), opts...)
+	}
+}
+
+// ByAssignedConversations orders the results by assigned_conversations terms.
+func ByAssignedConversations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAssignedConversationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -558,6 +591,13 @@ func newMfaChallengesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(MfaChallengesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, MfaChallengesTable, MfaChallengesColumn),
+	)
+}
+func newAssignedConversationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AssignedConversationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AssignedConversationsTable, AssignedConversationsColumn),
 	)
 }
 

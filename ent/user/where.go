@@ -155,6 +155,11 @@ func TotpLastStep(v int64) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldTotpLastStep, v))
 }
 
+// Capacity applies equality check predicate on the "capacity" field. It's identical to CapacityEQ.
+func Capacity(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCapacity, v))
+}
+
 // ArchivedAt applies equality check predicate on the "archived_at" field. It's identical to ArchivedAtEQ.
 func ArchivedAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldArchivedAt, v))
@@ -1075,6 +1080,56 @@ func TotpLastStepLTE(v int64) predicate.User {
 	return predicate.User(sql.FieldLTE(FieldTotpLastStep, v))
 }
 
+// CapacityEQ applies the EQ predicate on the "capacity" field.
+func CapacityEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCapacity, v))
+}
+
+// CapacityNEQ applies the NEQ predicate on the "capacity" field.
+func CapacityNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldCapacity, v))
+}
+
+// CapacityIn applies the In predicate on the "capacity" field.
+func CapacityIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldCapacity, vs...))
+}
+
+// CapacityNotIn applies the NotIn predicate on the "capacity" field.
+func CapacityNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldCapacity, vs...))
+}
+
+// CapacityGT applies the GT predicate on the "capacity" field.
+func CapacityGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldCapacity, v))
+}
+
+// CapacityGTE applies the GTE predicate on the "capacity" field.
+func CapacityGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldCapacity, v))
+}
+
+// CapacityLT applies the LT predicate on the "capacity" field.
+func CapacityLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldCapacity, v))
+}
+
+// CapacityLTE applies the LTE predicate on the "capacity" field.
+func CapacityLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldCapacity, v))
+}
+
+// CapacityIsNil applies the IsNil predicate on the "capacity" field.
+func CapacityIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldCapacity))
+}
+
+// CapacityNotNil applies the NotNil predicate on the "capacity" field.
+func CapacityNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldCapacity))
+}
+
 // ArchivedAtEQ applies the EQ predicate on the "archived_at" field.
 func ArchivedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldArchivedAt, v))
@@ -1278,6 +1333,29 @@ func HasMfaChallenges() predicate.User {
 func HasMfaChallengesWith(preds ...predicate.MfaChallenge) predicate.User {
 	return predicate.User(func(s *sql.Selector) {
 		step := newMfaChallengesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAssignedConversations applies the HasEdge predicate on the "assigned_conversations" edge.
+func HasAssignedConversations() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AssignedConversationsTable, AssignedConversationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAssignedConversationsWith applies the HasEdge predicate on the "assigned_conversations" edge with a given conditions (other predicates).
+func HasAssignedConversationsWith(preds ...predicate.Conversation) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newAssignedConversationsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

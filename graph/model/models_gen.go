@@ -4,9 +4,69 @@ package model
 
 import (
 	"roster/ent"
+	"roster/ent/allocationsettings"
+	"roster/internal/allocation"
 	"roster/internal/auth"
+	"roster/internal/viewer"
 	"time"
 )
+
+// A change of allocation settings; fields left out stay as they are.
+type AllocationSettingsInput struct {
+	// AUTO or MANUAL.
+	Mode *allocationsettings.Mode `json:"mode,omitempty"`
+	// ROUND_ROBIN or BALANCED.
+	Strategy *allocationsettings.Strategy `json:"strategy,omitempty"`
+	// The most open conversations an agent is given unless their own capacity
+	// says otherwise (0 to 1000).
+	DefaultCapacity *int `json:"defaultCapacity,omitempty"`
+	// Whether BUSY agents receive conversations too.
+	ReceiveWhenBusy *bool `json:"receiveWhenBusy,omitempty"`
+	// Whether agents may take queued conversations themselves.
+	AgentsMayTake *bool `json:"agentsMayTake,omitempty"`
+	// Whether agents may assign conversations to others.
+	AgentsMayAssignOthers *bool `json:"agentsMayAssignOthers,omitempty"`
+	// Reassign a conversation whose assignee has not replied within this many
+	// minutes; 0 turns it off.
+	IdleReassignMinutes *int `json:"idleReassignMinutes,omitempty"`
+	// What happens to an agent's open conversations when they go offline.
+	OnOffline *allocationsettings.OnOffline `json:"onOffline,omitempty"`
+}
+
+// The workload of agents and divisions.
+type AllocationWorkload struct {
+	// Per active user the viewer sees: open conversations and headroom.
+	Agents []*allocation.AgentWorkload `json:"agents"`
+	// Per division the viewer sees: open conversations and the queue.
+	Divisions []*allocation.DivisionWorkload `json:"divisions"`
+}
+
+// A new API key.
+type CreateAPIKeyInput struct {
+	// What the key is for.
+	Name string `json:"name"`
+	// What requests made with the key may do.
+	Permissions []viewer.Permission `json:"permissions"`
+}
+
+// A new API key and its secret.
+type CreateAPIKeyPayload struct {
+	// The key.
+	APIKey *ent.ApiKey `json:"apiKey"`
+	// The secret, to send as `Authorization: Bearer <secret>`. Shown only
+	// once.
+	Secret string `json:"secret"`
+}
+
+// A conversation handed over by the messaging platform.
+type EnqueueConversationInput struct {
+	// The platform's ID of the conversation, unique within the organization.
+	ExternalID string `json:"externalID"`
+	// The channel it came in on.
+	ChannelID *int `json:"channelID,omitempty"`
+	// The division it is for; when null, the channel's divisions take it.
+	DivisionID *int `json:"divisionID,omitempty"`
+}
 
 // The credentials to log in with.
 type LoginInput struct {

@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent/entql"
 
 	"roster/ent"
+	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/privacy"
@@ -312,5 +314,62 @@ func FilterOwnOrganization() privacy.MutationRule {
 		}
 		m.Where(organization.ID(v.OrganizationID))
 		return privacy.Skip
+	})
+}
+
+// AllowQueryIfCan allows a query, once confined to the organization, when
+// the viewer holds permission p.
+func AllowQueryIfCan(p viewer.Permission) privacy.QueryRule {
+	return privacy.QueryRuleFunc(func(ctx context.Context, _ ent.Query) error {
+		if viewer.FromContext(ctx).Can(p) {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// DenyAPIKeys denies what a request made with an API key may not do
+// whatever its permissions.
+func DenyAPIKeys() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
+		if v := viewer.FromContext(ctx); v != nil && v.APIKeyID != 0 {
+			return privacy.Denyf("not with an API key")
+		}
+		return privacy.Skip
+	})
+}
+
+// FilterConversations confines the conversations a viewer reads: those
+// who manage conversations, and supervisors who see every division, read
+// all of the organization's; a supervisor scoped to their divisions reads
+// those of their divisions (or of their divisions' channels, for a
+// conversation without a division) and their own; an agent reads their own
+// and the queued ones of their divisions.
+func FilterConversations() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		cf, ok := f.(*ent.ConversationFilter)
+		if v == nil || !ok {
+			return privacy.Denyf("conversations without a viewer")
+		}
+		if v.Can(viewer.ManageConversations) || (v.Can(viewer.AssignConversations) && !v.DivisionScoped) {
+			return privacy.Allow
+		}
+		if v.UserID == 0 {
+			return privacy.Denyf("no user")
+		}
+		member := entql.HasEdgeWith(division.EdgeMembers, entql.FieldEQ(user.FieldID, v.UserID))
+		inScope := entql.Or(
+			entql.HasEdgeWith(conversation.EdgeDivision, member),
+			entql.And(
+				entql.FieldNil(conversation.FieldDivisionID),
+				entql.HasEdgeWith(conversation.EdgeChannel, entql.HasEdgeWith(channel.EdgeDivisions, member)),
+			),
+		)
+		if !v.Can(viewer.AssignConversations) {
+			inScope = entql.And(entql.FieldEQ(conversation.FieldState, conversation.StateQueued.String()), inScope)
+		}
+		cf.Where(entql.Or(entql.FieldEQ(conversation.FieldAssigneeID, v.UserID), inScope))
+		return privacy.Allow
 	})
 }

@@ -22,7 +22,7 @@ var BuiltinRoles = []struct {
 	Permissions []viewer.Permission
 }{
 	{role.BuiltinAdmin, "Admin", "Manages users, divisions and channels.", viewer.AllPermissions},
-	{role.BuiltinSupervisor, "Supervisor", "Supervises the chats of all divisions, or only of their own (see the user's chat access).", []viewer.Permission{viewer.ViewReports}},
+	{role.BuiltinSupervisor, "Supervisor", "Supervises the chats of all divisions, or only of their own (see the user's chat access).", []viewer.Permission{viewer.ViewReports, viewer.AssignConversations}},
 	{role.BuiltinAgent, "Agent", "Answers chats.", []viewer.Permission{}},
 }
 

@@ -261,6 +261,9 @@ func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, 
 // statement (plus, at most once a minute per session, one more recording
 // the session's use).
 func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewer, error) {
+	if strings.HasPrefix(token, apiKeyPrefix) {
+		return s.authenticateAPIKey(ctx, token)
+	}
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
 	}

@@ -19,6 +19,10 @@ import (
 
 type socketKey struct{}
 
+// socketCredential is what a socket authenticated with: a session, or an
+// API key.
+type socketCredential struct{ session, apiKey int }
+
 // SocketInit authenticates a websocket by the token in its connection_init
 // payload ({"authorization": "Bearer <token>"}, the key in any case). It
 // returns the context the socket's operations start from, which holds the
@@ -47,18 +51,26 @@ func (s *Service) SocketInit(ctx context.Context, payload map[string]any) (conte
 	// The upgrade request may have carried a token of its own: the socket
 	// acts only for the session of connection_init.
 	ctx = viewer.NewContext(ctx, nil)
-	return context.WithValue(ctx, socketKey{}, v.SessionID), v, nil
+	return context.WithValue(ctx, socketKey{}, socketCredential{session: v.SessionID, apiKey: v.APIKeyID}), v, nil
 }
 
 // SocketOperation returns ctx with the viewer of the socket's session as
 // it is now, for one operation. A session that ended (logged out, revoked,
 // expired, its user archived) closes the socket with 4403.
 func (s *Service) SocketOperation(ctx context.Context) (context.Context, error) {
-	id, ok := ctx.Value(socketKey{}).(int)
+	cred, ok := ctx.Value(socketKey{}).(socketCredential)
 	if !ok {
 		return ctx, &wstransport.CloseError{Code: 4403, Reason: "Forbidden"}
 	}
-	v, err := s.SessionViewer(ctx, id)
+	id := cred.session
+	var v *viewer.Viewer
+	var err error
+	if cred.apiKey != 0 {
+		id = cred.apiKey
+		v, err = s.APIKeyViewer(ctx, cred.apiKey)
+	} else {
+		v, err = s.SessionViewer(ctx, cred.session)
+	}
 	var apiErr *apierr.Error
 	switch {
 	case errors.As(err, &apiErr):

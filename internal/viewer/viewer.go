@@ -23,10 +23,20 @@ const (
 	Broadcast       Permission = "BROADCAST"
 	ViewAllChats    Permission = "VIEW_ALL_CHATS"
 	ViewReports     Permission = "VIEW_REPORTS"
+	// ManageConversations lets the messaging platform enqueue, record
+	// replies to and resolve conversations.
+	ManageConversations Permission = "MANAGE_CONVERSATIONS"
+	// AssignConversations lets supervisors assign conversations of the
+	// divisions they see to any eligible agent.
+	AssignConversations Permission = "ASSIGN_CONVERSATIONS"
+	// ManageAllocation lets admins change the allocation settings.
+	ManageAllocation Permission = "MANAGE_ALLOCATION"
+	// ManageAPIKeys lets admins create, list and revoke API keys.
+	ManageAPIKeys Permission = "MANAGE_API_KEYS"
 )
 
 // AllPermissions lists every permission in a stable order.
-var AllPermissions = []Permission{ManageUsers, ManageDivisions, ManageChannels, Broadcast, ViewAllChats, ViewReports}
+var AllPermissions = []Permission{ManageUsers, ManageDivisions, ManageChannels, Broadcast, ViewAllChats, ViewReports, ManageConversations, AssignConversations, ManageAllocation, ManageAPIKeys}
 
 // Valid reports whether p is a known permission.
 func (p Permission) Valid() bool { return slices.Contains(AllPermissions, p) }
@@ -62,6 +72,9 @@ type Viewer struct {
 	// DivisionScoped is true for a viewer who sees only the users of their
 	// own divisions: a supervisor with ASSIGNED_DIVISIONS chat access.
 	DivisionScoped bool
+	// APIKeyID is, for a request made with an API key, the key: then
+	// UserID and SessionID are zero.
+	APIKeyID int
 	// ExpiresAt is when the viewer's session ends, if known.
 	ExpiresAt time.Time
 }
