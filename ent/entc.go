@@ -80,6 +80,15 @@ var enumValues = map[string]string{
 	"OrderDirection.DESC":                 "Descending: largest first.",
 	"Plan.TRIAL":                          "Trying the product out.",
 	"Plan.PAID":                           "Paying: admins, supervisors and agents who may broadcast log in with a second factor.",
+	"AllocationMode.AUTO":                 "Roster assigns conversations as they arrive.",
+	"AllocationMode.MANUAL":               "Agents take conversations from the queue; supervisors assign them.",
+	"AllocationStrategy.ROUND_ROBIN":      "Fair rotation: whoever has waited longest since their last assignment.",
+	"AllocationStrategy.BALANCED":         "Whoever has the fewest open conversations; ties to whoever has waited longest.",
+	"OfflineRule.LEAVE":                   "Leave an agent's conversations with them when they go offline.",
+	"OfflineRule.REQUEUE":                 "Return an agent's open conversations to allocation when they go offline.",
+	"ConversationState.QUEUED":            "Waiting for an agent.",
+	"ConversationState.ASSIGNED":          "With an agent.",
+	"ConversationState.RESOLVED":          "Done.",
 }
 
 // orderValues describes the order fields whose names alone read badly.
@@ -97,6 +106,10 @@ var typeDescriptions = map[string]string{
 	"ChannelType":            "The kind of integration a channel is.",
 	"ChatAccess":             "Whose chats a supervisor sees.",
 	"Plan":                   "What an organization pays for.",
+	"AllocationMode":         "Whether roster assigns conversations or people do.",
+	"AllocationStrategy":     "How roster picks among eligible agents.",
+	"OfflineRule":            "What happens to an agent's conversations when they go offline.",
+	"ConversationState":      "Where a conversation is in allocation.",
 	"UserStatus":             "Where a user's account stands: invited, active or archived.",
 	"Query":                  "What a client can read.",
 	"Cursor":                 "An opaque position in a connection, for pagination: pass an edge's cursor as after, or as before with last. A cursor holds its place in the order it was taken in.",

@@ -243,12 +243,12 @@ type ComplexityRoot struct {
 		EnqueueConversation      func(childComplexity int, input model.EnqueueConversationInput) int
 		Login                    func(childComplexity int, input model.LoginInput) int
 		Logout                   func(childComplexity int) int
-		RecordAgentReply         func(childComplexity int, conversationID int) int
+		RecordAgentReply         func(childComplexity int, id int) int
 		RemoveDivisionMembers    func(childComplexity int, id int, userIDs []int) int
 		ResendInvitation         func(childComplexity int, id int) int
 		ResendMfaCode            func(childComplexity int, challengeID string) int
 		ResetAllocationSettings  func(childComplexity int, divisionID int) int
-		ResolveConversation      func(childComplexity int, conversationID int) int
+		ResolveConversation      func(childComplexity int, id int) int
 		RestoreUser              func(childComplexity int, id int) int
 		RevokeAPIKey             func(childComplexity int, id int) int
 		RevokeInvitation         func(childComplexity int, id int) int
@@ -426,8 +426,8 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id int) (*ent.ApiKey, error)
 	EnqueueConversation(ctx context.Context, input model.EnqueueConversationInput) (*ent.Conversation, error)
-	RecordAgentReply(ctx context.Context, conversationID int) (*ent.Conversation, error)
-	ResolveConversation(ctx context.Context, conversationID int) (*ent.Conversation, error)
+	RecordAgentReply(ctx context.Context, id int) (*ent.Conversation, error)
+	ResolveConversation(ctx context.Context, id int) (*ent.Conversation, error)
 	AssignConversation(ctx context.Context, id int, userID int) (*ent.Conversation, error)
 	TakeNextConversation(ctx context.Context) (*ent.Conversation, error)
 	UpdateAllocationSettings(ctx context.Context, divisionID *int, input model.AllocationSettingsInput) (*ent.AllocationSettings, error)
@@ -1371,7 +1371,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RecordAgentReply(childComplexity, args["conversationID"].(int)), true
+		return e.ComplexityRoot.Mutation.RecordAgentReply(childComplexity, args["id"].(int)), true
 	case "Mutation.removeDivisionMembers":
 		if e.ComplexityRoot.Mutation.RemoveDivisionMembers == nil {
 			break
@@ -1426,7 +1426,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ResolveConversation(childComplexity, args["conversationID"].(int)), true
+		return e.ComplexityRoot.Mutation.ResolveConversation(childComplexity, args["id"].(int)), true
 	case "Mutation.restoreUser":
 		if e.ComplexityRoot.Mutation.RestoreUser == nil {
 			break
@@ -2416,10 +2416,16 @@ var sources = []*ast.Source{
 	{Name: "../ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 """
-AllocationMode is enum for the field mode
+Whether roster assigns conversations or people do.
 """
 enum AllocationMode @goModel(model: "roster/ent/allocationsettings.Mode") {
+  """
+  Roster assigns conversations as they arrive.
+  """
   AUTO
+  """
+  Agents take conversations from the queue; supervisors assign them.
+  """
   MANUAL
 }
 """
@@ -2472,10 +2478,16 @@ type AllocationSettings implements Node {
   onOffline: OfflineRule!
 }
 """
-AllocationStrategy is enum for the field strategy
+How roster picks among eligible agents.
 """
 enum AllocationStrategy @goModel(model: "roster/ent/allocationsettings.Strategy") {
+  """
+  Fair rotation: whoever has waited longest since their last assignment.
+  """
   ROUND_ROBIN
+  """
+  Whoever has the fewest open conversations; ties to whoever has waited longest.
+  """
   BALANCED
 }
 """
@@ -3345,11 +3357,20 @@ enum ConversationOrderField {
   ENQUEUED_AT
 }
 """
-ConversationState is enum for the field state
+Where a conversation is in allocation.
 """
 enum ConversationState @goModel(model: "roster/ent/conversation.State") {
+  """
+  Waiting for an agent.
+  """
   QUEUED
+  """
+  With an agent.
+  """
   ASSIGNED
+  """
+  Done.
+  """
   RESOLVED
 }
 """
@@ -4140,10 +4161,16 @@ interface Node @goModel(model: "roster/ent.Noder") {
   id: ID!
 }
 """
-OfflineRule is enum for the field on_offline
+What happens to an agent's conversations when they go offline.
 """
 enum OfflineRule @goModel(model: "roster/ent/allocationsettings.OnOffline") {
+  """
+  Leave an agent's conversations with them when they go offline.
+  """
   LEAVE
+  """
+  Return an agent's open conversations to allocation when they go offline.
+  """
   REQUEUE
 }
 """
@@ -6513,7 +6540,7 @@ type Mutation {
     """
     The conversation.
     """
-    conversationID: ID!
+    id: ID!
   ): Conversation!
   """
   Resolves a conversation, which frees its assignee's capacity; the queue
@@ -6523,7 +6550,7 @@ type Mutation {
     """
     The conversation.
     """
-    conversationID: ID!
+    id: ID!
   ): Conversation!
   """
   Assigns a conversation to a user, who must be eligible. Supervisors
@@ -8245,14 +8272,14 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 func (ec *executionContext) field_Mutation_recordAgentReply_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["conversationID"] = arg0
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -8323,14 +8350,14 @@ func (ec *executionContext) field_Mutation_resetAllocationSettings_args(ctx cont
 func (ec *executionContext) field_Mutation_resolveConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationID",
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNID2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["conversationID"] = arg0
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -11831,7 +11858,7 @@ func (ec *executionContext) _Mutation_recordAgentReply(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RecordAgentReply(ctx, fc.Args["conversationID"].(int))
+			return ec.Resolvers.Mutation().RecordAgentReply(ctx, fc.Args["id"].(int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
@@ -11875,7 +11902,7 @@ func (ec *executionContext) _Mutation_resolveConversation(ctx context.Context, f
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ResolveConversation(ctx, fc.Args["conversationID"].(int))
+			return ec.Resolvers.Mutation().ResolveConversation(ctx, fc.Args["id"].(int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {

@@ -45,13 +45,13 @@ func (r *mutationResolver) EnqueueConversation(ctx context.Context, input model.
 }
 
 // RecordAgentReply is the resolver for the recordAgentReply field.
-func (r *mutationResolver) RecordAgentReply(ctx context.Context, conversationID int) (*ent.Conversation, error) {
-	return r.alloc.RecordAgentReply(ctx, conversationID)
+func (r *mutationResolver) RecordAgentReply(ctx context.Context, id int) (*ent.Conversation, error) {
+	return r.alloc.RecordAgentReply(ctx, id)
 }
 
 // ResolveConversation is the resolver for the resolveConversation field.
-func (r *mutationResolver) ResolveConversation(ctx context.Context, conversationID int) (*ent.Conversation, error) {
-	return r.alloc.Resolve(ctx, conversationID)
+func (r *mutationResolver) ResolveConversation(ctx context.Context, id int) (*ent.Conversation, error) {
+	return r.alloc.Resolve(ctx, id)
 }
 
 // AssignConversation is the resolver for the assignConversation field.

@@ -22,6 +22,7 @@ import (
 
 	"roster/ent"
 	"roster/ent/channel"
+	"roster/ent/conversation"
 	"roster/ent/role"
 	"roster/ent/user"
 	"roster/graph"
@@ -786,8 +787,94 @@ func mxRows() []mxRow {
 				}
 				return req
 			}},
+		// Allocation.
+		{field: "allocationSettings", doc: "every viewer, their org's divisions", rule: mxRead(mxNotFound, mxOK),
+			call: op(`query($d: ID) { allocationSettings(divisionID: $d) { mode } }`, mxTargetDivision)},
+		{field: "allocationCandidates", doc: "ASSIGN_CONVERSATIONS (or MANAGE_CONVERSATIONS, MANAGE_ALLOCATION)", rule: mxManage(viewer.AssignConversations, false),
+			call: op(`query($d: ID!) { allocationCandidates(divisionID: $d) { user { id } eligible reason } }`, mxTargetDivision)},
+		{field: "allocationWorkload", doc: "any viewer, what they see", rule: mxAnyViewer, self: true,
+			call: op(`{ allocationWorkload { agents { open headroom } divisions { queued longestWaitSeconds } } }`, nil)},
+		{field: "conversations", doc: "any viewer, what they see", rule: mxAnyViewer, self: true,
+			call: op(`{ conversations(first: 10) { totalCount } }`, nil)},
+		{field: "apiKeys", doc: "MANAGE_API_KEYS", rule: mxHolders(viewer.ManageAPIKeys), self: true,
+			call: op(`{ apiKeys(first: 10) { totalCount } }`, nil)},
+		{field: "createApiKey", doc: "MANAGE_API_KEYS", rule: mxHolders(viewer.ManageAPIKeys), self: true,
+			call: op(`mutation { createApiKey(input: {name: "Platform", permissions: [MANAGE_CONVERSATIONS]}) { secret } }`, nil)},
+		{field: "revokeApiKey", doc: "MANAGE_API_KEYS", rule: mxManage(viewer.ManageAPIKeys, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }`, vars: vars{"id": strconv.Itoa(f.newAPIKey(t, x))}}
+			}},
+		{field: "enqueueConversation", doc: "MANAGE_CONVERSATIONS (target: the division)", rule: mxManage(viewer.ManageConversations, false),
+			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($e: String!, $d: ID!) { enqueueConversation(input: {externalID: $e, divisionID: $d}) { id state } }`,
+					vars: vars{"e": fmt.Sprintf("ext-%d", f.seq.Add(1)), "d": strconv.Itoa(f.divs[x])}}
+			}},
+		{field: "recordAgentReply", doc: "MANAGE_CONVERSATIONS", rule: mxManage(viewer.ManageConversations, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!) { recordAgentReply(id: $id) { id } }`, vars: vars{"id": strconv.Itoa(f.newConversation(t, x, true))}}
+			}},
+		{field: "resolveConversation", doc: "MANAGE_CONVERSATIONS", rule: mxManage(viewer.ManageConversations, false),
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!) { resolveConversation(id: $id) { id } }`, vars: vars{"id": strconv.Itoa(f.newConversation(t, x, true))}}
+			}},
+		{field: "assignConversation", doc: "ASSIGN_CONVERSATIONS, conversations and users they see; agents per the settings (not to others by default)", rule: mxAssign,
+			call: func(t *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!, $u: ID!) { assignConversation(id: $id, userID: $u) { id assignee { id } } }`,
+					vars: vars{"id": strconv.Itoa(f.newConversation(t, x, false)), "u": strconv.Itoa(f.newAgent(t, x))}}
+			}},
+		{field: "takeNextConversation", doc: "any user; null when nothing they may take", rule: mxNullForViewers, self: true,
+			call: op(`mutation { takeNextConversation { id } }`, nil)},
+		{field: "updateAllocationSettings", doc: "MANAGE_ALLOCATION", rule: mxManage(viewer.ManageAllocation, false),
+			call: op(`mutation($d: ID) { updateAllocationSettings(divisionID: $d, input: {defaultCapacity: 4}) { defaultCapacity } }`, mxTargetDivision)},
+		{field: "resetAllocationSettings", doc: "MANAGE_ALLOCATION", rule: mxManage(viewer.ManageAllocation, false),
+			call: op(`mutation($d: ID!) { resetAllocationSettings(divisionID: $d) { mode } }`, mxTargetDivision)},
 		{field: "logout", doc: "any viewer, their own session", rule: mxAnyViewer, self: true, call: op(`mutation { logout }`, nil)},
 	}
+}
+
+func mxTargetDivision(f *mxFixture, x mxTarget) vars { return vars{"d": strconv.Itoa(f.divs[x])} }
+
+// mxHolders: only holders of perm may; the others of the organization get
+// FORBIDDEN.
+func mxHolders(perm viewer.Permission) mxRule {
+	return func(a mxActor, _ mxTarget) mxOutcome {
+		switch {
+		case a == mxAnonymous:
+			return mxUnauth
+		case slices.Contains(mxPermissions(a), perm):
+			return mxOK
+		}
+		return mxForbid
+	}
+}
+
+// mxNullForViewers: any viewer gets a null answer (nothing for them).
+func mxNullForViewers(a mxActor, _ mxTarget) mxOutcome {
+	if a == mxAnonymous {
+		return mxUnauth
+	}
+	return "null"
+}
+
+// mxAssign: holders of ASSIGN_CONVERSATIONS assign the conversations they
+// see (the scoped supervisor: of their divisions) to an eligible member;
+// agents see only the queue of their own divisions and may not assign to
+// others by default.
+func mxAssign(a mxActor, x mxTarget) mxOutcome {
+	switch {
+	case a == mxAnonymous:
+		return mxUnauth
+	case x == mxForeign:
+		return mxNotFound
+	case slices.Contains(mxPermissions(a), viewer.AssignConversations):
+		if a == mxScoped && x == mxOther {
+			return mxNotFound
+		}
+		return mxOK
+	case x == mxOther:
+		return mxNotFound
+	}
+	return mxForbid
 }
 
 func mxTargetChannel(f *mxFixture, x mxTarget) vars { return vars{"id": strconv.Itoa(f.channels[x])} }
@@ -1057,6 +1144,46 @@ func (f *mxFixture) newChannel(t *testing.T, x mxTarget) int {
 		t.Fatal(err)
 	}
 	return c.ID
+}
+
+// newAPIKey makes an API key of the target's organization.
+func (f *mxFixture) newAPIKey(t *testing.T, x mxTarget) int {
+	t.Helper()
+	k, err := f.db.ApiKey.Create().SetOrganizationID(f.org[x.org()]).SetName("Key").SetPrefix("rsk_test").
+		SetSecretHash([]byte(fmt.Sprintf("hash %d", f.seq.Add(1)))).Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID
+}
+
+// newConversation makes a conversation of the target's division, assigned
+// to the organization's sentinel or queued.
+func (f *mxFixture) newConversation(t *testing.T, x mxTarget, assigned bool) int {
+	t.Helper()
+	c := f.db.Conversation.Create().SetOrganizationID(f.org[x.org()]).SetExternalID(fmt.Sprintf("mx-%d", f.seq.Add(1))).SetDivisionID(f.divs[x])
+	if assigned {
+		c.SetState(conversation.StateAssigned).SetAssigneeID(f.sentinels[x.org()].id).SetAssignedAt(time.Now())
+	}
+	conv, err := c.Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conv.ID
+}
+
+// newAgent makes an online, available agent who is a member of the
+// target's division.
+func (f *mxFixture) newAgent(t *testing.T, x mxTarget) int {
+	t.Helper()
+	org := x.org()
+	u, err := f.db.User.Create().SetOrganizationID(f.org[org]).SetRoleID(f.builtin[org][role.BuiltinAgent]).
+		SetFirstName("Online").SetLastName("Agent").SetEmail(fmt.Sprintf("online%d@mx.test", f.seq.Add(1))).
+		SetStatus(user.StatusActive).SetOnline(true).SetAvailability(user.AvailabilityOnline).AddDivisionIDs(f.divs[x]).Save(f.sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
 }
 
 func (f *mxFixture) newRole(t *testing.T, org int) int {

@@ -26,6 +26,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, name string, perms []viewer.
 	if v == nil {
 		return nil, "", ErrNoCredentials
 	}
+	if !v.Can(viewer.ManageAPIKeys) || v.APIKeyID != 0 {
+		return nil, "", apierr.New(apierr.Forbidden, "needs MANAGE_API_KEYS, as a person")
+	}
 	perms = slices.Compact(slices.Sorted(slices.Values(perms)))
 	if len(perms) == 0 {
 		return nil, "", apierr.Input("permissions", "name at least one permission")
