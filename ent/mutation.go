@@ -9364,6 +9364,7 @@ type OrganizationMutation struct {
 	updated_at                 *time.Time
 	name                       *string
 	plan                       *organization.Plan
+	country                    *string
 	clearedFields              map[string]struct{}
 	users                      map[int]struct{}
 	removedusers               map[int]struct{}
@@ -9646,6 +9647,42 @@ func (m *OrganizationMutation) OldPlan(ctx context.Context) (v organization.Plan
 // ResetPlan resets all changes to the "plan" field.
 func (m *OrganizationMutation) ResetPlan() {
 	m.plan = nil
+}
+
+// SetCountry sets the "country" field.
+func (m *OrganizationMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *OrganizationMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldCountry(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *OrganizationMutation) ResetCountry() {
+	m.country = nil
 }
 
 // AddUserIDs adds the "users" edge to the User entity by ids.
@@ -10330,7 +10367,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -10342,6 +10379,9 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.plan != nil {
 		fields = append(fields, organization.FieldPlan)
+	}
+	if m.country != nil {
+		fields = append(fields, organization.FieldCountry)
 	}
 	return fields
 }
@@ -10359,6 +10399,8 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case organization.FieldPlan:
 		return m.Plan()
+	case organization.FieldCountry:
+		return m.Country()
 	}
 	return nil, false
 }
@@ -10376,6 +10418,8 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldName(ctx)
 	case organization.FieldPlan:
 		return m.OldPlan(ctx)
+	case organization.FieldCountry:
+		return m.OldCountry(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -10412,6 +10456,13 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPlan(v)
+		return nil
+	case organization.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -10473,6 +10524,9 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldPlan:
 		m.ResetPlan()
+		return nil
+	case organization.FieldCountry:
+		m.ResetCountry()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)

@@ -697,6 +697,18 @@ func (u *OrganizationUpsert) UpdatePlan() *OrganizationUpsert {
 	return u
 }
 
+// SetCountry sets the "country" field.
+func (u *OrganizationUpsert) SetCountry(v string) *OrganizationUpsert {
+	u.Set(organization.FieldCountry, v)
+	return u
+}
+
+// UpdateCountry sets the "country" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateCountry() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldCountry)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -781,6 +793,20 @@ func (u *OrganizationUpsertOne) SetPlan(v organization.Plan) *OrganizationUpsert
 func (u *OrganizationUpsertOne) UpdatePlan() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdatePlan()
+	})
+}
+
+// SetCountry sets the "country" field.
+func (u *OrganizationUpsertOne) SetCountry(v string) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetCountry(v)
+	})
+}
+
+// UpdateCountry sets the "country" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateCountry() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateCountry()
 	})
 }
 
@@ -1034,6 +1060,20 @@ func (u *OrganizationUpsertBulk) SetPlan(v organization.Plan) *OrganizationUpser
 func (u *OrganizationUpsertBulk) UpdatePlan() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdatePlan()
+	})
+}
+
+// SetCountry sets the "country" field.
+func (u *OrganizationUpsertBulk) SetCountry(v string) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetCountry(v)
+	})
+}
+
+// UpdateCountry sets the "country" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateCountry() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateCountry()
 	})
 }
 

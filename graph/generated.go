@@ -49,6 +49,7 @@ type ResolverRoot interface {
 	Role() RoleResolver
 	Session() SessionResolver
 	Subscription() SubscriptionResolver
+	User() UserResolver
 	UpdateChannelInput() UpdateChannelInputResolver
 	UpdateDivisionInput() UpdateDivisionInputResolver
 	UpdateUserInput() UpdateUserInputResolver
@@ -256,6 +257,7 @@ type ComplexityRoot struct {
 		RevokeUserSessions       func(childComplexity int, userID int) int
 		SetChannelEnabled        func(childComplexity int, id int, enabled bool) int
 		SetMyAvailability        func(childComplexity int, availability user.Availability) int
+		SetOrganizationCountry   func(childComplexity int, country string) int
 		SetOrganizationPlan      func(childComplexity int, plan organization.Plan) int
 		SetUserAvailability      func(childComplexity int, id int, availability user.Availability) int
 		TakeNextConversation     func(childComplexity int) int
@@ -268,6 +270,7 @@ type ComplexityRoot struct {
 	}
 
 	Organization struct {
+		Country   func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
@@ -359,29 +362,30 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		ArchivedAt   func(childComplexity int) int
-		Availability func(childComplexity int) int
-		AvatarURL    func(childComplexity int) int
-		Broadcast    func(childComplexity int) int
-		Capacity     func(childComplexity int) int
-		ChatAccess   func(childComplexity int) int
-		Connections  func(childComplexity int) int
-		CreatedAt    func(childComplexity int) int
-		DisplayName  func(childComplexity int) int
-		Divisions    func(childComplexity int) int
-		Email        func(childComplexity int) int
-		FirstName    func(childComplexity int) int
-		ID           func(childComplexity int) int
-		LastName     func(childComplexity int) int
-		LastSeenAt   func(childComplexity int) int
-		MfaRequired  func(childComplexity int) int
-		Online       func(childComplexity int) int
-		Phone        func(childComplexity int) int
-		Role         func(childComplexity int) int
-		Status       func(childComplexity int) int
-		TotpEnabled  func(childComplexity int) int
-		UpdatedAt    func(childComplexity int) int
-		Version      func(childComplexity int) int
+		ArchivedAt     func(childComplexity int) int
+		Availability   func(childComplexity int) int
+		AvatarURL      func(childComplexity int) int
+		Broadcast      func(childComplexity int) int
+		Capacity       func(childComplexity int) int
+		ChatAccess     func(childComplexity int) int
+		Connections    func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		DisplayName    func(childComplexity int) int
+		Divisions      func(childComplexity int) int
+		Email          func(childComplexity int) int
+		FirstName      func(childComplexity int) int
+		FormattedPhone func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastName       func(childComplexity int) int
+		LastSeenAt     func(childComplexity int) int
+		MfaRequired    func(childComplexity int) int
+		Online         func(childComplexity int) int
+		Phone          func(childComplexity int) int
+		Role           func(childComplexity int) int
+		Status         func(childComplexity int) int
+		TotpEnabled    func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Version        func(childComplexity int) int
 	}
 
 	UserChangedEvent struct {
@@ -446,6 +450,7 @@ type MutationResolver interface {
 	RevokeSession(ctx context.Context, id int) (int, error)
 	RevokeUserSessions(ctx context.Context, userID int) (int, error)
 	SetOrganizationPlan(ctx context.Context, plan organization.Plan) (*ent.Organization, error)
+	SetOrganizationCountry(ctx context.Context, country string) (*ent.Organization, error)
 	SetMyAvailability(ctx context.Context, availability user.Availability) (*ent.User, error)
 	SetUserAvailability(ctx context.Context, id int, availability user.Availability) (*ent.User, error)
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
@@ -495,6 +500,9 @@ type SessionResolver interface {
 type SubscriptionResolver interface {
 	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error)
 	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
+}
+type UserResolver interface {
+	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
 }
 
 type UpdateChannelInputResolver interface {
@@ -1504,6 +1512,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMyAvailability(childComplexity, args["availability"].(user.Availability)), true
+	case "Mutation.setOrganizationCountry":
+		if e.ComplexityRoot.Mutation.SetOrganizationCountry == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setOrganizationCountry_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetOrganizationCountry(childComplexity, args["country"].(string)), true
 	case "Mutation.setOrganizationPlan":
 		if e.ComplexityRoot.Mutation.SetOrganizationPlan == nil {
 			break
@@ -1599,6 +1618,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.VerifyMfa(childComplexity, args["challengeID"].(string), args["code"].(string)), true
 
+	case "Organization.country":
+		if e.ComplexityRoot.Organization.Country == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Country(childComplexity), true
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
 			break
@@ -2106,6 +2131,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.FirstName(childComplexity), true
+	case "User.formattedPhone":
+		if e.ComplexityRoot.User.FormattedPhone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.FormattedPhone(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -3754,7 +3785,7 @@ input CreateUserInput {
   """
   email: String!
   """
-  The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
+  The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
   """
   phone: String
   """
@@ -4210,6 +4241,10 @@ type Organization implements Node {
   The organization's plan. On PAID, admins, supervisors and agents who may broadcast must log in with a second factor.
   """
   plan: Plan!
+  """
+  The organization's country, as an ISO 3166-1 alpha-2 code (e.g. ID, GB): phone numbers typed without a country code are read as numbers of this country.
+  """
+  country: String!
 }
 """
 How to order a list of organizations.
@@ -4417,6 +4452,58 @@ input OrganizationWhereInput {
   Matches when the plan is none of the values.
   """
   planNotIn: [Plan!]
+  """
+  Matches when the country equals the value.
+  """
+  country: String
+  """
+  Matches when the country is not equal to the value.
+  """
+  countryNEQ: String
+  """
+  Matches when the country is one of the values.
+  """
+  countryIn: [String!]
+  """
+  Matches when the country is none of the values.
+  """
+  countryNotIn: [String!]
+  """
+  Matches when the country is greater than the value.
+  """
+  countryGT: String
+  """
+  Matches when the country is greater than or equal to the value.
+  """
+  countryGTE: String
+  """
+  Matches when the country is less than the value.
+  """
+  countryLT: String
+  """
+  Matches when the country is less than or equal to the value.
+  """
+  countryLTE: String
+  """
+  Matches when the country contains the value.
+  """
+  countryContains: String
+  """
+  Matches when the country starts with the value.
+  """
+  countryHasPrefix: String
+  """
+  Matches when the country ends with the value.
+  """
+  countryHasSuffix: String
+  """
+  Matches when the country equals the value, ignoring case.
+  """
+  countryEqualFold: String
+  """
+  Matches when the country contains the value, ignoring case.
+  """
+  countryContainsFold: String
 }
 """
 Information about pagination in a connection.
@@ -5171,7 +5258,7 @@ input UpdateUserInput {
   """
   email: String
   """
-  The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
+  The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
   """
   phone: String
   """
@@ -5256,7 +5343,7 @@ type User implements Node {
   """
   email: String!
   """
-  The user's phone number in E.164 format, e.g. +6281234567890. Spaces, dashes, dots and parentheses are removed on input.
+  The user's phone number, stored and returned in E.164 (e.g. +6281234567890). Accepted as people type it: with its country code (+62 812-3456-7890), or as dialled in the organization's country (0812 3456 7890). formattedPhone shows it for people to read.
   """
   phone: String
   """
@@ -6484,6 +6571,14 @@ type TotpEnrollment {
   uri: String!
 }
 
+extend type User {
+  """
+  The phone number formatted for people to read, with its country code
+  (e.g. +62 812-3456-7890); null when the user has no phone number.
+  """
+  formattedPhone: String
+}
+
 extend type Session {
   """
   Whether this is the session of the request.
@@ -6732,6 +6827,17 @@ type Mutation {
     The plan.
     """
     plan: Plan!
+  ): Organization!
+  """
+  Sets the organization's country: phone numbers typed without a country
+  code are read as numbers of it. Numbers already stored keep their
+  country. Needs MANAGE_USERS.
+  """
+  setOrganizationCountry(
+    """
+    The country, as an ISO 3166-1 alpha-2 code, e.g. ID or GB.
+    """
+    country: String!
   ): Organization!
 
   """
@@ -7553,6 +7659,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_name(ctx, field)
 	case "plan":
 		return ec.fieldContext_Organization_plan(ctx, field)
+	case "country":
+		return ec.fieldContext_Organization_country(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -7723,6 +7831,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_role(ctx, field)
 	case "divisions":
 		return ec.fieldContext_User_divisions(ctx, field)
+	case "formattedPhone":
+		return ec.fieldContext_User_formattedPhone(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -8464,6 +8574,20 @@ func (ec *executionContext) field_Mutation_setMyAvailability_args(ctx context.Co
 		return nil, err
 	}
 	args["availability"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setOrganizationCountry_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "country",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["country"] = arg0
 	return args, nil
 }
 
@@ -12683,6 +12807,50 @@ func (ec *executionContext) fieldContext_Mutation_setOrganizationPlan(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setOrganizationCountry(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setOrganizationCountry(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetOrganizationCountry(ctx, fc.Args["country"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖrosterᚋentᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setOrganizationCountry(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setOrganizationCountry_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setMyAvailability(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13720,6 +13888,29 @@ func (ec *executionContext) _Organization_plan(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Organization_plan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Organization", field, false, false, "Plan")
+}
+
+func (ec *executionContext) _Organization_country(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_country(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Country, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_country(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
@@ -15985,6 +16176,29 @@ func (ec *executionContext) fieldContext_User_divisions(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_formattedPhone(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_formattedPhone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().FormattedPhone(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_formattedPhone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
 func (ec *executionContext) _UserChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
@@ -20189,7 +20403,7 @@ func (ec *executionContext) unmarshalInputOrganizationWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "plan", "planNEQ", "planIn", "planNotIn"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "plan", "planNEQ", "planIn", "planNotIn", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryEqualFold", "countryContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20504,6 +20718,97 @@ func (ec *executionContext) unmarshalInputOrganizationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.PlanNotIn = data
+		case "country":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("country"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Country = data
+		case "countryNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryNEQ = data
+		case "countryIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryIn = data
+		case "countryNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryNotIn = data
+		case "countryGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryGT = data
+		case "countryGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryGTE = data
+		case "countryLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryLT = data
+		case "countryLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryLTE = data
+		case "countryContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryContains = data
+		case "countryHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryHasPrefix = data
+		case "countryHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryHasSuffix = data
+		case "countryEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryEqualFold = data
+		case "countryContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryContainsFold = data
 		}
 	}
 	return it, nil
@@ -23922,6 +24227,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setOrganizationCountry":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setOrganizationCountry(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setMyAvailability":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setMyAvailability(ctx, field)
@@ -24119,6 +24431,11 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			}
 		case "plan":
 			out.Values[i] = ec._Organization_plan(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "country":
+			out.Values[i] = ec._Organization_country(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -24836,6 +25153,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_divisions(ctx, field, obj)
+				})
+		case "formattedPhone":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_formattedPhone(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
