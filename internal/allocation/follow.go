@@ -15,10 +15,13 @@ const userTopic = "users"
 
 // userEvent is what Follow reads of a user event.
 type userEvent struct {
-	Org          int    `json:"o"`
-	Status       bool   `json:"s,omitempty"`
-	Availability string `json:"a,omitempty"`
-	Online       bool   `json:"on,omitempty"`
+	Org    int  `json:"o"`
+	Status bool `json:"s,omitempty"`
+	// Row is the user as the change left them.
+	Row *struct {
+		Availability string `json:"availability"`
+		Online       bool   `json:"online"`
+	} `json:"r"`
 }
 
 // Follow moves the queue of an organization when one of its users comes
@@ -73,7 +76,7 @@ func (s *Service) Follow(ctx context.Context, broker pubsub.Broker) {
 				// A status change to online or to an availability that
 				// may receive, or any other change of the user (capacity,
 				// role, status): eligibility may have grown.
-				if !ev.Status || ev.Online || ev.Availability == "ONLINE" || ev.Availability == "BUSY" {
+				if !ev.Status || ev.Row == nil || (ev.Row.Online && (ev.Row.Availability == "ONLINE" || ev.Row.Availability == "BUSY")) {
 					drain(ev.Org)
 				}
 			}
