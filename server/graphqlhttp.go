@@ -98,10 +98,16 @@ func markExecuted(ctx context.Context, next graphql.OperationHandler) graphql.Re
 // for a request that never executed (a document that does not parse or
 // validate, an operation that cannot be determined, variables that do not
 // coerce), answers without a data entry, with 200 in application/json and
-// 400 in application/graphql-response+json. Websockets pass through.
+// 400 in application/graphql-response+json. Websockets and Server-Sent
+// Events pass through.
 func graphqlOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if websocketUpgrade(r) || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if eventStream(r) {
+			// Server-Sent Events: streamed as they come.
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -40,6 +40,10 @@ import (
 // maxBodyBytes bounds the body of a GraphQL request.
 const maxBodyBytes = 1 << 20
 
+// sseKeepAlive is how often an idle Server-Sent Events stream gets a
+// comment, so that proxies keep it open.
+const sseKeepAlive = 15 * time.Second
+
 // services are what the API's resolvers call.
 type services struct {
 	auth     *auth.Service
@@ -59,6 +63,9 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	gql.AddTransport(svc.live.ws)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
+	// Before POST: a POST that accepts text/event-stream is served as
+	// Server-Sent Events (GraphQL over SSE, distinct connections mode).
+	gql.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive})
 	gql.AddTransport(transport.POST{})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	limits.Install(gql, svc.limits)
@@ -79,7 +86,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", cors(svc.origins, graphqlOverHTTP(http.MaxBytesHandler(onlySafeRequests(authn.Middleware(markWellFormed(gql))), maxBodyBytes))))
+	mux.Handle("/graphql", cors(svc.origins, graphqlOverHTTP(http.MaxBytesHandler(onlySafeRequests(authn.Middleware(svc.live.streams(markWellFormed(gql)))), maxBodyBytes))))
 	mux.Handle("GET /metrics", svc.metrics.Handler())
 	graphiql.Register(mux, "roster", "/graphql")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -176,6 +183,16 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush sends what was written so far, for Server-Sent Events.
+func (s *statusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
 
 // Hijack hands the connection over, for websockets.
 func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -290,7 +307,16 @@ func onlySafeRequests(next http.Handler) http.Handler {
 				writeError(w, http.StatusBadRequest, `the body must be a JSON object: {"query": "…", "operationName": "…", "variables": {…}}`)
 				return
 			}
+			if !eventStream(r) && subscribes(req.Query, req.OperationName) {
+				writeError(w, http.StatusBadRequest, "a subscription is a stream: subscribe over the websocket (graphql-transport-ws) or POST with Accept: text/event-stream")
+				return
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			if eventStream(r) {
+				// The body is read: the stream may outlive the server's
+				// read timeout, which would otherwise end it.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+			}
 		case http.MethodOptions:
 		default:
 			w.Header().Set("Allow", "GET, POST")
@@ -305,6 +331,27 @@ func onlySafeRequests(next http.Handler) http.Handler {
 func objectOrNull(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) == 0 || raw[0] == '{' || string(raw) == "null"
+}
+
+// eventStream reports whether r asks for a Server-Sent Events stream (the
+// request transport.SSE serves).
+func eventStream(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// subscribes reports whether the operation a request selects in query is
+// a subscription. A document that does not parse, or whose operation
+// cannot be determined, is left to the executor to refuse.
+func subscribes(query, operationName string) bool {
+	doc, err := parser.ParseQuery(&ast.Source{Input: query})
+	if err != nil {
+		return false
+	}
+	if operationName == "" {
+		return len(doc.Operations) == 1 && doc.Operations[0].Operation == ast.Subscription
+	}
+	op := doc.Operations.ForName(operationName)
+	return op != nil && op.Operation == ast.Subscription
 }
 
 func websocketUpgrade(r *http.Request) bool {

@@ -37,6 +37,9 @@ type live struct {
 	ws       *wstransport.Transport
 	cancel   context.CancelFunc
 	log      *slog.Logger
+	// closing ends every Server-Sent Events stream when the server stops.
+	closing      context.Context
+	closeStreams context.CancelFunc
 }
 
 // newBroker returns the broker events travel through: with PostgreSQL,
@@ -65,6 +68,7 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		cancel:   cancel,
 		log:      log,
 	}
+	l.closing, l.closeStreams = context.WithCancel(context.Background())
 	l.hub.Measure(m)
 	m.WatchPresence(l.presence.Online)
 	l.hub.Start(runCtx, broker)
@@ -111,6 +115,31 @@ func (l *live) stop(ctx context.Context) {
 	if err := l.broker.Close(); err != nil {
 		l.log.WarnContext(ctx, "close broker", "err", err)
 	}
+}
+
+// streams ends a Server-Sent Events stream as a websocket would be closed
+// with 4403: when its session is revoked or expires, or the viewer's
+// authority shrinks; and when the server stops.
+func (l *live) streams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !eventStream(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(l.closing, cancel)
+		defer stop()
+		if v := viewer.FromContext(ctx); v != nil && v.SessionID != 0 {
+			watch := l.hub.Watch(v, func(string) { cancel() })
+			defer watch.Unwatch()
+			if !v.ExpiresAt.IsZero() {
+				expiry := time.AfterFunc(time.Until(v.ExpiresAt), cancel)
+				defer expiry.Stop()
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 type socketKey struct{}

@@ -144,6 +144,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	stopped = true
 	rt.presence.Stopping()
 	rt.ws.Close()
+	rt.closeStreams()
 	shutdownErr := srv.Shutdown(shutdownCtx)
 	rt.stop(shutdownCtx)
 	if shutdownErr != nil {
