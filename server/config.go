@@ -128,7 +128,7 @@ var settings = []setting{
 			}
 			return err
 		}},
-	{flag: "instance-timeout", env: "ROSTER_INSTANCE_TIMEOUT", def: "30s", usage: "after how long without a heartbeat an instance is taken for dead and its users' connections for closed",
+	{flag: "instance-timeout", env: "ROSTER_INSTANCE_TIMEOUT", def: "10s", usage: "after how long without a heartbeat an instance is taken for dead and its users' connections for closed",
 		set: func(c *config, v string) (err error) { c.InstanceTimeout, err = positiveDuration(v); return err }},
 	{flag: "allocation-sweep", env: "ROSTER_ALLOCATION_SWEEP", def: "30s", usage: "how often the idle-reassignment and offline rules of allocation run",
 		set: func(c *config, v string) (err error) { c.AllocationSweep, err = positiveDuration(v); return err }},
