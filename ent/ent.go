@@ -19,6 +19,7 @@ import (
 	"roster/ent/mail"
 	"roster/ent/mfachallenge"
 	"roster/ent/organization"
+	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
@@ -99,6 +100,7 @@ func checkColumn(t, c string) error {
 			mail.Table:               mail.ValidColumn,
 			mfachallenge.Table:       mfachallenge.ValidColumn,
 			organization.Table:       organization.ValidColumn,
+			passwordreset.Table:      passwordreset.ValidColumn,
 			role.Table:               role.ValidColumn,
 			session.Table:            session.ValidColumn,
 			user.Table:               user.ValidColumn,

@@ -15,6 +15,7 @@ import (
 	"roster/ent/mail"
 	"roster/ent/mfachallenge"
 	"roster/ent/organization"
+	"roster/ent/passwordreset"
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -28,7 +29,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 15)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentload.Table,
@@ -269,9 +270,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldName:      {Type: field.TypeString, Column: organization.FieldName},
 			organization.FieldPlan:      {Type: field.TypeEnum, Column: organization.FieldPlan},
 			organization.FieldCountry:   {Type: field.TypeString, Column: organization.FieldCountry},
+			organization.FieldTimeZone:  {Type: field.TypeString, Column: organization.FieldTimeZone},
 		},
 	}
 	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   passwordreset.Table,
+			Columns: passwordreset.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: passwordreset.FieldID,
+			},
+		},
+		Type: "PasswordReset",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			passwordreset.FieldOrganizationID: {Type: field.TypeInt, Column: passwordreset.FieldOrganizationID},
+			passwordreset.FieldUserID:         {Type: field.TypeInt, Column: passwordreset.FieldUserID},
+			passwordreset.FieldTokenHash:      {Type: field.TypeBytes, Column: passwordreset.FieldTokenHash},
+			passwordreset.FieldCreatedAt:      {Type: field.TypeTime, Column: passwordreset.FieldCreatedAt},
+			passwordreset.FieldExpiresAt:      {Type: field.TypeTime, Column: passwordreset.FieldExpiresAt},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -292,7 +312,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeEnum, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -313,7 +333,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldIP:             {Type: field.TypeString, Column: session.FieldIP},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -772,6 +792,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"AgentLoad",
 	)
 	graph.MustAddE(
+		"password_resets",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.PasswordResetsTable,
+			Columns: []string{organization.PasswordResetsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"PasswordReset",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   passwordreset.OrganizationTable,
+			Columns: []string{passwordreset.OrganizationColumn},
+			Bidi:    false,
+		},
+		"PasswordReset",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   passwordreset.UserTable,
+			Columns: []string{passwordreset.UserColumn},
+			Bidi:    false,
+		},
+		"PasswordReset",
+		"User",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -926,6 +982,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"Conversation",
+	)
+	graph.MustAddE(
+		"password_resets",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.PasswordResetsTable,
+			Columns: []string{user.PasswordResetsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"PasswordReset",
 	)
 	return graph
 }()
@@ -2168,6 +2236,11 @@ func (f *OrganizationFilter) WhereCountry(p entql.StringP) {
 	f.Where(p.Field(organization.FieldCountry))
 }
 
+// WhereTimeZone applies the entql string predicate on the time_zone field.
+func (f *OrganizationFilter) WhereTimeZone(p entql.StringP) {
+	f.Where(p.Field(organization.FieldTimeZone))
+}
+
 // WhereHasUsers applies a predicate to check if query has an edge users.
 func (f *OrganizationFilter) WhereHasUsers() {
 	f.Where(entql.HasEdge("users"))
@@ -2336,6 +2409,113 @@ func (f *OrganizationFilter) WhereHasAgentLoadsWith(preds ...predicate.AgentLoad
 	})))
 }
 
+// WhereHasPasswordResets applies a predicate to check if query has an edge password_resets.
+func (f *OrganizationFilter) WhereHasPasswordResets() {
+	f.Where(entql.HasEdge("password_resets"))
+}
+
+// WhereHasPasswordResetsWith applies a predicate to check if query has an edge password_resets with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasPasswordResetsWith(preds ...predicate.PasswordReset) {
+	f.Where(entql.HasEdgeWith("password_resets", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *PasswordResetQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the PasswordResetQuery builder.
+func (_q *PasswordResetQuery) Filter() *PasswordResetFilter {
+	return &PasswordResetFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *PasswordResetMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the PasswordResetMutation builder.
+func (m *PasswordResetMutation) Filter() *PasswordResetFilter {
+	return &PasswordResetFilter{config: m.config, predicateAdder: m}
+}
+
+// PasswordResetFilter provides a generic filtering capability at runtime for PasswordResetQuery.
+type PasswordResetFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *PasswordResetFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *PasswordResetFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(passwordreset.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *PasswordResetFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(passwordreset.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *PasswordResetFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(passwordreset.FieldUserID))
+}
+
+// WhereTokenHash applies the entql []byte predicate on the token_hash field.
+func (f *PasswordResetFilter) WhereTokenHash(p entql.BytesP) {
+	f.Where(p.Field(passwordreset.FieldTokenHash))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *PasswordResetFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(passwordreset.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *PasswordResetFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(passwordreset.FieldExpiresAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *PasswordResetFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *PasswordResetFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *PasswordResetFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *PasswordResetFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2365,7 +2545,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2473,7 +2653,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2595,7 +2775,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2837,6 +3017,20 @@ func (f *UserFilter) WhereHasAssignedConversations() {
 // WhereHasAssignedConversationsWith applies a predicate to check if query has an edge assigned_conversations with a given conditions (other predicates).
 func (f *UserFilter) WhereHasAssignedConversationsWith(preds ...predicate.Conversation) {
 	f.Where(entql.HasEdgeWith("assigned_conversations", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasPasswordResets applies a predicate to check if query has an edge password_resets.
+func (f *UserFilter) WhereHasPasswordResets() {
+	f.Where(entql.HasEdge("password_resets"))
+}
+
+// WhereHasPasswordResetsWith applies a predicate to check if query has an edge password_resets with a given conditions (other predicates).
+func (f *UserFilter) WhereHasPasswordResetsWith(preds ...predicate.PasswordReset) {
+	f.Where(entql.HasEdgeWith("password_resets", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

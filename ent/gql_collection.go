@@ -818,6 +818,11 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, organization.FieldCountry)
 				fieldSeen[organization.FieldCountry] = struct{}{}
 			}
+		case "timeZone":
+			if _, ok := fieldSeen[organization.FieldTimeZone]; !ok {
+				selectedFields = append(selectedFields, organization.FieldTimeZone)
+				fieldSeen[organization.FieldTimeZone] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

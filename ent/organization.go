@@ -27,6 +27,8 @@ type Organization struct {
 	Plan organization.Plan `json:"plan,omitempty"`
 	// The organization's country, as an ISO 3166-1 alpha-2 code (e.g. ID, GB): phone numbers typed without a country code are read as numbers of this country.
 	Country string `json:"country,omitempty"`
+	// The organization's IANA time zone, such as Asia/Jakarta: reports count days in it.
+	TimeZone string `json:"time_zone,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrganizationQuery when eager-loading is set.
 	Edges        OrganizationEdges `json:"edges"`
@@ -59,9 +61,11 @@ type OrganizationEdges struct {
 	AllocationSettings []*AllocationSettings `json:"allocation_settings,omitempty"`
 	// AgentLoads holds the value of the agent_loads edge.
 	AgentLoads []*AgentLoad `json:"agent_loads,omitempty"`
+	// PasswordResets holds the value of the password_resets edge.
+	PasswordResets []*PasswordReset `json:"password_resets,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [12]bool
+	loadedTypes [13]bool
 
 	namedUsers              map[string][]*User
 	namedRoles              map[string][]*Role
@@ -75,6 +79,7 @@ type OrganizationEdges struct {
 	namedConversations      map[string][]*Conversation
 	namedAllocationSettings map[string][]*AllocationSettings
 	namedAgentLoads         map[string][]*AgentLoad
+	namedPasswordResets     map[string][]*PasswordReset
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -185,6 +190,15 @@ func (e OrganizationEdges) AgentLoadsOrErr() ([]*AgentLoad, error) {
 	return nil, &NotLoadedError{edge: "agent_loads"}
 }
 
+// PasswordResetsOrErr returns the PasswordResets value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) PasswordResetsOrErr() ([]*PasswordReset, error) {
+	if e.loadedTypes[12] {
+		return e.PasswordResets, nil
+	}
+	return nil, &NotLoadedError{edge: "password_resets"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Organization) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -192,7 +206,7 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case organization.FieldID:
 			values[i] = new(sql.NullInt64)
-		case organization.FieldName, organization.FieldPlan, organization.FieldCountry:
+		case organization.FieldName, organization.FieldPlan, organization.FieldCountry, organization.FieldTimeZone:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -246,6 +260,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field country", values[i])
 			} else if value.Valid {
 				_m.Country = value.String
+			}
+		case organization.FieldTimeZone:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field time_zone", values[i])
+			} else if value.Valid {
+				_m.TimeZone = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -320,6 +340,11 @@ func (_m *Organization) QueryAgentLoads() *AgentLoadQuery {
 	return NewOrganizationClient(_m.config).QueryAgentLoads(_m)
 }
 
+// QueryPasswordResets queries the "password_resets" edge of the Organization entity.
+func (_m *Organization) QueryPasswordResets() *PasswordResetQuery {
+	return NewOrganizationClient(_m.config).QueryPasswordResets(_m)
+}
+
 // Update returns a builder for updating this Organization.
 // Note that you need to call Organization.Unwrap() before calling this method if this Organization
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -357,6 +382,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("country=")
 	builder.WriteString(_m.Country)
+	builder.WriteString(", ")
+	builder.WriteString("time_zone=")
+	builder.WriteString(_m.TimeZone)
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -646,6 +674,30 @@ func (_m *Organization) appendNamedAgentLoads(name string, edges ...*AgentLoad) 
 		_m.Edges.namedAgentLoads[name] = []*AgentLoad{}
 	} else {
 		_m.Edges.namedAgentLoads[name] = append(_m.Edges.namedAgentLoads[name], edges...)
+	}
+}
+
+// NamedPasswordResets returns the PasswordResets named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedPasswordResets(name string) ([]*PasswordReset, error) {
+	if _m.Edges.namedPasswordResets == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPasswordResets[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedPasswordResets(name string, edges ...*PasswordReset) {
+	if _m.Edges.namedPasswordResets == nil {
+		_m.Edges.namedPasswordResets = make(map[string][]*PasswordReset)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPasswordResets[name] = []*PasswordReset{}
+	} else {
+		_m.Edges.namedPasswordResets[name] = append(_m.Edges.namedPasswordResets[name], edges...)
 	}
 }
 

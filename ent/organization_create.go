@@ -16,6 +16,7 @@ import (
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
 	"roster/ent/organization"
+	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
@@ -92,6 +93,20 @@ func (_c *OrganizationCreate) SetCountry(v string) *OrganizationCreate {
 func (_c *OrganizationCreate) SetNillableCountry(v *string) *OrganizationCreate {
 	if v != nil {
 		_c.SetCountry(*v)
+	}
+	return _c
+}
+
+// SetTimeZone sets the "time_zone" field.
+func (_c *OrganizationCreate) SetTimeZone(v string) *OrganizationCreate {
+	_c.mutation.SetTimeZone(v)
+	return _c
+}
+
+// SetNillableTimeZone sets the "time_zone" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableTimeZone(v *string) *OrganizationCreate {
+	if v != nil {
+		_c.SetTimeZone(*v)
 	}
 	return _c
 }
@@ -276,6 +291,21 @@ func (_c *OrganizationCreate) AddAgentLoads(v ...*AgentLoad) *OrganizationCreate
 	return _c.AddAgentLoadIDs(ids...)
 }
 
+// AddPasswordResetIDs adds the "password_resets" edge to the PasswordReset entity by IDs.
+func (_c *OrganizationCreate) AddPasswordResetIDs(ids ...int) *OrganizationCreate {
+	_c.mutation.AddPasswordResetIDs(ids...)
+	return _c
+}
+
+// AddPasswordResets adds the "password_resets" edges to the PasswordReset entity.
+func (_c *OrganizationCreate) AddPasswordResets(v ...*PasswordReset) *OrganizationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddPasswordResetIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_c *OrganizationCreate) Mutation() *OrganizationMutation {
 	return _c.mutation
@@ -335,6 +365,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultCountry
 		_c.mutation.SetCountry(v)
 	}
+	if _, ok := _c.mutation.TimeZone(); !ok {
+		v := organization.DefaultTimeZone
+		_c.mutation.SetTimeZone(v)
+	}
 	return nil
 }
 
@@ -368,6 +402,14 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.Country(); ok {
 		if err := organization.CountryValidator(v); err != nil {
 			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Organization.country": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.TimeZone(); !ok {
+		return &ValidationError{Name: "time_zone", err: errors.New(`ent: missing required field "Organization.time_zone"`)}
+	}
+	if v, ok := _c.mutation.TimeZone(); ok {
+		if err := organization.TimeZoneValidator(v); err != nil {
+			return &ValidationError{Name: "time_zone", err: fmt.Errorf(`ent: validator failed for field "Organization.time_zone": %w`, err)}
 		}
 	}
 	return nil
@@ -416,6 +458,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Country(); ok {
 		_spec.SetField(organization.FieldCountry, field.TypeString, value)
 		_node.Country = value
+	}
+	if value, ok := _c.mutation.TimeZone(); ok {
+		_spec.SetField(organization.FieldTimeZone, field.TypeString, value)
+		_node.TimeZone = value
 	}
 	if nodes := _c.mutation.UsersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -609,6 +655,22 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.PasswordResetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.PasswordResetsTable,
+			Columns: []string{organization.PasswordResetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(passwordreset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -706,6 +768,18 @@ func (u *OrganizationUpsert) SetCountry(v string) *OrganizationUpsert {
 // UpdateCountry sets the "country" field to the value that was provided on create.
 func (u *OrganizationUpsert) UpdateCountry() *OrganizationUpsert {
 	u.SetExcluded(organization.FieldCountry)
+	return u
+}
+
+// SetTimeZone sets the "time_zone" field.
+func (u *OrganizationUpsert) SetTimeZone(v string) *OrganizationUpsert {
+	u.Set(organization.FieldTimeZone, v)
+	return u
+}
+
+// UpdateTimeZone sets the "time_zone" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateTimeZone() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldTimeZone)
 	return u
 }
 
@@ -807,6 +881,20 @@ func (u *OrganizationUpsertOne) SetCountry(v string) *OrganizationUpsertOne {
 func (u *OrganizationUpsertOne) UpdateCountry() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateCountry()
+	})
+}
+
+// SetTimeZone sets the "time_zone" field.
+func (u *OrganizationUpsertOne) SetTimeZone(v string) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetTimeZone(v)
+	})
+}
+
+// UpdateTimeZone sets the "time_zone" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateTimeZone() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateTimeZone()
 	})
 }
 
@@ -1074,6 +1162,20 @@ func (u *OrganizationUpsertBulk) SetCountry(v string) *OrganizationUpsertBulk {
 func (u *OrganizationUpsertBulk) UpdateCountry() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateCountry()
+	})
+}
+
+// SetTimeZone sets the "time_zone" field.
+func (u *OrganizationUpsertBulk) SetTimeZone(v string) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetTimeZone(v)
+	})
+}
+
+// UpdateTimeZone sets the "time_zone" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateTimeZone() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateTimeZone()
 	})
 }
 

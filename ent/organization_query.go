@@ -18,6 +18,7 @@ import (
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
 	"roster/ent/organization"
+	"roster/ent/passwordreset"
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -48,6 +49,7 @@ type OrganizationQuery struct {
 	withConversations           *ConversationQuery
 	withAllocationSettings      *AllocationSettingsQuery
 	withAgentLoads              *AgentLoadQuery
+	withPasswordResets          *PasswordResetQuery
 	loadTotal                   []func(context.Context, []*Organization) error
 	modifiers                   []func(*sql.Selector)
 	withNamedUsers              map[string]*UserQuery
@@ -62,6 +64,7 @@ type OrganizationQuery struct {
 	withNamedConversations      map[string]*ConversationQuery
 	withNamedAllocationSettings map[string]*AllocationSettingsQuery
 	withNamedAgentLoads         map[string]*AgentLoadQuery
+	withNamedPasswordResets     map[string]*PasswordResetQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -362,6 +365,28 @@ func (_q *OrganizationQuery) QueryAgentLoads() *AgentLoadQuery {
 	return query
 }
 
+// QueryPasswordResets chains the current query on the "password_resets" edge.
+func (_q *OrganizationQuery) QueryPasswordResets() *PasswordResetQuery {
+	query := (&PasswordResetClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(passwordreset.Table, passwordreset.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.PasswordResetsTable, organization.PasswordResetsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Organization entity from the query.
 // Returns a *NotFoundError when no Organization was found.
 func (_q *OrganizationQuery) First(ctx context.Context) (*Organization, error) {
@@ -566,6 +591,7 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		withConversations:      _q.withConversations.Clone(),
 		withAllocationSettings: _q.withAllocationSettings.Clone(),
 		withAgentLoads:         _q.withAgentLoads.Clone(),
+		withPasswordResets:     _q.withPasswordResets.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -705,6 +731,17 @@ func (_q *OrganizationQuery) WithAgentLoads(opts ...func(*AgentLoadQuery)) *Orga
 	return _q
 }
 
+// WithPasswordResets tells the query-builder to eager-load the nodes that are connected to
+// the "password_resets" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithPasswordResets(opts ...func(*PasswordResetQuery)) *OrganizationQuery {
+	query := (&PasswordResetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPasswordResets = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -789,7 +826,7 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [12]bool{
+		loadedTypes = [13]bool{
 			_q.withUsers != nil,
 			_q.withRoles != nil,
 			_q.withDivisions != nil,
@@ -802,6 +839,7 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			_q.withConversations != nil,
 			_q.withAllocationSettings != nil,
 			_q.withAgentLoads != nil,
+			_q.withPasswordResets != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -911,6 +949,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withPasswordResets; query != nil {
+		if err := _q.loadPasswordResets(ctx, query, nodes,
+			func(n *Organization) { n.Edges.PasswordResets = []*PasswordReset{} },
+			func(n *Organization, e *PasswordReset) { n.Edges.PasswordResets = append(n.Edges.PasswordResets, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedUsers(name) },
@@ -992,6 +1037,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadAgentLoads(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedAgentLoads(name) },
 			func(n *Organization, e *AgentLoad) { n.appendNamedAgentLoads(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPasswordResets {
+		if err := _q.loadPasswordResets(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedPasswordResets(name) },
+			func(n *Organization, e *PasswordReset) { n.appendNamedPasswordResets(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1363,6 +1415,36 @@ func (_q *OrganizationQuery) loadAgentLoads(ctx context.Context, query *AgentLoa
 	}
 	return nil
 }
+func (_q *OrganizationQuery) loadPasswordResets(ctx context.Context, query *PasswordResetQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *PasswordReset)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(passwordreset.FieldOrganizationID)
+	}
+	query.Where(predicate.PasswordReset(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.PasswordResetsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *OrganizationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1622,6 +1704,20 @@ func (_q *OrganizationQuery) WithNamedAgentLoads(name string, opts ...func(*Agen
 		_q.withNamedAgentLoads = make(map[string]*AgentLoadQuery)
 	}
 	_q.withNamedAgentLoads[name] = query
+	return _q
+}
+
+// WithNamedPasswordResets tells the query-builder to eager-load the nodes that are connected to the "password_resets"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedPasswordResets(name string, opts ...func(*PasswordResetQuery)) *OrganizationQuery {
+	query := (&PasswordResetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPasswordResets == nil {
+		_q.withNamedPasswordResets = make(map[string]*PasswordResetQuery)
+	}
+	_q.withNamedPasswordResets[name] = query
 	return _q
 }
 

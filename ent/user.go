@@ -93,9 +93,11 @@ type UserEdges struct {
 	MfaChallenges []*MfaChallenge `json:"mfa_challenges,omitempty"`
 	// AssignedConversations holds the value of the assigned_conversations edge.
 	AssignedConversations []*Conversation `json:"assigned_conversations,omitempty"`
+	// PasswordResets holds the value of the password_resets edge.
+	PasswordResets []*PasswordReset `json:"password_resets,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
@@ -105,6 +107,7 @@ type UserEdges struct {
 	namedInvitations           map[string][]*Invitation
 	namedMfaChallenges         map[string][]*MfaChallenge
 	namedAssignedConversations map[string][]*Conversation
+	namedPasswordResets        map[string][]*PasswordReset
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -181,6 +184,15 @@ func (e UserEdges) AssignedConversationsOrErr() ([]*Conversation, error) {
 		return e.AssignedConversations, nil
 	}
 	return nil, &NotLoadedError{edge: "assigned_conversations"}
+}
+
+// PasswordResetsOrErr returns the PasswordResets value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) PasswordResetsOrErr() ([]*PasswordReset, error) {
+	if e.loadedTypes[8] {
+		return e.PasswordResets, nil
+	}
+	return nil, &NotLoadedError{edge: "password_resets"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -425,6 +437,11 @@ func (_m *User) QueryMfaChallenges() *MfaChallengeQuery {
 // QueryAssignedConversations queries the "assigned_conversations" edge of the User entity.
 func (_m *User) QueryAssignedConversations() *ConversationQuery {
 	return NewUserClient(_m.config).QueryAssignedConversations(_m)
+}
+
+// QueryPasswordResets queries the "password_resets" edge of the User entity.
+func (_m *User) QueryPasswordResets() *PasswordResetQuery {
+	return NewUserClient(_m.config).QueryPasswordResets(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -677,6 +694,30 @@ func (_m *User) appendNamedAssignedConversations(name string, edges ...*Conversa
 		_m.Edges.namedAssignedConversations[name] = []*Conversation{}
 	} else {
 		_m.Edges.namedAssignedConversations[name] = append(_m.Edges.namedAssignedConversations[name], edges...)
+	}
+}
+
+// NamedPasswordResets returns the PasswordResets named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedPasswordResets(name string) ([]*PasswordReset, error) {
+	if _m.Edges.namedPasswordResets == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPasswordResets[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedPasswordResets(name string, edges ...*PasswordReset) {
+	if _m.Edges.namedPasswordResets == nil {
+		_m.Edges.namedPasswordResets = make(map[string][]*PasswordReset)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPasswordResets[name] = []*PasswordReset{}
+	} else {
+		_m.Edges.namedPasswordResets[name] = append(_m.Edges.namedPasswordResets[name], edges...)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"roster/ent/invitation"
 	"roster/ent/mfachallenge"
 	"roster/ent/organization"
+	"roster/ent/passwordreset"
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
@@ -40,6 +41,7 @@ type UserQuery struct {
 	withInvitations                *InvitationQuery
 	withMfaChallenges              *MfaChallengeQuery
 	withAssignedConversations      *ConversationQuery
+	withPasswordResets             *PasswordResetQuery
 	loadTotal                      []func(context.Context, []*User) error
 	modifiers                      []func(*sql.Selector)
 	withNamedDivisions             map[string]*DivisionQuery
@@ -48,6 +50,7 @@ type UserQuery struct {
 	withNamedInvitations           map[string]*InvitationQuery
 	withNamedMfaChallenges         map[string]*MfaChallengeQuery
 	withNamedAssignedConversations map[string]*ConversationQuery
+	withNamedPasswordResets        map[string]*PasswordResetQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -260,6 +263,28 @@ func (_q *UserQuery) QueryAssignedConversations() *ConversationQuery {
 	return query
 }
 
+// QueryPasswordResets chains the current query on the "password_resets" edge.
+func (_q *UserQuery) QueryPasswordResets() *PasswordResetQuery {
+	query := (&PasswordResetClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(passwordreset.Table, passwordreset.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.PasswordResetsTable, user.PasswordResetsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first User entity from the query.
 // Returns a *NotFoundError when no User was found.
 func (_q *UserQuery) First(ctx context.Context) (*User, error) {
@@ -460,6 +485,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withInvitations:           _q.withInvitations.Clone(),
 		withMfaChallenges:         _q.withMfaChallenges.Clone(),
 		withAssignedConversations: _q.withAssignedConversations.Clone(),
+		withPasswordResets:        _q.withPasswordResets.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -555,6 +581,17 @@ func (_q *UserQuery) WithAssignedConversations(opts ...func(*ConversationQuery))
 	return _q
 }
 
+// WithPasswordResets tells the query-builder to eager-load the nodes that are connected to
+// the "password_resets" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithPasswordResets(opts ...func(*PasswordResetQuery)) *UserQuery {
+	query := (&PasswordResetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPasswordResets = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -639,7 +676,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withOrganization != nil,
 			_q.withRole != nil,
 			_q.withDivisions != nil,
@@ -648,6 +685,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withInvitations != nil,
 			_q.withMfaChallenges != nil,
 			_q.withAssignedConversations != nil,
+			_q.withPasswordResets != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -727,6 +765,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withPasswordResets; query != nil {
+		if err := _q.loadPasswordResets(ctx, query, nodes,
+			func(n *User) { n.Edges.PasswordResets = []*PasswordReset{} },
+			func(n *User, e *PasswordReset) { n.Edges.PasswordResets = append(n.Edges.PasswordResets, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedDivisions {
 		if err := _q.loadDivisions(ctx, query, nodes,
 			func(n *User) { n.appendNamedDivisions(name) },
@@ -766,6 +811,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadAssignedConversations(ctx, query, nodes,
 			func(n *User) { n.appendNamedAssignedConversations(name) },
 			func(n *User, e *Conversation) { n.appendNamedAssignedConversations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPasswordResets {
+		if err := _q.loadPasswordResets(ctx, query, nodes,
+			func(n *User) { n.appendNamedPasswordResets(name) },
+			func(n *User, e *PasswordReset) { n.appendNamedPasswordResets(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1049,6 +1101,36 @@ func (_q *UserQuery) loadAssignedConversations(ctx context.Context, query *Conve
 	}
 	return nil
 }
+func (_q *UserQuery) loadPasswordResets(ctx context.Context, query *PasswordResetQuery, nodes []*User, init func(*User), assign func(*User, *PasswordReset)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(passwordreset.FieldUserID)
+	}
+	query.Where(predicate.PasswordReset(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.PasswordResetsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1230,6 +1312,20 @@ func (_q *UserQuery) WithNamedAssignedConversations(name string, opts ...func(*C
 		_q.withNamedAssignedConversations = make(map[string]*ConversationQuery)
 	}
 	_q.withNamedAssignedConversations[name] = query
+	return _q
+}
+
+// WithNamedPasswordResets tells the query-builder to eager-load the nodes that are connected to the "password_resets"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedPasswordResets(name string, opts ...func(*PasswordResetQuery)) *UserQuery {
+	query := (&PasswordResetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPasswordResets == nil {
+		_q.withNamedPasswordResets = make(map[string]*PasswordResetQuery)
+	}
+	_q.withNamedPasswordResets[name] = query
 	return _q
 }
 

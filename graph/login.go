@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"roster/ent"
 	"roster/ent/user"
 	"roster/graph/model"
@@ -17,7 +19,28 @@ func (r *Resolver) loginPayload(ctx context.Context, s *auth.Session, ch *auth.C
 	if ch != nil {
 		return &model.LoginPayload{Challenge: ch}, nil
 	}
-	u, err := r.db(ctx).User.Query().Where(user.ID(s.User.ID)).WithRole().WithDivisions().Only(viewer.NewContext(ctx, s.Viewer))
+	// The client's selection under user is loaded now, as the new viewer:
+	// the request itself has none, so its nested fields could not be
+	// read later.
+	vctx := viewer.NewContext(ctx, s.Viewer)
+	q := r.db(ctx).User.Query().Where(user.ID(s.User.ID))
+	selected := false
+	if fc := graphql.GetFieldContext(ctx); fc != nil && graphql.HasOperationContext(ctx) {
+		for _, f := range graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, []string{"LoginPayload"}) {
+			if f.Name != "user" {
+				continue
+			}
+			var err error
+			if q, err = q.CollectFields(graphql.WithFieldContext(vctx, &graphql.FieldContext{Object: "LoginPayload", Field: f})); err != nil {
+				return nil, err
+			}
+			selected = true
+		}
+	}
+	if !selected {
+		q.WithRole().WithDivisions()
+	}
+	u, err := q.Only(vctx)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"roster/internal/account"
 	"roster/internal/allocation"
 	"roster/internal/auth"
+	"roster/internal/avatar"
 	"roster/internal/realtime"
 )
 
@@ -25,13 +26,14 @@ type Resolver struct {
 	hub     *realtime.Hub
 	account *account.Service
 	alloc   *allocation.Service
+	avatars *avatar.Store
 	// pageSize is the page of a connection queried without first or last.
 	pageSize int
 }
 
 // NewSchema returns the executable schema of the API.
-func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub, accounts *account.Service, alloc *allocation.Service, pageSize int) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub, account: accounts, alloc: alloc, pageSize: pageSize}})
+func NewSchema(client *ent.Client, authn *auth.Service, hub *realtime.Hub, accounts *account.Service, alloc *allocation.Service, avatars *avatar.Store, pageSize int) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, auth: authn, hub: hub, account: accounts, alloc: alloc, avatars: avatars, pageSize: pageSize}})
 }
 
 // page gives a connection queried without first or last its default page:

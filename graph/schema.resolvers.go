@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
 )
 
 // CreateAPIKey is the resolver for the createApiKey field.
@@ -133,12 +134,60 @@ func (r *mutationResolver) DisableTotp(ctx context.Context, password string) (*e
 }
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
-func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, password string) (*ent.User, error) {
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, password string) (*model.LoginPayload, error) {
 	u, err := r.account.AcceptInvitation(ctx, token, password)
 	if err != nil {
 		return nil, err
 	}
-	return r.asSelf(ctx, u)
+	sess, ch, err := r.auth.Proved(ctx, u, auth.DeviceFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return r.loginPayload(ctx, sess, ch)
+}
+
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string, organizationID *int) (bool, error) {
+	var org int
+	if organizationID != nil {
+		org = *organizationID
+	}
+	if err := r.account.RequestPasswordReset(ctx, email, org); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, token string, password string) (bool, error) {
+	if err := r.account.ResetPassword(ctx, token, password); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// UpdateMe is the resolver for the updateMe field.
+func (r *mutationResolver) UpdateMe(ctx context.Context, input map[string]any) (*ent.User, error) {
+	return r.updateMe(ctx, input)
+}
+
+// UploadMyAvatar is the resolver for the uploadMyAvatar field.
+func (r *mutationResolver) UploadMyAvatar(ctx context.Context, file graphql.Upload) (*ent.User, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.uploadAvatar(ctx, v.UserID, file)
+}
+
+// UploadUserAvatar is the resolver for the uploadUserAvatar field.
+func (r *mutationResolver) UploadUserAvatar(ctx context.Context, id int, file graphql.Upload) (*ent.User, error) {
+	return r.uploadAvatar(ctx, id, file)
+}
+
+// UpdateOrganization is the resolver for the updateOrganization field.
+func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.UpdateOrganizationInput) (*ent.Organization, error) {
+	return r.updateOrganization(ctx, input)
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.

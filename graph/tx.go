@@ -25,11 +25,13 @@ import (
 // which then commits even when the field fails (commitOnFailure): a wrong
 // code must count.
 var standalone = map[string]struct{ commitOnFailure bool }{
-	"login":            {},
-	"verifyMfa":        {commitOnFailure: true},
-	"changeMyPassword": {},
-	"disableTotp":      {},
-	"acceptInvitation": {},
+	"login":                {},
+	"verifyMfa":            {commitOnFailure: true},
+	"changeMyPassword":     {},
+	"disableTotp":          {},
+	"acceptInvitation":     {},
+	"requestPasswordReset": {},
+	"resetPassword":        {},
 }
 
 // Transactional runs every mutation operation, whatever its transport, in

@@ -79,13 +79,22 @@ func TestAccountLifecycle(t *testing.T) {
 			second, _ = url.QueryUnescape(box.last(t, "ivy@acme.test", invitationLink))
 		}
 		anon := srv.client("")
-		accept := `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { id status } }`
+		accept := `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { token user { id status } } }`
 		anon.do(t, accept, vars{"t": first, "p": "ivy's long password"}).wantError(t, "BAD_USER_INPUT", "token")
 		anon.do(t, accept, vars{"t": second, "p": "short"}).wantError(t, "BAD_USER_INPUT", "password")
-		var accepted struct{ AcceptInvitation struct{ Status string } }
+		var accepted struct {
+			AcceptInvitation struct {
+				Token string
+				User  struct{ ID, Status string }
+			}
+		}
 		anon.do(t, accept, vars{"t": second, "p": "ivy's long password"}).decode(t, &accepted)
-		if accepted.AcceptInvitation.Status != "ACTIVE" {
-			t.Errorf("after accepting: %s", accepted.AcceptInvitation.Status)
+		if accepted.AcceptInvitation.User.Status != "ACTIVE" {
+			t.Errorf("after accepting: %s", accepted.AcceptInvitation.User.Status)
+		}
+		// Accepting logs the user in.
+		if got := mustMe(t, srv.client(accepted.AcceptInvitation.Token)); got != accepted.AcceptInvitation.User.ID {
+			t.Errorf("the token of acceptInvitation is %s's, want %s's", got, accepted.AcceptInvitation.User.ID)
 		}
 		anon.do(t, accept, vars{"t": second, "p": "ivy's long password"}).wantError(t, "BAD_USER_INPUT", "token")
 		srv.login(t, "ivy@acme.test", "ivy's long password")

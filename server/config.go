@@ -46,6 +46,9 @@ type config struct {
 	SMTPURL          string
 	Secret           string
 	InvitationTTL    time.Duration
+	PasswordResetTTL time.Duration
+	AvatarDir        string
+	AvatarMaxBytes   int64
 	ArchiveRetention time.Duration
 	PurgeInterval    time.Duration
 
@@ -154,6 +157,25 @@ var settings = []setting{
 		set: func(c *config, v string) error { c.Secret = v; return nil }},
 	{flag: "invitation-ttl", env: "ROSTER_INVITATION_TTL", def: "72h", usage: "how long an invitation link works",
 		set: func(c *config, v string) (err error) { c.InvitationTTL, err = positiveDuration(v); return err }},
+	{flag: "password-reset-ttl", env: "ROSTER_PASSWORD_RESET_TTL", def: "1h", usage: "how long a password reset link works",
+		set: func(c *config, v string) (err error) { c.PasswordResetTTL, err = positiveDuration(v); return err }},
+	{flag: "avatar-dir", env: "ROSTER_AVATAR_DIR", def: "data/avatars", usage: "directory where uploaded avatars are kept (created if missing), served at /avatars/",
+		set: func(c *config, v string) error {
+			if strings.TrimSpace(v) == "" {
+				return errors.New("want a directory")
+			}
+			c.AvatarDir = v
+			return nil
+		}},
+	{flag: "avatar-max-bytes", env: "ROSTER_AVATAR_MAX_BYTES", def: "5242880", usage: "largest avatar image accepted, in bytes",
+		set: func(c *config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 {
+				return errors.New("want a number of bytes, at least 1024")
+			}
+			c.AvatarMaxBytes = n
+			return nil
+		}},
 	{flag: "archive-retention", env: "ROSTER_ARCHIVE_RETENTION", def: "720h", usage: "how long an archived user can be restored before being deleted for good",
 		set: func(c *config, v string) (err error) { c.ArchiveRetention, err = positiveDuration(v); return err }},
 	{flag: "purge-interval", env: "ROSTER_PURGE_INTERVAL", def: "1h", usage: "how often users past the archive retention, and expired sessions, are deleted",

@@ -397,6 +397,7 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 		"ROSTER_ADMIN_EMAIL":    "admin@acme.test",
 		"ROSTER_ADMIN_PASSWORD": adminPassword,
 		"ROSTER_LOG_FORMAT":     "json",
+		"ROSTER_AVATAR_DIR":     t.TempDir(),
 	}
 	for i := 0; i+1 < len(settings); i += 2 {
 		env[settings[i]] = settings[i+1]

@@ -198,7 +198,7 @@ func TestAcceptInvitationAnswersNestedFields(t *testing.T) {
 	support := f.acme.createDivision(t, "Support")
 	const accept = `mutation($t: String!, $p: String!) {
 		acceptInvitation(token: $t, password: $p) {
-			id status role { name users { totalCount } } divisions { name members(first: 5) { edges { node { email } } } }
+			user { id status role { name users { totalCount } } divisions { name members(first: 5) { edges { node { email } } } } }
 		}
 	}`
 	// Over HTTP only: websockets take only logged-in users, and whoever
@@ -220,21 +220,23 @@ func TestAcceptInvitationAnswersNestedFields(t *testing.T) {
 			d := f.srv.client("")
 			var got struct {
 				AcceptInvitation struct {
-					Status string
-					Role   struct {
-						Name  string
-						Users struct{ TotalCount int }
-					}
-					Divisions []struct {
-						Name    string
-						Members struct {
-							Edges []struct{ Node struct{ Email string } }
+					User struct {
+						Status string
+						Role   struct {
+							Name  string
+							Users struct{ TotalCount int }
+						}
+						Divisions []struct {
+							Name    string
+							Members struct {
+								Edges []struct{ Node struct{ Email string } }
+							}
 						}
 					}
 				}
 			}
 			d.do(t, accept, vars{"t": token, "p": "ivy's long password"}).decode(t, &got)
-			a := got.AcceptInvitation
+			a := got.AcceptInvitation.User
 			if a.Status != "ACTIVE" || a.Role.Name != "Agent" || a.Role.Users.TotalCount < 1 || len(a.Divisions) != len(tc.divisions) {
 				t.Errorf("accepted user = %+v", a)
 			}

@@ -29,6 +29,7 @@ import (
 	"roster/internal/account"
 	"roster/internal/apierr"
 	"roster/internal/auth"
+	"roster/internal/avatar"
 	"roster/internal/graphiql"
 	"roster/internal/input"
 	"roster/internal/limits"
@@ -49,6 +50,7 @@ type services struct {
 	auth     *auth.Service
 	live     *live
 	accounts *account.Service
+	avatars  *avatar.Store
 	limits   limits.Config
 	metrics  *metrics.Metrics
 	// origins are the cross-origin pages allowed to call the API, by HTTP
@@ -59,7 +61,7 @@ type services struct {
 // newServer returns the HTTP handler of the whole API.
 func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	authn := svc.auth
-	gql := handler.New(graph.NewSchema(db.Client, authn, svc.live.hub, svc.accounts, svc.live.alloc, svc.limits.MaxPageSize))
+	gql := handler.New(graph.NewSchema(db.Client, authn, svc.live.hub, svc.accounts, svc.live.alloc, svc.avatars, svc.limits.MaxPageSize))
 	gql.AddTransport(svc.live.ws)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -67,6 +69,14 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	// Server-Sent Events (GraphQL over SSE, distinct connections mode).
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive})
 	gql.AddTransport(transport.POST{})
+	uploadMax := int64(maxBodyBytes)
+	if svc.avatars != nil {
+		uploadMax += svc.avatars.MaxBytes
+		// Files of multipart requests (uploads) stay in memory up to the
+		// largest avatar plus a margin; the avatar store refuses larger
+		// ones with a coded error.
+		gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadMax, MaxMemory: uploadMax})
+	}
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	limits.Install(gql, svc.limits)
 	gql.Use(pagination.Arguments{})
@@ -86,8 +96,12 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", cors(svc.origins, graphqlOverHTTP(http.MaxBytesHandler(onlySafeRequests(authn.Middleware(svc.live.streams(markWellFormed(gql)))), maxBodyBytes))))
+	mux.Handle("/graphql", cors(svc.origins, graphqlOverHTTP(http.MaxBytesHandler(onlySafeRequests(authn.Middleware(svc.live.streams(markWellFormed(gql)))), uploadMax+4096))))
 	mux.Handle("GET /metrics", svc.metrics.Handler())
+	if svc.avatars != nil {
+		mux.Handle("GET "+avatar.Path, svc.avatars)
+	}
+	registerPages(mux)
 	graphiql.Register(mux, "roster", "/graphql")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -259,7 +273,11 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 
 // onlySafeRequests keeps GraphQL over HTTP safe from cross-site requests: a
 // mutation comes only by POST with a JSON body (which a form cannot send
-// without CORS), GET carries queries only, and other methods are refused.
+// without CORS), or as a multipart request (uploads) carrying a
+// GraphQL-Preflight or Apollo-Require-Preflight header (which a form cannot
+// send either, and a page of another site only after a CORS preflight the
+// server does not grant); GET carries queries only, and other methods are
+// refused.
 func onlySafeRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -286,11 +304,18 @@ func onlySafeRequests(next http.Handler) http.Handler {
 			}
 		case http.MethodPost:
 			mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mediaType == "multipart/form-data" {
+				if r.Header.Get("GraphQL-Preflight") == "" && r.Header.Get("Apollo-Require-Preflight") == "" {
+					writeError(w, http.StatusBadRequest, "a multipart request must carry the header GraphQL-Preflight: 1 (or Apollo-Require-Preflight: true)")
+					return
+				}
+				break
+			}
 			if mediaType != "application/json" {
 				writeError(w, http.StatusUnsupportedMediaType, "send the request as JSON, with Content-Type: application/json")
 				return
 			}
-			body, err := io.ReadAll(r.Body)
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 			if err != nil {
 				writeError(w, http.StatusRequestEntityTooLarge, "the request body is too large or could not be read")
 				return

@@ -266,7 +266,7 @@ func TestInvitationsEnd(t *testing.T) {
 		agentRole := strconv.Itoa(acme.Roles[role.BuiltinAgent])
 		box := &outbox{client: w.Client}
 		anon := srv.client("")
-		accept := `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { status } }`
+		accept := `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { user { status } } }`
 		invite := func(t *testing.T, email string) (id, token string) {
 			t.Helper()
 			id = admin.createUser(t, vars{"firstName": "Ivy", "lastName": "Invited", "email": email, "roleID": agentRole})

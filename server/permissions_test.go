@@ -335,6 +335,8 @@ type mxRequest struct {
 	query string
 	vars  vars
 	as    *client
+	// upload, when set, is sent as the file $file of a multipart request.
+	upload []byte
 }
 
 // mxRow states the access rules of one root field.
@@ -597,7 +599,7 @@ func mxRows() []mxRow {
 				return mxInvalidPassword
 			},
 			call: func(t *testing.T, f *mxFixture, v *mxViewer, x mxTarget) mxRequest {
-				const query = `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { id status } }`
+				const query = `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { user { id status } } }`
 				password := "a new passphrase for the invitee"
 				if v.kind != mxAnonymous {
 					password = "short"
@@ -620,7 +622,45 @@ func mxRows() []mxRow {
 				return strings.Contains(string(v), `"status":"ACTIVE"`)
 			}},
 
+		// Password resets: the email or the token decides, never the
+		// viewer. Everyone gets the same answer for an email without an
+		// account; the token of a fresh link is accepted from anyone
+		// (the others send a password the policy refuses, as for
+		// acceptInvitation).
+		{field: "requestPasswordReset", doc: "anyone (the answer is the same for every email)", rule: mxPublic, self: true,
+			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, _ mxTarget) mxRequest {
+				return mxRequest{query: `mutation($e: String!) { requestPasswordReset(email: $e) }`, vars: vars{"e": fmt.Sprintf("nobody%d@acme.test", f.seq.Add(1))}}
+			}},
+		{field: "resetPassword", doc: "anyone (the reset token decides; B: accepted, the too-short password refused)", rule: func(a mxActor, _ mxTarget) mxOutcome {
+			if a == mxAnonymous {
+				return mxOK
+			}
+			return mxInvalidPassword
+		}, self: true, acmeOnly: true,
+			call: func(t *testing.T, f *mxFixture, v *mxViewer, _ mxTarget) mxRequest {
+				u := f.newUser(t, "forgetful", mxSpec{org: 0, role: role.BuiltinAgent})
+				f.srv.client("").do(t, `mutation($e: String!) { requestPasswordReset(email: $e) }`, vars{"e": u.email}).decode(t, new(any))
+				token, err := url.QueryUnescape(f.box.last(t, u.email, resetLink))
+				if err != nil {
+					t.Fatal(err)
+				}
+				password := "a new passphrase for the forgetful"
+				if v.kind != mxAnonymous {
+					password = "short"
+				}
+				return mxRequest{query: `mutation($t: String!, $p: String!) { resetPassword(token: $t, password: $p) }`, vars: vars{"t": token, "p": password}}
+			}},
+
 		// Mutations of the viewer and their organization.
+		{field: "updateMe", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
+			call: op(`mutation { updateMe(input: {phone: "+6281234567890"}) { id phone } }`, nil)},
+		{field: "uploadMyAvatar", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
+			call: func(*testing.T, *mxFixture, *mxViewer, mxTarget) mxRequest {
+				return mxRequest{query: `mutation($file: Upload!) { uploadMyAvatar(file: $file) { id avatarURL } }`, upload: testImage(8, 8)}
+			}},
+		{field: "updateOrganization", doc: "MANAGE_USERS, their org", rule: mxManage(users, false), self: true,
+			// The current time zone: the call is checked, nothing changes.
+			call: op(`mutation { updateOrganization(input: {timeZone: "UTC"}) { id timeZone } }`, nil)},
 		{field: "setMyAvailability", doc: "any viewer, their own", rule: mxAnyViewer, self: true,
 			call: op(`mutation { setMyAvailability(availability: BUSY) { id availability } }`, nil)},
 		{field: "setOrganizationPlan", doc: "MANAGE_USERS, their org", rule: mxManage(users, false), self: true,
@@ -631,6 +671,11 @@ func mxRows() []mxRow {
 			call: op(`mutation { setOrganizationCountry(country: "ID") { id country } }`, nil)},
 
 		// Users.
+		{field: "uploadUserAvatar", doc: "MANAGE_USERS", rule: mxManage(users, true),
+			call: func(_ *testing.T, f *mxFixture, _ *mxViewer, x mxTarget) mxRequest {
+				return mxRequest{query: `mutation($id: ID!, $file: Upload!) { uploadUserAvatar(id: $id, file: $file) { id } }`,
+					vars: vars{"id": f.users[x].gid()}, upload: testImage(8, 8)}
+			}},
 		{field: "setUserAvailability", doc: "MANAGE_USERS", rule: mxManage(users, true),
 			call: op(`mutation($id: ID!) { setUserAvailability(id: $id, availability: AWAY) { id } }`, targetUser)},
 		{field: "createUser", doc: "MANAGE_USERS (target: the division)", rule: mxManage(users, false),
@@ -1225,7 +1270,12 @@ func (f *mxFixture) runHTTP(t *testing.T, r *mxRow, v *mxViewer, x mxTarget) {
 	if c == nil {
 		c = v.c
 	}
-	resp := c.do(t, req.query, req.vars)
+	var resp *response
+	if req.upload != nil {
+		resp, _ = c.upload(t, req.query, req.vars, req.upload, true)
+	} else {
+		resp = c.do(t, req.query, req.vars)
+	}
 	got := "null"
 	if codes := mxCodes(resp); codes != "" {
 		got = codes

@@ -15,6 +15,7 @@ import (
 	_ "roster/ent/runtime" // registers the ent hooks and privacy policies
 	"roster/internal/account"
 	"roster/internal/auth"
+	"roster/internal/avatar"
 	"roster/internal/mail"
 	"roster/internal/metrics"
 	"roster/internal/password"
@@ -92,10 +93,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Limits:     limiter,
 	}, log)
 	accounts := account.New(db.Client, authn, account.Options{
-		Retention:     cfg.ArchiveRetention,
-		InvitationTTL: cfg.InvitationTTL,
-		PublicURL:     cfg.PublicURL,
-		SendMail:      sendMail,
+		Retention:        cfg.ArchiveRetention,
+		InvitationTTL:    cfg.InvitationTTL,
+		PasswordResetTTL: cfg.PasswordResetTTL,
+		PublicURL:        cfg.PublicURL,
+		SendMail:         sendMail,
 	}, log)
 	broker, err := newBroker(ctx, cfg, db, log)
 	if err != nil {
@@ -120,7 +122,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	go accounts.RunPurge(bg, cfg.PurgeInterval)
 
 	srv := &http.Server{
-		Handler:           newServer(db, &services{auth: authn, live: rt, accounts: accounts, limits: cfg.Limits, metrics: m, origins: cfg.AllowedOrigins}, log),
+		Handler: newServer(db, &services{auth: authn, live: rt, accounts: accounts, limits: cfg.Limits, metrics: m, origins: cfg.AllowedOrigins,
+			avatars: &avatar.Store{Dir: cfg.AvatarDir, MaxBytes: cfg.AvatarMaxBytes, BaseURL: cfg.PublicURL}}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,

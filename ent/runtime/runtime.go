@@ -16,6 +16,7 @@ import (
 	"roster/ent/mail"
 	"roster/ent/mfachallenge"
 	"roster/ent/organization"
+	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/schema"
 	"roster/ent/session"
@@ -457,6 +458,33 @@ func init() {
 	organization.DefaultCountry = organizationDescCountry.Default.(string)
 	// organization.CountryValidator is a validator for the "country" field. It is called by the builders before save.
 	organization.CountryValidator = organizationDescCountry.Validators[0].(func(string) error)
+	// organizationDescTimeZone is the schema descriptor for time_zone field.
+	organizationDescTimeZone := organizationFields[3].Descriptor()
+	// organization.DefaultTimeZone holds the default value on creation for the time_zone field.
+	organization.DefaultTimeZone = organizationDescTimeZone.Default.(string)
+	// organization.TimeZoneValidator is a validator for the "time_zone" field. It is called by the builders before save.
+	organization.TimeZoneValidator = organizationDescTimeZone.Validators[0].(func(string) error)
+	passwordresetMixin := schema.PasswordReset{}.Mixin()
+	passwordreset.Policy = privacy.NewPolicies(passwordresetMixin[0], schema.PasswordReset{})
+	passwordreset.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := passwordreset.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	passwordresetMixinHooks0 := passwordresetMixin[0].Hooks()
+
+	passwordreset.Hooks[1] = passwordresetMixinHooks0[0]
+
+	passwordreset.Hooks[2] = passwordresetMixinHooks0[1]
+	passwordresetFields := schema.PasswordReset{}.Fields()
+	_ = passwordresetFields
+	// passwordresetDescCreatedAt is the schema descriptor for created_at field.
+	passwordresetDescCreatedAt := passwordresetFields[2].Descriptor()
+	// passwordreset.DefaultCreatedAt holds the default value on creation for the created_at field.
+	passwordreset.DefaultCreatedAt = passwordresetDescCreatedAt.Default.(func() time.Time)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(roleMixin[1], schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {

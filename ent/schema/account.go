@@ -41,6 +41,36 @@ func (Invitation) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
 
+// PasswordReset is the single-use link a user who forgot their password
+// sets a new one with. Only the hash of its token is kept.
+type PasswordReset struct{ ent.Schema }
+
+// Mixin of the PasswordReset.
+func (PasswordReset) Mixin() []ent.Mixin { return []ent.Mixin{TenantMixin{}} }
+
+// Fields of the PasswordReset.
+func (PasswordReset) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("user_id").Immutable(),
+		field.Bytes("token_hash").Unique().Immutable().Sensitive(),
+		field.Time("created_at").Default(time.Now).Immutable(),
+		field.Time("expires_at").Immutable(),
+	}
+}
+
+// Edges of the PasswordReset.
+func (PasswordReset) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("organization", Organization.Type).Ref("password_resets").Field("organization_id").Unique().Required().Immutable(),
+		edge.From("user", User.Type).Ref("password_resets").Field("user_id").Unique().Required().Immutable(),
+	}
+}
+
+// Annotations of the PasswordReset.
+func (PasswordReset) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
 // MfaChallenge is a login waiting for its second factor.
 type MfaChallenge struct{ ent.Schema }
 

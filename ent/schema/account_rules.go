@@ -25,6 +25,10 @@ func (Invitation) Policy() ent.Policy {
 	}
 }
 
+// Policy of the PasswordReset: only the server, recognising a request
+// by email or a reset link, reads and writes them.
+func (PasswordReset) Policy() ent.Policy { return systemOnly }
+
 // Policy of the MfaChallenge.
 func (MfaChallenge) Policy() ent.Policy { return systemOnly }
 

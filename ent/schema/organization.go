@@ -32,6 +32,10 @@ func (Organization) Fields() []ent.Field {
 			Default(phone.DefaultCountry).
 			Validate(countryCode).
 			Comment("The organization's country, as an ISO 3166-1 alpha-2 code (e.g. ID, GB): phone numbers typed without a country code are read as numbers of this country."),
+		field.String("time_zone").
+			Default("UTC").
+			Validate(timeZone).
+			Comment("The organization's IANA time zone, such as Asia/Jakarta: reports count days in it."),
 	}
 }
 
@@ -51,6 +55,7 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("conversations", Conversation.Type).Annotations(skip),
 		edge.To("allocation_settings", AllocationSettings.Type).Annotations(skip),
 		edge.To("agent_loads", AgentLoad.Type).Annotations(skip),
+		edge.To("password_resets", PasswordReset.Type).Annotations(skip),
 	}
 }
 

@@ -154,6 +154,8 @@ func (User) Edges() []ent.Edge {
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 		edge.To("assigned_conversations", Conversation.Type).
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("password_resets", PasswordReset.Type).
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

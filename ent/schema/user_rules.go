@@ -40,7 +40,10 @@ func (User) Policy() ent.Policy {
 		},
 		Mutation: privacy.MutationPolicy{
 			access.AllowIfCan(viewer.ManageUsers),
-			access.AllowSelf(user.FieldAvailability, user.FieldVersion, user.FieldUpdatedAt),
+			// Users change their own availability and profile (not their
+			// role, status, divisions or email).
+			access.AllowSelf(user.FieldAvailability, user.FieldDisplayName, user.FieldFirstName, user.FieldLastName,
+				user.FieldPhone, user.FieldAvatarURL, user.FieldVersion, user.FieldUpdatedAt),
 			access.AllowSelfCredentials(),
 			privacy.AlwaysDenyRule(),
 		},

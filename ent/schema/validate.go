@@ -4,6 +4,8 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"time"
+	_ "time/tzdata" // time zones are known even where the system has none
 
 	"roster/internal/apierr"
 	"roster/internal/input"
@@ -102,4 +104,16 @@ func paragraph(max int) func(string) error {
 		}
 		return nil
 	}
+}
+
+// timeZone accepts an IANA time zone name (UTC, Asia/Jakarta), not
+// "Local" nor an empty name, which would mean the server's zone.
+func timeZone(s string) error {
+	if s == "" || s == "Local" || len(s) > 64 {
+		return apierr.Invalidf("must be an IANA time zone, such as Asia/Jakarta or UTC")
+	}
+	if _, err := time.LoadLocation(s); err != nil {
+		return apierr.Invalidf("must be an IANA time zone, such as Asia/Jakarta or UTC")
+	}
+	return nil
 }

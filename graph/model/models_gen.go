@@ -105,3 +105,11 @@ type LoginPayload struct {
 // user's fields as of that version, never a later state.
 type Subscription struct {
 }
+
+// The changes admins may make to their organization.
+type UpdateOrganizationInput struct {
+	// The new name.
+	Name *string `json:"name,omitempty"`
+	// The IANA time zone, such as Asia/Jakarta.
+	TimeZone *string `json:"timeZone,omitempty"`
+}

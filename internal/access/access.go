@@ -175,10 +175,10 @@ func AllowSelf(fields ...string) privacy.MutationRule {
 	return privacy.UserMutationRuleFunc(func(ctx context.Context, m *ent.UserMutation) error {
 		v := viewer.FromContext(ctx)
 		id, ok := m.ID()
-		if v == nil || !ok || id != v.UserID || !m.Op().Is(ent.OpUpdateOne) || len(m.AddedEdges())+len(m.RemovedEdges())+len(m.ClearedEdges())+len(m.ClearedFields()) > 0 {
+		if v == nil || !ok || id != v.UserID || !m.Op().Is(ent.OpUpdateOne) || len(m.AddedEdges())+len(m.RemovedEdges())+len(m.ClearedEdges()) > 0 {
 			return privacy.Skip
 		}
-		for _, f := range append(m.Fields(), m.AddedFields()...) {
+		for _, f := range append(append(m.Fields(), m.AddedFields()...), m.ClearedFields()...) {
 			if !slices.Contains(fields, f) {
 				return privacy.Skip
 			}

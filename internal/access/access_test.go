@@ -115,7 +115,7 @@ func testPermissions(t *testing.T, f *world) {
 			return c.User.Create().SetRoleID(o.roles[role.BuiltinAgent]).SetFirstName("N").SetLastName("U").SetEmail("new" + unique() + "@acme.test").Exec(ctx)
 		}},
 		{"update user", func(ctx context.Context) error {
-			return c.User.UpdateOneID(o.supervisor.UserID).SetPhone("+6281234567890").Exec(ctx)
+			return c.User.UpdateOneID(o.admin.UserID).SetPhone("+6281234567890").Exec(ctx)
 		}},
 		{"create role", func(ctx context.Context) error {
 			return c.Role.Create().SetName("Custom " + unique()).Exec(ctx)

@@ -37,6 +37,8 @@ type Options struct {
 	Retention time.Duration
 	// InvitationTTL is how long an invitation link works.
 	InvitationTTL time.Duration
+	// PasswordResetTTL is how long a password reset link works.
+	PasswordResetTTL time.Duration
 	// PublicURL is where users open the product, for links in mails.
 	PublicURL string
 	// SendMail queues a mail through client (a transaction's, so that the
@@ -53,6 +55,9 @@ func New(client *ent.Client, authn *auth.Service, opts Options, log *slog.Logger
 	}
 	if opts.InvitationTTL <= 0 {
 		opts.InvitationTTL = 72 * time.Hour
+	}
+	if opts.PasswordResetTTL <= 0 {
+		opts.PasswordResetTTL = time.Hour
 	}
 	return &Service{client: client, auth: authn, opts: opts, log: log}
 }

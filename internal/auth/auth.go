@@ -99,6 +99,8 @@ var (
 	loginByAddress      = ratelimit.Rule{Name: "login-address", Limit: 100, Window: 15 * time.Minute}
 	mfaByAddress        = ratelimit.Rule{Name: "mfa-address", Limit: 100, Window: 15 * time.Minute}
 	invitationByAddress = ratelimit.Rule{Name: "invitation-address", Limit: 20, Window: 15 * time.Minute}
+	resetByAddress      = ratelimit.Rule{Name: "reset-address", Limit: 20, Window: 15 * time.Minute}
+	resetByEmail        = ratelimit.Rule{Name: "reset-email", Limit: 3, Window: time.Hour}
 )
 
 // account is the check of the login attempts at email in organization
@@ -132,6 +134,22 @@ func errRateLimited(wait time.Duration) error {
 // rate limit of the client address in ctx.
 func (s *Service) LimitInvitation(ctx context.Context) error {
 	return s.limit(ctx, address(invitationByAddress, DeviceFrom(ctx).IP))
+}
+
+// LimitPasswordReset refuses a request for a password reset link beyond the
+// rate limits of the client address in ctx and of email, counting it
+// otherwise. email is counted whether it has accounts or not, and in
+// organization orgID (0 when none was named), so that a refusal tells
+// nothing about which emails have accounts.
+func (s *Service) LimitPasswordReset(ctx context.Context, orgID int, email string) error {
+	return s.limit(ctx, address(resetByAddress, DeviceFrom(ctx).IP),
+		ratelimit.Check{Rule: resetByEmail, Key: strconv.Itoa(orgID) + ":" + email})
+}
+
+// LimitResetToken refuses an attempt to use a password reset token beyond
+// the rate limit of the client address in ctx.
+func (s *Service) LimitResetToken(ctx context.Context) error {
+	return s.limit(ctx, address(resetByAddress, DeviceFrom(ctx).IP))
 }
 
 // Device describes the client a login comes from.
