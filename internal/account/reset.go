@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"roster/ent"
+	"roster/ent/organization"
 	"roster/ent/passwordreset"
 	"roster/ent/user"
 	"roster/internal/apierr"
@@ -44,10 +45,17 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, orgID 
 		return fmt.Errorf("find user: %w", err)
 	}
 	if len(users) == 0 {
-		// The same statements as for an account: a token, a delete that
-		// finds nothing, and a mail.
+		// As many statements as for an account: the organization read
+		// with the user, a token, the two writes of a link (deletes that
+		// find nothing here), and a mail.
+		if _, err := c.Organization.Query().Where(organization.ID(orgID)).All(sys); err != nil {
+			return err
+		}
 		_, hash, err := auth.NewToken()
 		if err != nil {
+			return err
+		}
+		if _, err := c.PasswordReset.Delete().Where(passwordreset.UserID(0)).Exec(sys); err != nil {
 			return err
 		}
 		if _, err := c.PasswordReset.Delete().Where(passwordreset.TokenHash(hash)).Exec(sys); err != nil {
