@@ -107,32 +107,44 @@ func TestPasswordResetExpires(t *testing.T) {
 }
 
 // TestPasswordResetTiming compares the time of requests for emails with
-// and without an account: they do the same work, so their medians stay
+// and without an account: they do the same work, so their times stay
 // within a tolerance.
 func TestPasswordResetTiming(t *testing.T) {
 	t.Parallel()
 	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
 		w := fixture.New(t, dbURL, "Acme")
 		svc := resetService(t, w, &clock{t: time.Now()})
-		const n = 15
+		const n = 25
 		var known, unknown []time.Duration
 		for i := range n {
 			u := w.Orgs[0].NewUser(t, fixture.Spec{})
 			// Alternate, each from an address of its own, so that neither
 			// side runs with a warmer cache or meets a rate limit.
-			known = append(known, request(t, w, svc, u.Email, fmt.Sprint("10.1.0.", i)))
-			unknown = append(unknown, request(t, w, svc, fmt.Sprintf("nobody%d@acme.test", i), fmt.Sprint("10.2.0.", i)))
+			// Which goes first alternates too.
+			k := func() { known = append(known, request(t, w, svc, u.Email, fmt.Sprint("10.1.0.", i))) }
+			un := func() {
+				unknown = append(unknown, request(t, w, svc, fmt.Sprintf("nobody%d@acme.test", i), fmt.Sprint("10.2.0.", i)))
+			}
+			if i%2 == 0 {
+				k()
+				un()
+			} else {
+				un()
+				k()
+			}
 		}
 		slices.Sort(known)
 		slices.Sort(unknown)
-		mk, mu := known[n/2], unknown[n/2]
-		t.Logf("median request: known email %v, unknown email %v", mk, mu)
-		// Tolerance: a quarter of the slower median, at least 2ms (the
-		// machine's noise); skipping the writes for an unknown email
-		// (about half the work) would exceed it.
-		tol := max(max(mk, mu)/4, 2*time.Millisecond)
+		// The lower quartile: the machine is shared, and load only ever
+		// adds time.
+		mk, mu := known[n/4], unknown[n/4]
+		t.Logf("lower quartile of requests: known email %v, unknown email %v (medians %v, %v)", mk, mu, known[n/2], unknown[n/2])
+		// Tolerance: a third of the slower median, at least 3ms (the
+		// noise of a shared machine); skipping the writes for an unknown
+		// email (about half the work) exceeds it.
+		tol := max(max(mk, mu)/3, 3*time.Millisecond)
 		if d := mk - mu; d > tol || -d > tol {
-			t.Errorf("medians differ by %v (known %v, unknown %v), more than %v", d, mk, mu, tol)
+			t.Errorf("times differ by %v (known %v, unknown %v), more than %v", d, mk, mu, tol)
 		}
 	})
 }
