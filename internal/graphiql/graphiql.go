@@ -124,6 +124,7 @@ var (
 		"react.production.min.js",
 		"react-dom.production.min.js",
 		"graphiql.min.js",
+		"graphql-ws.min.js",
 		"init.js",
 	}
 )
