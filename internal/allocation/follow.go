@@ -73,10 +73,10 @@ func (s *Service) Follow(ctx context.Context, broker pubsub.Broker) {
 				if err := json.Unmarshal(m.Payload, &ev); err != nil || ev.Org == 0 {
 					continue
 				}
-				// A status change to online or to an availability that
-				// may receive, or any other change of the user (capacity,
-				// role, status): eligibility may have grown.
-				if !ev.Status || ev.Row == nil || (ev.Row.Online && (ev.Row.Availability == "ONLINE" || ev.Row.Availability == "BUSY")) {
+				// A status change that leaves the user present and
+				// available: they may take queued work. Other changes
+				// (capacity, membership) move the queue at the next sweep.
+				if ev.Status && ev.Row != nil && ev.Row.Online && (ev.Row.Availability == "ONLINE" || ev.Row.Availability == "BUSY") {
 					drain(ev.Org)
 				}
 			}

@@ -329,6 +329,12 @@ func (s *Service) drainLogged(ctx context.Context, org int) {
 func (s *Service) Drain(ctx context.Context, org int) (int, error) {
 	ctx = system(ent.NewContext(context.WithoutCancel(ctx), nil))
 	ctx = ent.NewTxContext(ctx, nil)
+	// Most events find no queue: look before opening a transaction.
+	if waiting, err := s.client.Conversation.Query().
+		Where(conversation.OrganizationID(org), conversation.StateEQ(conversation.StateQueued)).
+		Exist(ctx); err != nil || !waiting {
+		return 0, err
+	}
 	n := 0
 	err := s.transact(ctx, func(ctx context.Context) error {
 		n = 0
@@ -456,6 +462,19 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 			if _, err := s.Sweep(ctx); err != nil {
 				s.log.WarnContext(ctx, "sweep allocation rules", "err", err)
+			}
+			// Queues an event did not move (a capacity or membership
+			// change) move now.
+			orgs, err := s.client.Conversation.Query().
+				Where(conversation.StateEQ(conversation.StateQueued)).
+				Unique(true).
+				Select(conversation.FieldOrganizationID).
+				Ints(system(ctx))
+			if err != nil {
+				s.log.WarnContext(ctx, "find queues", "err", err)
+			}
+			for _, org := range orgs {
+				s.drainLogged(ctx, org)
 			}
 		}
 	}
