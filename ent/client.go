@@ -14,6 +14,7 @@ import (
 	"roster/ent/agentload"
 	"roster/ent/allocationsettings"
 	"roster/ent/apikey"
+	"roster/ent/auditevent"
 	"roster/ent/channel"
 	"roster/ent/connection"
 	"roster/ent/conversation"
@@ -46,6 +47,8 @@ type Client struct {
 	AllocationSettings *AllocationSettingsClient
 	// ApiKey is the client for interacting with the ApiKey builders.
 	ApiKey *ApiKeyClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Channel is the client for interacting with the Channel builders.
 	Channel *ChannelClient
 	// Connection is the client for interacting with the Connection builders.
@@ -86,6 +89,7 @@ func (c *Client) init() {
 	c.AgentLoad = NewAgentLoadClient(c.config)
 	c.AllocationSettings = NewAllocationSettingsClient(c.config)
 	c.ApiKey = NewApiKeyClient(c.config)
+	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Channel = NewChannelClient(c.config)
 	c.Connection = NewConnectionClient(c.config)
 	c.Conversation = NewConversationClient(c.config)
@@ -202,6 +206,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AgentLoad:          NewAgentLoadClient(cfg),
 		AllocationSettings: NewAllocationSettingsClient(cfg),
 		ApiKey:             NewApiKeyClient(cfg),
+		AuditEvent:         NewAuditEventClient(cfg),
 		Channel:            NewChannelClient(cfg),
 		Connection:         NewConnectionClient(cfg),
 		Conversation:       NewConversationClient(cfg),
@@ -237,6 +242,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AgentLoad:          NewAgentLoadClient(cfg),
 		AllocationSettings: NewAllocationSettingsClient(cfg),
 		ApiKey:             NewApiKeyClient(cfg),
+		AuditEvent:         NewAuditEventClient(cfg),
 		Channel:            NewChannelClient(cfg),
 		Connection:         NewConnectionClient(cfg),
 		Conversation:       NewConversationClient(cfg),
@@ -279,9 +285,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.Channel, c.Connection,
-		c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail, c.MfaChallenge,
-		c.Organization, c.PasswordReset, c.Role, c.Session, c.User,
+		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.AuditEvent, c.Channel,
+		c.Connection, c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail,
+		c.MfaChallenge, c.Organization, c.PasswordReset, c.Role, c.Session, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -291,9 +297,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.Channel, c.Connection,
-		c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail, c.MfaChallenge,
-		c.Organization, c.PasswordReset, c.Role, c.Session, c.User,
+		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.AuditEvent, c.Channel,
+		c.Connection, c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail,
+		c.MfaChallenge, c.Organization, c.PasswordReset, c.Role, c.Session, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -308,6 +314,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AllocationSettings.mutate(ctx, m)
 	case *ApiKeyMutation:
 		return c.ApiKey.mutate(ctx, m)
+	case *AuditEventMutation:
+		return c.AuditEvent.mutate(ctx, m)
 	case *ChannelMutation:
 		return c.Channel.mutate(ctx, m)
 	case *ConnectionMutation:
@@ -786,6 +794,140 @@ func (c *ApiKeyClient) mutate(ctx context.Context, m *ApiKeyMutation) (Value, er
 		return (&ApiKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ApiKey mutation op: %q", m.Op())
+	}
+}
+
+// AuditEventClient is a client for the AuditEvent schema.
+type AuditEventClient struct {
+	config
+}
+
+// NewAuditEventClient returns a client for the AuditEvent from the given config.
+func NewAuditEventClient(c config) *AuditEventClient {
+	return &AuditEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditevent.Hooks(f(g(h())))`.
+func (c *AuditEventClient) Use(hooks ...Hook) {
+	c.hooks.AuditEvent = append(c.hooks.AuditEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditevent.Intercept(f(g(h())))`.
+func (c *AuditEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditEvent = append(c.inters.AuditEvent, interceptors...)
+}
+
+// Create returns a builder for creating a AuditEvent entity.
+func (c *AuditEventClient) Create() *AuditEventCreate {
+	mutation := newAuditEventMutation(c.config, OpCreate)
+	return &AuditEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditEvent entities.
+func (c *AuditEventClient) CreateBulk(builders ...*AuditEventCreate) *AuditEventCreateBulk {
+	return &AuditEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditEventClient) MapCreateBulk(slice any, setFunc func(*AuditEventCreate, int)) *AuditEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditEventCreateBulk{err: fmt.Errorf("calling to AuditEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditEvent.
+func (c *AuditEventClient) Update() *AuditEventUpdate {
+	mutation := newAuditEventMutation(c.config, OpUpdate)
+	return &AuditEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditEventClient) UpdateOne(_m *AuditEvent) *AuditEventUpdateOne {
+	mutation := newAuditEventMutation(c.config, OpUpdateOne, withAuditEvent(_m))
+	return &AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditEventClient) UpdateOneID(id int) *AuditEventUpdateOne {
+	mutation := newAuditEventMutation(c.config, OpUpdateOne, withAuditEventID(id))
+	return &AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditEvent.
+func (c *AuditEventClient) Delete() *AuditEventDelete {
+	mutation := newAuditEventMutation(c.config, OpDelete)
+	return &AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditEventClient) DeleteOne(_m *AuditEvent) *AuditEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditEventClient) DeleteOneID(id int) *AuditEventDeleteOne {
+	builder := c.Delete().Where(auditevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditEventDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditEvent.
+func (c *AuditEventClient) Query() *AuditEventQuery {
+	return &AuditEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditEvent entity by its id.
+func (c *AuditEventClient) Get(ctx context.Context, id int) (*AuditEvent, error) {
+	return c.Query().Where(auditevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditEventClient) GetX(ctx context.Context, id int) *AuditEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditEventClient) Hooks() []Hook {
+	hooks := c.hooks.AuditEvent
+	return append(hooks[:len(hooks):len(hooks)], auditevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditEventClient) Interceptors() []Interceptor {
+	return c.inters.AuditEvent
+}
+
+func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -3318,13 +3460,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AgentLoad, AllocationSettings, ApiKey, Channel, Connection, Conversation,
-		Division, Instance, Invitation, Mail, MfaChallenge, Organization,
+		AgentLoad, AllocationSettings, ApiKey, AuditEvent, Channel, Connection,
+		Conversation, Division, Instance, Invitation, Mail, MfaChallenge, Organization,
 		PasswordReset, Role, Session, User []ent.Hook
 	}
 	inters struct {
-		AgentLoad, AllocationSettings, ApiKey, Channel, Connection, Conversation,
-		Division, Instance, Invitation, Mail, MfaChallenge, Organization,
+		AgentLoad, AllocationSettings, ApiKey, AuditEvent, Channel, Connection,
+		Conversation, Division, Instance, Invitation, Mail, MfaChallenge, Organization,
 		PasswordReset, Role, Session, User []ent.Interceptor
 	}
 )

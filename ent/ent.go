@@ -10,6 +10,7 @@ import (
 	"roster/ent/agentload"
 	"roster/ent/allocationsettings"
 	"roster/ent/apikey"
+	"roster/ent/auditevent"
 	"roster/ent/channel"
 	"roster/ent/connection"
 	"roster/ent/conversation"
@@ -91,6 +92,7 @@ func checkColumn(t, c string) error {
 			agentload.Table:          agentload.ValidColumn,
 			allocationsettings.Table: allocationsettings.ValidColumn,
 			apikey.Table:             apikey.ValidColumn,
+			auditevent.Table:         auditevent.ValidColumn,
 			channel.Table:            channel.ValidColumn,
 			connection.Table:         connection.ValidColumn,
 			conversation.Table:       conversation.ValidColumn,

@@ -52,6 +52,9 @@ func main() {
 
 // enumValues describes the values of the enums ent generates.
 var enumValues = map[string]string{
+	"AuditActorType.USER":                 "A user, through a session.",
+	"AuditActorType.API_KEY":              "An API key.",
+	"AuditActorType.SYSTEM":               "The server itself: a background job, or a client not logged in yet.",
 	"Availability.ONLINE":                 "Available to take chats.",
 	"Availability.BUSY":                   "Working, but not taking new chats.",
 	"Availability.AWAY":                   "Away for a while.",
@@ -100,6 +103,7 @@ var orderValues = map[string]string{
 // typeDescriptions describes the types entgql describes only with its own
 // boilerplate ("Plan is enum for the field plan").
 var typeDescriptions = map[string]string{
+	"AuditActorType":         "Who acted in an audit entry.",
 	"Availability":           "Whether a user takes chats, as they chose.",
 	"BuiltinRole":            "Which of the built-in roles a role is.",
 	"ChannelConnectionState": "Whether a channel is connected to its provider.",

@@ -18,6 +18,8 @@ type Tx struct {
 	AllocationSettings *AllocationSettingsClient
 	// ApiKey is the client for interacting with the ApiKey builders.
 	ApiKey *ApiKeyClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Channel is the client for interacting with the Channel builders.
 	Channel *ChannelClient
 	// Connection is the client for interacting with the Connection builders.
@@ -178,6 +180,7 @@ func (tx *Tx) init() {
 	tx.AgentLoad = NewAgentLoadClient(tx.config)
 	tx.AllocationSettings = NewAllocationSettingsClient(tx.config)
 	tx.ApiKey = NewApiKeyClient(tx.config)
+	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Channel = NewChannelClient(tx.config)
 	tx.Connection = NewConnectionClient(tx.config)
 	tx.Conversation = NewConversationClient(tx.config)

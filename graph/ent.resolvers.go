@@ -63,6 +63,9 @@ func (r *roleResolver) Users(ctx context.Context, obj *ent.Role, after *entgql.C
 	return obj.Users(ctx, after, first, before, last, orderBy, where)
 }
 
+// AuditEvent returns AuditEventResolver implementation.
+func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
+
 // Division returns DivisionResolver implementation.
 func (r *Resolver) Division() DivisionResolver { return &divisionResolver{r} }
 
@@ -92,6 +95,7 @@ func (r *Resolver) UpdateDivisionInput() UpdateDivisionInputResolver {
 func (r *Resolver) UpdateUserInput() UpdateUserInputResolver { return &updateUserInputResolver{r} }
 
 type (
+	auditEventResolver          struct{ *Resolver }
 	divisionResolver            struct{ *Resolver }
 	queryResolver               struct{ *Resolver }
 	roleResolver                struct{ *Resolver }

@@ -15,6 +15,7 @@ import (
 	"roster/graph/model"
 	"roster/internal/allocation"
 	"roster/internal/apierr"
+	"roster/internal/audit"
 	"roster/internal/auth"
 	"roster/internal/phone"
 	"roster/internal/presence"
@@ -25,6 +26,11 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 )
+
+// Changes is the resolver for the changes field.
+func (r *auditEventResolver) Changes(ctx context.Context, obj *ent.AuditEvent) (map[string]any, error) {
+	return audit.Changes(obj)
+}
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
@@ -381,6 +387,31 @@ func (r *queryResolver) AllocationWorkload(ctx context.Context) (*model.Allocati
 	return &model.AllocationWorkload{Agents: agents, Divisions: divisions}, nil
 }
 
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], where *audit.Filter) (*ent.AuditEventConnection, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.Allowed(v); err != nil {
+		return nil, err
+	}
+	return r.db(ctx).AuditEvent.Query().Where(where.Predicates()...).
+		Paginate(pageContext(ctx), after, r.page(first, last), before, last, ent.WithAuditEventOrder(audit.NewestFirst))
+}
+
+// VerifyAuditChain is the resolver for the verifyAuditChain field.
+func (r *queryResolver) VerifyAuditChain(ctx context.Context) (*audit.Verification, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.Allowed(v); err != nil {
+		return nil, err
+	}
+	return audit.Verify(ctx, r.db(ctx), v.OrganizationID)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 	v, err := auth.Require(ctx)
@@ -459,6 +490,15 @@ func (r *queryResolver) PresenceSummary(ctx context.Context, divisionID *int) (*
 func (r *sessionResolver) Current(ctx context.Context, obj *ent.Session) (bool, error) {
 	v := viewer.FromContext(ctx)
 	return v != nil && v.SessionID == obj.ID, nil
+}
+
+// AuditEventAdded is the resolver for the auditEventAdded field.
+func (r *subscriptionResolver) AuditEventAdded(ctx context.Context) (<-chan *ent.AuditEvent, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return audit.Subscribe(ctx, v, r.client, r.hub.Broker())
 }
 
 // UserStatusChanged is the resolver for the userStatusChanged field.

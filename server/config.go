@@ -50,6 +50,7 @@ type config struct {
 	AvatarDir        string
 	AvatarMaxBytes   int64
 	ArchiveRetention time.Duration
+	AuditRetention   time.Duration
 	PurgeInterval    time.Duration
 
 	// Passwords hashes passwords: productionPasswords, unless a test asks
@@ -178,6 +179,8 @@ var settings = []setting{
 		}},
 	{flag: "archive-retention", env: "ROSTER_ARCHIVE_RETENTION", def: "720h", usage: "how long an archived user can be restored before being deleted for good",
 		set: func(c *config, v string) (err error) { c.ArchiveRetention, err = positiveDuration(v); return err }},
+	{flag: "audit-retention", env: "ROSTER_AUDIT_RETENTION", def: "8760h", usage: "how long audit log entries are kept before the purge job deletes them",
+		set: func(c *config, v string) (err error) { c.AuditRetention, err = positiveDuration(v); return err }},
 	{flag: "purge-interval", env: "ROSTER_PURGE_INTERVAL", def: "1h", usage: "how often users past the archive retention, and expired sessions, are deleted",
 		set: func(c *config, v string) (err error) { c.PurgeInterval, err = positiveDuration(v); return err }},
 	{flag: "max-depth", env: "ROSTER_MAX_DEPTH", def: "10", usage: "deepest nesting of fields in an operation (0: no limit)",

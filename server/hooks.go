@@ -5,6 +5,7 @@ import (
 
 	"roster/ent"
 	"roster/internal/account"
+	"roster/internal/audit"
 	"roster/internal/metrics"
 	"roster/internal/pubsub"
 	"roster/internal/realtime"
@@ -15,6 +16,10 @@ import (
 // registered by ent/runtime (imported in run.go). Call it before anything
 // uses client in the background: hooks are not added to a client in use.
 func registerHooks(client *ent.Client, accounts *account.Service, broker pubsub.Broker, m *metrics.Metrics, log *slog.Logger) {
+	// Every change of account data appends an entry to its
+	// organization's audit log, in its transaction. First, so that what
+	// the hooks below do around a change belongs to the change's entry.
+	audit.Register(client, broker, log)
 	// A user created without a password is invited, in the transaction
 	// that creates them.
 	accounts.InviteOnCreate(client)

@@ -28,6 +28,7 @@ import (
 	"roster/internal/access"
 	"roster/internal/account"
 	"roster/internal/apierr"
+	"roster/internal/audit"
 	"roster/internal/auth"
 	"roster/internal/avatar"
 	"roster/internal/graphiql"
@@ -220,8 +221,11 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.Hijack()
 }
 
-// logRequests writes one line per request: what it was, how long it took,
-// how many SQL statements it ran, and how it ended. It never logs bodies,
+// logRequests writes one line per request: its ID, what it was, how long it
+// took, how many SQL statements it ran, and how it ended. The request ID
+// (the client's X-Request-ID when it is a short token, else a new one) is
+// sent back in X-Request-ID and recorded, with the client's address and
+// User-Agent, in the audit entries the request writes. It never logs bodies,
 // variables or headers, so no password or token reaches the log.
 //
 // GraphQL requests over HTTP are measured in m too, by operation type and
@@ -233,6 +237,13 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 		var sql store.Counter
 		ctx := context.WithValue(r.Context(), requestKey{}, req)
 		ctx = store.WithCounter(ctx, &sql)
+		id := r.Header.Get("X-Request-ID")
+		if !audit.ValidRequestID(id) {
+			id = audit.NewRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		dev := auth.DeviceOf(r)
+		ctx = audit.WithClient(ctx, audit.Client{Address: dev.IP, UserAgent: dev.UserAgent, RequestID: id})
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		elapsed := time.Since(start)
@@ -250,6 +261,7 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 			outcome = http.StatusText(rec.status)
 		}
 		attrs := []slog.Attr{
+			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),

@@ -420,6 +420,10 @@ func mxRows() []mxRow {
 		{field: "organization", doc: "any viewer", rule: mxAnyViewer, self: true, call: op(`{ organization { id } }`, nil)},
 		{field: "users", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
 			call: op(`{ users(first: 100) { edges { node { id } } } }`, nil), seen: inEdges(userIDs)},
+		{field: "auditEvents", doc: "VIEW_AUDIT_LOG, their org's entries", rule: mxManageOr(viewer.ViewAuditLog, false, mxFiltered), self: true,
+			call: op(`{ auditEvents(first: 100) { edges { node { id } } } }`, nil)},
+		{field: "verifyAuditChain", doc: "VIEW_AUDIT_LOG, their org's log", rule: mxManageOr(viewer.ViewAuditLog, false, mxFiltered), self: true,
+			call: op(`{ verifyAuditChain { intact } }`, nil)},
 		{field: "mySessions", doc: "any viewer, their own", rule: mxAnyViewer, self: true, call: op(`{ mySessions { id current } }`, nil),
 			seen: func(_ *mxFixture, _ mxTarget, v json.RawMessage) bool {
 				return strings.Contains(string(v), `"current":true`)
@@ -557,6 +561,31 @@ func mxRows() []mxRow {
 					}
 					_ = json.Unmarshal(p, &ev)
 					return ev.Data.UserChanged.UserID, ev.Data.UserChanged.Version
+				},
+			}},
+
+		{field: "auditEventAdded", doc: "VIEW_AUDIT_LOG, their org's entries", rule: mxManageOr(viewer.ViewAuditLog, false, mxFiltered),
+			sub: &mxSubscription{
+				query: `subscription { auditEventAdded { targetID changes } }`,
+				change: func(t *testing.T, f *mxFixture, u *mxUser) int {
+					n := int(f.seq.Add(1))
+					f.admins[u.org].do(t, `mutation($u: ID!, $n: String!) { updateUser(id: $u, input: {lastName: $n}) { id } }`,
+						vars{"u": u.gid(), "n": fmt.Sprintf("Changed%d", n)}).decode(t, &struct{}{})
+					return n
+				},
+				event: func(p json.RawMessage) (string, int) {
+					var ev struct {
+						Data struct {
+							AuditEventAdded struct {
+								TargetID string
+								Changes  map[string]map[string]any
+							}
+						}
+					}
+					_ = json.Unmarshal(p, &ev)
+					after, _ := ev.Data.AuditEventAdded.Changes["last_name"]["after"].(string)
+					n, _ := strconv.Atoi(strings.TrimPrefix(after, "Changed"))
+					return ev.Data.AuditEventAdded.TargetID, n
 				},
 			}},
 
@@ -1367,6 +1396,9 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 				default:
 					return users, fmt.Errorf("got %s %s", m.Type, m.Payload)
 				}
+				if code := mxRefusal(m.Payload); code != "" {
+					return users, mxRefused(code)
+				}
 				id, v := r.sub.event(m.Payload)
 				if id == f.sentinels[fd.v.org()].gid() && v >= version {
 					return users, nil
@@ -1390,11 +1422,16 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 	// The server does not acknowledge a subscription: change the sentinels
 	// until every subscription has heard of its own.
 	ready := make([]bool, len(feeds))
+	refused := map[mxActor]string{} // the code a subscription was refused with
 	for deadline := time.Now().Add(30 * time.Second); slices.Contains(ready, false); {
 		versions := changeSentinels()
 		for i, fd := range feeds {
 			if !ready[i] {
 				_, err := await(fd, versions[fd.v.org()], 500*time.Millisecond)
+				if code, ok := err.(mxRefused); ok {
+					refused[fd.v.kind] = string(code)
+					err = nil
+				}
 				ready[i] = err == nil
 				if err != nil && time.Now().After(deadline) {
 					t.Fatalf("the subscription of %s did not start: %v", mxActorNames[fd.v.kind], err)
@@ -1408,8 +1445,13 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 		r.sub.change(t, f, f.users[x])
 		versions := changeSentinels()
 		for _, fd := range feeds {
-			users, err := await(fd, versions[fd.v.org()], 15*time.Second)
 			seen := got[fd.v.kind]
+			if code, ok := refused[fd.v.kind]; ok {
+				seen[x] = code
+				got[fd.v.kind] = seen
+				continue
+			}
+			users, err := await(fd, versions[fd.v.org()], 15*time.Second)
 			switch {
 			case err != nil:
 				seen[x] = err.Error()
@@ -1439,6 +1481,23 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 			}
 		})
 	}
+}
+
+// mxRefused is the code a subscription was refused with.
+type mxRefused string
+
+func (c mxRefused) Error() string { return string(c) }
+
+// mxRefusal returns the code of the error a subscription's message
+// carries, or "" for an event.
+func mxRefusal(payload json.RawMessage) string {
+	var p struct {
+		Errors []struct{ Extensions struct{ Code string } }
+	}
+	if json.Unmarshal(payload, &p) != nil || len(p.Errors) == 0 {
+		return ""
+	}
+	return p.Errors[0].Extensions.Code
 }
 
 // mxReader hands the messages of conn over a channel, closed when the

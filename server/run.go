@@ -94,6 +94,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}, log)
 	accounts := account.New(db.Client, authn, account.Options{
 		Retention:        cfg.ArchiveRetention,
+		AuditRetention:   cfg.AuditRetention,
 		InvitationTTL:    cfg.InvitationTTL,
 		PasswordResetTTL: cfg.PasswordResetTTL,
 		PublicURL:        cfg.PublicURL,

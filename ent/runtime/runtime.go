@@ -7,6 +7,7 @@ import (
 	"roster/ent/agentload"
 	"roster/ent/allocationsettings"
 	"roster/ent/apikey"
+	"roster/ent/auditevent"
 	"roster/ent/channel"
 	"roster/ent/connection"
 	"roster/ent/conversation"
@@ -141,6 +142,45 @@ func init() {
 	apikeyDescPermissions := apikeyFields[3].Descriptor()
 	// apikey.DefaultPermissions holds the default value on creation for the permissions field.
 	apikey.DefaultPermissions = apikeyDescPermissions.Default.([]viewer.Permission)
+	auditevent.Policy = privacy.NewPolicies(schema.AuditEvent{})
+	auditevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	auditeventFields := schema.AuditEvent{}.Fields()
+	_ = auditeventFields
+	// auditeventDescActorLabel is the schema descriptor for actor_label field.
+	auditeventDescActorLabel := auditeventFields[4].Descriptor()
+	// auditevent.DefaultActorLabel holds the default value on creation for the actor_label field.
+	auditevent.DefaultActorLabel = auditeventDescActorLabel.Default.(string)
+	// auditeventDescTargetLabel is the schema descriptor for target_label field.
+	auditeventDescTargetLabel := auditeventFields[8].Descriptor()
+	// auditevent.DefaultTargetLabel holds the default value on creation for the target_label field.
+	auditevent.DefaultTargetLabel = auditeventDescTargetLabel.Default.(string)
+	// auditeventDescChanges is the schema descriptor for changes field.
+	auditeventDescChanges := auditeventFields[9].Descriptor()
+	// auditevent.DefaultChanges holds the default value on creation for the changes field.
+	auditevent.DefaultChanges = auditeventDescChanges.Default.(string)
+	// auditeventDescClientAddress is the schema descriptor for client_address field.
+	auditeventDescClientAddress := auditeventFields[10].Descriptor()
+	// auditevent.DefaultClientAddress holds the default value on creation for the client_address field.
+	auditevent.DefaultClientAddress = auditeventDescClientAddress.Default.(string)
+	// auditeventDescUserAgent is the schema descriptor for user_agent field.
+	auditeventDescUserAgent := auditeventFields[11].Descriptor()
+	// auditevent.DefaultUserAgent holds the default value on creation for the user_agent field.
+	auditevent.DefaultUserAgent = auditeventDescUserAgent.Default.(string)
+	// auditeventDescRequestID is the schema descriptor for request_id field.
+	auditeventDescRequestID := auditeventFields[12].Descriptor()
+	// auditevent.DefaultRequestID holds the default value on creation for the request_id field.
+	auditevent.DefaultRequestID = auditeventDescRequestID.Default.(string)
+	// auditeventDescCreatedAt is the schema descriptor for created_at field.
+	auditeventDescCreatedAt := auditeventFields[13].Descriptor()
+	// auditevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	auditevent.DefaultCreatedAt = auditeventDescCreatedAt.Default.(func() time.Time)
 	channelMixin := schema.Channel{}.Mixin()
 	channel.Policy = privacy.NewPolicies(channelMixin[1], schema.Channel{})
 	channel.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -43,7 +43,8 @@ func DenyIfNoViewer() privacy.QueryMutationRule {
 
 // Visibility is what decides which users a viewer may read: their
 // organization and, for a viewer confined to their divisions (a supervisor
-// with ASSIGNED_DIVISIONS chat access), who they are. The privacy rules of
+// with ASSIGNED_DIVISIONS chat access), who they are; and whether they may
+// read the organization's audit log. The privacy rules of
 // users filter by it, and subscriptions share one run only between viewers
 // of equal visibility (its Key), so both follow the same rule.
 type Visibility struct {
@@ -53,6 +54,9 @@ type Visibility struct {
 	// they see themselves and the users who share a division with them.
 	// Zero for a viewer who sees the whole organization.
 	Member int
+	// AuditLog is whether the viewer may read the audit log
+	// (VIEW_AUDIT_LOG).
+	AuditLog bool
 }
 
 // VisibilityOf returns what viewer v may see, and false when v is nil.
@@ -60,7 +64,7 @@ func VisibilityOf(v *viewer.Viewer) (Visibility, bool) {
 	if v == nil {
 		return Visibility{}, false
 	}
-	vis := Visibility{Organization: v.OrganizationID}
+	vis := Visibility{Organization: v.OrganizationID, AuditLog: v.Can(viewer.ViewAuditLog)}
 	if v.DivisionScoped {
 		vis.Member = v.UserID
 	}
@@ -69,10 +73,14 @@ func VisibilityOf(v *viewer.Viewer) (Visibility, bool) {
 
 // Key returns a string equal for equal visibilities.
 func (vis Visibility) Key() string {
+	key := fmt.Sprintf("org:%d", vis.Organization)
 	if vis.Member != 0 {
-		return fmt.Sprintf("org:%d:member:%d", vis.Organization, vis.Member)
+		key += fmt.Sprintf(":member:%d", vis.Member)
 	}
-	return fmt.Sprintf("org:%d", vis.Organization)
+	if vis.AuditLog {
+		key += ":audit"
+	}
+	return key
 }
 
 // users returns the predicate of the users vis covers within its
@@ -112,7 +120,7 @@ func Narrowed(before, after *viewer.Viewer) bool {
 	}
 	b, _ := VisibilityOf(before)
 	a, _ := VisibilityOf(after)
-	return a != b && a.Member != 0
+	return a.Member != b.Member && a.Member != 0
 }
 
 // tenantFilter is implemented by the entql filters of every entity that
@@ -212,6 +220,16 @@ func AllowIfCan(p viewer.Permission) privacy.MutationRule {
 	return privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
 		if viewer.FromContext(ctx).Can(p) {
 			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// DenyUnlessCan denies a query to a viewer without permission p.
+func DenyUnlessCan(p viewer.Permission) privacy.QueryRule {
+	return privacy.QueryRuleFunc(func(ctx context.Context, _ ent.Query) error {
+		if !viewer.FromContext(ctx).Can(p) {
+			return privacy.Denyf("missing permission %s", p)
 		}
 		return privacy.Skip
 	})

@@ -19,7 +19,9 @@ import (
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/internal/apierr"
+	"roster/internal/audit"
 	"roster/internal/auth"
+	"roster/internal/store"
 	"roster/internal/viewer"
 )
 
@@ -35,6 +37,9 @@ type Service struct {
 type Options struct {
 	// Retention is how long an archived user can be restored.
 	Retention time.Duration
+	// AuditRetention is how long audit entries are kept; 0 keeps them
+	// forever.
+	AuditRetention time.Duration
 	// InvitationTTL is how long an invitation link works.
 	InvitationTTL time.Duration
 	// PasswordResetTTL is how long a password reset link works.
@@ -136,14 +141,23 @@ func canManageUsers(ctx context.Context) error {
 }
 
 // Purge deletes what is past keeping: users archived longer than the
-// retention period, and expired sessions, invitations, challenges and old
+// retention period (each recorded as user.purge in the audit log), audit
+// entries older than their retention, and expired sessions, invitations, challenges and old
 // sent mails. It returns how many users it deleted.
 func (s *Service) Purge(ctx context.Context) (int, error) {
-	ctx = viewer.NewSystemContext(ctx)
+	ctx = audit.WithActor(viewer.NewSystemContext(ctx), audit.Job(audit.PurgeJob))
 	now := s.now()
-	n, err := s.client.User.Delete().Where(user.StatusEQ(user.StatusArchived), user.ArchivedAtLT(now.Add(-s.opts.Retention))).Exec(ctx)
+	// The users deleted and their audit entries commit together.
+	var n int
+	err := store.Transact(ctx, s.client, func(ctx context.Context) (err error) {
+		n, err = ent.FromContext(ctx).User.Delete().Where(user.StatusEQ(user.StatusArchived), user.ArchivedAtLT(now.Add(-s.opts.Retention))).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("purge archived users: %w", err)
+	}
+	if _, err := audit.Purge(ctx, s.client, s.opts.AuditRetention); err != nil {
+		return n, fmt.Errorf("purge old audit entries: %w", err)
 	}
 	if _, err := s.client.Session.Delete().Where(session.ExpiresAtLT(now)).Exec(ctx); err != nil {
 		return n, fmt.Errorf("purge expired sessions: %w", err)

@@ -19,12 +19,15 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"roster/ent"
+	"roster/ent/auditevent"
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
 	"roster/ent/user"
 	"roster/internal/apierr"
+	"roster/internal/audit"
 	"roster/internal/ratelimit"
+	"roster/internal/store"
 	"roster/internal/viewer"
 )
 
@@ -212,8 +215,10 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 	switch {
 	case len(matches) == 0 && d.RetryAfter > 0:
 		// The attempt may have been meant for an account not tried.
+		s.recordFailedLogins(ctx, candidates, "rate limited")
 		return nil, nil, errRateLimited(d.RetryAfter)
 	case len(matches) == 0:
+		s.recordFailedLogins(ctx, candidates, "wrong password")
 		return nil, nil, errBadCredentials
 	case len(matches) > 1:
 		return nil, nil, apierr.Input("organizationID", "these credentials open accounts in %d organizations: say which one", len(matches))
@@ -230,6 +235,34 @@ func (s *Service) Login(ctx context.Context, email, pw string, organizationID in
 	}
 	sess, err := s.open(ctx, u, dev)
 	return sess, nil, err
+}
+
+// recordFailedLogins appends a failed login to the audit log of each
+// account an attempt was refused for, in a transaction of its own: the
+// operation's rolls back, and the failure must stay recorded, like the
+// rate-limit counts. An email with no account records nothing.
+func (s *Service) recordFailedLogins(ctx context.Context, candidates []*ent.User, reason string) {
+	if len(candidates) == 0 {
+		return
+	}
+	// Leave the operation's transaction out of the context.
+	own := ent.NewContext(ent.NewTxContext(ctx, nil), nil)
+	err := store.Transact(own, s.client, func(ctx context.Context) error {
+		for _, u := range candidates {
+			if _, err := audit.Append(ctx, ent.FromContext(ctx), audit.Entry{
+				Organization: u.OrganizationID, Action: "login.failed",
+				TargetType: ent.TypeUser, TargetID: u.ID, TargetLabel: u.Email,
+				Changes: map[string]any{"reason": map[string]any{"after": reason}},
+				Actor:   &audit.Actor{Type: auditevent.ActorTypeSystem, Label: "anonymous"},
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "record failed login", "err", err)
+	}
 }
 
 // authenticating returns the context in which the service recognises
@@ -269,6 +302,14 @@ func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, 
 		Save(authenticating(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
+	}
+	if _, err := audit.Append(ctx, s.db(ctx), audit.Entry{
+		Organization: u.OrganizationID, Action: "login.succeeded",
+		TargetType: ent.TypeUser, TargetID: u.ID, TargetLabel: u.Email,
+		Changes: map[string]any{"session": map[string]any{"after": sess.ID}},
+		Actor:   &audit.Actor{Type: auditevent.ActorTypeUser, ID: u.ID, Label: u.Email},
+	}); err != nil {
+		return nil, err
 	}
 	v := ViewerOf(u, sess.ID)
 	v.ExpiresAt = sess.ExpiresAt

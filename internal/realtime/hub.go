@@ -37,6 +37,7 @@ type Hub struct {
 	mu      sync.Mutex
 	subs    map[int]map[*subscription]struct{} // by organization
 	sockets map[int]map[*Socket]struct{}       // by session
+	broker  pubsub.Broker
 }
 
 // Viewers returns the viewers of sessions as they are now, by session,
@@ -69,10 +70,21 @@ type Meter interface {
 // Start.
 func (h *Hub) Measure(m Meter) { h.meter = m }
 
+// Broker returns the broker the hub was started with (nil before Start),
+// for the subscriptions that follow a topic of their own.
+func (h *Hub) Broker() pubsub.Broker {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.broker
+}
+
 // Start subscribes to the broker's events, at once, and hands them to the
 // subscriptions until ctx is done: no event published after Start returns
 // is missed.
 func (h *Hub) Start(ctx context.Context, broker pubsub.Broker) {
+	h.mu.Lock()
+	h.broker = broker
+	h.mu.Unlock()
 	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles)
 	go func() {
 		defer cancel()

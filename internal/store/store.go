@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,9 @@ import (
 	_ "modernc.org/sqlite" // the embedded SQLite driver
 
 	"roster/ent"
+	"roster/ent/role"
 	"roster/internal/ratelimit"
+	"roster/internal/viewer"
 )
 
 // DefaultURL is the database used when none is configured.
@@ -74,6 +77,9 @@ func Open(ctx context.Context, rawURL string, opts ...ent.Option) (*DB, error) {
 	err = client.Schema.Create(ctx)
 	if err == nil {
 		err = ratelimit.Migrate(ctx, drv)
+	}
+	if err == nil {
+		err = completeAdminRoles(ctx, client)
 	}
 	migrating.Unlock()
 	if err != nil {
@@ -164,4 +170,24 @@ func SQLiteFile(rawURL string) string {
 		return path
 	}
 	return abs
+}
+
+// completeAdminRoles gives the Admin role of every organization the
+// permissions added since it was created (VIEW_AUDIT_LOG…): the Admin role
+// always holds every permission.
+func completeAdminRoles(ctx context.Context, client *ent.Client) error {
+	sys := viewer.NewSystemContext(ctx)
+	admins, err := client.Role.Query().Where(role.BuiltinEQ(role.BuiltinAdmin)).All(sys)
+	if err != nil {
+		return fmt.Errorf("read admin roles: %w", err)
+	}
+	for _, r := range admins {
+		if slices.Equal(r.Permissions, viewer.AllPermissions) {
+			continue
+		}
+		if err := client.Role.UpdateOneID(r.ID).SetPermissions(viewer.AllPermissions).Exec(sys); err != nil {
+			return fmt.Errorf("complete the permissions of admin role %d: %w", r.ID, err)
+		}
+	}
+	return nil
 }

@@ -33,10 +33,12 @@ const (
 	ManageAllocation Permission = "MANAGE_ALLOCATION"
 	// ManageAPIKeys lets admins create, list and revoke API keys.
 	ManageAPIKeys Permission = "MANAGE_API_KEYS"
+	// ViewAuditLog lets admins read the audit log and follow it live.
+	ViewAuditLog Permission = "VIEW_AUDIT_LOG"
 )
 
 // AllPermissions lists every permission in a stable order.
-var AllPermissions = []Permission{ManageUsers, ManageDivisions, ManageChannels, Broadcast, ViewAllChats, ViewReports, ManageConversations, AssignConversations, ManageAllocation, ManageAPIKeys}
+var AllPermissions = []Permission{ManageUsers, ManageDivisions, ManageChannels, Broadcast, ViewAllChats, ViewReports, ManageConversations, AssignConversations, ManageAllocation, ManageAPIKeys, ViewAuditLog}
 
 // Valid reports whether p is a known permission.
 func (p Permission) Valid() bool { return slices.Contains(AllPermissions, p) }
@@ -110,4 +112,19 @@ func NewSystemContext(ctx context.Context) context.Context {
 func IsSystem(ctx context.Context) bool {
 	b, _ := ctx.Value(systemKey{}).(bool)
 	return b
+}
+
+type auditPurgeKey struct{}
+
+// NewAuditPurgeContext returns a system context in which the purge job
+// deletes audit entries past retention: the only deletion of them the
+// privacy rules allow.
+func NewAuditPurgeContext(ctx context.Context) context.Context {
+	return context.WithValue(NewSystemContext(ctx), auditPurgeKey{}, true)
+}
+
+// IsAuditPurge reports whether ctx was made by NewAuditPurgeContext.
+func IsAuditPurge(ctx context.Context) bool {
+	b, _ := ctx.Value(auditPurgeKey{}).(bool)
+	return b && IsSystem(ctx)
 }
