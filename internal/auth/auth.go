@@ -290,25 +290,33 @@ func (s *Service) open(ctx context.Context, u *ent.User, dev Device) (*Session, 
 		return nil, err
 	}
 	now := s.now()
-	sess, err := s.db(ctx).Session.Create().
-		SetOrganizationID(u.OrganizationID).
-		SetUserID(u.ID).
-		SetTokenHash(hash).
-		SetCreatedAt(now).
-		SetLastUsedAt(now).
-		SetExpiresAt(now.Add(s.ttl)).
-		SetUserAgent(truncate(dev.UserAgent, 512)).
-		SetIP(truncate(dev.IP, 64)).
-		Save(authenticating(ctx))
+	// The session and the login's audit entry commit together: in the
+	// operation's transaction, or in one of their own outside any.
+	var sess *ent.Session
+	err = store.Transact(ctx, s.client, func(ctx context.Context) (err error) {
+		c := ent.FromContext(ctx)
+		sess, err = c.Session.Create().
+			SetOrganizationID(u.OrganizationID).
+			SetUserID(u.ID).
+			SetTokenHash(hash).
+			SetCreatedAt(now).
+			SetLastUsedAt(now).
+			SetExpiresAt(now.Add(s.ttl)).
+			SetUserAgent(truncate(dev.UserAgent, 512)).
+			SetIP(truncate(dev.IP, 64)).
+			Save(authenticating(ctx))
+		if err != nil {
+			return fmt.Errorf("create session: %w", err)
+		}
+		_, err = audit.Append(ctx, c, audit.Entry{
+			Organization: u.OrganizationID, Action: "login.succeeded",
+			TargetType: ent.TypeUser, TargetID: u.ID, TargetLabel: u.Email,
+			Changes: map[string]any{"session": map[string]any{"after": sess.ID}},
+			Actor:   &audit.Actor{Type: auditevent.ActorTypeUser, ID: u.ID, Label: u.Email},
+		})
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
-	}
-	if _, err := audit.Append(ctx, s.db(ctx), audit.Entry{
-		Organization: u.OrganizationID, Action: "login.succeeded",
-		TargetType: ent.TypeUser, TargetID: u.ID, TargetLabel: u.Email,
-		Changes: map[string]any{"session": map[string]any{"after": sess.ID}},
-		Actor:   &audit.Actor{Type: auditevent.ActorTypeUser, ID: u.ID, Label: u.Email},
-	}); err != nil {
 		return nil, err
 	}
 	v := ViewerOf(u, sess.ID)
