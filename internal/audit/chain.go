@@ -14,6 +14,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"roster/ent"
+	"roster/ent/apikey"
 	"roster/ent/auditevent"
 	"roster/ent/organization"
 	"roster/ent/user"
@@ -146,6 +147,13 @@ func actorOf(ctx context.Context, c *ent.Client, a *Actor) Actor {
 	}
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
 		return a
+	}
+	if v := viewer.FromContext(ctx); v != nil && v.APIKeyID != 0 {
+		label := ""
+		if k, err := c.ApiKey.Query().Where(apikey.ID(v.APIKeyID)).Select(apikey.FieldName).Only(viewer.NewSystemContext(ctx)); err == nil {
+			label = k.Name
+		}
+		return APIKey(v.APIKeyID, label)
 	}
 	if v := viewer.FromContext(ctx); v != nil {
 		label := ""

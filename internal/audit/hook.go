@@ -13,6 +13,8 @@ import (
 	gen "entgo.io/ent"
 
 	"roster/ent"
+	"roster/ent/allocationsettings"
+	"roster/ent/apikey"
 	"roster/ent/auditevent"
 	"roster/ent/channel"
 	"roster/ent/division"
@@ -52,7 +54,7 @@ type spec struct {
 var bookkeeping = []string{"created_at", "updated_at"}
 
 // audited are the entity types whose changes are recorded. Adding a type
-// (API keys, allocation settings) is adding its row here.
+// is adding its row here.
 var audited = map[string]spec{
 	ent.TypeUser: {
 		ops:     gen.OpCreate | gen.OpUpdate | gen.OpUpdateOne | gen.OpDelete | gen.OpDeleteOne,
@@ -97,6 +99,20 @@ var audited = map[string]spec{
 		ops: gen.OpCreate | gen.OpUpdateOne,
 		load: func(ctx context.Context, c *ent.Client, ids []int) ([]map[string]any, error) {
 			return rows(c.Organization.Query().Where(organization.IDIn(ids...)).All(ctx))
+		},
+	},
+	ent.TypeApiKey: {
+		ops:     gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
+		secret:  []string{apikey.FieldSecretHash},
+		ignored: []string{apikey.FieldLastUsedAt},
+		load: func(ctx context.Context, c *ent.Client, ids []int) ([]map[string]any, error) {
+			return rows(c.ApiKey.Query().Where(apikey.IDIn(ids...)).All(ctx))
+		},
+	},
+	ent.TypeAllocationSettings: {
+		ops: gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
+		load: func(ctx context.Context, c *ent.Client, ids []int) ([]map[string]any, error) {
+			return rows(c.AllocationSettings.Query().Where(allocationsettings.IDIn(ids...)).All(ctx))
 		},
 	},
 	// Sessions are opened by logins (recorded as such, see Append) and
