@@ -13,8 +13,10 @@
 // an edited, inserted or removed entry. No API changes or deletes an entry;
 // only Purge deletes those past retention.
 //
-// Cost: BenchmarkUpdateUser in this package measures a user update with and
-// without the audit hook (see the numbers there).
+// Cost: BenchmarkUpdateUser measures a user update in its own transaction
+// without and with the audit hook (go test -run '^$' -bench UpdateUser
+// -benchtime 2s ./internal/audit, shared 2-core machine): SQLite 1.5 ms →
+// 2.3 ms, PostgreSQL 9.9 ms → 16.2 ms.
 package audit
 
 import (
