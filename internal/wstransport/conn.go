@@ -422,13 +422,7 @@ func (c *conn) init(raw json.RawMessage) {
 		}
 	}
 	c.ctx = ctx
-	c.stopWatch = context.AfterFunc(ctx, func() {
-		code, reason := closeCause(ctx)
-		if !validCloseCode(code) {
-			code = 4403
-		}
-		c.close(code, reason, closeSend)
-	})
+	c.stopWatch = context.AfterFunc(ctx, func() { c.closeIfEnded() })
 	c.acked = true
 	c.touch()
 	c.send(message(msgConnectionAck, "", ackPayload))
@@ -527,7 +521,9 @@ func (c *conn) subscriptions() int {
 func (c *conn) run(op *operation, ctx context.Context, rc *graphql.OperationContext) {
 	defer op.cancel()
 	errs := execute(ctx, c.exec, rc, c.t, func(payload []byte) {
-		c.enqueue(outMsg{op: op, body: payload, next: true})
+		if !c.closeIfEnded() {
+			c.enqueue(outMsg{op: op, body: payload, next: true})
+		}
 	})
 	c.finish(op, errs)
 }
@@ -545,9 +541,28 @@ func (c *conn) finish(op *operation, errs gqlerror.List) {
 	op.finished = true
 	c.untrack(op)
 	c.mu.Unlock()
-	if !op.stopped.Load() {
+	// An operation cut short by the end of the connection's context (the
+	// viewer's authority shrank) is answered by the close, never by the
+	// error its cancellation caused: close now rather than race the
+	// close the context's end schedules.
+	if !op.stopped.Load() && !c.closeIfEnded() {
 		c.enqueue(outMsg{op: op, body: body})
 	}
+}
+
+// closeIfEnded closes the connection with the code its context's cause
+// names (4403 by default) once that context has ended, and reports whether
+// it has.
+func (c *conn) closeIfEnded() bool {
+	if c.ctx == nil || c.ctx.Err() == nil {
+		return false
+	}
+	code, reason := closeCause(c.ctx)
+	if !validCloseCode(code) {
+		code = 4403
+	}
+	c.close(code, reason, closeSend)
+	return true
 }
 
 // untrack removes op from the running operations; c.mu is held.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -519,6 +520,36 @@ func TestServerInitiatedClose(t *testing.T) {
 			}
 			eventually(t, 5*time.Second, func() bool { return e.hub.count("r") == 0 }, "subscription cancelled")
 		})
+	}
+}
+
+// TestServerInitiatedCloseAnswersNothing: operations cut short by the end
+// of the InitFunc context are answered by the close alone, never by what
+// their cancellation made them return (here a query that answers once its
+// context ends). Many sockets, since the operations race the close.
+func TestServerInitiatedCloseAnswersNothing(t *testing.T) {
+	t.Parallel()
+	cancels := make(chan context.CancelCauseFunc, 1)
+	e := newEnv(t, &wstransport.Transport{
+		InitFunc: func(ctx context.Context, _ map[string]any) (context.Context, map[string]any, error) {
+			ctx, cancel := context.WithCancelCause(ctx)
+			cancels <- cancel
+			return ctx, nil, nil
+		},
+	})
+	for i := range 50 {
+		c := e.dial(tws)
+		c.init(nil)
+		cancel := <-cancels
+		for j := range 3 {
+			c.subscribe(strconv.Itoa(j), `{ slow }`, nil)
+		}
+		eventually(t, 5*time.Second, func() bool { return e.active.Load() == 3 }, "slow queries running")
+		cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: demoted"})
+		if got := c.expectClose(4403, "Forbidden: demoted"); len(got) != 0 {
+			t.Fatalf("socket %d: answered %s before the close", i, got[0].Raw)
+		}
+		eventually(t, 5*time.Second, func() bool { return e.active.Load() == 0 }, "slow queries ended")
 	}
 }
 
