@@ -54,10 +54,15 @@ func TestGroupedSubscriptions(t *testing.T) {
 	b.send(map[string]any{"id": "b1", "type": "start", "payload": map[string]any{
 		"query": counterSub, "variables": json.RawMessage(`{"l":"x","t":"g"}`),
 	}})
+	// Both subscribes are handled (and b1 has joined a1's run, or
+	// started one) before the events below.
+	handled(a)
+	handledLegacy(b)
 	eventually(t, 5*time.Second, func() bool { return e.runs.Load() == 1 && e.hub.count("g") == 1 }, "one run")
 	// Another tenant, or other variables, run on their own.
 	other.subscribe("o1", counterSub, map[string]any{"t": "g", "l": "x"})
 	a.subscribe("a2", counterSub, map[string]any{"t": "g", "l": "y"})
+	handled(other)
 	eventually(t, 5*time.Second, func() bool { return e.runs.Load() == 3 && e.hub.count("g") == 3 }, "three runs")
 	// Queries never share a run.
 	a.subscribe("q", "{ hello }", nil)
@@ -76,9 +81,7 @@ func TestGroupedSubscriptions(t *testing.T) {
 	late := e.dial(tws)
 	late.init(map[string]any{"tenant": "acme"})
 	late.subscribe("l1", counterSub, map[string]any{"t": "g", "l": "x"})
-	// Its subscribe is handled before the pong.
-	late.send(map[string]any{"type": "ping"})
-	late.expect("pong", "")
+	handled(late)
 	if runs := e.runs.Load(); runs != 3 {
 		t.Fatalf("%d runs after a member joined, want 3", runs)
 	}
@@ -95,8 +98,7 @@ func TestGroupedSubscriptions(t *testing.T) {
 	a.send(map[string]any{"id": "a1", "type": "complete"})
 	b.send(map[string]any{"id": "b1", "type": "stop"})
 	b.expectLegacy("complete", "b1")
-	a.send(map[string]any{"type": "ping"})
-	a.expect("pong", "")
+	handled(a)
 	e.hub.publish("g", 3)
 	late.expect("next", "l1")
 	a.expect("next", "a2")
@@ -114,6 +116,8 @@ func TestGroupedSubscriptions(t *testing.T) {
 	c2.init(map[string]any{"tenant": "acme"})
 	c1.subscribe("x", counterSub, map[string]any{"t": "end"})
 	c2.subscribe("y", counterSub, map[string]any{"t": "end"})
+	handled(c1)
+	handled(c2)
 	eventually(t, 5*time.Second, func() bool { return e.hub.count("end") == 1 }, "one run")
 	e.hub.end("end")
 	c1.expect("complete", "x")
@@ -121,6 +125,25 @@ func TestGroupedSubscriptions(t *testing.T) {
 	// ...and the ids are free again.
 	c1.subscribe("x", "{ hello }", nil)
 	c1.expect("next", "x")
+}
+
+// handled waits until the server has handled every message c sent before:
+// messages are handled in order, and a subscribe has joined its group or
+// started its run by the time the next message is read, so the pong to a
+// ping sent now comes after.
+func handled(c *client) {
+	c.t.Helper()
+	c.send(map[string]any{"type": "ping"})
+	c.expect("pong", "")
+}
+
+// handledLegacy is handled for the legacy protocol, which has no ping: a
+// query started now is answered after the earlier messages were handled.
+func handledLegacy(c *client) {
+	c.t.Helper()
+	c.start("sync", "{ hello }")
+	c.expectLegacy("data", "sync")
+	c.expectLegacy("complete", "sync")
 }
 
 // readIDs reads one message for each id, in any order.
