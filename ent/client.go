@@ -27,6 +27,7 @@ import (
 	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"roster/internal/password"
 
@@ -73,6 +74,8 @@ type Client struct {
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// StatusInterval is the client for interacting with the StatusInterval builders.
+	StatusInterval *StatusIntervalClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -102,6 +105,7 @@ func (c *Client) init() {
 	c.PasswordReset = NewPasswordResetClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.Session = NewSessionClient(c.config)
+	c.StatusInterval = NewStatusIntervalClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -219,6 +223,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PasswordReset:      NewPasswordResetClient(cfg),
 		Role:               NewRoleClient(cfg),
 		Session:            NewSessionClient(cfg),
+		StatusInterval:     NewStatusIntervalClient(cfg),
 		User:               NewUserClient(cfg),
 	}, nil
 }
@@ -255,6 +260,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PasswordReset:      NewPasswordResetClient(cfg),
 		Role:               NewRoleClient(cfg),
 		Session:            NewSessionClient(cfg),
+		StatusInterval:     NewStatusIntervalClient(cfg),
 		User:               NewUserClient(cfg),
 	}, nil
 }
@@ -287,7 +293,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.AuditEvent, c.Channel,
 		c.Connection, c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail,
-		c.MfaChallenge, c.Organization, c.PasswordReset, c.Role, c.Session, c.User,
+		c.MfaChallenge, c.Organization, c.PasswordReset, c.Role, c.Session,
+		c.StatusInterval, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -299,7 +306,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AgentLoad, c.AllocationSettings, c.ApiKey, c.AuditEvent, c.Channel,
 		c.Connection, c.Conversation, c.Division, c.Instance, c.Invitation, c.Mail,
-		c.MfaChallenge, c.Organization, c.PasswordReset, c.Role, c.Session, c.User,
+		c.MfaChallenge, c.Organization, c.PasswordReset, c.Role, c.Session,
+		c.StatusInterval, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -340,6 +348,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Role.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
+	case *StatusIntervalMutation:
+		return c.StatusInterval.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -2639,6 +2649,22 @@ func (c *OrganizationClient) QueryPasswordResets(_m *Organization) *PasswordRese
 	return query
 }
 
+// QueryStatusIntervals queries the status_intervals edge of a Organization.
+func (c *OrganizationClient) QueryStatusIntervals(_m *Organization) *StatusIntervalQuery {
+	query := (&StatusIntervalClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(statusinterval.Table, statusinterval.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.StatusIntervalsTable, organization.StatusIntervalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *OrganizationClient) Hooks() []Hook {
 	hooks := c.hooks.Organization
@@ -3179,6 +3205,172 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 	}
 }
 
+// StatusIntervalClient is a client for the StatusInterval schema.
+type StatusIntervalClient struct {
+	config
+}
+
+// NewStatusIntervalClient returns a client for the StatusInterval from the given config.
+func NewStatusIntervalClient(c config) *StatusIntervalClient {
+	return &StatusIntervalClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `statusinterval.Hooks(f(g(h())))`.
+func (c *StatusIntervalClient) Use(hooks ...Hook) {
+	c.hooks.StatusInterval = append(c.hooks.StatusInterval, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `statusinterval.Intercept(f(g(h())))`.
+func (c *StatusIntervalClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StatusInterval = append(c.inters.StatusInterval, interceptors...)
+}
+
+// Create returns a builder for creating a StatusInterval entity.
+func (c *StatusIntervalClient) Create() *StatusIntervalCreate {
+	mutation := newStatusIntervalMutation(c.config, OpCreate)
+	return &StatusIntervalCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StatusInterval entities.
+func (c *StatusIntervalClient) CreateBulk(builders ...*StatusIntervalCreate) *StatusIntervalCreateBulk {
+	return &StatusIntervalCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StatusIntervalClient) MapCreateBulk(slice any, setFunc func(*StatusIntervalCreate, int)) *StatusIntervalCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StatusIntervalCreateBulk{err: fmt.Errorf("calling to StatusIntervalClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StatusIntervalCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StatusIntervalCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StatusInterval.
+func (c *StatusIntervalClient) Update() *StatusIntervalUpdate {
+	mutation := newStatusIntervalMutation(c.config, OpUpdate)
+	return &StatusIntervalUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StatusIntervalClient) UpdateOne(_m *StatusInterval) *StatusIntervalUpdateOne {
+	mutation := newStatusIntervalMutation(c.config, OpUpdateOne, withStatusInterval(_m))
+	return &StatusIntervalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StatusIntervalClient) UpdateOneID(id int) *StatusIntervalUpdateOne {
+	mutation := newStatusIntervalMutation(c.config, OpUpdateOne, withStatusIntervalID(id))
+	return &StatusIntervalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StatusInterval.
+func (c *StatusIntervalClient) Delete() *StatusIntervalDelete {
+	mutation := newStatusIntervalMutation(c.config, OpDelete)
+	return &StatusIntervalDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StatusIntervalClient) DeleteOne(_m *StatusInterval) *StatusIntervalDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StatusIntervalClient) DeleteOneID(id int) *StatusIntervalDeleteOne {
+	builder := c.Delete().Where(statusinterval.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StatusIntervalDeleteOne{builder}
+}
+
+// Query returns a query builder for StatusInterval.
+func (c *StatusIntervalClient) Query() *StatusIntervalQuery {
+	return &StatusIntervalQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStatusInterval},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StatusInterval entity by its id.
+func (c *StatusIntervalClient) Get(ctx context.Context, id int) (*StatusInterval, error) {
+	return c.Query().Where(statusinterval.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StatusIntervalClient) GetX(ctx context.Context, id int) *StatusInterval {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a StatusInterval.
+func (c *StatusIntervalClient) QueryOrganization(_m *StatusInterval) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(statusinterval.Table, statusinterval.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, statusinterval.OrganizationTable, statusinterval.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUser queries the user edge of a StatusInterval.
+func (c *StatusIntervalClient) QueryUser(_m *StatusInterval) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(statusinterval.Table, statusinterval.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, statusinterval.UserTable, statusinterval.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StatusIntervalClient) Hooks() []Hook {
+	hooks := c.hooks.StatusInterval
+	return append(hooks[:len(hooks):len(hooks)], statusinterval.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StatusIntervalClient) Interceptors() []Interceptor {
+	return c.inters.StatusInterval
+}
+
+func (c *StatusIntervalClient) mutate(ctx context.Context, m *StatusIntervalMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StatusIntervalCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StatusIntervalUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StatusIntervalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StatusIntervalDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StatusInterval mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -3431,6 +3623,22 @@ func (c *UserClient) QueryPasswordResets(_m *User) *PasswordResetQuery {
 	return query
 }
 
+// QueryStatusIntervals queries the status_intervals edge of a User.
+func (c *UserClient) QueryStatusIntervals(_m *User) *StatusIntervalQuery {
+	query := (&StatusIntervalClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(statusinterval.Table, statusinterval.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.StatusIntervalsTable, user.StatusIntervalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	hooks := c.hooks.User
@@ -3462,11 +3670,11 @@ type (
 	hooks struct {
 		AgentLoad, AllocationSettings, ApiKey, AuditEvent, Channel, Connection,
 		Conversation, Division, Instance, Invitation, Mail, MfaChallenge, Organization,
-		PasswordReset, Role, Session, User []ent.Hook
+		PasswordReset, Role, Session, StatusInterval, User []ent.Hook
 	}
 	inters struct {
 		AgentLoad, AllocationSettings, ApiKey, AuditEvent, Channel, Connection,
 		Conversation, Division, Instance, Invitation, Mail, MfaChallenge, Organization,
-		PasswordReset, Role, Session, User []ent.Interceptor
+		PasswordReset, Role, Session, StatusInterval, User []ent.Interceptor
 	}
 )

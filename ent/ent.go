@@ -23,6 +23,7 @@ import (
 	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"sync"
 
@@ -105,6 +106,7 @@ func checkColumn(t, c string) error {
 			passwordreset.Table:      passwordreset.ValidColumn,
 			role.Table:               role.ValidColumn,
 			session.Table:            session.ValidColumn,
+			statusinterval.Table:     statusinterval.ValidColumn,
 			user.Table:               user.ValidColumn,
 		})
 	})

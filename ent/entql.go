@@ -20,6 +20,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 
 	"entgo.io/ent/dialect/sql"
@@ -30,7 +31,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 18)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   agentload.Table,
@@ -364,6 +365,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 	}
 	graph.Nodes[16] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   statusinterval.Table,
+			Columns: statusinterval.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: statusinterval.FieldID,
+			},
+		},
+		Type: "StatusInterval",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			statusinterval.FieldOrganizationID: {Type: field.TypeInt, Column: statusinterval.FieldOrganizationID},
+			statusinterval.FieldUserID:         {Type: field.TypeInt, Column: statusinterval.FieldUserID},
+			statusinterval.FieldAvailability:   {Type: field.TypeEnum, Column: statusinterval.FieldAvailability},
+			statusinterval.FieldOnline:         {Type: field.TypeBool, Column: statusinterval.FieldOnline},
+			statusinterval.FieldStartedAt:      {Type: field.TypeTime, Column: statusinterval.FieldStartedAt},
+			statusinterval.FieldEndedAt:        {Type: field.TypeTime, Column: statusinterval.FieldEndedAt},
+			statusinterval.FieldSource:         {Type: field.TypeEnum, Column: statusinterval.FieldSource},
+		},
+	}
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -834,6 +855,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"PasswordReset",
 	)
 	graph.MustAddE(
+		"status_intervals",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"StatusInterval",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -916,6 +949,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Session",
 		"Connection",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   statusinterval.OrganizationTable,
+			Columns: []string{statusinterval.OrganizationColumn},
+			Bidi:    false,
+		},
+		"StatusInterval",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   statusinterval.UserTable,
+			Columns: []string{statusinterval.UserColumn},
+			Bidi:    false,
+		},
+		"StatusInterval",
+		"User",
 	)
 	graph.MustAddE(
 		"organization",
@@ -1024,6 +1081,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"PasswordReset",
+	)
+	graph.MustAddE(
+		"status_intervals",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"StatusInterval",
 	)
 	return graph
 }()
@@ -2573,6 +2642,20 @@ func (f *OrganizationFilter) WhereHasPasswordResetsWith(preds ...predicate.Passw
 	})))
 }
 
+// WhereHasStatusIntervals applies a predicate to check if query has an edge status_intervals.
+func (f *OrganizationFilter) WhereHasStatusIntervals() {
+	f.Where(entql.HasEdge("status_intervals"))
+}
+
+// WhereHasStatusIntervalsWith applies a predicate to check if query has an edge status_intervals with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasStatusIntervalsWith(preds ...predicate.StatusInterval) {
+	f.Where(entql.HasEdgeWith("status_intervals", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *PasswordResetQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2897,6 +2980,109 @@ func (f *SessionFilter) WhereHasConnectionsWith(preds ...predicate.Connection) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *StatusIntervalQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the StatusIntervalQuery builder.
+func (_q *StatusIntervalQuery) Filter() *StatusIntervalFilter {
+	return &StatusIntervalFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *StatusIntervalMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the StatusIntervalMutation builder.
+func (m *StatusIntervalMutation) Filter() *StatusIntervalFilter {
+	return &StatusIntervalFilter{config: m.config, predicateAdder: m}
+}
+
+// StatusIntervalFilter provides a generic filtering capability at runtime for StatusIntervalQuery.
+type StatusIntervalFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *StatusIntervalFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *StatusIntervalFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(statusinterval.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *StatusIntervalFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(statusinterval.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *StatusIntervalFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(statusinterval.FieldUserID))
+}
+
+// WhereAvailability applies the entql string predicate on the availability field.
+func (f *StatusIntervalFilter) WhereAvailability(p entql.StringP) {
+	f.Where(p.Field(statusinterval.FieldAvailability))
+}
+
+// WhereOnline applies the entql bool predicate on the online field.
+func (f *StatusIntervalFilter) WhereOnline(p entql.BoolP) {
+	f.Where(p.Field(statusinterval.FieldOnline))
+}
+
+// WhereStartedAt applies the entql time.Time predicate on the started_at field.
+func (f *StatusIntervalFilter) WhereStartedAt(p entql.TimeP) {
+	f.Where(p.Field(statusinterval.FieldStartedAt))
+}
+
+// WhereEndedAt applies the entql time.Time predicate on the ended_at field.
+func (f *StatusIntervalFilter) WhereEndedAt(p entql.TimeP) {
+	f.Where(p.Field(statusinterval.FieldEndedAt))
+}
+
+// WhereSource applies the entql string predicate on the source field.
+func (f *StatusIntervalFilter) WhereSource(p entql.StringP) {
+	f.Where(p.Field(statusinterval.FieldSource))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *StatusIntervalFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *StatusIntervalFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *StatusIntervalFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *StatusIntervalFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2925,7 +3111,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3181,6 +3367,20 @@ func (f *UserFilter) WhereHasPasswordResets() {
 // WhereHasPasswordResetsWith applies a predicate to check if query has an edge password_resets with a given conditions (other predicates).
 func (f *UserFilter) WhereHasPasswordResetsWith(preds ...predicate.PasswordReset) {
 	f.Where(entql.HasEdgeWith("password_resets", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasStatusIntervals applies a predicate to check if query has an edge status_intervals.
+func (f *UserFilter) WhereHasStatusIntervals() {
+	f.Where(entql.HasEdge("status_intervals"))
+}
+
+// WhereHasStatusIntervalsWith applies a predicate to check if query has an edge status_intervals with a given conditions (other predicates).
+func (f *UserFilter) WhereHasStatusIntervalsWith(preds ...predicate.StatusInterval) {
+	f.Where(entql.HasEdgeWith("status_intervals", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

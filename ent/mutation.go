@@ -23,6 +23,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"roster/internal/viewer"
 	"sync"
@@ -57,6 +58,7 @@ const (
 	TypePasswordReset      = "PasswordReset"
 	TypeRole               = "Role"
 	TypeSession            = "Session"
+	TypeStatusInterval     = "StatusInterval"
 	TypeUser               = "User"
 )
 
@@ -10724,6 +10726,9 @@ type OrganizationMutation struct {
 	password_resets            map[int]struct{}
 	removedpassword_resets     map[int]struct{}
 	clearedpassword_resets     bool
+	status_intervals           map[int]struct{}
+	removedstatus_intervals    map[int]struct{}
+	clearedstatus_intervals    bool
 	done                       bool
 	oldValue                   func(context.Context) (*Organization, error)
 	predicates                 []predicate.Organization
@@ -11745,6 +11750,60 @@ func (m *OrganizationMutation) ResetPasswordResets() {
 	m.removedpassword_resets = nil
 }
 
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by ids.
+func (m *OrganizationMutation) AddStatusIntervalIDs(ids ...int) {
+	if m.status_intervals == nil {
+		m.status_intervals = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.status_intervals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearStatusIntervals clears the "status_intervals" edge to the StatusInterval entity.
+func (m *OrganizationMutation) ClearStatusIntervals() {
+	m.clearedstatus_intervals = true
+}
+
+// StatusIntervalsCleared reports if the "status_intervals" edge to the StatusInterval entity was cleared.
+func (m *OrganizationMutation) StatusIntervalsCleared() bool {
+	return m.clearedstatus_intervals
+}
+
+// RemoveStatusIntervalIDs removes the "status_intervals" edge to the StatusInterval entity by IDs.
+func (m *OrganizationMutation) RemoveStatusIntervalIDs(ids ...int) {
+	if m.removedstatus_intervals == nil {
+		m.removedstatus_intervals = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.status_intervals, ids[i])
+		m.removedstatus_intervals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedStatusIntervals returns the removed IDs of the "status_intervals" edge to the StatusInterval entity.
+func (m *OrganizationMutation) RemovedStatusIntervalsIDs() (ids []int) {
+	for id := range m.removedstatus_intervals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StatusIntervalsIDs returns the "status_intervals" edge IDs in the mutation.
+func (m *OrganizationMutation) StatusIntervalsIDs() (ids []int) {
+	for id := range m.status_intervals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetStatusIntervals resets all changes to the "status_intervals" edge.
+func (m *OrganizationMutation) ResetStatusIntervals() {
+	m.status_intervals = nil
+	m.clearedstatus_intervals = false
+	m.removedstatus_intervals = nil
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -11963,7 +12022,7 @@ func (m *OrganizationMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *OrganizationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 14)
 	if m.users != nil {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -12002,6 +12061,9 @@ func (m *OrganizationMutation) AddedEdges() []string {
 	}
 	if m.password_resets != nil {
 		edges = append(edges, organization.EdgePasswordResets)
+	}
+	if m.status_intervals != nil {
+		edges = append(edges, organization.EdgeStatusIntervals)
 	}
 	return edges
 }
@@ -12088,13 +12150,19 @@ func (m *OrganizationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeStatusIntervals:
+		ids := make([]ent.Value, 0, len(m.status_intervals))
+		for id := range m.status_intervals {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *OrganizationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 14)
 	if m.removedusers != nil {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -12133,6 +12201,9 @@ func (m *OrganizationMutation) RemovedEdges() []string {
 	}
 	if m.removedpassword_resets != nil {
 		edges = append(edges, organization.EdgePasswordResets)
+	}
+	if m.removedstatus_intervals != nil {
+		edges = append(edges, organization.EdgeStatusIntervals)
 	}
 	return edges
 }
@@ -12219,13 +12290,19 @@ func (m *OrganizationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeStatusIntervals:
+		ids := make([]ent.Value, 0, len(m.removedstatus_intervals))
+		for id := range m.removedstatus_intervals {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *OrganizationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 14)
 	if m.clearedusers {
 		edges = append(edges, organization.EdgeUsers)
 	}
@@ -12265,6 +12342,9 @@ func (m *OrganizationMutation) ClearedEdges() []string {
 	if m.clearedpassword_resets {
 		edges = append(edges, organization.EdgePasswordResets)
 	}
+	if m.clearedstatus_intervals {
+		edges = append(edges, organization.EdgeStatusIntervals)
+	}
 	return edges
 }
 
@@ -12298,6 +12378,8 @@ func (m *OrganizationMutation) EdgeCleared(name string) bool {
 		return m.clearedagent_loads
 	case organization.EdgePasswordResets:
 		return m.clearedpassword_resets
+	case organization.EdgeStatusIntervals:
+		return m.clearedstatus_intervals
 	}
 	return false
 }
@@ -12352,6 +12434,9 @@ func (m *OrganizationMutation) ResetEdge(name string) error {
 		return nil
 	case organization.EdgePasswordResets:
 		m.ResetPasswordResets()
+		return nil
+	case organization.EdgeStatusIntervals:
+		m.ResetStatusIntervals()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization edge %s", name)
@@ -14778,6 +14863,781 @@ func (m *SessionMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Session edge %s", name)
 }
 
+// StatusIntervalMutation represents an operation that mutates the StatusInterval nodes in the graph.
+type StatusIntervalMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	availability        *statusinterval.Availability
+	online              *bool
+	started_at          *time.Time
+	ended_at            *time.Time
+	source              *statusinterval.Source
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	user                *int
+	cleareduser         bool
+	done                bool
+	oldValue            func(context.Context) (*StatusInterval, error)
+	predicates          []predicate.StatusInterval
+}
+
+var _ ent.Mutation = (*StatusIntervalMutation)(nil)
+
+// statusintervalOption allows management of the mutation configuration using functional options.
+type statusintervalOption func(*StatusIntervalMutation)
+
+// newStatusIntervalMutation creates new mutation for the StatusInterval entity.
+func newStatusIntervalMutation(c config, op Op, opts ...statusintervalOption) *StatusIntervalMutation {
+	m := &StatusIntervalMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStatusInterval,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStatusIntervalID sets the ID field of the mutation.
+func withStatusIntervalID(id int) statusintervalOption {
+	return func(m *StatusIntervalMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StatusInterval
+		)
+		m.oldValue = func(ctx context.Context) (*StatusInterval, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StatusInterval.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStatusInterval sets the old StatusInterval of the mutation.
+func withStatusInterval(node *StatusInterval) statusintervalOption {
+	return func(m *StatusIntervalMutation) {
+		m.oldValue = func(context.Context) (*StatusInterval, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StatusIntervalMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StatusIntervalMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StatusIntervalMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StatusIntervalMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StatusInterval.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *StatusIntervalMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *StatusIntervalMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *StatusIntervalMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *StatusIntervalMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *StatusIntervalMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *StatusIntervalMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetAvailability sets the "availability" field.
+func (m *StatusIntervalMutation) SetAvailability(s statusinterval.Availability) {
+	m.availability = &s
+}
+
+// Availability returns the value of the "availability" field in the mutation.
+func (m *StatusIntervalMutation) Availability() (r statusinterval.Availability, exists bool) {
+	v := m.availability
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAvailability returns the old "availability" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldAvailability(ctx context.Context) (v statusinterval.Availability, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAvailability is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAvailability requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAvailability: %w", err)
+	}
+	return oldValue.Availability, nil
+}
+
+// ResetAvailability resets all changes to the "availability" field.
+func (m *StatusIntervalMutation) ResetAvailability() {
+	m.availability = nil
+}
+
+// SetOnline sets the "online" field.
+func (m *StatusIntervalMutation) SetOnline(b bool) {
+	m.online = &b
+}
+
+// Online returns the value of the "online" field in the mutation.
+func (m *StatusIntervalMutation) Online() (r bool, exists bool) {
+	v := m.online
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnline returns the old "online" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldOnline(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnline: %w", err)
+	}
+	return oldValue.Online, nil
+}
+
+// ResetOnline resets all changes to the "online" field.
+func (m *StatusIntervalMutation) ResetOnline() {
+	m.online = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *StatusIntervalMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *StatusIntervalMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *StatusIntervalMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *StatusIntervalMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *StatusIntervalMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *StatusIntervalMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[statusinterval.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *StatusIntervalMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[statusinterval.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *StatusIntervalMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, statusinterval.FieldEndedAt)
+}
+
+// SetSource sets the "source" field.
+func (m *StatusIntervalMutation) SetSource(s statusinterval.Source) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *StatusIntervalMutation) Source() (r statusinterval.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the StatusInterval entity.
+// If the StatusInterval object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StatusIntervalMutation) OldSource(ctx context.Context) (v statusinterval.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *StatusIntervalMutation) ResetSource() {
+	m.source = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *StatusIntervalMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[statusinterval.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *StatusIntervalMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *StatusIntervalMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *StatusIntervalMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *StatusIntervalMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[statusinterval.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *StatusIntervalMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *StatusIntervalMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *StatusIntervalMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the StatusIntervalMutation builder.
+func (m *StatusIntervalMutation) Where(ps ...predicate.StatusInterval) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StatusIntervalMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StatusIntervalMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StatusInterval, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StatusIntervalMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StatusIntervalMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StatusInterval).
+func (m *StatusIntervalMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StatusIntervalMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.organization != nil {
+		fields = append(fields, statusinterval.FieldOrganizationID)
+	}
+	if m.user != nil {
+		fields = append(fields, statusinterval.FieldUserID)
+	}
+	if m.availability != nil {
+		fields = append(fields, statusinterval.FieldAvailability)
+	}
+	if m.online != nil {
+		fields = append(fields, statusinterval.FieldOnline)
+	}
+	if m.started_at != nil {
+		fields = append(fields, statusinterval.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, statusinterval.FieldEndedAt)
+	}
+	if m.source != nil {
+		fields = append(fields, statusinterval.FieldSource)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StatusIntervalMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case statusinterval.FieldOrganizationID:
+		return m.OrganizationID()
+	case statusinterval.FieldUserID:
+		return m.UserID()
+	case statusinterval.FieldAvailability:
+		return m.Availability()
+	case statusinterval.FieldOnline:
+		return m.Online()
+	case statusinterval.FieldStartedAt:
+		return m.StartedAt()
+	case statusinterval.FieldEndedAt:
+		return m.EndedAt()
+	case statusinterval.FieldSource:
+		return m.Source()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StatusIntervalMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case statusinterval.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case statusinterval.FieldUserID:
+		return m.OldUserID(ctx)
+	case statusinterval.FieldAvailability:
+		return m.OldAvailability(ctx)
+	case statusinterval.FieldOnline:
+		return m.OldOnline(ctx)
+	case statusinterval.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case statusinterval.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	case statusinterval.FieldSource:
+		return m.OldSource(ctx)
+	}
+	return nil, fmt.Errorf("unknown StatusInterval field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StatusIntervalMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case statusinterval.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case statusinterval.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case statusinterval.FieldAvailability:
+		v, ok := value.(statusinterval.Availability)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAvailability(v)
+		return nil
+	case statusinterval.FieldOnline:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnline(v)
+		return nil
+	case statusinterval.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case statusinterval.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	case statusinterval.FieldSource:
+		v, ok := value.(statusinterval.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StatusInterval field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StatusIntervalMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StatusIntervalMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StatusIntervalMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown StatusInterval numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StatusIntervalMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(statusinterval.FieldEndedAt) {
+		fields = append(fields, statusinterval.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StatusIntervalMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StatusIntervalMutation) ClearField(name string) error {
+	switch name {
+	case statusinterval.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StatusInterval nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StatusIntervalMutation) ResetField(name string) error {
+	switch name {
+	case statusinterval.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case statusinterval.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case statusinterval.FieldAvailability:
+		m.ResetAvailability()
+		return nil
+	case statusinterval.FieldOnline:
+		m.ResetOnline()
+		return nil
+	case statusinterval.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case statusinterval.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	case statusinterval.FieldSource:
+		m.ResetSource()
+		return nil
+	}
+	return fmt.Errorf("unknown StatusInterval field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StatusIntervalMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, statusinterval.EdgeOrganization)
+	}
+	if m.user != nil {
+		edges = append(edges, statusinterval.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StatusIntervalMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case statusinterval.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case statusinterval.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StatusIntervalMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StatusIntervalMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StatusIntervalMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, statusinterval.EdgeOrganization)
+	}
+	if m.cleareduser {
+		edges = append(edges, statusinterval.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StatusIntervalMutation) EdgeCleared(name string) bool {
+	switch name {
+	case statusinterval.EdgeOrganization:
+		return m.clearedorganization
+	case statusinterval.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StatusIntervalMutation) ClearEdge(name string) error {
+	switch name {
+	case statusinterval.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case statusinterval.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown StatusInterval unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StatusIntervalMutation) ResetEdge(name string) error {
+	switch name {
+	case statusinterval.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case statusinterval.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown StatusInterval edge %s", name)
+}
+
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
@@ -14837,6 +15697,9 @@ type UserMutation struct {
 	password_resets               map[int]struct{}
 	removedpassword_resets        map[int]struct{}
 	clearedpassword_resets        bool
+	status_intervals              map[int]struct{}
+	removedstatus_intervals       map[int]struct{}
+	clearedstatus_intervals       bool
 	done                          bool
 	oldValue                      func(context.Context) (*User, error)
 	predicates                    []predicate.User
@@ -16431,6 +17294,60 @@ func (m *UserMutation) ResetPasswordResets() {
 	m.removedpassword_resets = nil
 }
 
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by ids.
+func (m *UserMutation) AddStatusIntervalIDs(ids ...int) {
+	if m.status_intervals == nil {
+		m.status_intervals = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.status_intervals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearStatusIntervals clears the "status_intervals" edge to the StatusInterval entity.
+func (m *UserMutation) ClearStatusIntervals() {
+	m.clearedstatus_intervals = true
+}
+
+// StatusIntervalsCleared reports if the "status_intervals" edge to the StatusInterval entity was cleared.
+func (m *UserMutation) StatusIntervalsCleared() bool {
+	return m.clearedstatus_intervals
+}
+
+// RemoveStatusIntervalIDs removes the "status_intervals" edge to the StatusInterval entity by IDs.
+func (m *UserMutation) RemoveStatusIntervalIDs(ids ...int) {
+	if m.removedstatus_intervals == nil {
+		m.removedstatus_intervals = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.status_intervals, ids[i])
+		m.removedstatus_intervals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedStatusIntervals returns the removed IDs of the "status_intervals" edge to the StatusInterval entity.
+func (m *UserMutation) RemovedStatusIntervalsIDs() (ids []int) {
+	for id := range m.removedstatus_intervals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StatusIntervalsIDs returns the "status_intervals" edge IDs in the mutation.
+func (m *UserMutation) StatusIntervalsIDs() (ids []int) {
+	for id := range m.status_intervals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetStatusIntervals resets all changes to the "status_intervals" edge.
+func (m *UserMutation) ResetStatusIntervals() {
+	m.status_intervals = nil
+	m.clearedstatus_intervals = false
+	m.removedstatus_intervals = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -17062,7 +17979,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.organization != nil {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -17089,6 +18006,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.password_resets != nil {
 		edges = append(edges, user.EdgePasswordResets)
+	}
+	if m.status_intervals != nil {
+		edges = append(edges, user.EdgeStatusIntervals)
 	}
 	return edges
 }
@@ -17147,13 +18067,19 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeStatusIntervals:
+		ids := make([]ent.Value, 0, len(m.status_intervals))
+		for id := range m.status_intervals {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removeddivisions != nil {
 		edges = append(edges, user.EdgeDivisions)
 	}
@@ -17174,6 +18100,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedpassword_resets != nil {
 		edges = append(edges, user.EdgePasswordResets)
+	}
+	if m.removedstatus_intervals != nil {
+		edges = append(edges, user.EdgeStatusIntervals)
 	}
 	return edges
 }
@@ -17224,13 +18153,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeStatusIntervals:
+		ids := make([]ent.Value, 0, len(m.removedstatus_intervals))
+		for id := range m.removedstatus_intervals {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedorganization {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -17258,6 +18193,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	if m.clearedpassword_resets {
 		edges = append(edges, user.EdgePasswordResets)
 	}
+	if m.clearedstatus_intervals {
+		edges = append(edges, user.EdgeStatusIntervals)
+	}
 	return edges
 }
 
@@ -17283,6 +18221,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedassigned_conversations
 	case user.EdgePasswordResets:
 		return m.clearedpassword_resets
+	case user.EdgeStatusIntervals:
+		return m.clearedstatus_intervals
 	}
 	return false
 }
@@ -17331,6 +18271,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgePasswordResets:
 		m.ResetPasswordResets()
+		return nil
+	case user.EdgeStatusIntervals:
+		m.ResetStatusIntervals()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

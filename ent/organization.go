@@ -63,9 +63,11 @@ type OrganizationEdges struct {
 	AgentLoads []*AgentLoad `json:"agent_loads,omitempty"`
 	// PasswordResets holds the value of the password_resets edge.
 	PasswordResets []*PasswordReset `json:"password_resets,omitempty"`
+	// StatusIntervals holds the value of the status_intervals edge.
+	StatusIntervals []*StatusInterval `json:"status_intervals,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [13]bool
+	loadedTypes [14]bool
 
 	namedUsers              map[string][]*User
 	namedRoles              map[string][]*Role
@@ -80,6 +82,7 @@ type OrganizationEdges struct {
 	namedAllocationSettings map[string][]*AllocationSettings
 	namedAgentLoads         map[string][]*AgentLoad
 	namedPasswordResets     map[string][]*PasswordReset
+	namedStatusIntervals    map[string][]*StatusInterval
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -197,6 +200,15 @@ func (e OrganizationEdges) PasswordResetsOrErr() ([]*PasswordReset, error) {
 		return e.PasswordResets, nil
 	}
 	return nil, &NotLoadedError{edge: "password_resets"}
+}
+
+// StatusIntervalsOrErr returns the StatusIntervals value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) StatusIntervalsOrErr() ([]*StatusInterval, error) {
+	if e.loadedTypes[13] {
+		return e.StatusIntervals, nil
+	}
+	return nil, &NotLoadedError{edge: "status_intervals"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -343,6 +355,11 @@ func (_m *Organization) QueryAgentLoads() *AgentLoadQuery {
 // QueryPasswordResets queries the "password_resets" edge of the Organization entity.
 func (_m *Organization) QueryPasswordResets() *PasswordResetQuery {
 	return NewOrganizationClient(_m.config).QueryPasswordResets(_m)
+}
+
+// QueryStatusIntervals queries the "status_intervals" edge of the Organization entity.
+func (_m *Organization) QueryStatusIntervals() *StatusIntervalQuery {
+	return NewOrganizationClient(_m.config).QueryStatusIntervals(_m)
 }
 
 // Update returns a builder for updating this Organization.
@@ -698,6 +715,30 @@ func (_m *Organization) appendNamedPasswordResets(name string, edges ...*Passwor
 		_m.Edges.namedPasswordResets[name] = []*PasswordReset{}
 	} else {
 		_m.Edges.namedPasswordResets[name] = append(_m.Edges.namedPasswordResets[name], edges...)
+	}
+}
+
+// NamedStatusIntervals returns the StatusIntervals named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedStatusIntervals(name string) ([]*StatusInterval, error) {
+	if _m.Edges.namedStatusIntervals == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedStatusIntervals[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedStatusIntervals(name string, edges ...*StatusInterval) {
+	if _m.Edges.namedStatusIntervals == nil {
+		_m.Edges.namedStatusIntervals = make(map[string][]*StatusInterval)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedStatusIntervals[name] = []*StatusInterval{}
+	} else {
+		_m.Edges.namedStatusIntervals[name] = append(_m.Edges.namedStatusIntervals[name], edges...)
 	}
 }
 

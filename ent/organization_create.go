@@ -19,6 +19,7 @@ import (
 	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"time"
 
@@ -304,6 +305,21 @@ func (_c *OrganizationCreate) AddPasswordResets(v ...*PasswordReset) *Organizati
 		ids[i] = v[i].ID
 	}
 	return _c.AddPasswordResetIDs(ids...)
+}
+
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by IDs.
+func (_c *OrganizationCreate) AddStatusIntervalIDs(ids ...int) *OrganizationCreate {
+	_c.mutation.AddStatusIntervalIDs(ids...)
+	return _c
+}
+
+// AddStatusIntervals adds the "status_intervals" edges to the StatusInterval entity.
+func (_c *OrganizationCreate) AddStatusIntervals(v ...*StatusInterval) *OrganizationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStatusIntervalIDs(ids...)
 }
 
 // Mutation returns the OrganizationMutation object of the builder.
@@ -664,6 +680,22 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(passwordreset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.StatusIntervalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

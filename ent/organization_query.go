@@ -22,6 +22,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 
 	"entgo.io/ent"
@@ -50,6 +51,7 @@ type OrganizationQuery struct {
 	withAllocationSettings      *AllocationSettingsQuery
 	withAgentLoads              *AgentLoadQuery
 	withPasswordResets          *PasswordResetQuery
+	withStatusIntervals         *StatusIntervalQuery
 	loadTotal                   []func(context.Context, []*Organization) error
 	modifiers                   []func(*sql.Selector)
 	withNamedUsers              map[string]*UserQuery
@@ -65,6 +67,7 @@ type OrganizationQuery struct {
 	withNamedAllocationSettings map[string]*AllocationSettingsQuery
 	withNamedAgentLoads         map[string]*AgentLoadQuery
 	withNamedPasswordResets     map[string]*PasswordResetQuery
+	withNamedStatusIntervals    map[string]*StatusIntervalQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -387,6 +390,28 @@ func (_q *OrganizationQuery) QueryPasswordResets() *PasswordResetQuery {
 	return query
 }
 
+// QueryStatusIntervals chains the current query on the "status_intervals" edge.
+func (_q *OrganizationQuery) QueryStatusIntervals() *StatusIntervalQuery {
+	query := (&StatusIntervalClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(statusinterval.Table, statusinterval.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.StatusIntervalsTable, organization.StatusIntervalsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Organization entity from the query.
 // Returns a *NotFoundError when no Organization was found.
 func (_q *OrganizationQuery) First(ctx context.Context) (*Organization, error) {
@@ -592,6 +617,7 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		withAllocationSettings: _q.withAllocationSettings.Clone(),
 		withAgentLoads:         _q.withAgentLoads.Clone(),
 		withPasswordResets:     _q.withPasswordResets.Clone(),
+		withStatusIntervals:    _q.withStatusIntervals.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -742,6 +768,17 @@ func (_q *OrganizationQuery) WithPasswordResets(opts ...func(*PasswordResetQuery
 	return _q
 }
 
+// WithStatusIntervals tells the query-builder to eager-load the nodes that are connected to
+// the "status_intervals" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithStatusIntervals(opts ...func(*StatusIntervalQuery)) *OrganizationQuery {
+	query := (&StatusIntervalClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withStatusIntervals = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -826,7 +863,7 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [13]bool{
+		loadedTypes = [14]bool{
 			_q.withUsers != nil,
 			_q.withRoles != nil,
 			_q.withDivisions != nil,
@@ -840,6 +877,7 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			_q.withAllocationSettings != nil,
 			_q.withAgentLoads != nil,
 			_q.withPasswordResets != nil,
+			_q.withStatusIntervals != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -956,6 +994,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withStatusIntervals; query != nil {
+		if err := _q.loadStatusIntervals(ctx, query, nodes,
+			func(n *Organization) { n.Edges.StatusIntervals = []*StatusInterval{} },
+			func(n *Organization, e *StatusInterval) { n.Edges.StatusIntervals = append(n.Edges.StatusIntervals, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedUsers(name) },
@@ -1044,6 +1089,13 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadPasswordResets(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedPasswordResets(name) },
 			func(n *Organization, e *PasswordReset) { n.appendNamedPasswordResets(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedStatusIntervals {
+		if err := _q.loadStatusIntervals(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedStatusIntervals(name) },
+			func(n *Organization, e *StatusInterval) { n.appendNamedStatusIntervals(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1445,6 +1497,36 @@ func (_q *OrganizationQuery) loadPasswordResets(ctx context.Context, query *Pass
 	}
 	return nil
 }
+func (_q *OrganizationQuery) loadStatusIntervals(ctx context.Context, query *StatusIntervalQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *StatusInterval)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(statusinterval.FieldOrganizationID)
+	}
+	query.Where(predicate.StatusInterval(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.StatusIntervalsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *OrganizationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1718,6 +1800,20 @@ func (_q *OrganizationQuery) WithNamedPasswordResets(name string, opts ...func(*
 		_q.withNamedPasswordResets = make(map[string]*PasswordResetQuery)
 	}
 	_q.withNamedPasswordResets[name] = query
+	return _q
+}
+
+// WithNamedStatusIntervals tells the query-builder to eager-load the nodes that are connected to the "status_intervals"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedStatusIntervals(name string, opts ...func(*StatusIntervalQuery)) *OrganizationQuery {
+	query := (&StatusIntervalClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedStatusIntervals == nil {
+		_q.withNamedStatusIntervals = make(map[string]*StatusIntervalQuery)
+	}
+	_q.withNamedStatusIntervals[name] = query
 	return _q
 }
 

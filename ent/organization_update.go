@@ -20,6 +20,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"time"
 
@@ -299,6 +300,21 @@ func (_u *OrganizationUpdate) AddPasswordResets(v ...*PasswordReset) *Organizati
 	return _u.AddPasswordResetIDs(ids...)
 }
 
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by IDs.
+func (_u *OrganizationUpdate) AddStatusIntervalIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.AddStatusIntervalIDs(ids...)
+	return _u
+}
+
+// AddStatusIntervals adds the "status_intervals" edges to the StatusInterval entity.
+func (_u *OrganizationUpdate) AddStatusIntervals(v ...*StatusInterval) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStatusIntervalIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -575,6 +591,27 @@ func (_u *OrganizationUpdate) RemovePasswordResets(v ...*PasswordReset) *Organiz
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePasswordResetIDs(ids...)
+}
+
+// ClearStatusIntervals clears all "status_intervals" edges to the StatusInterval entity.
+func (_u *OrganizationUpdate) ClearStatusIntervals() *OrganizationUpdate {
+	_u.mutation.ClearStatusIntervals()
+	return _u
+}
+
+// RemoveStatusIntervalIDs removes the "status_intervals" edge to StatusInterval entities by IDs.
+func (_u *OrganizationUpdate) RemoveStatusIntervalIDs(ids ...int) *OrganizationUpdate {
+	_u.mutation.RemoveStatusIntervalIDs(ids...)
+	return _u
+}
+
+// RemoveStatusIntervals removes "status_intervals" edges to StatusInterval entities.
+func (_u *OrganizationUpdate) RemoveStatusIntervals(v ...*StatusInterval) *OrganizationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStatusIntervalIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1262,6 +1299,51 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStatusIntervalsIDs(); len(nodes) > 0 && !_u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StatusIntervalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1541,6 +1623,21 @@ func (_u *OrganizationUpdateOne) AddPasswordResets(v ...*PasswordReset) *Organiz
 	return _u.AddPasswordResetIDs(ids...)
 }
 
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by IDs.
+func (_u *OrganizationUpdateOne) AddStatusIntervalIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.AddStatusIntervalIDs(ids...)
+	return _u
+}
+
+// AddStatusIntervals adds the "status_intervals" edges to the StatusInterval entity.
+func (_u *OrganizationUpdateOne) AddStatusIntervals(v ...*StatusInterval) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStatusIntervalIDs(ids...)
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdateOne) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -1817,6 +1914,27 @@ func (_u *OrganizationUpdateOne) RemovePasswordResets(v ...*PasswordReset) *Orga
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePasswordResetIDs(ids...)
+}
+
+// ClearStatusIntervals clears all "status_intervals" edges to the StatusInterval entity.
+func (_u *OrganizationUpdateOne) ClearStatusIntervals() *OrganizationUpdateOne {
+	_u.mutation.ClearStatusIntervals()
+	return _u
+}
+
+// RemoveStatusIntervalIDs removes the "status_intervals" edge to StatusInterval entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveStatusIntervalIDs(ids ...int) *OrganizationUpdateOne {
+	_u.mutation.RemoveStatusIntervalIDs(ids...)
+	return _u
+}
+
+// RemoveStatusIntervals removes "status_intervals" edges to StatusInterval entities.
+func (_u *OrganizationUpdateOne) RemoveStatusIntervals(v ...*StatusInterval) *OrganizationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStatusIntervalIDs(ids...)
 }
 
 // Where appends a list predicates to the OrganizationUpdate builder.
@@ -2527,6 +2645,51 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(passwordreset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStatusIntervalsIDs(); len(nodes) > 0 && !_u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StatusIntervalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.StatusIntervalsTable,
+			Columns: []string{organization.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

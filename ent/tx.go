@@ -44,6 +44,8 @@ type Tx struct {
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// StatusInterval is the client for interacting with the StatusInterval builders.
+	StatusInterval *StatusIntervalClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -193,6 +195,7 @@ func (tx *Tx) init() {
 	tx.PasswordReset = NewPasswordResetClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
+	tx.StatusInterval = NewStatusIntervalClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

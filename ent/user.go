@@ -95,9 +95,11 @@ type UserEdges struct {
 	AssignedConversations []*Conversation `json:"assigned_conversations,omitempty"`
 	// PasswordResets holds the value of the password_resets edge.
 	PasswordResets []*PasswordReset `json:"password_resets,omitempty"`
+	// StatusIntervals holds the value of the status_intervals edge.
+	StatusIntervals []*StatusInterval `json:"status_intervals,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
@@ -108,6 +110,7 @@ type UserEdges struct {
 	namedMfaChallenges         map[string][]*MfaChallenge
 	namedAssignedConversations map[string][]*Conversation
 	namedPasswordResets        map[string][]*PasswordReset
+	namedStatusIntervals       map[string][]*StatusInterval
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -193,6 +196,15 @@ func (e UserEdges) PasswordResetsOrErr() ([]*PasswordReset, error) {
 		return e.PasswordResets, nil
 	}
 	return nil, &NotLoadedError{edge: "password_resets"}
+}
+
+// StatusIntervalsOrErr returns the StatusIntervals value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) StatusIntervalsOrErr() ([]*StatusInterval, error) {
+	if e.loadedTypes[9] {
+		return e.StatusIntervals, nil
+	}
+	return nil, &NotLoadedError{edge: "status_intervals"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -442,6 +454,11 @@ func (_m *User) QueryAssignedConversations() *ConversationQuery {
 // QueryPasswordResets queries the "password_resets" edge of the User entity.
 func (_m *User) QueryPasswordResets() *PasswordResetQuery {
 	return NewUserClient(_m.config).QueryPasswordResets(_m)
+}
+
+// QueryStatusIntervals queries the "status_intervals" edge of the User entity.
+func (_m *User) QueryStatusIntervals() *StatusIntervalQuery {
+	return NewUserClient(_m.config).QueryStatusIntervals(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -718,6 +735,30 @@ func (_m *User) appendNamedPasswordResets(name string, edges ...*PasswordReset) 
 		_m.Edges.namedPasswordResets[name] = []*PasswordReset{}
 	} else {
 		_m.Edges.namedPasswordResets[name] = append(_m.Edges.namedPasswordResets[name], edges...)
+	}
+}
+
+// NamedStatusIntervals returns the StatusIntervals named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedStatusIntervals(name string) ([]*StatusInterval, error) {
+	if _m.Edges.namedStatusIntervals == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedStatusIntervals[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedStatusIntervals(name string, edges ...*StatusInterval) {
+	if _m.Edges.namedStatusIntervals == nil {
+		_m.Edges.namedStatusIntervals = make(map[string][]*StatusInterval)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedStatusIntervals[name] = []*StatusInterval{}
+	} else {
+		_m.Edges.namedStatusIntervals[name] = append(_m.Edges.namedStatusIntervals[name], edges...)
 	}
 }
 

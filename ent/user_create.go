@@ -15,6 +15,7 @@ import (
 	"roster/ent/passwordreset"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"time"
 
@@ -446,6 +447,21 @@ func (_c *UserCreate) AddPasswordResets(v ...*PasswordReset) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddPasswordResetIDs(ids...)
+}
+
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by IDs.
+func (_c *UserCreate) AddStatusIntervalIDs(ids ...int) *UserCreate {
+	_c.mutation.AddStatusIntervalIDs(ids...)
+	return _c
+}
+
+// AddStatusIntervals adds the "status_intervals" edges to the StatusInterval entity.
+func (_c *UserCreate) AddStatusIntervals(v ...*StatusInterval) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStatusIntervalIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -928,6 +944,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(passwordreset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.StatusIntervalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -18,6 +18,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 
 	"entgo.io/ent"
@@ -42,6 +43,7 @@ type UserQuery struct {
 	withMfaChallenges              *MfaChallengeQuery
 	withAssignedConversations      *ConversationQuery
 	withPasswordResets             *PasswordResetQuery
+	withStatusIntervals            *StatusIntervalQuery
 	loadTotal                      []func(context.Context, []*User) error
 	modifiers                      []func(*sql.Selector)
 	withNamedDivisions             map[string]*DivisionQuery
@@ -51,6 +53,7 @@ type UserQuery struct {
 	withNamedMfaChallenges         map[string]*MfaChallengeQuery
 	withNamedAssignedConversations map[string]*ConversationQuery
 	withNamedPasswordResets        map[string]*PasswordResetQuery
+	withNamedStatusIntervals       map[string]*StatusIntervalQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -285,6 +288,28 @@ func (_q *UserQuery) QueryPasswordResets() *PasswordResetQuery {
 	return query
 }
 
+// QueryStatusIntervals chains the current query on the "status_intervals" edge.
+func (_q *UserQuery) QueryStatusIntervals() *StatusIntervalQuery {
+	query := (&StatusIntervalClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(statusinterval.Table, statusinterval.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.StatusIntervalsTable, user.StatusIntervalsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first User entity from the query.
 // Returns a *NotFoundError when no User was found.
 func (_q *UserQuery) First(ctx context.Context) (*User, error) {
@@ -486,6 +511,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withMfaChallenges:         _q.withMfaChallenges.Clone(),
 		withAssignedConversations: _q.withAssignedConversations.Clone(),
 		withPasswordResets:        _q.withPasswordResets.Clone(),
+		withStatusIntervals:       _q.withStatusIntervals.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -592,6 +618,17 @@ func (_q *UserQuery) WithPasswordResets(opts ...func(*PasswordResetQuery)) *User
 	return _q
 }
 
+// WithStatusIntervals tells the query-builder to eager-load the nodes that are connected to
+// the "status_intervals" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithStatusIntervals(opts ...func(*StatusIntervalQuery)) *UserQuery {
+	query := (&StatusIntervalClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withStatusIntervals = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -676,7 +713,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withOrganization != nil,
 			_q.withRole != nil,
 			_q.withDivisions != nil,
@@ -686,6 +723,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withMfaChallenges != nil,
 			_q.withAssignedConversations != nil,
 			_q.withPasswordResets != nil,
+			_q.withStatusIntervals != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -772,6 +810,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withStatusIntervals; query != nil {
+		if err := _q.loadStatusIntervals(ctx, query, nodes,
+			func(n *User) { n.Edges.StatusIntervals = []*StatusInterval{} },
+			func(n *User, e *StatusInterval) { n.Edges.StatusIntervals = append(n.Edges.StatusIntervals, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedDivisions {
 		if err := _q.loadDivisions(ctx, query, nodes,
 			func(n *User) { n.appendNamedDivisions(name) },
@@ -818,6 +863,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadPasswordResets(ctx, query, nodes,
 			func(n *User) { n.appendNamedPasswordResets(name) },
 			func(n *User, e *PasswordReset) { n.appendNamedPasswordResets(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedStatusIntervals {
+		if err := _q.loadStatusIntervals(ctx, query, nodes,
+			func(n *User) { n.appendNamedStatusIntervals(name) },
+			func(n *User, e *StatusInterval) { n.appendNamedStatusIntervals(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1131,6 +1183,36 @@ func (_q *UserQuery) loadPasswordResets(ctx context.Context, query *PasswordRese
 	}
 	return nil
 }
+func (_q *UserQuery) loadStatusIntervals(ctx context.Context, query *StatusIntervalQuery, nodes []*User, init func(*User), assign func(*User, *StatusInterval)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(statusinterval.FieldUserID)
+	}
+	query.Where(predicate.StatusInterval(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.StatusIntervalsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1326,6 +1408,20 @@ func (_q *UserQuery) WithNamedPasswordResets(name string, opts ...func(*Password
 		_q.withNamedPasswordResets = make(map[string]*PasswordResetQuery)
 	}
 	_q.withNamedPasswordResets[name] = query
+	return _q
+}
+
+// WithNamedStatusIntervals tells the query-builder to eager-load the nodes that are connected to the "status_intervals"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedStatusIntervals(name string, opts ...func(*StatusIntervalQuery)) *UserQuery {
+	query := (&StatusIntervalClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedStatusIntervals == nil {
+		_q.withNamedStatusIntervals = make(map[string]*StatusIntervalQuery)
+	}
+	_q.withNamedStatusIntervals[name] = query
 	return _q
 }
 

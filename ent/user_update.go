@@ -15,6 +15,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"time"
 
@@ -517,6 +518,21 @@ func (_u *UserUpdate) AddPasswordResets(v ...*PasswordReset) *UserUpdate {
 	return _u.AddPasswordResetIDs(ids...)
 }
 
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by IDs.
+func (_u *UserUpdate) AddStatusIntervalIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddStatusIntervalIDs(ids...)
+	return _u
+}
+
+// AddStatusIntervals adds the "status_intervals" edges to the StatusInterval entity.
+func (_u *UserUpdate) AddStatusIntervals(v ...*StatusInterval) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStatusIntervalIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -673,6 +689,27 @@ func (_u *UserUpdate) RemovePasswordResets(v ...*PasswordReset) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePasswordResetIDs(ids...)
+}
+
+// ClearStatusIntervals clears all "status_intervals" edges to the StatusInterval entity.
+func (_u *UserUpdate) ClearStatusIntervals() *UserUpdate {
+	_u.mutation.ClearStatusIntervals()
+	return _u
+}
+
+// RemoveStatusIntervalIDs removes the "status_intervals" edge to StatusInterval entities by IDs.
+func (_u *UserUpdate) RemoveStatusIntervalIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveStatusIntervalIDs(ids...)
+	return _u
+}
+
+// RemoveStatusIntervals removes "status_intervals" edges to StatusInterval entities.
+func (_u *UserUpdate) RemoveStatusIntervals(v ...*StatusInterval) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStatusIntervalIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1241,6 +1278,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStatusIntervalsIDs(); len(nodes) > 0 && !_u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StatusIntervalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1743,6 +1825,21 @@ func (_u *UserUpdateOne) AddPasswordResets(v ...*PasswordReset) *UserUpdateOne {
 	return _u.AddPasswordResetIDs(ids...)
 }
 
+// AddStatusIntervalIDs adds the "status_intervals" edge to the StatusInterval entity by IDs.
+func (_u *UserUpdateOne) AddStatusIntervalIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddStatusIntervalIDs(ids...)
+	return _u
+}
+
+// AddStatusIntervals adds the "status_intervals" edges to the StatusInterval entity.
+func (_u *UserUpdateOne) AddStatusIntervals(v ...*StatusInterval) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStatusIntervalIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -1899,6 +1996,27 @@ func (_u *UserUpdateOne) RemovePasswordResets(v ...*PasswordReset) *UserUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePasswordResetIDs(ids...)
+}
+
+// ClearStatusIntervals clears all "status_intervals" edges to the StatusInterval entity.
+func (_u *UserUpdateOne) ClearStatusIntervals() *UserUpdateOne {
+	_u.mutation.ClearStatusIntervals()
+	return _u
+}
+
+// RemoveStatusIntervalIDs removes the "status_intervals" edge to StatusInterval entities by IDs.
+func (_u *UserUpdateOne) RemoveStatusIntervalIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveStatusIntervalIDs(ids...)
+	return _u
+}
+
+// RemoveStatusIntervals removes "status_intervals" edges to StatusInterval entities.
+func (_u *UserUpdateOne) RemoveStatusIntervals(v ...*StatusInterval) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStatusIntervalIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -2490,6 +2608,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(passwordreset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStatusIntervalsIDs(); len(nodes) > 0 && !_u.mutation.StatusIntervalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StatusIntervalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.StatusIntervalsTable,
+			Columns: []string{user.StatusIntervalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(statusinterval.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -15,6 +15,7 @@ import (
 	"roster/ent/conversation"
 	"roster/ent/organization"
 	"roster/ent/role"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"roster/graph/model"
 	"roster/internal/allocation"
@@ -23,6 +24,7 @@ import (
 	"roster/internal/pagination"
 	"roster/internal/presence"
 	"roster/internal/realtime"
+	"roster/internal/status"
 	"roster/internal/viewer"
 	"strconv"
 	"sync/atomic"
@@ -160,6 +162,11 @@ type ComplexityRoot struct {
 	AvailabilityCount struct {
 		Availability func(childComplexity int) int
 		Online       func(childComplexity int) int
+	}
+
+	AvailabilityTime struct {
+		Availability func(childComplexity int) int
+		Seconds      func(childComplexity int) int
 	}
 
 	Channel struct {
@@ -357,6 +364,7 @@ type ComplexityRoot struct {
 		Organization         func(childComplexity int) int
 		PresenceSummary      func(childComplexity int, divisionID *int) int
 		Roles                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
+		StatusReport         func(childComplexity int, from time.Time, to time.Time, divisionID *int, groupBy *status.GroupBy) int
 		UserSessions         func(childComplexity int, userID int) int
 		Users                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
 		VerifyAuditChain     func(childComplexity int) int
@@ -401,6 +409,37 @@ type ComplexityRoot struct {
 		UserAgent  func(childComplexity int) int
 	}
 
+	StatusInterval struct {
+		Availability func(childComplexity int) int
+		End          func(childComplexity int) int
+		Online       func(childComplexity int) int
+		Source       func(childComplexity int) int
+		Start        func(childComplexity int) int
+	}
+
+	StatusReport struct {
+		From     func(childComplexity int) int
+		Rows     func(childComplexity int) int
+		TimeZone func(childComplexity int) int
+		To       func(childComplexity int) int
+	}
+
+	StatusReportDay struct {
+		ByAvailability func(childComplexity int) int
+		Date           func(childComplexity int) int
+		OnlineSeconds  func(childComplexity int) int
+		TrackedSeconds func(childComplexity int) int
+	}
+
+	StatusReportRow struct {
+		ByAvailability func(childComplexity int) int
+		Days           func(childComplexity int) int
+		Division       func(childComplexity int) int
+		OnlineSeconds  func(childComplexity int) int
+		TrackedSeconds func(childComplexity int) int
+		User           func(childComplexity int) int
+	}
+
 	Subscription struct {
 		AuditEventAdded   func(childComplexity int) int
 		UserChanged       func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
@@ -434,6 +473,7 @@ type ComplexityRoot struct {
 		Phone          func(childComplexity int) int
 		Role           func(childComplexity int) int
 		Status         func(childComplexity int) int
+		StatusHistory  func(childComplexity int, from time.Time, to time.Time) int
 		TotpEnabled    func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
 		Version        func(childComplexity int) int
@@ -552,6 +592,7 @@ type QueryResolver interface {
 	MySessions(ctx context.Context) ([]*ent.Session, error)
 	UserSessions(ctx context.Context, userID int) ([]*ent.Session, error)
 	PresenceSummary(ctx context.Context, divisionID *int) (*presence.Summary, error)
+	StatusReport(ctx context.Context, from time.Time, to time.Time, divisionID *int, groupBy *status.GroupBy) (*status.Report, error)
 }
 type RoleResolver interface {
 	Users(ctx context.Context, obj *ent.Role, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
@@ -566,6 +607,7 @@ type SubscriptionResolver interface {
 }
 type UserResolver interface {
 	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
+	StatusHistory(ctx context.Context, obj *ent.User, from time.Time, to time.Time) ([]*status.Interval, error)
 }
 
 type UpdateChannelInputResolver interface {
@@ -992,6 +1034,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AvailabilityCount.Online(childComplexity), true
+
+	case "AvailabilityTime.availability":
+		if e.ComplexityRoot.AvailabilityTime.Availability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailabilityTime.Availability(childComplexity), true
+	case "AvailabilityTime.seconds":
+		if e.ComplexityRoot.AvailabilityTime.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailabilityTime.Seconds(childComplexity), true
 
 	case "Channel.connectionState":
 		if e.ComplexityRoot.Channel.ConnectionState == nil {
@@ -2152,6 +2207,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Roles(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.RoleOrder), args["where"].(*ent.RoleWhereInput)), true
+	case "Query.statusReport":
+		if e.ComplexityRoot.Query.StatusReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_statusReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.StatusReport(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["divisionID"].(*int), args["groupBy"].(*status.GroupBy)), true
 	case "Query.userSessions":
 		if e.ComplexityRoot.Query.UserSessions == nil {
 			break
@@ -2335,6 +2401,124 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Session.UserAgent(childComplexity), true
 
+	case "StatusInterval.availability":
+		if e.ComplexityRoot.StatusInterval.Availability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusInterval.Availability(childComplexity), true
+	case "StatusInterval.end":
+		if e.ComplexityRoot.StatusInterval.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusInterval.End(childComplexity), true
+	case "StatusInterval.online":
+		if e.ComplexityRoot.StatusInterval.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusInterval.Online(childComplexity), true
+	case "StatusInterval.source":
+		if e.ComplexityRoot.StatusInterval.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusInterval.Source(childComplexity), true
+	case "StatusInterval.start":
+		if e.ComplexityRoot.StatusInterval.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusInterval.Start(childComplexity), true
+
+	case "StatusReport.from":
+		if e.ComplexityRoot.StatusReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReport.From(childComplexity), true
+	case "StatusReport.rows":
+		if e.ComplexityRoot.StatusReport.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReport.Rows(childComplexity), true
+	case "StatusReport.timeZone":
+		if e.ComplexityRoot.StatusReport.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReport.TimeZone(childComplexity), true
+	case "StatusReport.to":
+		if e.ComplexityRoot.StatusReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReport.To(childComplexity), true
+
+	case "StatusReportDay.byAvailability":
+		if e.ComplexityRoot.StatusReportDay.ByAvailability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportDay.ByAvailability(childComplexity), true
+	case "StatusReportDay.date":
+		if e.ComplexityRoot.StatusReportDay.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportDay.Date(childComplexity), true
+	case "StatusReportDay.onlineSeconds":
+		if e.ComplexityRoot.StatusReportDay.OnlineSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportDay.OnlineSeconds(childComplexity), true
+	case "StatusReportDay.trackedSeconds":
+		if e.ComplexityRoot.StatusReportDay.TrackedSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportDay.TrackedSeconds(childComplexity), true
+
+	case "StatusReportRow.byAvailability":
+		if e.ComplexityRoot.StatusReportRow.ByAvailability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportRow.ByAvailability(childComplexity), true
+	case "StatusReportRow.days":
+		if e.ComplexityRoot.StatusReportRow.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportRow.Days(childComplexity), true
+	case "StatusReportRow.division":
+		if e.ComplexityRoot.StatusReportRow.Division == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportRow.Division(childComplexity), true
+	case "StatusReportRow.onlineSeconds":
+		if e.ComplexityRoot.StatusReportRow.OnlineSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportRow.OnlineSeconds(childComplexity), true
+	case "StatusReportRow.trackedSeconds":
+		if e.ComplexityRoot.StatusReportRow.TrackedSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportRow.TrackedSeconds(childComplexity), true
+	case "StatusReportRow.user":
+		if e.ComplexityRoot.StatusReportRow.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusReportRow.User(childComplexity), true
+
 	case "Subscription.auditEventAdded":
 		if e.ComplexityRoot.Subscription.AuditEventAdded == nil {
 			break
@@ -2503,6 +2687,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Status(childComplexity), true
+	case "User.statusHistory":
+		if e.ComplexityRoot.User.StatusHistory == nil {
+			break
+		}
+
+		args, err := ec.field_User_statusHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.StatusHistory(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
 	case "User.totpEnabled":
 		if e.ComplexityRoot.User.TotpEnabled == nil {
 			break
@@ -8102,6 +8297,217 @@ type AuditChainVerification {
   """
   reason: String
 }
+
+extend type User {
+  """
+  The user's status history: the intervals during which their availability
+  and online state did not change, oldest first, clipped to [from, to). The
+  viewer's own, or anyone's they can see with VIEW_REPORTS. The range is at
+  most 366 days.
+  """
+  statusHistory(
+    """
+    The start of the range.
+    """
+    from: Time!
+    """
+    The end of the range (excluded).
+    """
+    to: Time!
+  ): [StatusInterval!]!
+}
+
+extend type Query {
+  """
+  Time spent in each availability and online over [from, to), by user or by
+  division, and by day of the organization's time zone. Users whose state
+  did not change within the range count too. Needs VIEW_REPORTS; a
+  supervisor scoped to their divisions counts only the users of those. The
+  range is at most 366 days.
+  """
+  statusReport(
+    """
+    The start of the range.
+    """
+    from: Time!
+    """
+    The end of the range (excluded).
+    """
+    to: Time!
+    """
+    Count only the members of this division.
+    """
+    divisionID: ID
+    """
+    One row per user (the default) or per division (a user in two divisions
+    counts in both).
+    """
+    groupBy: StatusReportGroupBy = USER
+  ): StatusReport!
+}
+
+"""
+What started a status interval.
+"""
+enum StatusSource {
+  """
+  The user was created.
+  """
+  CREATED
+  """
+  The user set their own availability.
+  """
+  SET_BY_USER
+  """
+  Someone else set the user's availability.
+  """
+  SET_BY_ADMIN
+  """
+  The user opened their first connection.
+  """
+  CONNECTED
+  """
+  The server instance holding the user's connections shut down.
+  """
+  DISCONNECTED
+  """
+  The user's last connection closed and the grace period passed.
+  """
+  GRACE_EXPIRED
+  """
+  The server instance holding the user's connections stopped answering.
+  """
+  INSTANCE_LOST
+}
+
+"""
+A span of time during which a user's availability and online state did not
+change.
+"""
+type StatusInterval {
+  """
+  The availability the user had chosen.
+  """
+  availability: Availability!
+  """
+  Whether the user had a live connection.
+  """
+  online: Boolean!
+  """
+  When the interval started (or the start of the range asked for).
+  """
+  start: Time!
+  """
+  When it ended (or the end of the range asked for); null while it lasts.
+  """
+  end: Time
+  """
+  What started the interval.
+  """
+  source: StatusSource!
+}
+
+"""
+What the rows of a status report are.
+"""
+enum StatusReportGroupBy {
+  """
+  One row per user.
+  """
+  USER
+  """
+  One row per division, summing its members.
+  """
+  DIVISION
+}
+
+"""
+Time users spent in each availability and online over a range.
+"""
+type StatusReport {
+  """
+  The start of the range.
+  """
+  from: Time!
+  """
+  The end of the range.
+  """
+  to: Time!
+  """
+  The organization's time zone, in which days are counted.
+  """
+  timeZone: String!
+  """
+  One row per user or division with any history in the range.
+  """
+  rows: [StatusReportRow!]!
+}
+
+"""
+The time of one user, or of the members of one division.
+"""
+type StatusReportRow {
+  """
+  The user, when grouped by user.
+  """
+  user: User
+  """
+  The division, when grouped by division.
+  """
+  division: Division
+  """
+  Seconds covered by the status history.
+  """
+  trackedSeconds: Float!
+  """
+  Seconds online (with a live connection).
+  """
+  onlineSeconds: Float!
+  """
+  Seconds in each availability; every availability is listed.
+  """
+  byAvailability: [AvailabilityTime!]!
+  """
+  The same, by day of the organization's time zone.
+  """
+  days: [StatusReportDay!]!
+}
+
+"""
+The time of one report row on one day.
+"""
+type StatusReportDay {
+  """
+  The day, YYYY-MM-DD in the organization's time zone.
+  """
+  date: String!
+  """
+  Seconds covered by the status history.
+  """
+  trackedSeconds: Float!
+  """
+  Seconds online.
+  """
+  onlineSeconds: Float!
+  """
+  Seconds in each availability; every availability is listed.
+  """
+  byAvailability: [AvailabilityTime!]!
+}
+
+"""
+Time spent in one availability.
+"""
+type AvailabilityTime {
+  """
+  The availability.
+  """
+  availability: Availability!
+  """
+  Seconds spent in it.
+  """
+  seconds: Float!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -8308,6 +8714,16 @@ func (ec *executionContext) childFields_AvailabilityCount(ctx context.Context, f
 		return ec.fieldContext_AvailabilityCount_online(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AvailabilityCount", field.Name)
+}
+
+func (ec *executionContext) childFields_AvailabilityTime(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "availability":
+		return ec.fieldContext_AvailabilityTime_availability(ctx, field)
+	case "seconds":
+		return ec.fieldContext_AvailabilityTime_seconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AvailabilityTime", field.Name)
 }
 
 func (ec *executionContext) childFields_Channel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8638,6 +9054,68 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
 }
 
+func (ec *executionContext) childFields_StatusInterval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "availability":
+		return ec.fieldContext_StatusInterval_availability(ctx, field)
+	case "online":
+		return ec.fieldContext_StatusInterval_online(ctx, field)
+	case "start":
+		return ec.fieldContext_StatusInterval_start(ctx, field)
+	case "end":
+		return ec.fieldContext_StatusInterval_end(ctx, field)
+	case "source":
+		return ec.fieldContext_StatusInterval_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatusInterval", field.Name)
+}
+
+func (ec *executionContext) childFields_StatusReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_StatusReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_StatusReport_to(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_StatusReport_timeZone(ctx, field)
+	case "rows":
+		return ec.fieldContext_StatusReport_rows(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatusReport", field.Name)
+}
+
+func (ec *executionContext) childFields_StatusReportDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_StatusReportDay_date(ctx, field)
+	case "trackedSeconds":
+		return ec.fieldContext_StatusReportDay_trackedSeconds(ctx, field)
+	case "onlineSeconds":
+		return ec.fieldContext_StatusReportDay_onlineSeconds(ctx, field)
+	case "byAvailability":
+		return ec.fieldContext_StatusReportDay_byAvailability(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatusReportDay", field.Name)
+}
+
+func (ec *executionContext) childFields_StatusReportRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_StatusReportRow_user(ctx, field)
+	case "division":
+		return ec.fieldContext_StatusReportRow_division(ctx, field)
+	case "trackedSeconds":
+		return ec.fieldContext_StatusReportRow_trackedSeconds(ctx, field)
+	case "onlineSeconds":
+		return ec.fieldContext_StatusReportRow_onlineSeconds(ctx, field)
+	case "byAvailability":
+		return ec.fieldContext_StatusReportRow_byAvailability(ctx, field)
+	case "days":
+		return ec.fieldContext_StatusReportRow_days(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatusReportRow", field.Name)
+}
+
 func (ec *executionContext) childFields_TotpEnrollment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "secret":
@@ -8698,6 +9176,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_divisions(ctx, field)
 	case "formattedPhone":
 		return ec.fieldContext_User_formattedPhone(ctx, field)
+	case "statusHistory":
+		return ec.fieldContext_User_statusHistory(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -10132,6 +10612,44 @@ func (ec *executionContext) field_Query_roles_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_statusReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) (*status.GroupBy, error) {
+			return ec.unmarshalOStatusReportGroupBy2ᚖrosterᚋinternalᚋstatusᚐGroupBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_userSessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10319,6 +10837,28 @@ func (ec *executionContext) field_Subscription_userStatusChanged_args(ctx contex
 		return nil, err
 	}
 	args["snapshot"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_User_statusHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
 	return args, nil
 }
 
@@ -11956,6 +12496,52 @@ func (ec *executionContext) _AvailabilityCount_online(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_AvailabilityCount_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AvailabilityCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AvailabilityTime_availability(ctx context.Context, field graphql.CollectedField, obj *status.AvailabilityTime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailabilityTime_availability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Availability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.Availability) graphql.Marshaler {
+			return ec.marshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailabilityTime_availability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AvailabilityTime", field, false, false, "Availability")
+}
+
+func (ec *executionContext) _AvailabilityTime_seconds(ctx context.Context, field graphql.CollectedField, obj *status.AvailabilityTime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailabilityTime_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailabilityTime_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AvailabilityTime", field, true, false, "Float")
 }
 
 func (ec *executionContext) _Channel_id(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
@@ -16810,6 +17396,50 @@ func (ec *executionContext) fieldContext_Query_presenceSummary(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_statusReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_statusReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().StatusReport(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["divisionID"].(*int), fc.Args["groupBy"].(*status.GroupBy))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *status.Report) graphql.Marshaler {
+			return ec.marshalNStatusReport2ᚖrosterᚋinternalᚋstatusᚐReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_statusReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_statusReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17502,6 +18132,497 @@ func (ec *executionContext) _Session_current(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Session_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Session", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _StatusInterval_availability(ctx context.Context, field graphql.CollectedField, obj *status.Interval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusInterval_availability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Availability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.Availability) graphql.Marshaler {
+			return ec.marshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusInterval_availability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusInterval", field, false, false, "Availability")
+}
+
+func (ec *executionContext) _StatusInterval_online(ctx context.Context, field graphql.CollectedField, obj *status.Interval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusInterval_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusInterval_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusInterval", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StatusInterval_start(ctx context.Context, field graphql.CollectedField, obj *status.Interval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusInterval_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusInterval_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusInterval", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StatusInterval_end(ctx context.Context, field graphql.CollectedField, obj *status.Interval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusInterval_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatusInterval_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusInterval", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StatusInterval_source(ctx context.Context, field graphql.CollectedField, obj *status.Interval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusInterval_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v statusinterval.Source) graphql.Marshaler {
+			return ec.marshalNStatusSource2rosterᚋentᚋstatusintervalᚐSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusInterval_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusInterval", field, false, false, "StatusSource")
+}
+
+func (ec *executionContext) _StatusReport_from(ctx context.Context, field graphql.CollectedField, obj *status.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StatusReport_to(ctx context.Context, field graphql.CollectedField, obj *status.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StatusReport_timeZone(ctx context.Context, field graphql.CollectedField, obj *status.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReport_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReport_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatusReport_rows(ctx context.Context, field graphql.CollectedField, obj *status.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReport_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*status.Row) graphql.Marshaler {
+			return ec.marshalNStatusReportRow2ᚕᚖrosterᚋinternalᚋstatusᚐRowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReport_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusReportRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusReportDay_date(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportDay_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportDay_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReportDay", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatusReportDay_trackedSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportDay_trackedSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrackedSeconds(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportDay_trackedSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReportDay", field, true, false, "Float")
+}
+
+func (ec *executionContext) _StatusReportDay_onlineSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportDay_onlineSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnlineSeconds(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportDay_onlineSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReportDay", field, true, false, "Float")
+}
+
+func (ec *executionContext) _StatusReportDay_byAvailability(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportDay_byAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByAvailability(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []status.AvailabilityTime) graphql.Marshaler {
+			return ec.marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportDay_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusReportDay",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AvailabilityTime(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusReportRow_user(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportRow_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportRow_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusReportRow_division(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportRow_division(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Division, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
+			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportRow_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Division(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusReportRow_trackedSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportRow_trackedSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrackedSeconds(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportRow_trackedSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReportRow", field, true, false, "Float")
+}
+
+func (ec *executionContext) _StatusReportRow_onlineSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportRow_onlineSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnlineSeconds(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportRow_onlineSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusReportRow", field, true, false, "Float")
+}
+
+func (ec *executionContext) _StatusReportRow_byAvailability(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportRow_byAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByAvailability(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []status.AvailabilityTime) graphql.Marshaler {
+			return ec.marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportRow_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusReportRow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AvailabilityTime(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusReportRow_days(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusReportRow_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*status.Day) graphql.Marshaler {
+			return ec.marshalNStatusReportDay2ᚕᚖrosterᚋinternalᚋstatusᚐDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusReportRow_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusReportDay(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Subscription_auditEventAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -18238,6 +19359,50 @@ func (ec *executionContext) _User_formattedPhone(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_User_formattedPhone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+}
+
+func (ec *executionContext) _User_statusHistory(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_statusHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().StatusHistory(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*status.Interval) graphql.Marshaler {
+			return ec.marshalNStatusInterval2ᚕᚖrosterᚋinternalᚋstatusᚐIntervalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_statusHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusInterval(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_statusHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _UserChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
@@ -26092,6 +27257,44 @@ func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var availabilityTimeImplementors = []string{"AvailabilityTime"}
+
+func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.SelectionSet, obj *status.AvailabilityTime) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityTimeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AvailabilityTime")
+		case "availability":
+			out.Values[i] = ec._AvailabilityTime_availability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._AvailabilityTime_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var channelImplementors = []string{"Channel", "Node"}
 
 func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *ent.Channel) graphql.Marshaler {
@@ -27464,6 +28667,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_presenceSummary(ctx, field)
 				})
+		case "statusReport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_statusReport(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -27758,6 +28967,213 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var statusIntervalImplementors = []string{"StatusInterval"}
+
+func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.SelectionSet, obj *status.Interval) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statusIntervalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatusInterval")
+		case "availability":
+			out.Values[i] = ec._StatusInterval_availability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._StatusInterval_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "start":
+			out.Values[i] = ec._StatusInterval_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._StatusInterval_end(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._StatusInterval_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statusReportImplementors = []string{"StatusReport"}
+
+func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.SelectionSet, obj *status.Report) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatusReport")
+		case "from":
+			out.Values[i] = ec._StatusReport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._StatusReport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._StatusReport_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rows":
+			out.Values[i] = ec._StatusReport_rows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statusReportDayImplementors = []string{"StatusReportDay"}
+
+func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.SelectionSet, obj *status.Day) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportDayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatusReportDay")
+		case "date":
+			out.Values[i] = ec._StatusReportDay_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trackedSeconds":
+			out.Values[i] = ec._StatusReportDay_trackedSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onlineSeconds":
+			out.Values[i] = ec._StatusReportDay_onlineSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byAvailability":
+			out.Values[i] = ec._StatusReportDay_byAvailability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statusReportRowImplementors = []string{"StatusReportRow"}
+
+func (ec *executionContext) _StatusReportRow(ctx context.Context, sel ast.SelectionSet, obj *status.Row) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatusReportRow")
+		case "user":
+			out.Values[i] = ec._StatusReportRow_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "division":
+			out.Values[i] = ec._StatusReportRow_division(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "trackedSeconds":
+			out.Values[i] = ec._StatusReportRow_trackedSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onlineSeconds":
+			out.Values[i] = ec._StatusReportRow_onlineSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byAvailability":
+			out.Values[i] = ec._StatusReportRow_byAvailability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._StatusReportRow_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -27953,6 +29369,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_formattedPhone(ctx, field, obj)
+				})
+		case "statusHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_statusHistory(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -28742,6 +30164,26 @@ func (ec *executionContext) marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpre
 	return ret
 }
 
+func (ec *executionContext) marshalNAvailabilityTime2rosterᚋinternalᚋstatusᚐAvailabilityTime(ctx context.Context, sel ast.SelectionSet, v status.AvailabilityTime) graphql.Marshaler {
+	return ec._AvailabilityTime(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx context.Context, sel ast.SelectionSet, v []status.AvailabilityTime) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAvailabilityTime2rosterᚋinternalᚋstatusᚐAvailabilityTime(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -29005,6 +30447,20 @@ func (ec *executionContext) marshalNDivisionWorkload2ᚖrosterᚋinternalᚋallo
 func (ec *executionContext) unmarshalNEnqueueConversationInput2rosterᚋgraphᚋmodelᚐEnqueueConversationInput(ctx context.Context, v any) (model.EnqueueConversationInput, error) {
 	res, err := ec.unmarshalInputEnqueueConversationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
@@ -29353,6 +30809,96 @@ func (ec *executionContext) marshalNSession2ᚖrosterᚋentᚐSession(ctx contex
 		return graphql.Null
 	}
 	return ec._Session(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStatusInterval2ᚕᚖrosterᚋinternalᚋstatusᚐIntervalᚄ(ctx context.Context, sel ast.SelectionSet, v []*status.Interval) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatusInterval2ᚖrosterᚋinternalᚋstatusᚐInterval(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStatusInterval2ᚖrosterᚋinternalᚋstatusᚐInterval(ctx context.Context, sel ast.SelectionSet, v *status.Interval) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatusInterval!")
+		return graphql.Null
+	}
+	return ec._StatusInterval(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStatusReport2ᚖrosterᚋinternalᚋstatusᚐReport(ctx context.Context, sel ast.SelectionSet, v *status.Report) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatusReport!")
+		return graphql.Null
+	}
+	return ec._StatusReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStatusReportDay2ᚕᚖrosterᚋinternalᚋstatusᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*status.Day) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatusReportDay2ᚖrosterᚋinternalᚋstatusᚐDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStatusReportDay2ᚖrosterᚋinternalᚋstatusᚐDay(ctx context.Context, sel ast.SelectionSet, v *status.Day) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatusReportDay!")
+		return graphql.Null
+	}
+	return ec._StatusReportDay(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStatusReportRow2ᚕᚖrosterᚋinternalᚋstatusᚐRowᚄ(ctx context.Context, sel ast.SelectionSet, v []*status.Row) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatusReportRow2ᚖrosterᚋinternalᚋstatusᚐRow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStatusReportRow2ᚖrosterᚋinternalᚋstatusᚐRow(ctx context.Context, sel ast.SelectionSet, v *status.Row) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatusReportRow!")
+		return graphql.Null
+	}
+	return ec._StatusReportRow(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNStatusSource2rosterᚋentᚋstatusintervalᚐSource(ctx context.Context, v any) (statusinterval.Source, error) {
+	var res statusinterval.Source
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStatusSource2rosterᚋentᚋstatusintervalᚐSource(ctx context.Context, sel ast.SelectionSet, v statusinterval.Source) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -30718,6 +32264,22 @@ func (ec *executionContext) unmarshalORoleWhereInput2ᚖrosterᚋentᚐRoleWhere
 	}
 	res, err := ec.unmarshalInputRoleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOStatusReportGroupBy2ᚖrosterᚋinternalᚋstatusᚐGroupBy(ctx context.Context, v any) (*status.GroupBy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(status.GroupBy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStatusReportGroupBy2ᚖrosterᚋinternalᚋstatusᚐGroupBy(ctx context.Context, sel ast.SelectionSet, v *status.GroupBy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -20,8 +20,10 @@ import (
 	"roster/internal/phone"
 	"roster/internal/presence"
 	"roster/internal/realtime"
+	"roster/internal/status"
 	"roster/internal/viewer"
 	"strings"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -486,6 +488,19 @@ func (r *queryResolver) PresenceSummary(ctx context.Context, divisionID *int) (*
 	return presence.Summarize(ctx, r.db(ctx), division)
 }
 
+// StatusReport is the resolver for the statusReport field.
+func (r *queryResolver) StatusReport(ctx context.Context, from time.Time, to time.Time, divisionID *int, groupBy *status.GroupBy) (*status.Report, error) {
+	g := status.ByUser
+	if groupBy != nil {
+		g = *groupBy
+	}
+	var division int
+	if divisionID != nil {
+		division = *divisionID
+	}
+	return status.Compute(ctx, r.db(ctx), from, to, division, g)
+}
+
 // Current is the resolver for the current field.
 func (r *sessionResolver) Current(ctx context.Context, obj *ent.Session) (bool, error) {
 	v := viewer.FromContext(ctx)
@@ -518,6 +533,11 @@ func (r *userResolver) FormattedPhone(ctx context.Context, obj *ent.User) (*stri
 	}
 	f := phone.Format(*obj.Phone)
 	return &f, nil
+}
+
+// StatusHistory is the resolver for the statusHistory field.
+func (r *userResolver) StatusHistory(ctx context.Context, obj *ent.User, from time.Time, to time.Time) ([]*status.Interval, error) {
+	return status.History(ctx, r.db(ctx), obj, from, to)
 }
 
 // DivisionIDs is the resolver for the divisionIDs field.

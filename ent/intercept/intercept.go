@@ -24,6 +24,7 @@ import (
 	"roster/ent/predicate"
 	"roster/ent/role"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 
 	"entgo.io/ent/dialect/sql"
@@ -517,6 +518,33 @@ func (f TraverseSession) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.SessionQuery", q)
 }
 
+// The StatusIntervalFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StatusIntervalFunc func(context.Context, *ent.StatusIntervalQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StatusIntervalFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StatusIntervalQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StatusIntervalQuery", q)
+}
+
+// The TraverseStatusInterval type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStatusInterval func(context.Context, *ent.StatusIntervalQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStatusInterval) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStatusInterval) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StatusIntervalQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StatusIntervalQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -579,6 +607,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
 	case *ent.SessionQuery:
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
+	case *ent.StatusIntervalQuery:
+		return &query[*ent.StatusIntervalQuery, predicate.StatusInterval, statusinterval.OrderOption]{typ: ent.TypeStatusInterval, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	default:

@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"agent_loads\":47244640256,\"allocation_settings\":51539607552,\"api_keys\":55834574848,\"audit_events\":68719476736,\"channels\":0,\"connections\":25769803776,\"conversations\":60129542144,\"divisions\":4294967296,\"instances\":30064771072,\"invitations\":34359738368,\"mails\":38654705664,\"mfa_challenges\":42949672960,\"organizations\":8589934592,\"password_resets\":64424509440,\"roles\":12884901888,\"sessions\":17179869184,\"users\":21474836480}"
+const IncrementStarts = "{\"agent_loads\":47244640256,\"allocation_settings\":51539607552,\"api_keys\":55834574848,\"audit_events\":68719476736,\"channels\":0,\"connections\":25769803776,\"conversations\":60129542144,\"divisions\":4294967296,\"instances\":30064771072,\"invitations\":34359738368,\"mails\":38654705664,\"mfa_challenges\":42949672960,\"organizations\":8589934592,\"password_resets\":64424509440,\"roles\":12884901888,\"sessions\":17179869184,\"status_intervals\":73014444032,\"users\":21474836480}"

@@ -592,6 +592,54 @@ var (
 			},
 		},
 	}
+	// StatusIntervalsColumns holds the columns for the "status_intervals" table.
+	StatusIntervalsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "availability", Type: field.TypeEnum, Enums: []string{"ONLINE", "BUSY", "AWAY", "OFFLINE"}},
+		{Name: "online", Type: field.TypeBool},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"CREATED", "SET_BY_USER", "SET_BY_ADMIN", "CONNECTED", "DISCONNECTED", "GRACE_EXPIRED", "INSTANCE_LOST"}},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// StatusIntervalsTable holds the schema information for the "status_intervals" table.
+	StatusIntervalsTable = &schema.Table{
+		Name:       "status_intervals",
+		Columns:    StatusIntervalsColumns,
+		PrimaryKey: []*schema.Column{StatusIntervalsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "status_intervals_organizations_status_intervals",
+				Columns:    []*schema.Column{StatusIntervalsColumns[6]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "status_intervals_users_status_intervals",
+				Columns:    []*schema.Column{StatusIntervalsColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "statusinterval_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{StatusIntervalsColumns[6]},
+			},
+			{
+				Name:    "statusinterval_user_id_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{StatusIntervalsColumns[7], StatusIntervalsColumns[3]},
+			},
+			{
+				Name:    "statusinterval_organization_id_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{StatusIntervalsColumns[6], StatusIntervalsColumns[3]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -726,6 +774,7 @@ var (
 		PasswordResetsTable,
 		RolesTable,
 		SessionsTable,
+		StatusIntervalsTable,
 		UsersTable,
 		ChannelDivisionsTable,
 		DivisionMembersTable,
@@ -802,6 +851,11 @@ func init() {
 	SessionsTable.ForeignKeys[1].RefTable = UsersTable
 	SessionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(17179869184),
+	}
+	StatusIntervalsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	StatusIntervalsTable.ForeignKeys[1].RefTable = UsersTable
+	StatusIntervalsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(73014444032),
 	}
 	UsersTable.ForeignKeys[0].RefTable = OrganizationsTable
 	UsersTable.ForeignKeys[1].RefTable = RolesTable

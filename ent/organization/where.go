@@ -674,6 +674,29 @@ func HasPasswordResetsWith(preds ...predicate.PasswordReset) predicate.Organizat
 	})
 }
 
+// HasStatusIntervals applies the HasEdge predicate on the "status_intervals" edge.
+func HasStatusIntervals() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, StatusIntervalsTable, StatusIntervalsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStatusIntervalsWith applies the HasEdge predicate on the "status_intervals" edge with a given conditions (other predicates).
+func HasStatusIntervalsWith(preds ...predicate.StatusInterval) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newStatusIntervalsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Organization) predicate.Organization {
 	return predicate.Organization(sql.AndPredicates(predicates...))

@@ -54,5 +54,8 @@ type Role func(*sql.Selector)
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
 
+// StatusInterval is the predicate function for statusinterval builders.
+type StatusInterval func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

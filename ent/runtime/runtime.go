@@ -21,6 +21,7 @@ import (
 	"roster/ent/role"
 	"roster/ent/schema"
 	"roster/ent/session"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"roster/internal/viewer"
 	"time"
@@ -620,6 +621,21 @@ func init() {
 	session.DefaultIP = sessionDescIP.Default.(string)
 	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
+	statusintervalMixin := schema.StatusInterval{}.Mixin()
+	statusinterval.Policy = privacy.NewPolicies(statusintervalMixin[0], schema.StatusInterval{})
+	statusinterval.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := statusinterval.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	statusintervalMixinHooks0 := statusintervalMixin[0].Hooks()
+
+	statusinterval.Hooks[1] = statusintervalMixinHooks0[0]
+
+	statusinterval.Hooks[2] = statusintervalMixinHooks0[1]
 	userMixin := schema.User{}.Mixin()
 	user.Policy = privacy.NewPolicies(userMixin[1], schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -658,6 +674,8 @@ func init() {
 	user.Hooks[12] = userHooks[9]
 
 	user.Hooks[13] = userHooks[10]
+
+	user.Hooks[14] = userHooks[11]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userFields := schema.User{}.Fields()

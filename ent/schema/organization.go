@@ -56,6 +56,7 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("allocation_settings", AllocationSettings.Type).Annotations(skip),
 		edge.To("agent_loads", AgentLoad.Type).Annotations(skip),
 		edge.To("password_resets", PasswordReset.Type).Annotations(skip),
+		edge.To("status_intervals", StatusInterval.Type).Annotations(skip),
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"roster/internal/apierr"
 	"roster/internal/password"
 	"roster/internal/phone"
+	"roster/internal/status"
 	"roster/internal/viewer"
 )
 
@@ -63,6 +64,9 @@ func (User) Hooks() []ent.Hook {
 		hook.On(revokeInvitations, ent.OpUpdateOne|ent.OpDeleteOne),
 		hook.On(bumpVersion, ent.OpUpdate|ent.OpUpdateOne),
 		hook.On(mfaForUser, ent.OpCreate|ent.OpUpdateOne),
+		// Every change of availability or online state is recorded as an
+		// interval of the user's status history.
+		hook.On(status.Record, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
 }

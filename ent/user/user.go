@@ -86,6 +86,8 @@ const (
 	EdgeAssignedConversations = "assigned_conversations"
 	// EdgePasswordResets holds the string denoting the password_resets edge name in mutations.
 	EdgePasswordResets = "password_resets"
+	// EdgeStatusIntervals holds the string denoting the status_intervals edge name in mutations.
+	EdgeStatusIntervals = "status_intervals"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -149,6 +151,13 @@ const (
 	PasswordResetsInverseTable = "password_resets"
 	// PasswordResetsColumn is the table column denoting the password_resets relation/edge.
 	PasswordResetsColumn = "user_id"
+	// StatusIntervalsTable is the table that holds the status_intervals relation/edge.
+	StatusIntervalsTable = "status_intervals"
+	// StatusIntervalsInverseTable is the table name for the StatusInterval entity.
+	// It exists in this package in order to avoid circular dependency with the "statusinterval" package.
+	StatusIntervalsInverseTable = "status_intervals"
+	// StatusIntervalsColumn is the table column denoting the status_intervals relation/edge.
+	StatusIntervalsColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -203,7 +212,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "roster/ent/runtime"
 var (
-	Hooks  [14]ent.Hook
+	Hooks  [15]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -567,6 +576,20 @@ func ByPasswordResets(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newPasswordResetsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByStatusIntervalsCount orders the results by status_intervals count.
+func ByStatusIntervalsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newStatusIntervalsStep(), opts...)
+	}
+}
+
+// ByStatusIntervals orders the results by status_intervals terms.
+func ByStatusIntervals(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newStatusIntervalsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -628,6 +651,13 @@ func newPasswordResetsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(PasswordResetsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, PasswordResetsTable, PasswordResetsColumn),
+	)
+}
+func newStatusIntervalsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(StatusIntervalsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, StatusIntervalsTable, StatusIntervalsColumn),
 	)
 }
 

@@ -1387,6 +1387,29 @@ func HasPasswordResetsWith(preds ...predicate.PasswordReset) predicate.User {
 	})
 }
 
+// HasStatusIntervals applies the HasEdge predicate on the "status_intervals" edge.
+func HasStatusIntervals() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, StatusIntervalsTable, StatusIntervalsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStatusIntervalsWith applies the HasEdge predicate on the "status_intervals" edge with a given conditions (other predicates).
+func HasStatusIntervalsWith(preds ...predicate.StatusInterval) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newStatusIntervalsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.User) predicate.User {
 	return predicate.User(sql.AndPredicates(predicates...))

@@ -17,6 +17,7 @@ import (
 	"roster/ent/division"
 	"roster/ent/organization"
 	"roster/ent/privacy"
+	"roster/ent/statusinterval"
 	"roster/ent/user"
 	"roster/internal/viewer"
 )
@@ -388,6 +389,29 @@ func FilterConversations() privacy.QueryRule {
 			inScope = entql.And(entql.FieldEQ(conversation.FieldState, conversation.StateQueued.String()), inScope)
 		}
 		cf.Where(entql.Or(entql.FieldEQ(conversation.FieldAssigneeID, v.UserID), inScope))
+		return privacy.Allow
+	})
+}
+
+// FilterStatusIntervals confines the status history a viewer reads: a
+// viewer who may view reports reads that of the users they can see (all of
+// their organization's, or for a supervisor scoped to their divisions,
+// those of their divisions); anyone else only their own. The tenant filter
+// comes before it.
+func FilterStatusIntervals() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := viewer.FromContext(ctx)
+		vis, ok := VisibilityOf(v)
+		sf, isInterval := f.(*ent.StatusIntervalFilter)
+		if !ok || !isInterval {
+			return privacy.Denyf("status history on %T", f)
+		}
+		switch {
+		case !v.Can(viewer.ViewReports):
+			sf.WhereUserID(entql.IntEQ(v.UserID))
+		case vis.users() != nil:
+			sf.Where(entql.HasEdgeWith(statusinterval.EdgeUser, vis.users()))
+		}
 		return privacy.Allow
 	})
 }

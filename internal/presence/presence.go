@@ -21,6 +21,7 @@ import (
 	"roster/ent/connection"
 	"roster/ent/instance"
 	"roster/ent/user"
+	"roster/internal/status"
 	"roster/internal/store"
 	"roster/internal/viewer"
 )
@@ -33,6 +34,8 @@ type Options struct {
 	// DeadAfter is how long an instance may miss heartbeats before the
 	// others take its users' connections for closed.
 	DeadAfter time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // Service tracks the connections of this instance.
@@ -64,12 +67,16 @@ func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
 	if opts.DeadAfter <= 0 {
 		opts.DeadAfter = 30 * time.Second
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Service{
 		client:  client,
 		opts:    opts,
 		log:     log,
 		id:      "i-" + rand.Text()[:16],
-		now:     time.Now,
+		now:     now,
 		live:    map[int]conn{},
 		pending: map[int]*time.Timer{},
 	}
@@ -169,7 +176,7 @@ func (s *Service) sweep(ctx context.Context) error {
 	}
 	s.log.InfoContext(ctx, "ended the connections of dead instances", "instances", dead, "users", len(users))
 	for _, u := range users {
-		if err := s.settle(ctx, u); err != nil {
+		if err := s.settle(ctx, u, status.InstanceLost); err != nil {
 			return err
 		}
 	}
@@ -192,6 +199,7 @@ func (s *Service) Connect(ctx context.Context, v *viewer.Viewer, userAgent strin
 }
 
 func (s *Service) record(ctx context.Context, c conn) (int, error) {
+	ctx = status.WithChange(ctx, status.Connected, s.now())
 	var id int
 	err := s.tx(ctx, func(tx *ent.Client) error {
 		row, err := tx.Connection.Create().
@@ -258,7 +266,7 @@ func (s *Service) Disconnect(ctx context.Context, id, userID int) error {
 		s.mu.Lock()
 		delete(s.pending, userID)
 		s.mu.Unlock()
-		if err := s.settle(ctx, userID); err != nil {
+		if err := s.settle(ctx, userID, status.GraceExpired); err != nil {
 			s.log.WarnContext(ctx, "take user offline", "user", userID, "err", err)
 		}
 	})
@@ -297,14 +305,16 @@ func (s *Service) Stop(ctx context.Context) error {
 	}
 	var errs []error
 	for u := range users {
-		errs = append(errs, s.settle(ctx, u))
+		errs = append(errs, s.settle(ctx, u, status.Disconnected))
 	}
 	return errors.Join(errs...)
 }
 
 // settle takes user offline, stamping when they were last seen, if they
-// have no connection left anywhere.
-func (s *Service) settle(ctx context.Context, userID int) error {
+// have no connection left anywhere; source says why, in their status
+// history.
+func (s *Service) settle(ctx context.Context, userID int, source status.Source) error {
+	ctx = status.WithChange(ctx, source, s.now())
 	return s.tx(ctx, func(tx *ent.Client) error {
 		if err := recount(ctx, tx, userID, false); err != nil {
 			return err
