@@ -114,7 +114,9 @@ func TestStatusReport(t *testing.T) {
 							t.Errorf("user %s: %v s tracked, %v s by availability", r.User.ID, r.TrackedSeconds, sum)
 						}
 						// The row equals the sum of the user's intervals.
-						var hist struct{ Node struct{ StatusHistory []statusInterval } }
+						var hist struct {
+							Node struct{ StatusHistory []statusInterval }
+						}
 						d.do(t, statusHistoryQuery, with(vars{"id": r.User.ID})).decode(t, &hist)
 						byAvail := map[string]float64{}
 						for i, iv := range hist.Node.StatusHistory {
@@ -167,7 +169,9 @@ func TestStatusReport(t *testing.T) {
 			t.Run("an agent reads only their own history over "+name, func(t *testing.T) {
 				d.do(t, statusReportQuery, rng).wantError(t, "FORBIDDEN", "")
 				d.do(t, statusHistoryQuery, with(vars{"id": acme.Admin.ID})).wantError(t, "FORBIDDEN", "")
-				var own struct{ Node struct{ StatusHistory []statusInterval } }
+				var own struct {
+					Node struct{ StatusHistory []statusInterval }
+				}
 				d.do(t, statusHistoryQuery, with(vars{"id": acme.Agent.ID})).decode(t, &own)
 				if len(own.Node.StatusHistory) != 3 {
 					t.Fatalf("own history: %+v", own.Node.StatusHistory)
