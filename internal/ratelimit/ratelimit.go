@@ -244,6 +244,18 @@ func (l *Limiter) read(ctx context.Context, tx dialect.Tx, keys []string) (map[s
 	}
 	q := "SELECT bucket, tat FROM " + Table + " WHERE bucket IN (" + l.placeholders(1, len(keys)) + ") ORDER BY bucket"
 	if l.drv.Dialect() == dialect.Postgres {
+		// A key without a row has nothing to lock: a decision that read
+		// it missing while it waited for another key's lock would decide
+		// on a count others have since raised. Every key gets its row
+		// (an empty bucket, in key order) before the rows are locked.
+		values := make([]string, len(keys))
+		for i := range keys {
+			values[i] = "(" + l.placeholder(i+1) + ", 0)"
+		}
+		ensure := "INSERT INTO " + Table + " (bucket, tat) VALUES " + strings.Join(values, ", ") + " ON CONFLICT (bucket) DO NOTHING"
+		if err := tx.Exec(ctx, ensure, args, nil); err != nil {
+			return nil, fmt.Errorf("rate limit: read: %w", err)
+		}
 		q += " FOR UPDATE"
 	}
 	var rows entsql.Rows

@@ -23,6 +23,7 @@ import (
 
 	"roster/ent"
 	"roster/ent/role"
+	_ "roster/ent/runtime" // the policies and hooks the migration's own writes go through
 	"roster/internal/ratelimit"
 	"roster/internal/viewer"
 )
