@@ -172,6 +172,10 @@ func TestGroupedPanicErrorsEveryMember(t *testing.T) {
 	vars := map[string]any{"t": "p", "l": "panic"}
 	c1.subscribe("1", counterSub, vars)
 	c2.send(map[string]any{"id": "2", "type": "start", "payload": map[string]any{"query": counterSub, "variables": vars}})
+	// Both have joined the run before it is fed: a member joining after
+	// the panic would start a run of its own.
+	handled(c1)
+	handledLegacy(c2)
 	eventually(t, 5*time.Second, func() bool { return e.hub.count("p") == 1 }, "one run")
 	if e.runs.Load() != 1 {
 		t.Fatalf("%d runs", e.runs.Load())
