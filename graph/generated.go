@@ -441,9 +441,10 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		AuditEventAdded   func(childComplexity int) int
-		UserChanged       func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
-		UserStatusChanged func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
+		AuditEventAdded      func(childComplexity int) int
+		ConversationAssigned func(childComplexity int, divisionID *int) int
+		UserChanged          func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
+		UserStatusChanged    func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 	}
 
 	TotpEnrollment struct {
@@ -604,6 +605,7 @@ type SubscriptionResolver interface {
 	AuditEventAdded(ctx context.Context) (<-chan *ent.AuditEvent, error)
 	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error)
 	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
+	ConversationAssigned(ctx context.Context, divisionID *int) (<-chan *ent.Conversation, error)
 }
 type UserResolver interface {
 	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
@@ -2525,6 +2527,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AuditEventAdded(childComplexity), true
+	case "Subscription.conversationAssigned":
+		if e.ComplexityRoot.Subscription.ConversationAssigned == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_conversationAssigned_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ConversationAssigned(childComplexity, args["divisionID"].(*int)), true
 	case "Subscription.userChanged":
 		if e.ComplexityRoot.Subscription.UserChanged == nil {
 			break
@@ -7121,6 +7134,18 @@ type Subscription {
     """
     snapshot: Boolean = false
   ): UserChangedEvent!
+  """
+  A conversation was assigned, as the assignment left it. An agent receives
+  the conversations assigned to them; supervisors and admins, those of the
+  divisions they see (a supervisor scoped to their divisions, those of
+  theirs).
+  """
+  conversationAssigned(
+    """
+    Only conversations of this division.
+    """
+    divisionID: ID
+  ): Conversation!
 }
 
 """
@@ -10777,6 +10802,20 @@ func (ec *executionContext) field_Role_users_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_conversationAssigned_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
 	return args, nil
 }
 
@@ -18739,6 +18778,50 @@ func (ec *executionContext) fieldContext_Subscription_userChanged(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_userChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_conversationAssigned(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_conversationAssigned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ConversationAssigned(ctx, fc.Args["divisionID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_conversationAssigned(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_conversationAssigned_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -29193,6 +29276,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_userStatusChanged(ctx, fields[0])
 	case "userChanged":
 		return ec._Subscription_userChanged(ctx, fields[0])
+	case "conversationAssigned":
+		return ec._Subscription_conversationAssigned(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -526,6 +526,11 @@ func (r *subscriptionResolver) UserChanged(ctx context.Context, divisionID *int,
 	return r.hub.UserChanges(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID}, snapshot != nil && *snapshot)
 }
 
+// ConversationAssigned is the resolver for the conversationAssigned field.
+func (r *subscriptionResolver) ConversationAssigned(ctx context.Context, divisionID *int) (<-chan *ent.Conversation, error) {
+	return r.hub.ConversationAssigned(ctx, divisionID)
+}
+
 // FormattedPhone is the resolver for the formattedPhone field.
 func (r *userResolver) FormattedPhone(ctx context.Context, obj *ent.User) (*string, error) {
 	if obj.Phone == nil {

@@ -68,6 +68,10 @@ func startLive(ctx context.Context, cfg *config, db *store.DB, broker pubsub.Bro
 		cancel:   cancel,
 		log:      log,
 	}
+	// Assignments reach the subscribers of every instance.
+	l.alloc.Assigned = func(ev allocation.Event) {
+		realtime.PublishAssignment(runCtx, broker, log, ev.OrganizationID, ev.AssigneeID, ev.DivisionID, ev.Conversation)
+	}
 	l.closing, l.closeStreams = context.WithCancel(context.Background())
 	l.hub.Measure(m)
 	m.WatchPresence(l.presence.Online)
@@ -273,13 +277,36 @@ func checkOrigin(allowed []string) func(*http.Request) bool {
 }
 
 // groupKey lets subscriptions of viewers who see the same share one run,
-// except those asking for a snapshot: each gets the state as of its own
-// start.
+// except those asking for a snapshot (each gets the state as of its own
+// start) and those of conversationAssigned (what each hears of depends on
+// who they are: the conversations assigned to them).
 func groupKey(ctx context.Context) string {
-	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && asksSnapshot(oc.Operation.SelectionSet, oc.Variables) {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil &&
+		(asksSnapshot(oc.Operation.SelectionSet, oc.Variables) || selects(oc.Operation.SelectionSet, "conversationAssigned")) {
 		return ""
 	}
 	return access.GroupKey(ctx)
+}
+
+// selects reports whether set selects the root field name.
+func selects(set ast.SelectionSet, name string) bool {
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			if sel.Name == name {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selects(sel.SelectionSet, name) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if sel.Definition != nil && selects(sel.Definition.SelectionSet, name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // asksSnapshot reports whether a root field of set has snapshot: true.

@@ -389,6 +389,10 @@ type mxSubscription struct {
 	change func(t *testing.T, f *mxFixture, u *mxUser) int
 	// event returns the user and version a message's payload tells of.
 	event func(payload json.RawMessage) (userID string, version int)
+	// observe, when set, replaces change and event: it makes an event
+	// about each target and returns, by actor, what each feed heard of
+	// ("ok" or "filtered", or an error), by target.
+	observe func(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMessage) map[mxActor][3]string
 }
 
 // op returns a call that sends query with the variables mk makes.
@@ -541,6 +545,8 @@ func mxRows() []mxRow {
 					return ev.Data.UserStatusChanged.User.ID, ev.Data.UserStatusChanged.Version
 				},
 			}},
+		{field: "conversationAssigned", doc: "the assignee; ASSIGN_CONVERSATIONS holders, the conversations they see (scoped: their divisions)", rule: mxAssignedRule,
+			sub: &mxSubscription{query: `subscription { conversationAssigned { id } }`, observe: mxObserveAssigned}},
 		{field: "userChanged", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
 			sub: &mxSubscription{
 				query: `subscription { userChanged { kind userID user { id lastName } version } }`,
@@ -1376,8 +1382,17 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 	var feeds []feed
 	for _, v := range f.viewers[:mxAnonymous] {
 		c := dialWS(t, f.srv.url, v.c.token)
+		_ = c.conn.SetReadDeadline(time.Time{})
 		c.subscribe("m", r.sub.query)
 		feeds = append(feeds, feed{v: v, msgs: mxReader(c.conn)})
+	}
+	if r.sub.observe != nil {
+		byActor := map[mxActor]<-chan wsMessage{}
+		for _, fd := range feeds {
+			byActor[fd.v.kind] = fd.msgs
+		}
+		f.judgeSubscription(t, r, r.sub.observe(t, f, byActor))
+		return
 	}
 	// await reads until the sentinel's event of at least version, and
 	// returns the users heard of before it.
@@ -1463,7 +1478,12 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 			got[fd.v.kind] = seen
 		}
 	}
+	f.judgeSubscription(t, r, got)
+}
 
+// judgeSubscription judges what each actor's subscription heard of each
+// target.
+func (f *mxFixture) judgeSubscription(t *testing.T, r *mxRow, got map[mxActor][3]string) {
 	for _, v := range f.viewers {
 		t.Run(mxActorNames[v.kind], func(t *testing.T) {
 			for _, x := range r.targetList() {
@@ -1614,4 +1634,128 @@ func (f *mxFixture) slowest(n int) string {
 		out = append(out, fmt.Sprintf("%s %v", name, f.durations[name].Round(10*time.Millisecond)))
 	}
 	return strings.Join(out, ", ")
+}
+
+// mxAssignedRule: an assignment reaches the assignee (none of the actors
+// here) and the holders of ASSIGN_CONVERSATIONS or MANAGE_CONVERSATIONS
+// who see the conversation: the scoped supervisor, those of their
+// divisions; nobody of another organization.
+func mxAssignedRule(a mxActor, x mxTarget) mxOutcome {
+	perms := mxPermissions(a)
+	switch {
+	case a == mxAnonymous:
+		return mxUnauth
+	case x == mxForeign, a == mxScoped && x == mxOther:
+		return mxFiltered
+	case slices.Contains(perms, viewer.AssignConversations), slices.Contains(perms, viewer.ManageConversations):
+		return mxOK
+	}
+	return mxFiltered
+}
+
+// mxObserveAssigned assigns a conversation of each target's division to a
+// fresh online agent of it, as the admin of its organization, and reports
+// which actors heard of it. The admin of the conversation's organization
+// hears of every one: once they did, the others' events were published;
+// a short wait lets them arrive.
+func mxObserveAssigned(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMessage) map[mxActor][3]string {
+	heard := map[mxActor]map[string]bool{}
+	failed := map[mxActor]string{}
+	// handle records message m of actor a's feed; false when the feed
+	// ended.
+	handle := func(a mxActor, m wsMessage, ok bool) bool {
+		switch {
+		case !ok:
+			failed[a] = "the socket closed"
+			return false
+		case m.Type == "ping" || m.Type == "pong" || m.Type == "ka":
+		case m.Type != "next":
+			failed[a] = fmt.Sprintf("got %s %s", m.Type, m.Payload)
+		default:
+			var ev struct {
+				Data struct{ ConversationAssigned struct{ ID string } }
+			}
+			_ = json.Unmarshal(m.Payload, &ev)
+			heard[a][ev.Data.ConversationAssigned.ID] = true
+		}
+		return true
+	}
+	// drain reads what every feed holds, and what arrives within d.
+	drain := func(d time.Duration) {
+		deadline := time.Now().Add(d)
+		for a, ch := range feeds {
+			if heard[a] == nil {
+				heard[a] = map[string]bool{}
+			}
+			for open := failed[a] != "the socket closed"; open; {
+				select {
+				case m, ok := <-ch:
+					open = handle(a, m, ok)
+					continue
+				default:
+				}
+				if !time.Now().Before(deadline) {
+					break
+				}
+				select {
+				case m, ok := <-ch:
+					open = handle(a, m, ok)
+				case <-time.After(time.Until(deadline)):
+				}
+			}
+		}
+	}
+	assign := func(x mxTarget) string {
+		id := f.newConversation(t, x, false)
+		agent := f.newAgent(t, x)
+		// Allocation may have given it to the new agent already: either
+		// way it is assigned once.
+		f.admins[x.org()].do(t, `mutation($id: ID!, $u: ID!) { assignConversation(id: $id, userID: $u) { id } }`,
+			vars{"id": strconv.Itoa(id), "u": strconv.Itoa(agent)})
+		return strconv.Itoa(id)
+	}
+	admins := [2]mxActor{mxAdmin, mxGlobexAdmin}
+	// The server does not acknowledge a subscription: assign until both
+	// admins hear of it, then give the others' a moment.
+	for attempt := 0; ; attempt++ {
+		own, foreign := assign(mxOwn), assign(mxForeign)
+		drain(time.Second)
+		if heard[admins[0]][own] && heard[admins[1]][foreign] {
+			break
+		}
+		if attempt == 20 {
+			t.Fatal("the subscriptions did not start")
+		}
+	}
+	drain(500 * time.Millisecond)
+	for a := range heard {
+		heard[a] = map[string]bool{}
+	}
+	var ids [3]string
+	for _, x := range []mxTarget{mxOwn, mxOther, mxForeign} {
+		ids[x] = assign(x)
+	}
+	for start := time.Now(); !(heard[admins[0]][ids[mxOwn]] && heard[admins[0]][ids[mxOther]] && heard[admins[1]][ids[mxForeign]]); {
+		if time.Since(start) > 15*time.Second {
+			t.Fatal("the admins did not hear of the assignments")
+		}
+		drain(200 * time.Millisecond)
+	}
+	drain(time.Second)
+	got := map[mxActor][3]string{}
+	for a := range feeds {
+		var seen [3]string
+		for x, id := range ids {
+			switch {
+			case failed[a] != "":
+				seen[x] = failed[a]
+			case heard[a][id]:
+				seen[x] = string(mxOK)
+			default:
+				seen[x] = string(mxFiltered)
+			}
+		}
+		got[a] = seen
+	}
+	return got
 }

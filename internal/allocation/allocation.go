@@ -132,6 +132,8 @@ type Event struct {
 	AssigneeID     int
 	DivisionID     int
 	At             time.Time
+	// Conversation is the conversation as the assignment left it.
+	Conversation *ent.Conversation
 }
 
 // Service allocates conversations.
@@ -445,7 +447,7 @@ func (s *Service) tryAssign(ctx context.Context, c *ent.Conversation, cand *Cand
 	if err := db.AgentLoad.UpdateOne(load).SetLastAssignedAt(now).Exec(sys); err != nil {
 		return nil, fmt.Errorf("record assignment: %w", err)
 	}
-	s.afterCommit(ctx, Event{OrganizationID: c.OrganizationID, ConversationID: c.ID, AssigneeID: uid, DivisionID: conversationDivision(c), At: now})
+	s.afterCommit(ctx, Event{OrganizationID: c.OrganizationID, ConversationID: c.ID, AssigneeID: uid, DivisionID: conversationDivision(c), At: now, Conversation: updated})
 	return updated, nil
 }
 

@@ -35,8 +35,9 @@ type Hub struct {
 	meter   Meter
 
 	mu      sync.Mutex
-	subs    map[int]map[*subscription]struct{} // by organization
-	sockets map[int]map[*Socket]struct{}       // by session
+	subs    map[int]map[*subscription]struct{}        // by organization
+	sockets map[int]map[*Socket]struct{}              // by session
+	assigns map[int]map[chan assignmentEvent]struct{} // by organization
 	broker  pubsub.Broker
 }
 
@@ -53,6 +54,7 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		log:     log,
 		subs:    map[int]map[*subscription]struct{}{},
 		sockets: map[int]map[*Socket]struct{}{},
+		assigns: map[int]map[chan assignmentEvent]struct{}{},
 	}
 }
 
@@ -85,7 +87,7 @@ func (h *Hub) Start(ctx context.Context, broker pubsub.Broker) {
 	h.mu.Lock()
 	h.broker = broker
 	h.mu.Unlock()
-	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles)
+	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles, topicAssignments)
 	go func() {
 		defer cancel()
 		for {
@@ -149,6 +151,8 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 			return
 		}
 		h.revokeSessions(ev.Sessions)
+	case topicAssignments:
+		h.dispatchAssignment(ctx, m.Payload)
 	case topicRoles:
 		var ev roleEvent
 		if err := json.Unmarshal(m.Payload, &ev); err != nil {
