@@ -435,6 +435,31 @@ func mxRows() []mxRow {
 		{field: "userSessions", doc: "MANAGE_USERS", rule: mxManageOr(users, true, mxNotFound),
 			call: op(`query($id: ID!) { userSessions(userID: $id) { id } }`, targetUser),
 			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool { return mxListHolds(v, f.users[x].session) }},
+		{field: "statusReport", doc: "VIEW_REPORTS, their org's divisions (another organization's division: NOT_FOUND); scoped: users sharing a division", rule: func(a mxActor, x mxTarget) mxOutcome {
+			switch {
+			case a == mxAnonymous:
+				return mxUnauth
+			case !slices.Contains(mxPermissions(a), viewer.ViewReports):
+				return mxDenied
+			case x == mxForeign:
+				return mxNotFound
+			case a == mxScoped && x == mxOther:
+				return mxFiltered
+			}
+			return mxOK
+		},
+			call: op(`query($d: ID, $from: Time!, $to: Time!) { statusReport(from: $from, to: $to, divisionID: $d) { rows { user { id } } } }`,
+				func(f *mxFixture, x mxTarget) vars {
+					now := time.Now()
+					return vars{"d": strconv.Itoa(f.divs[x]), "from": now.Add(-time.Hour), "to": now.Add(time.Hour)}
+				}),
+			// The division's members who existed in the range have rows:
+			// the target user among them, and for the scoped supervisor
+			// nobody in Sales (no member of Sales shares a division with
+			// them).
+			seen: func(f *mxFixture, x mxTarget, v json.RawMessage) bool {
+				return strings.Contains(string(v), `"id":"`+f.users[x].gid()+`"`)
+			}},
 		{field: "presenceSummary", doc: "every viewer, their org (another organization's division: NOT_FOUND); scoped: users sharing a division", rule: mxRead(mxNotFound, mxFiltered),
 			call: op(`query($d: ID) { presenceSummary(divisionID: $d) { total byDivision { division { id } total } } }`,
 				func(f *mxFixture, x mxTarget) vars { return vars{"d": strconv.Itoa(f.divs[x])} }),

@@ -54,6 +54,9 @@ func CheckRange(from, to time.Time) error {
 // history.
 func mayRead(ctx context.Context, userID int) error {
 	v := viewer.FromContext(ctx)
+	if v == nil && !viewer.IsSystem(ctx) {
+		return apierr.New(apierr.Unauthenticated, "log in first")
+	}
 	if viewer.IsSystem(ctx) || v.Can(viewer.ViewReports) || (v != nil && userID != 0 && v.UserID == userID) {
 		return nil
 	}
