@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -77,11 +79,36 @@ func (f *authorityFixture) socket(t *testing.T, p person) *wsClient {
 	t.Helper()
 	c := dialWS(t, f.ws.url, p.c.token)
 	c.subscribe("status", statusSubscription)
-	// The subscription is running once a query sent after it is answered
-	// (operations start in the order they arrive).
-	if _, closed := c.result("ready", `{ me { id } }`); closed != 0 {
-		t.Fatalf("socket closed with %d", closed)
-	}
+	// The subscription listens once an event about p comes through it (p
+	// always sees themself): an answer to a later operation proves
+	// nothing, the subscription registering with the hub in a run of its
+	// own. p's availability changes until such an event arrives.
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			// Alternating: at most the first leaves it as it was.
+			a := []string{"BUSY", "AWAY"}[i%2]
+			body, _ := json.Marshal(map[string]any{"query": `mutation($a: Availability!) { setMyAvailability(availability: $a) { id } }`, "variables": vars{"a": a}})
+			req, _ := http.NewRequest(http.MethodPost, p.c.url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+p.c.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("set %s's availability: %v", p.id, err)
+				return
+			}
+			resp.Body.Close()
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	c.statusesUntil(p.id)
+	close(stop)
+	<-done
 	return c
 }
 
@@ -181,13 +208,19 @@ func (c *wsClient) statusesUntil(until string) map[string]bool {
 	}
 }
 
-var nextAvailability, roleSeq atomic.Int64
+var roleSeq atomic.Int64
 
-// setAvailability changes p's availability, so that status events about p
-// go out.
+// setAvailability changes p's availability, so that a status event about
+// p goes out.
 func setAvailability(t *testing.T, p person) {
 	t.Helper()
-	a := []string{"BUSY", "AWAY", "ONLINE"}[nextAvailability.Add(1)%3]
+	// Another one than p has now: an unchanged status sends no event.
+	var me struct{ Me struct{ Availability string } }
+	p.c.do(t, `{ me { availability } }`, nil).decode(t, &me)
+	a := map[string]string{"BUSY": "AWAY", "AWAY": "ONLINE"}[me.Me.Availability]
+	if a == "" {
+		a = "BUSY"
+	}
 	p.c.do(t, `mutation($a: Availability!) { setMyAvailability(availability: $a) { id } }`, vars{"a": a}).decode(t, new(any))
 }
 
