@@ -481,13 +481,13 @@ type ComplexityRoot struct {
 	}
 
 	UserChangedEvent struct {
-		At          func(childComplexity int) int
-		DisplayName func(childComplexity int) int
-		DivisionIDs func(childComplexity int) int
-		Kind        func(childComplexity int) int
-		User        func(childComplexity int) int
-		UserID      func(childComplexity int) int
-		Version     func(childComplexity int) int
+		At                func(childComplexity int) int
+		DisplayNameOrNull func(childComplexity int) int
+		DivisionIDs       func(childComplexity int) int
+		Kind              func(childComplexity int) int
+		User              func(childComplexity int) int
+		UserIDOrNull      func(childComplexity int) int
+		VersionOrNull     func(childComplexity int) int
 	}
 
 	UserConnection struct {
@@ -502,12 +502,13 @@ type ComplexityRoot struct {
 	}
 
 	UserStatusEvent struct {
-		At           func(childComplexity int) int
-		Availability func(childComplexity int) int
-		Devices      func(childComplexity int) int
-		Online       func(childComplexity int) int
-		User         func(childComplexity int) int
-		Version      func(childComplexity int) int
+		At                 func(childComplexity int) int
+		AvailabilityOrNull func(childComplexity int) int
+		DevicesOrNull      func(childComplexity int) int
+		Kind               func(childComplexity int) int
+		OnlineOrNull       func(childComplexity int) int
+		User               func(childComplexity int) int
+		VersionOrNull      func(childComplexity int) int
 	}
 }
 
@@ -2737,11 +2738,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserChangedEvent.At(childComplexity), true
 	case "UserChangedEvent.displayName":
-		if e.ComplexityRoot.UserChangedEvent.DisplayName == nil {
+		if e.ComplexityRoot.UserChangedEvent.DisplayNameOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserChangedEvent.DisplayName(childComplexity), true
+		return e.ComplexityRoot.UserChangedEvent.DisplayNameOrNull(childComplexity), true
 	case "UserChangedEvent.divisionIDs":
 		if e.ComplexityRoot.UserChangedEvent.DivisionIDs == nil {
 			break
@@ -2761,17 +2762,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserChangedEvent.User(childComplexity), true
 	case "UserChangedEvent.userID":
-		if e.ComplexityRoot.UserChangedEvent.UserID == nil {
+		if e.ComplexityRoot.UserChangedEvent.UserIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserChangedEvent.UserID(childComplexity), true
+		return e.ComplexityRoot.UserChangedEvent.UserIDOrNull(childComplexity), true
 	case "UserChangedEvent.version":
-		if e.ComplexityRoot.UserChangedEvent.Version == nil {
+		if e.ComplexityRoot.UserChangedEvent.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserChangedEvent.Version(childComplexity), true
+		return e.ComplexityRoot.UserChangedEvent.VersionOrNull(childComplexity), true
 
 	case "UserConnection.edges":
 		if e.ComplexityRoot.UserConnection.Edges == nil {
@@ -2812,23 +2813,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserStatusEvent.At(childComplexity), true
 	case "UserStatusEvent.availability":
-		if e.ComplexityRoot.UserStatusEvent.Availability == nil {
+		if e.ComplexityRoot.UserStatusEvent.AvailabilityOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserStatusEvent.Availability(childComplexity), true
+		return e.ComplexityRoot.UserStatusEvent.AvailabilityOrNull(childComplexity), true
 	case "UserStatusEvent.devices":
-		if e.ComplexityRoot.UserStatusEvent.Devices == nil {
+		if e.ComplexityRoot.UserStatusEvent.DevicesOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserStatusEvent.Devices(childComplexity), true
+		return e.ComplexityRoot.UserStatusEvent.DevicesOrNull(childComplexity), true
+	case "UserStatusEvent.kind":
+		if e.ComplexityRoot.UserStatusEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserStatusEvent.Kind(childComplexity), true
 	case "UserStatusEvent.online":
-		if e.ComplexityRoot.UserStatusEvent.Online == nil {
+		if e.ComplexityRoot.UserStatusEvent.OnlineOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserStatusEvent.Online(childComplexity), true
+		return e.ComplexityRoot.UserStatusEvent.OnlineOrNull(childComplexity), true
 	case "UserStatusEvent.user":
 		if e.ComplexityRoot.UserStatusEvent.User == nil {
 			break
@@ -2836,11 +2843,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserStatusEvent.User(childComplexity), true
 	case "UserStatusEvent.version":
-		if e.ComplexityRoot.UserStatusEvent.Version == nil {
+		if e.ComplexityRoot.UserStatusEvent.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserStatusEvent.Version(childComplexity), true
+		return e.ComplexityRoot.UserStatusEvent.VersionOrNull(childComplexity), true
 
 	}
 	return 0, false
@@ -7107,9 +7114,11 @@ type Subscription {
     roleID: ID
     """
     First send the current status of every user the subscription follows
-    (each with its version), then the changes: no separate query is
-    needed, and no change between the two is missed. Ask for it again on
-    every resubscription after a reconnect.
+    (kind SNAPSHOT, each with its version), then one event of kind
+    SNAPSHOT_END (also when there is no user to send), then the changes
+    (kind CHANGED): no separate query is needed, and no change between the
+    two is missed. Ask for it again on every resubscription after a
+    reconnect.
     """
     snapshot: Boolean = false
   ): UserStatusEvent!
@@ -7128,7 +7137,8 @@ type Subscription {
     roleID: ID
     """
     First send the current state (kind SNAPSHOT) of every user the subscription follows
-    (each with its version), then the changes: no separate query is
+    (each with its version), then one event of kind SNAPSHOT_END (also when
+    there is no user to send), then the changes: no separate query is
     needed, and no change between the two is missed. Ask for it again on
     every resubscription after a reconnect.
     """
@@ -7149,31 +7159,59 @@ type Subscription {
 }
 
 """
-A user's availability or online state changed.
+What a status event tells.
+"""
+enum UserStatusKind {
+  """
+  The user's availability, online state or device count changed.
+  """
+  CHANGED
+  """
+  The user's status as found when the subscription started (snapshot: true).
+  """
+  SNAPSHOT
+  """
+  The snapshot is over: every user the subscription follows was sent (there
+  may have been none). Sent once, after the last SNAPSHOT event; the user
+  fields are null. Users you hold that the snapshot did not send are no
+  longer followed.
+  """
+  SNAPSHOT_END
+}
+
+"""
+A user's availability or online state changed (or, with snapshot: true,
+was as found, or the snapshot is over).
 """
 type UserStatusEvent {
   """
-  The user, as of this event.
+  What this event tells.
   """
-  user: User!
+  kind: UserStatusKind!
   """
-  The availability the user chose.
+  The user, as of this event; null only on SNAPSHOT_END.
   """
-  availability: Availability!
+  user: User
   """
-  Whether the user has a live connection.
+  The availability the user chose; null only on SNAPSHOT_END.
   """
-  online: Boolean!
+  availability: Availability
   """
-  How many live connections (devices, tabs) the user has.
+  Whether the user has a live connection; null only on SNAPSHOT_END.
   """
-  devices: Int!
+  online: Boolean
   """
-  The user's version this event describes.
+  How many live connections (devices, tabs) the user has; null only on
+  SNAPSHOT_END.
   """
-  version: Int!
+  devices: Int
   """
-  When the change was observed.
+  The user's version this event describes; null only on SNAPSHOT_END.
+  """
+  version: Int
+  """
+  When the change was observed (for SNAPSHOT_END, when the snapshot was
+  read).
   """
   at: Time!
 }
@@ -7208,6 +7246,13 @@ enum UserChangeKind {
   The user as found when the subscription started (snapshot: true).
   """
   SNAPSHOT
+  """
+  The snapshot is over: every user the subscription follows was sent (there
+  may have been none). Sent once, after the last SNAPSHOT event; userID,
+  displayName, version and user are null, divisionIDs empty. Users you hold
+  that the snapshot did not send are no longer followed.
+  """
+  SNAPSHOT_END
 }
 
 """
@@ -7219,18 +7264,18 @@ type UserChangedEvent {
   """
   kind: UserChangeKind!
   """
-  The user's ID.
+  The user's ID; null only on SNAPSHOT_END.
   """
-  userID: ID!
+  userID: ID
   """
   The user, as of this event; null when deleted or removed.
   """
   user: User
   """
   The user's display name as of this event (the last one, when deleted or
-  removed).
+  removed); null only on SNAPSHOT_END.
   """
-  displayName: String!
+  displayName: String
   """
   The user's divisions as of this event (before the deletion, for one). A
   subscriber filtered on a division learns that a user left it by kind
@@ -7239,9 +7284,9 @@ type UserChangedEvent {
   divisionIDs: [ID!]!
   """
   The user's version this event describes: a deletion's is newer than any
-  before it.
+  before it. Null only on SNAPSHOT_END.
   """
-  version: Int!
+  version: Int
   """
   When the change happened.
   """
@@ -9251,6 +9296,8 @@ func (ec *executionContext) childFields_UserEdge(ctx context.Context, field grap
 
 func (ec *executionContext) childFields_UserStatusEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "kind":
+		return ec.fieldContext_UserStatusEvent_kind(ctx, field)
 	case "user":
 		return ec.fieldContext_UserStatusEvent_user(ctx, field)
 	case "availability":
@@ -19520,18 +19567,18 @@ func (ec *executionContext) _UserChangedEvent_userID(ctx context.Context, field 
 			return ec.fieldContext_UserChangedEvent_userID(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserID, nil
+			return obj.UserIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserChangedEvent_userID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, true, false, "ID")
 }
 
 func (ec *executionContext) _UserChangedEvent_user(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
@@ -19575,18 +19622,18 @@ func (ec *executionContext) _UserChangedEvent_displayName(ctx context.Context, f
 			return ec.fieldContext_UserChangedEvent_displayName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DisplayName, nil
+			return obj.DisplayNameOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserChangedEvent_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "String")
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, true, false, "String")
 }
 
 func (ec *executionContext) _UserChangedEvent_divisionIDs(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
@@ -19621,18 +19668,18 @@ func (ec *executionContext) _UserChangedEvent_version(ctx context.Context, field
 			return ec.fieldContext_UserChangedEvent_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("UserChangedEvent", field, true, false, "Int")
 }
 
 func (ec *executionContext) _UserChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
@@ -19800,6 +19847,29 @@ func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("UserEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _UserStatusEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserStatusEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v realtime.StatusKind) graphql.Marshaler {
+			return ec.marshalNUserStatusKind2rosterᚋinternalᚋrealtimeᚐStatusKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserStatusEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "UserStatusKind")
+}
+
 func (ec *executionContext) _UserStatusEvent_user(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19813,10 +19883,10 @@ func (ec *executionContext) _UserStatusEvent_user(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
+			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -19841,18 +19911,18 @@ func (ec *executionContext) _UserStatusEvent_availability(ctx context.Context, f
 			return ec.fieldContext_UserStatusEvent_availability(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Availability, nil
+			return obj.AvailabilityOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v user.Availability) graphql.Marshaler {
-			return ec.marshalNAvailability2rosterᚋentᚋuserᚐAvailability(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *user.Availability) graphql.Marshaler {
+			return ec.marshalOAvailability2ᚖrosterᚋentᚋuserᚐAvailability(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_availability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Availability")
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, true, false, "Availability")
 }
 
 func (ec *executionContext) _UserStatusEvent_online(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
@@ -19864,18 +19934,18 @@ func (ec *executionContext) _UserStatusEvent_online(ctx context.Context, field g
 			return ec.fieldContext_UserStatusEvent_online(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Online, nil
+			return obj.OnlineOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _UserStatusEvent_devices(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
@@ -19887,18 +19957,18 @@ func (ec *executionContext) _UserStatusEvent_devices(ctx context.Context, field 
 			return ec.fieldContext_UserStatusEvent_devices(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Devices, nil
+			return obj.DevicesOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_devices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, true, false, "Int")
 }
 
 func (ec *executionContext) _UserStatusEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
@@ -19910,18 +19980,18 @@ func (ec *executionContext) _UserStatusEvent_version(ctx context.Context, field 
 			return ec.fieldContext_UserStatusEvent_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserStatusEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("UserStatusEvent", field, true, false, "Int")
 }
 
 func (ec *executionContext) _UserStatusEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
@@ -29496,7 +29566,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 			}
 		case "userID":
 			out.Values[i] = ec._UserChangedEvent_userID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "user":
@@ -29506,7 +29576,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 			}
 		case "displayName":
 			out.Values[i] = ec._UserChangedEvent_displayName(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "divisionIDs":
@@ -29516,7 +29586,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 			}
 		case "version":
 			out.Values[i] = ec._UserChangedEvent_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "at":
@@ -29633,29 +29703,34 @@ func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.Select
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("UserStatusEvent")
+		case "kind":
+			out.Values[i] = ec._UserStatusEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "user":
 			out.Values[i] = ec._UserStatusEvent_user(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "availability":
 			out.Values[i] = ec._UserStatusEvent_availability(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "online":
 			out.Values[i] = ec._UserStatusEvent_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "devices":
 			out.Values[i] = ec._UserStatusEvent_devices(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "version":
 			out.Values[i] = ec._UserStatusEvent_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "at":
@@ -31130,6 +31205,16 @@ func (ec *executionContext) marshalNUserStatusEvent2ᚖrosterᚋinternalᚋrealt
 		return graphql.Null
 	}
 	return ec._UserStatusEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUserStatusKind2rosterᚋinternalᚋrealtimeᚐStatusKind(ctx context.Context, v any) (realtime.StatusKind, error) {
+	var res realtime.StatusKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUserStatusKind2rosterᚋinternalᚋrealtimeᚐStatusKind(ctx context.Context, sel ast.SelectionSet, v realtime.StatusKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNUserWhereInput2ᚖrosterᚋentᚐUserWhereInput(ctx context.Context, v any) (*ent.UserWhereInput, error) {

@@ -43,8 +43,8 @@ func subscribeChanges(t *testing.T, c *wsClient, d string) {
 	}
 }
 
-// change reads the next userChanged event, skipping the snapshot's unless
-// snapshot is set.
+// change reads the next userChanged event, skipping the snapshot's (and
+// its end) unless snapshot is set.
 func (c *wsClient) change(snapshot bool) changeEvent {
 	c.t.Helper()
 	for {
@@ -56,7 +56,7 @@ func (c *wsClient) change(snapshot bool) changeEvent {
 		if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || len(p.Errors) > 0 {
 			c.t.Fatalf("want a next message, got %s %s", m.Type, m.Payload)
 		}
-		if ev := p.Data.UserChanged; snapshot || ev.Kind != "SNAPSHOT" {
+		if ev := p.Data.UserChanged; snapshot || ev.Kind != "SNAPSHOT" && ev.Kind != "SNAPSHOT_END" {
 			if ev.User != nil && (ev.User.Version != ev.Version || ev.User.ID != ev.UserID || ev.User.DisplayName != ev.DisplayName) {
 				c.t.Fatalf("event %+v shows another state than its own", ev)
 			}
@@ -256,4 +256,133 @@ func TestConcurrentWritersNewerWins(t *testing.T) {
 	if got := held[agent]; got.Version != truth.Node.Version || got.Availability != truth.Node.Availability {
 		t.Errorf("the dashboard holds %+v, the truth is %+v", got, truth.Node)
 	}
+}
+
+// TestSnapshotEnd: a subscription asking for a snapshot gets every user it
+// follows, then one SNAPSHOT_END event with no user (also when it follows
+// nobody), then the changes; on userChanged and userStatusChanged, over
+// the websocket, with a second organization whose users never appear.
+func TestSnapshotEnd(t *testing.T) {
+	t.Parallel()
+	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+		srv, w := startWorld(t, dbURL, []string{"Acme", "Globex"})
+		acme, globex := w.Orgs[0], w.Orgs[1]
+		admin := srv.as(acme.Admin)
+		empty := admin.createDivision(t, "Nobody")
+		ids := func(us ...*fixture.User) []string {
+			var out []string
+			for _, u := range us {
+				out = append(out, strconv.Itoa(u.ID))
+			}
+			slices.Sort(out)
+			return out
+		}
+		everyone := ids(acme.Admin, acme.Supervisor, acme.Scoped, acme.Agent)
+		// The scoped supervisor shares Support with the supervisor and
+		// the agent; the admin is in no division.
+		scopedSees := ids(acme.Scoped, acme.Supervisor, acme.Agent)
+
+		type marker struct {
+			Kind        string
+			UserID      *string
+			DisplayName *string
+			DivisionIDs []string
+			Version     *int
+			User        *struct{ ID string }
+			// userStatusChanged's
+			Availability *string
+			Online       *bool
+			Devices      *int
+			At           string
+		}
+		// snapshot subscribes with query and variables, and returns the
+		// users of the SNAPSHOT events and the SNAPSHOT_END event that
+		// follows them.
+		snapshot := func(t *testing.T, c *wsClient, field, query string, v vars) ([]string, marker) {
+			t.Helper()
+			payload, _ := json.Marshal(map[string]any{"query": query, "variables": v})
+			c.send(wsMessage{ID: field, Type: "subscribe", Payload: payload})
+			var users []string
+			for {
+				m := c.read()
+				var p struct {
+					Data   map[string]marker
+					Errors []any
+				}
+				if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || len(p.Errors) > 0 {
+					t.Fatalf("want a next message, got %s %s", m.Type, m.Payload)
+				}
+				ev := p.Data[field]
+				switch ev.Kind {
+				case "SNAPSHOT":
+					if ev.User == nil {
+						t.Fatalf("a SNAPSHOT event without its user: %s", m.Payload)
+					}
+					users = append(users, ev.User.ID)
+				case "SNAPSHOT_END":
+					slices.Sort(users)
+					if ev.User != nil || ev.UserID != nil || ev.DisplayName != nil || ev.Version != nil || ev.Availability != nil ||
+						ev.Online != nil || ev.Devices != nil || len(ev.DivisionIDs) != 0 || ev.At == "" {
+						t.Fatalf("SNAPSHOT_END carries a user's fields: %s", m.Payload)
+					}
+					return users, ev
+				default:
+					t.Fatalf("before SNAPSHOT_END: %s", m.Payload)
+				}
+			}
+		}
+		const (
+			changes = `subscription($d: ID) { userChanged(divisionID: $d, snapshot: true) {
+				kind userID displayName divisionIDs version at user { id } } }`
+			statuses = `subscription($d: ID) { userStatusChanged(divisionID: $d, snapshot: true) {
+				kind availability online devices version at user { id } } }`
+		)
+		for _, tc := range []struct {
+			name  string
+			as    *fixture.User
+			d     string
+			users []string
+		}{
+			{"the organization", acme.Admin, "", everyone},
+			{"a scoped supervisor", acme.Scoped, "", scopedSees},
+			{"an empty division", acme.Admin, empty, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, sub := range []struct{ field, query string }{{"userChanged", changes}, {"userStatusChanged", statuses}} {
+					c := dialWS(t, srv.url, tc.as.Token)
+					v := vars{}
+					if tc.d != "" {
+						v["d"] = tc.d
+					}
+					users, _ := snapshot(t, c, sub.field, sub.query, v)
+					if !slices.Equal(users, tc.users) {
+						t.Errorf("%s: the snapshot sent %v, want %v", sub.field, users, tc.users)
+					}
+					if tc.d != "" {
+						// A member joins: the change comes after the end.
+						admin.do(t, `mutation($d: ID!, $u: ID!) { addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
+							vars{"d": tc.d, "u": strconv.Itoa(acme.Agent.ID)}).decode(t, new(any))
+						admin.do(t, `mutation($u: ID!) { setUserAvailability(id: $u, availability: BUSY) { id } }`,
+							vars{"u": strconv.Itoa(acme.Agent.ID)}).decode(t, new(any))
+						m := c.read()
+						var p struct{ Data map[string]marker }
+						if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || p.Data[sub.field].User == nil ||
+							p.Data[sub.field].User.ID != strconv.Itoa(acme.Agent.ID) || p.Data[sub.field].Kind == "SNAPSHOT_END" {
+							t.Errorf("%s: after SNAPSHOT_END got %s %s, want the agent's change", sub.field, m.Type, m.Payload)
+						}
+						admin.do(t, `mutation($d: ID!, $u: ID!) { removeDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
+							vars{"d": tc.d, "u": strconv.Itoa(acme.Agent.ID)}).decode(t, new(any))
+					}
+					c.conn.Close()
+				}
+			})
+		}
+		t.Run("another organization's snapshot", func(t *testing.T) {
+			c := dialWS(t, srv.url, globex.Admin.Token)
+			users, _ := snapshot(t, c, "userChanged", changes, vars{})
+			if want := ids(globex.Admin, globex.Supervisor, globex.Scoped, globex.Agent); !slices.Equal(users, want) {
+				t.Errorf("Globex's snapshot sent %v, want %v", users, want)
+			}
+		})
+	})
 }

@@ -37,6 +37,9 @@ const (
 	// Snapshot: the user as the subscription found them when it started
 	// (asked for with snapshot: true).
 	Snapshot ChangeKind = "SNAPSHOT"
+	// SnapshotEnd ends the snapshot: sent once after its last user, even
+	// when it had none, with no user.
+	SnapshotEnd ChangeKind = "SNAPSHOT_END"
 )
 
 // MarshalGQL writes the kind as a GraphQL enum value.
@@ -46,15 +49,47 @@ func (k ChangeKind) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Q
 func (k *ChangeKind) UnmarshalGQL(v any) error {
 	s, _ := v.(string)
 	switch ChangeKind(s) {
-	case Created, Updated, Archived, Deleted, Removed, Snapshot:
+	case Created, Updated, Archived, Deleted, Removed, Snapshot, SnapshotEnd:
 		*k = ChangeKind(s)
 		return nil
 	}
 	return fmt.Errorf("%v is not a valid UserChangeKind", v)
 }
 
-// UserStatusEvent is a change of a user's availability or presence.
+// StatusKind says what a status event tells.
+type StatusKind string
+
+// The kinds of status event.
+const (
+	// StatusChanged: the user's availability, presence or device count
+	// changed.
+	StatusChanged StatusKind = "CHANGED"
+	// StatusSnapshot: the user's status as the subscription found it when
+	// it started (asked for with snapshot: true).
+	StatusSnapshot StatusKind = "SNAPSHOT"
+	// StatusSnapshotEnd ends the snapshot: sent once after its last user,
+	// even when it had none, with no user.
+	StatusSnapshotEnd StatusKind = "SNAPSHOT_END"
+)
+
+// MarshalGQL writes the kind as a GraphQL enum value.
+func (k StatusKind) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(k))) }
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (k *StatusKind) UnmarshalGQL(v any) error {
+	s, _ := v.(string)
+	switch StatusKind(s) {
+	case StatusChanged, StatusSnapshot, StatusSnapshotEnd:
+		*k = StatusKind(s)
+		return nil
+	}
+	return fmt.Errorf("%v is not a valid UserStatusKind", v)
+}
+
+// UserStatusEvent is a change of a user's availability or presence, a
+// user's status in a snapshot, or the end of a snapshot.
 type UserStatusEvent struct {
+	Kind         StatusKind
 	User         *ent.User
 	Availability user.Availability
 	Online       bool
@@ -63,7 +98,46 @@ type UserStatusEvent struct {
 	At           time.Time
 }
 
-// UserChangedEvent is a user created, changed, archived or deleted.
+// end reports whether the event is the end-of-snapshot marker, whose
+// user fields are null.
+func (e *UserStatusEvent) end() bool { return e.Kind == StatusSnapshotEnd }
+
+// AvailabilityOrNull is the availability, null on the end-of-snapshot
+// marker.
+func (e *UserStatusEvent) AvailabilityOrNull() *user.Availability {
+	if e.end() {
+		return nil
+	}
+	return &e.Availability
+}
+
+// OnlineOrNull is whether the user is online, null on the
+// end-of-snapshot marker.
+func (e *UserStatusEvent) OnlineOrNull() *bool {
+	if e.end() {
+		return nil
+	}
+	return &e.Online
+}
+
+// DevicesOrNull is the device count, null on the end-of-snapshot marker.
+func (e *UserStatusEvent) DevicesOrNull() *int {
+	if e.end() {
+		return nil
+	}
+	return &e.Devices
+}
+
+// VersionOrNull is the version, null on the end-of-snapshot marker.
+func (e *UserStatusEvent) VersionOrNull() *int {
+	if e.end() {
+		return nil
+	}
+	return &e.Version
+}
+
+// UserChangedEvent is a user created, changed, archived or deleted, a user
+// in a snapshot, or the end of a snapshot.
 type UserChangedEvent struct {
 	Kind        ChangeKind
 	UserID      int
@@ -72,6 +146,31 @@ type UserChangedEvent struct {
 	DivisionIDs []int
 	Version     int
 	At          time.Time
+}
+
+// UserIDOrNull is the user's ID, null on the end-of-snapshot marker.
+func (e *UserChangedEvent) UserIDOrNull() *int {
+	if e.Kind == SnapshotEnd {
+		return nil
+	}
+	return &e.UserID
+}
+
+// DisplayNameOrNull is the user's display name, null on the
+// end-of-snapshot marker.
+func (e *UserChangedEvent) DisplayNameOrNull() *string {
+	if e.Kind == SnapshotEnd {
+		return nil
+	}
+	return &e.DisplayName
+}
+
+// VersionOrNull is the version, null on the end-of-snapshot marker.
+func (e *UserChangedEvent) VersionOrNull() *int {
+	if e.Kind == SnapshotEnd {
+		return nil
+	}
+	return &e.Version
 }
 
 // userEvent is what travels through the broker when a user changes: the

@@ -198,19 +198,22 @@ func (f Filter) apply(q *ent.UserQuery) *ent.UserQuery {
 
 // UserStatus subscribes the viewer in ctx to the availability, presence
 // and device count changes of the users they may see, until ctx is done.
-// With snapshot, it first sends the status of every user they may see.
+// With snapshot, it first sends the status of every user they may see
+// (kind SNAPSHOT), then the end of the snapshot (kind SNAPSHOT_END).
 func (h *Hub) UserStatus(ctx context.Context, f Filter, snapshot bool) (<-chan *UserStatusEvent, error) {
 	out := make(chan *UserStatusEvent, 1)
 	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item) {
 		if it.resync {
-			s.statusResync(ctx, out, it.snapshot)
+			if s.statusResync(ctx, out, it.snapshot) && it.snapshot {
+				send(ctx, out, &UserStatusEvent{Kind: StatusSnapshotEnd, At: time.Now()})
+			}
 			return
 		}
 		ev := it.event
 		if !ev.Status || ev.Row == nil || !s.matches(ctx, ev.User, ev.Scope) {
 			return
 		}
-		s.sendStatus(ctx, out, s.asOf(ev.Row), time.UnixMilli(ev.At))
+		s.sendStatus(ctx, out, StatusChanged, s.asOf(ev.Row), time.UnixMilli(ev.At))
 	}, func() { close(out) })
 	return out, err
 }
@@ -219,12 +222,15 @@ func (h *Hub) UserStatus(ctx context.Context, f Filter, snapshot bool) (<-chan *
 // archiving and deletion of the users they may see, until ctx is done, and
 // tells them of users that leave what they follow (the division or role
 // they filter on, or their own divisions). With snapshot, it first sends
-// every user they may see.
+// every user they may see (kind SNAPSHOT), then the end of the snapshot
+// (kind SNAPSHOT_END).
 func (h *Hub) UserChanges(ctx context.Context, f Filter, snapshot bool) (<-chan *UserChangedEvent, error) {
 	out := make(chan *UserChangedEvent, 1)
 	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item) {
 		if it.resync {
-			s.changeResync(ctx, out, it.snapshot)
+			if s.changeResync(ctx, out, it.snapshot) && it.snapshot {
+				send(ctx, out, &UserChangedEvent{Kind: SnapshotEnd, DivisionIDs: []int{}, At: time.Now()})
+			}
 			return
 		}
 		ev := it.event
@@ -411,7 +417,7 @@ func (s *subscription) visible(ctx context.Context, id int) (*ent.User, error) {
 
 // sendStatus tells the subscriber of the status of user u, unless they
 // already know it, or know newer.
-func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, u *ent.User, at time.Time) {
+func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, kind StatusKind, u *ent.User, at time.Time) {
 	st := status{availability: u.Availability, online: u.Online, devices: u.Connections, version: u.Version}
 	last, known := s.last[u.ID]
 	if known && (st.version <= last.version || last.availability == st.availability && last.online == st.online && last.devices == st.devices) {
@@ -422,31 +428,38 @@ func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEve
 		return
 	}
 	s.last[u.ID] = st
-	send(ctx, out, &UserStatusEvent{User: u, Availability: st.availability, Online: st.online, Devices: st.devices, Version: st.version, At: at})
+	send(ctx, out, &UserStatusEvent{Kind: kind, User: u, Availability: st.availability, Online: st.online, Devices: st.devices, Version: st.version, At: at})
 }
 
 // statusResync re-reads the users the subscriber may see and sends the
 // statuses it was not told of: of users it knows, the ones that differ; of
-// the others, the ones changed since the subscription started.
-func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusEvent, all bool) {
+// the others, the ones changed since the subscription started. With all,
+// it sends every user they may see, as a snapshot. It reports whether the
+// users could be read.
+func (s *subscription) statusResync(ctx context.Context, out chan<- *UserStatusEvent, all bool) bool {
 	q := s.filter.apply(s.hub.client.User.Query())
-	if !all {
+	kind := StatusChanged
+	if all {
+		kind = StatusSnapshot
+	} else {
 		q.Where(user.Or(user.UpdatedAtGTE(s.since), user.IDIn(keys(s.last)...)))
 	}
 	users, err := q.Order(ent.Asc(user.FieldID)).All(ctx)
 	if err != nil {
 		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
-		return
+		return false
 	}
 	now := time.Now()
 	for _, u := range users {
-		s.sendStatus(ctx, out, u, now)
+		s.sendStatus(ctx, out, kind, u, now)
 	}
+	return true
 }
 
 // changeResync re-reads the users the subscriber may see and reports the
-// ones changed since it last heard of them, or since it started.
-func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChangedEvent, all bool) {
+// ones changed since it last heard of them, or since it started; with all,
+// every one, as a snapshot. It reports whether the users could be read.
+func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChangedEvent, all bool) bool {
 	q := s.filter.apply(s.hub.client.User.Query())
 	kind := Updated
 	if all {
@@ -457,7 +470,7 @@ func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChanged
 	users, err := q.WithDivisions(func(q *ent.DivisionQuery) { q.Select(division.FieldID) }).Order(ent.Asc(user.FieldID)).All(ctx)
 	if err != nil {
 		s.hub.log.ErrorContext(ctx, "re-read users", "err", err)
-		return
+		return false
 	}
 	now := time.Now()
 	for _, u := range users {
@@ -467,6 +480,7 @@ func (s *subscription) changeResync(ctx context.Context, out chan<- *UserChanged
 			send(ctx, out, &UserChangedEvent{Kind: kind, UserID: u.ID, User: u, DisplayName: u.DisplayName, DivisionIDs: sc.Divisions, Version: u.Version, At: now})
 		}
 	}
+	return true
 }
 
 func send[T any](ctx context.Context, out chan<- T, v T) {
