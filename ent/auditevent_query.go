@@ -460,6 +460,23 @@ func (_q *AuditEventQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	return selector
 }
 
+// joinable reports whether the query, loaded as the edge of another, can be
+// a subquery of that query's statement: nothing but its own rows (no edges of
+// its own to load, no limit, offset, order, modifiers, path or interceptors
+// other than traversers).
+func (_q *AuditEventQuery) joinable() bool {
+	if _q.ctx.Limit != nil || _q.ctx.Offset != nil || _q.ctx.Unique != nil ||
+		len(_q.order) > 0 || len(_q.modifiers) > 0 || _q.path != nil || _q.sql != nil {
+		return false
+	}
+	for _, inter := range _q.inters {
+		if _, ok := inter.(Traverser); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Modify adds a query modifier for attaching custom logic to queries.
 func (_q *AuditEventQuery) Modify(modifiers ...func(s *sql.Selector)) *AuditEventSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)

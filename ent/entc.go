@@ -41,6 +41,16 @@ func main() {
 			gen.FeatureUpsert,
 		},
 	}, entc.Extensions(ex),
+		// After the extension: ent/template overrides entgql's Paginate
+		// and lets queries join the edges they hold the key of.
+		func(cfg *gen.Config) error {
+			t, err := gen.NewTemplate("roster").Funcs(entgql.TemplateFuncs).ParseDir("./ent/template")
+			if err != nil {
+				return err
+			}
+			cfg.Templates = append(cfg.Templates, t)
+			return nil
+		},
 		// Hooks hash passwords with the client's Hasher: production's
 		// cost by default, the cheapest in tests (ent.Hasher option).
 		entc.Dependency(entc.DependencyName("Hasher"), entc.DependencyType(password.Hasher{})),

@@ -279,9 +279,22 @@ func (_m *AllocationSettingsQuery) Paginate(
 	}
 	conn := &AllocationSettingsConnection{Edges: []*AllocationSettingsEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -291,7 +304,7 @@ func (_m *AllocationSettingsQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -310,6 +323,11 @@ func (_m *AllocationSettingsQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -593,9 +611,22 @@ func (_m *ApiKeyQuery) Paginate(
 	}
 	conn := &ApiKeyConnection{Edges: []*ApiKeyEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -605,7 +636,7 @@ func (_m *ApiKeyQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -624,6 +655,11 @@ func (_m *ApiKeyQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -925,9 +961,22 @@ func (_m *AuditEventQuery) Paginate(
 	}
 	conn := &AuditEventConnection{Edges: []*AuditEventEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -937,7 +986,7 @@ func (_m *AuditEventQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -956,6 +1005,11 @@ func (_m *AuditEventQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -1221,9 +1275,22 @@ func (_m *ChannelQuery) Paginate(
 	}
 	conn := &ChannelConnection{Edges: []*ChannelEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -1233,7 +1300,7 @@ func (_m *ChannelQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -1252,6 +1319,11 @@ func (_m *ChannelQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -1571,9 +1643,22 @@ func (_m *ConversationQuery) Paginate(
 	}
 	conn := &ConversationConnection{Edges: []*ConversationEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -1583,7 +1668,7 @@ func (_m *ConversationQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -1602,6 +1687,11 @@ func (_m *ConversationQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -1867,9 +1957,22 @@ func (_m *DivisionQuery) Paginate(
 	}
 	conn := &DivisionConnection{Edges: []*DivisionEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -1879,7 +1982,7 @@ func (_m *DivisionQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -1898,6 +2001,11 @@ func (_m *DivisionQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -2199,9 +2307,22 @@ func (_m *OrganizationQuery) Paginate(
 	}
 	conn := &OrganizationConnection{Edges: []*OrganizationEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -2211,7 +2332,7 @@ func (_m *OrganizationQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -2230,6 +2351,11 @@ func (_m *OrganizationQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -2513,9 +2639,22 @@ func (_m *RoleQuery) Paginate(
 	}
 	conn := &RoleConnection{Edges: []*RoleEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -2525,7 +2664,7 @@ func (_m *RoleQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -2544,6 +2683,11 @@ func (_m *RoleQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -2845,9 +2989,22 @@ func (_m *SessionQuery) Paginate(
 	}
 	conn := &SessionConnection{Edges: []*SessionEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -2857,7 +3014,7 @@ func (_m *SessionQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -2876,6 +3033,11 @@ func (_m *SessionQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
@@ -3094,9 +3256,22 @@ func (_m *UserQuery) Paginate(
 	}
 	conn := &UserConnection{Edges: []*UserEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	// The page's own statement counts the rows when it selects from the
+	// first one, and returns each row once.
+	unique := _m.path != nil
+	if u := _m.ctx.Unique; u != nil {
+		unique = *u
+	}
+	countInPage := false
+	if hasCollectedField(ctx, totalCountField) || (hasCollectedField(ctx, pageInfoField) && (ignoredEdges || emptyPage)) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		switch {
+		case !hasPagination && !ignoredEdges:
+		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
+			countInPage = true
+			_m.modifiers = append(_m.modifiers, windowCount)
+		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -3106,7 +3281,7 @@ func (_m *UserQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+	if ignoredEdges || emptyPage {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {
@@ -3125,6 +3300,11 @@ func (_m *UserQuery) Paginate(
 	nodes, err := _m.All(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if countInPage && len(nodes) > 0 {
+		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
+			return nil, err
+		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil

@@ -1615,6 +1615,110 @@ func (_q *OrganizationQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	return selector
 }
 
+// joinable reports whether the query, loaded as the edge of another, can be
+// a subquery of that query's statement: nothing but its own rows (no edges of
+// its own to load, no limit, offset, order, modifiers, path or interceptors
+// other than traversers).
+func (_q *OrganizationQuery) joinable() bool {
+	if _q.ctx.Limit != nil || _q.ctx.Offset != nil || _q.ctx.Unique != nil ||
+		len(_q.order) > 0 || len(_q.modifiers) > 0 || _q.path != nil || _q.sql != nil {
+		return false
+	}
+	if _q.withUsers != nil {
+		return false
+	}
+	if _q.withRoles != nil {
+		return false
+	}
+	if _q.withDivisions != nil {
+		return false
+	}
+	if _q.withChannels != nil {
+		return false
+	}
+	if _q.withSessions != nil {
+		return false
+	}
+	if _q.withConnections != nil {
+		return false
+	}
+	if _q.withInvitations != nil {
+		return false
+	}
+	if _q.withMfaChallenges != nil {
+		return false
+	}
+	if _q.withAPIKeys != nil {
+		return false
+	}
+	if _q.withConversations != nil {
+		return false
+	}
+	if _q.withAllocationSettings != nil {
+		return false
+	}
+	if _q.withAgentLoads != nil {
+		return false
+	}
+	if _q.withPasswordResets != nil {
+		return false
+	}
+	if _q.withStatusIntervals != nil {
+		return false
+	}
+	if len(_q.loadTotal) > 0 {
+		return false
+	}
+	if len(_q.withNamedUsers) > 0 {
+		return false
+	}
+	if len(_q.withNamedRoles) > 0 {
+		return false
+	}
+	if len(_q.withNamedDivisions) > 0 {
+		return false
+	}
+	if len(_q.withNamedChannels) > 0 {
+		return false
+	}
+	if len(_q.withNamedSessions) > 0 {
+		return false
+	}
+	if len(_q.withNamedConnections) > 0 {
+		return false
+	}
+	if len(_q.withNamedInvitations) > 0 {
+		return false
+	}
+	if len(_q.withNamedMfaChallenges) > 0 {
+		return false
+	}
+	if len(_q.withNamedAPIKeys) > 0 {
+		return false
+	}
+	if len(_q.withNamedConversations) > 0 {
+		return false
+	}
+	if len(_q.withNamedAllocationSettings) > 0 {
+		return false
+	}
+	if len(_q.withNamedAgentLoads) > 0 {
+		return false
+	}
+	if len(_q.withNamedPasswordResets) > 0 {
+		return false
+	}
+	if len(_q.withNamedStatusIntervals) > 0 {
+		return false
+	}
+	for _, inter := range _q.inters {
+		if _, ok := inter.(Traverser); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Modify adds a query modifier for attaching custom logic to queries.
 func (_q *OrganizationQuery) Modify(modifiers ...func(s *sql.Selector)) *OrganizationSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)

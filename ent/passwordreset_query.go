@@ -11,6 +11,8 @@ import (
 	"roster/ent/passwordreset"
 	"roster/ent/predicate"
 	"roster/ent/user"
+	"slices"
+	"strings"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -27,8 +29,10 @@ type PasswordResetQuery struct {
 	predicates       []predicate.PasswordReset
 	withOrganization *OrganizationQuery
 	withUser         *UserQuery
-	loadTotal        []func(context.Context, []*PasswordReset) error
-	modifiers        []func(*sql.Selector)
+	// joinEdges: see JoinEdges.
+	joinEdges bool
+	loadTotal []func(context.Context, []*PasswordReset) error
+	modifiers []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -433,6 +437,7 @@ func (_q *PasswordResetQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
 		hooks[i](ctx, _spec)
 	}
@@ -458,6 +463,9 @@ func (_q *PasswordResetQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 		if err := _q.loadTotal[i](ctx, nodes); err != nil {
 			return nil, err
 		}
+	}
+	if err := _q.assignJoined(nodes); err != nil {
+		return nil, err
 	}
 	return nodes, nil
 }
@@ -526,6 +534,7 @@ func (_q *PasswordResetQuery) sqlCount(ctx context.Context) (int, error) {
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields
 	if len(_q.ctx.Fields) > 0 {
 		_spec.Unique = _q.ctx.Unique != nil && *_q.ctx.Unique
@@ -612,6 +621,171 @@ func (_q *PasswordResetQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// joinable reports whether the query, loaded as the edge of another, can be
+// a subquery of that query's statement: nothing but its own rows (no edges of
+// its own to load, no limit, offset, order, modifiers, path or interceptors
+// other than traversers).
+func (_q *PasswordResetQuery) joinable() bool {
+	if _q.ctx.Limit != nil || _q.ctx.Offset != nil || _q.ctx.Unique != nil ||
+		len(_q.order) > 0 || len(_q.modifiers) > 0 || _q.path != nil || _q.sql != nil {
+		return false
+	}
+	if _q.withOrganization != nil {
+		return false
+	}
+	if _q.withUser != nil {
+		return false
+	}
+	if len(_q.loadTotal) > 0 {
+		return false
+	}
+	for _, inter := range _q.inters {
+		if _, ok := inter.(Traverser); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// JoinEdges makes the query load the edges it eager-loads that are unique and
+// whose foreign key it holds (organization, user) in its own statement: a LEFT JOIN
+// to each edge's query, prepared as it would be on its own (its predicates,
+// traversers and privacy policy), instead of one more statement per edge. An
+// edge whose query cannot be a subquery (it loads edges of its own, or is
+// limited, ordered or modified) is loaded as usual.
+func (_q *PasswordResetQuery) JoinEdges() *PasswordResetQuery {
+	_q.joinEdges = true
+	return _q
+}
+
+// joinSpec sets up the joins of JoinEdges on the spec of the query's
+// statement, and returns what restores the query once it ran. The joined
+// rows reach each node as selected values, which assignJoined turns into
+// its edges.
+func (_q *PasswordResetQuery) joinSpec(ctx context.Context, spec *sqlgraph.QuerySpec) (restore func()) {
+	restore = func() {}
+	if !_q.joinEdges || spec.Assign == nil || spec.ScanValues == nil {
+		return restore
+	}
+	if query := _q.withOrganization; query != nil && query.joinable() {
+		// Loaded here, not by loadOrganization, until the query has run.
+		_q.withOrganization = nil
+		prev := restore
+		restore = func() { prev(); _q.withOrganization = query }
+		const prefix = "join_organization__"
+		if err := query.prepareQuery(ctx); err != nil {
+			spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) { s.AddError(err) })
+			return restore
+		}
+		sub := query.sqlQuery(ctx)
+		columns := query.ctx.Fields
+		if len(columns) == 0 {
+			columns = organization.Columns
+		} else if !slices.Contains(columns, organization.FieldID) {
+			columns = append([]string{organization.FieldID}, columns...)
+			sub.Select(sub.Columns(columns...)...)
+		}
+		spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) {
+			t := sub.As("join_organization")
+			s.LeftJoin(t).On(s.C(passwordreset.OrganizationColumn), t.C(organization.FieldID))
+			for _, c := range columns {
+				s.AppendSelectAs(t.C(c), prefix+c)
+			}
+		})
+		scan := spec.ScanValues
+		spec.ScanValues = func(columns []string) ([]any, error) {
+			values, err := scan(columns)
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range columns {
+				if name, ok := strings.CutPrefix(c, prefix); ok {
+					v, err := (*Organization).scanValues(nil, []string{name})
+					if err != nil {
+						return nil, err
+					}
+					values[i] = v[0]
+				}
+			}
+			return values, nil
+		}
+	}
+	if query := _q.withUser; query != nil && query.joinable() {
+		// Loaded here, not by loadUser, until the query has run.
+		_q.withUser = nil
+		prev := restore
+		restore = func() { prev(); _q.withUser = query }
+		const prefix = "join_user__"
+		if err := query.prepareQuery(ctx); err != nil {
+			spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) { s.AddError(err) })
+			return restore
+		}
+		sub := query.sqlQuery(ctx)
+		columns := query.ctx.Fields
+		if len(columns) == 0 {
+			columns = user.Columns
+		} else if !slices.Contains(columns, user.FieldID) {
+			columns = append([]string{user.FieldID}, columns...)
+			sub.Select(sub.Columns(columns...)...)
+		}
+		spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) {
+			t := sub.As("join_user")
+			s.LeftJoin(t).On(s.C(passwordreset.UserColumn), t.C(user.FieldID))
+			for _, c := range columns {
+				s.AppendSelectAs(t.C(c), prefix+c)
+			}
+		})
+		scan := spec.ScanValues
+		spec.ScanValues = func(columns []string) ([]any, error) {
+			values, err := scan(columns)
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range columns {
+				if name, ok := strings.CutPrefix(c, prefix); ok {
+					v, err := (*User).scanValues(nil, []string{name})
+					if err != nil {
+						return nil, err
+					}
+					values[i] = v[0]
+				}
+			}
+			return values, nil
+		}
+	}
+	return restore
+}
+
+// assignJoined sets the edges joined by JoinEdges on nodes, from the values
+// their rows selected: an edge whose row did not join (the edge's query does
+// not return it) stays nil, as when loaded on its own.
+func (_q *PasswordResetQuery) assignJoined(nodes []*PasswordReset) error {
+	if !_q.joinEdges {
+		return nil
+	}
+	for _, n := range nodes {
+		if columns, values := joinedValues(&n.selectValues, "join_organization__"); len(columns) > 0 {
+			if id := slices.Index(columns, organization.FieldID); id >= 0 && !isNullValue(values[id]) {
+				e := &Organization{config: _q.config}
+				if err := e.assignValues(columns, values); err != nil {
+					return err
+				}
+				n.Edges.Organization = e
+			}
+		}
+		if columns, values := joinedValues(&n.selectValues, "join_user__"); len(columns) > 0 {
+			if id := slices.Index(columns, user.FieldID); id >= 0 && !isNullValue(values[id]) {
+				e := &User{config: _q.config}
+				if err := e.assignValues(columns, values); err != nil {
+					return err
+				}
+				n.Edges.User = e
+			}
+		}
+	}
+	return nil
 }
 
 // Modify adds a query modifier for attaching custom logic to queries.

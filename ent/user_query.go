@@ -20,6 +20,8 @@ import (
 	"roster/ent/session"
 	"roster/ent/statusinterval"
 	"roster/ent/user"
+	"slices"
+	"strings"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -30,20 +32,22 @@ import (
 // UserQuery is the builder for querying User entities.
 type UserQuery struct {
 	config
-	ctx                            *QueryContext
-	order                          []user.OrderOption
-	inters                         []Interceptor
-	predicates                     []predicate.User
-	withOrganization               *OrganizationQuery
-	withRole                       *RoleQuery
-	withDivisions                  *DivisionQuery
-	withSessions                   *SessionQuery
-	withLiveConnections            *ConnectionQuery
-	withInvitations                *InvitationQuery
-	withMfaChallenges              *MfaChallengeQuery
-	withAssignedConversations      *ConversationQuery
-	withPasswordResets             *PasswordResetQuery
-	withStatusIntervals            *StatusIntervalQuery
+	ctx                       *QueryContext
+	order                     []user.OrderOption
+	inters                    []Interceptor
+	predicates                []predicate.User
+	withOrganization          *OrganizationQuery
+	withRole                  *RoleQuery
+	withDivisions             *DivisionQuery
+	withSessions              *SessionQuery
+	withLiveConnections       *ConnectionQuery
+	withInvitations           *InvitationQuery
+	withMfaChallenges         *MfaChallengeQuery
+	withAssignedConversations *ConversationQuery
+	withPasswordResets        *PasswordResetQuery
+	withStatusIntervals       *StatusIntervalQuery
+	// joinEdges: see JoinEdges.
+	joinEdges                      bool
 	loadTotal                      []func(context.Context, []*User) error
 	modifiers                      []func(*sql.Selector)
 	withNamedDivisions             map[string]*DivisionQuery
@@ -738,6 +742,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
 		hooks[i](ctx, _spec)
 	}
@@ -877,6 +882,9 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadTotal[i](ctx, nodes); err != nil {
 			return nil, err
 		}
+	}
+	if err := _q.assignJoined(nodes); err != nil {
+		return nil, err
 	}
 	return nodes, nil
 }
@@ -1219,6 +1227,7 @@ func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields
 	if len(_q.ctx.Fields) > 0 {
 		_spec.Unique = _q.ctx.Unique != nil && *_q.ctx.Unique
@@ -1305,6 +1314,219 @@ func (_q *UserQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// joinable reports whether the query, loaded as the edge of another, can be
+// a subquery of that query's statement: nothing but its own rows (no edges of
+// its own to load, no limit, offset, order, modifiers, path or interceptors
+// other than traversers).
+func (_q *UserQuery) joinable() bool {
+	if _q.ctx.Limit != nil || _q.ctx.Offset != nil || _q.ctx.Unique != nil ||
+		len(_q.order) > 0 || len(_q.modifiers) > 0 || _q.path != nil || _q.sql != nil {
+		return false
+	}
+	if _q.withOrganization != nil {
+		return false
+	}
+	if _q.withRole != nil {
+		return false
+	}
+	if _q.withDivisions != nil {
+		return false
+	}
+	if _q.withSessions != nil {
+		return false
+	}
+	if _q.withLiveConnections != nil {
+		return false
+	}
+	if _q.withInvitations != nil {
+		return false
+	}
+	if _q.withMfaChallenges != nil {
+		return false
+	}
+	if _q.withAssignedConversations != nil {
+		return false
+	}
+	if _q.withPasswordResets != nil {
+		return false
+	}
+	if _q.withStatusIntervals != nil {
+		return false
+	}
+	if len(_q.loadTotal) > 0 {
+		return false
+	}
+	if len(_q.withNamedDivisions) > 0 {
+		return false
+	}
+	if len(_q.withNamedSessions) > 0 {
+		return false
+	}
+	if len(_q.withNamedLiveConnections) > 0 {
+		return false
+	}
+	if len(_q.withNamedInvitations) > 0 {
+		return false
+	}
+	if len(_q.withNamedMfaChallenges) > 0 {
+		return false
+	}
+	if len(_q.withNamedAssignedConversations) > 0 {
+		return false
+	}
+	if len(_q.withNamedPasswordResets) > 0 {
+		return false
+	}
+	if len(_q.withNamedStatusIntervals) > 0 {
+		return false
+	}
+	for _, inter := range _q.inters {
+		if _, ok := inter.(Traverser); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// JoinEdges makes the query load the edges it eager-loads that are unique and
+// whose foreign key it holds (organization, role) in its own statement: a LEFT JOIN
+// to each edge's query, prepared as it would be on its own (its predicates,
+// traversers and privacy policy), instead of one more statement per edge. An
+// edge whose query cannot be a subquery (it loads edges of its own, or is
+// limited, ordered or modified) is loaded as usual.
+func (_q *UserQuery) JoinEdges() *UserQuery {
+	_q.joinEdges = true
+	return _q
+}
+
+// joinSpec sets up the joins of JoinEdges on the spec of the query's
+// statement, and returns what restores the query once it ran. The joined
+// rows reach each node as selected values, which assignJoined turns into
+// its edges.
+func (_q *UserQuery) joinSpec(ctx context.Context, spec *sqlgraph.QuerySpec) (restore func()) {
+	restore = func() {}
+	if !_q.joinEdges || spec.Assign == nil || spec.ScanValues == nil {
+		return restore
+	}
+	if query := _q.withOrganization; query != nil && query.joinable() {
+		// Loaded here, not by loadOrganization, until the query has run.
+		_q.withOrganization = nil
+		prev := restore
+		restore = func() { prev(); _q.withOrganization = query }
+		const prefix = "join_organization__"
+		if err := query.prepareQuery(ctx); err != nil {
+			spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) { s.AddError(err) })
+			return restore
+		}
+		sub := query.sqlQuery(ctx)
+		columns := query.ctx.Fields
+		if len(columns) == 0 {
+			columns = organization.Columns
+		} else if !slices.Contains(columns, organization.FieldID) {
+			columns = append([]string{organization.FieldID}, columns...)
+			sub.Select(sub.Columns(columns...)...)
+		}
+		spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) {
+			t := sub.As("join_organization")
+			s.LeftJoin(t).On(s.C(user.OrganizationColumn), t.C(organization.FieldID))
+			for _, c := range columns {
+				s.AppendSelectAs(t.C(c), prefix+c)
+			}
+		})
+		scan := spec.ScanValues
+		spec.ScanValues = func(columns []string) ([]any, error) {
+			values, err := scan(columns)
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range columns {
+				if name, ok := strings.CutPrefix(c, prefix); ok {
+					v, err := (*Organization).scanValues(nil, []string{name})
+					if err != nil {
+						return nil, err
+					}
+					values[i] = v[0]
+				}
+			}
+			return values, nil
+		}
+	}
+	if query := _q.withRole; query != nil && query.joinable() {
+		// Loaded here, not by loadRole, until the query has run.
+		_q.withRole = nil
+		prev := restore
+		restore = func() { prev(); _q.withRole = query }
+		const prefix = "join_role__"
+		if err := query.prepareQuery(ctx); err != nil {
+			spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) { s.AddError(err) })
+			return restore
+		}
+		sub := query.sqlQuery(ctx)
+		columns := query.ctx.Fields
+		if len(columns) == 0 {
+			columns = role.Columns
+		} else if !slices.Contains(columns, role.FieldID) {
+			columns = append([]string{role.FieldID}, columns...)
+			sub.Select(sub.Columns(columns...)...)
+		}
+		spec.Modifiers = append(slices.Clip(spec.Modifiers), func(s *sql.Selector) {
+			t := sub.As("join_role")
+			s.LeftJoin(t).On(s.C(user.RoleColumn), t.C(role.FieldID))
+			for _, c := range columns {
+				s.AppendSelectAs(t.C(c), prefix+c)
+			}
+		})
+		scan := spec.ScanValues
+		spec.ScanValues = func(columns []string) ([]any, error) {
+			values, err := scan(columns)
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range columns {
+				if name, ok := strings.CutPrefix(c, prefix); ok {
+					v, err := (*Role).scanValues(nil, []string{name})
+					if err != nil {
+						return nil, err
+					}
+					values[i] = v[0]
+				}
+			}
+			return values, nil
+		}
+	}
+	return restore
+}
+
+// assignJoined sets the edges joined by JoinEdges on nodes, from the values
+// their rows selected: an edge whose row did not join (the edge's query does
+// not return it) stays nil, as when loaded on its own.
+func (_q *UserQuery) assignJoined(nodes []*User) error {
+	if !_q.joinEdges {
+		return nil
+	}
+	for _, n := range nodes {
+		if columns, values := joinedValues(&n.selectValues, "join_organization__"); len(columns) > 0 {
+			if id := slices.Index(columns, organization.FieldID); id >= 0 && !isNullValue(values[id]) {
+				e := &Organization{config: _q.config}
+				if err := e.assignValues(columns, values); err != nil {
+					return err
+				}
+				n.Edges.Organization = e
+			}
+		}
+		if columns, values := joinedValues(&n.selectValues, "join_role__"); len(columns) > 0 {
+			if id := slices.Index(columns, role.FieldID); id >= 0 && !isNullValue(values[id]) {
+				e := &Role{config: _q.config}
+				if err := e.assignValues(columns, values); err != nil {
+					return err
+				}
+				n.Edges.Role = e
+			}
+		}
+	}
+	return nil
 }
 
 // Modify adds a query modifier for attaching custom logic to queries.
