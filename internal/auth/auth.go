@@ -58,7 +58,8 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	limits *ratelimit.Limiter
+	limits  *ratelimit.Limiter
+	lookups lookups
 }
 
 // Options configure the authentication service.
@@ -90,7 +91,9 @@ func New(client *ent.Client, opts Options, log *slog.Logger) *Service {
 	if opts.Limits == nil {
 		panic("auth.New: Options.Limits is required")
 	}
-	return &Service{client: client, opts: opts, ttl: opts.SessionTTL, log: log, now: opts.Now, limits: opts.Limits}
+	s := &Service{client: client, opts: opts, ttl: opts.SessionTTL, log: log, now: opts.Now, limits: opts.Limits}
+	s.lookups.s = s
+	return s
 }
 
 // The rate limits of attempts. Per account: a few tries, then one every
@@ -334,14 +337,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*viewer.Viewe
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
 	}
-	return s.current(ctx, session.TokenHash(HashToken(token)))
+	return s.current(ctx, sessionKey{hash: string(HashToken(token))})
 }
 
 // SessionViewer returns the viewer of session id as it is now: what a live
 // connection, which keeps only its session, runs each operation with. It
 // takes the statement Authenticate takes.
 func (s *Service) SessionViewer(ctx context.Context, id int) (*viewer.Viewer, error) {
-	return s.current(ctx, session.ID(id))
+	return s.current(ctx, sessionKey{id: id})
 }
 
 // SessionViewers returns the viewers of the sessions ids as they are now,
@@ -361,30 +364,25 @@ func (s *Service) SessionViewers(ctx context.Context, ids []int) (map[int]*viewe
 	return out, nil
 }
 
-// current returns the viewer of the one session where selects, recording
-// its use at most once a minute.
-func (s *Service) current(ctx context.Context, where predicate.Session) (*viewer.Viewer, error) {
-	vs, err := s.load(ctx, where)
+// current returns the viewer of the session key names, recording its use
+// at most once a minute. Lookups made at the same time are read together
+// (see lookups).
+func (s *Service) current(ctx context.Context, key sessionKey) (*viewer.Viewer, error) {
+	v, err := s.lookups.get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if len(vs) == 0 {
+	if v == nil {
 		return nil, ErrInvalidToken
 	}
-	v := vs[0]
-	if now := s.now(); now.Sub(v.lastUsed) > touchEvery {
-		sys := authenticating(ctx)
-		if err := s.client.Session.UpdateOneID(v.SessionID).SetLastUsedAt(now).Exec(sys); err != nil && !ent.IsNotFound(err) {
-			s.log.WarnContext(ctx, "record session use", "session", v.SessionID, "err", err)
-		}
-	}
-	return v.Viewer, nil
+	return v, nil
 }
 
 // loaded is a viewer and when its session was last used.
 type loaded struct {
 	*viewer.Viewer
-	lastUsed time.Time
+	lastUsed  time.Time
+	tokenHash []byte
 }
 
 // load reads the viewers of the sessions where selects, as they are now:
@@ -394,6 +392,7 @@ type loaded struct {
 func (s *Service) load(ctx context.Context, where predicate.Session) ([]loaded, error) {
 	var rows []struct {
 		Session        int       `sql:"session_id"`
+		TokenHash      []byte    `sql:"token_hash"`
 		ExpiresAt      time.Time `sql:"expires_at"`
 		LastUsedAt     time.Time `sql:"last_used_at"`
 		User           int       `sql:"user_id"`
@@ -411,7 +410,7 @@ func (s *Service) load(ctx context.Context, where predicate.Session) ([]loaded, 
 			q.Join(u).On(q.C(session.FieldUserID), u.C(user.FieldID)).
 				Join(r).On(u.C(user.FieldRoleID), r.C(role.FieldID)).
 				Select(
-					entsql.As(q.C(session.FieldID), "session_id"),
+					entsql.As(q.C(session.FieldID), "session_id"), q.C(session.FieldTokenHash),
 					q.C(session.FieldExpiresAt), q.C(session.FieldLastUsedAt), q.C(session.FieldUserID),
 					u.C(user.FieldOrganizationID), u.C(user.FieldStatus), u.C(user.FieldBroadcast), u.C(user.FieldChatAccess), u.C(user.FieldRoleID),
 					r.C(role.FieldPermissions),
@@ -433,7 +432,7 @@ func (s *Service) load(ctx context.Context, where predicate.Session) ([]loaded, 
 		}
 		v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess))
 		v.ExpiresAt = row.ExpiresAt
-		out = append(out, loaded{Viewer: v, lastUsed: row.LastUsedAt})
+		out = append(out, loaded{Viewer: v, lastUsed: row.LastUsedAt, tokenHash: row.TokenHash})
 	}
 	return out, nil
 }

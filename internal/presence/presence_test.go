@@ -39,6 +39,13 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
+func flush(t *testing.T, p *presence.Service) {
+	t.Helper()
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPresence(t *testing.T) {
 	t.Parallel()
 	fixture.ForEachDB(t, func(t *testing.T, url string) {
@@ -67,24 +74,33 @@ func testDevices(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := state(t, c, v.UserID); !u.Online || u.Connections != 2 {
+	flush(t, p)
+	if u := state(t, c, v.UserID); !u.Online {
 		t.Fatalf("with two devices: online %v, %d connections", u.Online, u.Connections)
 	}
+	eventually(t, presence.DefaultCountEvery+2*time.Second, "two devices counted", func() bool {
+		return state(t, c, v.UserID).Connections == 2
+	})
 	if err := p.Disconnect(ctx, laptop, v.UserID); err != nil {
 		t.Fatal(err)
 	}
-	if u := state(t, c, v.UserID); !u.Online || u.Connections != 1 {
-		t.Fatalf("with one device left: online %v, %d connections", u.Online, u.Connections)
-	}
+	// A count that changes while the user stays online is written within
+	// CountEvery.
+	eventually(t, presence.DefaultCountEvery+2*time.Second, "one device left counted", func() bool {
+		u := state(t, c, v.UserID)
+		return u.Online && u.Connections == 1
+	})
 	// A reload: the last connection closes and a new one opens within the
 	// grace period; the user never goes offline.
 	before := state(t, c, v.UserID).Version
 	if err := p.Disconnect(ctx, phone, v.UserID); err != nil {
 		t.Fatal(err)
 	}
+	flush(t, p)
 	if _, err := p.Connect(ctx, v, "phone"); err != nil {
 		t.Fatal(err)
 	}
+	flush(t, p)
 	time.Sleep(400 * time.Millisecond)
 	u := state(t, c, v.UserID)
 	if !u.Online || u.LastSeenAt != nil {
@@ -120,6 +136,7 @@ func TestDeadInstance(t *testing.T) {
 	if _, err := dying.Connect(dyingCtx, v, "laptop"); err != nil {
 		t.Fatal(err)
 	}
+	flush(t, dying)
 	survivor := presence.New(c, opts, quiet)
 	if err := survivor.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -138,4 +155,54 @@ func TestDeadInstance(t *testing.T) {
 	if u := state(t, c, v.UserID); u.Connections != 0 || u.LastSeenAt == nil {
 		t.Errorf("after the sweep: %d connections, last seen %v", u.Connections, u.LastSeenAt)
 	}
+}
+
+// TestBatched opens and closes many connections of one user at once: the
+// user is online for everyone within a second of the first, and their row
+// is written a few times, not once per connection.
+func TestBatched(t *testing.T) {
+	t.Parallel()
+	fixture.ForEachDB(t, func(t *testing.T, url string) {
+		c, v := setup(t, url)
+		ctx := context.Background()
+		p := presence.New(c, presence.Options{Grace: 100 * time.Millisecond, DeadAfter: 3 * time.Second}, quiet)
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Stop(ctx) })
+		before := state(t, c, v.UserID).Version
+		const n = 300
+		start := time.Now()
+		handles := make([]int, n)
+		for i := range handles {
+			h, err := p.Connect(ctx, v, "tab")
+			if err != nil {
+				t.Fatal(err)
+			}
+			handles[i] = h
+		}
+		eventually(t, time.Second, "online within a second of connecting", func() bool { return state(t, c, v.UserID).Online })
+		t.Logf("online %v after the first of %d connections", time.Since(start).Round(time.Millisecond), n)
+		eventually(t, presence.DefaultCountEvery+2*time.Second, "every connection counted", func() bool {
+			return state(t, c, v.UserID).Connections == n
+		})
+		if rows := c.Connection.Query().CountX(viewer.NewSystemContext(ctx)); rows != n {
+			t.Fatalf("%d connection rows, want %d", rows, n)
+		}
+		if writes := state(t, c, v.UserID).Version - before; writes > 4 {
+			t.Errorf("the user's row was written %d times for %d connections", writes, n)
+		}
+		for _, h := range handles {
+			if err := p.Disconnect(ctx, h, v.UserID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, 3*time.Second, "offline after the last connection and the grace period", func() bool {
+			u := state(t, c, v.UserID)
+			return !u.Online && u.Connections == 0 && u.LastSeenAt != nil
+		})
+		if rows := c.Connection.Query().CountX(viewer.NewSystemContext(ctx)); rows != 0 {
+			t.Fatalf("%d connection rows left", rows)
+		}
+	})
 }

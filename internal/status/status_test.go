@@ -127,6 +127,9 @@ func testDay(t *testing.T, url string) {
 		}
 		conns[u.ID] = id
 	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	step(3)
 	for i, u := range users {
 		setAvailability(t, clk.ctx(admins[i].Context()), c, u.ID, user.AvailabilityBusy)
@@ -136,6 +139,9 @@ func testDay(t *testing.T, url string) {
 		if err := a.Disconnect(ctx, conns[u.ID], u.ID); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	for _, u := range users {
 		eventually(t, func() bool { return !c.User.GetX(fixture.System(), u.ID).Online }, "offline after the grace period")
@@ -147,6 +153,9 @@ func testDay(t *testing.T, url string) {
 		if _, err := lost.Connect(ctx, u.Viewer, "test"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := lost.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	clk.set(at(6))
 	// At 6h an instance starts, finds the lost one silent for an hour and
@@ -167,6 +176,9 @@ func testDay(t *testing.T, url string) {
 		if _, err := second.Connect(ctx, u.Viewer, "test"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := second.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	step(9)
 	// The instance shuts down, ending its connections at once.
