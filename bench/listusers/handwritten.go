@@ -41,6 +41,12 @@ LIMIT $2`
 FROM division_members m JOIN divisions d ON d.id = m.division_id
 WHERE m.user_id = ANY($1) AND d.organization_id = $2
 ORDER BY m.user_id, d.id`
+	// sqliteDivisionsSQL is divisionsSQL for SQLite, which takes the
+	// users as a JSON array.
+	sqliteDivisionsSQL = `SELECT m.user_id, d.id, d.name
+FROM division_members m JOIN divisions d ON d.id = m.division_id
+WHERE m.user_id IN (SELECT value FROM json_each($1)) AND d.organization_id = $2
+ORDER BY m.user_id, d.id`
 )
 
 // touchEvery is how stale a session's last use may get before it is
@@ -58,17 +64,24 @@ var errUnauthenticated = errors.New("the token is invalid, revoked or expired: l
 // roster's ListUsers query.
 type handwritten struct {
 	session, touch, page, divisions *sql.Stmt
+	// sqlite: the database is SQLite.
+	sqlite bool
 	// statements counts the SQL statements of each request.
 	statements statementCounts
 }
 
-// newHandwritten prepares the handler's statements on db.
-func newHandwritten(ctx context.Context, db *sql.DB) (*handwritten, error) {
-	h := &handwritten{}
+// newHandwritten prepares the handler's statements on db, a SQLite
+// database when sqlite is set.
+func newHandwritten(ctx context.Context, db *sql.DB, sqlite bool) (*handwritten, error) {
+	h := &handwritten{sqlite: sqlite}
+	divisions := divisionsSQL
+	if sqlite {
+		divisions = sqliteDivisionsSQL
+	}
 	for _, s := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&h.session, sessionSQL}, {&h.touch, touchSQL}, {&h.page, pageSQL}, {&h.divisions, divisionsSQL}} {
+	}{{&h.session, sessionSQL}, {&h.touch, touchSQL}, {&h.page, pageSQL}, {&h.divisions, divisions}} {
 		stmt, err := db.PrepareContext(ctx, s.sql)
 		if err != nil {
 			h.close()
@@ -213,7 +226,12 @@ func (h *handwritten) listUsers(ctx context.Context, authz string, first int, st
 
 	if len(ids) > 0 {
 		*statements++
-		rows, err := h.divisions.QueryContext(ctx, pq.Array(ids), org)
+		var list any = pq.Array(ids)
+		if h.sqlite {
+			b, _ := json.Marshal(ids) // cannot fail
+			list = string(b)
+		}
+		rows, err := h.divisions.QueryContext(ctx, list, org)
 		if err != nil {
 			return nil, fmt.Errorf("read divisions: %w", err)
 		}
@@ -290,20 +308,20 @@ type handwrittenServer struct {
 }
 
 // startHandwritten serves the hand-written handler on a free local port,
-// reading the database at dbURL through a pool sized like roster's.
-func startHandwritten(ctx context.Context, dbURL string) (*handwrittenServer, error) {
-	db, err := sql.Open("postgres", dbURL)
+// reading the benchmark's database through a pool sized like roster's.
+func startHandwritten(ctx context.Context, bdb *benchDB) (*handwrittenServer, error) {
+	db, err := sql.Open(bdb.driver, bdb.dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", redact(dbURL), err)
+		return nil, fmt.Errorf("open %s: %w", redact(bdb.dsn), err)
 	}
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(20)
+	db.SetMaxOpenConns(bdb.maxConns)
+	db.SetMaxIdleConns(bdb.maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to %s: %w", redact(dbURL), err)
+		return nil, fmt.Errorf("connect to %s: %w", redact(bdb.dsn), err)
 	}
-	h, err := newHandwritten(ctx, db)
+	h, err := newHandwritten(ctx, db, bdb.sqlite)
 	if err != nil {
 		db.Close()
 		return nil, err

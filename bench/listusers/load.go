@@ -170,6 +170,20 @@ type result struct {
 	// statements summarises the SQL statements per request of the run,
 	// warm-up included.
 	statements statementSummary
+	// cpu is the CPU time used from the start of the measured window to
+	// its last answer, nil where it cannot be read.
+	cpu *cpuUse
+	// sqlite: the database was SQLite, which has no processes of its own.
+	sqlite bool
+}
+
+// cpuPerRequest returns d divided by the requests of the measured window.
+func (r *result) cpuPerRequest(d time.Duration) time.Duration {
+	n := int64(len(r.latencies)) + r.failures
+	if n == 0 {
+		return 0
+	}
+	return d / time.Duration(n)
 }
 
 // throughput returns the successful requests per second.
@@ -205,12 +219,17 @@ type worker struct {
 // sending its next request as soon as the previous one is answered, for
 // warmup and then for duration. Only requests started after the warm-up
 // are measured. Every response must hold wantEdges users.
-func runLoad(ctx context.Context, t *target, wantEdges, workers int, warmup, duration time.Duration) (*result, error) {
+func runLoad(ctx context.Context, t *target, wantEdges, workers int, warmup, duration time.Duration, probe func() *cpuSample) (*result, error) {
 	before := t.statements.snapshot()
 	var responses atomic.Int64
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	end := measureFrom.Add(duration)
+	// The CPU time from the start of the measured window until its last
+	// request is answered.
+	cpuFrom := make(chan *cpuSample, 1)
+	cpuTimer := time.AfterFunc(warmup, func() { cpuFrom <- probe() })
+	defer cpuTimer.Stop()
 
 	ws := make([]worker, workers)
 	var wg sync.WaitGroup
@@ -261,6 +280,11 @@ func runLoad(ctx context.Context, t *target, wantEdges, workers int, warmup, dur
 	}
 
 	r := &result{name: t.name, elapsed: duration, responses: responses.Load()}
+	select {
+	case from := <-cpuFrom:
+		r.cpu = since(from, probe())
+	default: // no request ran after the warm-up
+	}
 	var last time.Time
 	for _, w := range ws {
 		r.latencies = append(r.latencies, w.latencies...)

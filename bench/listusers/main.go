@@ -40,12 +40,13 @@
 //	                   postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 //	-roster-bin PATH   a prebuilt roster server; by default ./server is
 //	                   built into a temporary folder
+//	-sqlite            a temporary SQLite file instead of a PostgreSQL
+//	                   database, for both targets
 package main
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -78,6 +79,7 @@ type options struct {
 	warmup      time.Duration
 	databaseURL string
 	rosterBin   string
+	sqlite      bool
 }
 
 func main() {
@@ -112,6 +114,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time per target before the measured time")
 	fs.StringVar(&o.databaseURL, "database-url", dbDefault, "PostgreSQL server to create the benchmark database on (env ROSTER_TEST_DATABASE_URL)")
 	fs.StringVar(&o.rosterBin, "roster-bin", "", "prebuilt roster server binary (default: build ./server)")
+	fs.BoolVar(&o.sqlite, "sqlite", false, "a temporary SQLite file instead of a PostgreSQL database")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -135,24 +138,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "listusers: "+format+"\n", args...) }
 
-	pgVersion, err := serverVersion(ctx, o.databaseURL)
+	db, err := openDatabase(ctx, o, progress)
 	if err != nil {
 		return err
 	}
-	dbName := "roster_bench_" + randomHex(6)
-	dbURL, err := createDatabase(ctx, o.databaseURL, dbName)
-	if err != nil {
-		return err
-	}
-	progress("created database %s", dbName)
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if derr := dropDatabase(cctx, o.databaseURL, dbName); derr != nil {
+		if derr := db.drop(); derr != nil {
 			err = errors.Join(err, derr)
-			return
 		}
-		progress("dropped database %s", dbName)
 	}()
 
 	bin := o.rosterBin
@@ -175,7 +168,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 
 	adminPassword := rand.Text()
-	roster, err := startRoster(ctx, bin, dbURL, adminEmail, adminPassword, stderr)
+	roster, err := startRoster(ctx, bin, db.rosterURL, adminEmail, adminPassword, stderr)
 	if err != nil {
 		return err
 	}
@@ -197,7 +190,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	progress("seeded in %v", time.Since(seedStart).Round(time.Millisecond))
 
-	hw, err := startHandwritten(ctx, dbURL)
+	hw, err := startHandwritten(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -221,17 +214,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	results := make([]*result, len(targets))
 	for i, t := range targets {
 		progress("loading %s: %d workers, %v warm-up, %v measured", t.name, o.workers, o.warmup, o.duration)
-		res, err := runLoad(ctx, t, wantEdges, o.workers, o.warmup, o.duration)
+		res, err := runLoad(ctx, t, wantEdges, o.workers, o.warmup, o.duration, cpuProbe(roster.cmd.Process.Pid, db.pgName))
 		if err != nil {
 			return fmt.Errorf("load %s: %w", t.name, err)
 		}
+		res.sqlite = db.sqlite
 		results[i] = res
 	}
 
 	fmt.Fprintf(stdout, "list %d users with role and divisions — %d users, %d workers, %v each (after %v warm-up)\n",
 		pageSize, o.users, o.workers, o.duration, o.warmup)
-	fmt.Fprintf(stdout, "%s %s/%s, GOMAXPROCS %d, %d CPUs, PostgreSQL %s\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), pgVersion)
+	fmt.Fprintf(stdout, "%s %s/%s, GOMAXPROCS %d, %d CPUs, %s\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), db.version)
 	if loadBefore != "" {
 		fmt.Fprintf(stdout, "load average before the runs: %s; after: %s\n", loadBefore, loadAverage())
 	}
@@ -256,20 +250,6 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		return errors.New("the targets answered with different data")
 	}
 	return nil
-}
-
-// serverVersion returns the version of the PostgreSQL server at dbURL.
-func serverVersion(ctx context.Context, dbURL string) (string, error) {
-	db, err := sql.Open("postgres", dbURL)
-	if err != nil {
-		return "", fmt.Errorf("open %s: %w", redact(dbURL), err)
-	}
-	defer db.Close()
-	var v string
-	if err := db.QueryRowContext(ctx, "SHOW server_version").Scan(&v); err != nil {
-		return "", fmt.Errorf("connect to %s: %w", redact(dbURL), err)
-	}
-	return v, nil
 }
 
 // loadAverage returns the system's 1, 5 and 15 minute load averages, or

@@ -111,6 +111,12 @@ func printTable(w io.Writer, results []*result) {
 			ratio(ms(a.percentile(99)), ms(b.percentile(99)), "%.1f"))
 	}
 	for _, r := range results {
+		if r.cpu != nil {
+			fmt.Fprintf(w, "%s CPU per request: roster %.2f ms, database %s, benchmark process %.2f ms\n", r.name,
+				ms(r.cpuPerRequest(r.cpu.roster)), r.databaseCPU(), ms(r.cpuPerRequest(r.cpu.self)))
+		}
+	}
+	for _, r := range results {
 		if !r.statements.uniform() {
 			fmt.Fprintf(w, "%s SQL statements per request: %s\n", r.name, r.statements.distribution())
 		}
@@ -132,4 +138,13 @@ func ratio(a, b float64, format string) string {
 		return "-"
 	}
 	return fmt.Sprintf(format, a/b)
+}
+
+// databaseCPU formats PostgreSQL's CPU time per request, or says that
+// SQLite's is in the process that opened it.
+func (r *result) databaseCPU() string {
+	if r.sqlite {
+		return "(SQLite: in the process)"
+	}
+	return fmt.Sprintf("%.2f ms", ms(r.cpuPerRequest(r.cpu.postgres)))
 }
