@@ -21,12 +21,13 @@ const maxPrepared = 1000
 // time, and lib/pq needs one round trip per statement instead of two.
 // Transactions and writes go to drv unchanged.
 func Prepared(drv dialect.Driver, db *sql.DB) dialect.Driver {
-	return &preparedDriver{Driver: drv, db: db, stmts: make(map[string]*sql.Stmt)}
+	return &preparedDriver{Driver: drv, db: db, max: maxPrepared, stmts: make(map[string]*sql.Stmt)}
 }
 
 type preparedDriver struct {
 	dialect.Driver
-	db *sql.DB
+	db  *sql.DB
+	max int
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -58,7 +59,7 @@ func (d *preparedDriver) Query(ctx context.Context, query string, args, v any) e
 func (d *preparedDriver) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	d.mu.Lock()
 	stmt, ok := d.stmts[query]
-	full := len(d.stmts) >= maxPrepared
+	full := len(d.stmts) >= d.max
 	d.mu.Unlock()
 	if ok || full {
 		return stmt, nil
@@ -74,7 +75,7 @@ func (d *preparedDriver) stmt(ctx context.Context, query string) (*sql.Stmt, err
 		stmt.Close()
 		return prev, nil
 	}
-	if len(d.stmts) >= maxPrepared {
+	if len(d.stmts) >= d.max {
 		stmt.Close()
 		return nil, nil
 	}
