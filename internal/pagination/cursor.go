@@ -37,15 +37,14 @@ type wire struct {
 // taken from.
 func MarshalCursor(c Cursor) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(ctx context.Context, w io.Writer) error {
-		var buf bytes.Buffer
-		enc := base64.NewEncoder(base64.RawStdEncoding, &buf)
-		if err := msgpack.NewEncoder(enc).Encode(wire{ID: c.ID, Value: c.Value, Field: orderFieldOf(ctx, connectionOf(graphql.GetFieldContext(ctx)))}); err != nil {
+		var packed bytes.Buffer
+		enc := msgpack.GetEncoder()
+		defer msgpack.PutEncoder(enc)
+		enc.Reset(&packed)
+		if err := enc.Encode(wire{ID: c.ID, Value: c.Value, Field: orderFieldOf(ctx, connectionOf(graphql.GetFieldContext(ctx)))}); err != nil {
 			return err
 		}
-		if err := enc.Close(); err != nil {
-			return err
-		}
-		graphql.MarshalString(buf.String()).MarshalGQL(w)
+		graphql.MarshalString(base64.RawStdEncoding.EncodeToString(packed.Bytes())).MarshalGQL(w)
 		return nil
 	})
 }
