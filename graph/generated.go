@@ -243,9 +243,10 @@ type ComplexityRoot struct {
 	}
 
 	DivisionPresence struct {
-		Division func(childComplexity int) int
-		Online   func(childComplexity int) int
-		Total    func(childComplexity int) int
+		ByAvailability func(childComplexity int) int
+		Division       func(childComplexity int) int
+		Online         func(childComplexity int) int
+		Total          func(childComplexity int) int
 	}
 
 	DivisionWorkload struct {
@@ -441,10 +442,11 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		AuditEventAdded      func(childComplexity int) int
-		ConversationAssigned func(childComplexity int, divisionID *int) int
-		UserChanged          func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
-		UserStatusChanged    func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
+		AuditEventAdded        func(childComplexity int) int
+		ConversationAssigned   func(childComplexity int, divisionID *int) int
+		PresenceSummaryChanged func(childComplexity int, divisionID *int) int
+		UserChanged            func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
+		UserStatusChanged      func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 	}
 
 	TotpEnrollment struct {
@@ -607,6 +609,7 @@ type SubscriptionResolver interface {
 	UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error)
 	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
 	ConversationAssigned(ctx context.Context, divisionID *int) (<-chan *ent.Conversation, error)
+	PresenceSummaryChanged(ctx context.Context, divisionID *int) (<-chan *presence.Summary, error)
 }
 type UserResolver interface {
 	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
@@ -1324,6 +1327,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DivisionEdge.Node(childComplexity), true
 
+	case "DivisionPresence.byAvailability":
+		if e.ComplexityRoot.DivisionPresence.ByAvailability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionPresence.ByAvailability(childComplexity), true
 	case "DivisionPresence.division":
 		if e.ComplexityRoot.DivisionPresence.Division == nil {
 			break
@@ -2539,6 +2548,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ConversationAssigned(childComplexity, args["divisionID"].(*int)), true
+	case "Subscription.presenceSummaryChanged":
+		if e.ComplexityRoot.Subscription.PresenceSummaryChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_presenceSummaryChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PresenceSummaryChanged(childComplexity, args["divisionID"].(*int)), true
 	case "Subscription.userChanged":
 		if e.ComplexityRoot.Subscription.UserChanged == nil {
 			break
@@ -7076,9 +7096,14 @@ type DivisionPresence {
   """
   total: Int!
   """
-  Of those, the ones online now.
+  Of those, the ones online now (the others, total - online, are offline).
   """
   online: Int!
+  """
+  The online members by the availability they chose; every availability is
+  listed.
+  """
+  byAvailability: [AvailabilityCount!]!
 }
 
 """
@@ -7156,6 +7181,19 @@ type Subscription {
     """
     divisionID: ID
   ): Conversation!
+  """
+  The presenceSummary of the users the viewer may see (a supervisor scoped
+  to their divisions counts only the users of those), live: first the
+  current summary, then a new one whenever it changes, at most one each
+  250 ms (changes that come faster are folded into the next summary, which
+  always shows the latest state). Ends when the division is deleted.
+  """
+  presenceSummaryChanged(
+    """
+    Count only the members of this division.
+    """
+    divisionID: ID
+  ): PresenceSummary!
 }
 
 """
@@ -8950,6 +8988,8 @@ func (ec *executionContext) childFields_DivisionPresence(ctx context.Context, fi
 		return ec.fieldContext_DivisionPresence_total(ctx, field)
 	case "online":
 		return ec.fieldContext_DivisionPresence_online(ctx, field)
+	case "byAvailability":
+		return ec.fieldContext_DivisionPresence_byAvailability(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DivisionPresence", field.Name)
 }
@@ -10853,6 +10893,20 @@ func (ec *executionContext) field_Role_users_args(ctx context.Context, rawArgs m
 }
 
 func (ec *executionContext) field_Subscription_conversationAssigned_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["divisionID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_presenceSummaryChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "divisionID",
@@ -13851,6 +13905,38 @@ func (ec *executionContext) _DivisionPresence_online(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_DivisionPresence_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DivisionPresence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DivisionPresence_byAvailability(ctx context.Context, field graphql.CollectedField, obj *presence.DivisionPresence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionPresence_byAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByAvailability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
+			return ec.marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionPresence_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DivisionPresence",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AvailabilityCount(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _DivisionWorkload_division(ctx context.Context, field graphql.CollectedField, obj *allocation.DivisionWorkload) (ret graphql.Marshaler) {
@@ -18869,6 +18955,50 @@ func (ec *executionContext) fieldContext_Subscription_conversationAssigned(ctx c
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_conversationAssigned_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_presenceSummaryChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_presenceSummaryChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PresenceSummaryChanged(ctx, fc.Args["divisionID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *presence.Summary) graphql.Marshaler {
+			return ec.marshalNPresenceSummary2ᚖrosterᚋinternalᚋpresenceᚐSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_presenceSummaryChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PresenceSummary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_presenceSummaryChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -27975,6 +28105,11 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "byAvailability":
+			out.Values[i] = ec._DivisionPresence_byAvailability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29348,6 +29483,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_userChanged(ctx, fields[0])
 	case "conversationAssigned":
 		return ec._Subscription_conversationAssigned(ctx, fields[0])
+	case "presenceSummaryChanged":
+		return ec._Subscription_presenceSummaryChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

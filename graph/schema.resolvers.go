@@ -532,6 +532,15 @@ func (r *subscriptionResolver) ConversationAssigned(ctx context.Context, divisio
 	return r.hub.ConversationAssigned(ctx, divisionID)
 }
 
+// PresenceSummaryChanged is the resolver for the presenceSummaryChanged field.
+func (r *subscriptionResolver) PresenceSummaryChanged(ctx context.Context, divisionID *int) (<-chan *presence.Summary, error) {
+	var division int
+	if divisionID != nil {
+		division = *divisionID
+	}
+	return r.hub.PresenceSummary(ctx, division)
+}
+
 // FormattedPhone is the resolver for the formattedPhone field.
 func (r *userResolver) FormattedPhone(ctx context.Context, obj *ent.User) (*string, error) {
 	if obj.Phone == nil {

@@ -116,6 +116,7 @@ func TestForeignIDsLookMissing(t *testing.T) {
 		}{
 			{name: "userStatusChanged by division", query: `subscription($id: ID!) { userStatusChanged(divisionID: $id) { at } }`, id: o.division, wsOnly: true},
 			{name: "userChanged by role", query: `subscription($id: ID!) { userChanged(roleID: $id) { at } }`, id: o.customRole, wsOnly: true},
+			{name: "presenceSummaryChanged by division", query: `subscription($id: ID!) { presenceSummaryChanged(divisionID: $id) { total } }`, id: o.division, wsOnly: true},
 			{"presenceSummary", `query($id: ID!) { presenceSummary(divisionID: $id) { total } }`, o.division, nil, false},
 			{"node", `query($id: ID!) { node(id: $id) { id } }`, o.agent, nil, false},
 			{"nodes", `query($id: ID!) { nodes(ids: [$id]) { id } }`, o.division, nil, false},

@@ -278,11 +278,14 @@ func checkOrigin(allowed []string) func(*http.Request) bool {
 
 // groupKey lets subscriptions of viewers who see the same share one run,
 // except those asking for a snapshot (each gets the state as of its own
-// start) and those of conversationAssigned (what each hears of depends on
-// who they are: the conversations assigned to them).
+// start), those of conversationAssigned (what each hears of depends on
+// who they are: the conversations assigned to them) and those of
+// presenceSummaryChanged (each gets the current summary first; the hub
+// shares their computation).
 func groupKey(ctx context.Context) string {
 	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil &&
-		(asksSnapshot(oc.Operation.SelectionSet, oc.Variables) || selects(oc.Operation.SelectionSet, "conversationAssigned")) {
+		(asksSnapshot(oc.Operation.SelectionSet, oc.Variables) || selects(oc.Operation.SelectionSet, "conversationAssigned") ||
+			selects(oc.Operation.SelectionSet, "presenceSummaryChanged")) {
 		return ""
 	}
 	return access.GroupKey(ctx)

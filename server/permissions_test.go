@@ -570,6 +570,8 @@ func mxRows() []mxRow {
 					return ev.Data.UserStatusChanged.User.ID, ev.Data.UserStatusChanged.Version
 				},
 			}},
+		{field: "presenceSummaryChanged", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
+			sub: &mxSubscription{query: `subscription { presenceSummaryChanged { byRole { role { id } total } byDivision { division { id } total } } }`, observe: mxObserveSummary}},
 		{field: "conversationAssigned", doc: "the assignee; ASSIGN_CONVERSATIONS holders, the conversations they see (scoped: their divisions)", rule: mxAssignedRule,
 			sub: &mxSubscription{query: `subscription { conversationAssigned { id } }`, observe: mxObserveAssigned}},
 		{field: "userChanged", doc: "every viewer, their org; scoped: users sharing a division", rule: mxRead(mxFiltered, mxFiltered),
@@ -1781,6 +1783,126 @@ func mxObserveAssigned(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMe
 			}
 		}
 		got[a] = seen
+	}
+	return got
+}
+
+// mxObserveSummary makes an active user in each target's division, as the
+// admin of its organization, then a sentinel user in each organization's
+// Support with a role of its own, which every actor sees; once an actor's
+// summary counts the sentinel's role, it counts the target too, or never
+// will. An actor heard of the target when its division's count grew by
+// more than the sentinel's share.
+func mxObserveSummary(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMessage) map[mxActor][3]string {
+	type counts struct{ roles, divisions map[string]int }
+	parse := func(m wsMessage) (counts, error) {
+		if code := mxRefusal(m.Payload); code != "" {
+			return counts{}, mxRefused(code)
+		}
+		var p struct {
+			Data struct {
+				PresenceSummaryChanged struct {
+					ByRole []struct {
+						Role  struct{ ID string }
+						Total int
+					}
+					ByDivision []struct {
+						Division struct{ ID string }
+						Total    int
+					}
+				}
+			}
+		}
+		if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil {
+			return counts{}, fmt.Errorf("got %s %s", m.Type, m.Payload)
+		}
+		c := counts{roles: map[string]int{}, divisions: map[string]int{}}
+		for _, r := range p.Data.PresenceSummaryChanged.ByRole {
+			c.roles[r.Role.ID] = r.Total
+		}
+		for _, d := range p.Data.PresenceSummaryChanged.ByDivision {
+			c.divisions[d.Division.ID] = d.Total
+		}
+		return c, nil
+	}
+	// await reads a's feed until a summary satisfies done.
+	await := func(a mxActor, done func(counts) bool) (counts, error) {
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case m, ok := <-feeds[a]:
+				if !ok {
+					return counts{}, errors.New("the socket closed")
+				}
+				if m.Type == "ping" || m.Type == "pong" || m.Type == "ka" {
+					continue
+				}
+				c, err := parse(m)
+				if err != nil || done(c) {
+					return c, err
+				}
+			case <-deadline:
+				return counts{}, errors.New("no summary counting the sentinel within 15 s")
+			}
+		}
+	}
+	orgOf := func(a mxActor) int {
+		if a == mxGlobexAdmin || a == mxGlobexScoped {
+			return 1
+		}
+		return 0
+	}
+	createUser := func(org, division, role int) {
+		f.admins[org].do(t, `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`, vars{"i": vars{
+			"firstName": "Counted", "lastName": "User", "email": fmt.Sprintf("counted%d@%s.test", f.seq.Add(1), mxOrgNames[org]),
+			"roleID": strconv.Itoa(role), "divisionIDs": []string{strconv.Itoa(division)}, "password": "a long enough password",
+		}}).decode(t, new(any))
+	}
+
+	latest := map[mxActor]counts{}
+	failed := map[mxActor]string{}
+	for a := range feeds {
+		c, err := await(a, func(counts) bool { return true })
+		if err != nil {
+			failed[a] = err.Error()
+		}
+		latest[a] = c
+	}
+	got := map[mxActor][3]string{}
+	for _, x := range []mxTarget{mxOwn, mxOther, mxForeign} {
+		createUser(x.org(), f.divs[x], f.builtin[x.org()][role.BuiltinAgent])
+		var sentinelRoles [2]string
+		for org := range 2 {
+			r := f.newRole(t, org)
+			sentinelRoles[org] = strconv.Itoa(r)
+			createUser(org, f.support[org], r)
+		}
+		for a := range feeds {
+			seen := got[a]
+			if failed[a] != "" {
+				seen[x] = failed[a]
+				got[a] = seen
+				continue
+			}
+			org := orgOf(a)
+			c, err := await(a, func(c counts) bool { return c.roles[sentinelRoles[org]] > 0 })
+			div := strconv.Itoa(f.divs[x])
+			grew := c.divisions[div] - latest[a].divisions[div]
+			if f.divs[x] == f.support[org] {
+				grew-- // the sentinel
+			}
+			switch {
+			case err != nil:
+				failed[a] = err.Error()
+				seen[x] = err.Error()
+			case grew > 0:
+				seen[x] = string(mxOK)
+			default:
+				seen[x] = string(mxFiltered)
+			}
+			latest[a] = c
+			got[a] = seen
+		}
 	}
 	return got
 }

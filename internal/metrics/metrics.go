@@ -33,6 +33,7 @@ type Metrics struct {
 	published     *prometheus.CounterVec
 	delivered     prometheus.Counter
 	dropped       prometheus.Counter
+	summaries     prometheus.Counter
 	refused       *prometheus.CounterVec
 }
 
@@ -67,12 +68,16 @@ func New() *Metrics {
 			Name: "roster_events_dropped_total",
 			Help: "Events a subscription of this instance was too far behind to queue; it re-reads the state instead.",
 		}),
+		summaries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_presence_summaries_computed_total",
+			Help: "Presence summaries this instance computed for presenceSummaryChanged subscriptions (one per burst of changes for all the subscribers who see the same users).",
+		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_rate_limit_refusals_total",
 			Help: "Attempts refused by a rate limit, by rule.",
 		}, []string{"rule"}),
 	}
-	reg.MustRegister(m.requests, m.websockets, m.subscriptions, m.published, m.delivered, m.dropped, m.refused,
+	reg.MustRegister(m.requests, m.websockets, m.subscriptions, m.published, m.delivered, m.dropped, m.summaries, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -155,6 +160,13 @@ func (m *Metrics) EventDelivered() {
 func (m *Metrics) EventDropped() {
 	if m != nil {
 		m.dropped.Inc()
+	}
+}
+
+// SummaryComputed counts a presence summary computed for subscribers.
+func (m *Metrics) SummaryComputed() {
+	if m != nil {
+		m.summaries.Inc()
 	}
 }
 

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	entsql "entgo.io/ent/dialect/sql"
 
@@ -31,15 +32,40 @@ type RolePresence struct {
 	Total, Online int
 }
 
-// DivisionPresence counts the active and online members of one division.
+// DivisionPresence counts the active and online members of one division,
+// and its online members by availability.
 type DivisionPresence struct {
-	Division      *ent.Division
-	Total, Online int
+	Division       *ent.Division
+	Total, Online  int
+	ByAvailability []AvailabilityCount
+}
+
+// availabilities are the availabilities in the order summaries list them.
+var availabilities = []user.Availability{user.AvailabilityOnline, user.AvailabilityBusy, user.AvailabilityAway, user.AvailabilityOffline}
+
+// Equal reports whether s and o count the same: the same numbers, of the
+// same roles and divisions under the same names.
+func (s *Summary) Equal(o *Summary) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s.Total != o.Total || s.Online != o.Online || !slices.Equal(s.ByAvailability, o.ByAvailability) {
+		return false
+	}
+	if !slices.EqualFunc(s.ByRole, o.ByRole, func(a, b RolePresence) bool {
+		return a.Total == b.Total && a.Online == b.Online && a.Role.ID == b.Role.ID && a.Role.Name == b.Role.Name
+	}) {
+		return false
+	}
+	return slices.EqualFunc(s.ByDivision, o.ByDivision, func(a, b DivisionPresence) bool {
+		return a.Total == b.Total && a.Online == b.Online && slices.Equal(a.ByAvailability, b.ByAvailability) &&
+			a.Division.ID == b.Division.ID && a.Division.Name == b.Division.Name
+	})
 }
 
 // Summarize counts the users the viewer in ctx may see (only the members of
-// divisionID when it is not zero), in five statements whatever the size of
-// the organization.
+// divisionID when it is not zero), in at most six statements whatever the
+// size of the organization.
 func Summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summary, error) {
 	if divisionID != 0 {
 		// A division the viewer cannot see is NOT_FOUND, as any ID that
@@ -86,29 +112,35 @@ func Summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summar
 	for _, a := range byAvailability {
 		online[a.Availability] = a.N
 	}
-	for _, a := range []user.Availability{user.AvailabilityOnline, user.AvailabilityBusy, user.AvailabilityAway, user.AvailabilityOffline} {
+	for _, a := range availabilities {
 		sum.ByAvailability = append(sum.ByAvailability, AvailabilityCount{Availability: a, Online: online[a]})
 	}
 
 	var byDivision []struct {
-		DivisionID int  `sql:"division_id"`
-		Online     bool `sql:"online"`
-		N          int  `sql:"n"`
+		DivisionID   int               `sql:"division_id"`
+		Online       bool              `sql:"online"`
+		Availability user.Availability `sql:"availability"`
+		N            int               `sql:"n"`
 	}
 	err := base().Modify(func(s *entsql.Selector) {
 		members := entsql.Table(user.DivisionsTable)
 		s.Join(members).On(s.C(user.FieldID), members.C(user.DivisionsPrimaryKey[1])).
-			Select(entsql.As(members.C(user.DivisionsPrimaryKey[0]), "division_id"), s.C(user.FieldOnline), entsql.As(entsql.Count("*"), "n")).
-			GroupBy(members.C(user.DivisionsPrimaryKey[0]), s.C(user.FieldOnline))
+			Select(entsql.As(members.C(user.DivisionsPrimaryKey[0]), "division_id"), s.C(user.FieldOnline), s.C(user.FieldAvailability), entsql.As(entsql.Count("*"), "n")).
+			GroupBy(members.C(user.DivisionsPrimaryKey[0]), s.C(user.FieldOnline), s.C(user.FieldAvailability))
 	}).Scan(ctx, &byDivision)
 	if err != nil {
 		return nil, fmt.Errorf("count users by division: %w", err)
 	}
 	divTotals, divOnline := map[int]int{}, map[int]int{}
+	divAvailability := map[int]map[user.Availability]int{}
 	for _, d := range byDivision {
 		divTotals[d.DivisionID] += d.N
 		if d.Online {
 			divOnline[d.DivisionID] += d.N
+			if divAvailability[d.DivisionID] == nil {
+				divAvailability[d.DivisionID] = map[user.Availability]int{}
+			}
+			divAvailability[d.DivisionID][d.Availability] += d.N
 		}
 	}
 
@@ -128,7 +160,11 @@ func Summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summar
 		return nil, fmt.Errorf("list divisions: %w", err)
 	}
 	for _, d := range divisions {
-		sum.ByDivision = append(sum.ByDivision, DivisionPresence{Division: d, Total: divTotals[d.ID], Online: divOnline[d.ID]})
+		dp := DivisionPresence{Division: d, Total: divTotals[d.ID], Online: divOnline[d.ID]}
+		for _, a := range availabilities {
+			dp.ByAvailability = append(dp.ByAvailability, AvailabilityCount{Availability: a, Online: divAvailability[d.ID][a]})
+		}
+		sum.ByDivision = append(sum.ByDivision, dp)
 	}
 	return sum, nil
 }

@@ -38,6 +38,7 @@ type Hub struct {
 	subs    map[int]map[*subscription]struct{}        // by organization
 	sockets map[int]map[*Socket]struct{}              // by session
 	assigns map[int]map[chan assignmentEvent]struct{} // by organization
+	feeds   map[int]map[summaryKey]*summaryFeed       // by organization
 	broker  pubsub.Broker
 }
 
@@ -55,6 +56,7 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		subs:    map[int]map[*subscription]struct{}{},
 		sockets: map[int]map[*Socket]struct{}{},
 		assigns: map[int]map[chan assignmentEvent]struct{}{},
+		feeds:   map[int]map[summaryKey]*summaryFeed{},
 	}
 }
 
@@ -113,6 +115,7 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 				s.push(item{resync: true})
 			}
 		}
+		h.touchSummaries(0)
 		h.mu.Unlock()
 		// Authority may have changed unheard of too.
 		h.recheck(ctx, func(*Socket) bool { return true })
@@ -136,6 +139,7 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 				}
 			}
 		}
+		h.touchSummaries(ev.Org)
 		h.mu.Unlock()
 		switch ev.Change {
 		case Archived, Deleted:
@@ -162,6 +166,9 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 		// Whoever has the role now, or had it when their operations
 		// started: the organization's sockets.
 		h.recheck(ctx, func(s *Socket) bool { return s.orgID == ev.Org })
+		h.mu.Lock()
+		h.touchSummaries(ev.Org)
+		h.mu.Unlock()
 	}
 }
 
