@@ -126,8 +126,9 @@ func (h *Hub) PresenceSummary(ctx context.Context, divisionID int) (<-chan *pres
 		sub.offer(feed.current)
 	} else {
 		// Registered first, read after: a change that commits while the
-		// first summary is read makes another.
-		feed.touchLocked()
+		// first summary is read makes another. A computation under way is
+		// handed to every subscriber registered when it ends.
+		feed.scheduleLocked(0)
 	}
 	feed.mu.Unlock()
 	h.mu.Unlock()
