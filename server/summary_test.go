@@ -27,6 +27,30 @@ func summaryOf(t *testing.T, c *client, d string) string {
 	return compact(t, got.PresenceSummary)
 }
 
+// connect opens a websocket as u and waits until u is online (presence
+// is written just after the socket is acknowledged).
+func connect(t *testing.T, srv *server, u *fixture.User) *wsClient {
+	t.Helper()
+	c := dialWS(t, srv.url, u.Token)
+	waitOnline(t, srv.as(u), u.ID)
+	return c
+}
+
+// waitOnline asks as c until user id is online.
+func waitOnline(t *testing.T, c *client, id int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var got struct{ Node struct{ Online bool } }
+		c.do(t, `query($id: ID!) { node(id: $id) { ... on User { online } } }`, vars{"id": strconv.Itoa(id)}).decode(t, &got)
+		if got.Node.Online {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %d is not online", id)
+		}
+	}
+}
+
 // divisionCounts returns the total and online counts of division d in
 // summary.
 func divisionCounts(t *testing.T, summary string, d int) [2]int {
@@ -150,11 +174,11 @@ func TestPresenceSummaryChanged(t *testing.T) {
 
 		// Each subscriber's socket brings them online: each first summary
 		// is the one of when it subscribed.
-		all := wsSummaries(t, dialWS(t, srv.url, acme.Admin.Token), "")
+		all := wsSummaries(t, connect(t, srv, acme.Admin), "")
 		all.first("admin", summaryOf(t, admin, ""))
-		inSupport := wsSummaries(t, dialWS(t, srv.url, acme.Admin.Token), support)
+		inSupport := wsSummaries(t, connect(t, srv, acme.Admin), support)
 		inSupport.first("admin in Support", summaryOf(t, admin, support))
-		mine := wsSummaries(t, dialWS(t, srv.url, acme.Scoped.Token), "")
+		mine := wsSummaries(t, connect(t, srv, acme.Scoped), "")
 		mine.first("scoped supervisor", summaryOf(t, scoped, ""))
 		sse := sseSummaries(t, srv, acme.Supervisor.Token)
 		sse.first("supervisor over SSE", summaryOf(t, srv.as(acme.Supervisor), ""))
@@ -162,7 +186,7 @@ func TestPresenceSummaryChanged(t *testing.T) {
 		foreign.first("Globex's admin", summaryOf(t, foreignAdmin, ""))
 
 		// The agent of Support comes online: everyone of Acme hears it.
-		dialWS(t, srv.url, acme.Agent.Token)
+		connect(t, srv, acme.Agent)
 		all.until(summaryOf(t, admin, ""))
 		inSupport.until(summaryOf(t, admin, support))
 		mine.until(summaryOf(t, scoped, ""))
@@ -171,7 +195,7 @@ func TestPresenceSummaryChanged(t *testing.T) {
 		// The agent of Sales comes online: the admin hears it; the scoped
 		// supervisor, who does not see Sales's members, hears nothing
 		// until the agent of Support becomes busy.
-		dialWS(t, srv.url, salesAgent.Token)
+		connect(t, srv, salesAgent)
 		withSales := summaryOf(t, admin, "")
 		all.until(withSales)
 		srv.as(acme.Agent).do(t, `mutation { setMyAvailability(availability: BUSY) { id } }`, nil).decode(t, new(any))
@@ -183,7 +207,7 @@ func TestPresenceSummaryChanged(t *testing.T) {
 
 		// Globex's first summary after the first is its own change's:
 		// Acme's changes sent it nothing.
-		dialWS(t, srv.url, globex.Agent.Token)
+		connect(t, srv, globex.Agent)
 		foreign.first("Globex's admin", summaryOf(t, foreignAdmin, ""))
 
 		// A burst of 50 changes reaches the admin as a few summaries, at
@@ -196,7 +220,7 @@ func TestPresenceSummaryChanged(t *testing.T) {
 		}
 		// The last change makes a state none before made (the supervisor
 		// was never online): only the final summary shows it.
-		dialWS(t, srv.url, acme.Supervisor.Token)
+		connect(t, srv, acme.Supervisor)
 		arrivals := all.until(summaryOf(t, admin, ""))
 		took := arrivals[len(arrivals)-1].Sub(start)
 		t.Logf("50 changes in %v reached the admin as %d summaries", took.Round(time.Millisecond), len(arrivals))
