@@ -356,6 +356,9 @@ type server struct {
 	// label marks every goroutine the server started, directly or not
 	// (see goroutines); empty for a server in another process.
 	label string
+	// stop stops a server of this process and waits until it has (once;
+	// nil for a server in another process).
+	stop func(t testing.TB)
 }
 
 // servers numbers the servers tests start, for their goroutine labels.
@@ -391,6 +394,14 @@ func (s *server) goroutines() (int, string) {
 // organizations it creates the first one, with admin@acme.test as its admin.
 func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	t.Helper()
+	return launchServer(t, dbURL, "127.0.0.1:0", settings...)
+}
+
+// launchServer starts a server as startServer does, listening on addr. Its
+// stop method stops it before the test's cleanup does (a restart serves the
+// same address and database with a new launchServer).
+func launchServer(t testing.TB, dbURL, addr string, settings ...string) *server {
+	t.Helper()
 	logs := &logBuffer{listening: make(chan string, 1)}
 	env := map[string]string{
 		"ROSTER_DATABASE_URL":   dbURL,
@@ -406,28 +417,32 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 	done := make(chan error, 1)
 	label := strconv.FormatInt(servers.Add(1), 10)
 	go pprof.Do(ctx, pprof.Labels("roster-server", label), func(ctx context.Context) {
-		done <- runWith(ctx, fixture.Hasher, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, logs)
+		done <- runWith(ctx, fixture.Hasher, []string{"-addr", addr}, func(k string) string { return env[k] }, io.Discard, logs)
 	})
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
+	var once sync.Once
+	stop := func(t testing.TB) {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("the server did not stop")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("the server did not stop")
-		}
-	})
-	var addr string
+		})
+	}
+	t.Cleanup(func() { stop(t) })
 	select {
 	case addr = <-logs.listening:
 	case err := <-done:
 		t.Fatalf("run: %v", err)
 	case <-time.After(60 * time.Second):
+		cancel()
 		t.Fatal("the server did not start")
 	}
-	s := &server{url: "http://" + addr, logs: logs, label: label}
+	s := &server{url: "http://" + addr, logs: logs, label: label, stop: stop}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		resp, err := http.Get(s.url + "/healthz")
 		if err == nil {
@@ -437,6 +452,7 @@ func startServer(t testing.TB, dbURL string, settings ...string) *server {
 			}
 		}
 		if time.Now().After(deadline) {
+			stop(t)
 			t.Fatalf("/healthz: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -31,6 +31,7 @@ import (
 	"roster/internal/audit"
 	"roster/internal/auth"
 	"roster/internal/avatar"
+	"roster/internal/dashboard"
 	"roster/internal/graphiql"
 	"roster/internal/input"
 	"roster/internal/limits"
@@ -103,6 +104,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 		mux.Handle("GET "+avatar.Path, svc.avatars)
 	}
 	registerPages(mux)
+	dashboard.Register(mux)
 	graphiql.Register(mux, "roster", "/graphql")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
