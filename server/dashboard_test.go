@@ -182,7 +182,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	const grace = time.Second
 	settings := []string{"ROSTER_PRESENCE_GRACE", grace.String()}
 
-	dbURL := storetest.SQLiteURL(t)
+	// PostgreSQL: under the race detector, SQLite (compiled from C to Go)
+	// takes minutes to read 1,000 users for the snapshots.
+	dbURL := storetest.PostgresURL(t)
 	w := fixture.New(t, dbURL)
 	acme := w.Orgs[0]
 	sys := fixture.System()

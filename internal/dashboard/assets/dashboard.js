@@ -466,12 +466,12 @@
     u.email = x.email;
     u.status = x.status;
     u.roleID = x.role.id;
-    if (v.roles.get(x.role.id) !== x.role.name) {
+    if (x.role.name && v.roles.get(x.role.id) !== x.role.name) {
       v.roles.set(x.role.id, x.role.name);
       v.optionsDirty = true;
     }
     u.divisions = (x.divisions || []).map(function (d) {
-      if (v.divisions.get(d.id) !== d.name) {
+      if (d.name && v.divisions.get(d.id) !== d.name) {
         v.divisions.set(d.id, d.name);
         v.optionsDirty = true;
         var g = v.groups.get(d.id);

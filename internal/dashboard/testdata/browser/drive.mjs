@@ -114,7 +114,12 @@ const commands = {
       },
       { selector, attr, text, value, count },
       { polling: 'raf', timeout },
-    );
+    ).catch(async (e) => {
+      // Say what the page shows instead.
+      const shown = await p.evaluate(({ selector, attr }) => [...document.querySelectorAll(selector)].slice(0, 5)
+        .map((e) => (attr ? e.getAttribute(attr) : e.textContent.trim())), { selector, attr }).catch(() => []);
+      throw new Error(`${e.message}; the page shows ${JSON.stringify(shown)} for ${selector}`);
+    });
     return { at: await at.jsonValue() };
   },
   async click({ name, selector }) {
