@@ -7,7 +7,10 @@
 // starts from the true state: no polling, no reload. Each event carries
 // the user's version; an event is applied only when newer than what the
 // page holds (status fields and profile fields each keep their own, as the
-// two subscriptions are not ordered with each other).
+// two subscriptions are not ordered with each other). When userChanged's
+// snapshot ends (SNAPSHOT_END), the users it did not send are dropped:
+// they went away, or out of the viewer's sight, while the page was
+// disconnected.
 //
 // Rendering is incremental: events are applied to the model at once, and
 // the rows of the users they changed, and the counters, are updated once
@@ -196,7 +199,7 @@
   }
 
   var USER_FIELDS = 'id displayName email status availability online connections lastSeenAt role { id name } divisions { id name }';
-  var STATUS_SUB = 'subscription Status { userStatusChanged(snapshot: true) { user { id lastSeenAt } availability online devices version } }';
+  var STATUS_SUB = 'subscription Status { userStatusChanged(snapshot: true) { kind user { id lastSeenAt } availability online devices version } }';
   var CHANGES_SUB = 'subscription Users { userChanged(snapshot: true) { kind userID version user { ' + USER_FIELDS + ' } } }';
 
   var timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -218,6 +221,7 @@
       optionsDirty: false,
       filter: { q: [], division: '', role: '', state: '' },
       epoch: 0,
+      snapshotsDone: 0,
       scheduled: false,
       flushing: false,
       stopped: false,
@@ -313,8 +317,8 @@
         connected: function (s) {
           socket = s;
           v.epoch++;
-          setConn(v, 'Live', 'live');
-          if (v.epoch > 1) reconcile(v, v.epoch);
+          v.snapshotsDone = 0;
+          setConn(v, 'Loading…', '');
         },
         // A ping the server does not answer within 5 s means the network
         // dropped without closing the socket: close it, and reconnect.
@@ -387,31 +391,6 @@
     });
   }
 
-  // reconcile, after a reconnection, drops the users the page holds that
-  // the viewer no longer sees (deleted, archived or out of their scope
-  // while the page was disconnected): the snapshot sends the users that
-  // are, not those that are gone. A user heard of since the reconnection
-  // is kept.
-  function reconcile(v, epoch) {
-    var seen = new Set();
-    var query = 'query Active($after: Cursor) { users(first: 100, after: $after, where: {status: ACTIVE}) { pageInfo { hasNextPage endCursor } edges { node { id } } } }';
-    function page(after) {
-      return gql(query, { after: after }).then(function (res) {
-        if (v.stopped || v.epoch !== epoch || res.errors || !res.data) return;
-        var c = res.data.users;
-        c.edges.forEach(function (e) { seen.add(e.node.id); });
-        if (c.pageInfo.hasNextPage) return page(c.pageInfo.endCursor);
-        v.users.forEach(function (u) {
-          if (!u.gone && u.seen !== epoch && !seen.has(u.id)) {
-            u.gone = true;
-            markDirty(v, u);
-          }
-        });
-      });
-    }
-    page(null).catch(function () {});
-  }
-
   // ---- The model ----------------------------------------------------------
 
   function receive(v, kind, ev) {
@@ -438,9 +417,17 @@
     schedule(v);
   }
 
+  // snapshotEnded counts the snapshots over since the last connection:
+  // with both, the page shows the true state.
+  function snapshotEnded(v, epoch) {
+    if (epoch !== v.epoch) return;
+    v.snapshotsDone++;
+    if (v.snapshotsDone === 2) setConn(v, 'Live', 'live');
+  }
+
   function applyStatus(v, ev, epoch) {
+    if (ev.kind === 'SNAPSHOT_END') return snapshotEnded(v, epoch);
     var u = userOf(v, ev.user.id);
-    u.seen = epoch;
     if (ev.version <= u.sv) return;
     u.sv = ev.version;
     u.availability = ev.availability;
@@ -451,6 +438,18 @@
   }
 
   function applyChange(v, ev, epoch) {
+    if (ev.kind === 'SNAPSHOT_END') {
+      // Those the snapshot of this connection did not send are gone.
+      if (epoch === v.epoch) {
+        v.users.forEach(function (u) {
+          if (u.seen !== epoch && u.pv && !u.gone) {
+            u.gone = true;
+            markDirty(v, u);
+          }
+        });
+      }
+      return snapshotEnded(v, epoch);
+    }
     var u = userOf(v, ev.userID);
     u.seen = epoch;
     if (ev.version <= u.pv) return;
