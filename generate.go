@@ -4,4 +4,4 @@
 package roster
 
 //go:generate go run -mod=mod ./ent/entc.go
-//go:generate go tool gqlgen generate
+//go:generate go run ./graph/gqlgen.go

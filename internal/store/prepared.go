@@ -9,11 +9,11 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 )
 
-// maxPrepared bounds the statements Prepared keeps. Once it holds that
-// many, other statements run as before, unprepared: the first statements
-// to run are the hot paths of requests, and nothing is ever closed while in
-// use.
-const maxPrepared = 1000
+// maxPrepared bounds the statements Prepared keeps (PostgreSQL keeps each
+// on every connection that ran it). Once it holds that many, other
+// statements run as before, unprepared: the first statements to run are
+// the hot paths of requests, and nothing is ever closed while in use.
+const maxPrepared = 256
 
 // Prepared makes drv read, outside transactions, through prepared
 // statements of db kept for the next time the same SQL runs: the database
