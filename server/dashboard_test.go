@@ -331,6 +331,41 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.do("screenshot", map[string]any{"name": "scoped", "path": filepath.Join(artifacts, "dashboard-scoped.png")})
 	b.do("close", map[string]any{"name": "scoped"})
 
+	// A second admin is demoted while their page is open: their socket
+	// closes with 4403 and the page starts over with the authority they
+	// have now, without the admin actions. Their sessions end: the page
+	// asks them to log in again. Logging out ends the page's session.
+	deputy := acme.NewUser(t, fixture.Spec{Name: "deputy", Role: role.BuiltinAdmin})
+	b.do("open", map[string]any{"name": "deputy", "url": srv.url + "/dashboard"})
+	b.do("login", map[string]any{"name": "deputy", "email": deputy.Email, "password": fixture.Password})
+	b.do("wait", map[string]any{"name": "deputy", "selector": "#connection", "text": true, "value": "Live"})
+	if n := b.do("count", map[string]any{"name": "deputy", "selector": ".no-manage"})["count"]; n != 0.0 {
+		t.Errorf("an admin is not shown the admin actions")
+	}
+	admin.do(t, `mutation($id: ID!, $r: ID!) { updateUser(id: $id, input: {roleID: $r}) { id } }`, vars{"id": deputy.ID, "r": acme.Roles[role.BuiltinSupervisor]}).decode(t, new(any))
+	b.do("wait", map[string]any{"name": "deputy", "selector": "#notice", "text": true, "value": "Your permissions changed: the view was reloaded."})
+	b.do("wait", map[string]any{"name": "deputy", "selector": ".no-manage", "count": 1})
+	b.do("wait", map[string]any{"name": "deputy", "selector": ".who", "text": true, "value": deputy.DisplayName + " · Supervisor"})
+	b.do("wait", map[string]any{"name": "deputy", "selector": "#connection", "text": true, "value": "Live"})
+	admin.do(t, `mutation($id: ID!) { revokeUserSessions(userID: $id) }`, vars{"id": deputy.ID}).decode(t, new(any))
+	b.do("wait", map[string]any{"name": "deputy", "selector": "#login .message", "text": true, "value": "Your session ended: log in again."})
+	b.do("login", map[string]any{"name": "deputy", "email": deputy.Email, "password": fixture.Password})
+	b.do("wait", map[string]any{"name": "deputy", "selector": "#connection", "text": true, "value": "Live"})
+	sessions := func() int {
+		var got struct{ UserSessions []struct{ ID string } }
+		admin.do(t, `query($id: ID!) { userSessions(userID: $id) { id } }`, vars{"id": deputy.ID}).decode(t, &got)
+		return len(got.UserSessions)
+	}
+	if n := sessions(); n != 1 {
+		t.Fatalf("the deputy has %d sessions after logging in on the page, want 1", n)
+	}
+	b.do("click", map[string]any{"name": "deputy", "selector": "#logout"})
+	b.do("wait", map[string]any{"name": "deputy", "selector": "#login .message", "text": true, "value": "You are logged out."})
+	if n := sessions(); n != 0 {
+		t.Errorf("logging out on the page left %d sessions", n)
+	}
+	b.do("close", map[string]any{"name": "deputy"})
+
 	// The server stops. Meanwhile a user is archived and another changes
 	// availability (written to the database directly: no event tells the
 	// page), and 1,000 agents join. The page reconnects to the restarted

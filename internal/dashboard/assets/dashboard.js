@@ -385,6 +385,9 @@
   }
 
   function logOut(v) {
+    // Stopped first: the server closes the socket of the ended session
+    // (4403), which is no news here.
+    teardown();
     gql('mutation Logout { logout }').catch(function () {}).then(function () {
       sessionStorage.removeItem(TOKEN);
       showLogin('You are logged out.');
