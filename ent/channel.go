@@ -25,6 +25,8 @@ type Channel struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The organization this belongs to.
 	OrganizationID int `json:"organization_id,omitempty"`
+	// Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.
+	Version int `json:"version,omitempty"`
 	// The kind of integration. It cannot be changed after creation.
 	Type channel.Type `json:"type,omitempty"`
 	// The channel's name as shown to agents.
@@ -99,7 +101,7 @@ func (*Channel) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case channel.FieldEnabled:
 			values[i] = new(sql.NullBool)
-		case channel.FieldID, channel.FieldOrganizationID:
+		case channel.FieldID, channel.FieldOrganizationID, channel.FieldVersion:
 			values[i] = new(sql.NullInt64)
 		case channel.FieldType, channel.FieldName, channel.FieldConnectionState:
 			values[i] = new(sql.NullString)
@@ -143,6 +145,12 @@ func (_m *Channel) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field organization_id", values[i])
 			} else if value.Valid {
 				_m.OrganizationID = int(value.Int64)
+			}
+		case channel.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
 			}
 		case channel.FieldType:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -243,6 +251,9 @@ func (_m *Channel) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("organization_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OrganizationID))
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
 	builder.WriteString(", ")
 	builder.WriteString("type=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Type))

@@ -59,6 +59,20 @@ func (_c *ChannelCreate) SetOrganizationID(v int) *ChannelCreate {
 	return _c
 }
 
+// SetVersion sets the "version" field.
+func (_c *ChannelCreate) SetVersion(v int) *ChannelCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *ChannelCreate) SetNillableVersion(v *int) *ChannelCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetType sets the "type" field.
 func (_c *ChannelCreate) SetType(v channel.Type) *ChannelCreate {
 	_c.mutation.SetType(v)
@@ -197,6 +211,10 @@ func (_c *ChannelCreate) defaults() error {
 		v := channel.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := channel.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.Enabled(); !ok {
 		v := channel.DefaultEnabled
 		_c.mutation.SetEnabled(v)
@@ -222,6 +240,9 @@ func (_c *ChannelCreate) check() error {
 	}
 	if _, ok := _c.mutation.OrganizationID(); !ok {
 		return &ValidationError{Name: "organization_id", err: errors.New(`ent: missing required field "Channel.organization_id"`)}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Channel.version"`)}
 	}
 	if _, ok := _c.mutation.GetType(); !ok {
 		return &ValidationError{Name: "type", err: errors.New(`ent: missing required field "Channel.type"`)}
@@ -290,6 +311,10 @@ func (_c *ChannelCreate) createSpec() (*Channel, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(channel.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(channel.FieldVersion, field.TypeInt, value)
+		_node.Version = value
 	}
 	if value, ok := _c.mutation.GetType(); ok {
 		_spec.SetField(channel.FieldType, field.TypeEnum, value)
@@ -428,6 +453,24 @@ func (u *ChannelUpsert) UpdateUpdatedAt() *ChannelUpsert {
 	return u
 }
 
+// SetVersion sets the "version" field.
+func (u *ChannelUpsert) SetVersion(v int) *ChannelUpsert {
+	u.Set(channel.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *ChannelUpsert) UpdateVersion() *ChannelUpsert {
+	u.SetExcluded(channel.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *ChannelUpsert) AddVersion(v int) *ChannelUpsert {
+	u.Add(channel.FieldVersion, v)
+	return u
+}
+
 // SetName sets the "name" field.
 func (u *ChannelUpsert) SetName(v string) *ChannelUpsert {
 	u.Set(channel.FieldName, v)
@@ -556,6 +599,27 @@ func (u *ChannelUpsertOne) SetUpdatedAt(v time.Time) *ChannelUpsertOne {
 func (u *ChannelUpsertOne) UpdateUpdatedAt() *ChannelUpsertOne {
 	return u.Update(func(s *ChannelUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *ChannelUpsertOne) SetVersion(v int) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *ChannelUpsertOne) AddVersion(v int) *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *ChannelUpsertOne) UpdateVersion() *ChannelUpsertOne {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateVersion()
 	})
 }
 
@@ -864,6 +928,27 @@ func (u *ChannelUpsertBulk) SetUpdatedAt(v time.Time) *ChannelUpsertBulk {
 func (u *ChannelUpsertBulk) UpdateUpdatedAt() *ChannelUpsertBulk {
 	return u.Update(func(s *ChannelUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *ChannelUpsertBulk) SetVersion(v int) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *ChannelUpsertBulk) AddVersion(v int) *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *ChannelUpsertBulk) UpdateVersion() *ChannelUpsertBulk {
+	return u.Update(func(s *ChannelUpsert) {
+		s.UpdateVersion()
 	})
 }
 

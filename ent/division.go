@@ -24,6 +24,8 @@ type Division struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The organization this belongs to.
 	OrganizationID int `json:"organization_id,omitempty"`
+	// Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.
+	Version int `json:"version,omitempty"`
 	// The division's name, unique within the organization (compared case-insensitively).
 	Name string `json:"name,omitempty"`
 	// The name folded to lower case, for uniqueness.
@@ -100,7 +102,7 @@ func (*Division) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case division.FieldID, division.FieldOrganizationID:
+		case division.FieldID, division.FieldOrganizationID, division.FieldVersion:
 			values[i] = new(sql.NullInt64)
 		case division.FieldName, division.FieldNameKey, division.FieldDescription:
 			values[i] = new(sql.NullString)
@@ -144,6 +146,12 @@ func (_m *Division) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field organization_id", values[i])
 			} else if value.Valid {
 				_m.OrganizationID = int(value.Int64)
+			}
+		case division.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
 			}
 		case division.FieldName:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -227,6 +235,9 @@ func (_m *Division) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("organization_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OrganizationID))
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
 	builder.WriteString(", ")
 	builder.WriteString("name=")
 	builder.WriteString(_m.Name)

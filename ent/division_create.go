@@ -60,6 +60,20 @@ func (_c *DivisionCreate) SetOrganizationID(v int) *DivisionCreate {
 	return _c
 }
 
+// SetVersion sets the "version" field.
+func (_c *DivisionCreate) SetVersion(v int) *DivisionCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *DivisionCreate) SetNillableVersion(v *int) *DivisionCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetName sets the "name" field.
 func (_c *DivisionCreate) SetName(v string) *DivisionCreate {
 	_c.mutation.SetName(v)
@@ -187,6 +201,10 @@ func (_c *DivisionCreate) defaults() error {
 		v := division.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := division.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.Description(); !ok {
 		v := division.DefaultDescription
 		_c.mutation.SetDescription(v)
@@ -204,6 +222,9 @@ func (_c *DivisionCreate) check() error {
 	}
 	if _, ok := _c.mutation.OrganizationID(); !ok {
 		return &ValidationError{Name: "organization_id", err: errors.New(`ent: missing required field "Division.organization_id"`)}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Division.version"`)}
 	}
 	if _, ok := _c.mutation.Name(); !ok {
 		return &ValidationError{Name: "name", err: errors.New(`ent: missing required field "Division.name"`)}
@@ -261,6 +282,10 @@ func (_c *DivisionCreate) createSpec() (*Division, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(division.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(division.FieldVersion, field.TypeInt, value)
+		_node.Version = value
 	}
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(division.FieldName, field.TypeString, value)
@@ -403,6 +428,24 @@ func (u *DivisionUpsert) UpdateUpdatedAt() *DivisionUpsert {
 	return u
 }
 
+// SetVersion sets the "version" field.
+func (u *DivisionUpsert) SetVersion(v int) *DivisionUpsert {
+	u.Set(division.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *DivisionUpsert) UpdateVersion() *DivisionUpsert {
+	u.SetExcluded(division.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *DivisionUpsert) AddVersion(v int) *DivisionUpsert {
+	u.Add(division.FieldVersion, v)
+	return u
+}
+
 // SetName sets the "name" field.
 func (u *DivisionUpsert) SetName(v string) *DivisionUpsert {
 	u.Set(division.FieldName, v)
@@ -498,6 +541,27 @@ func (u *DivisionUpsertOne) SetUpdatedAt(v time.Time) *DivisionUpsertOne {
 func (u *DivisionUpsertOne) UpdateUpdatedAt() *DivisionUpsertOne {
 	return u.Update(func(s *DivisionUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *DivisionUpsertOne) SetVersion(v int) *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *DivisionUpsertOne) AddVersion(v int) *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *DivisionUpsertOne) UpdateVersion() *DivisionUpsertOne {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateVersion()
 	})
 }
 
@@ -768,6 +832,27 @@ func (u *DivisionUpsertBulk) SetUpdatedAt(v time.Time) *DivisionUpsertBulk {
 func (u *DivisionUpsertBulk) UpdateUpdatedAt() *DivisionUpsertBulk {
 	return u.Update(func(s *DivisionUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *DivisionUpsertBulk) SetVersion(v int) *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *DivisionUpsertBulk) AddVersion(v int) *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *DivisionUpsertBulk) UpdateVersion() *DivisionUpsertBulk {
+	return u.Update(func(s *DivisionUpsert) {
+		s.UpdateVersion()
 	})
 }
 

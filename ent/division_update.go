@@ -38,6 +38,27 @@ func (_u *DivisionUpdate) SetUpdatedAt(v time.Time) *DivisionUpdate {
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *DivisionUpdate) SetVersion(v int) *DivisionUpdate {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *DivisionUpdate) SetNillableVersion(v *int) *DivisionUpdate {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *DivisionUpdate) AddVersion(v int) *DivisionUpdate {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // SetName sets the "name" field.
 func (_u *DivisionUpdate) SetName(v string) *DivisionUpdate {
 	_u.mutation.SetName(v)
@@ -274,6 +295,12 @@ func (_u *DivisionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(division.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(division.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(division.FieldVersion, field.TypeInt, value)
+	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(division.FieldName, field.TypeString, value)
 	}
@@ -443,6 +470,27 @@ type DivisionUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *DivisionUpdateOne) SetUpdatedAt(v time.Time) *DivisionUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetVersion sets the "version" field.
+func (_u *DivisionUpdateOne) SetVersion(v int) *DivisionUpdateOne {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *DivisionUpdateOne) SetNillableVersion(v *int) *DivisionUpdateOne {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *DivisionUpdateOne) AddVersion(v int) *DivisionUpdateOne {
+	_u.mutation.AddVersion(v)
 	return _u
 }
 
@@ -711,6 +759,12 @@ func (_u *DivisionUpdateOne) sqlSave(ctx context.Context) (_node *Division, err 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(division.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(division.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(division.FieldVersion, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(division.FieldName, field.TypeString, value)

@@ -41,8 +41,10 @@ func main() {
 			gen.FeatureUpsert,
 		},
 	}, entc.Extensions(ex),
-		// After the extension: ent/template overrides entgql's Paginate
-		// and lets queries join the edges they hold the key of.
+		// After the extension: ent/template overrides entgql's Paginate,
+		// lets queries join the edges they hold the key of, and lets an
+		// entity decoded from an event read its edges through a client
+		// (Bind).
 		func(cfg *gen.Config) error {
 			t, err := gen.NewTemplate("roster").Funcs(entgql.TemplateFuncs).ParseDir("./ent/template")
 			if err != nil {

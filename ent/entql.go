@@ -138,6 +138,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			channel.FieldCreatedAt:       {Type: field.TypeTime, Column: channel.FieldCreatedAt},
 			channel.FieldUpdatedAt:       {Type: field.TypeTime, Column: channel.FieldUpdatedAt},
 			channel.FieldOrganizationID:  {Type: field.TypeInt, Column: channel.FieldOrganizationID},
+			channel.FieldVersion:         {Type: field.TypeInt, Column: channel.FieldVersion},
 			channel.FieldType:            {Type: field.TypeEnum, Column: channel.FieldType},
 			channel.FieldName:            {Type: field.TypeString, Column: channel.FieldName},
 			channel.FieldEnabled:         {Type: field.TypeBool, Column: channel.FieldEnabled},
@@ -202,6 +203,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			division.FieldCreatedAt:      {Type: field.TypeTime, Column: division.FieldCreatedAt},
 			division.FieldUpdatedAt:      {Type: field.TypeTime, Column: division.FieldUpdatedAt},
 			division.FieldOrganizationID: {Type: field.TypeInt, Column: division.FieldOrganizationID},
+			division.FieldVersion:        {Type: field.TypeInt, Column: division.FieldVersion},
 			division.FieldName:           {Type: field.TypeString, Column: division.FieldName},
 			division.FieldNameKey:        {Type: field.TypeString, Column: division.FieldNameKey},
 			division.FieldDescription:    {Type: field.TypeString, Column: division.FieldDescription},
@@ -336,6 +338,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldCreatedAt:      {Type: field.TypeTime, Column: role.FieldCreatedAt},
 			role.FieldUpdatedAt:      {Type: field.TypeTime, Column: role.FieldUpdatedAt},
 			role.FieldOrganizationID: {Type: field.TypeInt, Column: role.FieldOrganizationID},
+			role.FieldVersion:        {Type: field.TypeInt, Column: role.FieldVersion},
 			role.FieldName:           {Type: field.TypeString, Column: role.FieldName},
 			role.FieldNameKey:        {Type: field.TypeString, Column: role.FieldNameKey},
 			role.FieldDescription:    {Type: field.TypeString, Column: role.FieldDescription},
@@ -1560,6 +1563,11 @@ func (f *ChannelFilter) WhereOrganizationID(p entql.IntP) {
 	f.Where(p.Field(channel.FieldOrganizationID))
 }
 
+// WhereVersion applies the entql int predicate on the version field.
+func (f *ChannelFilter) WhereVersion(p entql.IntP) {
+	f.Where(p.Field(channel.FieldVersion))
+}
+
 // WhereType applies the entql string predicate on the type field.
 func (f *ChannelFilter) WhereType(p entql.StringP) {
 	f.Where(p.Field(channel.FieldType))
@@ -1957,6 +1965,11 @@ func (f *DivisionFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereOrganizationID applies the entql int predicate on the organization_id field.
 func (f *DivisionFilter) WhereOrganizationID(p entql.IntP) {
 	f.Where(p.Field(division.FieldOrganizationID))
+}
+
+// WhereVersion applies the entql int predicate on the version field.
+func (f *DivisionFilter) WhereVersion(p entql.IntP) {
+	f.Where(p.Field(division.FieldVersion))
 }
 
 // WhereName applies the entql string predicate on the name field.
@@ -2802,6 +2815,11 @@ func (f *RoleFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereOrganizationID applies the entql int predicate on the organization_id field.
 func (f *RoleFilter) WhereOrganizationID(p entql.IntP) {
 	f.Where(p.Field(role.FieldOrganizationID))
+}
+
+// WhereVersion applies the entql int predicate on the version field.
+func (f *RoleFilter) WhereVersion(p entql.IntP) {
+	f.Where(p.Field(role.FieldVersion))
 }
 
 // WhereName applies the entql string predicate on the name field.

@@ -470,6 +470,11 @@ func (_q *ChannelQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, channel.FieldUpdatedAt)
 				fieldSeen[channel.FieldUpdatedAt] = struct{}{}
 			}
+		case "version":
+			if _, ok := fieldSeen[channel.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, channel.FieldVersion)
+				fieldSeen[channel.FieldVersion] = struct{}{}
+			}
 		case "type":
 			if _, ok := fieldSeen[channel.FieldType]; !ok {
 				selectedFields = append(selectedFields, channel.FieldType)
@@ -854,6 +859,11 @@ func (_q *DivisionQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, division.FieldUpdatedAt)
 				fieldSeen[division.FieldUpdatedAt] = struct{}{}
 			}
+		case "version":
+			if _, ok := fieldSeen[division.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, division.FieldVersion)
+				fieldSeen[division.FieldVersion] = struct{}{}
+			}
 		case "name":
 			if _, ok := fieldSeen[division.FieldName]; !ok {
 				selectedFields = append(selectedFields, division.FieldName)
@@ -1160,6 +1170,11 @@ func (_q *RoleQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[role.FieldUpdatedAt]; !ok {
 				selectedFields = append(selectedFields, role.FieldUpdatedAt)
 				fieldSeen[role.FieldUpdatedAt] = struct{}{}
+			}
+		case "version":
+			if _, ok := fieldSeen[role.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, role.FieldVersion)
+				fieldSeen[role.FieldVersion] = struct{}{}
 			}
 		case "name":
 			if _, ok := fieldSeen[role.FieldName]; !ok {

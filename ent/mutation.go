@@ -3878,6 +3878,8 @@ type ChannelMutation struct {
 	id                   *int
 	created_at           *time.Time
 	updated_at           *time.Time
+	version              *int
+	addversion           *int
 	_type                *channel.Type
 	name                 *string
 	enabled              *bool
@@ -4102,6 +4104,62 @@ func (m *ChannelMutation) OldOrganizationID(ctx context.Context) (v int, err err
 // ResetOrganizationID resets all changes to the "organization_id" field.
 func (m *ChannelMutation) ResetOrganizationID() {
 	m.organization = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *ChannelMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *ChannelMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *ChannelMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *ChannelMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *ChannelMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
 }
 
 // SetType sets the "type" field.
@@ -4502,7 +4560,7 @@ func (m *ChannelMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ChannelMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, channel.FieldCreatedAt)
 	}
@@ -4511,6 +4569,9 @@ func (m *ChannelMutation) Fields() []string {
 	}
 	if m.organization != nil {
 		fields = append(fields, channel.FieldOrganizationID)
+	}
+	if m.version != nil {
+		fields = append(fields, channel.FieldVersion)
 	}
 	if m._type != nil {
 		fields = append(fields, channel.FieldType)
@@ -4544,6 +4605,8 @@ func (m *ChannelMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case channel.FieldOrganizationID:
 		return m.OrganizationID()
+	case channel.FieldVersion:
+		return m.Version()
 	case channel.FieldType:
 		return m.GetType()
 	case channel.FieldName:
@@ -4571,6 +4634,8 @@ func (m *ChannelMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldUpdatedAt(ctx)
 	case channel.FieldOrganizationID:
 		return m.OldOrganizationID(ctx)
+	case channel.FieldVersion:
+		return m.OldVersion(ctx)
 	case channel.FieldType:
 		return m.OldType(ctx)
 	case channel.FieldName:
@@ -4612,6 +4677,13 @@ func (m *ChannelMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetOrganizationID(v)
+		return nil
+	case channel.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
 		return nil
 	case channel.FieldType:
 		v, ok := value.(channel.Type)
@@ -4663,6 +4735,9 @@ func (m *ChannelMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *ChannelMutation) AddedFields() []string {
 	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, channel.FieldVersion)
+	}
 	return fields
 }
 
@@ -4671,6 +4746,8 @@ func (m *ChannelMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *ChannelMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case channel.FieldVersion:
+		return m.AddedVersion()
 	}
 	return nil, false
 }
@@ -4680,6 +4757,13 @@ func (m *ChannelMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *ChannelMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case channel.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Channel numeric field %s", name)
 }
@@ -4724,6 +4808,9 @@ func (m *ChannelMutation) ResetField(name string) error {
 		return nil
 	case channel.FieldOrganizationID:
 		m.ResetOrganizationID()
+		return nil
+	case channel.FieldVersion:
+		m.ResetVersion()
 		return nil
 	case channel.FieldType:
 		m.ResetType()
@@ -6798,6 +6885,8 @@ type DivisionMutation struct {
 	id                   *int
 	created_at           *time.Time
 	updated_at           *time.Time
+	version              *int
+	addversion           *int
 	name                 *string
 	name_key             *string
 	description          *string
@@ -7022,6 +7111,62 @@ func (m *DivisionMutation) OldOrganizationID(ctx context.Context) (v int, err er
 // ResetOrganizationID resets all changes to the "organization_id" field.
 func (m *DivisionMutation) ResetOrganizationID() {
 	m.organization = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *DivisionMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *DivisionMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Division entity.
+// If the Division object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DivisionMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *DivisionMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *DivisionMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *DivisionMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
 }
 
 // SetName sets the "name" field.
@@ -7355,7 +7500,7 @@ func (m *DivisionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DivisionMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, division.FieldCreatedAt)
 	}
@@ -7364,6 +7509,9 @@ func (m *DivisionMutation) Fields() []string {
 	}
 	if m.organization != nil {
 		fields = append(fields, division.FieldOrganizationID)
+	}
+	if m.version != nil {
+		fields = append(fields, division.FieldVersion)
 	}
 	if m.name != nil {
 		fields = append(fields, division.FieldName)
@@ -7388,6 +7536,8 @@ func (m *DivisionMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case division.FieldOrganizationID:
 		return m.OrganizationID()
+	case division.FieldVersion:
+		return m.Version()
 	case division.FieldName:
 		return m.Name()
 	case division.FieldNameKey:
@@ -7409,6 +7559,8 @@ func (m *DivisionMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldUpdatedAt(ctx)
 	case division.FieldOrganizationID:
 		return m.OldOrganizationID(ctx)
+	case division.FieldVersion:
+		return m.OldVersion(ctx)
 	case division.FieldName:
 		return m.OldName(ctx)
 	case division.FieldNameKey:
@@ -7445,6 +7597,13 @@ func (m *DivisionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetOrganizationID(v)
 		return nil
+	case division.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
 	case division.FieldName:
 		v, ok := value.(string)
 		if !ok {
@@ -7474,6 +7633,9 @@ func (m *DivisionMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *DivisionMutation) AddedFields() []string {
 	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, division.FieldVersion)
+	}
 	return fields
 }
 
@@ -7482,6 +7644,8 @@ func (m *DivisionMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *DivisionMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case division.FieldVersion:
+		return m.AddedVersion()
 	}
 	return nil, false
 }
@@ -7491,6 +7655,13 @@ func (m *DivisionMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *DivisionMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case division.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Division numeric field %s", name)
 }
@@ -7526,6 +7697,9 @@ func (m *DivisionMutation) ResetField(name string) error {
 		return nil
 	case division.FieldOrganizationID:
 		m.ResetOrganizationID()
+		return nil
+	case division.FieldVersion:
+		m.ResetVersion()
 		return nil
 	case division.FieldName:
 		m.ResetName()
@@ -13095,6 +13269,8 @@ type RoleMutation struct {
 	id                  *int
 	created_at          *time.Time
 	updated_at          *time.Time
+	version             *int
+	addversion          *int
 	name                *string
 	name_key            *string
 	description         *string
@@ -13316,6 +13492,62 @@ func (m *RoleMutation) OldOrganizationID(ctx context.Context) (v int, err error)
 // ResetOrganizationID resets all changes to the "organization_id" field.
 func (m *RoleMutation) ResetOrganizationID() {
 	m.organization = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *RoleMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *RoleMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Role entity.
+// If the Role object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *RoleMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *RoleMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *RoleMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
 }
 
 // SetName sets the "name" field.
@@ -13641,7 +13873,7 @@ func (m *RoleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RoleMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, role.FieldCreatedAt)
 	}
@@ -13650,6 +13882,9 @@ func (m *RoleMutation) Fields() []string {
 	}
 	if m.organization != nil {
 		fields = append(fields, role.FieldOrganizationID)
+	}
+	if m.version != nil {
+		fields = append(fields, role.FieldVersion)
 	}
 	if m.name != nil {
 		fields = append(fields, role.FieldName)
@@ -13680,6 +13915,8 @@ func (m *RoleMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case role.FieldOrganizationID:
 		return m.OrganizationID()
+	case role.FieldVersion:
+		return m.Version()
 	case role.FieldName:
 		return m.Name()
 	case role.FieldNameKey:
@@ -13705,6 +13942,8 @@ func (m *RoleMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldUpdatedAt(ctx)
 	case role.FieldOrganizationID:
 		return m.OldOrganizationID(ctx)
+	case role.FieldVersion:
+		return m.OldVersion(ctx)
 	case role.FieldName:
 		return m.OldName(ctx)
 	case role.FieldNameKey:
@@ -13744,6 +13983,13 @@ func (m *RoleMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetOrganizationID(v)
+		return nil
+	case role.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
 		return nil
 	case role.FieldName:
 		v, ok := value.(string)
@@ -13788,6 +14034,9 @@ func (m *RoleMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *RoleMutation) AddedFields() []string {
 	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, role.FieldVersion)
+	}
 	return fields
 }
 
@@ -13796,6 +14045,8 @@ func (m *RoleMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *RoleMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case role.FieldVersion:
+		return m.AddedVersion()
 	}
 	return nil, false
 }
@@ -13805,6 +14056,13 @@ func (m *RoleMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *RoleMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case role.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Role numeric field %s", name)
 }
@@ -13849,6 +14107,9 @@ func (m *RoleMutation) ResetField(name string) error {
 		return nil
 	case role.FieldOrganizationID:
 		m.ResetOrganizationID()
+		return nil
+	case role.FieldVersion:
+		m.ResetVersion()
 		return nil
 	case role.FieldName:
 		m.ResetName()

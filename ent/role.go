@@ -26,6 +26,8 @@ type Role struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The organization this belongs to.
 	OrganizationID int `json:"organization_id,omitempty"`
+	// Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.
+	Version int `json:"version,omitempty"`
 	// The role's name, unique within the organization (compared case-insensitively).
 	Name string `json:"name,omitempty"`
 	// The name folded to lower case, for uniqueness.
@@ -84,7 +86,7 @@ func (*Role) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case role.FieldPermissions:
 			values[i] = new([]byte)
-		case role.FieldID, role.FieldOrganizationID:
+		case role.FieldID, role.FieldOrganizationID, role.FieldVersion:
 			values[i] = new(sql.NullInt64)
 		case role.FieldName, role.FieldNameKey, role.FieldDescription, role.FieldBuiltin:
 			values[i] = new(sql.NullString)
@@ -128,6 +130,12 @@ func (_m *Role) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field organization_id", values[i])
 			} else if value.Valid {
 				_m.OrganizationID = int(value.Int64)
+			}
+		case role.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
 			}
 		case role.FieldName:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -216,6 +224,9 @@ func (_m *Role) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("organization_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OrganizationID))
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
 	builder.WriteString(", ")
 	builder.WriteString("name=")
 	builder.WriteString(_m.Name)

@@ -59,6 +59,20 @@ func (_c *RoleCreate) SetOrganizationID(v int) *RoleCreate {
 	return _c
 }
 
+// SetVersion sets the "version" field.
+func (_c *RoleCreate) SetVersion(v int) *RoleCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *RoleCreate) SetNillableVersion(v *int) *RoleCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetName sets the "name" field.
 func (_c *RoleCreate) SetName(v string) *RoleCreate {
 	_c.mutation.SetName(v)
@@ -176,6 +190,10 @@ func (_c *RoleCreate) defaults() error {
 		v := role.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := role.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.Description(); !ok {
 		v := role.DefaultDescription
 		_c.mutation.SetDescription(v)
@@ -197,6 +215,9 @@ func (_c *RoleCreate) check() error {
 	}
 	if _, ok := _c.mutation.OrganizationID(); !ok {
 		return &ValidationError{Name: "organization_id", err: errors.New(`ent: missing required field "Role.organization_id"`)}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Role.version"`)}
 	}
 	if _, ok := _c.mutation.Name(); !ok {
 		return &ValidationError{Name: "name", err: errors.New(`ent: missing required field "Role.name"`)}
@@ -262,6 +283,10 @@ func (_c *RoleCreate) createSpec() (*Role, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(role.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(role.FieldVersion, field.TypeInt, value)
+		_node.Version = value
 	}
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(role.FieldName, field.TypeString, value)
@@ -380,6 +405,24 @@ func (u *RoleUpsert) UpdateUpdatedAt() *RoleUpsert {
 	return u
 }
 
+// SetVersion sets the "version" field.
+func (u *RoleUpsert) SetVersion(v int) *RoleUpsert {
+	u.Set(role.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *RoleUpsert) UpdateVersion() *RoleUpsert {
+	u.SetExcluded(role.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *RoleUpsert) AddVersion(v int) *RoleUpsert {
+	u.Add(role.FieldVersion, v)
+	return u
+}
+
 // SetName sets the "name" field.
 func (u *RoleUpsert) SetName(v string) *RoleUpsert {
 	u.Set(role.FieldName, v)
@@ -490,6 +533,27 @@ func (u *RoleUpsertOne) SetUpdatedAt(v time.Time) *RoleUpsertOne {
 func (u *RoleUpsertOne) UpdateUpdatedAt() *RoleUpsertOne {
 	return u.Update(func(s *RoleUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *RoleUpsertOne) SetVersion(v int) *RoleUpsertOne {
+	return u.Update(func(s *RoleUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *RoleUpsertOne) AddVersion(v int) *RoleUpsertOne {
+	return u.Update(func(s *RoleUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *RoleUpsertOne) UpdateVersion() *RoleUpsertOne {
+	return u.Update(func(s *RoleUpsert) {
+		s.UpdateVersion()
 	})
 }
 
@@ -777,6 +841,27 @@ func (u *RoleUpsertBulk) SetUpdatedAt(v time.Time) *RoleUpsertBulk {
 func (u *RoleUpsertBulk) UpdateUpdatedAt() *RoleUpsertBulk {
 	return u.Update(func(s *RoleUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *RoleUpsertBulk) SetVersion(v int) *RoleUpsertBulk {
+	return u.Update(func(s *RoleUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *RoleUpsertBulk) AddVersion(v int) *RoleUpsertBulk {
+	return u.Update(func(s *RoleUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *RoleUpsertBulk) UpdateVersion() *RoleUpsertBulk {
+	return u.Update(func(s *RoleUpsert) {
+		s.UpdateVersion()
 	})
 }
 

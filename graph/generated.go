@@ -179,6 +179,15 @@ type ComplexityRoot struct {
 		Settings        func(childComplexity int) int
 		Type            func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
+		Version         func(childComplexity int) int
+	}
+
+	ChannelChangedEvent struct {
+		At        func(childComplexity int) int
+		Channel   func(childComplexity int) int
+		ChannelID func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Version   func(childComplexity int) int
 	}
 
 	ChannelConnection struct {
@@ -229,6 +238,15 @@ type ComplexityRoot struct {
 		Members     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Name        func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
+	DivisionChangedEvent struct {
+		At         func(childComplexity int) int
+		Division   func(childComplexity int) int
+		DivisionID func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		Version    func(childComplexity int) int
 	}
 
 	DivisionConnection struct {
@@ -380,6 +398,15 @@ type ComplexityRoot struct {
 		Permissions func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 		Users       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Version     func(childComplexity int) int
+	}
+
+	RoleChangedEvent struct {
+		At      func(childComplexity int) int
+		Kind    func(childComplexity int) int
+		Role    func(childComplexity int) int
+		RoleID  func(childComplexity int) int
+		Version func(childComplexity int) int
 	}
 
 	RoleConnection struct {
@@ -443,8 +470,11 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		AuditEventAdded        func(childComplexity int) int
+		ChannelChanged         func(childComplexity int) int
 		ConversationAssigned   func(childComplexity int, divisionID *int) int
+		DivisionChanged        func(childComplexity int) int
 		PresenceSummaryChanged func(childComplexity int, divisionID *int) int
+		RoleChanged            func(childComplexity int) int
 		UserChanged            func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 		UserStatusChanged      func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 	}
@@ -610,6 +640,9 @@ type SubscriptionResolver interface {
 	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
 	ConversationAssigned(ctx context.Context, divisionID *int) (<-chan *ent.Conversation, error)
 	PresenceSummaryChanged(ctx context.Context, divisionID *int) (<-chan *presence.Summary, error)
+	DivisionChanged(ctx context.Context) (<-chan *realtime.DivisionChangedEvent, error)
+	RoleChanged(ctx context.Context) (<-chan *realtime.RoleChangedEvent, error)
+	ChannelChanged(ctx context.Context) (<-chan *realtime.ChannelChangedEvent, error)
 }
 type UserResolver interface {
 	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
@@ -1108,6 +1141,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.UpdatedAt(childComplexity), true
+	case "Channel.version":
+		if e.ComplexityRoot.Channel.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Version(childComplexity), true
+
+	case "ChannelChangedEvent.at":
+		if e.ComplexityRoot.ChannelChangedEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelChangedEvent.At(childComplexity), true
+	case "ChannelChangedEvent.channel":
+		if e.ComplexityRoot.ChannelChangedEvent.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelChangedEvent.Channel(childComplexity), true
+	case "ChannelChangedEvent.channelID":
+		if e.ComplexityRoot.ChannelChangedEvent.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelChangedEvent.ChannelID(childComplexity), true
+	case "ChannelChangedEvent.kind":
+		if e.ComplexityRoot.ChannelChangedEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelChangedEvent.Kind(childComplexity), true
+	case "ChannelChangedEvent.version":
+		if e.ComplexityRoot.ChannelChangedEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelChangedEvent.Version(childComplexity), true
 
 	case "ChannelConnection.edges":
 		if e.ComplexityRoot.ChannelConnection.Edges == nil {
@@ -1294,6 +1364,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Division.UpdatedAt(childComplexity), true
+	case "Division.version":
+		if e.ComplexityRoot.Division.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Division.Version(childComplexity), true
+
+	case "DivisionChangedEvent.at":
+		if e.ComplexityRoot.DivisionChangedEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionChangedEvent.At(childComplexity), true
+	case "DivisionChangedEvent.division":
+		if e.ComplexityRoot.DivisionChangedEvent.Division == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionChangedEvent.Division(childComplexity), true
+	case "DivisionChangedEvent.divisionID":
+		if e.ComplexityRoot.DivisionChangedEvent.DivisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionChangedEvent.DivisionID(childComplexity), true
+	case "DivisionChangedEvent.kind":
+		if e.ComplexityRoot.DivisionChangedEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionChangedEvent.Kind(childComplexity), true
+	case "DivisionChangedEvent.version":
+		if e.ComplexityRoot.DivisionChangedEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DivisionChangedEvent.Version(childComplexity), true
 
 	case "DivisionConnection.edges":
 		if e.ComplexityRoot.DivisionConnection.Edges == nil {
@@ -2312,6 +2419,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Role.Users(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.UserOrder), args["where"].(*ent.UserWhereInput)), true
+	case "Role.version":
+		if e.ComplexityRoot.Role.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Role.Version(childComplexity), true
+
+	case "RoleChangedEvent.at":
+		if e.ComplexityRoot.RoleChangedEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleChangedEvent.At(childComplexity), true
+	case "RoleChangedEvent.kind":
+		if e.ComplexityRoot.RoleChangedEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleChangedEvent.Kind(childComplexity), true
+	case "RoleChangedEvent.role":
+		if e.ComplexityRoot.RoleChangedEvent.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleChangedEvent.Role(childComplexity), true
+	case "RoleChangedEvent.roleID":
+		if e.ComplexityRoot.RoleChangedEvent.RoleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleChangedEvent.RoleID(childComplexity), true
+	case "RoleChangedEvent.version":
+		if e.ComplexityRoot.RoleChangedEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleChangedEvent.Version(childComplexity), true
 
 	case "RoleConnection.edges":
 		if e.ComplexityRoot.RoleConnection.Edges == nil {
@@ -2537,6 +2681,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AuditEventAdded(childComplexity), true
+	case "Subscription.channelChanged":
+		if e.ComplexityRoot.Subscription.ChannelChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.ChannelChanged(childComplexity), true
 	case "Subscription.conversationAssigned":
 		if e.ComplexityRoot.Subscription.ConversationAssigned == nil {
 			break
@@ -2548,6 +2698,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ConversationAssigned(childComplexity, args["divisionID"].(*int)), true
+	case "Subscription.divisionChanged":
+		if e.ComplexityRoot.Subscription.DivisionChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.DivisionChanged(childComplexity), true
 	case "Subscription.presenceSummaryChanged":
 		if e.ComplexityRoot.Subscription.PresenceSummaryChanged == nil {
 			break
@@ -2559,6 +2715,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PresenceSummaryChanged(childComplexity, args["divisionID"].(*int)), true
+	case "Subscription.roleChanged":
+		if e.ComplexityRoot.Subscription.RoleChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.RoleChanged(childComplexity), true
 	case "Subscription.userChanged":
 		if e.ComplexityRoot.Subscription.UserChanged == nil {
 			break
@@ -3659,6 +3821,10 @@ type Channel implements Node {
   """
   updatedAt: Time!
   """
+  Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.
+  """
+  version: Int!
+  """
   The kind of integration. It cannot be changed after creation.
   """
   type: ChannelType!
@@ -4578,6 +4744,10 @@ type Division implements Node {
   When this was last changed.
   """
   updatedAt: Time!
+  """
+  Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.
+  """
+  version: Int!
   """
   The division's name, unique within the organization (compared case-insensitively).
   """
@@ -5546,6 +5716,10 @@ type Role implements Node {
   When this was last changed.
   """
   updatedAt: Time!
+  """
+  Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.
+  """
+  version: Int!
   """
   The role's name, unique within the organization (compared case-insensitively).
   """
@@ -7194,6 +7368,188 @@ type Subscription {
     """
     divisionID: ID
   ): PresenceSummary!
+  """
+  A division was created, changed (renamed, described, its members or
+  channels changed through the division mutations, or a channel linked to
+  or unlinked from it) or deleted. Sent to every viewer who may read the
+  organization's divisions. Changes of membership reach users through
+  userChanged too.
+  """
+  divisionChanged: DivisionChangedEvent!
+  """
+  A role was created, changed (its permissions included) or deleted. Sent
+  to every viewer who may read the organization's roles.
+  """
+  roleChanged: RoleChangedEvent!
+  """
+  A channel was created, changed, enabled or disabled, connected or
+  disconnected, or deleted. Sent to every viewer who may read the
+  organization's channels. Credentials are never sent.
+  """
+  channelChanged: ChannelChangedEvent!
+}
+
+"""
+What happened to a division.
+"""
+enum DivisionChangeKind {
+  """
+  The division was created.
+  """
+  CREATED
+  """
+  The division changed: its name, description, members or channels.
+  """
+  UPDATED
+  """
+  The division was deleted.
+  """
+  DELETED
+}
+
+"""
+A division was created, changed or deleted.
+"""
+type DivisionChangedEvent {
+  """
+  What happened.
+  """
+  kind: DivisionChangeKind!
+  """
+  The division's ID.
+  """
+  divisionID: ID!
+  """
+  The division as of this event (its fields as the change left them;
+  members and channels are read when asked for); null when deleted.
+  """
+  division: Division
+  """
+  The division's version this event describes: apply the event only when
+  newer than the version you hold. A deletion's is newer than any before
+  it.
+  """
+  version: Int!
+  """
+  When the change happened.
+  """
+  at: Time!
+}
+
+"""
+What happened to a role.
+"""
+enum RoleChangeKind {
+  """
+  The role was created.
+  """
+  CREATED
+  """
+  The role changed: its name, description or permissions.
+  """
+  UPDATED
+  """
+  The role was deleted.
+  """
+  DELETED
+}
+
+"""
+A role was created, changed or deleted.
+"""
+type RoleChangedEvent {
+  """
+  What happened.
+  """
+  kind: RoleChangeKind!
+  """
+  The role's ID.
+  """
+  roleID: ID!
+  """
+  The role as of this event (its fields, permissions included, as the
+  change left them; users are read when asked for); null when deleted.
+  """
+  role: Role
+  """
+  The role's version this event describes: apply the event only when
+  newer than the version you hold. A deletion's is newer than any before
+  it.
+  """
+  version: Int!
+  """
+  When the change happened.
+  """
+  at: Time!
+}
+
+"""
+What happened to a channel. A change that turns a channel on or off, or
+connects or disconnects it, has that kind (a connection change first, when
+one change does both, as when removing the credentials of a connected
+channel disconnects it); any other change is UPDATED. The channel the event
+carries shows every field as of the change, whatever the kind.
+"""
+enum ChannelChangeKind {
+  """
+  The channel was created.
+  """
+  CREATED
+  """
+  The channel changed: its name, settings, credentials (never sent) or
+  divisions.
+  """
+  UPDATED
+  """
+  The channel was turned on: it takes conversations.
+  """
+  ENABLED
+  """
+  The channel was turned off.
+  """
+  DISABLED
+  """
+  The channel was connected to its provider.
+  """
+  CONNECTED
+  """
+  The channel was disconnected from its provider.
+  """
+  DISCONNECTED
+  """
+  The channel was deleted.
+  """
+  DELETED
+}
+
+"""
+A channel was created, changed, enabled or disabled, connected or
+disconnected, or deleted.
+"""
+type ChannelChangedEvent {
+  """
+  What happened.
+  """
+  kind: ChannelChangeKind!
+  """
+  The channel's ID.
+  """
+  channelID: ID!
+  """
+  The channel as of this event (its fields as the change left them;
+  divisions are read when asked for); null when deleted.
+  """
+  channel: Channel
+  """
+  The channel's version this event describes: apply the event only when
+  newer than the version you hold. A deletion's is newer than any before
+  it.
+  """
+  version: Int!
+  """
+  When the change happened.
+  """
+  at: Time!
 }
 
 """
@@ -8842,6 +9198,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Channel_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Channel_version(ctx, field)
 	case "type":
 		return ec.fieldContext_Channel_type(ctx, field)
 	case "name":
@@ -8856,6 +9214,22 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_divisions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelChangedEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_ChannelChangedEvent_kind(ctx, field)
+	case "channelID":
+		return ec.fieldContext_ChannelChangedEvent_channelID(ctx, field)
+	case "channel":
+		return ec.fieldContext_ChannelChangedEvent_channel(ctx, field)
+	case "version":
+		return ec.fieldContext_ChannelChangedEvent_version(ctx, field)
+	case "at":
+		return ec.fieldContext_ChannelChangedEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelChangedEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_ChannelConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8946,6 +9320,8 @@ func (ec *executionContext) childFields_Division(ctx context.Context, field grap
 		return ec.fieldContext_Division_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Division_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Division_version(ctx, field)
 	case "name":
 		return ec.fieldContext_Division_name(ctx, field)
 	case "description":
@@ -8956,6 +9332,22 @@ func (ec *executionContext) childFields_Division(ctx context.Context, field grap
 		return ec.fieldContext_Division_channels(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Division", field.Name)
+}
+
+func (ec *executionContext) childFields_DivisionChangedEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_DivisionChangedEvent_kind(ctx, field)
+	case "divisionID":
+		return ec.fieldContext_DivisionChangedEvent_divisionID(ctx, field)
+	case "division":
+		return ec.fieldContext_DivisionChangedEvent_division(ctx, field)
+	case "version":
+		return ec.fieldContext_DivisionChangedEvent_version(ctx, field)
+	case "at":
+		return ec.fieldContext_DivisionChangedEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DivisionChangedEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_DivisionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9094,6 +9486,8 @@ func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.
 		return ec.fieldContext_Role_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Role_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Role_version(ctx, field)
 	case "name":
 		return ec.fieldContext_Role_name(ctx, field)
 	case "description":
@@ -9106,6 +9500,22 @@ func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.
 		return ec.fieldContext_Role_users(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Role", field.Name)
+}
+
+func (ec *executionContext) childFields_RoleChangedEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RoleChangedEvent_kind(ctx, field)
+	case "roleID":
+		return ec.fieldContext_RoleChangedEvent_roleID(ctx, field)
+	case "role":
+		return ec.fieldContext_RoleChangedEvent_role(ctx, field)
+	case "version":
+		return ec.fieldContext_RoleChangedEvent_version(ctx, field)
+	case "at":
+		return ec.fieldContext_RoleChangedEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoleChangedEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_RoleConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12753,6 +13163,29 @@ func (ec *executionContext) fieldContext_Channel_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Channel_version(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Channel_type(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12898,6 +13331,130 @@ func (ec *executionContext) fieldContext_Channel_divisions(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ChannelChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelChangedEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v realtime.ObjectChangeKind) graphql.Marshaler {
+			return ec.marshalNChannelChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelChangedEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, false, false, "ChannelChangeKind")
+}
+
+func (ec *executionContext) _ChannelChangedEvent_channelID(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelChangedEvent_channelID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelChangedEvent_channelID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ChannelChangedEvent_channel(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelChangedEvent_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Channel) graphql.Marshaler {
+			return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelChangedEvent_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChannelChangedEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChannelChangedEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelChangedEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelChangedEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelChangedEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ChannelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ChannelConnection) (ret graphql.Marshaler) {
@@ -13565,6 +14122,29 @@ func (ec *executionContext) fieldContext_Division_updatedAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Division", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Division_version(ctx context.Context, field graphql.CollectedField, obj *ent.Division) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Division_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Division_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Division", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Division_name(ctx context.Context, field graphql.CollectedField, obj *ent.Division) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13685,6 +14265,130 @@ func (ec *executionContext) fieldContext_Division_channels(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DivisionChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionChangedEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v realtime.ObjectChangeKind) graphql.Marshaler {
+			return ec.marshalNDivisionChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionChangedEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, false, false, "DivisionChangeKind")
+}
+
+func (ec *executionContext) _DivisionChangedEvent_divisionID(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionChangedEvent_divisionID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DivisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionChangedEvent_divisionID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DivisionChangedEvent_division(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionChangedEvent_division(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Division, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
+			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionChangedEvent_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DivisionChangedEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Division(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DivisionChangedEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionChangedEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DivisionChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DivisionChangedEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DivisionChangedEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, false, false, "Time")
 }
 
 func (ec *executionContext) _DivisionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DivisionConnection) (ret graphql.Marshaler) {
@@ -17757,6 +18461,29 @@ func (ec *executionContext) fieldContext_Role_updatedAt(_ context.Context, field
 	return graphql.NewScalarFieldContext("Role", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Role_version(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Role_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Role_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Role", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Role_name(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17891,6 +18618,130 @@ func (ec *executionContext) fieldContext_Role_users(ctx context.Context, field g
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RoleChangedEvent_kind(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleChangedEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v realtime.ObjectChangeKind) graphql.Marshaler {
+			return ec.marshalNRoleChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoleChangedEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoleChangedEvent", field, false, false, "RoleChangeKind")
+}
+
+func (ec *executionContext) _RoleChangedEvent_roleID(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleChangedEvent_roleID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RoleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoleChangedEvent_roleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoleChangedEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RoleChangedEvent_role(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleChangedEvent_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
+			return ec.marshalORole2ᚖrosterᚋentᚐRole(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RoleChangedEvent_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RoleChangedEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Role(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RoleChangedEvent_version(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleChangedEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoleChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoleChangedEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoleChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleChangedEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoleChangedEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoleChangedEvent", field, false, false, "Time")
 }
 
 func (ec *executionContext) _RoleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RoleConnection) (ret graphql.Marshaler) {
@@ -19001,6 +19852,102 @@ func (ec *executionContext) fieldContext_Subscription_presenceSummaryChanged(ctx
 	if fc.Args, err = ec.field_Subscription_presenceSummaryChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_divisionChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_divisionChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().DivisionChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *realtime.DivisionChangedEvent) graphql.Marshaler {
+			return ec.marshalNDivisionChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐDivisionChangedEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_divisionChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DivisionChangedEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_roleChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_roleChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().RoleChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *realtime.RoleChangedEvent) graphql.Marshaler {
+			return ec.marshalNRoleChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐRoleChangedEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_roleChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RoleChangedEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_channelChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_channelChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().ChannelChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *realtime.ChannelChangedEvent) graphql.Marshaler {
+			return ec.marshalNChannelChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐChannelChangedEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_channelChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelChangedEvent(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -27604,6 +28551,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._Channel_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Channel_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27635,6 +28587,59 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Channel_divisions(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var channelChangedEventImplementors = []string{"ChannelChangedEvent"}
+
+func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.ChannelChangedEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelChangedEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelChangedEvent")
+		case "kind":
+			out.Values[i] = ec._ChannelChangedEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channelID":
+			out.Values[i] = ec._ChannelChangedEvent_channelID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._ChannelChangedEvent_channel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ChannelChangedEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ChannelChangedEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27959,6 +28964,11 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._Division_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
 			out.Values[i] = ec._Division_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27981,6 +28991,59 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Division_channels(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var divisionChangedEventImplementors = []string{"DivisionChangedEvent"}
+
+func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.DivisionChangedEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, divisionChangedEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DivisionChangedEvent")
+		case "kind":
+			out.Values[i] = ec._DivisionChangedEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "divisionID":
+			out.Values[i] = ec._DivisionChangedEvent_divisionID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "division":
+			out.Values[i] = ec._DivisionChangedEvent_division(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._DivisionChangedEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._DivisionChangedEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29018,6 +30081,11 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._Role_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
 			out.Values[i] = ec._Role_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -29044,6 +30112,59 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Role_users(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var roleChangedEventImplementors = []string{"RoleChangedEvent"}
+
+func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.RoleChangedEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, roleChangedEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RoleChangedEvent")
+		case "kind":
+			out.Values[i] = ec._RoleChangedEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "roleID":
+			out.Values[i] = ec._RoleChangedEvent_roleID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "role":
+			out.Values[i] = ec._RoleChangedEvent_role(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._RoleChangedEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._RoleChangedEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29485,6 +30606,12 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_conversationAssigned(ctx, fields[0])
 	case "presenceSummaryChanged":
 		return ec._Subscription_presenceSummaryChanged(ctx, fields[0])
+	case "divisionChanged":
+		return ec._Subscription_divisionChanged(ctx, fields[0])
+	case "roleChanged":
+		return ec._Subscription_roleChanged(ctx, fields[0])
+	case "channelChanged":
+		return ec._Subscription_channelChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -30509,6 +31636,24 @@ func (ec *executionContext) marshalNChannel2ᚖrosterᚋentᚐChannel(ctx contex
 	return ec._Channel(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNChannelChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx context.Context, v any) (realtime.ObjectChangeKind, error) {
+	var res realtime.ObjectChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChannelChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx context.Context, sel ast.SelectionSet, v realtime.ObjectChangeKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNChannelChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐChannelChangedEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.ChannelChangedEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChannelChangedEvent!")
+		return graphql.Null
+	}
+	return ec._ChannelChangedEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNChannelConnection2ᚖrosterᚋentᚐChannelConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ChannelConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ChannelConnection!")
@@ -30664,6 +31809,24 @@ func (ec *executionContext) marshalNDivision2ᚖrosterᚋentᚐDivision(ctx cont
 		return graphql.Null
 	}
 	return ec._Division(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDivisionChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx context.Context, v any) (realtime.ObjectChangeKind, error) {
+	var res realtime.ObjectChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDivisionChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx context.Context, sel ast.SelectionSet, v realtime.ObjectChangeKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNDivisionChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐDivisionChangedEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.DivisionChangedEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DivisionChangedEvent!")
+		return graphql.Null
+	}
+	return ec._DivisionChangedEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDivisionConnection2ᚖrosterᚋentᚐDivisionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DivisionConnection) graphql.Marshaler {
@@ -31031,6 +32194,24 @@ func (ec *executionContext) marshalNRole2ᚖrosterᚋentᚐRole(ctx context.Cont
 		return graphql.Null
 	}
 	return ec._Role(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRoleChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx context.Context, v any) (realtime.ObjectChangeKind, error) {
+	var res realtime.ObjectChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRoleChangeKind2rosterᚋinternalᚋrealtimeᚐObjectChangeKind(ctx context.Context, sel ast.SelectionSet, v realtime.ObjectChangeKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNRoleChangedEvent2ᚖrosterᚋinternalᚋrealtimeᚐRoleChangedEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.RoleChangedEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RoleChangedEvent!")
+		return graphql.Null
+	}
+	return ec._RoleChangedEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRoleConnection2ᚖrosterᚋentᚐRoleConnection(ctx context.Context, sel ast.SelectionSet, v *ent.RoleConnection) graphql.Marshaler {

@@ -541,6 +541,21 @@ func (r *subscriptionResolver) PresenceSummaryChanged(ctx context.Context, divis
 	return r.hub.PresenceSummary(ctx, division)
 }
 
+// DivisionChanged is the resolver for the divisionChanged field.
+func (r *subscriptionResolver) DivisionChanged(ctx context.Context) (<-chan *realtime.DivisionChangedEvent, error) {
+	return r.hub.DivisionChanges(ctx)
+}
+
+// RoleChanged is the resolver for the roleChanged field.
+func (r *subscriptionResolver) RoleChanged(ctx context.Context) (<-chan *realtime.RoleChangedEvent, error) {
+	return r.hub.RoleChanges(ctx)
+}
+
+// ChannelChanged is the resolver for the channelChanged field.
+func (r *subscriptionResolver) ChannelChanged(ctx context.Context) (<-chan *realtime.ChannelChangedEvent, error) {
+	return r.hub.ChannelChanges(ctx)
+}
+
 // FormattedPhone is the resolver for the formattedPhone field.
 func (r *userResolver) FormattedPhone(ctx context.Context, obj *ent.User) (*string, error) {
 	if obj.Phone == nil {

@@ -393,6 +393,53 @@ type mxSubscription struct {
 	// about each target and returns, by actor, what each feed heard of
 	// ("ok" or "filtered", or an error), by target.
 	observe func(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMessage) map[mxActor][3]string
+	// objects, when set, makes the targets and sentinels objects other
+	// than users (divisions, roles, channels): change and the users are
+	// not used, and event returns the object's ID.
+	objects *mxObjects
+}
+
+// mxObjects says how to change the objects a subscription tells of.
+type mxObjects struct {
+	// targets returns the object of each target.
+	targets func(f *mxFixture) [3]int
+	// create makes an object of organization org, a sentinel.
+	create func(t *testing.T, f *mxFixture, org int) int
+	// change changes object id of organization org, as its admin, and
+	// returns its new version.
+	change func(t *testing.T, f *mxFixture, org, id int) int
+}
+
+// mxObjectRow is the row of the subscription field to the changes of the
+// objects o: every viewer reads those of their organization.
+func mxObjectRow(field string, o *mxObjects) mxRow {
+	key := strings.TrimSuffix(field, "Changed")
+	return mxRow{field: field, doc: "every viewer, their org", rule: mxRead(mxFiltered, mxOK),
+		sub: &mxSubscription{
+			query:   fmt.Sprintf(`subscription { %s { kind %sID version %s { id version } } }`, field, key, key),
+			objects: o,
+			event: func(p json.RawMessage) (string, int) {
+				var ev struct{ Data map[string]map[string]any }
+				_ = json.Unmarshal(p, &ev)
+				id, _ := ev.Data[field][key+"ID"].(string)
+				v, _ := ev.Data[field]["version"].(float64)
+				return id, int(v)
+			},
+		}}
+}
+
+// mxChangeObject sends mutation, which changes the object $id with $t and
+// answers its version, as the admin of organization org.
+func mxChangeObject(mutation string) func(t *testing.T, f *mxFixture, org, id int) int {
+	return func(t *testing.T, f *mxFixture, org, id int) int {
+		var got map[string]struct{ Version int }
+		f.admins[org].do(t, mutation, vars{"id": strconv.Itoa(id), "t": fmt.Sprintf("Changed %d", f.seq.Add(1))}).decode(t, &got)
+		for _, v := range got {
+			return v.Version
+		}
+		t.Fatalf("%s answered no version", mutation)
+		return 0
+	}
 }
 
 // op returns a call that sends query with the variables mk makes.
@@ -596,6 +643,24 @@ func mxRows() []mxRow {
 					return ev.Data.UserChanged.UserID, ev.Data.UserChanged.Version
 				},
 			}},
+
+		mxObjectRow("divisionChanged", &mxObjects{
+			targets: func(f *mxFixture) [3]int { return f.divs },
+			create:  func(t *testing.T, f *mxFixture, org int) int { return f.newDivision(t, org) },
+			change:  mxChangeObject(`mutation($id: ID!, $t: String!) { updateDivision(id: $id, input: {description: $t}) { version } }`),
+		}),
+		mxObjectRow("roleChanged", &mxObjects{
+			targets: func(f *mxFixture) [3]int { return f.roles },
+			create:  func(t *testing.T, f *mxFixture, org int) int { return f.newRole(t, org) },
+			change:  mxChangeObject(`mutation($id: ID!, $t: String!) { updateRole(id: $id, input: {description: $t}) { version } }`),
+		}),
+		mxObjectRow("channelChanged", &mxObjects{
+			targets: func(f *mxFixture) [3]int { return f.channels },
+			create: func(t *testing.T, f *mxFixture, org int) int {
+				return f.newChannel(t, [2]mxTarget{mxOwn, mxForeign}[org])
+			},
+			change: mxChangeObject(`mutation($id: ID!, $t: String!) { updateChannel(id: $id, input: {name: $t}) { version } }`),
+		}),
 
 		{field: "auditEventAdded", doc: "VIEW_AUDIT_LOG, their org's entries", rule: mxManageOr(viewer.ViewAuditLog, false, mxFiltered),
 			sub: &mxSubscription{
@@ -1397,7 +1462,8 @@ func (f *mxFixture) judge(t *testing.T, r *mxRow, a mxActor, x mxTarget, got str
 
 // runSubscription subscribes as every actor at once, then, for each
 // target, changes the target user and then the sentinel, a user every
-// actor sees. A subscription hears of its organization's events in the
+// actor sees (for the subscriptions to divisions, roles or channels: the
+// target object, then a sentinel object of each organization). A subscription hears of its organization's events in the
 // order they were published, so when the sentinel's event arrives, the
 // target's has arrived before it, or never will: no fixed wait is needed
 // to tell a filtered event from a slow one.
@@ -1421,8 +1487,21 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 		f.judgeSubscription(t, r, r.sub.observe(t, f, byActor))
 		return
 	}
+	// The targets and the sentinels: users, or the objects of the row.
+	target := func(x mxTarget) string { return f.users[x].gid() }
+	changeTarget := func(x mxTarget) { r.sub.change(t, f, f.users[x]) }
+	sentinel := func(org int) string { return f.sentinels[org].gid() }
+	changeSentinel := func(org int) int { return r.sub.change(t, f, f.sentinels[org]) }
+	if o := r.sub.objects; o != nil {
+		ids, sentinels := o.targets(f), [2]int{o.create(t, f, 0), o.create(t, f, 1)}
+		target = func(x mxTarget) string { return strconv.Itoa(ids[x]) }
+		changeTarget = func(x mxTarget) { o.change(t, f, x.org(), ids[x]) }
+		sentinel = func(org int) string { return strconv.Itoa(sentinels[org]) }
+		changeSentinel = func(org int) int { return o.change(t, f, org, sentinels[org]) }
+	}
+
 	// await reads until the sentinel's event of at least version, and
-	// returns the users heard of before it.
+	// returns the users (or objects) heard of before it.
 	await := func(fd feed, version int, timeout time.Duration) (users []string, err error) {
 		deadline := time.After(timeout)
 		for {
@@ -1442,7 +1521,7 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 					return users, mxRefused(code)
 				}
 				id, v := r.sub.event(m.Payload)
-				if id == f.sentinels[fd.v.org()].gid() && v >= version {
+				if id == sentinel(fd.v.org()) && v >= version {
 					return users, nil
 				}
 				users = append(users, id)
@@ -1455,8 +1534,8 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 	// changeSentinels changes the sentinel of each organization, and
 	// returns their new versions.
 	changeSentinels := func() (versions [2]int) {
-		for i, u := range f.sentinels {
-			versions[i] = r.sub.change(t, f, u)
+		for i := range f.sentinels {
+			versions[i] = changeSentinel(i)
 		}
 		return versions
 	}
@@ -1484,7 +1563,7 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 
 	got := map[mxActor][3]string{}
 	for _, x := range []mxTarget{mxOwn, mxOther, mxForeign} {
-		r.sub.change(t, f, f.users[x])
+		changeTarget(x)
 		versions := changeSentinels()
 		for _, fd := range feeds {
 			seen := got[fd.v.kind]
@@ -1497,7 +1576,7 @@ func (f *mxFixture) runSubscription(t *testing.T, r *mxRow) {
 			switch {
 			case err != nil:
 				seen[x] = err.Error()
-			case slices.Contains(users, f.users[x].gid()):
+			case slices.Contains(users, target(x)):
 				seen[x] = string(mxOK)
 			default:
 				seen[x] = string(mxFiltered)
@@ -1516,6 +1595,9 @@ func (f *mxFixture) judgeSubscription(t *testing.T, r *mxRow, got map[mxActor][3
 			for _, x := range r.targetList() {
 				t.Run(mxTargetNames[x], func(t *testing.T) {
 					detail := func() string {
+						if o := r.sub.objects; o != nil {
+							return fmt.Sprintf("subscribed with %s, then changed object %d, then the sentinel of each organization", r.sub.query, o.targets(f)[x])
+						}
 						return fmt.Sprintf("subscribed with %s, then changed user %s (%s), then the sentinel %s", r.sub.query, f.users[x].gid(), f.users[x].email, f.sentinel.gid())
 					}
 					if v.kind == mxAnonymous {

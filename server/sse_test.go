@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,4 +237,77 @@ func TestServerSentEvents(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestGraphQLSSEClient subscribes to divisionChanged over Server-Sent
+// Events with the npm graphql-sse client, as an agent; the admin renames a
+// division until an event arrives (the server does not acknowledge a
+// subscription). The event must be one of those renames, the division as
+// that rename left it with the version it answered; the client then
+// disposes of the subscription, which completes.
+func TestGraphQLSSEClient(t *testing.T) {
+	t.Parallel()
+	srv, w := startWorld(t, fixture.SQLiteURL(t), []string{"Acme"})
+	acme := w.Orgs[0]
+	script, err := filepath.Abs(filepath.Join(jsClientDir, "sse.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	support := strconv.Itoa(acme.Support)
+	out := runNode(t, script, srv.url+"/graphql", acme.Agent.Token, acme.Admin.Token,
+		`subscription { divisionChanged { kind divisionID version division { id name version } } }`,
+		`mutation($id: ID!, $n: String!) { updateDivision(id: $id, input: {name: $n}) { id name version } }`,
+		`{"id": "`+support+`"}`)
+
+	renamed := map[string]float64{} // the version each rename answered
+	var events []map[string]any
+	for _, line := range out {
+		switch line["event"] {
+		case "mutation":
+			var m struct {
+				Data struct {
+					UpdateDivision struct {
+						Name    string
+						Version float64
+					}
+				}
+				Errors []any
+			}
+			b, _ := json.Marshal(line)
+			if err := json.Unmarshal(b, &m); err != nil || len(m.Errors) > 0 {
+				t.Fatalf("the rename answered %v", line)
+			}
+			renamed[m.Data.UpdateDivision.Name] = m.Data.UpdateDivision.Version
+		default:
+			events = append(events, line)
+		}
+	}
+	if len(events) != 2 || events[0]["event"] != "next" || events[1]["event"] != "complete" {
+		t.Fatalf("the client printed %v, want one event, then its completion", events)
+	}
+	var ev struct {
+		Data struct {
+			DivisionChanged struct {
+				Kind       string
+				DivisionID string
+				Version    float64
+				Division   struct {
+					ID      string
+					Name    string
+					Version float64
+				}
+			}
+		}
+		Errors []any
+	}
+	b, _ := json.Marshal(events[0])
+	if err := json.Unmarshal(b, &ev); err != nil || len(ev.Errors) > 0 {
+		t.Fatalf("event %s", b)
+	}
+	got := ev.Data.DivisionChanged
+	version, ok := renamed[got.Division.Name]
+	if got.Kind != "UPDATED" || got.DivisionID != support || got.Division.ID != support || !ok ||
+		got.Version != version || got.Division.Version != version {
+		t.Fatalf("event %s, want a rename of division %s among %v (name: version)", b, support, renamed)
+	}
 }

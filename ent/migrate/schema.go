@@ -161,6 +161,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "type", Type: field.TypeEnum, Enums: []string{"WHATSAPP", "FACEBOOK", "INSTAGRAM", "EMAIL", "TELEGRAM", "TWITTER", "LINE", "LIVECHAT", "WEBCHAT", "CRM"}},
 		{Name: "name", Type: field.TypeString},
 		{Name: "enabled", Type: field.TypeBool, Default: true},
@@ -177,7 +178,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "channels_organizations_channels",
-				Columns:    []*schema.Column{ChannelsColumns[9]},
+				Columns:    []*schema.Column{ChannelsColumns[10]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -186,7 +187,7 @@ var (
 			{
 				Name:    "channel_organization_id",
 				Unique:  false,
-				Columns: []*schema.Column{ChannelsColumns[9]},
+				Columns: []*schema.Column{ChannelsColumns[10]},
 			},
 		},
 	}
@@ -317,6 +318,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "name", Type: field.TypeString},
 		{Name: "name_key", Type: field.TypeString},
 		{Name: "description", Type: field.TypeString, Default: ""},
@@ -330,7 +332,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "divisions_organizations_divisions",
-				Columns:    []*schema.Column{DivisionsColumns[6]},
+				Columns:    []*schema.Column{DivisionsColumns[7]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -339,12 +341,12 @@ var (
 			{
 				Name:    "division_organization_id",
 				Unique:  false,
-				Columns: []*schema.Column{DivisionsColumns[6]},
+				Columns: []*schema.Column{DivisionsColumns[7]},
 			},
 			{
 				Name:    "division_organization_id_name_key",
 				Unique:  true,
-				Columns: []*schema.Column{DivisionsColumns[6], DivisionsColumns[4]},
+				Columns: []*schema.Column{DivisionsColumns[7], DivisionsColumns[5]},
 			},
 		},
 	}
@@ -520,6 +522,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "name", Type: field.TypeString},
 		{Name: "name_key", Type: field.TypeString},
 		{Name: "description", Type: field.TypeString, Default: ""},
@@ -535,7 +538,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "roles_organizations_roles",
-				Columns:    []*schema.Column{RolesColumns[8]},
+				Columns:    []*schema.Column{RolesColumns[9]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -544,12 +547,12 @@ var (
 			{
 				Name:    "role_organization_id",
 				Unique:  false,
-				Columns: []*schema.Column{RolesColumns[8]},
+				Columns: []*schema.Column{RolesColumns[9]},
 			},
 			{
 				Name:    "role_organization_id_name_key",
 				Unique:  true,
-				Columns: []*schema.Column{RolesColumns[8], RolesColumns[4]},
+				Columns: []*schema.Column{RolesColumns[9], RolesColumns[5]},
 			},
 		},
 	}

@@ -193,19 +193,26 @@ func init() {
 		})
 	}
 	channelMixinHooks1 := channelMixin[1].Hooks()
+	channelMixinHooks2 := channelMixin[2].Hooks()
 	channelHooks := schema.Channel{}.Hooks()
 
 	channel.Hooks[1] = channelMixinHooks1[0]
 
 	channel.Hooks[2] = channelMixinHooks1[1]
 
-	channel.Hooks[3] = channelHooks[0]
+	channel.Hooks[3] = channelMixinHooks2[0]
 
-	channel.Hooks[4] = channelHooks[1]
+	channel.Hooks[4] = channelHooks[0]
 
-	channel.Hooks[5] = channelHooks[2]
+	channel.Hooks[5] = channelHooks[1]
+
+	channel.Hooks[6] = channelHooks[2]
+
+	channel.Hooks[7] = channelHooks[3]
 	channelMixinFields0 := channelMixin[0].Fields()
 	_ = channelMixinFields0
+	channelMixinFields2 := channelMixin[2].Fields()
+	_ = channelMixinFields2
 	channelFields := schema.Channel{}.Fields()
 	_ = channelFields
 	// channelDescCreatedAt is the schema descriptor for created_at field.
@@ -218,6 +225,10 @@ func init() {
 	channel.DefaultUpdatedAt = channelDescUpdatedAt.Default.(func() time.Time)
 	// channel.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	channel.UpdateDefaultUpdatedAt = channelDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// channelDescVersion is the schema descriptor for version field.
+	channelDescVersion := channelMixinFields2[0].Descriptor()
+	// channel.DefaultVersion holds the default value on creation for the version field.
+	channel.DefaultVersion = channelDescVersion.Default.(int)
 	// channelDescName is the schema descriptor for name field.
 	channelDescName := channelFields[1].Descriptor()
 	// channel.NameValidator is a validator for the "name" field. It is called by the builders before save.
@@ -293,25 +304,32 @@ func init() {
 		})
 	}
 	divisionMixinHooks1 := divisionMixin[1].Hooks()
+	divisionMixinHooks2 := divisionMixin[2].Hooks()
 	divisionHooks := schema.Division{}.Hooks()
 
 	division.Hooks[1] = divisionMixinHooks1[0]
 
 	division.Hooks[2] = divisionMixinHooks1[1]
 
-	division.Hooks[3] = divisionHooks[0]
+	division.Hooks[3] = divisionMixinHooks2[0]
 
-	division.Hooks[4] = divisionHooks[1]
+	division.Hooks[4] = divisionHooks[0]
 
-	division.Hooks[5] = divisionHooks[2]
+	division.Hooks[5] = divisionHooks[1]
 
-	division.Hooks[6] = divisionHooks[3]
+	division.Hooks[6] = divisionHooks[2]
 
-	division.Hooks[7] = divisionHooks[4]
+	division.Hooks[7] = divisionHooks[3]
 
-	division.Hooks[8] = divisionHooks[5]
+	division.Hooks[8] = divisionHooks[4]
+
+	division.Hooks[9] = divisionHooks[5]
+
+	division.Hooks[10] = divisionHooks[6]
 	divisionMixinFields0 := divisionMixin[0].Fields()
 	_ = divisionMixinFields0
+	divisionMixinFields2 := divisionMixin[2].Fields()
+	_ = divisionMixinFields2
 	divisionFields := schema.Division{}.Fields()
 	_ = divisionFields
 	// divisionDescCreatedAt is the schema descriptor for created_at field.
@@ -324,6 +342,10 @@ func init() {
 	division.DefaultUpdatedAt = divisionDescUpdatedAt.Default.(func() time.Time)
 	// division.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	division.UpdateDefaultUpdatedAt = divisionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// divisionDescVersion is the schema descriptor for version field.
+	divisionDescVersion := divisionMixinFields2[0].Descriptor()
+	// division.DefaultVersion holds the default value on creation for the version field.
+	division.DefaultVersion = divisionDescVersion.Default.(int)
 	// divisionDescName is the schema descriptor for name field.
 	divisionDescName := divisionFields[0].Descriptor()
 	// division.NameValidator is a validator for the "name" field. It is called by the builders before save.
@@ -537,27 +559,32 @@ func init() {
 		})
 	}
 	roleMixinHooks1 := roleMixin[1].Hooks()
+	roleMixinHooks2 := roleMixin[2].Hooks()
 	roleHooks := schema.Role{}.Hooks()
 
 	role.Hooks[1] = roleMixinHooks1[0]
 
 	role.Hooks[2] = roleMixinHooks1[1]
 
-	role.Hooks[3] = roleHooks[0]
+	role.Hooks[3] = roleMixinHooks2[0]
 
-	role.Hooks[4] = roleHooks[1]
+	role.Hooks[4] = roleHooks[0]
 
-	role.Hooks[5] = roleHooks[2]
+	role.Hooks[5] = roleHooks[1]
 
-	role.Hooks[6] = roleHooks[3]
+	role.Hooks[6] = roleHooks[2]
 
-	role.Hooks[7] = roleHooks[4]
+	role.Hooks[7] = roleHooks[3]
 
-	role.Hooks[8] = roleHooks[5]
+	role.Hooks[8] = roleHooks[4]
 
-	role.Hooks[9] = roleHooks[6]
+	role.Hooks[9] = roleHooks[5]
+
+	role.Hooks[10] = roleHooks[6]
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0
+	roleMixinFields2 := roleMixin[2].Fields()
+	_ = roleMixinFields2
 	roleFields := schema.Role{}.Fields()
 	_ = roleFields
 	// roleDescCreatedAt is the schema descriptor for created_at field.
@@ -570,6 +597,10 @@ func init() {
 	role.DefaultUpdatedAt = roleDescUpdatedAt.Default.(func() time.Time)
 	// role.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	role.UpdateDefaultUpdatedAt = roleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// roleDescVersion is the schema descriptor for version field.
+	roleDescVersion := roleMixinFields2[0].Descriptor()
+	// role.DefaultVersion holds the default value on creation for the version field.
+	role.DefaultVersion = roleDescVersion.Default.(int)
 	// roleDescName is the schema descriptor for name field.
 	roleDescName := roleFields[0].Descriptor()
 	// role.NameValidator is a validator for the "name" field. It is called by the builders before save.

@@ -14,7 +14,7 @@ import (
 type Channel struct{ ent.Schema }
 
 // Mixin of the Channel.
-func (Channel) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+func (Channel) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}, VersionMixin{}} }
 
 // Fields of the Channel.
 func (Channel) Fields() []ent.Field {

@@ -8,6 +8,7 @@ import (
 
 	gen "roster/ent"
 	"roster/ent/channel"
+	"roster/ent/division"
 	"roster/ent/hook"
 	"roster/ent/privacy"
 	"roster/internal/access"
@@ -32,8 +33,39 @@ func (Channel) Hooks() []ent.Hook {
 	return []ent.Hook{
 		hook.On(checkFields(Channel{}.Fields()), ent.OpCreate|ent.OpUpdateOne),
 		hook.On(validateChannel, ent.OpCreate|ent.OpUpdateOne),
+		hook.On(bumpDivisionVersions, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne|ent.OpDelete|ent.OpDeleteOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
+}
+
+// bumpDivisionVersions increases, in the same transaction, the version of
+// every division whose channels the mutation changes (linked, unlinked, or
+// fed by a channel cleared of its divisions or deleted): the channels that
+// feed a division are part of what its version orders.
+func bumpDivisionVersions(next ent.Mutator) ent.Mutator {
+	return hook.ChannelFunc(func(ctx context.Context, m *gen.ChannelMutation) (gen.Value, error) {
+		sys := viewer.NewSystemContext(ctx)
+		ids := append(m.DivisionsIDs(), m.RemovedDivisionsIDs()...)
+		if m.DivisionsCleared() || m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			chans, err := m.IDs(ctx)
+			if err != nil {
+				return nil, err
+			}
+			linked, err := m.Client().Division.Query().Where(division.HasChannelsWith(channel.IDIn(chans...))).IDs(sys)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, linked...)
+		}
+		v, err := next.Mutate(ctx, m)
+		if err != nil || len(ids) == 0 {
+			return v, err
+		}
+		if err := m.Client().Division.Update().Where(division.IDIn(ids...)).AddVersion(1).Exec(sys); err != nil {
+			return nil, err
+		}
+		return v, nil
+	})
 }
 
 // validateChannel checks settings and credentials against the channel's

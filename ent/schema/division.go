@@ -13,7 +13,7 @@ import (
 type Division struct{ ent.Schema }
 
 // Mixin of the Division.
-func (Division) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+func (Division) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}, VersionMixin{}} }
 
 // Fields of the Division.
 func (Division) Fields() []ent.Field {

@@ -35,6 +35,7 @@ func (Division) Hooks() []ent.Hook {
 		hook.On(uniqueDivisionName, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(checkDivisionRefs, ent.OpCreate|ent.OpUpdateOne),
 		hook.On(bumpMemberVersions, ent.OpUpdate|ent.OpUpdateOne|ent.OpDelete|ent.OpDeleteOne),
+		hook.On(bumpChannelVersions, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne|ent.OpDelete|ent.OpDeleteOne),
 		hook.Unless(denyBulk, ent.OpCreate|ent.OpUpdateOne|ent.OpDeleteOne),
 	}
 }
@@ -62,7 +63,37 @@ func bumpMemberVersions(next ent.Mutator) ent.Mutator {
 		if err != nil || len(ids) == 0 {
 			return v, err
 		}
-		if err := m.Client().User.Update().Where(user.IDIn(ids...)).AddVersion(1).Exec(sys); err != nil {
+		if err := m.Client().User.Update().Where(user.IDIn(ids...)).Exec(sys); err != nil {
+			return nil, err
+		}
+		return v, nil
+	})
+}
+
+// bumpChannelVersions increases, in the same transaction, the version of
+// every channel whose divisions the mutation changes (linked, unlinked, or
+// linked to a division cleared of its channels or deleted): the divisions
+// a channel feeds are part of what its version orders.
+func bumpChannelVersions(next ent.Mutator) ent.Mutator {
+	return hook.DivisionFunc(func(ctx context.Context, m *gen.DivisionMutation) (gen.Value, error) {
+		sys := viewer.NewSystemContext(ctx)
+		ids := append(m.ChannelsIDs(), m.RemovedChannelsIDs()...)
+		if m.ChannelsCleared() || m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			divs, err := m.IDs(ctx)
+			if err != nil {
+				return nil, err
+			}
+			linked, err := m.Client().Channel.Query().Where(channel.HasDivisionsWith(division.IDIn(divs...))).IDs(sys)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, linked...)
+		}
+		v, err := next.Mutate(ctx, m)
+		if err != nil || len(ids) == 0 {
+			return v, err
+		}
+		if err := m.Client().Channel.Update().Where(channel.IDIn(ids...)).AddVersion(1).Exec(sys); err != nil {
 			return nil, err
 		}
 		return v, nil

@@ -11,6 +11,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
+
+	"roster/ent/hook"
 )
 
 // TimeMixin adds creation and modification times.
@@ -50,4 +52,24 @@ func (TenantMixin) Fields() []ent.Field {
 // Indexes of the TenantMixin.
 func (TenantMixin) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("organization_id")}
+}
+
+// VersionMixin numbers the changes of an entity: its version increases
+// with every update, so that clients can order the events they receive
+// about it.
+type VersionMixin struct{ mixin.Schema }
+
+// Fields of the VersionMixin.
+func (VersionMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("version").
+			Default(1).
+			Comment("Increases with every change. An event about this object carries the version it describes: apply it only when newer than the version you hold.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+	}
+}
+
+// Hooks of the VersionMixin.
+func (VersionMixin) Hooks() []ent.Hook {
+	return []ent.Hook{hook.On(bumpVersion, ent.OpUpdate|ent.OpUpdateOne)}
 }

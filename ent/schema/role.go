@@ -16,7 +16,7 @@ import (
 type Role struct{ ent.Schema }
 
 // Mixin of the Role.
-func (Role) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+func (Role) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}, VersionMixin{}} }
 
 // Fields of the Role.
 func (Role) Fields() []ent.Field {

@@ -71,8 +71,9 @@ func (User) Hooks() []ent.Hook {
 	}
 }
 
-// bumpVersion increases the version of every user a mutation changes, so
-// that clients can order what they learn of a user.
+// bumpVersion increases the version of every row a mutation changes (users,
+// and the entities of VersionMixin), so that clients can order what they
+// learn of each.
 func bumpVersion(next ent.Mutator) ent.Mutator {
 	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 		_, set := m.Field("version")

@@ -66,8 +66,9 @@ var audited = map[string]spec{
 		},
 	},
 	ent.TypeRole: {
-		ops:   gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
-		edges: []string{role.EdgeUsers},
+		ops:     gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
+		ignored: []string{role.FieldVersion},
+		edges:   []string{role.EdgeUsers},
 		appends: func(m gen.Mutation) bool {
 			rm, ok := m.(*ent.RoleMutation)
 			if !ok {
@@ -81,16 +82,18 @@ var audited = map[string]spec{
 		},
 	},
 	ent.TypeDivision: {
-		ops:   gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
-		edges: []string{division.EdgeMembers, division.EdgeChannels},
+		ops:     gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
+		ignored: []string{division.FieldVersion},
+		edges:   []string{division.EdgeMembers, division.EdgeChannels},
 		load: func(ctx context.Context, c *ent.Client, ids []int) ([]map[string]any, error) {
 			return rows(c.Division.Query().Where(division.IDIn(ids...)).All(ctx))
 		},
 	},
 	ent.TypeChannel: {
-		ops:    gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
-		secret: []string{channel.FieldCredentials},
-		edges:  []string{channel.EdgeDivisions},
+		ops:     gen.OpCreate | gen.OpUpdateOne | gen.OpDeleteOne,
+		secret:  []string{channel.FieldCredentials},
+		ignored: []string{channel.FieldVersion},
+		edges:   []string{channel.EdgeDivisions},
 		load: func(ctx context.Context, c *ent.Client, ids []int) ([]map[string]any, error) {
 			return rows(c.Channel.Query().Where(channel.IDIn(ids...)).All(ctx))
 		},

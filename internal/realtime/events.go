@@ -1,7 +1,8 @@
 // Package realtime tells connected clients what changed: it publishes an
-// event when a change to a user commits, carries it to every instance
-// through the broker, and hands each subscription the events its viewer
-// may see. It also ends the live connections of revoked sessions.
+// event when a change to a user, a division, a role or a channel commits,
+// carries it to every instance through the broker, and hands each
+// subscription the events its viewer may see. It also ends the live
+// connections of revoked sessions.
 package realtime
 
 import (

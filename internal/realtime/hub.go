@@ -35,10 +35,11 @@ type Hub struct {
 	meter   Meter
 
 	mu      sync.Mutex
-	subs    map[int]map[*subscription]struct{}        // by organization
-	sockets map[int]map[*Socket]struct{}              // by session
-	assigns map[int]map[chan assignmentEvent]struct{} // by organization
-	feeds   map[int]map[summaryKey]*summaryFeed       // by organization
+	subs    map[int]map[*subscription]struct{}                  // by organization
+	sockets map[int]map[*Socket]struct{}                        // by session
+	assigns map[int]map[chan assignmentEvent]struct{}           // by organization
+	feeds   map[int]map[summaryKey]*summaryFeed                 // by organization
+	objects map[string]map[int]map[*objectSubscription]struct{} // by topic, then organization
 	broker  pubsub.Broker
 }
 
@@ -57,6 +58,7 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		sockets: map[int]map[*Socket]struct{}{},
 		assigns: map[int]map[chan assignmentEvent]struct{}{},
 		feeds:   map[int]map[summaryKey]*summaryFeed{},
+		objects: map[string]map[int]map[*objectSubscription]struct{}{},
 	}
 }
 
@@ -89,7 +91,8 @@ func (h *Hub) Start(ctx context.Context, broker pubsub.Broker) {
 	h.mu.Lock()
 	h.broker = broker
 	h.mu.Unlock()
-	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles, topicAssignments)
+	msgs, cancel := broker.Subscribe(topicUsers, topicSessions, topicRoles, topicAssignments,
+		topicDivisionChanges, topicRoleChanges, topicChannelChanges)
 	go func() {
 		defer cancel()
 		for {
@@ -116,6 +119,13 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 			}
 		}
 		h.touchSummaries(0)
+		for _, byOrg := range h.objects {
+			for _, subs := range byOrg {
+				for s := range subs {
+					s.push(objectItem{resync: true})
+				}
+			}
+		}
 		h.mu.Unlock()
 		// Authority may have changed unheard of too.
 		h.recheck(ctx, func(*Socket) bool { return true })
@@ -157,6 +167,8 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 		h.revokeSessions(ev.Sessions)
 	case topicAssignments:
 		h.dispatchAssignment(ctx, m.Payload)
+	case topicDivisionChanges, topicRoleChanges, topicChannelChanges:
+		h.dispatchObject(ctx, m.Topic, m.Payload)
 	case topicRoles:
 		var ev roleEvent
 		if err := json.Unmarshal(m.Payload, &ev); err != nil {

@@ -26,7 +26,8 @@ var quietFields = []string{
 }
 
 // Publish makes client publish an event to broker whenever a change to a
-// user or a session commits. A change rolled back publishes nothing.
+// user, a session, a division, a role or a channel commits. A change
+// rolled back publishes nothing.
 // published, when not nil, is called with the topic of each event
 // published.
 func Publish(client *ent.Client, broker pubsub.Broker, log *slog.Logger, published func(topic string)) {
@@ -35,6 +36,9 @@ func Publish(client *ent.Client, broker pubsub.Broker, log *slog.Logger, publish
 	client.Session.Use(p.sessionHook)
 	client.Role.Use(p.roleHook)
 	client.Division.Use(p.divisionHook)
+	client.Division.Use(objectHook(p, divisions))
+	client.Role.Use(objectHook(p, roles))
+	client.Channel.Use(objectHook(p, channels))
 }
 
 type publisher struct {
@@ -252,11 +256,18 @@ func (p *publisher) afterCommit(ctx context.Context, m interface{ Tx() (*ent.Tx,
 	publish := func() {
 		now := time.Now().UnixMilli()
 		for _, e := range events {
-			if ue, ok := e.(userEvent); ok {
-				ue.At = now
-				e = ue
+			var payload []byte
+			var err error
+			switch ev := e.(type) {
+			case userEvent:
+				ev.At = now
+				payload, err = json.Marshal(ev)
+			case objectEvent:
+				ev.At = now
+				payload, err = encodeObjectEvent(topic, ev)
+			default:
+				payload, err = json.Marshal(e)
 			}
-			payload, err := json.Marshal(e)
 			if err == nil {
 				err = p.broker.Publish(context.WithoutCancel(ctx), topic, payload)
 			}
