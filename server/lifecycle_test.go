@@ -165,6 +165,9 @@ func TestForeignIDsLookMissing(t *testing.T) {
 		// reach them. A sentinel change shows the subscription has
 		// started, and, at the end, that no event came before it.
 		watch := dialWS(t, srv.url, globex.Admin.Token)
+		// mxReader reads without a deadline: the test may last longer
+		// than the one dialWS left for the acknowledgement.
+		_ = watch.conn.SetReadDeadline(time.Time{})
 		watch.subscribe("watch", `subscription { userChanged { userID user { lastName } } }`)
 		events := mxReader(watch.conn)
 		globexAdmin, sentinels := srv.as(globex.Admin), 0
