@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -16,7 +19,7 @@ import (
 var objectSubscriptions = map[string]string{
 	"d": `subscription { divisionChanged { kind divisionID version at division { id name description version } } }`,
 	"r": `subscription { roleChanged { kind roleID version at role { id name description permissions version } } }`,
-	"c": `subscription { channelChanged { kind channelID version at channel { id name enabled connectionState version } } }`,
+	"c": `subscription { channelChanged { kind channelID version at channel { id name enabled connectionState settings version } } }`,
 }
 
 // objectChange is one event of divisionChanged, roleChanged or
@@ -311,6 +314,97 @@ func TestObjectChangeEvents(t *testing.T) {
 				"UPDATED": {true, "DISCONNECTED"}, "CONNECTED": {true, "CONNECTED"}, "DISCONNECTED": {true, "DISCONNECTED"}, "DELETED": {nil, nil}}[ev.Kind]
 			if enabled != want[0] || connected != want[1] {
 				t.Errorf("channel event %s shows enabled %v, %v", ev, enabled, connected)
+			}
+		}
+
+		// Authority stays current on the socket: archiving the agent
+		// closes theirs, and its subscriptions end with it.
+		agent := feeds[0][3]
+		admin.do(t, `mutation($u: ID!) { archiveUser(id: $u) { id } }`, vars{"u": strconv.Itoa(acme.Agent.ID)}).decode(t, new(any))
+		for deadline := time.After(10 * time.Second); ; {
+			select {
+			case m, open := <-agent.msgs:
+				if open && m.Type == "next" {
+					t.Errorf("the archived agent heard %s", m.Payload)
+				}
+				if open {
+					continue
+				}
+			case <-deadline:
+				t.Fatal("the archived agent's socket stayed open")
+			}
+			break
+		}
+	})
+}
+
+// TestLargeChannelEvents: a channel whose settings do not fit in one
+// broker message as they are (compressed, or read back by the receiver)
+// still reaches subscribers as of its change, settings included.
+func TestLargeChannelEvents(t *testing.T) {
+	t.Parallel()
+	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+		srv, w := startWorld(t, dbURL, []string{"Acme"})
+		acme := w.Orgs[0]
+		admin := srv.as(acme.Admin)
+		feed := newObjectFeed(t, srv, "acme supervisor", acme.Supervisor.Token)
+		var fence struct{ CreateChannel struct{ ID string } }
+		admin.do(t, `mutation { createChannel(input: {type: LIVECHAT, name: "Fence"}) { id } }`, nil).decode(t, &fence)
+		// The server does not acknowledge a subscription: rename until
+		// the feed hears of it.
+		for deadline, n := time.Now().Add(30*time.Second), 0; ; n++ {
+			admin.do(t, `mutation($c: ID!, $n: String!) { updateChannel(id: $c, input: {name: $n}) { id } }`,
+				vars{"c": fence.CreateChannel.ID, "n": fmt.Sprintf("Fence %d", n)}).decode(t, new(any))
+			if sub, ev, ok := feed.next(t, 500*time.Millisecond); ok && sub == "c" && ev.ID == fence.CreateChannel.ID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the subscription did not start")
+			}
+		}
+		// Settings of 4 × 2,000 characters: hexadecimal ones compress
+		// below the limit of a message; random base64 ones do not.
+		random := func(encode func([]byte) string) map[string]any {
+			out := map[string]any{"address": "support@acme.test"}
+			for _, k := range []string{"senderName", "imapHost", "smtpHost", "username"} {
+				b := make([]byte, 1500)
+				_, _ = rand.Read(b)
+				out[k] = encode(b)[:2000]
+			}
+			return out
+		}
+		for name, settings := range map[string]map[string]any{
+			"compressed": random(hex.EncodeToString),
+			"read back":  random(base64.StdEncoding.EncodeToString),
+		} {
+			var ch struct {
+				CreateChannel struct {
+					ID      string
+					Version int
+				}
+			}
+			admin.do(t, `mutation($s: Map!) { createChannel(input: {type: EMAIL, name: "Mailbox", settings: $s}) { id version } }`,
+				vars{"s": settings}).decode(t, &ch)
+			for {
+				sub, ev, ok := feed.next(t, 15*time.Second)
+				if !ok {
+					t.Fatalf("%s: no event of the new channel", name)
+				}
+				if sub != "c" || ev.ID != ch.CreateChannel.ID {
+					continue
+				}
+				var got struct {
+					Data struct {
+						ChannelChanged struct {
+							Channel struct{ Settings map[string]any }
+						}
+					}
+				}
+				_ = json.Unmarshal([]byte(ev.Raw), &got)
+				if ev.Kind != "CREATED" || ev.Version != ch.CreateChannel.Version || fmt.Sprint(got.Data.ChannelChanged.Channel.Settings) != fmt.Sprint(settings) {
+					t.Errorf("%s: got %s with settings %.80v…, want CREATED v%d with the settings sent", name, ev, got.Data.ChannelChanged.Channel.Settings, ch.CreateChannel.Version)
+				}
+				break
 			}
 		}
 	})

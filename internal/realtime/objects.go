@@ -131,7 +131,8 @@ type objectType[T any] struct {
 	// visible reads the objects the viewer in ctx may see (through the
 	// privacy rules) among those changed since a time or given by ID.
 	visible func(ctx context.Context, c *ent.Client, since time.Time, ids []int) ([]*T, error)
-	// bind returns a copy of an object that reads its edges through c.
+	// bind returns a copy of an object that reads its edges through c,
+	// with the empty values its JSON leaves out.
 	bind func(c *ent.Client, v *T) *T
 }
 
@@ -178,7 +179,13 @@ var roles = objectType[ent.Role]{
 	visible: func(ctx context.Context, c *ent.Client, since time.Time, ids []int) ([]*ent.Role, error) {
 		return c.Role.Query().Where(role.Or(role.UpdatedAtGTE(since), role.IDIn(ids...))).Order(ent.Asc(role.FieldID)).All(ctx)
 	},
-	bind: func(c *ent.Client, r *ent.Role) *ent.Role { return c.Role.Bind(r) },
+	bind: func(c *ent.Client, r *ent.Role) *ent.Role {
+		r = c.Role.Bind(r)
+		if r.Permissions == nil {
+			r.Permissions = []viewer.Permission{} // none: left out of the event's JSON
+		}
+		return r
+	},
 }
 
 var channels = objectType[ent.Channel]{
@@ -217,6 +224,9 @@ var channels = objectType[ent.Channel]{
 	bind: func(c *ent.Client, ch *ent.Channel) *ent.Channel {
 		ch = c.Channel.Bind(ch)
 		ch.Credentials = nil
+		if ch.Settings == nil {
+			ch.Settings = map[string]any{} // none: left out of the event's JSON
+		}
 		return ch
 	},
 }
