@@ -35,7 +35,6 @@ type conn struct {
 	ws     *websocket.Conn
 	exec   graphql.GraphExecutor
 	proto  protocol
-	header http.Header
 	base   context.Context // the upgrade request's values, without its cancellation
 	opened time.Time
 	opsRun atomic.Int64 // operations received, for the session's log
@@ -49,11 +48,12 @@ type conn struct {
 
 	legacyAcked atomic.Bool // the writer sends ka once set
 	pingDue     atomic.Bool
-	wake        chan struct{} // capacity 1: work for the writer
 	done        chan struct{} // closed when the connection starts closing
 	readerDone  chan struct{}
 
 	mu      sync.Mutex
+	writing bool     // a writer goroutine runs
+	spare   []outMsg // a small queue the writer is done with, for reuse
 	closing bool
 	code    int
 	reason  string
@@ -91,10 +91,8 @@ func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.Gra
 		t:          t,
 		ws:         ws,
 		exec:       exec,
-		header:     r.Header,
 		base:       context.WithoutCancel(r.Context()),
 		opened:     time.Now(),
-		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		ops:        make(map[string]*operation),
@@ -108,11 +106,19 @@ func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.Gra
 	return c
 }
 
-// signal wakes the writer.
+// signal starts the writer unless it runs: an idle connection has no
+// writer goroutine, only its reader.
 func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.mu.Lock()
+	c.startWriterLocked()
+	c.mu.Unlock()
+}
+
+// startWriterLocked starts the writer unless it runs; c.mu is held.
+func (c *conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
 	}
 }
 
@@ -133,6 +139,7 @@ func (c *conn) closeLocked(code int, reason string, mode closeMode) {
 		c.queue = nil
 	}
 	close(c.done)
+	c.startWriterLocked() // it tears the connection down
 	// Stop the operations now, not after the close handshake (which may
 	// wait for a slow client). A goroutine, because the caller may hold a
 	// group's lock.
@@ -186,9 +193,12 @@ func (c *conn) enqueue(m outMsg) {
 		c.mu.Unlock()
 		return
 	}
+	if c.queue == nil {
+		c.queue, c.spare = c.spare, nil
+	}
 	c.queue = append(c.queue, m)
+	c.startWriterLocked()
 	c.mu.Unlock()
-	c.signal()
 }
 
 func (c *conn) send(body []byte) { c.enqueue(outMsg{body: body}) }
@@ -197,16 +207,6 @@ func (c *conn) send(body []byte) { c.enqueue(outMsg{body: body}) }
 
 func (c *conn) readLoop() {
 	defer close(c.readerDone)
-	defer func() {
-		if r := recover(); r != nil {
-			c.t.log.Error("wstransport: panic while handling a message", "panic", r)
-			if c.proto == protoLegacy {
-				c.close(websocket.CloseInternalServerErr, "Internal server error", closeSend)
-			} else {
-				c.close(4500, "Internal server error", closeSend)
-			}
-		}
-	}()
 	c.ws.SetReadLimit(c.t.maxMessage)
 	if c.t.initTimeout > 0 {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.t.initTimeout))
@@ -215,6 +215,7 @@ func (c *conn) readLoop() {
 	ping := c.ws.PingHandler()
 	c.ws.SetPingHandler(func(data string) error { c.touch(); return ping(data) })
 
+	handled := make(chan struct{}, 1)
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -225,12 +226,33 @@ func (c *conn) readLoop() {
 		if c.isClosing() {
 			continue // wait for the client's close frame
 		}
+		// Handled on a goroutine of its own, one message at a time, in
+		// order: the deep stack an operation's start needs goes with it,
+		// and an idle connection's reader keeps a small one.
 		start := graphql.Now()
-		if c.proto == protoLegacy {
-			c.handleLegacy(data, start)
-		} else {
-			c.handle(data, start)
+		go c.handleMessage(data, start, handled)
+		<-handled
+	}
+}
+
+// handleMessage handles one message and then signals done. A panic closes
+// the connection.
+func (c *conn) handleMessage(data []byte, start time.Time, done chan<- struct{}) {
+	defer func() { done <- struct{}{} }()
+	defer func() {
+		if r := recover(); r != nil {
+			c.t.log.Error("wstransport: panic while handling a message", "panic", r)
+			if c.proto == protoLegacy {
+				c.close(websocket.CloseInternalServerErr, "Internal server error", closeSend)
+			} else {
+				c.close(4500, "Internal server error", closeSend)
+			}
 		}
+	}()
+	if c.proto == protoLegacy {
+		c.handleLegacy(data, start)
+	} else {
+		c.handle(data, start)
 	}
 }
 
@@ -458,7 +480,6 @@ func (c *conn) track(op *operation) {
 func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) {
 	c.opsRun.Add(1)
 	ctx := graphql.StartOperationTrace(c.ctx)
-	params.Headers = c.header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
@@ -642,14 +663,13 @@ func recovered(ctx context.Context, rc *graphql.OperationContext, t *Transport, 
 
 // --- writer ---
 
+// writeLoop writes what is queued, then ends: it runs only while there is
+// something to write (and tears the connection down once it closes).
 func (c *conn) writeLoop() {
-	var spare []outMsg
 	for {
-		select {
-		case <-c.done:
+		if c.isClosing() {
 			c.teardown()
 			return
-		case <-c.wake:
 		}
 		if c.pingDue.Swap(false) {
 			if err := c.ping(); err != nil {
@@ -659,7 +679,12 @@ func (c *conn) writeLoop() {
 		}
 		c.mu.Lock()
 		batch := c.queue
-		c.queue = spare
+		c.queue = nil
+		if len(batch) == 0 && !c.pingDue.Load() && !c.closing {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		for i := range batch {
 			if c.interrupted() {
@@ -671,9 +696,10 @@ func (c *conn) writeLoop() {
 			}
 		}
 		clear(batch)
-		spare = batch[:0]
-		if cap(spare) > 64 {
-			spare = nil // do not keep a burst's memory on an idle connection
+		if cap(batch) <= 4 { // do not keep a burst's memory on an idle connection
+			c.mu.Lock()
+			c.spare = batch[:0]
+			c.mu.Unlock()
 		}
 	}
 }

@@ -43,7 +43,8 @@
 //
 // Operations: subscribe runs queries, mutations and subscriptions alike (next
 // per result, then complete), each in the context OperationFunc gives it at
-// its start. A subscription beyond MaxSubscriptions is answered by an error
+// its start (the upgrade request's context values are there; its headers are
+// not kept, so the operations' Headers are nil). A subscription beyond MaxSubscriptions is answered by an error
 // message coded TOO_MANY_SUBSCRIPTIONS; the connection goes on. Parse and validation errors are sent as an
 // error message with the list of GraphQL errors. A panic while executing an
 // operation or producing its events ends that operation with an error
@@ -64,9 +65,10 @@
 //
 // # Resources
 //
-// Each connection has one reader and one writer goroutine, 1 KiB read and
-// write buffers (write buffers come from a pool shared by all connections), a
-// send queue that only grows while messages wait, and no timers: init
+// Each connection has one reader goroutine, and a writer goroutine only
+// while it has something to write; 1 KiB read and write buffers (write
+// buffers come from a pool shared by all connections), a send queue that
+// only grows while messages wait, and no timers: init
 // timeout and keepalive are read deadlines, and one ticker goroutine per
 // Transport, running while connections are open, asks every writer to send a
 // ping frame. Each operation runs in its own goroutine; see GroupKey for
@@ -330,7 +332,6 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	closed = t.register(c)
 	go c.readLoop()
-	go c.writeLoop()
 	switch {
 	case c.proto == protoNone:
 		c.close(4406, "Subprotocol not acceptable", closeSend)
