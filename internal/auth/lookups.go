@@ -8,6 +8,7 @@ import (
 	"roster/ent"
 	"roster/ent/predicate"
 	"roster/ent/session"
+	"roster/internal/store"
 	"roster/internal/viewer"
 )
 
@@ -89,7 +90,9 @@ func (l *lookups) run(ctx context.Context) {
 		if !more {
 			return
 		}
-		go l.run(ctx)
+		// The lookups that waited are other requests': their statements
+		// are not this one's.
+		go l.run(store.WithoutCounter(ctx))
 		return
 	}
 }

@@ -21,8 +21,14 @@ func WithCounter(ctx context.Context, c *Counter) context.Context {
 	return context.WithValue(ctx, counterKey{}, c)
 }
 
+// WithoutCounter returns a context in which statements are counted by no
+// request's Counter: for work a request goes on with on behalf of others.
+func WithoutCounter(ctx context.Context) context.Context {
+	return context.WithValue(ctx, counterKey{}, (*Counter)(nil))
+}
+
 func count(ctx context.Context) {
-	if c, ok := ctx.Value(counterKey{}).(*Counter); ok {
+	if c, ok := ctx.Value(counterKey{}).(*Counter); ok && c != nil {
 		c.n.Add(1)
 	}
 }
