@@ -239,6 +239,8 @@ func TestObjectChangeEvents(t *testing.T) {
 		admin.do(t, `mutation { createDivision(input: {name: "Sales"}) { id } }`, nil).decode(t, &div)
 		d := div.CreateDivision.ID
 		admin.do(t, `mutation($d: ID!) { updateDivision(id: $d, input: {name: "Sales EU"}) { id } }`, vars{"d": d}).decode(t, new(any))
+		admin.do(t, `mutation($d: ID!, $u: ID!) { addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
+			vars{"d": d, "u": strconv.Itoa(acme.Supervisor.ID)}).decode(t, new(any))
 		var rl struct{ CreateRole struct{ ID string } }
 		admin.do(t, `mutation { createRole(input: {name: "Auditor", permissions: [VIEW_REPORTS]}) { id } }`, nil).decode(t, &rl)
 		r := rl.CreateRole.ID
@@ -274,9 +276,9 @@ func TestObjectChangeEvents(t *testing.T) {
 		want := [2]map[string][]string{
 			{
 				"d": {"CREATED " + d + ` v1 "Sales"`, "UPDATED " + d + ` v2 "Sales EU"`,
-					// The channel linked to it, and unlinked by its
-					// deletion.
-					"UPDATED " + d + ` v3 "Sales EU"`, "UPDATED " + d + ` v4 "Sales EU"`, "DELETED " + d + ` v5 ""`,
+					// A member added; the channel linked to it, and
+					// unlinked by its deletion.
+					"UPDATED " + d + ` v3 "Sales EU"`, "UPDATED " + d + ` v4 "Sales EU"`, "UPDATED " + d + ` v5 "Sales EU"`, "DELETED " + d + ` v6 ""`,
 					"CREATED " + k + ` v1 "Kept"`},
 				"r": {"CREATED " + r + ` v1 "Auditor"`, "UPDATED " + r + ` v2 "Auditor"`, "DELETED " + r + ` v3 ""`},
 				"c": {"CREATED " + c + ` v1 "Bot"`, "DISABLED " + c + ` v2 "Bot"`, "ENABLED " + c + ` v3 "Bot"`, "UPDATED " + c + ` v4 "Bot"`,
