@@ -121,6 +121,9 @@ type options struct {
 	logLevel    string
 	json        bool
 	cpuProfile  string
+	users       int
+	storm       bool
+	addr        string
 }
 
 func main() {
@@ -161,6 +164,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.logLevel, "log-level", "warn", "roster's log level")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this command's event phase to this file")
+	fs.IntVar(&o.users, "users", 1, "subscribing users: 1, every connection is the admin's; more, each connection is one of that many agents (connection i of agent i mod N), as dashboards of many people are")
+	fs.BoolVar(&o.storm, "storm", false, "connect storm: open every connection at once (-concurrency is the number of subscribers)")
+	fs.StringVar(&o.addr, "addr", "", "address roster listens on (default: a free local port)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -179,6 +185,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("-timeout must be positive")
 	case o.settle < 0:
 		return o, errors.New("-settle must not be negative")
+	case o.users < 1 || o.users > o.subscribers:
+		return o, errors.New("-users must be between 1 and -subscribers")
+	}
+	if o.storm {
+		o.concurrency = o.subscribers
 	}
 	return o, nil
 }
@@ -265,7 +276,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 
 	adminPassword := rand.Text()
-	roster, err := startRoster(ctx, bin, dbURL, adminEmail, adminPassword, o.logLevel, nil, stderr)
+	roster, err := startRoster(ctx, bin, o.addr, dbURL, adminEmail, adminPassword, o.logLevel, nil, stderr)
 	if err != nil {
 		return err
 	}
@@ -300,6 +311,23 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	if err := changer.login(ctx, changerEmail, changerPassword); err != nil {
 		return err
 	}
+	tokens := []string{admin.token}
+	if o.users > 1 {
+		progress("creating and logging in %d agents", o.users)
+		tokens = tokens[:0]
+		for i := range o.users {
+			email, password := fmt.Sprintf("agent%d@bench.example.com", i), rand.Text()
+			if _, err := admin.createAgent(ctx, email, password); err != nil {
+				return fmt.Errorf("create agent %d: %w", i, err)
+			}
+			c := newAPIClient(roster.url + "/graphql")
+			if err := c.login(ctx, email, password); err != nil {
+				return fmt.Errorf("log in agent %d: %w", i, err)
+			}
+			tokens = append(tokens, c.token)
+		}
+	}
+	r.Users = len(tokens)
 	var me struct {
 		Me struct {
 			Version      int    `json:"version"`
@@ -324,7 +352,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	// slots leave room for versions bumped by anything else.
 	base := time.Now()
 	slots := 8*(o.events+1) + 1024
-	fl = newFleet(base, roster.url, admin.token, changerID, me.Me.Version, slots, o.events+4)
+	fl = newFleet(base, roster.url, tokens, changerID, me.Me.Version, slots, o.events+4)
 	progress("opening %d connections, %d at a time", o.subscribers, o.concurrency)
 	setupStart := time.Now()
 	if err := fl.open(ctx, o.subscribers, o.concurrency, progress); err != nil {

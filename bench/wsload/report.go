@@ -17,6 +17,7 @@ const otherWorkNote = 10
 // report is the outcome of a run; its JSON form is what -json prints.
 type report struct {
 	Subscribers   int     `json:"subscribers"`
+	Users         int     `json:"users"`
 	Events        int     `json:"events"`
 	Rate          float64 `json:"rate_per_second"`
 	Database      string  `json:"database"`
@@ -123,7 +124,7 @@ func (r *report) fill(a accounting, events []event, start, lastSent, end time.Ti
 
 // writeText prints the compact table.
 func (r *report) writeText(w io.Writer) {
-	fmt.Fprintf(w, "roster websocket fan-out — %d subscribers, %d events at %g/s, %s\n", r.Subscribers, r.Events, r.Rate, r.Database)
+	fmt.Fprintf(w, "roster websocket fan-out — %d subscribers (%s), %d events at %g/s, %s\n", r.Subscribers, usersText(r.Users), r.Events, r.Rate, r.Database)
 	fmt.Fprintf(w, "%s, %d CPUs (%s), open files %d; load average before %s, after %s\n",
 		r.Go, r.CPUs, r.CPUModel, r.OpenFileLimit, r.LoadBefore, r.LoadAfter)
 	pg := strings.HasPrefix(r.Database, "PostgreSQL")
@@ -181,3 +182,10 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // mib returns b bytes in MiB.
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func usersText(n int) string {
+	if n <= 1 {
+		return "one user"
+	}
+	return fmt.Sprintf("%d users", n)
+}

@@ -65,10 +65,12 @@ type rosterProcess struct {
 // roster logs the address it listens on at info level only, so with a
 // quieter log the port is chosen here and probed until roster accepts
 // connections on it.
-func startRoster(ctx context.Context, bin, dbURL, email, password, logLevel string, env []string, stderr io.Writer) (*rosterProcess, error) {
-	addr, err := freePort()
-	if err != nil {
-		return nil, err
+func startRoster(ctx context.Context, bin, addr, dbURL, email, password, logLevel string, env []string, stderr io.Writer) (*rosterProcess, error) {
+	if addr == "" {
+		var err error
+		if addr, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(bin,
 		"-addr", addr,

@@ -52,6 +52,8 @@ type delivery struct {
 // subscriber is one subscribed websocket connection.
 type subscriber struct {
 	conn *websocket.Conn
+	// init is the connection_init message it sends.
+	init []byte
 	// got is owned by the connection's reader until the reader has
 	// ended, and preallocated for the expected events.
 	got []delivery
@@ -68,10 +70,12 @@ type subscriber struct {
 
 // fleet is the set of subscribers and what they share.
 type fleet struct {
-	base    time.Time
-	dialer  websocket.Dialer
-	wsURL   string
-	initMsg []byte
+	base   time.Time
+	dialer websocket.Dialer
+	wsURL  string
+	// initMsgs are the connection_init messages, one per subscribing
+	// user: connection i sends initMsgs[i % len(initMsgs)].
+	initMsgs [][]byte
 	// needle is how a next message about the watched user starts its
 	// event: `"user":{"id":"<ID>"}`.
 	needle []byte
@@ -91,7 +95,7 @@ type fleet struct {
 	bufs        sync.Pool
 }
 
-func newFleet(base time.Time, httpURL, token, userID string, baseVersion, slots, gotCap int) *fleet {
+func newFleet(base time.Time, httpURL string, tokens []string, userID string, baseVersion, slots, gotCap int) *fleet {
 	f := &fleet{
 		base: base,
 		dialer: websocket.Dialer{
@@ -104,11 +108,13 @@ func newFleet(base time.Time, httpURL, token, userID string, baseVersion, slots,
 			WriteBufferPool: &sync.Pool{},
 		},
 		wsURL:       "ws" + strings.TrimPrefix(httpURL, "http") + "/graphql",
-		initMsg:     []byte(`{"type":"connection_init","payload":{"authorization":"Bearer ` + token + `"}}`),
 		needle:      []byte(`"user":{"id":"` + userID + `"}`),
 		baseVersion: baseVersion,
 		counts:      make([]atomic.Int32, slots),
 		gotCap:      gotCap,
+	}
+	for _, token := range tokens {
+		f.initMsgs = append(f.initMsgs, []byte(`{"type":"connection_init","payload":{"authorization":"Bearer `+token+`"}}`))
 	}
 	f.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	return f
@@ -140,7 +146,7 @@ func (f *fleet) open(ctx context.Context, n, concurrency int, progress func(stri
 	for range min(concurrency, n) {
 		wg.Go(func() {
 			for i := range next {
-				s := &subscriber{got: make([]delivery, 0, f.gotCap)}
+				s := &subscriber{got: make([]delivery, 0, f.gotCap), init: f.initMsgs[i%len(f.initMsgs)]}
 				began := time.Now()
 				if err := f.subscribe(ctx, s); err != nil {
 					cancel(fmt.Errorf("connection %d of %d: %w", i+1, n, err))
@@ -208,7 +214,7 @@ func (f *fleet) subscribe(ctx context.Context, s *subscriber) error {
 		return fmt.Errorf("%s: %w", stage, err)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(setupTimeout))
-	if err := conn.WriteMessage(websocket.TextMessage, f.initMsg); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, s.init); err != nil {
 		return fail("send connection_init", err)
 	}
 	_, msg, err := conn.ReadMessage()

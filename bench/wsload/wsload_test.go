@@ -155,7 +155,7 @@ func TestClassifyFrame(t *testing.T) {
 }
 
 func TestHandleCountsDeliveries(t *testing.T) {
-	f := newFleet(time.Now(), "http://127.0.0.1:1", "tok", "42", 100, 16, 4)
+	f := newFleet(time.Now(), "http://127.0.0.1:1", []string{"tok"}, "42", 100, 16, 4)
 	s := &subscriber{got: make([]delivery, 0, 4)}
 	ev := func(v string) []byte {
 		return []byte(`{"id":"1","type":"next","payload":{"data":{"userStatusChanged":{"user":{"id":"42"},"availability":"AWAY","online":false,"version":` + v + `,"at":"x"}}}}`)
@@ -174,8 +174,8 @@ func TestHandleCountsDeliveries(t *testing.T) {
 	if len(s.got) != 4 || s.got[0] != (delivery{version: 101, at: time.Second}) || s.others != 1 {
 		t.Errorf("subscriber = %+v", s)
 	}
-	if f.wsURL != "ws://127.0.0.1:1/graphql" || !bytes.Contains(f.initMsg, []byte(`"authorization":"Bearer tok"`)) {
-		t.Errorf("url %s, init %s", f.wsURL, f.initMsg)
+	if f.wsURL != "ws://127.0.0.1:1/graphql" || len(f.initMsgs) != 1 || !bytes.Contains(f.initMsgs[0], []byte(`"authorization":"Bearer tok"`)) {
+		t.Errorf("url %s, init %s", f.wsURL, f.initMsgs)
 	}
 }
 
