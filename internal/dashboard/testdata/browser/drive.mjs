@@ -212,6 +212,12 @@ const commands = {
       maxFrameCpu: ms(longest(frameTasks, 'tdur')),
       maxFrameWall: ms(longest(frameTasks, 'dur')),
       tasksOver50Cpu: top.filter((t) => t.tdur > 50000).map((t) => ms(t.tdur)),
+      // What the longest tasks did: their longest parts.
+      longest: top.filter((t) => t.tdur > 30000).map((t) => ({
+        cpu: ms(t.tdur),
+        parts: on.filter((e) => e !== t && e.ts >= t.ts && e.ts + (e.dur || 0) <= t.ts + t.dur && (e.tdur || 0) > 5000)
+          .sort((a, b) => b.tdur - a.tdur).slice(0, 6).map((e) => `${e.name} ${ms(e.tdur)}`),
+      })),
     };
   },
   async screenshot({ name, path, fullPage = false }) {
