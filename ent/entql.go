@@ -222,6 +222,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 		Fields: map[string]*sqlgraph.FieldSpec{
 			instance.FieldStartedAt:   {Type: field.TypeTime, Column: instance.FieldStartedAt},
 			instance.FieldHeartbeatAt: {Type: field.TypeTime, Column: instance.FieldHeartbeatAt},
+			instance.FieldDrainUntil:  {Type: field.TypeTime, Column: instance.FieldDrainUntil},
 		},
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
@@ -2091,6 +2092,11 @@ func (f *InstanceFilter) WhereStartedAt(p entql.TimeP) {
 // WhereHeartbeatAt applies the entql time.Time predicate on the heartbeat_at field.
 func (f *InstanceFilter) WhereHeartbeatAt(p entql.TimeP) {
 	f.Where(p.Field(instance.FieldHeartbeatAt))
+}
+
+// WhereDrainUntil applies the entql time.Time predicate on the drain_until field.
+func (f *InstanceFilter) WhereDrainUntil(p entql.TimeP) {
+	f.Where(p.Field(instance.FieldDrainUntil))
 }
 
 // WhereHasConnections applies a predicate to check if query has an edge connections.

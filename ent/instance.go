@@ -22,6 +22,8 @@ type Instance struct {
 	StartedAt time.Time `json:"started_at,omitempty"`
 	// HeartbeatAt holds the value of the "heartbeat_at" field.
 	HeartbeatAt time.Time `json:"heartbeat_at,omitempty"`
+	// Set when the instance shut down gracefully: its connections are closed (not counted as devices), and its users who have not reconnected elsewhere go offline at this time, the end of the grace period; until then they stay online.
+	DrainUntil *time.Time `json:"drain_until,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InstanceQuery when eager-loading is set.
 	Edges        InstanceEdges `json:"edges"`
@@ -55,7 +57,7 @@ func (*Instance) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case instance.FieldID:
 			values[i] = new(sql.NullString)
-		case instance.FieldStartedAt, instance.FieldHeartbeatAt:
+		case instance.FieldStartedAt, instance.FieldHeartbeatAt, instance.FieldDrainUntil:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -89,6 +91,13 @@ func (_m *Instance) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field heartbeat_at", values[i])
 			} else if value.Valid {
 				_m.HeartbeatAt = value.Time
+			}
+		case instance.FieldDrainUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field drain_until", values[i])
+			} else if value.Valid {
+				_m.DrainUntil = new(time.Time)
+				*_m.DrainUntil = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -136,6 +145,11 @@ func (_m *Instance) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("heartbeat_at=")
 	builder.WriteString(_m.HeartbeatAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.DrainUntil; v != nil {
+		builder.WriteString("drain_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -52,6 +52,20 @@ func (_c *InstanceCreate) SetNillableHeartbeatAt(v *time.Time) *InstanceCreate {
 	return _c
 }
 
+// SetDrainUntil sets the "drain_until" field.
+func (_c *InstanceCreate) SetDrainUntil(v time.Time) *InstanceCreate {
+	_c.mutation.SetDrainUntil(v)
+	return _c
+}
+
+// SetNillableDrainUntil sets the "drain_until" field if the given value is not nil.
+func (_c *InstanceCreate) SetNillableDrainUntil(v *time.Time) *InstanceCreate {
+	if v != nil {
+		_c.SetDrainUntil(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *InstanceCreate) SetID(v string) *InstanceCreate {
 	_c.mutation.SetID(v)
@@ -184,6 +198,10 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 		_spec.SetField(instance.FieldHeartbeatAt, field.TypeTime, value)
 		_node.HeartbeatAt = value
 	}
+	if value, ok := _c.mutation.DrainUntil(); ok {
+		_spec.SetField(instance.FieldDrainUntil, field.TypeTime, value)
+		_node.DrainUntil = &value
+	}
 	if nodes := _c.mutation.ConnectionsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -264,6 +282,24 @@ func (u *InstanceUpsert) UpdateHeartbeatAt() *InstanceUpsert {
 	return u
 }
 
+// SetDrainUntil sets the "drain_until" field.
+func (u *InstanceUpsert) SetDrainUntil(v time.Time) *InstanceUpsert {
+	u.Set(instance.FieldDrainUntil, v)
+	return u
+}
+
+// UpdateDrainUntil sets the "drain_until" field to the value that was provided on create.
+func (u *InstanceUpsert) UpdateDrainUntil() *InstanceUpsert {
+	u.SetExcluded(instance.FieldDrainUntil)
+	return u
+}
+
+// ClearDrainUntil clears the value of the "drain_until" field.
+func (u *InstanceUpsert) ClearDrainUntil() *InstanceUpsert {
+	u.SetNull(instance.FieldDrainUntil)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -326,6 +362,27 @@ func (u *InstanceUpsertOne) SetHeartbeatAt(v time.Time) *InstanceUpsertOne {
 func (u *InstanceUpsertOne) UpdateHeartbeatAt() *InstanceUpsertOne {
 	return u.Update(func(s *InstanceUpsert) {
 		s.UpdateHeartbeatAt()
+	})
+}
+
+// SetDrainUntil sets the "drain_until" field.
+func (u *InstanceUpsertOne) SetDrainUntil(v time.Time) *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.SetDrainUntil(v)
+	})
+}
+
+// UpdateDrainUntil sets the "drain_until" field to the value that was provided on create.
+func (u *InstanceUpsertOne) UpdateDrainUntil() *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.UpdateDrainUntil()
+	})
+}
+
+// ClearDrainUntil clears the value of the "drain_until" field.
+func (u *InstanceUpsertOne) ClearDrainUntil() *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.ClearDrainUntil()
 	})
 }
 
@@ -558,6 +615,27 @@ func (u *InstanceUpsertBulk) SetHeartbeatAt(v time.Time) *InstanceUpsertBulk {
 func (u *InstanceUpsertBulk) UpdateHeartbeatAt() *InstanceUpsertBulk {
 	return u.Update(func(s *InstanceUpsert) {
 		s.UpdateHeartbeatAt()
+	})
+}
+
+// SetDrainUntil sets the "drain_until" field.
+func (u *InstanceUpsertBulk) SetDrainUntil(v time.Time) *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.SetDrainUntil(v)
+	})
+}
+
+// UpdateDrainUntil sets the "drain_until" field to the value that was provided on create.
+func (u *InstanceUpsertBulk) UpdateDrainUntil() *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.UpdateDrainUntil()
+	})
+}
+
+// ClearDrainUntil clears the value of the "drain_until" field.
+func (u *InstanceUpsertBulk) ClearDrainUntil() *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.ClearDrainUntil()
 	})
 }
 

@@ -44,6 +44,26 @@ func (_u *InstanceUpdate) SetNillableHeartbeatAt(v *time.Time) *InstanceUpdate {
 	return _u
 }
 
+// SetDrainUntil sets the "drain_until" field.
+func (_u *InstanceUpdate) SetDrainUntil(v time.Time) *InstanceUpdate {
+	_u.mutation.SetDrainUntil(v)
+	return _u
+}
+
+// SetNillableDrainUntil sets the "drain_until" field if the given value is not nil.
+func (_u *InstanceUpdate) SetNillableDrainUntil(v *time.Time) *InstanceUpdate {
+	if v != nil {
+		_u.SetDrainUntil(*v)
+	}
+	return _u
+}
+
+// ClearDrainUntil clears the value of the "drain_until" field.
+func (_u *InstanceUpdate) ClearDrainUntil() *InstanceUpdate {
+	_u.mutation.ClearDrainUntil()
+	return _u
+}
+
 // AddConnectionIDs adds the "connections" edge to the Connection entity by IDs.
 func (_u *InstanceUpdate) AddConnectionIDs(ids ...int) *InstanceUpdate {
 	_u.mutation.AddConnectionIDs(ids...)
@@ -130,6 +150,12 @@ func (_u *InstanceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.HeartbeatAt(); ok {
 		_spec.SetField(instance.FieldHeartbeatAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.DrainUntil(); ok {
+		_spec.SetField(instance.FieldDrainUntil, field.TypeTime, value)
+	}
+	if _u.mutation.DrainUntilCleared() {
+		_spec.ClearField(instance.FieldDrainUntil, field.TypeTime)
+	}
 	if _u.mutation.ConnectionsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -208,6 +234,26 @@ func (_u *InstanceUpdateOne) SetNillableHeartbeatAt(v *time.Time) *InstanceUpdat
 	if v != nil {
 		_u.SetHeartbeatAt(*v)
 	}
+	return _u
+}
+
+// SetDrainUntil sets the "drain_until" field.
+func (_u *InstanceUpdateOne) SetDrainUntil(v time.Time) *InstanceUpdateOne {
+	_u.mutation.SetDrainUntil(v)
+	return _u
+}
+
+// SetNillableDrainUntil sets the "drain_until" field if the given value is not nil.
+func (_u *InstanceUpdateOne) SetNillableDrainUntil(v *time.Time) *InstanceUpdateOne {
+	if v != nil {
+		_u.SetDrainUntil(*v)
+	}
+	return _u
+}
+
+// ClearDrainUntil clears the value of the "drain_until" field.
+func (_u *InstanceUpdateOne) ClearDrainUntil() *InstanceUpdateOne {
+	_u.mutation.ClearDrainUntil()
 	return _u
 }
 
@@ -326,6 +372,12 @@ func (_u *InstanceUpdateOne) sqlSave(ctx context.Context) (_node *Instance, err 
 	}
 	if value, ok := _u.mutation.HeartbeatAt(); ok {
 		_spec.SetField(instance.FieldHeartbeatAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.DrainUntil(); ok {
+		_spec.SetField(instance.FieldDrainUntil, field.TypeTime, value)
+	}
+	if _u.mutation.DrainUntilCleared() {
+		_spec.ClearField(instance.FieldDrainUntil, field.TypeTime)
 	}
 	if _u.mutation.ConnectionsCleared() {
 		edge := &sqlgraph.EdgeSpec{

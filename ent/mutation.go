@@ -7876,6 +7876,7 @@ type InstanceMutation struct {
 	id                 *string
 	started_at         *time.Time
 	heartbeat_at       *time.Time
+	drain_until        *time.Time
 	clearedFields      map[string]struct{}
 	connections        map[int]struct{}
 	removedconnections map[int]struct{}
@@ -8061,6 +8062,55 @@ func (m *InstanceMutation) ResetHeartbeatAt() {
 	m.heartbeat_at = nil
 }
 
+// SetDrainUntil sets the "drain_until" field.
+func (m *InstanceMutation) SetDrainUntil(t time.Time) {
+	m.drain_until = &t
+}
+
+// DrainUntil returns the value of the "drain_until" field in the mutation.
+func (m *InstanceMutation) DrainUntil() (r time.Time, exists bool) {
+	v := m.drain_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrainUntil returns the old "drain_until" field's value of the Instance entity.
+// If the Instance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceMutation) OldDrainUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrainUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrainUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrainUntil: %w", err)
+	}
+	return oldValue.DrainUntil, nil
+}
+
+// ClearDrainUntil clears the value of the "drain_until" field.
+func (m *InstanceMutation) ClearDrainUntil() {
+	m.drain_until = nil
+	m.clearedFields[instance.FieldDrainUntil] = struct{}{}
+}
+
+// DrainUntilCleared returns if the "drain_until" field was cleared in this mutation.
+func (m *InstanceMutation) DrainUntilCleared() bool {
+	_, ok := m.clearedFields[instance.FieldDrainUntil]
+	return ok
+}
+
+// ResetDrainUntil resets all changes to the "drain_until" field.
+func (m *InstanceMutation) ResetDrainUntil() {
+	m.drain_until = nil
+	delete(m.clearedFields, instance.FieldDrainUntil)
+}
+
 // AddConnectionIDs adds the "connections" edge to the Connection entity by ids.
 func (m *InstanceMutation) AddConnectionIDs(ids ...int) {
 	if m.connections == nil {
@@ -8149,12 +8199,15 @@ func (m *InstanceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InstanceMutation) Fields() []string {
-	fields := make([]string, 0, 2)
+	fields := make([]string, 0, 3)
 	if m.started_at != nil {
 		fields = append(fields, instance.FieldStartedAt)
 	}
 	if m.heartbeat_at != nil {
 		fields = append(fields, instance.FieldHeartbeatAt)
+	}
+	if m.drain_until != nil {
+		fields = append(fields, instance.FieldDrainUntil)
 	}
 	return fields
 }
@@ -8168,6 +8221,8 @@ func (m *InstanceMutation) Field(name string) (ent.Value, bool) {
 		return m.StartedAt()
 	case instance.FieldHeartbeatAt:
 		return m.HeartbeatAt()
+	case instance.FieldDrainUntil:
+		return m.DrainUntil()
 	}
 	return nil, false
 }
@@ -8181,6 +8236,8 @@ func (m *InstanceMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldStartedAt(ctx)
 	case instance.FieldHeartbeatAt:
 		return m.OldHeartbeatAt(ctx)
+	case instance.FieldDrainUntil:
+		return m.OldDrainUntil(ctx)
 	}
 	return nil, fmt.Errorf("unknown Instance field %s", name)
 }
@@ -8203,6 +8260,13 @@ func (m *InstanceMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetHeartbeatAt(v)
+		return nil
+	case instance.FieldDrainUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrainUntil(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Instance field %s", name)
@@ -8233,7 +8297,11 @@ func (m *InstanceMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *InstanceMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(instance.FieldDrainUntil) {
+		fields = append(fields, instance.FieldDrainUntil)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -8246,6 +8314,11 @@ func (m *InstanceMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *InstanceMutation) ClearField(name string) error {
+	switch name {
+	case instance.FieldDrainUntil:
+		m.ClearDrainUntil()
+		return nil
+	}
 	return fmt.Errorf("unknown Instance nullable field %s", name)
 }
 
@@ -8258,6 +8331,9 @@ func (m *InstanceMutation) ResetField(name string) error {
 		return nil
 	case instance.FieldHeartbeatAt:
 		m.ResetHeartbeatAt()
+		return nil
+	case instance.FieldDrainUntil:
+		m.ResetDrainUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown Instance field %s", name)

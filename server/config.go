@@ -125,7 +125,7 @@ var settings = []setting{
 			c.WSMaxSubscriptions = n
 			return nil
 		}},
-	{flag: "presence-grace", env: "ROSTER_PRESENCE_GRACE", def: "5s", usage: "how long a user stays online after their last connection closes (avoids flapping on reloads)",
+	{flag: "presence-grace", env: "ROSTER_PRESENCE_GRACE", def: "5s", usage: "how long a user stays online after their last connection closes, or the instance they were connected to shuts down (avoids flapping on reloads and restarts)",
 		set: func(c *config, v string) (err error) {
 			if c.PresenceGrace, err = time.ParseDuration(v); err == nil && c.PresenceGrace < 0 {
 				err = errors.New("must not be negative")

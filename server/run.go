@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// Websockets are hijacked connections: Shutdown does not wait for
-	// them, so close them first (1001 Going Away); clients reconnect to
+	// them, so close them first (1012 Service Restart); clients reconnect to
 	// another instance.
 	stopped = true
 	rt.presence.Stopping()

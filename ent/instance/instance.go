@@ -19,6 +19,8 @@ const (
 	FieldStartedAt = "started_at"
 	// FieldHeartbeatAt holds the string denoting the heartbeat_at field in the database.
 	FieldHeartbeatAt = "heartbeat_at"
+	// FieldDrainUntil holds the string denoting the drain_until field in the database.
+	FieldDrainUntil = "drain_until"
 	// EdgeConnections holds the string denoting the connections edge name in mutations.
 	EdgeConnections = "connections"
 	// Table holds the table name of the instance in the database.
@@ -37,6 +39,7 @@ var Columns = []string{
 	FieldID,
 	FieldStartedAt,
 	FieldHeartbeatAt,
+	FieldDrainUntil,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -81,6 +84,11 @@ func ByStartedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByHeartbeatAt orders the results by the heartbeat_at field.
 func ByHeartbeatAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldHeartbeatAt, opts...).ToFunc()
+}
+
+// ByDrainUntil orders the results by the drain_until field.
+func ByDrainUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDrainUntil, opts...).ToFunc()
 }
 
 // ByConnectionsCount orders the results by connections count.

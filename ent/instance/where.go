@@ -75,6 +75,11 @@ func HeartbeatAt(v time.Time) predicate.Instance {
 	return predicate.Instance(sql.FieldEQ(FieldHeartbeatAt, v))
 }
 
+// DrainUntil applies equality check predicate on the "drain_until" field. It's identical to DrainUntilEQ.
+func DrainUntil(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldEQ(FieldDrainUntil, v))
+}
+
 // StartedAtEQ applies the EQ predicate on the "started_at" field.
 func StartedAtEQ(v time.Time) predicate.Instance {
 	return predicate.Instance(sql.FieldEQ(FieldStartedAt, v))
@@ -153,6 +158,56 @@ func HeartbeatAtLT(v time.Time) predicate.Instance {
 // HeartbeatAtLTE applies the LTE predicate on the "heartbeat_at" field.
 func HeartbeatAtLTE(v time.Time) predicate.Instance {
 	return predicate.Instance(sql.FieldLTE(FieldHeartbeatAt, v))
+}
+
+// DrainUntilEQ applies the EQ predicate on the "drain_until" field.
+func DrainUntilEQ(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldEQ(FieldDrainUntil, v))
+}
+
+// DrainUntilNEQ applies the NEQ predicate on the "drain_until" field.
+func DrainUntilNEQ(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldNEQ(FieldDrainUntil, v))
+}
+
+// DrainUntilIn applies the In predicate on the "drain_until" field.
+func DrainUntilIn(vs ...time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldIn(FieldDrainUntil, vs...))
+}
+
+// DrainUntilNotIn applies the NotIn predicate on the "drain_until" field.
+func DrainUntilNotIn(vs ...time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldNotIn(FieldDrainUntil, vs...))
+}
+
+// DrainUntilGT applies the GT predicate on the "drain_until" field.
+func DrainUntilGT(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldGT(FieldDrainUntil, v))
+}
+
+// DrainUntilGTE applies the GTE predicate on the "drain_until" field.
+func DrainUntilGTE(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldGTE(FieldDrainUntil, v))
+}
+
+// DrainUntilLT applies the LT predicate on the "drain_until" field.
+func DrainUntilLT(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldLT(FieldDrainUntil, v))
+}
+
+// DrainUntilLTE applies the LTE predicate on the "drain_until" field.
+func DrainUntilLTE(v time.Time) predicate.Instance {
+	return predicate.Instance(sql.FieldLTE(FieldDrainUntil, v))
+}
+
+// DrainUntilIsNil applies the IsNil predicate on the "drain_until" field.
+func DrainUntilIsNil() predicate.Instance {
+	return predicate.Instance(sql.FieldIsNull(FieldDrainUntil))
+}
+
+// DrainUntilNotNil applies the NotNil predicate on the "drain_until" field.
+func DrainUntilNotNil() predicate.Instance {
+	return predicate.Instance(sql.FieldNotNull(FieldDrainUntil))
 }
 
 // HasConnections applies the HasEdge predicate on the "connections" edge.

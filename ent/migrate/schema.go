@@ -355,6 +355,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "started_at", Type: field.TypeTime},
 		{Name: "heartbeat_at", Type: field.TypeTime},
+		{Name: "drain_until", Type: field.TypeTime, Nullable: true},
 	}
 	// InstancesTable holds the schema information for the "instances" table.
 	InstancesTable = &schema.Table{

@@ -29,6 +29,10 @@ func (Instance) Fields() []ent.Field {
 			Immutable(),
 		field.Time("heartbeat_at").
 			Default(time.Now),
+		field.Time("drain_until").
+			Optional().
+			Nillable().
+			Comment("Set when the instance shut down gracefully: its connections are closed (not counted as devices), and its users who have not reconnected elsewhere go offline at this time, the end of the grace period; until then they stay online."),
 	}
 }
 

@@ -40,7 +40,7 @@ assert.strictEqual(created.url, 'wss://roster.example.com/graphql');
 assert.strictEqual(created.lazy, true);
 assert.strictEqual(created.retryAttempts, Infinity);
 assert.strictEqual(created.shouldRetry({ code: 4403 }), false, '4403 retried');
-for (const code of [1001, 1006, 1011, 4408]) assert.strictEqual(created.shouldRetry({ code }), true, code + ' not retried');
+for (const code of [1001, 1006, 1011, 1012, 4408]) assert.strictEqual(created.shouldRetry({ code }), true, code + ' not retried');
 assert.deepStrictEqual(JSON.parse(JSON.stringify(created.connectionParams())), { Authorization: 'Bearer rst_x' });
 store['graphiql:headers'] = 'not json';
 assert.deepStrictEqual(JSON.parse(JSON.stringify(created.connectionParams())), {});

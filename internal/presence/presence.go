@@ -2,8 +2,11 @@
 // one authenticated websocket of theirs is open, on any instance of the
 // server. Each instance records its live connections in the database and
 // proves it is alive by a heartbeat; when an instance dies, the others end
-// its connections within a bounded time. Availability, what users choose
-// for themselves, is not touched here.
+// its connections within a bounded time. An instance that shuts down
+// gracefully leaves its users online for the grace period, so that those
+// whose clients reconnect (to another instance or the restarted one) never
+// go offline. Availability, what users choose for themselves, is not
+// touched here.
 package presence
 
 import (
@@ -12,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -221,25 +226,46 @@ func (s *Service) beat(ctx context.Context) error {
 	return nil
 }
 
-// sweep ends the connections of instances whose heartbeat stopped, and
+// sweep ends the connections of instances whose heartbeat stopped, and of
+// those that shut down gracefully once their grace period is over, and
 // takes their users offline unless they are connected elsewhere.
 func (s *Service) sweep(ctx context.Context) error {
-	dead, err := s.client.Instance.Query().
-		Where(instance.HeartbeatAtLT(s.now().Add(-s.opts.DeadAfter)), instance.IDNEQ(s.id)).
-		IDs(ctx)
-	if err != nil || len(dead) == 0 {
+	now := s.now()
+	instances, err := s.client.Instance.Query().
+		Where(instance.IDNEQ(s.id), instance.Or(
+			instance.And(instance.DrainUntilIsNil(), instance.HeartbeatAtLT(now.Add(-s.opts.DeadAfter))),
+			instance.DrainUntilLT(now),
+		)).
+		All(ctx)
+	if err != nil || len(instances) == 0 {
 		return err
 	}
-	users, err := s.client.Connection.Query().Where(connection.InstanceIDIn(dead...)).Unique(true).Select(connection.FieldUserID).Ints(ctx)
+	dead := make([]string, 0, len(instances))
+	lost := map[string]bool{} // died, rather than shut down
+	for _, in := range instances {
+		dead = append(dead, in.ID)
+		lost[in.ID] = in.DrainUntil == nil
+	}
+	conns, err := s.client.Connection.Query().Where(connection.InstanceIDIn(dead...)).
+		Select(connection.FieldUserID, connection.FieldInstanceID).All(ctx)
 	if err != nil {
 		return err
+	}
+	// A user of an instance that shut down did not come back within the
+	// grace period; one of an instance that died was lost with it.
+	users := map[int]status.Source{}
+	for _, c := range conns {
+		if lost[c.InstanceID] || users[c.UserID] == "" {
+			users[c.UserID] = map[bool]status.Source{true: status.InstanceLost, false: status.GraceExpired}[lost[c.InstanceID]]
+		}
 	}
 	if _, err := s.client.Instance.Delete().Where(instance.IDIn(dead...)).Exec(ctx); err != nil {
 		return fmt.Errorf("delete dead instances: %w", err)
 	}
-	s.log.InfoContext(ctx, "ended the connections of dead instances", "instances", dead, "users", len(users))
-	for _, u := range users {
-		if err := s.settle(ctx, u, status.InstanceLost); err != nil {
+	s.log.InfoContext(ctx, "ended the connections of stopped and dead instances", "instances", dead, "users", len(users))
+	ids := slices.Sorted(maps.Keys(users))
+	for _, u := range ids {
+		if err := s.settle(ctx, u, users[u]); err != nil {
 			return err
 		}
 	}
@@ -570,10 +596,15 @@ func (s *Service) Stopping() {
 	s.mu.Unlock()
 }
 
-// Stop ends every connection of this instance at once (without grace) and
-// forgets the instance. Cancel the context given to Start first, so that no
-// heartbeat records the instance again, and call it after the sockets are
-// closed.
+// Stop ends every connection of this instance, for a graceful shutdown:
+// their users' device counts drop at once, but they stay online for the
+// grace period. Those who reconnect meanwhile (to another instance, or to
+// this one restarted) never go offline; the others are taken offline by
+// the sweep of another instance (or of this one restarted) once it is over
+// (within a heartbeat interval after it). Users whose last connection had
+// closed before, and who were in their grace period, go offline at once.
+// Cancel the context given to Start first, so that no heartbeat records
+// the instance again, and call it after the sockets are closed.
 func (s *Service) Stop(ctx context.Context) error {
 	ctx = viewer.NewSystemContext(ctx)
 	s.mu.Lock()
@@ -588,15 +619,43 @@ func (s *Service) Stop(ctx context.Context) error {
 		users[u] = true
 	}
 	s.pending = map[int]*time.Timer{}
-	for u := range s.users {
-		users[u] = true
+	// The users whose connections here are written stay online through
+	// the grace period; the others never were online through this
+	// instance.
+	var draining []int
+	for u, uc := range s.users {
+		if users[u] {
+			continue
+		}
+		written := len(uc.removed) > 0
+		for _, c := range uc.open {
+			written = written || c.row != 0
+		}
+		if written {
+			draining = append(draining, u)
+		}
 	}
 	s.live = map[int]*conn{}
 	s.users = map[int]*userConns{}
 	s.dirty = map[int]struct{}{}
 	s.mu.Unlock()
-	if _, err := s.client.Instance.Delete().Where(instance.ID(s.id)).Exec(ctx); err != nil {
-		return fmt.Errorf("delete instance: %w", err)
+	slices.Sort(draining)
+	sctx := status.WithChange(ctx, status.Disconnected, s.now())
+	err := s.tx(sctx, func(tx *ent.Client) error {
+		if err := tx.Instance.UpdateOneID(s.id).SetDrainUntil(s.now().Add(s.opts.Grace)).Exec(sctx); err != nil {
+			return fmt.Errorf("record the shutdown: %w", err)
+		}
+		for _, u := range draining {
+			if _, err := recount(sctx, tx, u, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The heartbeat stopped: the others take the instance for dead in
+		// time.
+		return err
 	}
 	var errs []error
 	for u := range users {
@@ -615,7 +674,7 @@ func (s *Service) settle(ctx context.Context, userID int, source status.Source) 
 			return err
 		}
 		err := tx.User.UpdateOneID(userID).
-			Where(user.Online(true), user.Not(user.HasLiveConnections())).
+			Where(user.Online(true), user.Not(user.HasLiveConnectionsWith(connection.HasInstanceWith(instance.DrainUntilIsNil())))).
 			SetOnline(false).
 			SetLastSeenAt(s.now()).
 			Exec(ctx)
@@ -626,12 +685,14 @@ func (s *Service) settle(ctx context.Context, userID int, source status.Source) 
 	})
 }
 
-// recount stores how many connections the user has, and sets them online
-// when asked to. It returns that count (0 when the user is gone).
+// recount stores how many connections the user has (on instances that are
+// not shutting down), and sets them online when asked to. It returns that
+// count (0 when the user is gone).
 func recount(ctx context.Context, tx *ent.Client, userID int, online bool) (int, error) {
 	u := tx.User.UpdateOneID(userID).Modify(func(b *entsql.UpdateBuilder) {
-		b.Set(user.FieldConnections, entsql.Expr(fmt.Sprintf("(SELECT COUNT(*) FROM %s WHERE %s.%s = %s.%s)",
-			connection.Table, connection.Table, connection.FieldUserID, user.Table, user.FieldID)))
+		b.Set(user.FieldConnections, entsql.Expr(fmt.Sprintf("(SELECT COUNT(*) FROM %s JOIN %s ON %s.%s = %s.%s WHERE %s.%s = %s.%s AND %s.%s IS NULL)",
+			connection.Table, instance.Table, instance.Table, instance.FieldID, connection.Table, connection.FieldInstanceID,
+			connection.Table, connection.FieldUserID, user.Table, user.FieldID, instance.Table, instance.FieldDrainUntil)))
 	})
 	if online {
 		u.SetOnline(true)

@@ -109,14 +109,27 @@ func testDevices(t *testing.T, url string) {
 	if u.Version <= before {
 		t.Errorf("version did not move: %d then %d", before, u.Version)
 	}
-	// Stopping the instance takes the user offline at once, keeping the
-	// availability they chose.
+	// A graceful stop ends the connections at once, but leaves the user
+	// online for the grace period, for their client to reconnect.
 	if err := p.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	u = state(t, c, v.UserID)
+	if !u.Online || u.Connections != 0 || u.LastSeenAt != nil {
+		t.Fatalf("after stop: online %v, %d connections, last seen %v", u.Online, u.Connections, u.LastSeenAt)
+	}
+	// They did not come back: once the grace period is over, an instance
+	// (here one starting) takes them offline, keeping the availability
+	// they chose.
+	time.Sleep(300 * time.Millisecond)
+	next := presence.New(c, presence.Options{Grace: 200 * time.Millisecond, DeadAfter: 3 * time.Second}, quiet)
+	if err := next.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { next.Stop(context.Background()) })
+	u = state(t, c, v.UserID)
 	if u.Online || u.Connections != 0 || u.LastSeenAt == nil || u.Availability != user.AvailabilityBusy {
-		t.Fatalf("after stop: online %v, %d connections, last seen %v, availability %s", u.Online, u.Connections, u.LastSeenAt, u.Availability)
+		t.Fatalf("after the grace period: online %v, %d connections, last seen %v, availability %s", u.Online, u.Connections, u.LastSeenAt, u.Availability)
 	}
 }
 

@@ -34,8 +34,10 @@
 //	4429  "Too many initialisation requests": second connection_init
 //	4500  "Internal server error": a panic in InitFunc or GroupKey (1011 on graphql-ws)
 //	1000  legacy connection_terminate
-//	1001  "Going Away" from Close/Shutdown; "Keepalive timeout" when no frame
-//	      arrived within two ping intervals (the client rarely sees it)
+//	1001  "Keepalive timeout": no frame arrived within two ping intervals
+//	      (the client rarely sees it)
+//	1012  "Service Restart" from Close/Shutdown: graphql-ws clients retry on
+//	      it (as on 1001), to another instance or the restarted one
 //	1009  message larger than MaxMessageSize (sent by gorilla/websocket)
 //	1013  "send queue overflow": the client does not read fast enough
 //	1006  not sent: given to CloseFunc when the connection broke or a write
@@ -336,11 +338,11 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	case c.proto == protoNone:
 		c.close(4406, "Subprotocol not acceptable", closeSend)
 	case closed:
-		c.close(websocket.CloseGoingAway, "Going Away", closeSend)
+		c.close(websocket.CloseServiceRestart, "Service Restart", closeSend)
 	}
 }
 
-// Close closes every open connection with 1001 "Going Away" and refuses new
+// Close closes every open connection with 1012 "Service Restart" and refuses new
 // ones with HTTP 503. It does not wait; see Shutdown. Its signature fits
 // http.Server.RegisterOnShutdown.
 func (t *Transport) Close() {
@@ -352,7 +354,7 @@ func (t *Transport) Close() {
 	}
 	t.mu.Unlock()
 	for _, c := range conns {
-		c.close(websocket.CloseGoingAway, "Going Away", closeSend)
+		c.close(websocket.CloseServiceRestart, "Service Restart", closeSend)
 	}
 }
 

@@ -608,7 +608,7 @@ func TestShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.tr.Shutdown(ctx) }()
 	for _, c := range append(clients, legacyClient) {
-		c.expectClose(websocket.CloseGoingAway, "Going Away")
+		c.expectClose(websocket.CloseServiceRestart, "Service Restart")
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
