@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"roster/internal/fixture"
 	"roster/internal/store/storetest"
 )
 
@@ -36,26 +37,17 @@ type restartAgents struct {
 	backToken, goneToken string
 }
 
-func newRestartAgents(t *testing.T, admin *client, s *server) *restartAgents {
+// newRestartAgents makes the fixture's organization in the database at
+// dbURL (its users come with tokens, their passwords hashed cheaply: the
+// instances run as the program hash at full cost) and returns its admin's
+// token, with its agent (who comes back) and supervisor (who does not).
+func newRestartAgents(t *testing.T, dbURL string) (adminToken string, a *restartAgents) {
 	t.Helper()
-	var roles struct {
-		Roles struct {
-			Edges []struct{ Node struct{ ID string } }
-		}
+	acme := fixture.New(t, dbURL).Orgs[0]
+	return acme.Admin.Token, &restartAgents{
+		back: strconv.Itoa(acme.Agent.ID), backToken: acme.Agent.Token,
+		gone: strconv.Itoa(acme.Supervisor.ID), goneToken: acme.Supervisor.Token,
 	}
-	admin.do(t, `{ roles(where: {builtin: AGENT}) { edges { node { id } } } }`, nil).decode(t, &roles)
-	a := &restartAgents{}
-	for i, id := range []*string{&a.back, &a.gone} {
-		email := []string{"back@acme.test", "gone@acme.test"}[i]
-		*id = admin.createUser(t, vars{"firstName": "Agent", "lastName": strconv.Itoa(i), "email": email, "password": "agent password 123", "roleID": roles.Roles.Edges[0].Node.ID})
-		token := s.login(t, email, "agent password 123").token
-		if i == 0 {
-			a.backToken = token
-		} else {
-			a.goneToken = token
-		}
-	}
-	return a
 }
 
 // presenceOf returns whether user id is online and whether they were
@@ -77,11 +69,17 @@ func presenceOf(t *testing.T, c *client, id string) (online, left bool) {
 // change read after, that no offline event of back came either.
 func (a *restartAgents) watchUntilGone(t *testing.T, dash *wsClient, admin *client, sentinel string, bound time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for goneOffline := false; !goneOffline; {
+	// Asked until gone is offline (the events wait in the socket: no read
+	// waits that long), then the events are read.
+	for deadline := time.Now().Add(bound); ; time.Sleep(100 * time.Millisecond) {
+		if online, _ := presenceOf(t, admin, a.gone); !online {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not go offline within %v", a.gone, bound)
 		}
+	}
+	for goneOffline := false; !goneOffline; {
 		id, _, online := dash.status()
 		switch {
 		case id == a.back && !online:
@@ -116,11 +114,11 @@ func (a *restartAgents) watchUntilGone(t *testing.T, dash *wsClient, admin *clie
 func TestGracefulShutdownKeepsPresence(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.PostgresURL(t)
-	const grace = 5 * time.Second
-	a := startProcess(t, dbURL, "ROSTER_PRESENCE_GRACE=5s", "ROSTER_INSTANCE_TIMEOUT=3s")
-	b := startServer(t, dbURL, "ROSTER_PRESENCE_GRACE", "5s", "ROSTER_INSTANCE_TIMEOUT", "3s")
-	admin := b.login(t, "admin@acme.test", adminPassword)
-	agents := newRestartAgents(t, admin, b)
+	const grace = 8 * time.Second
+	token, agents := newRestartAgents(t, dbURL)
+	a := startProcess(t, dbURL, "ROSTER_PRESENCE_GRACE=8s", "ROSTER_INSTANCE_TIMEOUT=3s")
+	b := startServer(t, dbURL, "ROSTER_PRESENCE_GRACE", "8s", "ROSTER_INSTANCE_TIMEOUT", "3s")
+	admin := b.client(token)
 	dash := dialWS(t, b.url, admin.token)
 	dash.subscribe("1", statusSubscription)
 
@@ -162,15 +160,18 @@ func TestGracefulShutdownKeepsPresence(t *testing.T) {
 func TestRestartKeepsPresence(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.SQLiteURL(t)
-	// The grace period covers the restart of the process.
-	settings := []string{"ROSTER_PRESENCE_GRACE=10s", "ROSTER_INSTANCE_TIMEOUT=3s"}
+	// The grace period covers the restart of the process (seconds, more
+	// under the race detector on a busy machine).
+	const grace = 20 * time.Second
+	settings := []string{"ROSTER_PRESENCE_GRACE=20s", "ROSTER_INSTANCE_TIMEOUT=3s"}
+	token, agents := newRestartAgents(t, dbURL)
 	first := startProcess(t, dbURL, settings...)
-	admin := first.login(t, "admin@acme.test", adminPassword)
-	agents := newRestartAgents(t, admin, first.server)
+	admin := first.client(token)
 	back, gone := dialWS(t, first.url, agents.backToken), dialWS(t, first.url, agents.goneToken)
 	for _, id := range []string{agents.back, agents.gone} {
 		waitOnline(t, admin, mustAtoi(t, id))
 	}
+	stopAt := time.Now()
 	if err := first.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +183,11 @@ func TestRestartKeepsPresence(t *testing.T) {
 	}
 
 	again := startProcess(t, dbURL, settings...)
+	took := time.Since(stopAt)
+	t.Logf("restarted in %v", took.Round(time.Millisecond))
+	if took > grace/2 {
+		t.Fatalf("the restart took %v: too long to test a grace period of %v", took, grace)
+	}
 	admin = again.client(admin.token)
 	dash := dialWS(t, again.url, admin.token)
 	dash.subscribe("1", `subscription { userStatusChanged(snapshot: true) { kind user { id email } availability online } }`)
@@ -189,7 +195,7 @@ func TestRestartKeepsPresence(t *testing.T) {
 	if online, left := presenceOf(t, admin, agents.back); !online || left {
 		t.Fatalf("after the restart %s is online %v, went offline %v", agents.back, online, left)
 	}
-	agents.watchUntilGone(t, dash, admin, adminID(t, admin), 20*time.Second)
+	agents.watchUntilGone(t, dash, admin, adminID(t, admin), grace+10*time.Second)
 }
 
 func mustAtoi(t *testing.T, s string) int {
