@@ -65,10 +65,12 @@ type Check struct {
 
 func (c Check) id() string { return c.Rule.Name + ":" + c.Key }
 
+// Schema is the statement that creates the limiter's table.
+const Schema = "CREATE TABLE IF NOT EXISTS " + Table + " (bucket TEXT PRIMARY KEY, tat BIGINT NOT NULL)"
+
 // Migrate creates the table of counts if it does not exist.
 func Migrate(ctx context.Context, drv dialect.Driver) error {
-	ddl := "CREATE TABLE IF NOT EXISTS " + Table + " (bucket TEXT PRIMARY KEY, tat BIGINT NOT NULL)"
-	if err := drv.Exec(ctx, ddl, []any{}, nil); err != nil {
+	if err := drv.Exec(ctx, Schema, []any{}, nil); err != nil {
 		return fmt.Errorf("create table %s: %w", Table, err)
 	}
 	return nil

@@ -24,7 +24,6 @@ import (
 	"roster/ent"
 	"roster/ent/role"
 	_ "roster/ent/runtime" // the policies and hooks the migration's own writes go through
-	"roster/internal/ratelimit"
 	"roster/internal/viewer"
 )
 
@@ -51,7 +50,7 @@ func Open(ctx context.Context, rawURL string, opts ...ent.Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open(driverName, dsn)
+	db, err := openCached(driverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dialectName, err)
 	}
@@ -75,12 +74,8 @@ func Open(ctx context.Context, rawURL string, opts ...ent.Option) (*DB, error) {
 	// ent's migrator writes to the shared table descriptions: one
 	// migration at a time in a process.
 	migrating.Lock()
-	err = client.Schema.Create(ctx)
-	if err == nil {
-		err = ratelimit.Migrate(ctx, drv)
-	}
-	if err == nil {
-		err = completeAdminRoles(ctx, client)
+	if !migrated(ctx, drv) {
+		err = migrateSchema(ctx, drv, client)
 	}
 	migrating.Unlock()
 	if err != nil {
