@@ -65,10 +65,23 @@ func (w *wsDoer) do(t testing.TB, query string, variables vars) *response {
 // over HTTP and one over a websocket.
 func transports(t *testing.T, srv *server, c *client) map[string]doer {
 	t.Helper()
-	return map[string]doer{
-		"http":      c,
-		"websocket": &wsDoer{c: dialWS(t, srv.url, c.token)},
+	var before struct{ Me struct{ Connections int } }
+	c.do(t, `{ me { connections } }`, nil).decode(t, &before)
+	ws := &wsDoer{c: dialWS(t, srv.url, c.token)}
+	// The socket's presence is written just after it is acknowledged (it
+	// changes the user's row): wait for it, so that what a test compares
+	// before and after its request is not changed by it meanwhile.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var now struct{ Me struct{ Connections int } }
+		c.do(t, `{ me { connections } }`, nil).decode(t, &now)
+		if now.Me.Connections > before.Me.Connections {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the websocket's connection was not recorded within 10 s (%d connections)", now.Me.Connections)
+		}
 	}
+	return map[string]doer{"http": c, "websocket": ws}
 }
 
 // frontendFixture is a server with two organizations, Acme and Globex,

@@ -69,7 +69,7 @@ func Open(ctx context.Context, rawURL string, opts ...ent.Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s: %w", dialectName, err)
 	}
-	drv := Counting(lazyDriver{Prepared(entsql.OpenDB(dialectName, db), db)})
+	drv := Counting(lazyDriver{entsql.OpenDB(dialectName, db)})
 	client := ent.NewClient(append([]ent.Option{ent.Driver(drv)}, opts...)...)
 	// ent's migrator writes to the shared table descriptions: one
 	// migration at a time in a process.
