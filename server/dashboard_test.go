@@ -177,6 +177,7 @@ func rowOf(id any) string { return fmt.Sprintf(`.row[data-user="%v"]`, id) }
 // only their divisions, survives a restart of the server, and renders
 // updates among 1,000 users with no frame over 50 ms.
 func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
 	b := startBrowser(t)
 	artifacts := artifactsDir(t)
 	t.Logf("screenshots go to %s", artifacts)
