@@ -74,17 +74,24 @@ func transports(t *testing.T, srv *server, c *client) map[string]doer {
 	// acknowledged, which changes their row: wait for it, so that what a
 	// test compares before and after its request is not changed by it
 	// meanwhile.
+	c.awaitOnline(t)
+	return map[string]doer{"http": c, "websocket": ws}
+}
+
+// awaitOnline waits until the client's user is online: their socket's
+// presence write, which changes their row, has landed.
+func (c *client) awaitOnline(t *testing.T) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var now struct{ Me struct{ Online bool } }
 		c.do(t, `{ me { online } }`, nil).decode(t, &now)
 		if now.Me.Online {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the websocket did not turn its user online within 10 s")
 		}
 	}
-	return map[string]doer{"http": c, "websocket": ws}
 }
 
 // frontendFixture is a server with two organizations, Acme and Globex,

@@ -215,16 +215,7 @@ func TestForeignIDsLookMissing(t *testing.T) {
 		}
 		// The watching socket turns Globex's admin online, which changes
 		// their row: wait for it before the organization is described.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			var me struct{ Me struct{ Online bool } }
-			globexAdmin.do(t, `{ me { online } }`, nil).decode(t, &me)
-			if me.Me.Online {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("Globex's admin did not go online within 10 s")
-			}
-		}
+		globexAdmin.awaitOnline(t)
 
 		before := lcSnapshot(t, w, globex.ID)
 		ws := dialWS(t, srv.url, acme.Admin.Token)
