@@ -183,11 +183,11 @@ type ComplexityRoot struct {
 	}
 
 	ChannelChangedEvent struct {
-		At        func(childComplexity int) int
-		Channel   func(childComplexity int) int
-		ChannelID func(childComplexity int) int
-		Kind      func(childComplexity int) int
-		Version   func(childComplexity int) int
+		At              func(childComplexity int) int
+		Channel         func(childComplexity int) int
+		ChannelIDOrNull func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		VersionOrNull   func(childComplexity int) int
 	}
 
 	ChannelConnection struct {
@@ -242,11 +242,11 @@ type ComplexityRoot struct {
 	}
 
 	DivisionChangedEvent struct {
-		At         func(childComplexity int) int
-		Division   func(childComplexity int) int
-		DivisionID func(childComplexity int) int
-		Kind       func(childComplexity int) int
-		Version    func(childComplexity int) int
+		At               func(childComplexity int) int
+		Division         func(childComplexity int) int
+		DivisionIDOrNull func(childComplexity int) int
+		Kind             func(childComplexity int) int
+		VersionOrNull    func(childComplexity int) int
 	}
 
 	DivisionConnection struct {
@@ -402,11 +402,11 @@ type ComplexityRoot struct {
 	}
 
 	RoleChangedEvent struct {
-		At      func(childComplexity int) int
-		Kind    func(childComplexity int) int
-		Role    func(childComplexity int) int
-		RoleID  func(childComplexity int) int
-		Version func(childComplexity int) int
+		At            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		Role          func(childComplexity int) int
+		RoleIDOrNull  func(childComplexity int) int
+		VersionOrNull func(childComplexity int) int
 	}
 
 	RoleConnection struct {
@@ -470,11 +470,11 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		AuditEventAdded        func(childComplexity int) int
-		ChannelChanged         func(childComplexity int) int
+		ChannelChanged         func(childComplexity int, snapshot *bool) int
 		ConversationAssigned   func(childComplexity int, divisionID *int) int
-		DivisionChanged        func(childComplexity int) int
+		DivisionChanged        func(childComplexity int, snapshot *bool) int
 		PresenceSummaryChanged func(childComplexity int, divisionID *int) int
-		RoleChanged            func(childComplexity int) int
+		RoleChanged            func(childComplexity int, snapshot *bool) int
 		UserChanged            func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 		UserStatusChanged      func(childComplexity int, divisionID *int, roleID *int, snapshot *bool) int
 	}
@@ -640,9 +640,9 @@ type SubscriptionResolver interface {
 	UserChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserChangedEvent, error)
 	ConversationAssigned(ctx context.Context, divisionID *int) (<-chan *ent.Conversation, error)
 	PresenceSummaryChanged(ctx context.Context, divisionID *int) (<-chan *presence.Summary, error)
-	DivisionChanged(ctx context.Context) (<-chan *realtime.DivisionChangedEvent, error)
-	RoleChanged(ctx context.Context) (<-chan *realtime.RoleChangedEvent, error)
-	ChannelChanged(ctx context.Context) (<-chan *realtime.ChannelChangedEvent, error)
+	DivisionChanged(ctx context.Context, snapshot *bool) (<-chan *realtime.DivisionChangedEvent, error)
+	RoleChanged(ctx context.Context, snapshot *bool) (<-chan *realtime.RoleChangedEvent, error)
+	ChannelChanged(ctx context.Context, snapshot *bool) (<-chan *realtime.ChannelChangedEvent, error)
 }
 type UserResolver interface {
 	FormattedPhone(ctx context.Context, obj *ent.User) (*string, error)
@@ -1161,11 +1161,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ChannelChangedEvent.Channel(childComplexity), true
 	case "ChannelChangedEvent.channelID":
-		if e.ComplexityRoot.ChannelChangedEvent.ChannelID == nil {
+		if e.ComplexityRoot.ChannelChangedEvent.ChannelIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.ChannelChangedEvent.ChannelID(childComplexity), true
+		return e.ComplexityRoot.ChannelChangedEvent.ChannelIDOrNull(childComplexity), true
 	case "ChannelChangedEvent.kind":
 		if e.ComplexityRoot.ChannelChangedEvent.Kind == nil {
 			break
@@ -1173,11 +1173,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ChannelChangedEvent.Kind(childComplexity), true
 	case "ChannelChangedEvent.version":
-		if e.ComplexityRoot.ChannelChangedEvent.Version == nil {
+		if e.ComplexityRoot.ChannelChangedEvent.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.ChannelChangedEvent.Version(childComplexity), true
+		return e.ComplexityRoot.ChannelChangedEvent.VersionOrNull(childComplexity), true
 
 	case "ChannelConnection.edges":
 		if e.ComplexityRoot.ChannelConnection.Edges == nil {
@@ -1384,11 +1384,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DivisionChangedEvent.Division(childComplexity), true
 	case "DivisionChangedEvent.divisionID":
-		if e.ComplexityRoot.DivisionChangedEvent.DivisionID == nil {
+		if e.ComplexityRoot.DivisionChangedEvent.DivisionIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.DivisionChangedEvent.DivisionID(childComplexity), true
+		return e.ComplexityRoot.DivisionChangedEvent.DivisionIDOrNull(childComplexity), true
 	case "DivisionChangedEvent.kind":
 		if e.ComplexityRoot.DivisionChangedEvent.Kind == nil {
 			break
@@ -1396,11 +1396,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DivisionChangedEvent.Kind(childComplexity), true
 	case "DivisionChangedEvent.version":
-		if e.ComplexityRoot.DivisionChangedEvent.Version == nil {
+		if e.ComplexityRoot.DivisionChangedEvent.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.DivisionChangedEvent.Version(childComplexity), true
+		return e.ComplexityRoot.DivisionChangedEvent.VersionOrNull(childComplexity), true
 
 	case "DivisionConnection.edges":
 		if e.ComplexityRoot.DivisionConnection.Edges == nil {
@@ -2445,17 +2445,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleChangedEvent.Role(childComplexity), true
 	case "RoleChangedEvent.roleID":
-		if e.ComplexityRoot.RoleChangedEvent.RoleID == nil {
+		if e.ComplexityRoot.RoleChangedEvent.RoleIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.RoleChangedEvent.RoleID(childComplexity), true
+		return e.ComplexityRoot.RoleChangedEvent.RoleIDOrNull(childComplexity), true
 	case "RoleChangedEvent.version":
-		if e.ComplexityRoot.RoleChangedEvent.Version == nil {
+		if e.ComplexityRoot.RoleChangedEvent.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.RoleChangedEvent.Version(childComplexity), true
+		return e.ComplexityRoot.RoleChangedEvent.VersionOrNull(childComplexity), true
 
 	case "RoleConnection.edges":
 		if e.ComplexityRoot.RoleConnection.Edges == nil {
@@ -2686,7 +2686,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Subscription.ChannelChanged(childComplexity), true
+		args, err := ec.field_Subscription_channelChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ChannelChanged(childComplexity, args["snapshot"].(*bool)), true
 	case "Subscription.conversationAssigned":
 		if e.ComplexityRoot.Subscription.ConversationAssigned == nil {
 			break
@@ -2703,7 +2708,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Subscription.DivisionChanged(childComplexity), true
+		args, err := ec.field_Subscription_divisionChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DivisionChanged(childComplexity, args["snapshot"].(*bool)), true
 	case "Subscription.presenceSummaryChanged":
 		if e.ComplexityRoot.Subscription.PresenceSummaryChanged == nil {
 			break
@@ -2720,7 +2730,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Subscription.RoleChanged(childComplexity), true
+		args, err := ec.field_Subscription_roleChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RoleChanged(childComplexity, args["snapshot"].(*bool)), true
 	case "Subscription.userChanged":
 		if e.ComplexityRoot.Subscription.UserChanged == nil {
 			break
@@ -7375,18 +7390,45 @@ type Subscription {
   organization's divisions. Changes of membership reach users through
   userChanged too.
   """
-  divisionChanged: DivisionChangedEvent!
+  divisionChanged(
+    """
+    First send every division the viewer may see (kind SNAPSHOT, each with its
+    version), then one event of kind SNAPSHOT_END (also when there is none),
+    then the changes: no separate query is needed, and no change between
+    the two is missed. Ask for it again on every resubscription after a
+    reconnect.
+    """
+    snapshot: Boolean = false
+  ): DivisionChangedEvent!
   """
   A role was created, changed (its permissions included) or deleted. Sent
   to every viewer who may read the organization's roles.
   """
-  roleChanged: RoleChangedEvent!
+  roleChanged(
+    """
+    First send every role the viewer may see (kind SNAPSHOT, each with its
+    version), then one event of kind SNAPSHOT_END (also when there is none),
+    then the changes: no separate query is needed, and no change between
+    the two is missed. Ask for it again on every resubscription after a
+    reconnect.
+    """
+    snapshot: Boolean = false
+  ): RoleChangedEvent!
   """
   A channel was created, changed, enabled or disabled, connected or
   disconnected, or deleted. Sent to every viewer who may read the
   organization's channels. Credentials are never sent.
   """
-  channelChanged: ChannelChangedEvent!
+  channelChanged(
+    """
+    First send every channel the viewer may see (kind SNAPSHOT, each with its
+    version), then one event of kind SNAPSHOT_END (also when there is none),
+    then the changes: no separate query is needed, and no change between
+    the two is missed. Ask for it again on every resubscription after a
+    reconnect.
+    """
+    snapshot: Boolean = false
+  ): ChannelChangedEvent!
 }
 
 """
@@ -7405,6 +7447,17 @@ enum DivisionChangeKind {
   The division was deleted.
   """
   DELETED
+  """
+  The division as found when the subscription started (snapshot: true).
+  """
+  SNAPSHOT
+  """
+  The snapshot is over: every division the viewer may see was sent (there may
+  have been none). Sent once, after the last SNAPSHOT event; divisionID,
+  version and division are null. Divisions you hold that the snapshot did
+  not send are gone.
+  """
+  SNAPSHOT_END
 }
 
 """
@@ -7416,20 +7469,21 @@ type DivisionChangedEvent {
   """
   kind: DivisionChangeKind!
   """
-  The division's ID.
+  The division's ID; null only on SNAPSHOT_END.
   """
-  divisionID: ID!
+  divisionID: ID
   """
   The division as of this event (its fields as the change left them;
-  members and channels are read when asked for); null when deleted.
+  members and channels are read when asked for); null when deleted and on
+  SNAPSHOT_END.
   """
   division: Division
   """
   The division's version this event describes: apply the event only when
   newer than the version you hold. A deletion's is newer than any before
-  it.
+  it. Null only on SNAPSHOT_END.
   """
-  version: Int!
+  version: Int
   """
   When the change happened.
   """
@@ -7452,6 +7506,17 @@ enum RoleChangeKind {
   The role was deleted.
   """
   DELETED
+  """
+  The role as found when the subscription started (snapshot: true).
+  """
+  SNAPSHOT
+  """
+  The snapshot is over: every role the viewer may see was sent (there may
+  have been none). Sent once, after the last SNAPSHOT event; roleID,
+  version and role are null. Roles you hold that the snapshot did
+  not send are gone.
+  """
+  SNAPSHOT_END
 }
 
 """
@@ -7463,20 +7528,21 @@ type RoleChangedEvent {
   """
   kind: RoleChangeKind!
   """
-  The role's ID.
+  The role's ID; null only on SNAPSHOT_END.
   """
-  roleID: ID!
+  roleID: ID
   """
   The role as of this event (its fields, permissions included, as the
-  change left them; users are read when asked for); null when deleted.
+  change left them; users are read when asked for); null when deleted and on
+  SNAPSHOT_END.
   """
   role: Role
   """
   The role's version this event describes: apply the event only when
   newer than the version you hold. A deletion's is newer than any before
-  it.
+  it. Null only on SNAPSHOT_END.
   """
-  version: Int!
+  version: Int
   """
   When the change happened.
   """
@@ -7520,6 +7586,17 @@ enum ChannelChangeKind {
   The channel was deleted.
   """
   DELETED
+  """
+  The channel as found when the subscription started (snapshot: true).
+  """
+  SNAPSHOT
+  """
+  The snapshot is over: every channel the viewer may see was sent (there may
+  have been none). Sent once, after the last SNAPSHOT event; channelID,
+  version and channel are null. Channels you hold that the snapshot did
+  not send are gone.
+  """
+  SNAPSHOT_END
 }
 
 """
@@ -7532,20 +7609,21 @@ type ChannelChangedEvent {
   """
   kind: ChannelChangeKind!
   """
-  The channel's ID.
+  The channel's ID; null only on SNAPSHOT_END.
   """
-  channelID: ID!
+  channelID: ID
   """
   The channel as of this event (its fields as the change left them;
-  divisions are read when asked for); null when deleted.
+  divisions are read when asked for); null when deleted and on
+  SNAPSHOT_END.
   """
   channel: Channel
   """
   The channel's version this event describes: apply the event only when
   newer than the version you hold. A deletion's is newer than any before
-  it.
+  it. Null only on SNAPSHOT_END.
   """
-  version: Int!
+  version: Int
   """
   When the change happened.
   """
@@ -11302,6 +11380,20 @@ func (ec *executionContext) field_Role_users_args(ctx context.Context, rawArgs m
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_channelChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "snapshot",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["snapshot"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_conversationAssigned_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11316,6 +11408,20 @@ func (ec *executionContext) field_Subscription_conversationAssigned_args(ctx con
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_divisionChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "snapshot",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["snapshot"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_presenceSummaryChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11327,6 +11433,20 @@ func (ec *executionContext) field_Subscription_presenceSummaryChanged_args(ctx c
 		return nil, err
 	}
 	args["divisionID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_roleChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "snapshot",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["snapshot"] = arg0
 	return args, nil
 }
 
@@ -13365,18 +13485,18 @@ func (ec *executionContext) _ChannelChangedEvent_channelID(ctx context.Context, 
 			return ec.fieldContext_ChannelChangedEvent_channelID(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ChannelID, nil
+			return obj.ChannelIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ChannelChangedEvent_channelID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, true, false, "ID")
 }
 
 func (ec *executionContext) _ChannelChangedEvent_channel(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
@@ -13420,18 +13540,18 @@ func (ec *executionContext) _ChannelChangedEvent_version(ctx context.Context, fi
 			return ec.fieldContext_ChannelChangedEvent_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ChannelChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("ChannelChangedEvent", field, true, false, "Int")
 }
 
 func (ec *executionContext) _ChannelChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
@@ -14299,18 +14419,18 @@ func (ec *executionContext) _DivisionChangedEvent_divisionID(ctx context.Context
 			return ec.fieldContext_DivisionChangedEvent_divisionID(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DivisionID, nil
+			return obj.DivisionIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_DivisionChangedEvent_divisionID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, true, false, "ID")
 }
 
 func (ec *executionContext) _DivisionChangedEvent_division(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
@@ -14354,18 +14474,18 @@ func (ec *executionContext) _DivisionChangedEvent_version(ctx context.Context, f
 			return ec.fieldContext_DivisionChangedEvent_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_DivisionChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("DivisionChangedEvent", field, true, false, "Int")
 }
 
 func (ec *executionContext) _DivisionChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
@@ -18652,18 +18772,18 @@ func (ec *executionContext) _RoleChangedEvent_roleID(ctx context.Context, field 
 			return ec.fieldContext_RoleChangedEvent_roleID(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.RoleID, nil
+			return obj.RoleIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_RoleChangedEvent_roleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RoleChangedEvent", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("RoleChangedEvent", field, true, false, "ID")
 }
 
 func (ec *executionContext) _RoleChangedEvent_role(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
@@ -18707,18 +18827,18 @@ func (ec *executionContext) _RoleChangedEvent_version(ctx context.Context, field
 			return ec.fieldContext_RoleChangedEvent_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_RoleChangedEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RoleChangedEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("RoleChangedEvent", field, true, false, "Int")
 }
 
 func (ec *executionContext) _RoleChangedEvent_at(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
@@ -19865,7 +19985,8 @@ func (ec *executionContext) _Subscription_divisionChanged(ctx context.Context, f
 			return ec.fieldContext_Subscription_divisionChanged(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Subscription().DivisionChanged(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DivisionChanged(ctx, fc.Args["snapshot"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.DivisionChangedEvent) graphql.Marshaler {
@@ -19875,7 +19996,7 @@ func (ec *executionContext) _Subscription_divisionChanged(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Subscription_divisionChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Subscription_divisionChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
@@ -19884,6 +20005,17 @@ func (ec *executionContext) fieldContext_Subscription_divisionChanged(_ context.
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_DivisionChangedEvent(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_divisionChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -19897,7 +20029,8 @@ func (ec *executionContext) _Subscription_roleChanged(ctx context.Context, field
 			return ec.fieldContext_Subscription_roleChanged(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Subscription().RoleChanged(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RoleChanged(ctx, fc.Args["snapshot"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.RoleChangedEvent) graphql.Marshaler {
@@ -19907,7 +20040,7 @@ func (ec *executionContext) _Subscription_roleChanged(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Subscription_roleChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Subscription_roleChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
@@ -19916,6 +20049,17 @@ func (ec *executionContext) fieldContext_Subscription_roleChanged(_ context.Cont
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_RoleChangedEvent(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_roleChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -19929,7 +20073,8 @@ func (ec *executionContext) _Subscription_channelChanged(ctx context.Context, fi
 			return ec.fieldContext_Subscription_channelChanged(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Subscription().ChannelChanged(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ChannelChanged(ctx, fc.Args["snapshot"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *realtime.ChannelChangedEvent) graphql.Marshaler {
@@ -19939,7 +20084,7 @@ func (ec *executionContext) _Subscription_channelChanged(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Subscription_channelChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Subscription_channelChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
@@ -19948,6 +20093,17 @@ func (ec *executionContext) fieldContext_Subscription_channelChanged(_ context.C
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ChannelChangedEvent(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_channelChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -28622,7 +28778,7 @@ func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.Se
 			}
 		case "channelID":
 			out.Values[i] = ec._ChannelChangedEvent_channelID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "channel":
@@ -28632,7 +28788,7 @@ func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.Se
 			}
 		case "version":
 			out.Values[i] = ec._ChannelChangedEvent_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "at":
@@ -29026,7 +29182,7 @@ func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.S
 			}
 		case "divisionID":
 			out.Values[i] = ec._DivisionChangedEvent_divisionID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "division":
@@ -29036,7 +29192,7 @@ func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.S
 			}
 		case "version":
 			out.Values[i] = ec._DivisionChangedEvent_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "at":
@@ -30147,7 +30303,7 @@ func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.Selec
 			}
 		case "roleID":
 			out.Values[i] = ec._RoleChangedEvent_roleID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "role":
@@ -30157,7 +30313,7 @@ func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.Selec
 			}
 		case "version":
 			out.Values[i] = ec._RoleChangedEvent_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "at":

@@ -542,18 +542,18 @@ func (r *subscriptionResolver) PresenceSummaryChanged(ctx context.Context, divis
 }
 
 // DivisionChanged is the resolver for the divisionChanged field.
-func (r *subscriptionResolver) DivisionChanged(ctx context.Context) (<-chan *realtime.DivisionChangedEvent, error) {
-	return r.hub.DivisionChanges(ctx)
+func (r *subscriptionResolver) DivisionChanged(ctx context.Context, snapshot *bool) (<-chan *realtime.DivisionChangedEvent, error) {
+	return r.hub.DivisionChanges(ctx, snapshot != nil && *snapshot)
 }
 
 // RoleChanged is the resolver for the roleChanged field.
-func (r *subscriptionResolver) RoleChanged(ctx context.Context) (<-chan *realtime.RoleChangedEvent, error) {
-	return r.hub.RoleChanges(ctx)
+func (r *subscriptionResolver) RoleChanged(ctx context.Context, snapshot *bool) (<-chan *realtime.RoleChangedEvent, error) {
+	return r.hub.RoleChanges(ctx, snapshot != nil && *snapshot)
 }
 
 // ChannelChanged is the resolver for the channelChanged field.
-func (r *subscriptionResolver) ChannelChanged(ctx context.Context) (<-chan *realtime.ChannelChangedEvent, error) {
-	return r.hub.ChannelChanges(ctx)
+func (r *subscriptionResolver) ChannelChanged(ctx context.Context, snapshot *bool) (<-chan *realtime.ChannelChangedEvent, error) {
+	return r.hub.ChannelChanges(ctx, snapshot != nil && *snapshot)
 }
 
 // FormattedPhone is the resolver for the formattedPhone field.

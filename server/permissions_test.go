@@ -456,6 +456,96 @@ func mxObjectRow(field string, o *mxObjects) mxRow {
 		}}
 }
 
+// mxSnapshotRow is the row of subscription field asking for a snapshot
+// (query): each actor's snapshot must hold the targets the rule lets them
+// see, and no other; targets returns the ID of each target.
+func mxSnapshotRow(field, doc string, rule mxRule, query string, targets func(f *mxFixture) [3]string) mxRow {
+	return mxRow{field: field, variant: "snapshot: true", doc: doc, rule: rule,
+		sub: &mxSubscription{query: query, observe: mxObserveSnapshot(field, targets)}}
+}
+
+// mxUserTargets returns the ID of each target user.
+func mxUserTargets(f *mxFixture) [3]string {
+	return [3]string{f.users[mxOwn].gid(), f.users[mxOther].gid(), f.users[mxForeign].gid()}
+}
+
+// mxObjectTargets returns the IDs of the target objects ids returns.
+func mxObjectTargets(ids func(f *mxFixture) [3]int) func(f *mxFixture) [3]string {
+	return func(f *mxFixture) [3]string {
+		var out [3]string
+		for i, id := range ids(f) {
+			out[i] = strconv.Itoa(id)
+		}
+		return out
+	}
+}
+
+// mxObserveSnapshot reads, from each actor's subscription to field with a
+// snapshot, the snapshot up to SNAPSHOT_END, and tells of each target
+// whether it was in it ("ok" or "filtered"), or the code the subscription
+// was refused with, or what went wrong.
+func mxObserveSnapshot(field string, targets func(f *mxFixture) [3]string) func(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMessage) map[mxActor][3]string {
+	key := strings.TrimSuffix(field, "Changed") + "ID"
+	read := func(msgs <-chan wsMessage) (map[string]bool, error) {
+		in := map[string]bool{}
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					return in, errors.New("the socket closed")
+				}
+				switch m.Type {
+				case "ping", "pong", "ka":
+					continue
+				case "next":
+				default:
+					return in, fmt.Errorf("got %s %s", m.Type, m.Payload)
+				}
+				if code := mxRefusal(m.Payload); code != "" {
+					return in, mxRefused(code)
+				}
+				var p struct{ Data map[string]map[string]any }
+				_ = json.Unmarshal(m.Payload, &p)
+				ev := p.Data[field]
+				id, _ := ev[key].(string)
+				if u, ok := ev["user"].(map[string]any); ok && field == "userStatusChanged" {
+					id, _ = u["id"].(string)
+				}
+				switch kind, _ := ev["kind"].(string); {
+				case kind == "SNAPSHOT_END":
+					return in, nil
+				case kind != "SNAPSHOT" || id == "":
+					return in, fmt.Errorf("before SNAPSHOT_END: %s", m.Payload)
+				}
+				in[id] = true
+			case <-deadline:
+				return in, errors.New("no SNAPSHOT_END within 15 s")
+			}
+		}
+	}
+	return func(t *testing.T, f *mxFixture, feeds map[mxActor]<-chan wsMessage) map[mxActor][3]string {
+		ids := targets(f)
+		got := map[mxActor][3]string{}
+		for a, msgs := range feeds {
+			in, err := read(msgs)
+			var seen [3]string
+			for x, id := range ids {
+				switch {
+				case err != nil:
+					seen[x] = err.Error()
+				case in[id]:
+					seen[x] = string(mxOK)
+				default:
+					seen[x] = string(mxFiltered)
+				}
+			}
+			got[a] = seen
+		}
+		return got
+	}
+}
+
 // mxChangeObject sends mutation, which changes the object $id with $t and
 // answers its version, as the admin of organization org.
 func mxChangeObject(mutation string) func(t *testing.T, f *mxFixture, org, id int) int {
@@ -689,6 +779,18 @@ func mxRows() []mxRow {
 			},
 			change: mxChangeObject(`mutation($id: ID!, $t: String!) { updateChannel(id: $id, input: {name: $t}) { version } }`),
 		}),
+		// The snapshots: what each actor's snapshot sends, up to
+		// SNAPSHOT_END, is what the same rule lets them see.
+		mxSnapshotRow("userStatusChanged", "every viewer, their org; scoped: users sharing a division", mxRead(mxFiltered, mxFiltered),
+			`subscription { userStatusChanged(snapshot: true) { kind user { id } version } }`, mxUserTargets),
+		mxSnapshotRow("userChanged", "every viewer, their org; scoped: users sharing a division", mxRead(mxFiltered, mxFiltered),
+			`subscription { userChanged(snapshot: true) { kind userID user { id } version } }`, mxUserTargets),
+		mxSnapshotRow("divisionChanged", "every viewer, their org", mxRead(mxFiltered, mxOK),
+			`subscription { divisionChanged(snapshot: true) { kind divisionID version division { id } } }`, mxObjectTargets(func(f *mxFixture) [3]int { return f.divs })),
+		mxSnapshotRow("roleChanged", "every viewer, their org", mxRead(mxFiltered, mxOK),
+			`subscription { roleChanged(snapshot: true) { kind roleID version role { id } } }`, mxObjectTargets(func(f *mxFixture) [3]int { return f.roles })),
+		mxSnapshotRow("channelChanged", "every viewer, their org", mxRead(mxFiltered, mxOK),
+			`subscription { channelChanged(snapshot: true) { kind channelID version channel { id } } }`, mxObjectTargets(func(f *mxFixture) [3]int { return f.channels })),
 
 		{field: "auditEventAdded", doc: "VIEW_AUDIT_LOG, their org's entries", rule: mxManageOr(viewer.ViewAuditLog, false, mxFiltered),
 			sub: &mxSubscription{

@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -39,7 +38,7 @@ type Hub struct {
 	sockets map[int]map[*Socket]struct{}                        // by session
 	assigns map[int]map[chan assignmentEvent]struct{}           // by organization
 	feeds   map[int]map[summaryKey]*summaryFeed                 // by organization
-	objects map[string]map[int]map[*objectSubscription]struct{} // by topic, then organization
+	objects map[string]map[int]map[*queue[objectEvent]]struct{} // by topic, then organization
 	broker  pubsub.Broker
 }
 
@@ -58,7 +57,7 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		sockets: map[int]map[*Socket]struct{}{},
 		assigns: map[int]map[chan assignmentEvent]struct{}{},
 		feeds:   map[int]map[summaryKey]*summaryFeed{},
-		objects: map[string]map[int]map[*objectSubscription]struct{}{},
+		objects: map[string]map[int]map[*queue[objectEvent]]struct{}{},
 	}
 }
 
@@ -115,14 +114,14 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 		h.mu.Lock()
 		for _, subs := range h.subs {
 			for s := range subs {
-				s.push(item{resync: true})
+				s.push(item[userEvent]{resync: true})
 			}
 		}
 		h.touchSummaries(0)
 		for _, byOrg := range h.objects {
 			for _, subs := range byOrg {
 				for s := range subs {
-					s.push(objectItem{resync: true})
+					s.push(item[objectEvent]{resync: true})
 				}
 			}
 		}
@@ -140,7 +139,7 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 		}
 		h.mu.Lock()
 		for s := range h.subs[ev.Org] {
-			delivered := s.push(item{event: ev})
+			delivered := s.push(item[userEvent]{event: ev})
 			if h.meter != nil {
 				if delivered {
 					h.meter.EventDelivered()
@@ -221,7 +220,7 @@ func (f Filter) apply(q *ent.UserQuery) *ent.UserQuery {
 // (kind SNAPSHOT), then the end of the snapshot (kind SNAPSHOT_END).
 func (h *Hub) UserStatus(ctx context.Context, f Filter, snapshot bool) (<-chan *UserStatusEvent, error) {
 	out := make(chan *UserStatusEvent, 1)
-	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item) {
+	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item[userEvent]) {
 		if it.resync {
 			if s.statusResync(ctx, out, it.snapshot) && it.snapshot {
 				send(ctx, out, &UserStatusEvent{Kind: StatusSnapshotEnd, At: time.Now()})
@@ -245,7 +244,7 @@ func (h *Hub) UserStatus(ctx context.Context, f Filter, snapshot bool) (<-chan *
 // (kind SNAPSHOT_END).
 func (h *Hub) UserChanges(ctx context.Context, f Filter, snapshot bool) (<-chan *UserChangedEvent, error) {
 	out := make(chan *UserChangedEvent, 1)
-	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item) {
+	err := h.subscribe(ctx, f, snapshot, func(ctx context.Context, s *subscription, it item[userEvent]) {
 		if it.resync {
 			if s.changeResync(ctx, out, it.snapshot) && it.snapshot {
 				send(ctx, out, &UserChangedEvent{Kind: SnapshotEnd, DivisionIDs: []int{}, At: time.Now()})
@@ -317,12 +316,9 @@ func (s *subscription) asOf(row *ent.User) *ent.User {
 
 // subscription is one subscriber's view of the events of its organization.
 type subscription struct {
+	queue[userEvent]
 	hub    *Hub
 	filter Filter
-	queue  chan item
-	// behind is set when the queue overflowed: the subscription re-reads
-	// the state once it catches up.
-	behind bool
 	// last is what the subscriber was last told of each user's status;
 	// versions, of each user's version.
 	last     map[int]status
@@ -342,15 +338,7 @@ type status struct {
 	version      int
 }
 
-type item struct {
-	event  userEvent
-	resync bool
-	// snapshot asks a resync for every user the subscriber may see, not
-	// only the ones changed since it started.
-	snapshot bool
-}
-
-func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle func(context.Context, *subscription, item), done func()) error {
+func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle func(context.Context, *subscription, item[userEvent]), done func()) error {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return err
@@ -362,64 +350,22 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle fun
 	if err != nil {
 		return err
 	}
-	s := &subscription{hub: h, filter: f, queue: make(chan item, queueSize), last: map[int]status{}, versions: map[int]int{}, since: time.Now(), carrier: carrier}
-	if snapshot {
-		// Registered first, read after: a change that commits while the
-		// state is read waits in the queue, and is sent when newer.
-		s.queue <- item{resync: true, snapshot: true}
-	}
-	h.mu.Lock()
-	if h.subs[v.OrganizationID] == nil {
-		h.subs[v.OrganizationID] = map[*subscription]struct{}{}
-	}
-	h.subs[v.OrganizationID][s] = struct{}{}
-	h.mu.Unlock()
-	go func() {
-		defer done()
-		defer func() {
-			h.mu.Lock()
-			delete(h.subs[v.OrganizationID], s)
-			if len(h.subs[v.OrganizationID]) == 0 {
-				delete(h.subs, v.OrganizationID)
-			}
-			h.mu.Unlock()
-		}()
-		defer func() {
-			if p := recover(); p != nil {
-				h.log.ErrorContext(ctx, "subscription failed", "panic", fmt.Sprint(p))
-			}
-		}()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case it := <-s.queue:
-				handle(ctx, s, it)
-				h.mu.Lock()
-				behind := s.behind && len(s.queue) == 0
-				if behind {
-					s.behind = false
-				}
-				h.mu.Unlock()
-				if behind {
-					handle(ctx, s, item{resync: true})
-				}
+	s := &subscription{queue: newQueue[userEvent](), hub: h, filter: f, last: map[int]status{}, versions: map[int]int{}, since: time.Now(), carrier: carrier}
+	org := v.OrganizationID
+	follow(ctx, h, &s.queue, snapshot, func(add bool) {
+		switch {
+		case add && h.subs[org] == nil:
+			h.subs[org] = map[*subscription]struct{}{s: {}}
+		case add:
+			h.subs[org][s] = struct{}{}
+		default:
+			delete(h.subs[org], s)
+			if len(h.subs[org]) == 0 {
+				delete(h.subs, org)
 			}
 		}
-	}()
+	}, func(it item[userEvent]) { handle(ctx, s, it) }, done)
 	return nil
-}
-
-// push queues it without blocking, and reports whether it could; the hub's
-// lock is held.
-func (s *subscription) push(it item) bool {
-	select {
-	case s.queue <- it:
-		return true
-	default:
-		s.behind = true
-		return false
-	}
 }
 
 // visible returns user id as the subscriber may see it, or nil.

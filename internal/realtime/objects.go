@@ -44,6 +44,12 @@ const (
 	ChannelDisabled     ObjectChangeKind = "DISABLED"
 	ChannelConnected    ObjectChangeKind = "CONNECTED"
 	ChannelDisconnected ObjectChangeKind = "DISCONNECTED"
+	// ObjectSnapshot: the object as the subscription found it when it
+	// started (asked for with snapshot: true).
+	ObjectSnapshot ObjectChangeKind = "SNAPSHOT"
+	// ObjectSnapshotEnd ends the snapshot: sent once after its last
+	// object, even when it had none, with no object.
+	ObjectSnapshotEnd ObjectChangeKind = "SNAPSHOT_END"
 )
 
 // MarshalGQL writes the kind as a GraphQL enum value.
@@ -53,14 +59,15 @@ func (k ObjectChangeKind) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, str
 func (k *ObjectChangeKind) UnmarshalGQL(v any) error {
 	s, _ := v.(string)
 	switch ObjectChangeKind(s) {
-	case ObjectCreated, ObjectUpdated, ObjectDeleted, ChannelEnabled, ChannelDisabled, ChannelConnected, ChannelDisconnected:
+	case ObjectCreated, ObjectUpdated, ObjectDeleted, ChannelEnabled, ChannelDisabled, ChannelConnected, ChannelDisconnected, ObjectSnapshot, ObjectSnapshotEnd:
 		*k = ObjectChangeKind(s)
 		return nil
 	}
 	return fmt.Errorf("%v is not a valid change kind", v)
 }
 
-// DivisionChangedEvent is a division created, changed or deleted.
+// DivisionChangedEvent is a division created, changed or deleted, a
+// division in a snapshot, or the end of a snapshot.
 type DivisionChangedEvent struct {
 	Kind       ObjectChangeKind
 	DivisionID int
@@ -69,7 +76,8 @@ type DivisionChangedEvent struct {
 	At         time.Time
 }
 
-// RoleChangedEvent is a role created, changed or deleted.
+// RoleChangedEvent is a role created, changed or deleted, a role in a
+// snapshot, or the end of a snapshot.
 type RoleChangedEvent struct {
 	Kind    ObjectChangeKind
 	RoleID  int
@@ -79,7 +87,8 @@ type RoleChangedEvent struct {
 }
 
 // ChannelChangedEvent is a channel created, changed, enabled, disabled,
-// connected, disconnected or deleted.
+// connected, disconnected or deleted, a channel in a snapshot, or the end
+// of a snapshot.
 type ChannelChangedEvent struct {
 	Kind      ObjectChangeKind
 	ChannelID int
@@ -87,6 +96,38 @@ type ChannelChangedEvent struct {
 	Version   int
 	At        time.Time
 }
+
+// snapshotEnd reports whether k ends a snapshot: the event carries no
+// object, and its ID and version are null.
+func (k ObjectChangeKind) snapshotEnd() bool { return k == ObjectSnapshotEnd }
+
+// orNull returns a pointer to v, or nil on the end of a snapshot.
+func orNull(k ObjectChangeKind, v int) *int {
+	if k.snapshotEnd() {
+		return nil
+	}
+	return &v
+}
+
+// DivisionIDOrNull is the division's ID, null on the end-of-snapshot
+// marker.
+func (e *DivisionChangedEvent) DivisionIDOrNull() *int { return orNull(e.Kind, e.DivisionID) }
+
+// VersionOrNull is the version, null on the end-of-snapshot marker.
+func (e *DivisionChangedEvent) VersionOrNull() *int { return orNull(e.Kind, e.Version) }
+
+// RoleIDOrNull is the role's ID, null on the end-of-snapshot marker.
+func (e *RoleChangedEvent) RoleIDOrNull() *int { return orNull(e.Kind, e.RoleID) }
+
+// VersionOrNull is the version, null on the end-of-snapshot marker.
+func (e *RoleChangedEvent) VersionOrNull() *int { return orNull(e.Kind, e.Version) }
+
+// ChannelIDOrNull is the channel's ID, null on the end-of-snapshot
+// marker.
+func (e *ChannelChangedEvent) ChannelIDOrNull() *int { return orNull(e.Kind, e.ChannelID) }
+
+// VersionOrNull is the version, null on the end-of-snapshot marker.
+func (e *ChannelChangedEvent) VersionOrNull() *int { return orNull(e.Kind, e.Version) }
 
 // objectEvent is what travels through the broker when a division, role or
 // channel changes: the object as the change left it, read in the change's
@@ -129,7 +170,8 @@ type objectType[T any] struct {
 	// type: nil when they may read its objects.
 	readable func(ctx context.Context, c *ent.Client) error
 	// visible reads the objects the viewer in ctx may see (through the
-	// privacy rules) among those changed since a time or given by ID.
+	// privacy rules, as the type's queries do) among those changed since
+	// a time or given by ID; since the zero time, all of them.
 	visible func(ctx context.Context, c *ent.Client, since time.Time, ids []int) ([]*T, error)
 	// bind returns a copy of an object that reads its edges through c,
 	// with the empty values its JSON leaves out.
@@ -158,7 +200,11 @@ var divisions = objectType[ent.Division]{
 		return division.Policy.EvalQuery(ctx, c.Division.Query())
 	},
 	visible: func(ctx context.Context, c *ent.Client, since time.Time, ids []int) ([]*ent.Division, error) {
-		return c.Division.Query().Where(division.Or(division.UpdatedAtGTE(since), division.IDIn(ids...))).Order(ent.Asc(division.FieldID)).All(ctx)
+		q := c.Division.Query()
+		if !since.IsZero() {
+			q.Where(division.Or(division.UpdatedAtGTE(since), division.IDIn(ids...)))
+		}
+		return q.Order(ent.Asc(division.FieldID)).All(ctx)
 	},
 	bind: func(c *ent.Client, d *ent.Division) *ent.Division { return c.Division.Bind(d) },
 }
@@ -177,7 +223,11 @@ var roles = objectType[ent.Role]{
 		return role.Policy.EvalQuery(ctx, c.Role.Query())
 	},
 	visible: func(ctx context.Context, c *ent.Client, since time.Time, ids []int) ([]*ent.Role, error) {
-		return c.Role.Query().Where(role.Or(role.UpdatedAtGTE(since), role.IDIn(ids...))).Order(ent.Asc(role.FieldID)).All(ctx)
+		q := c.Role.Query()
+		if !since.IsZero() {
+			q.Where(role.Or(role.UpdatedAtGTE(since), role.IDIn(ids...)))
+		}
+		return q.Order(ent.Asc(role.FieldID)).All(ctx)
 	},
 	bind: func(c *ent.Client, r *ent.Role) *ent.Role {
 		r = c.Role.Bind(r)
@@ -219,7 +269,11 @@ var channels = objectType[ent.Channel]{
 		return channel.Policy.EvalQuery(ctx, c.Channel.Query())
 	},
 	visible: func(ctx context.Context, c *ent.Client, since time.Time, ids []int) ([]*ent.Channel, error) {
-		return c.Channel.Query().Where(channel.Or(channel.UpdatedAtGTE(since), channel.IDIn(ids...))).Order(ent.Asc(channel.FieldID)).All(ctx)
+		q := c.Channel.Query()
+		if !since.IsZero() {
+			q.Where(channel.Or(channel.UpdatedAtGTE(since), channel.IDIn(ids...)))
+		}
+		return q.Order(ent.Asc(channel.FieldID)).All(ctx)
 	},
 	bind: func(c *ent.Client, ch *ent.Channel) *ent.Channel {
 		ch = c.Channel.Bind(ch)
@@ -365,32 +419,6 @@ func decodeObjectEvent(payload []byte) (objectEvent, error) {
 	return ev, err
 }
 
-// objectSubscription is one subscriber's feed of the changes of one type
-// in its organization.
-type objectSubscription struct {
-	queue chan objectItem
-	// behind is set when the queue overflowed: the subscription re-reads
-	// the objects once it catches up. Guarded by the hub's lock.
-	behind bool
-}
-
-type objectItem struct {
-	event  objectEvent
-	resync bool
-}
-
-// push queues it without blocking, and reports whether it could; the hub's
-// lock is held.
-func (s *objectSubscription) push(it objectItem) bool {
-	select {
-	case s.queue <- it:
-		return true
-	default:
-		s.behind = true
-		return false
-	}
-}
-
 // dispatchObject hands an event of a division, role or channel to the
 // subscriptions of its organization to that topic.
 func (h *Hub) dispatchObject(ctx context.Context, topic string, payload []byte) {
@@ -402,7 +430,7 @@ func (h *Hub) dispatchObject(ctx context.Context, topic string, payload []byte) 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.objects[topic][ev.Org] {
-		delivered := s.push(objectItem{event: ev})
+		delivered := s.push(item[objectEvent]{event: ev})
 		if h.meter != nil {
 			if delivered {
 				h.meter.EventDelivered()
@@ -414,18 +442,21 @@ func (h *Hub) dispatchObject(ctx context.Context, topic string, payload []byte) 
 }
 
 // DivisionChanges subscribes the viewer in ctx to the creation, change and
-// deletion of the divisions they may see, until ctx is done.
-func (h *Hub) DivisionChanges(ctx context.Context) (<-chan *DivisionChangedEvent, error) {
-	return subscribeObjects(h, ctx, divisions, func(k ObjectChangeKind, id int, d *ent.Division, version int, at time.Time) *DivisionChangedEvent {
+// deletion of the divisions they may see, until ctx is done. With
+// snapshot, it first sends every division they may see (kind SNAPSHOT),
+// then the end of the snapshot (kind SNAPSHOT_END).
+func (h *Hub) DivisionChanges(ctx context.Context, snapshot bool) (<-chan *DivisionChangedEvent, error) {
+	return subscribeObjects(h, ctx, divisions, snapshot, func(k ObjectChangeKind, id int, d *ent.Division, version int, at time.Time) *DivisionChangedEvent {
 		return &DivisionChangedEvent{Kind: k, DivisionID: id, Division: d, Version: version, At: at}
 	})
 }
 
 // RoleChanges subscribes the viewer in ctx to the creation, change
 // (permissions included) and deletion of the roles they may see, until ctx
-// is done.
-func (h *Hub) RoleChanges(ctx context.Context) (<-chan *RoleChangedEvent, error) {
-	return subscribeObjects(h, ctx, roles, func(k ObjectChangeKind, id int, r *ent.Role, version int, at time.Time) *RoleChangedEvent {
+// is done. With snapshot, it first sends every role they may see (kind
+// SNAPSHOT), then the end of the snapshot (kind SNAPSHOT_END).
+func (h *Hub) RoleChanges(ctx context.Context, snapshot bool) (<-chan *RoleChangedEvent, error) {
+	return subscribeObjects(h, ctx, roles, snapshot, func(k ObjectChangeKind, id int, r *ent.Role, version int, at time.Time) *RoleChangedEvent {
 		return &RoleChangedEvent{Kind: k, RoleID: id, Role: r, Version: version, At: at}
 	})
 }
@@ -433,19 +464,21 @@ func (h *Hub) RoleChanges(ctx context.Context) (<-chan *RoleChangedEvent, error)
 // ChannelChanges subscribes the viewer in ctx to the creation, change,
 // enabling, disabling, connection, disconnection and deletion of the
 // channels they may see, until ctx is done. Channels are sent without
-// their credentials.
-func (h *Hub) ChannelChanges(ctx context.Context) (<-chan *ChannelChangedEvent, error) {
-	return subscribeObjects(h, ctx, channels, func(k ObjectChangeKind, id int, ch *ent.Channel, version int, at time.Time) *ChannelChangedEvent {
+// their credentials. With snapshot, it first sends every channel they may
+// see (kind SNAPSHOT), then the end of the snapshot (kind SNAPSHOT_END).
+func (h *Hub) ChannelChanges(ctx context.Context, snapshot bool) (<-chan *ChannelChangedEvent, error) {
+	return subscribeObjects(h, ctx, channels, snapshot, func(k ObjectChangeKind, id int, ch *ent.Channel, version int, at time.Time) *ChannelChangedEvent {
 		return &ChannelChangedEvent{Kind: k, ChannelID: id, Channel: ch, Version: version, At: at}
 	})
 }
 
 // subscribeObjects subscribes the viewer in ctx to the changes of the
 // objects of type t of their organization, sent as mk makes them, until
-// ctx is done. Who may follow them, and which of them, is what the type's
-// query policy says: a viewer it refuses is refused as a query would be,
-// and each event is checked against it as the viewer stands.
-func subscribeObjects[T, E any](h *Hub, ctx context.Context, t objectType[T], mk func(ObjectChangeKind, int, *T, int, time.Time) *E) (<-chan *E, error) {
+// ctx is done, after a snapshot of them if asked for. Who may follow them,
+// and which of them, is what the type's query policy says: a viewer it
+// refuses is refused as a query would be, each event is checked against
+// it as the viewer stands, and the snapshot is read through it.
+func subscribeObjects[T, E any](h *Hub, ctx context.Context, t objectType[T], snapshot bool, mk func(ObjectChangeKind, int, *T, int, time.Time) *E) (<-chan *E, error) {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
@@ -453,52 +486,24 @@ func subscribeObjects[T, E any](h *Hub, ctx context.Context, t objectType[T], mk
 	if err := t.readable(ctx, h.client); err != nil {
 		return nil, err
 	}
-	s := &objectSubscription{queue: make(chan objectItem, queueSize)}
-	org := v.OrganizationID
-	h.mu.Lock()
-	if h.objects[t.topic] == nil {
-		h.objects[t.topic] = map[int]map[*objectSubscription]struct{}{}
-	}
-	if h.objects[t.topic][org] == nil {
-		h.objects[t.topic][org] = map[*objectSubscription]struct{}{}
-	}
-	h.objects[t.topic][org][s] = struct{}{}
-	h.mu.Unlock()
 	out := make(chan *E, 1)
 	f := &objectFeed[T, E]{hub: h, t: t, mk: mk, out: out, versions: map[int]int{}, since: time.Now()}
-	go func() {
-		defer close(out)
-		defer func() {
-			h.mu.Lock()
-			delete(h.objects[t.topic][org], s)
+	q, org := newQueue[objectEvent](), v.OrganizationID
+	follow(ctx, h, &q, snapshot, func(add bool) {
+		switch {
+		case add && h.objects[t.topic] == nil:
+			h.objects[t.topic] = map[int]map[*queue[objectEvent]]struct{}{org: {&q: {}}}
+		case add && h.objects[t.topic][org] == nil:
+			h.objects[t.topic][org] = map[*queue[objectEvent]]struct{}{&q: {}}
+		case add:
+			h.objects[t.topic][org][&q] = struct{}{}
+		default:
+			delete(h.objects[t.topic][org], &q)
 			if len(h.objects[t.topic][org]) == 0 {
 				delete(h.objects[t.topic], org)
 			}
-			h.mu.Unlock()
-		}()
-		defer func() {
-			if p := recover(); p != nil {
-				h.log.ErrorContext(ctx, "subscription failed", "panic", fmt.Sprint(p))
-			}
-		}()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case it := <-s.queue:
-				f.handle(ctx, it)
-				h.mu.Lock()
-				behind := s.behind && len(s.queue) == 0
-				if behind {
-					s.behind = false
-				}
-				h.mu.Unlock()
-				if behind {
-					f.handle(ctx, objectItem{resync: true})
-				}
-			}
 		}
-	}()
+	}, func(it item[objectEvent]) { f.handle(ctx, it) }, func() { close(out) })
 	return out, nil
 }
 
@@ -517,9 +522,9 @@ type objectFeed[T, E any] struct {
 	since time.Time
 }
 
-func (f *objectFeed[T, E]) handle(ctx context.Context, it objectItem) {
+func (f *objectFeed[T, E]) handle(ctx context.Context, it item[objectEvent]) {
 	if it.resync {
-		f.resync(ctx)
+		f.resync(ctx, it.snapshot)
 		return
 	}
 	ev := it.event
@@ -568,8 +573,9 @@ func (f *objectFeed[T, E]) markDeleted(id int) {
 // resync re-reads, after events may have been lost, the objects the
 // subscriber may see that changed since it started or that it was told
 // of, and sends those newer than what it was told; objects it was told of
-// that are gone are sent as deleted.
-func (f *objectFeed[T, E]) resync(ctx context.Context) {
+// that are gone are sent as deleted. With snapshot, it reads every object
+// the subscriber may see and sends them as a snapshot, then its end.
+func (f *objectFeed[T, E]) resync(ctx context.Context, snapshot bool) {
 	if f.t.readable(ctx, f.hub.client) != nil {
 		return
 	}
@@ -579,7 +585,11 @@ func (f *objectFeed[T, E]) resync(ctx context.Context) {
 			known = append(known, id)
 		}
 	}
-	objs, err := f.t.visible(ctx, f.hub.client, f.since, known)
+	since, kind := f.since, ObjectUpdated
+	if snapshot {
+		since, kind = time.Time{}, ObjectSnapshot
+	}
+	objs, err := f.t.visible(ctx, f.hub.client, since, known)
 	if err != nil {
 		if ctx.Err() == nil {
 			f.hub.log.ErrorContext(ctx, "re-read objects", "topic", f.t.topic, "err", err)
@@ -593,7 +603,7 @@ func (f *objectFeed[T, E]) resync(ctx context.Context) {
 		present[id] = true
 		if version > f.versions[id] {
 			f.versions[id] = version
-			send(ctx, f.out, f.mk(ObjectUpdated, id, f.t.bind(f.hub.client, o), version, now))
+			send(ctx, f.out, f.mk(kind, id, f.t.bind(f.hub.client, o), version, now))
 		}
 	}
 	for _, id := range known {
@@ -602,5 +612,8 @@ func (f *objectFeed[T, E]) resync(ctx context.Context) {
 			f.markDeleted(id)
 			send(ctx, f.out, f.mk(ObjectDeleted, id, nil, f.versions[id], now))
 		}
+	}
+	if snapshot {
+		send(ctx, f.out, f.mk(ObjectSnapshotEnd, 0, nil, 0, now))
 	}
 }
