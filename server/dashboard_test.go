@@ -19,7 +19,6 @@ import (
 	"roster/ent/role"
 	entuser "roster/ent/user"
 	"roster/internal/fixture"
-	"roster/internal/presence"
 	"roster/internal/store/storetest"
 )
 
@@ -256,10 +255,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		func() map[string]any {
 			return map[string]any{"selector": rowOf(agent) + " .presence", "text": true, "value": "Connected · 1 device"}
 		})
-	// The server writes the device count of a user who stays online at
-	// most once a second (presence.DefaultCountEvery): a second device
-	// shows within that and a second more.
-	withinOf("second connection", presence.DefaultCountEvery+time.Second, func() { laptop = dialWS(t, srv.url, acme.Agent.Token) },
+	within("second connection", func() { laptop = dialWS(t, srv.url, acme.Agent.Token) },
 		func() map[string]any {
 			return map[string]any{"selector": rowOf(agent) + " .presence", "text": true, "value": "Connected · 2 devices"}
 		})

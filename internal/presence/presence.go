@@ -43,7 +43,10 @@ type Options struct {
 	// changes written (DefaultFlushEvery when zero).
 	FlushEvery time.Duration
 	// CountEvery is the shortest time between two writes of the device
-	// count of a user who stays online (DefaultCountEvery when zero).
+	// count of a user who stays online (DefaultCountEvery when zero): a
+	// second tab or phone reaches dashboards within it and one batch,
+	// while a storm of one user's reconnections costs at most one write
+	// of their row per CountEvery.
 	CountEvery time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -52,7 +55,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultFlushEvery = 50 * time.Millisecond
-	DefaultCountEvery = time.Second
+	DefaultCountEvery = 250 * time.Millisecond
 )
 
 // Service tracks the connections of this instance.
@@ -64,8 +67,9 @@ const (
 // first connection on this instance, and their last, updates their row in
 // the next batch (so they go online for everyone within FlushEvery and one
 // transaction); the device count of a user who stays online is rewritten
-// at most once per Options.CountEvery, whatever the number of their
-// connections.
+// at most once per Options.CountEvery (a quarter of a second by default,
+// so a second device shows everywhere well within a second), whatever the
+// number of their connections.
 type Service struct {
 	client *ent.Client
 	opts   Options
