@@ -80,6 +80,8 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 		gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadMax, MaxMemory: uploadMax})
 	}
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// First, so that it sees the answer every other extension made.
+	gql.Use(operationMetrics{svc.metrics})
 	limits.Install(gql, svc.limits)
 	gql.Use(pagination.Arguments{})
 	gql.Use(graph.Transactional{Client: db.Client, Log: log})
@@ -129,6 +131,14 @@ type request struct {
 	operation     string
 	operationType string
 	codes         []string
+	// transport is how its operations come (metrics.HTTP, SSE or
+	// Websocket: the operations of a websocket see the values of its
+	// upgrade request's context), and start when the request began.
+	transport string
+	start     time.Time
+	// recorded: an operation of this HTTP request was recorded in the
+	// metrics (operationMetrics).
+	recorded bool
 }
 
 type requestKey struct{}
@@ -230,12 +240,19 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // User-Agent, in the audit entries the request writes. It never logs bodies,
 // variables or headers, so no password or token reaches the log.
 //
-// GraphQL requests over HTTP are measured in m too, by operation type and
-// outcome.
+// A GraphQL request over HTTP that never reached the executor (refused by
+// the checks before it) is recorded in m, as an operation of type none
+// that failed; operationMetrics records every other.
 func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		req := &request{}
+		req := &request{start: start, transport: metrics.HTTP}
+		switch {
+		case websocketUpgrade(r):
+			req.transport = metrics.Websocket
+		case eventStream(r):
+			req.transport = metrics.SSE
+		}
 		var sql store.Counter
 		ctx := context.WithValue(r.Context(), requestKey{}, req)
 		ctx = store.WithCounter(ctx, &sql)
@@ -274,12 +291,8 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 		if req.operation != "" {
 			attrs = append(attrs, slog.String("operation", req.operation))
 		}
-		if r.URL.Path == "/graphql" && rec.status != http.StatusSwitchingProtocols && r.Method != http.MethodOptions {
-			result := metrics.OK
-			if outcome != "ok" {
-				result = metrics.Error
-			}
-			m.Request(req.operationType, result, elapsed)
+		if r.URL.Path == "/graphql" && !req.recorded && rec.status != http.StatusSwitchingProtocols && r.Method != http.MethodOptions {
+			m.Operation(req.transport, "", metrics.Error, elapsed)
 		}
 		log.LogAttrs(ctx, level, "request", attrs...)
 	})

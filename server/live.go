@@ -238,6 +238,11 @@ func (s *sessions) Opened() { s.metrics.SocketOpened() }
 
 func (s *sessions) SubscriptionsChanged(delta int) { s.metrics.SubscriptionsChanged(delta) }
 
+// Shared records a subscription that joined the run of equal ones: set up.
+func (s *sessions) Shared(ctx context.Context) {
+	operationMetrics{s.metrics}.record(ctx, string(ast.Subscription), metrics.OK)
+}
+
 func (s *sessions) Ended(ctx context.Context, session wstransport.Session) {
 	s.metrics.SocketClosed()
 	attrs := []slog.Attr{

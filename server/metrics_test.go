@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,9 +62,9 @@ func TestMetrics(t *testing.T) {
 	admin := srv.login(t, "admin@acme.test", adminPassword)
 
 	const (
-		queryOK       = `roster_graphql_request_duration_seconds_count{operation_type="query",outcome="ok"}`
-		mutationError = `roster_graphql_request_duration_seconds_count{operation_type="mutation",outcome="error"}`
-		neverRan      = `roster_graphql_request_duration_seconds_count{operation_type="none",outcome="error"}`
+		queryOK       = `roster_graphql_request_duration_seconds_count{operation_type="query",outcome="ok",transport="http"}`
+		mutationError = `roster_graphql_request_duration_seconds_count{operation_type="mutation",outcome="error",transport="http"}`
+		neverRan      = `roster_graphql_request_duration_seconds_count{operation_type="none",outcome="error",transport="http"}`
 		sockets       = `roster_websockets_open`
 		subscriptions = `roster_subscriptions_active`
 		published     = `roster_events_published_total{topic="users"}`
@@ -82,7 +83,7 @@ func TestMetrics(t *testing.T) {
 		srv.eventuallyMetric(t, mutationError, before[mutationError]+1)
 		srv.eventuallyMetric(t, neverRan, before[neverRan]+1)
 		after := srv.scrape(t)
-		if sum := after[`roster_graphql_request_duration_seconds_sum{operation_type="query",outcome="ok"}`]; sum <= 0 {
+		if sum := after[`roster_graphql_request_duration_seconds_sum{operation_type="query",outcome="ok",transport="http"}`]; sum <= 0 {
 			t.Errorf("query durations sum to %v", sum)
 		}
 	})
@@ -138,6 +139,136 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("max open connections %v", samples[`go_sql_max_open_connections{db_name="roster"}`])
 		}
 	})
+}
+
+// operations counts the GraphQL operations recorded in samples, in all and
+// by `transport/type/outcome`.
+func operations(samples map[string]float64) (total float64, by map[string]float64) {
+	by = map[string]float64{}
+	const prefix = "roster_graphql_request_duration_seconds_count{"
+	for name, v := range samples {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(name, prefix), "}"), ",") {
+			k, val, _ := strings.Cut(kv, "=")
+			labels[k] = strings.Trim(val, `"`)
+		}
+		by[labels["transport"]+"/"+labels["operation_type"]+"/"+labels["outcome"]] += v
+		total += v
+	}
+	return total, by
+}
+
+// TestOperationMetrics sends queries, mutations and subscriptions over
+// HTTP, the websocket and Server-Sent Events, some of which succeed and
+// some of which are refused, and checks that each is recorded exactly
+// once, under its transport, operation type and outcome; a subscription
+// when it is set up, never again when it ends.
+func TestOperationMetrics(t *testing.T) {
+	t.Parallel()
+	srv, w := startWorld(t, storetest.SQLiteURL(t), nil)
+	acme := w.Orgs[0]
+	admin, agent := srv.as(acme.Admin), srv.as(acme.Agent)
+	adminWS := &wsDoer{c: dialWS(t, srv.url, acme.Admin.Token)}
+	agentWS := &wsDoer{c: dialWS(t, srv.url, acme.Agent.Token)}
+	admin.awaitOnline(t)
+	agent.awaitOnline(t)
+	forbidden := vars{"id": acme.Admin.ID}
+	const setOther = `mutation($id: ID!) { setUserAvailability(id: $id, availability: AWAY) { id } }`
+
+	// expect runs op and waits until the operation it sends is recorded
+	// under want (transport/type/outcome), and checks that nothing else
+	// was.
+	expect := func(want string, op func()) {
+		t.Helper()
+		total, by := operations(srv.scrape(t))
+		op()
+		var gotTotal float64
+		var gotBy map[string]float64
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if gotTotal, gotBy = operations(srv.scrape(t)); gotBy[want] >= by[want]+1 {
+				break
+			}
+		}
+		if gotBy[want] != by[want]+1 || gotTotal != total+1 {
+			t.Errorf("%s: recorded %v more in all and %v more under it, want exactly 1 (now %v)", want, gotTotal-total, gotBy[want]-by[want], gotBy)
+		}
+	}
+
+	expect("http/query/ok", func() { admin.do(t, `{ me { id } }`, nil).decode(t, new(any)) })
+	expect("http/mutation/ok", func() {
+		admin.do(t, `mutation { setMyAvailability(availability: BUSY) { id } }`, nil).decode(t, new(any))
+	})
+	expect("http/mutation/error", func() { agent.do(t, setOther, forbidden).wantError(t, "FORBIDDEN", "") })
+	expect("http/none/error", func() { agent.do(t, `{ noSuchField }`, nil).wantError(t, "GRAPHQL_VALIDATION_FAILED", "") })
+	// Refused by the HTTP checks, before the executor.
+	expect("http/none/error", func() {
+		resp, err := http.Get(srv.url + "/graphql?query=" + url.QueryEscape(`mutation { logout }`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("a mutation by GET answered %s", resp.Status)
+		}
+	})
+
+	expect("websocket/query/ok", func() { adminWS.do(t, `{ me { id } }`, nil).decode(t, new(any)) })
+	expect("websocket/mutation/ok", func() {
+		adminWS.do(t, `mutation { setMyAvailability(availability: AWAY) { id } }`, nil).decode(t, new(any))
+	})
+	expect("websocket/mutation/error", func() { agentWS.do(t, setOther, forbidden).wantError(t, "FORBIDDEN", "") })
+	expect("websocket/query/error", func() { agentWS.do(t, `{ auditEvents { totalCount } }`, nil).wantError(t, "FORBIDDEN", "") })
+	expect("websocket/none/error", func() { agentWS.do(t, `{ noSuchField }`, nil).wantError(t, "GRAPHQL_VALIDATION_FAILED", "") })
+	expect("websocket/subscription/ok", func() { adminWS.c.subscribe("s1", statusSubscription) })
+	// An equal subscription of the same viewer joins the run of the first.
+	other := dialWS(t, srv.url, acme.Admin.Token)
+	expect("websocket/subscription/ok", func() { other.subscribe("s1", statusSubscription) })
+	expect("websocket/subscription/error", func() { agentWS.c.subscribe("s2", `subscription { auditEventAdded { id } }`) })
+
+	expect("sse/query/ok", func() {
+		if ev := subscribeSSE(t, srv, acme.Admin.Token, `{ me { id } }`).next(); ev.name != "next" {
+			t.Fatalf("a query over SSE answered %q %s", ev.name, ev.data)
+		}
+	})
+	var stream *sseStream
+	expect("sse/subscription/ok", func() { stream = subscribeSSE(t, srv, acme.Admin.Token, statusSubscription) })
+	expect("sse/subscription/error", func() {
+		subscribeSSE(t, srv, acme.Agent.Token, `subscription { auditEventAdded { id } }`).ends(5 * time.Second)
+	})
+
+	// A stream's end records nothing: its request's log line, written
+	// after the metrics would be, comes without another operation.
+	total, _ := operations(srv.scrape(t))
+	streams := func() int {
+		n := 0
+		for _, l := range srv.logs.lines("request") {
+			if strings.HasPrefix(fmt.Sprint(l["operation"]), "subscription") && fmt.Sprint(l["path"]) == "/graphql" {
+				n++
+			}
+		}
+		return n
+	}
+	before := streams()
+	stream.resp.Body.Close()
+	for deadline := time.Now().Add(5 * time.Second); streams() == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no log line for the closed stream")
+		}
+	}
+	if after, _ := operations(srv.scrape(t)); after != total {
+		t.Errorf("closing an SSE subscription recorded %v operations", after-total)
+	}
+	// Subscriptions are timed to their setting up, not their lifetime.
+	samples := srv.scrape(t)
+	for _, tr := range []string{"websocket", "sse"} {
+		name := fmt.Sprintf(`roster_graphql_request_duration_seconds_sum{operation_type="subscription",outcome="ok",transport="%s"}`, tr)
+		if sum := samples[name]; sum <= 0 || sum > 5 {
+			t.Errorf("%s = %v s", name, sum)
+		}
+	}
 }
 
 // userIDOf returns the ID of the user c acts for.

@@ -16,10 +16,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Outcomes of a GraphQL request.
+// Outcomes of a GraphQL operation.
 const (
-	OK    = "ok"    // answered without errors
+	OK    = "ok"    // answered without errors (a subscription: set up)
 	Error = "error" // answered with GraphQL errors, or refused
+)
+
+// Transports a GraphQL operation comes by.
+const (
+	HTTP      = "http"      // GET or POST, one answer
+	Websocket = "websocket" // graphql-transport-ws (or legacy graphql-ws)
+	SSE       = "sse"       // GraphQL over Server-Sent Events
 )
 
 // Metrics holds the instruments. Its methods are safe for concurrent use;
@@ -44,10 +51,11 @@ func New() *Metrics {
 	m := &Metrics{
 		registry: reg,
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "roster_graphql_request_duration_seconds",
-			Help:    "Duration of GraphQL requests over HTTP, by operation type (query, mutation, subscription, or none when the request never executed) and outcome (ok or error).",
+			Name: "roster_graphql_request_duration_seconds",
+			Help: "GraphQL operations, each recorded once whatever its transport (http, websocket or sse), by operation type (query, mutation, subscription, or none when it never got that far) and outcome (ok or error). " +
+				"A query's or mutation's duration runs until its answer is ready; a subscription's until it is set up (its stream's lifetime is not counted), and its outcome is whether it was.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"operation_type", "outcome"}),
+		}, []string{"transport", "operation_type", "outcome"}),
 		websockets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roster_websockets_open",
 			Help: "Websocket connections open on this instance.",
@@ -111,15 +119,19 @@ func (m *Metrics) WatchPresence(online func() int) {
 	}, func() float64 { return float64(online()) }))
 }
 
-// Request records one GraphQL request over HTTP.
-func (m *Metrics) Request(operationType, outcome string, d time.Duration) {
+// Operation records one GraphQL operation that came by transport (HTTP,
+// Websocket or SSE): a query or mutation once answered, a subscription
+// once set up (or refused), with how long that took. An empty
+// operationType is recorded as "none": the request never got as far as
+// naming its operation.
+func (m *Metrics) Operation(transport, operationType, outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
 	if operationType == "" {
 		operationType = "none"
 	}
-	m.requests.WithLabelValues(operationType, outcome).Observe(d.Seconds())
+	m.requests.WithLabelValues(transport, operationType, outcome).Observe(d.Seconds())
 }
 
 // SocketOpened and SocketClosed count open websockets.

@@ -514,9 +514,14 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 		}
 	}
 	if c.t.GroupKey != nil && op.subscription {
-		if key := c.t.GroupKey(ctx); key != "" && c.t.join(op, ctx, rc, key, c.exec) {
-			c.track(op)
-			return
+		if key := c.t.GroupKey(ctx); key != "" {
+			if ok, shared := c.t.join(op, ctx, rc, key, c.exec); ok {
+				c.track(op)
+				if shared && c.t.Observer != nil {
+					c.t.Observer.Shared(ctx)
+				}
+				return
+			}
 		}
 	}
 	ctx, op.cancel = context.WithCancel(ctx)

@@ -23,11 +23,12 @@ type group struct {
 }
 
 // join adds op to the group of equal subscriptions, starting the group's run
-// if there is none. It reports false if the subscription cannot be grouped.
-func (t *Transport) join(op *operation, ctx context.Context, rc *graphql.OperationContext, key string, exec graphql.GraphExecutor) bool {
+// if there is none. It reports false if the subscription cannot be grouped,
+// and whether op joined a run already going (shared).
+func (t *Transport) join(op *operation, ctx context.Context, rc *graphql.OperationContext, key string, exec graphql.GraphExecutor) (ok, shared bool) {
 	vars, err := json.Marshal(rc.Variables) // map keys are sorted: canonical
 	if err != nil {
-		return false
+		return false, false
 	}
 	id := groupID{key: key, query: rc.RawQuery, operation: rc.OperationName, variables: string(vars)}
 
@@ -52,7 +53,7 @@ func (t *Transport) join(op *operation, ctx context.Context, rc *graphql.Operati
 	if run != nil {
 		go t.runGroup(g, run, rc, exec)
 	}
-	return true
+	return true, run == nil
 }
 
 // leave removes op from its group; the last member to leave cancels the run.

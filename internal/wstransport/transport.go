@@ -240,6 +240,13 @@ type Observer interface {
 	// SubscriptionsChanged is called with +1 when a subscription starts
 	// running and -n when n of them end.
 	SubscriptionsChanged(delta int)
+	// Shared is called with the context of a subscription that joined
+	// the run of equal ones already going (see GroupKey): it never
+	// reaches the executor, so the executor's extensions never see it.
+	// Every other operation, refused ones included, goes through the
+	// executor (CreateOperationContext, then DispatchOperation or
+	// DispatchError) exactly once.
+	Shared(ctx context.Context)
 }
 
 // Session describes a connection that ended.
