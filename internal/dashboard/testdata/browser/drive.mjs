@@ -18,14 +18,17 @@ const errors = [];
 // long animation frames (both reported only above 50 ms) and of the
 // intervals between animation frames.
 function recordFrames() {
-  const f = (window.__frames = { on: false, longTasks: [], longFrames: [], maxInterval: 0, frames: 0, last: 0 });
+  // Entries are delivered a little after their frame: only those that
+  // started once recording did count.
+  const f = (window.__frames = { on: false, since: 0, longTasks: [], longFrames: [], maxInterval: 0, frames: 0, last: 0 });
   new PerformanceObserver((list) => {
-    if (f.on) for (const e of list.getEntries()) f.longTasks.push(Math.round(e.duration));
+    if (f.on) for (const e of list.getEntries()) if (e.startTime >= f.since) f.longTasks.push(Math.round(e.duration));
   }).observe({ type: 'longtask' });
   try {
     new PerformanceObserver((list) => {
       if (!f.on) return;
       for (const e of list.getEntries()) {
+        if (e.startTime < f.since) continue;
         const end = e.startTime + e.duration;
         f.longFrames.push({
           duration: Math.round(e.duration),
@@ -143,7 +146,7 @@ const commands = {
   async framesStart({ name }) {
     await page(name).evaluate(() => {
       const f = window.__frames;
-      Object.assign(f, { on: true, longTasks: [], longFrames: [], maxInterval: 0, frames: 0, last: 0 });
+      Object.assign(f, { on: true, since: performance.now(), longTasks: [], longFrames: [], maxInterval: 0, frames: 0, last: 0 });
     });
     return {};
   },
