@@ -1,38 +1,81 @@
 //go:build ignore
 
 // gqlgen generates the GraphQL executor (graph/generated.go), as
-// `gqlgen generate` does, with one change: the fields of the objects in
-// sequential are resolved one after the other, on the goroutine of their
-// object, instead of each on a goroutine of its own. A user's role and
-// divisions come loaded with the page of users they are on (entgql's field
-// collection), so resolving them is reading memory, and a goroutine per
-// user and field (a stack grown and copied each time) cost more than the
-// reading. Run it from the repository root: go generate ./...
+// `gqlgen generate` does, with changes that spare a page of objects the
+// executor's per-field and per-element machinery where it does nothing:
+//
+//   - The fields of the objects in sequential are resolved one after the
+//     other, on the goroutine of their object, instead of each on a
+//     goroutine of its own. A user's role and divisions come loaded with the
+//     page of users they are on (entgql's field collection), so resolving
+//     them is reading memory, and a goroutine per user and field (a stack
+//     grown and copied each time) cost more than the reading.
+//   - A plain field (a struct field or a method without context or error,
+//     of a scalar or enum type, without arguments or directives, on an
+//     object that is not a root) is marshalled straight from its value. The
+//     general path builds a field context, a context value, three closures
+//     and a boxed value for each such field of each object, and runs the
+//     field middleware, of which there is none, and a panic handler, for a
+//     read that cannot fail. A panic while marshalling one (an enum with a
+//     value outside the schema) is recovered by the object's own field.
+//   - A list of objects is marshalled in place, element after element, when
+//     no field selected below it, at any depth, has a resolver that runs
+//     concurrently (marshalSlice); gqlgen starts a goroutine per element
+//     for every list. A list whose elements do select such a field still
+//     gets a goroutine per element, so their resolvers overlap as before.
+//   - An object without concurrently resolved fields does not prepare a
+//     group of deferred fields: gqlgen defers only concurrently resolved
+//     fields, so that group is always empty, and preparing it computes the
+//     object's path.
+//
+// Each rewrite checks the code it replaces and fails the generation when
+// gqlgen's output has a shape it does not know. Run it from the repository
+// root: go generate ./...
 package main
 
 import (
 	"fmt"
+	"go/format"
+	"go/types"
 	"io"
 	"log"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"sort"
+	"strings"
 
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen"
 	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // sequential names the objects whose fields are resolved one after the
 // other.
 var sequential = []string{"User"}
 
-// sequentialFields is the plugin that marks them.
-type sequentialFields struct{}
+// fastPaths is the plugin that marks the sequential objects and records
+// what the rewrites of the generated code apply to.
+type fastPaths struct {
+	// plainFields are the field functions ("_User_firstName") that
+	// marshal a value read from the object.
+	plainFields map[string]bool
+	// lists maps the marshal functions of lists of objects to the
+	// element's object.
+	lists map[string]string
+	// concurrent maps the objects with concurrently resolved fields to
+	// those fields.
+	concurrent map[string][]string
+	// undeferred are the objects without concurrently resolved fields.
+	undeferred []string
+}
 
-func (sequentialFields) Name() string { return "sequentialfields" }
+func (*fastPaths) Name() string { return "fastpaths" }
 
 // GenerateCode runs before the executor is written.
-func (sequentialFields) GenerateCode(data *codegen.Data) error {
+func (p *fastPaths) GenerateCode(data *codegen.Data) error {
 	found := 0
 	for _, o := range data.Objects {
 		if slices.Contains(sequential, o.Name) {
@@ -43,7 +86,98 @@ func (sequentialFields) GenerateCode(data *codegen.Data) error {
 	if found != len(sequential) {
 		return fmt.Errorf("sequential objects %v: found %d of them", sequential, found)
 	}
-	return nil
+
+	p.plainFields = map[string]bool{}
+	p.concurrent = map[string][]string{}
+	p.lists = map[string]string{}
+	objects := map[string]*codegen.Object{}
+	for _, o := range data.Objects {
+		objects[o.Name] = o
+		if o.Root || o.IsReserved() {
+			continue
+		}
+		if !o.IsConcurrent() {
+			p.undeferred = append(p.undeferred, o.Name)
+		}
+		for _, f := range o.Fields {
+			if plain(f) {
+				p.plainFields["_"+o.Name+"_"+f.Name] = true
+			}
+		}
+	}
+	for _, ref := range data.ReferencedTypes {
+		if !ref.IsSlice() || ref.Definition == nil || ref.Definition.Kind != ast.Object {
+			continue
+		}
+		if o := objects[ref.Definition.Name]; o != nil && !o.Root && !o.IsReserved() {
+			p.lists[ref.MarshalFunc()] = o.Name
+		}
+	}
+	for _, o := range data.Objects {
+		if o.Root || o.IsReserved() {
+			continue
+		}
+		for _, f := range o.Fields {
+			if f.IsConcurrent() {
+				p.concurrent[o.Name] = append(p.concurrent[o.Name], f.Name)
+			}
+		}
+	}
+	return p.writeConcurrent(filepath.Join(data.Config.Exec.Dir(), "concurrent_gen.go"))
+}
+
+// writeConcurrent writes the table of concurrently resolved fields that
+// marshalSlice consults (before the executor, which gqlgen compiles to
+// validate it, with marshalSlice in its package).
+func (p *fastPaths) writeConcurrent(file string) error {
+	var b strings.Builder
+	b.WriteString("// Code generated by graph/gqlgen.go, DO NOT EDIT.\n\npackage graph\n\n")
+	b.WriteString("// concurrentFieldsOf lists the concurrently resolved fields of each\n" +
+		"// object that has some: a list is marshalled in place unless one of them\n" +
+		"// is selected below it.\n")
+	b.WriteString("var concurrentFieldsOf = map[string]concurrentFields{\n")
+	objs := make([]string, 0, len(p.concurrent))
+	for o := range p.concurrent {
+		objs = append(objs, o)
+	}
+	sort.Strings(objs)
+	for _, o := range objs {
+		fmt.Fprintf(&b, "\t%q: {", o)
+		for i, f := range p.concurrent[o] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q: true", f)
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n")
+	out, err := format.Source([]byte(b.String()))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, out, 0o644)
+}
+
+// plain reports whether f is marshalled straight from its value.
+func plain(f *codegen.Field) bool {
+	t := f.TypeReference
+	switch {
+	case f.IsResolver, f.MethodHasContext, f.Stream, f.IsBatch(),
+		len(f.Args) > 0, f.HasDirectives(),
+		f.IsMethod() && !f.NoErr, f.VOkFunc, f.IsMap():
+		return false
+	case t == nil || t.Definition == nil || t.IsContext:
+		return false
+	case t.Definition.Kind != ast.Scalar && t.Definition.Kind != ast.Enum:
+		return false
+	case t.GQL.NonNull && t.IsNilable():
+		// A nil value is an error, which needs the field's own context
+		// for its path.
+		return false
+	}
+	_, isSlice := t.GO.Underlying().(*types.Slice)
+	return !isSlice
 }
 
 func main() {
@@ -53,8 +187,142 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load gqlgen config:", err)
 		os.Exit(2)
 	}
-	if err := api.Generate(cfg, api.AddPlugin(sequentialFields{})); err != nil {
+	p := &fastPaths{}
+	if err := api.Generate(cfg, api.AddPlugin(p)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
+	if err := p.rewrite(cfg.Exec.Filename); err != nil {
+		fmt.Fprintln(os.Stderr, "rewrite", cfg.Exec.Filename+":", err)
+		os.Exit(4)
+	}
+}
+
+// rewrite applies the fast paths to the generated executor in file.
+func (p *fastPaths) rewrite(file string) error {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	s := string(src)
+	if s, err = p.rewritePlainFields(s); err != nil {
+		return err
+	}
+	if s, err = p.rewriteLists(s); err != nil {
+		return err
+	}
+	if s, err = p.rewriteDeferred(s); err != nil {
+		return err
+	}
+	out, err := format.Source([]byte(s))
+	if err != nil {
+		return fmt.Errorf("format: %w", err)
+	}
+	return os.WriteFile(file, out, 0o644)
+}
+
+// plainField is a generated field function whose resolver only returns a
+// value: group 1 is the signature, 2 the function's name, 3 the value, 4
+// the marshal function.
+var plainField = regexp.MustCompile(`(?m)^(func \(ec \*executionContext\) (_\w+)\(ctx context\.Context, field graphql\.CollectedField, obj [^)\n]+\) \(ret graphql\.Marshaler\) \{\n)` +
+	`\treturn graphql\.ResolveField\(\n` +
+	`\t\tctx,\n\t\tec\.OperationContext,\n\t\tfield,\n` +
+	`\t\tfunc\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{\n\t\t\treturn ec\.fieldContext_[^(\s]+\(ctx, field\)\n\t\t\},\n` +
+	`\t\tfunc\(ctx context\.Context\) \(any, error\) \{\n\t\t\treturn ([^\n]+), nil\n\t\t\},\n` +
+	`\t\tnil,\n` +
+	`\t\tfunc\(ctx context\.Context, selections ast\.SelectionSet, v [^\n]+\) graphql\.Marshaler \{\n\t\t\treturn (ec\.marshal[^(\s]+)\(ctx, selections, v\)\n\t\t\},\n` +
+	`\t\t(?:true|false),\n\t\t(?:true|false),\n\t\)\n\}\n`)
+
+func (p *fastPaths) rewritePlainFields(s string) (string, error) {
+	done := map[string]bool{}
+	s = plainField.ReplaceAllStringFunc(s, func(m string) string {
+		g := plainField.FindStringSubmatch(m)
+		if !p.plainFields[g[2]] {
+			return m
+		}
+		done[g[2]] = true
+		return g[1] + "\treturn " + g[4] + "(ctx, field.Selections, " + g[3] + ")\n}\n"
+	})
+	if missing := missing(p.plainFields, done); len(missing) > 0 {
+		return "", fmt.Errorf("plain fields of an unknown shape: %s", strings.Join(missing, ", "))
+	}
+	return s, nil
+}
+
+const concurrentSlice = "graphql.MarshalSliceConcurrently(ctx, len(v), "
+
+func (p *fastPaths) rewriteLists(s string) (string, error) {
+	var b strings.Builder
+	done := map[string]bool{}
+	rest := s
+	for {
+		i := strings.Index(rest, "\nfunc (ec *executionContext) marshal")
+		if i < 0 {
+			b.WriteString(rest)
+			break
+		}
+		start := i + len("\nfunc (ec *executionContext) ")
+		name := rest[start : start+strings.IndexByte(rest[start:], '(')]
+		end := strings.Index(rest[start:], "\n}\n")
+		if end < 0 {
+			return "", fmt.Errorf("%s has no end", name)
+		}
+		end += start
+		body := rest[:end]
+		if _, ok := p.lists[name]; ok {
+			if strings.Count(body[i:], concurrentSlice) != 1 {
+				return "", fmt.Errorf("%s: no single %s…", name, concurrentSlice)
+			}
+			body = body[:i] + strings.Replace(body[i:], concurrentSlice,
+				"marshalSlice(ctx, sel, len(v), ", 1)
+			done[name] = true
+		}
+		b.WriteString(body)
+		rest = rest[end:]
+	}
+	lists := map[string]bool{}
+	for name := range p.lists {
+		lists[name] = true
+	}
+	// gqlgen writes a marshal function only for the lists the schema
+	// returns somewhere; a recorded list without one is no error.
+	for _, name := range missing(lists, done) {
+		if strings.Contains(s, "ec."+name+"(") {
+			return "", fmt.Errorf("list marshaller %s of an unknown shape", name)
+		}
+	}
+
+	return b.String(), nil
+}
+
+func (p *fastPaths) rewriteDeferred(s string) (string, error) {
+	for _, o := range p.undeferred {
+		head := "\nfunc (ec *executionContext) _" + o + "(ctx context.Context, sel ast.SelectionSet, obj "
+		i := strings.Index(s, head)
+		if i < 0 {
+			continue // an object no field returns has no marshaller
+		}
+		end := i + strings.Index(s[i:], "\n}\n")
+		body := s[i:end]
+		const group = "\tdeferred := graphql.NewDeferredGroup(ctx)\n"
+		if strings.Count(body, group) != 1 || strings.Count(body, "deferred") != 3 ||
+			strings.Contains(body, "&deferred") {
+			return "", fmt.Errorf("object %s: its group of deferred fields is used in a way not known", o)
+		}
+		body = strings.Replace(body, group, "\tvar deferred graphql.DeferredGroup // no field of it can be deferred\n", 1)
+		s = s[:i] + body + s[end:]
+	}
+	return s, nil
+}
+
+// missing lists the keys of want not in got, sorted.
+func missing(want, got map[string]bool) []string {
+	var m []string
+	for k := range want {
+		if !got[k] {
+			m = append(m, k)
+		}
+	}
+	sort.Strings(m)
+	return m
 }
