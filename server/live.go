@@ -243,6 +243,12 @@ func (s *sessions) Shared(ctx context.Context) {
 	operationMetrics{s.metrics}.record(ctx, string(ast.Subscription), metrics.OK)
 }
 
+// Refused records an operation refused by closing its socket (its viewer
+// can no longer be loaded: the session ended).
+func (s *sessions) Refused(ctx context.Context) {
+	operationMetrics{s.metrics}.record(ctx, operationType(ctx), metrics.Error)
+}
+
 func (s *sessions) Ended(ctx context.Context, session wstransport.Session) {
 	s.metrics.SocketClosed()
 	attrs := []slog.Attr{

@@ -29,7 +29,8 @@ import (
 // is whether its stream was set up (the root field's resolver returned a
 // stream without error), and its duration how long that took. A websocket
 // subscription that joins the run of equal ones already going never
-// reaches the executor; the transport's observer records it (sessions.Shared).
+// reaches the executor, nor does one refused by closing its socket; the
+// transport's observer records those (sessions.Shared and Refused).
 // An HTTP request refused before it reaches the executor is recorded by
 // logRequests, which records none that the executor did.
 type operationMetrics struct{ m *metrics.Metrics }

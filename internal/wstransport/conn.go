@@ -503,6 +503,9 @@ func (c *conn) start(op *operation, params *graphql.RawParams, start time.Time) 
 			if !validCloseCode(code) {
 				code = 4403
 			}
+			if c.t.Observer != nil {
+				c.t.Observer.Refused(ctx)
+			}
 			c.close(code, ce.Reason, closeSend)
 			return
 		case err != nil:

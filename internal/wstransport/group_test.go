@@ -3,6 +3,7 @@ package wstransport_test
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,9 +39,21 @@ func payloadOf(t *testing.T, m msg) string {
 
 const counterSub = `subscription S($t: String!, $l: String) { counter(topic: $t, label: $l) }`
 
+// observed counts what an Observer is told of operations.
+type observed struct{ shared, refused atomic.Int64 }
+
+func (o *observed) Opened()                                    {}
+func (o *observed) Ended(context.Context, wstransport.Session) {}
+func (o *observed) SubscriptionsChanged(int)                   {}
+func (o *observed) Shared(context.Context)                     { o.shared.Add(1) }
+func (o *observed) Refused(context.Context)                    { o.refused.Add(1) }
+
 func TestGroupedSubscriptions(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, groupedTransport())
+	tr := groupedTransport()
+	obs := &observed{}
+	tr.Observer = obs
+	e := newEnv(t, tr)
 	a := e.dial(tws)
 	a.init(map[string]any{"tenant": "acme"})
 	b := e.dial(legacy) // members may speak either protocol
@@ -64,6 +77,11 @@ func TestGroupedSubscriptions(t *testing.T) {
 	a.subscribe("a2", counterSub, map[string]any{"t": "g", "l": "y"})
 	handled(other)
 	eventually(t, 5*time.Second, func() bool { return e.runs.Load() == 3 && e.hub.count("g") == 3 }, "three runs")
+	// Of the four subscriptions, one joined a run going: the executor
+	// never saw it, the observer was told.
+	if n := obs.shared.Load(); n != 1 {
+		t.Fatalf("the observer was told of %d shared subscriptions, want 1", n)
+	}
 	// Queries never share a run.
 	a.subscribe("q", "{ hello }", nil)
 	a.expect("next", "q")

@@ -38,6 +38,8 @@ func TestOperationFunc(t *testing.T) {
 			return context.WithValue(ctx, opValueKey{}, n), nil
 		},
 	}
+	obs := &observed{}
+	tr.Observer = obs
 	e := newEnv(t, tr)
 	c := e.dial(wstransport.SubprotocolTransportWS)
 	c.init(nil)
@@ -64,9 +66,17 @@ func TestOperationFunc(t *testing.T) {
 	c.expect("next", "ok")
 	c.expect("complete", "ok")
 
+	if n := obs.refused.Load(); n != 0 {
+		t.Fatalf("the observer was told of %d refused operations before any closed the connection", n)
+	}
+
 	mode.Store("close")
 	c.subscribe("x", `{ hello }`, nil)
 	c.expectClose(4403, "Forbidden: session ended")
+	// The executor never saw it: the observer was told.
+	if n := obs.refused.Load(); n != 1 {
+		t.Fatalf("the observer was told of %d refused operations, want 1", n)
+	}
 }
 
 // TestMaxSubscriptions fills a connection's cap of subscriptions: the next

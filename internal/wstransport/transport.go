@@ -241,12 +241,15 @@ type Observer interface {
 	// running and -n when n of them end.
 	SubscriptionsChanged(delta int)
 	// Shared is called with the context of a subscription that joined
-	// the run of equal ones already going (see GroupKey): it never
-	// reaches the executor, so the executor's extensions never see it.
-	// Every other operation, refused ones included, goes through the
-	// executor (CreateOperationContext, then DispatchOperation or
-	// DispatchError) exactly once.
+	// the run of equal ones already going (see GroupKey), and Refused with
+	// that of an operation OperationFunc refused with a *CloseError (the
+	// connection closes instead of answering it): neither reaches the
+	// executor, so the executor's extensions never see them. Every other
+	// operation, refused ones included, goes through the executor
+	// (CreateOperationContext, then DispatchOperation or DispatchError)
+	// exactly once.
 	Shared(ctx context.Context)
+	Refused(ctx context.Context)
 }
 
 // Session describes a connection that ended.
