@@ -48,8 +48,12 @@ type conn struct {
 
 	legacyAcked atomic.Bool // the writer sends ka once set
 	pingDue     atomic.Bool
-	done        chan struct{} // closed when the connection starts closing
-	readerDone  chan struct{}
+	// writeSince is 0 while no write is going on, 1 + the watchdog's
+	// period in which the current write began, or -1 once the watchdog
+	// has timed a write out (the connection then fails every write).
+	writeSince atomic.Int64
+	done       chan struct{} // closed when the connection starts closing
+	readerDone chan struct{}
 
 	mu      sync.Mutex
 	writing bool     // a writer goroutine runs
@@ -736,7 +740,18 @@ func (c *conn) write(m *outMsg) error {
 	if m.op != nil && m.op.stopped.Load() {
 		return nil
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.writeTimeout))
+	if !c.writeSince.CompareAndSwap(0, c.t.writeTick.Load()+1) {
+		return errWriteTimeout
+	}
+	err := c.writeFrame(m)
+	if c.endWrite() {
+		return errWriteTimeout
+	}
+	return err
+}
+
+// writeFrame writes m as one message; write bounds it in time.
+func (c *conn) writeFrame(m *outMsg) error {
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return fmt.Errorf("writing message: %w", err)
@@ -767,6 +782,38 @@ func (c *conn) write(m *outMsg) error {
 		return fmt.Errorf("writing message: %w", err)
 	}
 	return nil
+}
+
+// errWriteTimeout fails the writes of a connection whose write went on for
+// the transport's WriteTimeout.
+var errWriteTimeout = errors.New("writing message: timed out")
+
+// endWrite ends the write that began in write, and reports whether the
+// watchdog timed it out.
+func (c *conn) endWrite() (timedOut bool) {
+	for {
+		s := c.writeSince.Load()
+		if s == -1 {
+			return true
+		}
+		if c.writeSince.CompareAndSwap(s, 0) {
+			return false
+		}
+	}
+}
+
+// writeLate is the watchdog's check in its period now: it reports whether a
+// write that began WriteTimeout ago or earlier is still going on (or was
+// timed out before and may still be blocked), marking it timed out.
+func (c *conn) writeLate(now int64) bool {
+	s := c.writeSince.Load()
+	switch {
+	case s == -1:
+		return true
+	case s > 0 && now-(s-1) > watchdogPeriods:
+		return c.writeSince.CompareAndSwap(s, -1)
+	}
+	return false
 }
 
 // teardown closes the socket, stops every operation and calls CloseFunc. It

@@ -84,6 +84,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -184,7 +185,8 @@ type Transport struct {
 	// read deadline.
 	PingInterval time.Duration
 
-	// WriteTimeout bounds each write to the socket (default 10s).
+	// WriteTimeout bounds each write to the socket (default 10s): one that
+	// goes on for it, up to a quarter longer, fails and ends the connection.
 	WriteTimeout time.Duration
 
 	// MaxMessageSize is the largest message accepted from a client
@@ -217,6 +219,8 @@ type Transport struct {
 	closed     bool
 	conns      map[*conn]struct{}
 	tickerStop chan struct{}
+	watchStop  chan struct{}
+	writeTick  atomic.Int64  // periods of the write watchdog so far
 	idle       chan struct{} // closed when the last connection is gone after Close
 
 	gmu    sync.Mutex
@@ -403,6 +407,10 @@ func (t *Transport) register(c *conn) (closed bool) {
 		t.tickerStop = make(chan struct{})
 		go t.tick(t.tickerStop)
 	}
+	if t.watchStop == nil && !t.closed {
+		t.watchStop = make(chan struct{})
+		go t.watchWrites(t.watchStop)
+	}
 	return t.closed
 }
 
@@ -417,6 +425,10 @@ func (t *Transport) unregister(c *conn) {
 	if t.tickerStop != nil {
 		close(t.tickerStop)
 		t.tickerStop = nil
+	}
+	if t.watchStop != nil {
+		close(t.watchStop)
+		t.watchStop = nil
 	}
 	if t.idle != nil {
 		close(t.idle)
@@ -439,6 +451,44 @@ func (t *Transport) tick(stop <-chan struct{}) {
 				c.signal()
 			}
 			t.mu.Unlock()
+		}
+	}
+}
+
+// watchdogPeriods is how many periods of the write watchdog make the write
+// timeout: a write is timed out between 1 and 1+1/watchdogPeriods times
+// WriteTimeout after it began.
+const watchdogPeriods = 4
+
+// watchWrites times out the writes of every connection that have gone on
+// for WriteTimeout. One watchdog for all connections replaces a deadline set
+// on each socket before each message, which is a timer update under a lock:
+// a cost paid at every delivery of a fan-out to thousands of sockets, for
+// the rare client that stops reading.
+func (t *Transport) watchWrites(stop <-chan struct{}) {
+	tk := time.NewTicker(t.writeTimeout / watchdogPeriods)
+	defer tk.Stop()
+	var late []*conn
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tk.C:
+			now := t.writeTick.Add(1)
+			late = late[:0]
+			t.mu.Lock()
+			for c := range t.conns {
+				if c.writeLate(now) {
+					late = append(late, c)
+				}
+			}
+			t.mu.Unlock()
+			for _, c := range late {
+				// Wakes the write up with a timeout error; the writer then
+				// tears the connection down.
+				_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Unix(1, 0))
+			}
+			clear(late)
 		}
 	}
 }

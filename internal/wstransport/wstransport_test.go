@@ -624,3 +624,38 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("dial after Shutdown: %v %v", resp, err)
 	}
 }
+
+// TestWriteTimeout: a client that stops reading blocks the writes to its
+// socket once the buffers between them are full; a write blocked for
+// WriteTimeout fails, and the connection ends (1006: nothing more can be
+// written to it), while a client that reads on the same server keeps
+// getting its events.
+func TestWriteTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	e := newEnv(t, &wstransport.Transport{WriteTimeout: timeout, SendQueue: 1 << 20})
+	reader := e.dial(tws)
+	reader.init(nil)
+	reader.subscribe("c", `subscription { counter(topic: "t") }`, nil)
+	eventually(t, 5*time.Second, func() bool { return e.hub.count("t") == 1 }, "the counter subscription runs")
+
+	stuck := e.dial(tws)
+	stuck.init(nil)
+	stuck.subscribe("f", "subscription { flood(size: 65536) }", nil)
+	// stuck reads nothing from now on.
+	start := time.Now()
+	if codes := e.waitCodes(1); codes[0] != websocket.CloseAbnormalClosure {
+		t.Fatalf("CloseFunc code %d, want %d", codes[0], websocket.CloseAbnormalClosure)
+	}
+	t.Logf("the stuck connection ended %v after it stopped reading", time.Since(start).Round(time.Millisecond))
+	select {
+	case <-e.floodEnded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stuck connection's subscription was not stopped")
+	}
+
+	e.hub.publish("t", 7)
+	if m := reader.expect("next", "c"); !strings.Contains(string(m.Payload), "7") {
+		t.Fatalf("the reading client got %s", m.Payload)
+	}
+}
