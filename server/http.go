@@ -127,10 +127,9 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 // request is what is learnt of a request while it is served, for its log
 // line.
 type request struct {
-	mu            sync.Mutex
-	operation     string
-	operationType string
-	codes         []string
+	mu        sync.Mutex
+	operation string
+	codes     []string
 	// transport is how its operations come (metrics.HTTP, SSE or
 	// Websocket: the operations of a websocket see the values of its
 	// upgrade request's context), and start when the request began.
@@ -157,13 +156,11 @@ func recordOperation(ctx context.Context, next graphql.OperationHandler) graphql
 				name = "(" + f.Name + ")"
 			}
 		}
-		var kind string
 		if oc.Operation != nil {
-			kind = string(oc.Operation.Operation)
-			name = kind + " " + name
+			name = string(oc.Operation.Operation) + " " + name
 		}
 		req.mu.Lock()
-		req.operation, req.operationType = name, kind
+		req.operation = name
 		req.mu.Unlock()
 	}
 	return next(ctx)
