@@ -167,7 +167,10 @@ const commands = {
     p.cdp = await p.context.newCDPSession(p.page);
     p.trace = [];
     p.cdp.on('Tracing.dataCollected', (d) => p.trace.push(...d.value));
-    await p.cdp.send('Tracing.start', { categories: 'toplevel,blink,devtools.timeline', transferMode: 'ReportEvents' });
+    // Tasks (toplevel) and frames (blink) only: devtools.timeline makes
+    // the page's main thread serve DevTools every half second, for up to
+    // 40 ms of CPU time, which is the measurement's cost, not the page's.
+    await p.cdp.send('Tracing.start', { categories: 'toplevel,blink', transferMode: 'ReportEvents' });
     return {};
   },
   // Stops the trace and answers, for the page's main thread, the longest
