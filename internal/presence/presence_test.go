@@ -78,7 +78,7 @@ func testDevices(t *testing.T, url string) {
 	if u := state(t, c, v.UserID); !u.Online {
 		t.Fatalf("with two devices: online %v, %d connections", u.Online, u.Connections)
 	}
-	eventually(t, presence.DefaultCountEvery+2*time.Second, "two devices counted", func() bool {
+	eventually(t, presence.DefaultCountEvery+5*time.Second, "two devices counted", func() bool {
 		return state(t, c, v.UserID).Connections == 2
 	})
 	if err := p.Disconnect(ctx, laptop, v.UserID); err != nil {
@@ -86,7 +86,7 @@ func testDevices(t *testing.T, url string) {
 	}
 	// A count that changes while the user stays online is written within
 	// CountEvery.
-	eventually(t, presence.DefaultCountEvery+2*time.Second, "one device left counted", func() bool {
+	eventually(t, presence.DefaultCountEvery+5*time.Second, "one device left counted", func() bool {
 		u := state(t, c, v.UserID)
 		return u.Online && u.Connections == 1
 	})
@@ -196,7 +196,7 @@ func TestBatched(t *testing.T) {
 		}
 		eventually(t, time.Second, "online within a second of connecting", func() bool { return state(t, c, v.UserID).Online })
 		t.Logf("online %v after the first of %d connections", time.Since(start).Round(time.Millisecond), n)
-		eventually(t, presence.DefaultCountEvery+2*time.Second, "every connection counted", func() bool {
+		eventually(t, presence.DefaultCountEvery+5*time.Second, "every connection counted", func() bool {
 			return state(t, c, v.UserID).Connections == n
 		})
 		if rows := c.Connection.Query().CountX(viewer.NewSystemContext(ctx)); rows != n {
