@@ -124,6 +124,10 @@ type options struct {
 	users       int
 	storm       bool
 	addr        string
+	restart     bool
+	group       int
+	grace       time.Duration
+	phase       time.Duration
 }
 
 func main() {
@@ -137,7 +141,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "wsload: %v\n", err)
 		os.Exit(2)
 	}
-	if err := run(ctx, opts, os.Stdout, os.Stderr); err != nil {
+	runner := run
+	if opts.restart {
+		runner = runRestart
+	}
+	if err := runner(ctx, opts, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "wsload: %v\n", err)
 		os.Exit(1)
 	}
@@ -167,8 +175,20 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.IntVar(&o.users, "users", 1, "subscribing users: 1, every connection is the admin's; more, each connection is one of that many agents (connection i of agent i mod N), as dashboards of many people are")
 	fs.BoolVar(&o.storm, "storm", false, "connect storm: open every connection at once (-concurrency is the number of subscribers)")
 	fs.StringVar(&o.addr, "addr", "", "address roster listens on (default: a free local port)")
+	fs.BoolVar(&o.restart, "restart", false, "restart scenario: restart roster under the connected clients, which reconnect and resubscribe with a snapshot, and check what they hold (-users defaults to -subscribers, -rate to 20)")
+	fs.IntVar(&o.group, "group", 10, "with -restart: users per division; each client follows its division's members")
+	fs.DurationVar(&o.grace, "grace", 2*time.Minute, "with -restart: roster's presence grace period (ROSTER_PRESENCE_GRACE), which must cover the restart")
+	fs.DurationVar(&o.phase, "phase", 5*time.Second, "with -restart: how long changes go on before the restart, and after every client is back")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.restart && !set["users"] {
+		o.users = o.subscribers
+	}
+	if o.restart && !set["rate"] {
+		o.rate = 20
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -187,6 +207,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("-settle must not be negative")
 	case o.users < 1 || o.users > o.subscribers:
 		return o, errors.New("-users must be between 1 and -subscribers")
+	case o.group < 1:
+		return o, errors.New("-group must be at least 1")
+	case o.phase <= 0 || o.grace <= 0:
+		return o, errors.New("-phase and -grace must be positive")
 	}
 	if o.storm {
 		o.concurrency = o.subscribers
@@ -219,61 +243,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		LoadBefore: loadAverage(),
 	}
 
-	// pgCPU reads the CPU time of the PostgreSQL processes serving the
-	// benchmark database; with SQLite there are none.
-	pgCPU := func() map[int]time.Duration { return nil }
-	var dbURL string
-	if o.sqlite {
-		dir, err := os.MkdirTemp("", "wsload-db-")
-		if err != nil {
-			return fmt.Errorf("create database folder: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		dbURL = "sqlite://" + filepath.Join(dir, "roster.db")
-		r.Database = "SQLite"
-	} else {
-		v, err := serverVersion(ctx, o.databaseURL)
-		if err != nil {
-			return err
-		}
-		r.Database = "PostgreSQL " + v
-		dbName := "roster_bench_" + randomHex(6)
-		if dbURL, err = createDatabase(ctx, o.databaseURL, dbName); err != nil {
-			return err
-		}
-		progress("created database %s", dbName)
-		pgCPU = func() map[int]time.Duration {
-			cpu, _ := postgresCPU(dbName)
-			return cpu
-		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if derr := dropDatabase(cctx, o.databaseURL, dbName); derr != nil {
-				err = errors.Join(err, derr)
-				return
-			}
-			progress("dropped database %s", dbName)
-		}()
+	db, err := prepareDatabase(ctx, o, progress)
+	if err != nil {
+		return err
 	}
+	defer func() { err = errors.Join(err, db.drop()) }()
+	dbURL, pgCPU := db.url, db.cpu
+	r.Database = db.name
 
-	bin := o.rosterBin
-	if bin != "" {
-		if bin, err = filepath.Abs(bin); err != nil {
-			return fmt.Errorf("-roster-bin: %w", err)
-		}
-	} else {
-		dir, err := os.MkdirTemp("", "wsload-")
-		if err != nil {
-			return fmt.Errorf("create build folder: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		bin = filepath.Join(dir, "roster")
-		progress("building roster")
-		if err := buildRoster(ctx, bin); err != nil {
-			return err
-		}
+	bin, removeBin, err := rosterBinary(ctx, o, progress)
+	if err != nil {
+		return err
 	}
+	defer removeBin()
 
 	adminPassword := rand.Text()
 	roster, err := startRoster(ctx, bin, o.addr, dbURL, adminEmail, adminPassword, o.logLevel, nil, stderr)
@@ -503,6 +485,78 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 			r.Lost, r.Duplicated, r.Unexpected, r.FailedEvents, r.FailedConnections)
 	}
 	return nil
+}
+
+// benchDatabase is the database a run works on.
+type benchDatabase struct {
+	// url is roster's database URL; name describes the database system.
+	url, name string
+	// cpu reads the CPU time of the PostgreSQL processes serving the
+	// database, by process; nil with SQLite.
+	cpu func() map[int]time.Duration
+	// drop removes the database.
+	drop func() error
+}
+
+// prepareDatabase creates the database of a run: a temporary SQLite file
+// with -sqlite, else a new PostgreSQL database on -database-url.
+func prepareDatabase(ctx context.Context, o options, progress func(string, ...any)) (*benchDatabase, error) {
+	if o.sqlite {
+		dir, err := os.MkdirTemp("", "wsload-db-")
+		if err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+		return &benchDatabase{url: "sqlite://" + filepath.Join(dir, "roster.db"), name: "SQLite",
+			cpu:  func() map[int]time.Duration { return nil },
+			drop: func() error { return os.RemoveAll(dir) }}, nil
+	}
+	v, err := serverVersion(ctx, o.databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	dbName := "roster_bench_" + randomHex(6)
+	dbURL, err := createDatabase(ctx, o.databaseURL, dbName)
+	if err != nil {
+		return nil, err
+	}
+	progress("created database %s", dbName)
+	return &benchDatabase{url: dbURL, name: "PostgreSQL " + v,
+		cpu: func() map[int]time.Duration {
+			cpu, _ := postgresCPU(dbName)
+			return cpu
+		},
+		drop: func() error {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := dropDatabase(cctx, o.databaseURL, dbName); err != nil {
+				return err
+			}
+			progress("dropped database %s", dbName)
+			return nil
+		}}, nil
+}
+
+// rosterBinary returns the roster server to run: -roster-bin, or one
+// built now into a temporary folder that remove deletes.
+func rosterBinary(ctx context.Context, o options, progress func(string, ...any)) (bin string, remove func(), err error) {
+	if o.rosterBin != "" {
+		bin, err := filepath.Abs(o.rosterBin)
+		if err != nil {
+			return "", nil, fmt.Errorf("-roster-bin: %w", err)
+		}
+		return bin, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "wsload-")
+	if err != nil {
+		return "", nil, fmt.Errorf("create build folder: %w", err)
+	}
+	bin = filepath.Join(dir, "roster")
+	progress("building roster")
+	if err := buildRoster(ctx, bin); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return bin, func() { os.RemoveAll(dir) }, nil
 }
 
 // waitFor waits until version v has been delivered to n subscribers, the

@@ -263,3 +263,73 @@ func TestParseFlags(t *testing.T) {
 }
 
 var errTest = errors.New("test")
+
+func TestParseRestartFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-restart", "-subscribers", "300", "-group", "4"}, func(string) string { return "" }, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each client is a user of its own, changes come at 20/s.
+	if !o.restart || o.users != 300 || o.rate != 20 || o.group != 4 || o.grace != 2*time.Minute {
+		t.Errorf("options = %+v", o)
+	}
+	if o, _ := parseFlags([]string{"-restart", "-subscribers", "300", "-users", "30", "-rate", "5"}, func(string) string { return "" }, new(bytes.Buffer)); o.users != 30 || o.rate != 5 {
+		t.Errorf("options = %+v", o)
+	}
+	if _, err := parseFlags([]string{"-restart", "-group", "0"}, func(string) string { return "" }, new(bytes.Buffer)); err == nil {
+		t.Error("-group 0 accepted")
+	}
+}
+
+func TestRestartChecks(t *testing.T) {
+	seeded := []seededUser{{id: "1", division: "10"}, {id: "2", division: "10"}, {id: "3", division: "20"}}
+	client := func(view map[string]userState, seen map[string]map[int]bool, snapshotted map[string]int) *restartClient {
+		return &restartClient{division: "10", view: view, seen: seen, snapshotted: snapshotted}
+	}
+	truth := map[string]userState{"1": {5, "BUSY", true, 1}, "2": {7, "AWAY", true, 1}, "3": {2, "ONLINE", true, 1}}
+	clients := []*restartClient{
+		// Heard of 1@4 as an event and of 1@5 in a snapshot; 2@6 and
+		// 2@7 as events. It holds 2 at an older version of the same
+		// status: the version after it changed nothing it is told of.
+		client(map[string]userState{"1": truth["1"], "2": {6, "AWAY", true, 1}},
+			map[string]map[int]bool{"1": {4: true}, "2": {6: true, 7: true}}, map[string]int{"1": 5, "2": 3}),
+		// Missed 2@6 (a later event does not make up for it) and holds
+		// an old state of 2.
+		client(map[string]userState{"1": truth["1"], "2": {6, "BUSY", true, 1}},
+			map[string]map[int]bool{"1": {4: true, 5: true}, "2": {7: true}}, map[string]int{"1": 3, "2": 3}),
+		// Holds a user its division no longer has, and is missing 2.
+		client(map[string]userState{"1": truth["1"], "3": truth["3"]},
+			map[string]map[int]bool{"1": {4: true, 5: true}, "2": {6: true, 7: true}}, nil),
+	}
+	// 3@2 is another division's: no client of division 10 must hear of it.
+	changes := []change{{user: "1", version: 4}, {user: "1", version: 5}, {user: "2", version: 6}, {user: "2", version: 7}, {user: "3", version: 2}}
+	if lost, first := lostChanges(clients, changes, seeded); lost != 1 || !strings.Contains(first, "client 1 never heard of user 2 at version 6") {
+		t.Errorf("lostChanges = %d, %q; want 1, client 1's 2@6", lost, first)
+	}
+	if wrong, first := compareViews(clients, truth, seeded); wrong != 2 || !strings.Contains(first, "client 1 holds user 2") {
+		t.Errorf("compareViews = %d, %q; want 2, client 1 first", wrong, first)
+	}
+	r := &restartReport{Lost: 1, Flaps: 2}
+	if p := r.problems(); len(p) != 2 {
+		t.Errorf("problems = %q", p)
+	}
+}
+
+// TestRestartScenario runs -restart at a small scale on SQLite: every
+// check passes.
+func TestRestartScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs roster")
+	}
+	o, err := parseFlags([]string{"-restart", "-sqlite", "-subscribers", "12", "-group", "4", "-phase", "1s"}, func(string) string { return "" }, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, log bytes.Buffer
+	if err := runRestart(t.Context(), o, &out, &log); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), log.String())
+	}
+	if !strings.Contains(out.String(), "PASS") || !strings.Contains(out.String(), "lost 0") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
