@@ -226,7 +226,11 @@ func runRestart(ctx context.Context, o options, stdout, stderr io.Writer) (err e
 	deadline := time.Now().Add(settleTimeout)
 	for {
 		if truth, err = readTruth(ctx, admin); err != nil {
-			return err
+			// roster may be too busy to answer in time: ask again.
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return err
+			}
+			continue
 		}
 		r.ViewsWrong, r.FirstWrongView = compareViews(clients, truth, seeded)
 		if r.ViewsWrong == 0 || time.Now().After(deadline) {
@@ -666,7 +670,11 @@ func waitOnline(ctx context.Context, admin *apiClient, users int, timeout time.D
 	for {
 		truth, err := readTruth(ctx, admin)
 		if err != nil {
-			return err
+			// roster may be too busy to answer in time: ask again.
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return err
+			}
+			continue
 		}
 		online := 0
 		for _, st := range truth {
