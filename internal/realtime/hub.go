@@ -289,14 +289,29 @@ func (s *subscription) matches(ctx context.Context, id int, sc userScope) bool {
 	if v == nil || !v.DivisionScoped || id == v.UserID {
 		return v != nil
 	}
-	mine, err := s.hub.client.Division.Query().Where(division.HasMembersWith(user.ID(v.UserID))).IDs(viewer.NewSystemContext(ctx))
-	if err != nil {
-		if ctx.Err() == nil {
-			s.hub.log.ErrorContext(ctx, "read the divisions of a subscriber", "err", err)
+	if s.mine == nil {
+		mine, err := s.hub.client.Division.Query().Where(division.HasMembersWith(user.ID(v.UserID))).IDs(viewer.NewSystemContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				s.hub.log.ErrorContext(ctx, "read the divisions of a subscriber", "err", err)
+			}
+			return false
 		}
-		return false
+		s.mine = append([]int{}, mine...)
 	}
-	return slices.ContainsFunc(mine, func(d int) bool { return slices.Contains(sc.Divisions, d) })
+	return slices.ContainsFunc(s.mine, func(d int) bool { return slices.Contains(sc.Divisions, d) })
+}
+
+// track keeps mine current from the events the subscription handles: every
+// change of a user's divisions is an event of that user, carrying their
+// divisions as of it, and after a resync they are read again.
+func (s *subscription) track(it item[userEvent]) {
+	switch {
+	case it.resync:
+		s.mine = nil
+	case it.event.User == s.viewerID && it.event.Row != nil && it.event.Change != Deleted:
+		s.mine = append([]int{}, it.event.Scope.Divisions...)
+	}
 }
 
 // asOf returns the user of row, as of an event: its fields are the row's,
@@ -329,6 +344,12 @@ type subscription struct {
 	// carrier is a user read through the hub's client: the users of
 	// events are copies of it, to read their edges through.
 	carrier *ent.User
+	// viewerID is the subscriber's user; mine, the divisions they are a
+	// member of, for a division-scoped subscriber (nil: not read yet).
+	// Reading them at every event, for every such subscription, made an
+	// event cost a query per subscriber.
+	viewerID int
+	mine     []int
 }
 
 type status struct {
@@ -350,7 +371,7 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle fun
 	if err != nil {
 		return err
 	}
-	s := &subscription{queue: newQueue[userEvent](), hub: h, filter: f, last: map[int]status{}, versions: map[int]int{}, since: time.Now(), carrier: carrier}
+	s := &subscription{queue: newQueue[userEvent](), hub: h, filter: f, last: map[int]status{}, versions: map[int]int{}, since: time.Now(), carrier: carrier, viewerID: v.UserID}
 	org := v.OrganizationID
 	follow(ctx, h, &s.queue, snapshot, func(add bool) {
 		switch {
@@ -364,7 +385,10 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle fun
 				delete(h.subs, org)
 			}
 		}
-	}, func(it item[userEvent]) { handle(ctx, s, it) }, done)
+	}, func(it item[userEvent]) {
+		s.track(it)
+		handle(ctx, s, it)
+	}, done)
 	return nil
 }
 
