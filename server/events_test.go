@@ -388,91 +388,111 @@ func TestSnapshotEnd(t *testing.T) {
 }
 
 // TestScopedSubscriberFollowsOwnDivisions: a subscriber who sees only the
-// users of their own divisions starts hearing a division's users once they
-// join it, and stops once they leave it, through either mutation; the
-// other organization's users are never heard.
+// users of their own divisions starts hearing a user once they join a
+// division of that user's, and stops once they leave it, through either
+// mutation, whether their subscription follows the whole organization or
+// one division (one the subscriber is not in, so that only their own
+// events tell them their divisions changed); the other organization's
+// users are never heard.
 func TestScopedSubscriberFollowsOwnDivisions(t *testing.T) {
 	t.Parallel()
-	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
-		srv, w := startWorld(t, dbURL, []string{"Acme", "Globex"})
-		acme, globex := w.Orgs[0], w.Orgs[1]
-		admin := srv.as(acme.Admin)
-		sales := admin.createDivision(t, "Sales")
-		seller := acme.NewUser(t, fixture.Spec{Name: "seller"})
-		admin.do(t, `mutation($d: ID!, $u: ID!) { addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
-			vars{"d": sales, "u": strconv.Itoa(seller.ID)}).decode(t, new(any))
-		scopedID, sellerID, sentinelID := strconv.Itoa(acme.Scoped.ID), strconv.Itoa(seller.ID), strconv.Itoa(acme.Agent.ID)
+	for _, filtered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("filtered=%v", filtered), func(t *testing.T) {
+			t.Parallel()
+			fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+				testScopedSubscriber(t, dbURL, filtered)
+			})
+		})
+	}
+}
 
-		sock := dialWS(t, srv.url, acme.Scoped.Token)
+func testScopedSubscriber(t *testing.T, dbURL string, filtered bool) {
+	srv, w := startWorld(t, dbURL, []string{"Acme", "Globex"})
+	acme, globex := w.Orgs[0], w.Orgs[1]
+	admin := srv.as(acme.Admin)
+	sales, shared := admin.createDivision(t, "Sales"), admin.createDivision(t, "Shared")
+	salesID, _ := strconv.Atoi(sales)
+	sharedID, _ := strconv.Atoi(shared)
+	// The seller shares no division with the subscriber until they join
+	// Shared; the sentinel shares Support with them all along. Both are
+	// in Sales, the division a filtered subscription follows.
+	seller := acme.NewUser(t, fixture.Spec{Name: "seller", Divisions: []int{salesID, sharedID}})
+	sentinel := acme.NewUser(t, fixture.Spec{Name: "sentinel", Divisions: []int{salesID, acme.Support}})
+	scopedID, sellerID, sentinelID := strconv.Itoa(acme.Scoped.ID), strconv.Itoa(seller.ID), strconv.Itoa(sentinel.ID)
+
+	sock := dialWS(t, srv.url, acme.Scoped.Token)
+	if filtered {
+		sock.subscribe("s", `subscription { userStatusChanged(divisionID: "`+sales+`") { user { id } availability version } }`)
+	} else {
 		sock.subscribe("s", `subscription { userStatusChanged { user { id } availability version } }`)
-		// next returns the next status event of another user than the
-		// subscriber (whose own socket turns them online meanwhile).
-		next := func() string {
-			t.Helper()
-			for {
-				m := sock.read()
-				var p struct {
-					Data struct {
-						UserStatusChanged struct{ User struct{ ID string } }
-					}
-				}
-				if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil {
-					t.Fatalf("want a next message, got %s %s", m.Type, m.Payload)
-				}
-				if id := p.Data.UserStatusChanged.User.ID; id != scopedID {
-					return id
+	}
+	// next returns the next status event of another user than the
+	// subscriber (whose own socket turns them online meanwhile).
+	next := func() string {
+		t.Helper()
+		for {
+			m := sock.read()
+			var p struct {
+				Data struct {
+					UserStatusChanged struct{ User struct{ ID string } }
 				}
 			}
-		}
-		// Three values: a round's is never the one told two rounds before
-		// (a subscriber is not told a status it already holds).
-		availability := []string{"BUSY", "AWAY", "ONLINE"}
-		change := func(u *fixture.User, i int) {
-			t.Helper()
-			srv.as(u).do(t, `mutation($a: Availability!) { setMyAvailability(availability: $a) { id } }`,
-				vars{"a": availability[i%3]}).decode(t, new(any))
-		}
-		// heard reports whether the seller's change reached the
-		// subscriber: the sentinel (in the subscriber's division) changes
-		// after it, so its event comes next when the seller's does not.
-		round := 0
-		heard := func() bool {
-			t.Helper()
-			round++
-			change(globex.Agent, round)
-			change(seller, round)
-			change(acme.Agent, round)
-			switch id := next(); id {
-			case sentinelID:
-				return false
-			case sellerID:
-				if id := next(); id != sentinelID {
-					t.Fatalf("after the seller, heard %s", id)
-				}
-				return true
-			default:
-				t.Fatalf("heard user %s", id)
-				return false
+			if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil {
+				t.Fatalf("want a next message, got %s %s", m.Type, m.Payload)
+			}
+			if id := p.Data.UserStatusChanged.User.ID; id != scopedID {
+				return id
 			}
 		}
+	}
+	// Three values: a round's is never the one told two rounds before
+	// (a subscriber is not told a status it already holds).
+	availability := []string{"BUSY", "AWAY", "ONLINE"}
+	change := func(u *fixture.User, i int) {
+		t.Helper()
+		srv.as(u).do(t, `mutation($a: Availability!) { setMyAvailability(availability: $a) { id } }`,
+			vars{"a": availability[i%3]}).decode(t, new(any))
+	}
+	// heard reports whether the seller's change reached the subscriber:
+	// the sentinel changes after it, so its event comes next when the
+	// seller's does not.
+	round := 0
+	heard := func() bool {
+		t.Helper()
+		round++
+		change(globex.Agent, round)
+		change(seller, round)
+		change(sentinel, round)
+		switch id := next(); id {
+		case sentinelID:
+			return false
+		case sellerID:
+			if id := next(); id != sentinelID {
+				t.Fatalf("after the seller, heard %s", id)
+			}
+			return true
+		default:
+			t.Fatalf("heard user %s", id)
+			return false
+		}
+	}
 
-		if heard() {
-			t.Fatal("heard a user of a division the subscriber is not in")
-		}
-		admin.do(t, `mutation($d: ID!, $u: ID!) { addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
-			vars{"d": sales, "u": scopedID}).decode(t, new(any))
-		if !heard() {
-			t.Fatal("did not hear a user of the division the subscriber joined")
-		}
-		admin.do(t, `mutation($u: ID!, $d: ID!) { updateUser(id: $u, input: {divisionIDs: [$d]}) { id } }`,
-			vars{"u": scopedID, "d": strconv.Itoa(acme.Support)}).decode(t, new(any))
-		if heard() {
-			t.Fatal("heard a user of the division the subscriber left")
-		}
-		admin.do(t, `mutation($u: ID!, $d: ID!, $s: ID!) { updateUser(id: $u, input: {divisionIDs: [$d, $s]}) { id } }`,
-			vars{"u": scopedID, "d": strconv.Itoa(acme.Support), "s": sales}).decode(t, new(any))
-		if !heard() {
-			t.Fatal("did not hear a user of the division the subscriber joined again")
-		}
-	})
+	if heard() {
+		t.Fatal("heard a user who shares no division with the subscriber")
+	}
+	admin.do(t, `mutation($d: ID!, $u: ID!) { addDivisionMembers(id: $d, userIDs: [$u]) { id } }`,
+		vars{"d": shared, "u": scopedID}).decode(t, new(any))
+	if !heard() {
+		t.Fatal("did not hear a user of the division the subscriber joined")
+	}
+	admin.do(t, `mutation($u: ID!, $d: ID!) { updateUser(id: $u, input: {divisionIDs: [$d]}) { id } }`,
+		vars{"u": scopedID, "d": strconv.Itoa(acme.Support)}).decode(t, new(any))
+	if heard() {
+		t.Fatal("heard a user of the division the subscriber left")
+	}
+	admin.do(t, `mutation($u: ID!, $d: ID!, $s: ID!) { updateUser(id: $u, input: {divisionIDs: [$d, $s]}) { id } }`,
+		vars{"u": scopedID, "d": strconv.Itoa(acme.Support), "s": shared}).decode(t, new(any))
+	if !heard() {
+		t.Fatal("did not hear a user of the division the subscriber joined again")
+	}
 }

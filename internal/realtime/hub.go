@@ -34,7 +34,7 @@ type Hub struct {
 	meter   Meter
 
 	mu      sync.Mutex
-	subs    map[int]map[*subscription]struct{}                  // by organization
+	subs    map[int]*orgSubs                                    // by organization
 	sockets map[int]map[*Socket]struct{}                        // by session
 	assigns map[int]map[chan assignmentEvent]struct{}           // by organization
 	feeds   map[int]map[summaryKey]*summaryFeed                 // by organization
@@ -53,7 +53,7 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		client:  client,
 		viewers: viewers,
 		log:     log,
-		subs:    map[int]map[*subscription]struct{}{},
+		subs:    map[int]*orgSubs{},
 		sockets: map[int]map[*Socket]struct{}{},
 		assigns: map[int]map[chan assignmentEvent]struct{}{},
 		feeds:   map[int]map[summaryKey]*summaryFeed{},
@@ -112,9 +112,14 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 	if m.Resync {
 		h.log.InfoContext(ctx, "events may have been lost: subscriptions re-read the state")
 		h.mu.Lock()
-		for _, subs := range h.subs {
-			for s := range subs {
+		for _, o := range h.subs {
+			for s := range o.all {
 				s.push(item[userEvent]{resync: true})
+			}
+			for _, subs := range o.byDivision {
+				for s := range subs {
+					s.push(item[userEvent]{resync: true})
+				}
 			}
 		}
 		h.touchSummaries(0)
@@ -138,15 +143,17 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 			return
 		}
 		h.mu.Lock()
-		for s := range h.subs[ev.Org] {
-			delivered := s.push(item[userEvent]{event: ev})
-			if h.meter != nil {
-				if delivered {
-					h.meter.EventDelivered()
-				} else {
-					h.meter.EventDropped()
+		if o := h.subs[ev.Org]; o != nil {
+			o.each(ev, func(s *subscription) {
+				delivered := s.push(item[userEvent]{event: ev})
+				if h.meter != nil {
+					if delivered {
+						h.meter.EventDelivered()
+					} else {
+						h.meter.EventDropped()
+					}
 				}
-			}
+			})
 		}
 		h.touchSummaries(ev.Org)
 		h.mu.Unlock()
@@ -373,23 +380,102 @@ func (h *Hub) subscribe(ctx context.Context, f Filter, snapshot bool, handle fun
 	}
 	s := &subscription{queue: newQueue[userEvent](), hub: h, filter: f, last: map[int]status{}, versions: map[int]int{}, since: time.Now(), carrier: carrier, viewerID: v.UserID}
 	org := v.OrganizationID
+	scoped := v.DivisionScoped
 	follow(ctx, h, &s.queue, snapshot, func(add bool) {
-		switch {
-		case add && h.subs[org] == nil:
-			h.subs[org] = map[*subscription]struct{}{s: {}}
-		case add:
-			h.subs[org][s] = struct{}{}
-		default:
-			delete(h.subs[org], s)
-			if len(h.subs[org]) == 0 {
-				delete(h.subs, org)
+		o := h.subs[org]
+		if add {
+			if o == nil {
+				o = &orgSubs{all: map[*subscription]struct{}{}, byDivision: map[int]map[*subscription]struct{}{}, selves: map[int]map[*subscription]struct{}{}}
+				h.subs[org] = o
 			}
+			o.add(s, scoped)
+			return
+		}
+		if o.remove(s, scoped) {
+			delete(h.subs, org)
 		}
 	}, func(it item[userEvent]) {
 		s.track(it)
 		handle(ctx, s, it)
 	}, done)
 	return nil
+}
+
+// orgSubs are the user subscriptions of an organization, indexed so that
+// an event reaches only those it may concern: a subscription filtered on a
+// division hears only of the users who are or were in it, and, when its
+// viewer sees only their own divisions' users, of its viewer (whose
+// divisions it keeps, see track). Handing every event to every subscription
+// made an organization's events cost the square of its subscribers: each
+// of 10,000 agents coming online woke 10,000 subscriptions.
+type orgSubs struct {
+	all        map[*subscription]struct{}         // not filtered on a division
+	byDivision map[int]map[*subscription]struct{} // by the division filtered on
+	selves     map[int]map[*subscription]struct{} // division-scoped ones of byDivision, by viewer
+	n          int
+}
+
+func (o *orgSubs) add(s *subscription, scoped bool) {
+	o.n++
+	if s.filter.DivisionID == nil {
+		o.all[s] = struct{}{}
+		return
+	}
+	addTo(o.byDivision, *s.filter.DivisionID, s)
+	if scoped {
+		addTo(o.selves, s.viewerID, s)
+	}
+}
+
+// remove removes s and reports whether none is left.
+func (o *orgSubs) remove(s *subscription, scoped bool) (empty bool) {
+	o.n--
+	if s.filter.DivisionID == nil {
+		delete(o.all, s)
+	} else {
+		removeFrom(o.byDivision, *s.filter.DivisionID, s)
+		if scoped {
+			removeFrom(o.selves, s.viewerID, s)
+		}
+	}
+	return o.n == 0
+}
+
+// each calls fn once for every subscription ev may concern.
+func (o *orgSubs) each(ev userEvent, fn func(*subscription)) {
+	for s := range o.all {
+		fn(s)
+	}
+	divisions := ev.Scope.Divisions
+	if ev.Was != nil {
+		divisions = slices.Concat(divisions, ev.Was.Divisions)
+		slices.Sort(divisions)
+		divisions = slices.Compact(divisions)
+	}
+	for _, d := range divisions {
+		for s := range o.byDivision[d] {
+			fn(s)
+		}
+	}
+	for s := range o.selves[ev.User] {
+		if !slices.Contains(divisions, *s.filter.DivisionID) {
+			fn(s)
+		}
+	}
+}
+
+func addTo(m map[int]map[*subscription]struct{}, k int, s *subscription) {
+	if m[k] == nil {
+		m[k] = map[*subscription]struct{}{}
+	}
+	m[k][s] = struct{}{}
+}
+
+func removeFrom(m map[int]map[*subscription]struct{}, k int, s *subscription) {
+	delete(m[k], s)
+	if len(m[k]) == 0 {
+		delete(m, k)
+	}
 }
 
 // visible returns user id as the subscriber may see it, or nil.
