@@ -466,7 +466,7 @@ const watchdogPeriods = 4
 // a cost paid at every delivery of a fan-out to thousands of sockets, for
 // the rare client that stops reading.
 func (t *Transport) watchWrites(stop <-chan struct{}) {
-	tk := time.NewTicker(t.writeTimeout / watchdogPeriods)
+	tk := time.NewTicker(max(t.writeTimeout/watchdogPeriods, time.Millisecond))
 	defer tk.Stop()
 	var late []*conn
 	for {
