@@ -412,11 +412,9 @@ type orgSubs struct {
 	all        map[*subscription]struct{}         // not filtered on a division
 	byDivision map[int]map[*subscription]struct{} // by the division filtered on
 	selves     map[int]map[*subscription]struct{} // division-scoped ones of byDivision, by viewer
-	n          int
 }
 
 func (o *orgSubs) add(s *subscription, scoped bool) {
-	o.n++
 	if s.filter.DivisionID == nil {
 		o.all[s] = struct{}{}
 		return
@@ -429,7 +427,6 @@ func (o *orgSubs) add(s *subscription, scoped bool) {
 
 // remove removes s and reports whether none is left.
 func (o *orgSubs) remove(s *subscription, scoped bool) (empty bool) {
-	o.n--
 	if s.filter.DivisionID == nil {
 		delete(o.all, s)
 	} else {
@@ -438,7 +435,7 @@ func (o *orgSubs) remove(s *subscription, scoped bool) (empty bool) {
 			removeFrom(o.selves, s.viewerID, s)
 		}
 	}
-	return o.n == 0
+	return len(o.all) == 0 && len(o.byDivision) == 0
 }
 
 // each calls fn once for every subscription ev may concern.
