@@ -25327,7 +25327,7 @@ func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var allocationCandidateImplementors = []string{"AllocationCandidate"}
@@ -25385,7 +25385,7 @@ func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var allocationSettingsImplementors = []string{"AllocationSettings", "Node"}
@@ -25468,7 +25468,7 @@ func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var allocationWorkloadImplementors = []string{"AllocationWorkload"}
@@ -25506,7 +25506,7 @@ func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var apiKeyImplementors = []string{"ApiKey", "Node"}
@@ -25574,7 +25574,7 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
@@ -25617,7 +25617,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
@@ -25655,7 +25655,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var auditChainVerificationImplementors = []string{"AuditChainVerification"}
@@ -25708,7 +25708,7 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var auditEventImplementors = []string{"AuditEvent", "Node"}
@@ -25717,7 +25717,7 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -25817,7 +25817,7 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var auditEventConnectionImplementors = []string{"AuditEventConnection"}
@@ -25860,7 +25860,7 @@ func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var auditEventEdgeImplementors = []string{"AuditEventEdge"}
@@ -25898,7 +25898,7 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var availabilityCountImplementors = []string{"AvailabilityCount"}
@@ -25936,7 +25936,7 @@ func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var availabilityTimeImplementors = []string{"AvailabilityTime"}
@@ -25974,7 +25974,7 @@ func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var channelImplementors = []string{"Channel", "Node"}
@@ -25983,7 +25983,7 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -26053,7 +26053,7 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var channelChangedEventImplementors = []string{"ChannelChangedEvent"}
@@ -26106,7 +26106,7 @@ func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var channelConnectionImplementors = []string{"ChannelConnection"}
@@ -26149,7 +26149,7 @@ func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var channelEdgeImplementors = []string{"ChannelEdge"}
@@ -26187,7 +26187,7 @@ func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var conversationImplementors = []string{"Conversation", "Node"}
@@ -26196,7 +26196,7 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -26268,7 +26268,7 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var conversationConnectionImplementors = []string{"ConversationConnection"}
@@ -26311,7 +26311,7 @@ func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var conversationEdgeImplementors = []string{"ConversationEdge"}
@@ -26349,7 +26349,7 @@ func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var createApiKeyPayloadImplementors = []string{"CreateApiKeyPayload"}
@@ -26387,7 +26387,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var divisionImplementors = []string{"Division", "Node"}
@@ -26396,7 +26396,7 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -26457,7 +26457,7 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var divisionChangedEventImplementors = []string{"DivisionChangedEvent"}
@@ -26510,7 +26510,7 @@ func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var divisionConnectionImplementors = []string{"DivisionConnection"}
@@ -26553,7 +26553,7 @@ func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var divisionEdgeImplementors = []string{"DivisionEdge"}
@@ -26591,7 +26591,7 @@ func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var divisionPresenceImplementors = []string{"DivisionPresence"}
@@ -26639,7 +26639,7 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var divisionWorkloadImplementors = []string{"DivisionWorkload"}
@@ -26687,7 +26687,7 @@ func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var loginPayloadImplementors = []string{"LoginPayload"}
@@ -26735,7 +26735,7 @@ func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var mfaChallengeImplementors = []string{"MfaChallenge"}
@@ -26783,7 +26783,7 @@ func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var mutationImplementors = []string{"Mutation"}
@@ -27239,7 +27239,7 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -27287,7 +27287,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var presenceSummaryImplementors = []string{"PresenceSummary"}
@@ -27340,7 +27340,7 @@ func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var queryImplementors = []string{"Query"}
@@ -27513,7 +27513,7 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -27578,7 +27578,7 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var roleChangedEventImplementors = []string{"RoleChangedEvent"}
@@ -27631,7 +27631,7 @@ func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var roleConnectionImplementors = []string{"RoleConnection"}
@@ -27674,7 +27674,7 @@ func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var roleEdgeImplementors = []string{"RoleEdge"}
@@ -27712,7 +27712,7 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var rolePresenceImplementors = []string{"RolePresence"}
@@ -27755,7 +27755,7 @@ func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var sessionImplementors = []string{"Session", "Node"}
@@ -27764,7 +27764,7 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, sessionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -27825,7 +27825,7 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var statusIntervalImplementors = []string{"StatusInterval"}
@@ -27878,7 +27878,7 @@ func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var statusReportImplementors = []string{"StatusReport"}
@@ -27926,7 +27926,7 @@ func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var statusReportDayImplementors = []string{"StatusReportDay"}
@@ -27974,7 +27974,7 @@ func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var statusReportRowImplementors = []string{"StatusReportRow"}
@@ -28032,7 +28032,7 @@ func (ec *executionContext) _StatusReportRow(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var subscriptionImplementors = []string{"Subscription"}
@@ -28104,7 +28104,7 @@ func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var userImplementors = []string{"User", "Node"}
@@ -28257,7 +28257,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var userChangedEventImplementors = []string{"UserChangedEvent"}
@@ -28320,7 +28320,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var userConnectionImplementors = []string{"UserConnection"}
@@ -28363,7 +28363,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var userEdgeImplementors = []string{"UserEdge"}
@@ -28401,7 +28401,7 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var userStatusEventImplementors = []string{"UserStatusEvent"}
@@ -28464,7 +28464,7 @@ func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &object{fields, out.Values}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}

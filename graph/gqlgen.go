@@ -23,10 +23,14 @@
 //     concurrently (marshalSlice); gqlgen starts a goroutine per element
 //     for every list. A list whose elements do select such a field still
 //     gets a goroutine per element, so their resolvers overlap as before.
-//   - An object without concurrently resolved fields does not prepare a
-//     group of deferred fields: gqlgen defers only concurrently resolved
-//     fields, so that group is always empty, and preparing it computes the
-//     object's path.
+//   - An object prepares a group of deferred fields only when one of its
+//     fields is deferred (@defer), and an object without concurrently
+//     resolved fields never does: gqlgen defers only concurrently resolved
+//     fields. Preparing a group computes the object's path and allocates a
+//     field set and a map.
+//   - An object's JSON is written by object (graph/object.go), which skips
+//     the set of written keys graphql.FieldSet allocates and fills for every
+//     object.
 //
 // Each rewrite checks the code it replaces and fails the generation when
 // gqlgen's output has a shape it does not know. Run it from the repository
@@ -70,6 +74,8 @@ type fastPaths struct {
 	concurrent map[string][]string
 	// undeferred are the objects without concurrently resolved fields.
 	undeferred []string
+	// objects are the objects that are not roots.
+	objects []string
 }
 
 func (*fastPaths) Name() string { return "fastpaths" }
@@ -96,6 +102,7 @@ func (p *fastPaths) GenerateCode(data *codegen.Data) error {
 		if o.Root || o.IsReserved() {
 			continue
 		}
+		p.objects = append(p.objects, o.Name)
 		if !o.IsConcurrent() {
 			p.undeferred = append(p.undeferred, o.Name)
 		}
@@ -211,7 +218,7 @@ func (p *fastPaths) rewrite(file string) error {
 	if s, err = p.rewriteLists(s); err != nil {
 		return err
 	}
-	if s, err = p.rewriteDeferred(s); err != nil {
+	if s, err = p.rewriteObjects(s); err != nil {
 		return err
 	}
 	out, err := format.Source([]byte(s))
@@ -295,8 +302,8 @@ func (p *fastPaths) rewriteLists(s string) (string, error) {
 	return b.String(), nil
 }
 
-func (p *fastPaths) rewriteDeferred(s string) (string, error) {
-	for _, o := range p.undeferred {
+func (p *fastPaths) rewriteObjects(s string) (string, error) {
+	for _, o := range p.objects {
 		head := "\nfunc (ec *executionContext) _" + o + "(ctx context.Context, sel ast.SelectionSet, obj "
 		i := strings.Index(s, head)
 		if i < 0 {
@@ -304,12 +311,24 @@ func (p *fastPaths) rewriteDeferred(s string) (string, error) {
 		}
 		end := i + strings.Index(s[i:], "\n}\n")
 		body := s[i:end]
-		const group = "\tdeferred := graphql.NewDeferredGroup(ctx)\n"
-		if strings.Count(body, group) != 1 || strings.Count(body, "deferred") != 3 ||
-			strings.Contains(body, "&deferred") {
-			return "", fmt.Errorf("object %s: its group of deferred fields is used in a way not known", o)
+		const (
+			group  = "\tdeferred := graphql.NewDeferredGroup(ctx)\n"
+			result = "\n\treturn out"
+		)
+		if strings.Count(body, group) != 1 || !strings.HasSuffix(body, result) ||
+			strings.Count(body, "graphql.NewFieldSet(fields)") != 1 {
+			return "", fmt.Errorf("object %s: marshaller of an unknown shape", o)
 		}
-		body = strings.Replace(body, group, "\tvar deferred graphql.DeferredGroup // no field of it can be deferred\n", 1)
+		// The object's JSON: the fields collected and their values.
+		body = strings.TrimSuffix(body, result) + "\n\treturn &object{fields, out.Values}"
+		if slices.Contains(p.undeferred, o) {
+			if strings.Count(body, "deferred") != 3 || strings.Contains(body, "&deferred") {
+				return "", fmt.Errorf("object %s: its group of deferred fields is used in a way not known", o)
+			}
+			body = strings.Replace(body, group, "\tvar deferred graphql.DeferredGroup // no field of it can be deferred\n", 1)
+		} else {
+			body = strings.Replace(body, group, "\tdeferred := deferredGroup(ctx, fields)\n", 1)
+		}
 		s = s[:i] + body + s[end:]
 	}
 	return s, nil
