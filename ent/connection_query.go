@@ -37,6 +37,9 @@ type ConnectionQuery struct {
 	joinEdges bool
 	loadTotal []func(context.Context, []*Connection) error
 	modifiers []func(*sql.Selector)
+	// windowCounted: the statement counts its rows in totalCountColumn
+	// (see Paginate).
+	windowCounted bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -511,6 +514,9 @@ func (_q *ConnectionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*C
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	}
 	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
 		hooks[i](ctx, _spec)
@@ -677,6 +683,9 @@ func (_q *ConnectionQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
+	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
 	}
 	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields

@@ -41,6 +41,9 @@ type DivisionQuery struct {
 	withNamedConversations map[string]*ConversationQuery
 	withNamedMembers       map[string]*UserQuery
 	withNamedChannels      map[string]*ChannelQuery
+	// windowCounted: the statement counts its rows in totalCountColumn
+	// (see Paginate).
+	windowCounted bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -515,6 +518,9 @@ func (_q *DivisionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Div
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	}
 	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
 		hooks[i](ctx, _spec)
@@ -773,6 +779,9 @@ func (_q *DivisionQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
+	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
 	}
 	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields

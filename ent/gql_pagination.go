@@ -294,6 +294,7 @@ func (_m *AllocationSettingsQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -626,6 +627,7 @@ func (_m *ApiKeyQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -976,6 +978,7 @@ func (_m *AuditEventQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -1290,6 +1293,7 @@ func (_m *ChannelQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -1658,6 +1662,7 @@ func (_m *ConversationQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -1972,6 +1977,7 @@ func (_m *DivisionQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -2322,6 +2328,7 @@ func (_m *OrganizationQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -2654,6 +2661,7 @@ func (_m *RoleQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -3004,6 +3012,7 @@ func (_m *SessionQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -3271,6 +3280,7 @@ func (_m *UserQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
+			_m.windowCounted = true
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil

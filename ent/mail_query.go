@@ -25,6 +25,9 @@ type MailQuery struct {
 	predicates []predicate.Mail
 	loadTotal  []func(context.Context, []*Mail) error
 	modifiers  []func(*sql.Selector)
+	// windowCounted: the statement counts its rows in totalCountColumn
+	// (see Paginate).
+	windowCounted bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -356,6 +359,9 @@ func (_q *MailQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Mail, e
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	}
 	for i := range hooks {
 		hooks[i](ctx, _spec)
 	}
@@ -377,6 +383,9 @@ func (_q *MailQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
+	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
 	}
 	_spec.Node.Columns = _q.ctx.Fields
 	if len(_q.ctx.Fields) > 0 {

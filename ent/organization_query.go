@@ -68,6 +68,9 @@ type OrganizationQuery struct {
 	withNamedAgentLoads         map[string]*AgentLoadQuery
 	withNamedPasswordResets     map[string]*PasswordResetQuery
 	withNamedStatusIntervals    map[string]*StatusIntervalQuery
+	// windowCounted: the statement counts its rows in totalCountColumn
+	// (see Paginate).
+	windowCounted bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -892,6 +895,9 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	}
 	for i := range hooks {
 		hooks[i](ctx, _spec)
 	}
@@ -1532,6 +1538,9 @@ func (_q *OrganizationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
+	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
 	}
 	_spec.Node.Columns = _q.ctx.Fields
 	if len(_q.ctx.Fields) > 0 {

@@ -5,6 +5,7 @@ package ent
 import (
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 
 	"entgo.io/ent/dialect/sql"
@@ -18,6 +19,27 @@ const totalCountColumn = "paginate_total_count"
 // its conditions select, before its limit, in totalCountColumn.
 func windowCount(s *sql.Selector) {
 	s.AppendSelectExprAs(sql.Raw("COUNT(*) OVER ()"), totalCountColumn)
+}
+
+// scanWindowCount makes scan, which returns what the columns of a row are
+// scanned into, scan totalCountColumn into an integer: a column ent does not
+// know is scanned into what the driver says its type is, and asking costs
+// the description of every column of the statement, for each row.
+func scanWindowCount(scan func(columns []string) ([]any, error)) func(columns []string) ([]any, error) {
+	at := -1
+	return func(columns []string) ([]any, error) {
+		values, err := scan(columns)
+		if err != nil {
+			return nil, err
+		}
+		if at < 0 || at >= len(columns) || columns[at] != totalCountColumn {
+			at = slices.Index(columns, totalCountColumn)
+		}
+		if at >= 0 {
+			values[at] = new(sql.NullInt64)
+		}
+		return values, nil
+	}
 }
 
 // windowTotal returns the total counted by windowCount, from the value

@@ -35,6 +35,9 @@ type RoleQuery struct {
 	loadTotal      []func(context.Context, []*Role) error
 	modifiers      []func(*sql.Selector)
 	withNamedUsers map[string]*UserQuery
+	// windowCounted: the statement counts its rows in totalCountColumn
+	// (see Paginate).
+	windowCounted bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -439,6 +442,9 @@ func (_q *RoleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Role, e
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	}
 	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
 		hooks[i](ctx, _spec)
@@ -544,6 +550,9 @@ func (_q *RoleQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
+	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
 	}
 	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields

@@ -58,6 +58,9 @@ type UserQuery struct {
 	withNamedAssignedConversations map[string]*ConversationQuery
 	withNamedPasswordResets        map[string]*PasswordResetQuery
 	withNamedStatusIntervals       map[string]*StatusIntervalQuery
+	// windowCounted: the statement counts its rows in totalCountColumn
+	// (see Paginate).
+	windowCounted bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -742,6 +745,9 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	}
 	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
 		hooks[i](ctx, _spec)
@@ -1226,6 +1232,9 @@ func (_q *UserQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
+	}
+	if _q.windowCounted && _spec.ScanValues != nil {
+		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
 	}
 	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields
