@@ -25287,7 +25287,7 @@ var agentWorkloadImplementors = []string{"AgentWorkload"}
 func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.AgentWorkload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, agentWorkloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25327,7 +25327,7 @@ func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var allocationCandidateImplementors = []string{"AllocationCandidate"}
@@ -25335,7 +25335,7 @@ var allocationCandidateImplementors = []string{"AllocationCandidate"}
 func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.SelectionSet, obj *allocation.Candidate) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, allocationCandidateImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25385,7 +25385,7 @@ func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var allocationSettingsImplementors = []string{"AllocationSettings", "Node"}
@@ -25393,7 +25393,7 @@ var allocationSettingsImplementors = []string{"AllocationSettings", "Node"}
 func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.SelectionSet, obj *ent.AllocationSettings) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, allocationSettingsImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25468,7 +25468,7 @@ func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var allocationWorkloadImplementors = []string{"AllocationWorkload"}
@@ -25476,7 +25476,7 @@ var allocationWorkloadImplementors = []string{"AllocationWorkload"}
 func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationWorkload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, allocationWorkloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25506,7 +25506,7 @@ func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var apiKeyImplementors = []string{"ApiKey", "Node"}
@@ -25514,7 +25514,7 @@ var apiKeyImplementors = []string{"ApiKey", "Node"}
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKey) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25574,7 +25574,7 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
@@ -25582,7 +25582,7 @@ var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
 func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25617,7 +25617,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
@@ -25625,7 +25625,7 @@ var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
 func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25655,7 +25655,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var auditChainVerificationImplementors = []string{"AuditChainVerification"}
@@ -25663,7 +25663,7 @@ var auditChainVerificationImplementors = []string{"AuditChainVerification"}
 func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast.SelectionSet, obj *audit.Verification) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditChainVerificationImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25708,7 +25708,7 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var auditEventImplementors = []string{"AuditEvent", "Node"}
@@ -25716,7 +25716,7 @@ var auditEventImplementors = []string{"AuditEvent", "Node"}
 func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEvent) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
@@ -25817,7 +25817,7 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var auditEventConnectionImplementors = []string{"AuditEventConnection"}
@@ -25825,7 +25825,7 @@ var auditEventConnectionImplementors = []string{"AuditEventConnection"}
 func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEventConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25860,7 +25860,7 @@ func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var auditEventEdgeImplementors = []string{"AuditEventEdge"}
@@ -25868,7 +25868,7 @@ var auditEventEdgeImplementors = []string{"AuditEventEdge"}
 func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEventEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25898,7 +25898,7 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var availabilityCountImplementors = []string{"AvailabilityCount"}
@@ -25906,7 +25906,7 @@ var availabilityCountImplementors = []string{"AvailabilityCount"}
 func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.SelectionSet, obj *presence.AvailabilityCount) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityCountImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25936,7 +25936,7 @@ func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var availabilityTimeImplementors = []string{"AvailabilityTime"}
@@ -25944,7 +25944,7 @@ var availabilityTimeImplementors = []string{"AvailabilityTime"}
 func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.SelectionSet, obj *status.AvailabilityTime) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityTimeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25974,7 +25974,7 @@ func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var channelImplementors = []string{"Channel", "Node"}
@@ -25982,7 +25982,7 @@ var channelImplementors = []string{"Channel", "Node"}
 func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *ent.Channel) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
@@ -26053,7 +26053,7 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var channelChangedEventImplementors = []string{"ChannelChangedEvent"}
@@ -26061,7 +26061,7 @@ var channelChangedEventImplementors = []string{"ChannelChangedEvent"}
 func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.ChannelChangedEvent) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelChangedEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26106,7 +26106,7 @@ func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var channelConnectionImplementors = []string{"ChannelConnection"}
@@ -26114,7 +26114,7 @@ var channelConnectionImplementors = []string{"ChannelConnection"}
 func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ChannelConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26149,7 +26149,7 @@ func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var channelEdgeImplementors = []string{"ChannelEdge"}
@@ -26157,7 +26157,7 @@ var channelEdgeImplementors = []string{"ChannelEdge"}
 func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ChannelEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26187,7 +26187,7 @@ func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var conversationImplementors = []string{"Conversation", "Node"}
@@ -26195,7 +26195,7 @@ var conversationImplementors = []string{"Conversation", "Node"}
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *ent.Conversation) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
@@ -26268,7 +26268,7 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var conversationConnectionImplementors = []string{"ConversationConnection"}
@@ -26276,7 +26276,7 @@ var conversationConnectionImplementors = []string{"ConversationConnection"}
 func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26311,7 +26311,7 @@ func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var conversationEdgeImplementors = []string{"ConversationEdge"}
@@ -26319,7 +26319,7 @@ var conversationEdgeImplementors = []string{"ConversationEdge"}
 func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26349,7 +26349,7 @@ func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var createApiKeyPayloadImplementors = []string{"CreateApiKeyPayload"}
@@ -26357,7 +26357,7 @@ var createApiKeyPayloadImplementors = []string{"CreateApiKeyPayload"}
 func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, createApiKeyPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26387,7 +26387,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var divisionImplementors = []string{"Division", "Node"}
@@ -26395,7 +26395,7 @@ var divisionImplementors = []string{"Division", "Node"}
 func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet, obj *ent.Division) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
@@ -26457,7 +26457,7 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var divisionChangedEventImplementors = []string{"DivisionChangedEvent"}
@@ -26465,7 +26465,7 @@ var divisionChangedEventImplementors = []string{"DivisionChangedEvent"}
 func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.DivisionChangedEvent) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionChangedEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26510,7 +26510,7 @@ func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var divisionConnectionImplementors = []string{"DivisionConnection"}
@@ -26518,7 +26518,7 @@ var divisionConnectionImplementors = []string{"DivisionConnection"}
 func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DivisionConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26553,7 +26553,7 @@ func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var divisionEdgeImplementors = []string{"DivisionEdge"}
@@ -26561,7 +26561,7 @@ var divisionEdgeImplementors = []string{"DivisionEdge"}
 func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DivisionEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26591,7 +26591,7 @@ func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var divisionPresenceImplementors = []string{"DivisionPresence"}
@@ -26599,7 +26599,7 @@ var divisionPresenceImplementors = []string{"DivisionPresence"}
 func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.SelectionSet, obj *presence.DivisionPresence) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionPresenceImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26639,7 +26639,7 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var divisionWorkloadImplementors = []string{"DivisionWorkload"}
@@ -26647,7 +26647,7 @@ var divisionWorkloadImplementors = []string{"DivisionWorkload"}
 func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.DivisionWorkload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionWorkloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26687,7 +26687,7 @@ func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var loginPayloadImplementors = []string{"LoginPayload"}
@@ -26695,7 +26695,7 @@ var loginPayloadImplementors = []string{"LoginPayload"}
 func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LoginPayload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, loginPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26735,7 +26735,7 @@ func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var mfaChallengeImplementors = []string{"MfaChallenge"}
@@ -26743,7 +26743,7 @@ var mfaChallengeImplementors = []string{"MfaChallenge"}
 func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.SelectionSet, obj *auth.Challenge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, mfaChallengeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26783,7 +26783,7 @@ func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var mutationImplementors = []string{"Mutation"}
@@ -27184,7 +27184,7 @@ var organizationImplementors = []string{"Organization", "Node"}
 func (ec *executionContext) _Organization(ctx context.Context, sel ast.SelectionSet, obj *ent.Organization) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, organizationImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27239,7 +27239,7 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -27247,7 +27247,7 @@ var pageInfoImplementors = []string{"PageInfo"}
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[int]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27287,7 +27287,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var presenceSummaryImplementors = []string{"PresenceSummary"}
@@ -27295,7 +27295,7 @@ var presenceSummaryImplementors = []string{"PresenceSummary"}
 func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.SelectionSet, obj *presence.Summary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, presenceSummaryImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27340,7 +27340,7 @@ func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var queryImplementors = []string{"Query"}
@@ -27512,7 +27512,7 @@ var roleImplementors = []string{"Role", "Node"}
 func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj *ent.Role) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
@@ -27578,7 +27578,7 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var roleChangedEventImplementors = []string{"RoleChangedEvent"}
@@ -27586,7 +27586,7 @@ var roleChangedEventImplementors = []string{"RoleChangedEvent"}
 func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.RoleChangedEvent) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleChangedEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27631,7 +27631,7 @@ func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var roleConnectionImplementors = []string{"RoleConnection"}
@@ -27639,7 +27639,7 @@ var roleConnectionImplementors = []string{"RoleConnection"}
 func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.RoleConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27674,7 +27674,7 @@ func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var roleEdgeImplementors = []string{"RoleEdge"}
@@ -27682,7 +27682,7 @@ var roleEdgeImplementors = []string{"RoleEdge"}
 func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.RoleEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27712,7 +27712,7 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var rolePresenceImplementors = []string{"RolePresence"}
@@ -27720,7 +27720,7 @@ var rolePresenceImplementors = []string{"RolePresence"}
 func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.SelectionSet, obj *presence.RolePresence) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, rolePresenceImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27755,7 +27755,7 @@ func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var sessionImplementors = []string{"Session", "Node"}
@@ -27763,7 +27763,7 @@ var sessionImplementors = []string{"Session", "Node"}
 func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, obj *ent.Session) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, sessionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
@@ -27825,7 +27825,7 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var statusIntervalImplementors = []string{"StatusInterval"}
@@ -27833,7 +27833,7 @@ var statusIntervalImplementors = []string{"StatusInterval"}
 func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.SelectionSet, obj *status.Interval) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusIntervalImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27878,7 +27878,7 @@ func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var statusReportImplementors = []string{"StatusReport"}
@@ -27886,7 +27886,7 @@ var statusReportImplementors = []string{"StatusReport"}
 func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.SelectionSet, obj *status.Report) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27926,7 +27926,7 @@ func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var statusReportDayImplementors = []string{"StatusReportDay"}
@@ -27934,7 +27934,7 @@ var statusReportDayImplementors = []string{"StatusReportDay"}
 func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.SelectionSet, obj *status.Day) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportDayImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27974,7 +27974,7 @@ func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var statusReportRowImplementors = []string{"StatusReportRow"}
@@ -27982,7 +27982,7 @@ var statusReportRowImplementors = []string{"StatusReportRow"}
 func (ec *executionContext) _StatusReportRow(ctx context.Context, sel ast.SelectionSet, obj *status.Row) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportRowImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28032,7 +28032,7 @@ func (ec *executionContext) _StatusReportRow(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var subscriptionImplementors = []string{"Subscription"}
@@ -28074,7 +28074,7 @@ var totpEnrollmentImplementors = []string{"TotpEnrollment"}
 func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.SelectionSet, obj *auth.TOTPEnrollment) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, totpEnrollmentImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28104,7 +28104,7 @@ func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var userImplementors = []string{"User", "Node"}
@@ -28112,7 +28112,7 @@ var userImplementors = []string{"User", "Node"}
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28257,7 +28257,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var userChangedEventImplementors = []string{"UserChangedEvent"}
@@ -28265,7 +28265,7 @@ var userChangedEventImplementors = []string{"UserChangedEvent"}
 func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserChangedEvent) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userChangedEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28320,7 +28320,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var userConnectionImplementors = []string{"UserConnection"}
@@ -28328,7 +28328,7 @@ var userConnectionImplementors = []string{"UserConnection"}
 func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.UserConnection) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28363,7 +28363,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var userEdgeImplementors = []string{"UserEdge"}
@@ -28371,7 +28371,7 @@ var userEdgeImplementors = []string{"UserEdge"}
 func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.UserEdge) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28401,7 +28401,7 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var userStatusEventImplementors = []string{"UserStatusEvent"}
@@ -28409,7 +28409,7 @@ var userStatusEventImplementors = []string{"UserStatusEvent"}
 func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserStatusEvent) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userStatusEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28464,7 +28464,7 @@ func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return &object{fields, out.Values}
+	return out
 }
 
 var __DirectiveImplementors = []string{"__Directive"}

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"io"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -13,9 +14,56 @@ import (
 // allocates and fills for every object: the fields gqlgen collects have a
 // key each, but for a __typename selected under a union and under one of
 // its members, whose second value is skipped here as there.
+//
+// An object's fields are resolved into an object (newObject) rather than a
+// graphql.FieldSet: one allocation instead of three for up to inlineValues
+// fields. Only when a concurrently resolved field is selected does it take a
+// FieldSet, over the same values, to resolve that field on a goroutine of
+// its own.
 type object struct {
 	fields []graphql.CollectedField
-	values []graphql.Marshaler
+	Values []graphql.Marshaler
+	// Invalids counts the non-null fields that resolved to null: the
+	// object is then null.
+	Invalids uint32
+	inline   [inlineValues]graphql.Marshaler
+	// later resolves the concurrently resolved fields.
+	later *graphql.FieldSet
+}
+
+// inlineValues is how many values an object holds without a slice of its
+// own.
+const inlineValues = 8
+
+// newObject returns the object of fields, its values to be set.
+func newObject(fields []graphql.CollectedField) *object {
+	o := &object{fields: fields}
+	if len(fields) <= inlineValues {
+		o.Values = o.inline[:len(fields)]
+	} else {
+		o.Values = make([]graphql.Marshaler, len(fields))
+	}
+	return o
+}
+
+// ResolveConcurrently schedules field i to be resolved by resolve when the
+// object is dispatched, as graphql.FieldSet.ResolveConcurrently does.
+func (o *object) ResolveConcurrently(oc *graphql.OperationContext, deferred *graphql.DeferredGroup, i int, recoverFromPanic, nonNull bool, resolve func(ctx context.Context) graphql.Marshaler) {
+	if o.later == nil {
+		o.later = graphql.NewFieldSet(o.fields)
+		o.later.Values = o.Values
+	}
+	o.later.ResolveConcurrently(oc, deferred, i, recoverFromPanic, nonNull, resolve)
+}
+
+// Dispatch resolves the fields scheduled by ResolveConcurrently and waits
+// for them.
+func (o *object) Dispatch(ctx context.Context) {
+	if o.later == nil {
+		return
+	}
+	o.later.Dispatch(ctx)
+	atomic.AddUint32(&o.Invalids, atomic.LoadUint32(&o.later.Invalids))
 }
 
 func (o *object) MarshalGQL(w io.Writer) {
@@ -36,7 +84,7 @@ func (o *object) MarshalGQL(w io.Writer) {
 		// which needs no escaping.
 		io.WriteString(w, key)
 		io.WriteString(w, `":`)
-		o.values[i].MarshalGQL(w)
+		o.Values[i].MarshalGQL(w)
 	}
 	io.WriteString(w, "}")
 }

@@ -35,7 +35,9 @@ func TestObjectJSON(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var got, want bytes.Buffer
-			(&object{c.fields, c.values}).MarshalGQL(&got)
+			o := newObject(c.fields)
+			copy(o.Values, c.values)
+			o.MarshalGQL(&got)
 			if got.String() != c.want {
 				t.Errorf("object wrote %s, want %s", got.String(), c.want)
 			}
@@ -62,5 +64,46 @@ func TestDeferredGroup(t *testing.T) {
 	g := deferredGroup(context.Background(), []graphql.CollectedField{plain, deferred})
 	if g.FieldSet == nil || g.Defers == nil {
 		t.Errorf("a deferred field: no group was prepared")
+	}
+}
+
+// TestObjectResolvesConcurrently: an object resolves the fields scheduled
+// with ResolveConcurrently when dispatched, into its own values, and counts
+// a non-null one that resolved to null.
+func TestObjectResolvesConcurrently(t *testing.T) {
+	t.Parallel()
+	field := func(alias string) graphql.CollectedField {
+		return graphql.CollectedField{Field: &ast.Field{Alias: alias, Name: alias}}
+	}
+	oc := &graphql.OperationContext{}
+	ctx := graphql.WithOperationContext(context.Background(), oc)
+	for _, c := range []struct {
+		name     string
+		nonNull  bool
+		value    graphql.Marshaler
+		invalids uint32
+		want     string
+	}{
+		{"a value", true, graphql.MarshalInt(2), 0, `{"id":"7","members":2,"channels":3}`},
+		{"null where it may be", false, graphql.Null, 0, `{"id":"7","members":null,"channels":3}`},
+		{"null where it may not be", true, graphql.Null, 1, `{"id":"7","members":null,"channels":3}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			o := newObject([]graphql.CollectedField{field("id"), field("members"), field("channels")})
+			var deferred graphql.DeferredGroup
+			o.Values[0] = graphql.MarshalString("7")
+			o.ResolveConcurrently(oc, &deferred, 1, true, c.nonNull, func(context.Context) graphql.Marshaler { return c.value })
+			o.ResolveConcurrently(oc, &deferred, 2, true, true, func(context.Context) graphql.Marshaler { return graphql.MarshalInt(3) })
+			o.Dispatch(ctx)
+			if o.Invalids != c.invalids {
+				t.Errorf("%d invalid fields, want %d", o.Invalids, c.invalids)
+			}
+			var got bytes.Buffer
+			o.MarshalGQL(&got)
+			if got.String() != c.want {
+				t.Errorf("wrote %s, want %s", got.String(), c.want)
+			}
+		})
 	}
 }

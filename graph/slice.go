@@ -22,8 +22,14 @@ func marshalSlice(ctx context.Context, sel ast.SelectionSet, length int, workerL
 		return graphql.MarshalSliceConcurrently(ctx, length, workerLimit, omitPanicHandler, marshalElement)
 	}
 	ret := make(graphql.Array, length)
+	// The elements' field contexts (their index, for the path of an
+	// error), allocated together.
+	fcs := make([]graphql.FieldContext, length)
+	index := make([]int, length)
 	for i := range length {
-		elemCtx := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &i})
+		index[i] = i
+		fcs[i].Index = &index[i]
+		elemCtx := graphql.WithFieldContext(ctx, &fcs[i])
 		if omitPanicHandler {
 			ret[i] = marshalElement(elemCtx, i)
 			continue

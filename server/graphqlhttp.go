@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -118,7 +119,8 @@ func graphqlOverHTTP(next http.Handler) http.Handler {
 			return
 		}
 		var p progress
-		buf := &bufferedResponse{header: http.Header{}}
+		buf := &bufferedResponse{header: http.Header{}, body: responseBuffers.Get().(*bytes.Buffer)}
+		defer buf.release()
 		next.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), progressKey{}, &p)))
 
 		status, body := buf.status, buf.body.Bytes()
@@ -171,7 +173,24 @@ func withoutData(body []byte) []byte {
 type bufferedResponse struct {
 	header http.Header
 	status int
-	body   bytes.Buffer
+	body   *bytes.Buffer
+}
+
+// responseBuffers are the bodies of buffered responses, kept for the next
+// ones: a page of users is tens of kilobytes, which a new buffer reaches by
+// growing a dozen times.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxKeptBuffer is the largest buffer kept for another response.
+const maxKeptBuffer = 1 << 20
+
+// release gives the response's buffer back, once its body is written.
+func (b *bufferedResponse) release() {
+	if b.body.Cap() <= maxKeptBuffer {
+		b.body.Reset()
+		responseBuffers.Put(b.body)
+	}
+	b.body = nil
 }
 
 func (b *bufferedResponse) Header() http.Header { return b.header }

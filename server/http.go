@@ -70,7 +70,7 @@ func newServer(db *store.DB, svc *services, log *slog.Logger) http.Handler {
 	// Before POST: a POST that accepts text/event-stream is served as
 	// Server-Sent Events (GraphQL over SSE, distinct connections mode).
 	gql.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive})
-	gql.AddTransport(transport.POST{})
+	gql.AddTransport(post{})
 	uploadMax := int64(maxBodyBytes)
 	if svc.avatars != nil {
 		uploadMax += svc.avatars.MaxBytes

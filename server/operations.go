@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,7 +100,13 @@ func (x operationMetrics) InterceptResponse(ctx context.Context, next graphql.Re
 // stream.
 func (operationMetrics) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Subscription" && err == nil && res != nil {
+	if err != nil || res == nil || reflect.TypeOf(res).Kind() != reflect.Chan {
+		// Only a subscription's root field returns a channel; looking up
+		// the field's context for each of the other fields of a page
+		// would cost a walk up its context each.
+		return res, err
+	}
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Subscription" {
 		if d, ok := ctx.Value(dispatchedKey{}).(*dispatched); ok {
 			d.subscribed.Store(true)
 		}
