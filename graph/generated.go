@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"roster/ent"
 	"roster/ent/allocationsettings"
@@ -25288,6 +25289,7 @@ func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.Selectio
 	fields := graphql.CollectFields(ec.OperationContext, sel, agentWorkloadImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAgentWorkload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25298,21 +25300,9 @@ func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "open":
-			out.Values[i] = ec._AgentWorkload_open(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "capacity":
-			out.Values[i] = ec._AgentWorkload_capacity(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "headroom":
-			out.Values[i] = ec._AgentWorkload_headroom(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "open": // written by writeAgentWorkload
+		case "capacity": // written by writeAgentWorkload
+		case "headroom": // written by writeAgentWorkload
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25336,6 +25326,7 @@ func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, allocationCandidateImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAllocationCandidate
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25346,26 +25337,14 @@ func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.Se
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "eligible":
-			out.Values[i] = ec._AllocationCandidate_eligible(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "eligible": // written by writeAllocationCandidate
 		case "reason":
 			out.Values[i] = ec._AllocationCandidate_reason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "open":
-			out.Values[i] = ec._AllocationCandidate_open(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "capacity":
-			out.Values[i] = ec._AllocationCandidate_capacity(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "open": // written by writeAllocationCandidate
+		case "capacity": // written by writeAllocationCandidate
 		case "lastAssignedAt":
 			out.Values[i] = ec._AllocationCandidate_lastAssignedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -25394,16 +25373,13 @@ func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.Sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, allocationSettingsImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAllocationSettings
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AllocationSettings")
-		case "id":
-			out.Values[i] = ec._AllocationSettings_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "id": // written by writeAllocationSettings
 		case "createdAt":
 			out.Values[i] = ec._AllocationSettings_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -25414,46 +25390,14 @@ func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "mode":
-			out.Values[i] = ec._AllocationSettings_mode(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "strategy":
-			out.Values[i] = ec._AllocationSettings_strategy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "defaultCapacity":
-			out.Values[i] = ec._AllocationSettings_defaultCapacity(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "receiveWhenBusy":
-			out.Values[i] = ec._AllocationSettings_receiveWhenBusy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "agentsMayTake":
-			out.Values[i] = ec._AllocationSettings_agentsMayTake(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "agentsMayAssignOthers":
-			out.Values[i] = ec._AllocationSettings_agentsMayAssignOthers(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "idleReassignMinutes":
-			out.Values[i] = ec._AllocationSettings_idleReassignMinutes(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "onOffline":
-			out.Values[i] = ec._AllocationSettings_onOffline(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "mode": // written by writeAllocationSettings
+		case "strategy": // written by writeAllocationSettings
+		case "defaultCapacity": // written by writeAllocationSettings
+		case "receiveWhenBusy": // written by writeAllocationSettings
+		case "agentsMayTake": // written by writeAllocationSettings
+		case "agentsMayAssignOthers": // written by writeAllocationSettings
+		case "idleReassignMinutes": // written by writeAllocationSettings
+		case "onOffline": // written by writeAllocationSettings
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25515,16 +25459,13 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeApiKey
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ApiKey")
-		case "id":
-			out.Values[i] = ec._ApiKey_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "id": // written by writeApiKey
 		case "createdAt":
 			out.Values[i] = ec._ApiKey_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -25535,16 +25476,8 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "name":
-			out.Values[i] = ec._ApiKey_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "prefix":
-			out.Values[i] = ec._ApiKey_prefix(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "name": // written by writeApiKey
+		case "prefix": // written by writeApiKey
 		case "permissions":
 			out.Values[i] = ec._ApiKey_permissions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -25583,6 +25516,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeApiKeyConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25598,11 +25532,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._ApiKeyConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeApiKeyConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25664,21 +25594,14 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditChainVerificationImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAuditChainVerification
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AuditChainVerification")
-		case "intact":
-			out.Values[i] = ec._AuditChainVerification_intact(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "checked":
-			out.Values[i] = ec._AuditChainVerification_checked(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "intact": // written by writeAuditChainVerification
+		case "checked": // written by writeAuditChainVerification
 		case "brokenAtSeq":
 			out.Values[i] = ec._AuditChainVerification_brokenAtSeq(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -25689,11 +25612,7 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "reason":
-			out.Values[i] = ec._AuditChainVerification_reason(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+		case "reason": // written by writeAuditChainVerification
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25717,86 +25636,43 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAuditEvent
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AuditEvent")
-		case "id":
-			out.Values[i] = ec._AuditEvent_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "id": // written by writeAuditEvent
 		case "seq":
 			out.Values[i] = ec._AuditEvent_seq(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "actorType":
-			out.Values[i] = ec._AuditEvent_actorType(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "actorType": // written by writeAuditEvent
 		case "actorID":
 			out.Values[i] = ec._AuditEvent_actorID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "actorLabel":
-			out.Values[i] = ec._AuditEvent_actorLabel(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "action":
-			out.Values[i] = ec._AuditEvent_action(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "targetType":
-			out.Values[i] = ec._AuditEvent_targetType(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "actorLabel": // written by writeAuditEvent
+		case "action": // written by writeAuditEvent
+		case "targetType": // written by writeAuditEvent
 		case "targetID":
 			out.Values[i] = ec._AuditEvent_targetID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "targetLabel":
-			out.Values[i] = ec._AuditEvent_targetLabel(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "clientAddress":
-			out.Values[i] = ec._AuditEvent_clientAddress(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "userAgent":
-			out.Values[i] = ec._AuditEvent_userAgent(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "requestID":
-			out.Values[i] = ec._AuditEvent_requestID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "targetLabel": // written by writeAuditEvent
+		case "clientAddress": // written by writeAuditEvent
+		case "userAgent": // written by writeAuditEvent
+		case "requestID": // written by writeAuditEvent
 		case "createdAt":
 			out.Values[i] = ec._AuditEvent_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "prevHash":
-			out.Values[i] = ec._AuditEvent_prevHash(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "hash":
-			out.Values[i] = ec._AuditEvent_hash(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "prevHash": // written by writeAuditEvent
+		case "hash": // written by writeAuditEvent
 		case "changes":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -25826,6 +25702,7 @@ func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAuditEventConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25841,11 +25718,7 @@ func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._AuditEventConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeAuditEventConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25907,21 +25780,14 @@ func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.Sele
 	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityCountImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAvailabilityCount
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AvailabilityCount")
-		case "availability":
-			out.Values[i] = ec._AvailabilityCount_availability(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "online":
-			out.Values[i] = ec._AvailabilityCount_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "availability": // written by writeAvailabilityCount
+		case "online": // written by writeAvailabilityCount
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25945,16 +25811,13 @@ func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityTimeImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeAvailabilityTime
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AvailabilityTime")
-		case "availability":
-			out.Values[i] = ec._AvailabilityTime_availability(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "availability": // written by writeAvailabilityTime
 		case "seconds":
 			out.Values[i] = ec._AvailabilityTime_seconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -25983,16 +25846,13 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeChannel
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Channel")
-		case "id":
-			out.Values[i] = ec._Channel_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "id": // written by writeChannel
 		case "createdAt":
 			out.Values[i] = ec._Channel_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26003,31 +25863,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "version":
-			out.Values[i] = ec._Channel_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "type":
-			out.Values[i] = ec._Channel_type(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "name":
-			out.Values[i] = ec._Channel_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "enabled":
-			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "connectionState":
-			out.Values[i] = ec._Channel_connectionState(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "version": // written by writeChannel
+		case "type": // written by writeChannel
+		case "name": // written by writeChannel
+		case "enabled": // written by writeChannel
+		case "connectionState": // written by writeChannel
 		case "settings":
 			out.Values[i] = ec._Channel_settings(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26062,16 +25902,13 @@ func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelChangedEventImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeChannelChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ChannelChangedEvent")
-		case "kind":
-			out.Values[i] = ec._ChannelChangedEvent_kind(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "kind": // written by writeChannelChangedEvent
 		case "channelID":
 			out.Values[i] = ec._ChannelChangedEvent_channelID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -26115,6 +25952,7 @@ func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.Sele
 	fields := graphql.CollectFields(ec.OperationContext, sel, channelConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeChannelConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26130,11 +25968,7 @@ func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._ChannelConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeChannelConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26196,26 +26030,15 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeConversation
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Conversation")
-		case "id":
-			out.Values[i] = ec._Conversation_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "externalID":
-			out.Values[i] = ec._Conversation_externalID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "state":
-			out.Values[i] = ec._Conversation_state(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "id": // written by writeConversation
+		case "externalID": // written by writeConversation
+		case "state": // written by writeConversation
 		case "enqueuedAt":
 			out.Values[i] = ec._Conversation_enqueuedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26277,6 +26100,7 @@ func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeConversationConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26292,11 +26116,7 @@ func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._ConversationConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeConversationConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26358,6 +26178,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, createApiKeyPayloadImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeCreateApiKeyPayload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26368,11 +26189,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "secret":
-			out.Values[i] = ec._CreateApiKeyPayload_secret(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "secret": // written by writeCreateApiKeyPayload
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26396,16 +26213,13 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeDivision
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Division")
-		case "id":
-			out.Values[i] = ec._Division_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "id": // written by writeDivision
 		case "createdAt":
 			out.Values[i] = ec._Division_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26416,21 +26230,9 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "version":
-			out.Values[i] = ec._Division_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "name":
-			out.Values[i] = ec._Division_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "description":
-			out.Values[i] = ec._Division_description(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "version": // written by writeDivision
+		case "name": // written by writeDivision
+		case "description": // written by writeDivision
 		case "members":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -26466,16 +26268,13 @@ func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionChangedEventImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeDivisionChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("DivisionChangedEvent")
-		case "kind":
-			out.Values[i] = ec._DivisionChangedEvent_kind(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "kind": // written by writeDivisionChangedEvent
 		case "divisionID":
 			out.Values[i] = ec._DivisionChangedEvent_divisionID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -26519,6 +26318,7 @@ func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.Sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeDivisionConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26534,11 +26334,7 @@ func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._DivisionConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeDivisionConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26600,6 +26396,7 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionPresenceImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeDivisionPresence
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26610,16 +26407,8 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "total":
-			out.Values[i] = ec._DivisionPresence_total(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "online":
-			out.Values[i] = ec._DivisionPresence_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "total": // written by writeDivisionPresence
+		case "online": // written by writeDivisionPresence
 		case "byAvailability":
 			out.Values[i] = ec._DivisionPresence_byAvailability(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26648,6 +26437,7 @@ func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, divisionWorkloadImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeDivisionWorkload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26658,21 +26448,9 @@ func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "open":
-			out.Values[i] = ec._DivisionWorkload_open(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "queued":
-			out.Values[i] = ec._DivisionWorkload_queued(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "longestWaitSeconds":
-			out.Values[i] = ec._DivisionWorkload_longestWaitSeconds(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "open": // written by writeDivisionWorkload
+		case "queued": // written by writeDivisionWorkload
+		case "longestWaitSeconds": // written by writeDivisionWorkload
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26696,16 +26474,13 @@ func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, loginPayloadImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeLoginPayload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("LoginPayload")
-		case "token":
-			out.Values[i] = ec._LoginPayload_token(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+		case "token": // written by writeLoginPayload
 		case "expiresAt":
 			out.Values[i] = ec._LoginPayload_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -26744,26 +26519,19 @@ func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, mfaChallengeImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeMfaChallenge
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MfaChallenge")
-		case "id":
-			out.Values[i] = ec._MfaChallenge_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "id": // written by writeMfaChallenge
 		case "methods":
 			out.Values[i] = ec._MfaChallenge_methods(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "sentTo":
-			out.Values[i] = ec._MfaChallenge_sentTo(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "sentTo": // written by writeMfaChallenge
 		case "expiresAt":
 			out.Values[i] = ec._MfaChallenge_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27185,16 +26953,13 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, organizationImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeOrganization
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Organization")
-		case "id":
-			out.Values[i] = ec._Organization_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "id": // written by writeOrganization
 		case "createdAt":
 			out.Values[i] = ec._Organization_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27205,26 +26970,10 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "name":
-			out.Values[i] = ec._Organization_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "plan":
-			out.Values[i] = ec._Organization_plan(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "country":
-			out.Values[i] = ec._Organization_country(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "timeZone":
-			out.Values[i] = ec._Organization_timeZone(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "name": // written by writeOrganization
+		case "plan": // written by writeOrganization
+		case "country": // written by writeOrganization
+		case "timeZone": // written by writeOrganization
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27248,21 +26997,14 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writePageInfo
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PageInfo")
-		case "hasNextPage":
-			out.Values[i] = ec._PageInfo_hasNextPage(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "hasPreviousPage":
-			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "hasNextPage": // written by writePageInfo
+		case "hasPreviousPage": // written by writePageInfo
 		case "startCursor":
 			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -27296,21 +27038,14 @@ func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.Select
 	fields := graphql.CollectFields(ec.OperationContext, sel, presenceSummaryImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writePresenceSummary
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PresenceSummary")
-		case "total":
-			out.Values[i] = ec._PresenceSummary_total(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "online":
-			out.Values[i] = ec._PresenceSummary_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "total": // written by writePresenceSummary
+		case "online": // written by writePresenceSummary
 		case "byAvailability":
 			out.Values[i] = ec._PresenceSummary_byAvailability(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27513,16 +27248,13 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeRole
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Role")
-		case "id":
-			out.Values[i] = ec._Role_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "id": // written by writeRole
 		case "createdAt":
 			out.Values[i] = ec._Role_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27533,21 +27265,9 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "version":
-			out.Values[i] = ec._Role_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "name":
-			out.Values[i] = ec._Role_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "description":
-			out.Values[i] = ec._Role_description(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "version": // written by writeRole
+		case "name": // written by writeRole
+		case "description": // written by writeRole
 		case "permissions":
 			out.Values[i] = ec._Role_permissions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27587,16 +27307,13 @@ func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleChangedEventImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeRoleChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RoleChangedEvent")
-		case "kind":
-			out.Values[i] = ec._RoleChangedEvent_kind(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "kind": // written by writeRoleChangedEvent
 		case "roleID":
 			out.Values[i] = ec._RoleChangedEvent_roleID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -27640,6 +27357,7 @@ func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, roleConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeRoleConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27655,11 +27373,7 @@ func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._RoleConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeRoleConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27721,6 +27435,7 @@ func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, rolePresenceImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeRolePresence
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27731,16 +27446,8 @@ func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "total":
-			out.Values[i] = ec._RolePresence_total(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "online":
-			out.Values[i] = ec._RolePresence_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "total": // written by writeRolePresence
+		case "online": // written by writeRolePresence
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27764,16 +27471,13 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, sessionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeSession
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Session")
-		case "id":
-			out.Values[i] = ec._Session_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "id": // written by writeSession
 		case "createdAt":
 			out.Values[i] = ec._Session_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27789,16 +27493,8 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "userAgent":
-			out.Values[i] = ec._Session_userAgent(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "ip":
-			out.Values[i] = ec._Session_ip(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+		case "userAgent": // written by writeSession
+		case "ip": // written by writeSession
 		case "user":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -27834,21 +27530,14 @@ func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusIntervalImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeStatusInterval
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("StatusInterval")
-		case "availability":
-			out.Values[i] = ec._StatusInterval_availability(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "online":
-			out.Values[i] = ec._StatusInterval_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "availability": // written by writeStatusInterval
+		case "online": // written by writeStatusInterval
 		case "start":
 			out.Values[i] = ec._StatusInterval_start(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27859,11 +27548,7 @@ func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "source":
-			out.Values[i] = ec._StatusInterval_source(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "source": // written by writeStatusInterval
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27887,6 +27572,7 @@ func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeStatusReport
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27902,11 +27588,7 @@ func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "timeZone":
-			out.Values[i] = ec._StatusReport_timeZone(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "timeZone": // written by writeStatusReport
 		case "rows":
 			out.Values[i] = ec._StatusReport_rows(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27935,16 +27617,13 @@ func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.Select
 	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportDayImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeStatusReportDay
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("StatusReportDay")
-		case "date":
-			out.Values[i] = ec._StatusReportDay_date(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "date": // written by writeStatusReportDay
 		case "trackedSeconds":
 			out.Values[i] = ec._StatusReportDay_trackedSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -28075,21 +27754,14 @@ func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, totpEnrollmentImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeTotpEnrollment
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("TotpEnrollment")
-		case "secret":
-			out.Values[i] = ec._TotpEnrollment_secret(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "uri":
-			out.Values[i] = ec._TotpEnrollment_uri(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "secret": // written by writeTotpEnrollment
+		case "uri": // written by writeTotpEnrollment
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -28113,16 +27785,13 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeUser
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("User")
-		case "id":
-			out.Values[i] = ec._User_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "id": // written by writeUser
 		case "createdAt":
 			out.Values[i] = ec._User_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -28133,86 +27802,26 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "firstName":
-			out.Values[i] = ec._User_firstName(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "lastName":
-			out.Values[i] = ec._User_lastName(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "displayName":
-			out.Values[i] = ec._User_displayName(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "email":
-			out.Values[i] = ec._User_email(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "phone":
-			out.Values[i] = ec._User_phone(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
-		case "avatarURL":
-			out.Values[i] = ec._User_avatarURL(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
-		case "broadcast":
-			out.Values[i] = ec._User_broadcast(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "chatAccess":
-			out.Values[i] = ec._User_chatAccess(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "status":
-			out.Values[i] = ec._User_status(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "availability":
-			out.Values[i] = ec._User_availability(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "online":
-			out.Values[i] = ec._User_online(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "connections":
-			out.Values[i] = ec._User_connections(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "version":
-			out.Values[i] = ec._User_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "firstName": // written by writeUser
+		case "lastName": // written by writeUser
+		case "displayName": // written by writeUser
+		case "email": // written by writeUser
+		case "phone": // written by writeUser
+		case "avatarURL": // written by writeUser
+		case "broadcast": // written by writeUser
+		case "chatAccess": // written by writeUser
+		case "status": // written by writeUser
+		case "availability": // written by writeUser
+		case "online": // written by writeUser
+		case "connections": // written by writeUser
+		case "version": // written by writeUser
 		case "lastSeenAt":
 			out.Values[i] = ec._User_lastSeenAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "mfaRequired":
-			out.Values[i] = ec._User_mfaRequired(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "totpEnabled":
-			out.Values[i] = ec._User_totpEnabled(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "mfaRequired": // written by writeUser
+		case "totpEnabled": // written by writeUser
 		case "capacity":
 			out.Values[i] = ec._User_capacity(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -28266,16 +27875,13 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, userChangedEventImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeUserChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("UserChangedEvent")
-		case "kind":
-			out.Values[i] = ec._UserChangedEvent_kind(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "kind": // written by writeUserChangedEvent
 		case "userID":
 			out.Values[i] = ec._UserChangedEvent_userID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -28286,11 +27892,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "displayName":
-			out.Values[i] = ec._UserChangedEvent_displayName(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+		case "displayName": // written by writeUserChangedEvent
 		case "divisionIDs":
 			out.Values[i] = ec._UserChangedEvent_divisionIDs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -28329,6 +27931,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeUserConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -28344,11 +27947,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "totalCount":
-			out.Values[i] = ec._UserConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "totalCount": // written by writeUserConnection
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -28410,16 +28009,13 @@ func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.Select
 	fields := graphql.CollectFields(ec.OperationContext, sel, userStatusEventImplementors)
 
 	out := newObject(fields)
+	out.obj, out.write = obj, writeUserStatusEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("UserStatusEvent")
-		case "kind":
-			out.Values[i] = ec._UserStatusEvent_kind(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+		case "kind": // written by writeUserStatusEvent
 		case "user":
 			out.Values[i] = ec._UserStatusEvent_user(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -31520,3 +31116,576 @@ func (ec *executionContext) marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgen�
 }
 
 // endregion ***************************** type.gotpl *****************************
+
+// writeAgentWorkload writes the value of field of AgentWorkload v.
+func writeAgentWorkload(w io.Writer, field string, v any) {
+	obj := v.(*allocation.AgentWorkload)
+	switch field {
+	case "open":
+		writeInt(w, obj.Open, false)
+	case "capacity":
+		writeInt(w, obj.Capacity, false)
+	case "headroom":
+		writeInt(w, obj.Headroom, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAllocationCandidate writes the value of field of AllocationCandidate v.
+func writeAllocationCandidate(w io.Writer, field string, v any) {
+	obj := v.(*allocation.Candidate)
+	switch field {
+	case "eligible":
+		writeBoolean(w, obj.Eligible)
+	case "open":
+		writeInt(w, obj.Open, false)
+	case "capacity":
+		writeInt(w, obj.Capacity, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAllocationSettings writes the value of field of AllocationSettings v.
+func writeAllocationSettings(w io.Writer, field string, v any) {
+	obj := v.(*ent.AllocationSettings)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "mode":
+		obj.Mode.MarshalGQL(w)
+	case "strategy":
+		obj.Strategy.MarshalGQL(w)
+	case "defaultCapacity":
+		writeInt(w, obj.DefaultCapacity, false)
+	case "receiveWhenBusy":
+		writeBoolean(w, obj.ReceiveWhenBusy)
+	case "agentsMayTake":
+		writeBoolean(w, obj.AgentsMayTake)
+	case "agentsMayAssignOthers":
+		writeBoolean(w, obj.AgentsMayAssignOthers)
+	case "idleReassignMinutes":
+		writeInt(w, obj.IdleReassignMinutes, false)
+	case "onOffline":
+		obj.OnOffline.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeApiKey writes the value of field of ApiKey v.
+func writeApiKey(w io.Writer, field string, v any) {
+	obj := v.(*ent.ApiKey)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "name":
+		writeString(w, obj.Name)
+	case "prefix":
+		writeString(w, obj.Prefix)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeApiKeyConnection writes the value of field of ApiKeyConnection v.
+func writeApiKeyConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.ApiKeyConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAuditChainVerification writes the value of field of AuditChainVerification v.
+func writeAuditChainVerification(w io.Writer, field string, v any) {
+	obj := v.(*audit.Verification)
+	switch field {
+	case "intact":
+		writeBoolean(w, obj.Intact)
+	case "checked":
+		writeInt(w, obj.Checked, false)
+	case "reason":
+		writeOptionalString(w, obj.Reason)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAuditEvent writes the value of field of AuditEvent v.
+func writeAuditEvent(w io.Writer, field string, v any) {
+	obj := v.(*ent.AuditEvent)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "actorType":
+		obj.ActorType.MarshalGQL(w)
+	case "actorLabel":
+		writeString(w, obj.ActorLabel)
+	case "action":
+		writeString(w, obj.Action)
+	case "targetType":
+		writeString(w, obj.TargetType)
+	case "targetLabel":
+		writeString(w, obj.TargetLabel)
+	case "clientAddress":
+		writeString(w, obj.ClientAddress)
+	case "userAgent":
+		writeString(w, obj.UserAgent)
+	case "requestID":
+		writeString(w, obj.RequestID)
+	case "prevHash":
+		writeString(w, obj.PrevHash)
+	case "hash":
+		writeString(w, obj.Hash)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAuditEventConnection writes the value of field of AuditEventConnection v.
+func writeAuditEventConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.AuditEventConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAvailabilityCount writes the value of field of AvailabilityCount v.
+func writeAvailabilityCount(w io.Writer, field string, v any) {
+	obj := v.(*presence.AvailabilityCount)
+	switch field {
+	case "availability":
+		obj.Availability.MarshalGQL(w)
+	case "online":
+		writeInt(w, obj.Online, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeAvailabilityTime writes the value of field of AvailabilityTime v.
+func writeAvailabilityTime(w io.Writer, field string, v any) {
+	obj := v.(*status.AvailabilityTime)
+	switch field {
+	case "availability":
+		obj.Availability.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeChannel writes the value of field of Channel v.
+func writeChannel(w io.Writer, field string, v any) {
+	obj := v.(*ent.Channel)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "version":
+		writeInt(w, obj.Version, false)
+	case "type":
+		obj.Type.MarshalGQL(w)
+	case "name":
+		writeString(w, obj.Name)
+	case "enabled":
+		writeBoolean(w, obj.Enabled)
+	case "connectionState":
+		obj.ConnectionState.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeChannelChangedEvent writes the value of field of ChannelChangedEvent v.
+func writeChannelChangedEvent(w io.Writer, field string, v any) {
+	obj := v.(*realtime.ChannelChangedEvent)
+	switch field {
+	case "kind":
+		obj.Kind.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeChannelConnection writes the value of field of ChannelConnection v.
+func writeChannelConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.ChannelConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeConversation writes the value of field of Conversation v.
+func writeConversation(w io.Writer, field string, v any) {
+	obj := v.(*ent.Conversation)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "externalID":
+		writeString(w, obj.ExternalID)
+	case "state":
+		obj.State.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeConversationConnection writes the value of field of ConversationConnection v.
+func writeConversationConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.ConversationConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeCreateApiKeyPayload writes the value of field of CreateApiKeyPayload v.
+func writeCreateApiKeyPayload(w io.Writer, field string, v any) {
+	obj := v.(*model.CreateAPIKeyPayload)
+	switch field {
+	case "secret":
+		writeString(w, obj.Secret)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeDivision writes the value of field of Division v.
+func writeDivision(w io.Writer, field string, v any) {
+	obj := v.(*ent.Division)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "version":
+		writeInt(w, obj.Version, false)
+	case "name":
+		writeString(w, obj.Name)
+	case "description":
+		writeString(w, obj.Description)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeDivisionChangedEvent writes the value of field of DivisionChangedEvent v.
+func writeDivisionChangedEvent(w io.Writer, field string, v any) {
+	obj := v.(*realtime.DivisionChangedEvent)
+	switch field {
+	case "kind":
+		obj.Kind.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeDivisionConnection writes the value of field of DivisionConnection v.
+func writeDivisionConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.DivisionConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeDivisionPresence writes the value of field of DivisionPresence v.
+func writeDivisionPresence(w io.Writer, field string, v any) {
+	obj := v.(*presence.DivisionPresence)
+	switch field {
+	case "total":
+		writeInt(w, obj.Total, false)
+	case "online":
+		writeInt(w, obj.Online, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeDivisionWorkload writes the value of field of DivisionWorkload v.
+func writeDivisionWorkload(w io.Writer, field string, v any) {
+	obj := v.(*allocation.DivisionWorkload)
+	switch field {
+	case "open":
+		writeInt(w, obj.Open, false)
+	case "queued":
+		writeInt(w, obj.Queued, false)
+	case "longestWaitSeconds":
+		writeInt(w, obj.LongestWaitSeconds(), false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeLoginPayload writes the value of field of LoginPayload v.
+func writeLoginPayload(w io.Writer, field string, v any) {
+	obj := v.(*model.LoginPayload)
+	switch field {
+	case "token":
+		writeOptionalString(w, obj.Token)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeMfaChallenge writes the value of field of MfaChallenge v.
+func writeMfaChallenge(w io.Writer, field string, v any) {
+	obj := v.(*auth.Challenge)
+	switch field {
+	case "id":
+		writeString(w, obj.ID)
+	case "sentTo":
+		writeString(w, obj.SentTo)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeOrganization writes the value of field of Organization v.
+func writeOrganization(w io.Writer, field string, v any) {
+	obj := v.(*ent.Organization)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "name":
+		writeString(w, obj.Name)
+	case "plan":
+		obj.Plan.MarshalGQL(w)
+	case "country":
+		writeString(w, obj.Country)
+	case "timeZone":
+		writeString(w, obj.TimeZone)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writePageInfo writes the value of field of PageInfo v.
+func writePageInfo(w io.Writer, field string, v any) {
+	obj := v.(*entgql.PageInfo[int])
+	switch field {
+	case "hasNextPage":
+		writeBoolean(w, obj.HasNextPage)
+	case "hasPreviousPage":
+		writeBoolean(w, obj.HasPreviousPage)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writePresenceSummary writes the value of field of PresenceSummary v.
+func writePresenceSummary(w io.Writer, field string, v any) {
+	obj := v.(*presence.Summary)
+	switch field {
+	case "total":
+		writeInt(w, obj.Total, false)
+	case "online":
+		writeInt(w, obj.Online, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeRole writes the value of field of Role v.
+func writeRole(w io.Writer, field string, v any) {
+	obj := v.(*ent.Role)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "version":
+		writeInt(w, obj.Version, false)
+	case "name":
+		writeString(w, obj.Name)
+	case "description":
+		writeString(w, obj.Description)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeRoleChangedEvent writes the value of field of RoleChangedEvent v.
+func writeRoleChangedEvent(w io.Writer, field string, v any) {
+	obj := v.(*realtime.RoleChangedEvent)
+	switch field {
+	case "kind":
+		obj.Kind.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeRoleConnection writes the value of field of RoleConnection v.
+func writeRoleConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.RoleConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeRolePresence writes the value of field of RolePresence v.
+func writeRolePresence(w io.Writer, field string, v any) {
+	obj := v.(*presence.RolePresence)
+	switch field {
+	case "total":
+		writeInt(w, obj.Total, false)
+	case "online":
+		writeInt(w, obj.Online, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeSession writes the value of field of Session v.
+func writeSession(w io.Writer, field string, v any) {
+	obj := v.(*ent.Session)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "userAgent":
+		writeString(w, obj.UserAgent)
+	case "ip":
+		writeString(w, obj.IP)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeStatusInterval writes the value of field of StatusInterval v.
+func writeStatusInterval(w io.Writer, field string, v any) {
+	obj := v.(*status.Interval)
+	switch field {
+	case "availability":
+		obj.Availability.MarshalGQL(w)
+	case "online":
+		writeBoolean(w, obj.Online)
+	case "source":
+		obj.Source.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeStatusReport writes the value of field of StatusReport v.
+func writeStatusReport(w io.Writer, field string, v any) {
+	obj := v.(*status.Report)
+	switch field {
+	case "timeZone":
+		writeString(w, obj.TimeZone)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeStatusReportDay writes the value of field of StatusReportDay v.
+func writeStatusReportDay(w io.Writer, field string, v any) {
+	obj := v.(*status.Day)
+	switch field {
+	case "date":
+		writeString(w, obj.Date)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeTotpEnrollment writes the value of field of TotpEnrollment v.
+func writeTotpEnrollment(w io.Writer, field string, v any) {
+	obj := v.(*auth.TOTPEnrollment)
+	switch field {
+	case "secret":
+		writeString(w, obj.Secret)
+	case "uri":
+		writeString(w, obj.URI)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeUser writes the value of field of User v.
+func writeUser(w io.Writer, field string, v any) {
+	obj := v.(*ent.User)
+	switch field {
+	case "id":
+		writeInt(w, obj.ID, true)
+	case "firstName":
+		writeString(w, obj.FirstName)
+	case "lastName":
+		writeString(w, obj.LastName)
+	case "displayName":
+		writeString(w, obj.DisplayName)
+	case "email":
+		writeString(w, obj.Email)
+	case "phone":
+		writeOptionalString(w, obj.Phone)
+	case "avatarURL":
+		writeOptionalString(w, obj.AvatarURL)
+	case "broadcast":
+		writeBoolean(w, obj.Broadcast)
+	case "chatAccess":
+		obj.ChatAccess.MarshalGQL(w)
+	case "status":
+		obj.Status.MarshalGQL(w)
+	case "availability":
+		obj.Availability.MarshalGQL(w)
+	case "online":
+		writeBoolean(w, obj.Online)
+	case "connections":
+		writeInt(w, obj.Connections, false)
+	case "version":
+		writeInt(w, obj.Version, false)
+	case "mfaRequired":
+		writeBoolean(w, obj.MfaRequired)
+	case "totpEnabled":
+		writeBoolean(w, obj.TotpEnabled)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeUserChangedEvent writes the value of field of UserChangedEvent v.
+func writeUserChangedEvent(w io.Writer, field string, v any) {
+	obj := v.(*realtime.UserChangedEvent)
+	switch field {
+	case "kind":
+		obj.Kind.MarshalGQL(w)
+	case "displayName":
+		writeOptionalString(w, obj.DisplayNameOrNull())
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeUserConnection writes the value of field of UserConnection v.
+func writeUserConnection(w io.Writer, field string, v any) {
+	obj := v.(*ent.UserConnection)
+	switch field {
+	case "totalCount":
+		writeInt(w, obj.TotalCount, false)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}
+
+// writeUserStatusEvent writes the value of field of UserStatusEvent v.
+func writeUserStatusEvent(w io.Writer, field string, v any) {
+	obj := v.(*realtime.UserStatusEvent)
+	switch field {
+	case "kind":
+		obj.Kind.MarshalGQL(w)
+	default:
+		panic("unknown field " + strconv.Quote(field))
+	}
+}

@@ -28,6 +28,11 @@
 //     resolved fields never does: gqlgen defers only concurrently resolved
 //     fields. Preparing a group computes the object's path and allocates a
 //     field set and a map.
+//   - An object writes a plain field of a string, an ID, an Int, a Boolean
+//     or an enum itself when it is written, from the field's value then
+//     (write<Object>), instead of keeping a marshaller of the value, which
+//     allocates a closure or boxes the value, for each field of each
+//     object.
 //   - An object is resolved into an object (graph/object.go) instead of a
 //     graphql.FieldSet: one allocation instead of three, a FieldSet only
 //     for concurrently resolved fields when one is selected, and no set of
@@ -56,6 +61,7 @@ import (
 	"github.com/99designs/gqlgen/codegen"
 	"github.com/99designs/gqlgen/codegen/config"
 	"github.com/vektah/gqlparser/v2/ast"
+	"golang.org/x/tools/imports"
 )
 
 // sequential names the objects whose fields are resolved one after the
@@ -78,6 +84,15 @@ type fastPaths struct {
 	undeferred []string
 	// objects are the objects that are not roots.
 	objects []string
+	// plainValues are the value and the marshal function of each plain
+	// field function.
+	plainValues map[string]plainValue
+}
+
+// plainValue is what a plain field function marshals: value, an
+// expression of obj, with the function marshal.
+type plainValue struct {
+	value, marshal string
 }
 
 func (*fastPaths) Name() string { return "fastpaths" }
@@ -223,7 +238,11 @@ func (p *fastPaths) rewrite(file string) error {
 	if s, err = p.rewriteObjects(s); err != nil {
 		return err
 	}
-	out, err := format.Source([]byte(s))
+	if s, err = p.rewriteWrittenFields(s); err != nil {
+		return err
+	}
+	// Formatted, with the imports the writers need (io).
+	out, err := imports.Process(file, []byte(s), nil)
 	if err != nil {
 		return fmt.Errorf("format: %w", err)
 	}
@@ -244,12 +263,14 @@ var plainField = regexp.MustCompile(`(?m)^(func \(ec \*executionContext\) (_\w+)
 
 func (p *fastPaths) rewritePlainFields(s string) (string, error) {
 	done := map[string]bool{}
+	p.plainValues = map[string]plainValue{}
 	s = plainField.ReplaceAllStringFunc(s, func(m string) string {
 		g := plainField.FindStringSubmatch(m)
 		if !p.plainFields[g[2]] {
 			return m
 		}
 		done[g[2]] = true
+		p.plainValues[g[2]] = plainValue{value: g[3], marshal: strings.TrimPrefix(g[4], "ec.")}
 		return g[1] + "\treturn " + g[4] + "(ctx, field.Selections, " + g[3] + ")\n}\n"
 	})
 	if missing := missing(p.plainFields, done); len(missing) > 0 {
@@ -341,6 +362,83 @@ func (p *fastPaths) rewriteObjects(s string) (string, error) {
 		s = s[:i] + body + s[end:]
 	}
 	return s, nil
+}
+
+// writers are the marshal functions whose values an object writes itself
+// (graph/object.go), by the body gqlgen generates for each and the writer
+// that writes the same JSON (%s is the value).
+var writers = []struct{ body, writer string }{
+	{"\t_ = sel\n\tres := graphql.MarshalString(v)\n\tif res == graphql.Null {\n\t\tgraphql.AddInvalidNullFromMarshaler(ctx, \"String!\")\n\t}\n\treturn res\n", "writeString(w, %s)"},
+	{"\t_ = sel\n\tres := graphql.MarshalIntID(v)\n\tif res == graphql.Null {\n\t\tgraphql.AddInvalidNullFromMarshaler(ctx, \"ID!\")\n\t}\n\treturn res\n", "writeInt(w, %s, true)"},
+	{"\t_ = sel\n\tres := graphql.MarshalInt(v)\n\tif res == graphql.Null {\n\t\tgraphql.AddInvalidNullFromMarshaler(ctx, \"Int!\")\n\t}\n\treturn res\n", "writeInt(w, %s, false)"},
+	{"\t_ = sel\n\tres := graphql.MarshalBoolean(v)\n\tif res == graphql.Null {\n\t\tgraphql.AddInvalidNullFromMarshaler(ctx, \"Boolean!\")\n\t}\n\treturn res\n", "writeBoolean(w, %s)"},
+	{"\tif v == nil {\n\t\treturn graphql.Null\n\t}\n\t_ = sel\n\t_ = ctx\n\tres := graphql.MarshalString(*v)\n\treturn res\n", "writeOptionalString(w, %s)"},
+	// An enum: its value is its marshaller.
+	{"\treturn v\n", "%s.MarshalGQL(w)"},
+}
+
+// fieldCase is the case of a plain field in an object's marshaller: group 1
+// is the field's name, 2 its function.
+var fieldCase = regexp.MustCompile(`\t\tcase "(\w+)":\n\t\t\tout\.Values\[i\] = ec\.(_\w+)\(ctx, field, obj\)\n` +
+	`\t\t\tif out\.Values\[i\] == graphql\.(?:Null|RequiredNull) \{\n\t\t\t\t(?:out\.Invalids\+\+|atomic\.AddUint32\(&out\.Invalids, 1\))\n\t\t\t\}\n`)
+
+// rewriteWrittenFields makes each object write the plain fields whose
+// marshal function has a writer when it is written, from its value then:
+// marshalling such a value allocates a closure or boxes it, for every
+// field of every object.
+func (p *fastPaths) rewriteWrittenFields(s string) (string, error) {
+	writerOf := map[string]string{}
+	for _, v := range p.plainValues {
+		if _, ok := writerOf[v.marshal]; ok {
+			continue
+		}
+		head := "\nfunc (ec *executionContext) " + v.marshal + "(ctx context.Context, sel ast.SelectionSet, v "
+		i := strings.Index(s, head)
+		if i < 0 {
+			return "", fmt.Errorf("marshal function %s not found", v.marshal)
+		}
+		body := s[i+len(head):]
+		body = body[strings.Index(body, "{\n")+2 : strings.Index(body, "\n}\n")+1]
+		writerOf[v.marshal] = ""
+		for _, w := range writers {
+			if body == w.body {
+				writerOf[v.marshal] = w.writer
+			}
+		}
+	}
+	var funcs strings.Builder
+	for _, o := range p.objects {
+		head := "\nfunc (ec *executionContext) _" + o + "(ctx context.Context, sel ast.SelectionSet, obj "
+		i := strings.Index(s, head)
+		if i < 0 {
+			continue
+		}
+		end := i + strings.Index(s[i:], "\n}\n")
+		body := s[i:end]
+		objType := body[len(head):strings.Index(body, ") graphql.Marshaler {")]
+		var cases strings.Builder
+		body = fieldCase.ReplaceAllStringFunc(body, func(m string) string {
+			g := fieldCase.FindStringSubmatch(m)
+			v, ok := p.plainValues[g[2]]
+			if !ok || writerOf[v.marshal] == "" {
+				return m
+			}
+			fmt.Fprintf(&cases, "\tcase %q:\n\t\t%s\n", g[1], fmt.Sprintf(writerOf[v.marshal], v.value))
+			return "\t\tcase \"" + g[1] + "\": // written by write" + o + "\n"
+		})
+		if cases.Len() == 0 {
+			continue
+		}
+		const create = "\tout := newObject(fields)\n"
+		if strings.Count(body, create) != 1 {
+			return "", fmt.Errorf("object %s: marshaller of an unknown shape", o)
+		}
+		body = strings.Replace(body, create, create+"\tout.obj, out.write = obj, write"+o+"\n", 1)
+		s = s[:i] + body + s[end:]
+		fmt.Fprintf(&funcs, "\n// write%s writes the value of field of %s v.\nfunc write%s(w io.Writer, field string, v any) {\n\tobj := v.(%s)\n\tswitch field {\n%s\tdefault:\n\t\tpanic(\"unknown field \" + strconv.Quote(field))\n\t}\n}\n",
+			o, o, o, objType, cases.String())
+	}
+	return s + funcs.String(), nil
 }
 
 // missing lists the keys of want not in got, sorted.

@@ -1,8 +1,10 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -29,6 +31,10 @@ type object struct {
 	inline   [inlineValues]graphql.Marshaler
 	// later resolves the concurrently resolved fields.
 	later *graphql.FieldSet
+	// write writes the value of a field of obj whose value is nil: a
+	// plain field that the object writes itself (graph/gqlgen.go).
+	write func(w io.Writer, field string, obj any)
+	obj   any
 }
 
 // inlineValues is how many values an object holds without a slice of its
@@ -84,7 +90,11 @@ func (o *object) MarshalGQL(w io.Writer) {
 		// which needs no escaping.
 		io.WriteString(w, key)
 		io.WriteString(w, `":`)
-		o.Values[i].MarshalGQL(w)
+		if v := o.Values[i]; v != nil {
+			v.MarshalGQL(w)
+		} else {
+			o.write(w, o.fields[i].Name, o.obj)
+		}
 	}
 	io.WriteString(w, "}")
 }
@@ -110,4 +120,80 @@ func deferredGroup(ctx context.Context, fields []graphql.CollectedField) graphql
 		}
 	}
 	return graphql.DeferredGroup{}
+}
+
+// writeString writes s as a JSON string, as graphql.MarshalString does.
+func writeString(w io.Writer, s string) {
+	io.WriteString(w, `"`)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '\\' && c != '"' {
+			continue
+		}
+		io.WriteString(w, s[start:i])
+		switch c {
+		case '\t':
+			io.WriteString(w, `\t`)
+		case '\r':
+			io.WriteString(w, `\r`)
+		case '\n':
+			io.WriteString(w, `\n`)
+		case '\\':
+			io.WriteString(w, `\\`)
+		case '"':
+			io.WriteString(w, `\"`)
+		default:
+			io.WriteString(w, `\u00`)
+			io.WriteString(w, hexDigits[c>>4:c>>4+1])
+			io.WriteString(w, hexDigits[c&0xf:c&0xf+1])
+		}
+		start = i + 1
+	}
+	io.WriteString(w, s[start:])
+	io.WriteString(w, `"`)
+}
+
+const hexDigits = "0123456789ABCDEF" // upper case, as gqlgen writes them
+
+// writeOptionalString writes s as a JSON string, or null when it is nil.
+func writeOptionalString(w io.Writer, s *string) {
+	if s == nil {
+		io.WriteString(w, "null")
+		return
+	}
+	writeString(w, *s)
+}
+
+// writeInt writes n as a JSON number, as graphql.MarshalInt does, or as a
+// JSON string when quoted, as graphql.MarshalIntID does.
+func writeInt(w io.Writer, n int, quoted bool) {
+	var b []byte
+	buf, ok := w.(*bytes.Buffer)
+	if ok {
+		// Appended to the buffer's spare room: a slice handed to an
+		// io.Writer would be allocated.
+		b = buf.AvailableBuffer()
+	}
+	if quoted {
+		b = append(b, '"')
+	}
+	b = strconv.AppendInt(b, int64(n), 10)
+	if quoted {
+		b = append(b, '"')
+	}
+	if ok {
+		buf.Write(b)
+	} else {
+		w.Write(b)
+	}
+}
+
+// writeBoolean writes b as JSON, as graphql.MarshalBoolean does.
+func writeBoolean(w io.Writer, b bool) {
+	if b {
+		io.WriteString(w, "true")
+	} else {
+		io.WriteString(w, "false")
+	}
 }

@@ -3,6 +3,11 @@ package graph
 import (
 	"bytes"
 	"context"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -105,5 +110,47 @@ func TestObjectResolvesConcurrently(t *testing.T) {
 				t.Errorf("wrote %s, want %s", got.String(), c.want)
 			}
 		})
+	}
+}
+
+// TestWriters: an object writes a plain field's value as gqlgen's
+// marshaller of it would, into the executor's buffer and into any writer.
+func TestWriters(t *testing.T) {
+	t.Parallel()
+	marshal := func(m graphql.Marshaler) string {
+		var b bytes.Buffer
+		m.MarshalGQL(&b)
+		return b.String()
+	}
+	check := func(name, want string, write func(w io.Writer)) {
+		t.Helper()
+		var buf bytes.Buffer
+		write(&buf)
+		var sb strings.Builder
+		write(&sb)
+		if buf.String() != want || sb.String() != want {
+			t.Errorf("%s: wrote %q and %q, want %q", name, buf.String(), sb.String(), want)
+		}
+	}
+	strs := []string{"", "plain", `quote " and \ backslash`, "tab\tline\nreturn\r", "\x00\x01\x1f\x7f", "Ünïcødé ☃ 🎉", "\xff\xfe invalid", "</script>&"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		b := make([]byte, rnd.IntN(12))
+		for i := range b {
+			b[i] = byte(rnd.IntN(256))
+		}
+		strs = append(strs, string(b))
+	}
+	for _, s := range strs {
+		check("string "+strconv.Quote(s), marshal(graphql.MarshalString(s)), func(w io.Writer) { writeString(w, s) })
+		check("optional string "+strconv.Quote(s), marshal(graphql.MarshalString(s)), func(w io.Writer) { writeOptionalString(w, &s) })
+	}
+	check("no string", "null", func(w io.Writer) { writeOptionalString(w, nil) })
+	for _, n := range []int{0, 7, -42, math.MaxInt64, math.MinInt64, 21474836480} {
+		check("ID "+strconv.Itoa(n), marshal(graphql.MarshalIntID(n)), func(w io.Writer) { writeInt(w, n, true) })
+		check("Int "+strconv.Itoa(n), marshal(graphql.MarshalInt(n)), func(w io.Writer) { writeInt(w, n, false) })
+	}
+	for _, b := range []bool{true, false} {
+		check("Boolean", marshal(graphql.MarshalBoolean(b)), func(w io.Writer) { writeBoolean(w, b) })
 	}
 }
