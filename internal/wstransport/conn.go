@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -30,41 +31,51 @@ const (
 )
 
 // conn is one WebSocket connection.
+//
+// Every idle connection keeps one: its fields are ordered so that it
+// packs into as few bytes as it can.
 type conn struct {
 	t      *Transport
 	ws     *websocket.Conn
 	exec   graphql.GraphExecutor
-	proto  protocol
 	base   context.Context // the upgrade request's values, without its cancellation
 	opened time.Time
 	opsRun atomic.Int64 // operations received, for the session's log
+	proto  protocol
 
-	// Owned by the reader goroutine; read by the writer only after
-	// readerDone is closed.
+	// Owned by the reader goroutine; read by the writer only after the
+	// reader has ended (readerEnded).
 	initReceived bool
 	acked        bool
 	ctx          context.Context // InitFunc's context
 	stopWatch    func() bool     // unregisters the InitFunc context watch
+	handling     sync.WaitGroup  // the reader waits on it for each message handled
 
-	legacyAcked atomic.Bool // the writer sends ka once set
-	pingDue     atomic.Bool
 	// writeSince is 0 while no write is going on, 1 + the watchdog's
 	// period in which the current write began, or -1 once the watchdog
 	// has timed a write out (the connection then fails every write).
-	writeSince atomic.Int64
-	done       chan struct{} // closed when the connection starts closing
-	readerDone chan struct{}
+	writeSince  atomic.Int64
+	legacyAcked atomic.Bool // the writer sends ka once set
+	pingDue     atomic.Bool
+	closed      atomic.Bool // set once the connection starts closing, after mode
 
 	mu      sync.Mutex
-	writing bool     // a writer goroutine runs
-	spare   []outMsg // a small queue the writer is done with, for reuse
+	writing bool // a writer goroutine runs
 	closing bool
-	code    int
-	reason  string
 	mode    closeMode
-	queue   []outMsg
-	ops     map[string]*operation // running operations, fully set up
-	subs    int                   // how many of ops are subscriptions
+	// readerEnded is set when the reader has ended; readerDone, made by
+	// a teardown that waits for it, is closed then.
+	readerEnded bool
+	readerDone  chan struct{}
+	code        int
+	reason      string
+	queue       []outMsg
+	spare       []outMsg // a small queue the writer is done with, for reuse
+	// The running operations, fully set up: the first in op, any others
+	// in more (an idle connection usually runs one subscription).
+	op   *operation
+	more map[string]*operation
+	subs int // how many of them are subscriptions
 }
 
 // outMsg is a message waiting for the writer.
@@ -77,13 +88,15 @@ type outMsg struct {
 // operation is one subscribe (or legacy start) of a connection. Its cancel
 // and group fields are set before it is added to conn.ops and never change.
 type operation struct {
-	c        *conn
-	id       string
+	c  *conn
+	id string
+	// prefix is the start of its result frames when id needs escaping
+	// in JSON (see writePrefix).
 	prefix   []byte
-	stopped  atomic.Bool        // the client completed it, or the connection ended
 	cancel   context.CancelFunc // its own run; nil for group members
 	group    *group             // shared run, if any
 	gidx     int                // index in group.members, guarded by group.mu
+	stopped  atomic.Bool        // the client completed it, or the connection ended
 	finished bool               // guarded by conn.mu: the server ended it
 	// subscription is set before the operation is tracked and never
 	// changes.
@@ -92,14 +105,11 @@ type operation struct {
 
 func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.GraphExecutor) *conn {
 	c := &conn{
-		t:          t,
-		ws:         ws,
-		exec:       exec,
-		base:       context.WithoutCancel(r.Context()),
-		opened:     time.Now(),
-		done:       make(chan struct{}),
-		readerDone: make(chan struct{}),
-		ops:        make(map[string]*operation),
+		t:      t,
+		ws:     ws,
+		exec:   exec,
+		base:   context.WithoutCancel(r.Context()),
+		opened: time.Now(),
 	}
 	switch ws.Subprotocol() {
 	case SubprotocolTransportWS:
@@ -142,7 +152,7 @@ func (c *conn) closeLocked(code int, reason string, mode closeMode) {
 	if mode != closeFlush {
 		c.queue = nil
 	}
-	close(c.done)
+	c.closed.Store(true)
 	c.startWriterLocked() // it tears the connection down
 	// Stop the operations now, not after the close handshake (which may
 	// wait for a slow client). A goroutine, because the caller may hold a
@@ -153,36 +163,35 @@ func (c *conn) closeLocked(code int, reason string, mode closeMode) {
 // endOps stops every running operation of a closing connection.
 func (c *conn) endOps() {
 	c.mu.Lock()
-	ops, subs := c.ops, c.subs
-	c.ops, c.subs = nil, 0
+	op, more, subs := c.op, c.more, c.subs
+	c.op, c.more, c.subs = nil, nil, 0
 	c.mu.Unlock()
 	if subs > 0 {
 		c.t.subscriptionsChanged(-subs)
 	}
-	for _, op := range ops {
+	if op != nil {
 		op.end()
 	}
+	for _, op := range more {
+		op.end()
+	}
+}
+
+// opLocked returns the running operation id; c.mu is held.
+func (c *conn) opLocked(id string) *operation {
+	if c.op != nil && c.op.id == id {
+		return c.op
+	}
+	return c.more[id]
 }
 
 // interrupted reports whether the writer must stop writing queued messages:
 // the connection is closing and they are not to be flushed.
 func (c *conn) interrupted() bool {
-	select {
-	case <-c.done:
-		return c.mode != closeFlush // written before done was closed
-	default:
-		return false
-	}
+	return c.closed.Load() && c.mode != closeFlush // mode is written before closed
 }
 
-func (c *conn) isClosing() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *conn) isClosing() bool { return c.closed.Load() }
 
 // enqueue hands a message to the writer. A full queue closes the connection
 // with 1013; after closing, messages are discarded.
@@ -210,7 +219,7 @@ func (c *conn) send(body []byte) { c.enqueue(outMsg{body: body}) }
 // --- reader ---
 
 func (c *conn) readLoop() {
-	defer close(c.readerDone)
+	defer c.readerEnd()
 	c.ws.SetReadLimit(c.t.maxMessage)
 	if c.t.initTimeout > 0 {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.t.initTimeout))
@@ -219,7 +228,6 @@ func (c *conn) readLoop() {
 	ping := c.ws.PingHandler()
 	c.ws.SetPingHandler(func(data string) error { c.touch(); return ping(data) })
 
-	handled := make(chan struct{}, 1)
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -234,15 +242,39 @@ func (c *conn) readLoop() {
 		// order: the deep stack an operation's start needs goes with it,
 		// and an idle connection's reader keeps a small one.
 		start := graphql.Now()
-		go c.handleMessage(data, start, handled)
-		<-handled
+		c.handling.Add(1)
+		go c.handleMessage(data, start)
+		c.handling.Wait()
 	}
 }
 
-// handleMessage handles one message and then signals done. A panic closes
-// the connection.
-func (c *conn) handleMessage(data []byte, start time.Time, done chan<- struct{}) {
-	defer func() { done <- struct{}{} }()
+// readerEnd records that the reader has ended.
+func (c *conn) readerEnd() {
+	c.mu.Lock()
+	c.readerEnded = true
+	if c.readerDone != nil {
+		close(c.readerDone)
+	}
+	c.mu.Unlock()
+}
+
+// readerEnding returns a channel closed once the reader has ended.
+func (c *conn) readerEnding() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readerDone == nil {
+		c.readerDone = make(chan struct{})
+		if c.readerEnded {
+			close(c.readerDone)
+		}
+	}
+	return c.readerDone
+}
+
+// handleMessage handles one message and then tells the reader. A panic
+// closes the connection.
+func (c *conn) handleMessage(data []byte, start time.Time) {
+	defer c.handling.Done()
 	defer func() {
 		if r := recover(); r != nil {
 			c.t.log.Error("wstransport: panic while handling a message", "panic", r)
@@ -333,7 +365,7 @@ func (c *conn) handle(data []byte, start time.Time) {
 		}
 		id := *m.ID
 		c.mu.Lock()
-		busy := c.ops[id] != nil
+		busy := c.opLocked(id) != nil
 		c.mu.Unlock()
 		if busy {
 			c.close(4409, "Subscriber for "+id+" already exists", closeSend)
@@ -415,7 +447,7 @@ func (c *conn) init(raw json.RawMessage) {
 	ctx := c.base
 	var ack map[string]any
 	if f := c.t.InitFunc; f != nil {
-		nctx, a, err := f(ctx, payload)
+		nctx, a, err := f(context.WithValue(ctx, connKey{}, c), payload)
 		if err != nil {
 			code, reason := 4403, "Forbidden"
 			var ce *CloseError
@@ -448,7 +480,10 @@ func (c *conn) init(raw json.RawMessage) {
 		}
 	}
 	c.ctx = ctx
-	c.stopWatch = context.AfterFunc(ctx, func() { c.closeIfEnded() })
+	c.base = nil // what the operations keep of the upgrade request is in ctx
+	if ctx.Done() != nil {
+		c.stopWatch = context.AfterFunc(ctx, func() { c.closeIfEnded() })
+	}
 	c.acked = true
 	c.touch()
 	c.send(message(msgConnectionAck, "", ackPayload))
@@ -459,7 +494,11 @@ func (c *conn) init(raw json.RawMessage) {
 }
 
 func (c *conn) newOp(id string) *operation {
-	return &operation{c: c, id: id, prefix: nextPrefix(c.proto, id), gidx: -1}
+	op := &operation{c: c, id: id, gidx: -1}
+	if needsEscape(id) {
+		op.prefix = nextPrefix(c.proto, id)
+	}
+	return op
 }
 
 // track adds a started operation to the running ones, unless it has already
@@ -468,7 +507,14 @@ func (c *conn) track(op *operation) {
 	c.mu.Lock()
 	closing := c.closing
 	if !closing && !op.finished {
-		c.ops[op.id] = op
+		switch {
+		case c.op == nil:
+			c.op = op
+		case c.more == nil:
+			c.more = map[string]*operation{op.id: op}
+		default:
+			c.more[op.id] = op
+		}
 		if op.subscription {
 			c.subs++
 			c.t.subscriptionsChanged(1)
@@ -583,6 +629,32 @@ func (c *conn) finish(op *operation, errs gqlerror.List) {
 	}
 }
 
+type connKey struct{}
+
+// Handle is a connection as InitFunc sees it, to close it later.
+type Handle struct{ c *conn }
+
+// HandleFrom returns the connection whose InitFunc was called with ctx (or
+// a context derived from it); its zero value when there is none.
+func HandleFrom(ctx context.Context) Handle {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return Handle{c}
+}
+
+// Close closes the connection with code and reason (4403 when code is not
+// one a server may send), as the end of InitFunc's context would: at once,
+// stopping its operations. It does nothing on the zero Handle or a
+// connection already closing.
+func (h Handle) Close(code int, reason string) {
+	if h.c == nil {
+		return
+	}
+	if !validCloseCode(code) {
+		code = 4403
+	}
+	h.c.close(code, reason, closeSend)
+}
+
 // closeIfEnded closes the connection with the code its context's cause
 // names (4403 by default) once that context has ended, and reports whether
 // it has.
@@ -600,12 +672,17 @@ func (c *conn) closeIfEnded() bool {
 
 // untrack removes op from the running operations; c.mu is held.
 func (c *conn) untrack(op *operation) {
-	if c.ops[op.id] == op {
-		delete(c.ops, op.id)
-		if op.subscription {
-			c.subs--
-			c.t.subscriptionsChanged(-1)
-		}
+	switch {
+	case c.op == op:
+		c.op = nil
+	case c.more[op.id] == op:
+		delete(c.more, op.id)
+	default:
+		return
+	}
+	if op.subscription {
+		c.subs--
+		c.t.subscriptionsChanged(-1)
 	}
 }
 
@@ -613,7 +690,7 @@ func (c *conn) untrack(op *operation) {
 // written for operation id. It reports whether id was active.
 func (c *conn) stopOp(id string) bool {
 	c.mu.Lock()
-	op := c.ops[id]
+	op := c.opLocked(id)
 	if op != nil {
 		c.untrack(op)
 	}
@@ -733,6 +810,60 @@ func (c *conn) ping() error {
 	return nil
 }
 
+// The start of a result frame, around an id that needs no escaping.
+const (
+	prefixHead       = `{"id":"`
+	prefixTailNext   = `","type":"next","payload":`
+	prefixTailLegacy = `","type":"data","payload":`
+)
+
+// needsEscape reports whether id is written differently in JSON (as
+// json.Marshal writes it) than as it is between quotes.
+func needsEscape(id string) bool {
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case b < 0x20, b > 0x7e, b == '"', b == '\\', b == '<', b == '>', b == '&':
+			return true
+		}
+	}
+	return false
+}
+
+func (op *operation) prefixTail() string {
+	if op.c.proto == protoLegacy {
+		return prefixTailLegacy
+	}
+	return prefixTailNext
+}
+
+// prefixLen is the length of the start of op's result frames.
+func (op *operation) prefixLen() int {
+	if op.prefix != nil {
+		return len(op.prefix)
+	}
+	return len(prefixHead) + len(op.id) + len(prefixTailNext)
+}
+
+// writePrefix writes the start of op's result frames (nextPrefix) to w,
+// without keeping it for each operation.
+func (op *operation) writePrefix(w io.Writer) {
+	if op.prefix != nil {
+		_, _ = w.Write(op.prefix)
+		return
+	}
+	_, _ = io.WriteString(w, prefixHead)
+	_, _ = io.WriteString(w, op.id)
+	_, _ = io.WriteString(w, op.prefixTail())
+}
+
+// appendPrefix appends the start of op's result frames to b.
+func (op *operation) appendPrefix(b []byte) []byte {
+	if op.prefix != nil {
+		return append(b, op.prefix...)
+	}
+	return append(append(append(b, prefixHead...), op.id...), op.prefixTail()...)
+}
+
 // framePool holds buffers for assembling large result frames.
 var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
@@ -759,16 +890,16 @@ func (c *conn) writeFrame(m *outMsg) error {
 	switch {
 	case !m.next:
 		_, err = w.Write(m.body)
-	case len(m.op.prefix)+len(m.body)+1 <= bufferSize:
+	case m.op.prefixLen()+len(m.body)+1 <= bufferSize:
 		// Fits the connection's write buffer: one frame, no copy.
-		_, _ = w.Write(m.op.prefix)
+		m.op.writePrefix(w)
 		_, _ = w.Write(m.body)
 		_, err = w.Write([]byte{'}'})
 	default:
 		// Large: assemble the frame so gorilla writes it in one go
 		// instead of fragmenting it at the buffer size.
 		bp := framePool.Get().(*[]byte)
-		b := append(append(append((*bp)[:0], m.op.prefix...), m.body...), '}')
+		b := append(append(m.op.appendPrefix((*bp)[:0]), m.body...), '}')
 		_, err = w.Write(b)
 		if cap(b) <= 1<<20 {
 			*bp = b[:0]
@@ -833,19 +964,20 @@ func (c *conn) teardown() {
 			}
 		}
 	}
+	readerDone := c.readerEnding()
 	if mode != closeSilent && validCloseCode(code) {
 		// Fails harmlessly if the close frame was already sent.
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.t.writeTimeout))
 		// Let the client answer with its close frame before dropping TCP.
 		timer := time.NewTimer(closeGrace)
 		select {
-		case <-c.readerDone:
+		case <-readerDone:
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
 	_ = c.ws.Close()
-	<-c.readerDone
+	<-readerDone
 	if c.stopWatch != nil {
 		c.stopWatch()
 	}

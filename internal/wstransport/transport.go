@@ -121,16 +121,23 @@ const (
 type Transport struct {
 	// InitFunc is called with the connection_init payload before the
 	// connection is acknowledged. It returns the context every operation of
-	// the connection runs in (derived from ctx, which carries the values of
-	// the upgrade request's context but not its cancellation), an optional
-	// connection_ack payload, or an error to refuse the connection: the
-	// socket is then closed with 4403 "Forbidden", or with the code and
-	// reason of a *CloseError found in the error.
+	// the connection runs in, an optional connection_ack payload, or an
+	// error to refuse the connection: the socket is then closed with 4403
+	// "Forbidden", or with the code and reason of a *CloseError found in
+	// the error.
 	//
-	// When the returned context ends, the connection is closed at once with
-	// the code and reason of context.Cause if it is a *CloseError, else with
-	// 4403 "Forbidden". Cancel it with context.WithCancelCause to close
-	// sockets whose credentials were revoked.
+	// ctx carries the values of the upgrade request's context but not its
+	// cancellation. The connection keeps the returned context, and only
+	// it, until it ends: one derived from ctx keeps everything the upgrade
+	// request's context holds, while a new one holding only the values the
+	// operations read keeps an idle connection smaller.
+	//
+	// To close the connection later (its credentials were revoked), keep
+	// HandleFrom(ctx) and call its Close. Alternatively, when the returned
+	// context ends, the connection is closed at once with the code and
+	// reason of context.Cause if it is a *CloseError, else with 4403
+	// "Forbidden" (a context that can end is watched, at a cost per
+	// connection).
 	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, map[string]any, error)
 
 	// OperationFunc, if set, is called with the context of each operation

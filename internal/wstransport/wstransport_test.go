@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -523,33 +524,84 @@ func TestServerInitiatedClose(t *testing.T) {
 	}
 }
 
+// TestHandleClose: a Handle kept from InitFunc's context closes the socket
+// at once, with its code (4403 for one a server may not send) and reason,
+// whatever the context InitFunc returned; the zero Handle closes nothing.
+func TestHandleClose(t *testing.T) {
+	t.Parallel()
+	type key struct{}
+	for _, tc := range []struct {
+		name       string
+		code, want int
+	}{
+		{"code", 4498, 4498},
+		{"code a server may not send", websocket.CloseAbnormalClosure, 4403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			handles := make(chan wstransport.Handle, 1)
+			e := newEnv(t, &wstransport.Transport{
+				InitFunc: func(ctx context.Context, _ map[string]any) (context.Context, map[string]any, error) {
+					handles <- wstransport.HandleFrom(ctx)
+					wstransport.HandleFrom(context.Background()).Close(4403, "nothing to close")
+					// A context of its own: nothing of ctx is kept.
+					return context.WithValue(context.Background(), key{}, "session"), nil, nil
+				},
+			})
+			c := e.dial(tws)
+			c.init(nil)
+			c.subscribe("c", `subscription { counter(topic: "h") }`, nil)
+			eventually(t, 5*time.Second, func() bool { return e.hub.count("h") == 1 }, "counter subscribed")
+			(<-handles).Close(tc.code, "Token revoked")
+			c.expectClose(tc.want, "Token revoked")
+			codes := e.waitCodes(1)
+			_, ctxs := e.closes.snapshot()
+			if codes[0] != tc.want || ctxs[0].Value(key{}) != "session" {
+				t.Fatalf("CloseFunc(%v, %d)", ctxs[0].Value(key{}), codes[0])
+			}
+			eventually(t, 5*time.Second, func() bool { return e.hub.count("h") == 0 }, "subscription cancelled")
+		})
+	}
+}
+
 // TestServerInitiatedCloseAnswersNothing: operations cut short by the end
-// of the InitFunc context are answered by the close alone, never by what
-// their cancellation made them return (here a query that answers once its
-// context ends). Many sockets, since the operations race the close.
+// of the InitFunc context, or by a Handle's Close, are answered by the
+// close alone, never by what their cancellation made them return (here a
+// query that answers once its context ends). Many sockets, since the
+// operations race the close.
 func TestServerInitiatedCloseAnswersNothing(t *testing.T) {
 	t.Parallel()
-	cancels := make(chan context.CancelCauseFunc, 1)
-	e := newEnv(t, &wstransport.Transport{
-		InitFunc: func(ctx context.Context, _ map[string]any) (context.Context, map[string]any, error) {
-			ctx, cancel := context.WithCancelCause(ctx)
-			cancels <- cancel
-			return ctx, nil, nil
-		},
-	})
-	for i := range 50 {
-		c := e.dial(tws)
-		c.init(nil)
-		cancel := <-cancels
-		for j := range 3 {
-			c.subscribe(strconv.Itoa(j), `{ slow }`, nil)
-		}
-		eventually(t, 5*time.Second, func() bool { return e.active.Load() == 3 }, "slow queries running")
-		cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: demoted"})
-		if got := c.expectClose(4403, "Forbidden: demoted"); len(got) != 0 {
-			t.Fatalf("socket %d: answered %s before the close", i, got[0].Raw)
-		}
-		eventually(t, 5*time.Second, func() bool { return e.active.Load() == 0 }, "slow queries ended")
+	for _, byHandle := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handle=%v", byHandle), func(t *testing.T) {
+			t.Parallel()
+			closers := make(chan func(), 1)
+			e := newEnv(t, &wstransport.Transport{
+				InitFunc: func(ctx context.Context, _ map[string]any) (context.Context, map[string]any, error) {
+					if byHandle {
+						h := wstransport.HandleFrom(ctx)
+						closers <- func() { h.Close(4403, "Forbidden: demoted") }
+						return ctx, nil, nil
+					}
+					ctx, cancel := context.WithCancelCause(ctx)
+					closers <- func() { cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: demoted"}) }
+					return ctx, nil, nil
+				},
+			})
+			for i := range 50 {
+				c := e.dial(tws)
+				c.init(nil)
+				closeIt := <-closers
+				for j := range 3 {
+					c.subscribe(strconv.Itoa(j), `{ slow }`, nil)
+				}
+				eventually(t, 5*time.Second, func() bool { return e.active.Load() == 3 }, "slow queries running")
+				closeIt()
+				if got := c.expectClose(4403, "Forbidden: demoted"); len(got) != 0 {
+					t.Fatalf("socket %d: answered %s before the close", i, got[0].Raw)
+				}
+				eventually(t, 5*time.Second, func() bool { return e.active.Load() == 0 }, "slow queries ended")
+			}
+		})
 	}
 }
 
