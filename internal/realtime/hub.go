@@ -35,7 +35,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	subs    map[int]*orgSubs                                    // by organization
-	sockets map[int]map[*Socket]struct{}                        // by session
+	sockets map[int]*session                                    // by session
 	assigns map[int]map[chan assignmentEvent]struct{}           // by organization
 	feeds   map[int]map[summaryKey]*summaryFeed                 // by organization
 	objects map[string]map[int]map[*queue[objectEvent]]struct{} // by topic, then organization
@@ -54,7 +54,7 @@ func NewHub(client *ent.Client, viewers Viewers, log *slog.Logger) *Hub {
 		viewers: viewers,
 		log:     log,
 		subs:    map[int]*orgSubs{},
-		sockets: map[int]map[*Socket]struct{}{},
+		sockets: map[int]*session{},
 		assigns: map[int]map[chan assignmentEvent]struct{}{},
 		feeds:   map[int]map[summaryKey]*summaryFeed{},
 		objects: map[string]map[int]map[*queue[objectEvent]]struct{}{},
@@ -567,28 +567,71 @@ func send[T any](ctx context.Context, out chan<- T, v T) {
 type Socket struct {
 	hub                      *Hub
 	sessionID, userID, orgID int
-	close                    func(reason string)
+	onClose                  func(reason string)
+	closeOnce                sync.Once
 	// granted holds the authorities the connection's operations run with,
 	// none covering another; guarded by hub.mu.
 	granted []*viewer.Viewer
 }
 
+// session is the live connections of one session, and the timer that
+// closes them when it expires.
+type session struct {
+	sockets map[*Socket]struct{}
+	expires time.Time
+	expiry  *time.Timer
+	expired bool // the timer has fired
+}
+
+// close calls the socket's close function, the first time only.
+func (s *Socket) close(reason string) { s.closeOnce.Do(func() { s.onClose(reason) }) }
+
 // Watch registers the live connection of v; close is called (once) with
-// the reason when v's session is revoked, v's user archived or deleted, or
+// the reason when v's session is revoked, v's user archived or deleted,
 // the authority of v's session shrinks below one the connection was
-// granted (v's, and those given to Grant), on any instance. Unwatch
-// unregisters it.
+// granted (v's, and those given to Grant), on any instance, or the session
+// expires (at v.ExpiresAt, "session expired"). Unwatch unregisters it.
 func (h *Hub) Watch(v *viewer.Viewer, close func(reason string)) *Socket {
-	var once sync.Once
-	s := &Socket{hub: h, sessionID: v.SessionID, userID: v.UserID, orgID: v.OrganizationID, granted: []*viewer.Viewer{v},
-		close: func(reason string) { once.Do(func() { close(reason) }) }}
+	s := &Socket{hub: h, sessionID: v.SessionID, userID: v.UserID, orgID: v.OrganizationID, granted: []*viewer.Viewer{v}, onClose: close}
 	h.mu.Lock()
-	if h.sockets[v.SessionID] == nil {
-		h.sockets[v.SessionID] = map[*Socket]struct{}{}
+	ss := h.sockets[v.SessionID]
+	if ss == nil {
+		ss = &session{sockets: map[*Socket]struct{}{}}
+		h.sockets[v.SessionID] = ss
 	}
-	h.sockets[v.SessionID][s] = struct{}{}
+	ss.sockets[s] = struct{}{}
+	// One timer per session, not per connection: a session's sockets
+	// expire together.
+	if !v.ExpiresAt.IsZero() && (ss.expires.IsZero() || v.ExpiresAt.Before(ss.expires)) {
+		if ss.expiry != nil {
+			ss.expiry.Stop()
+		}
+		id := v.SessionID
+		ss.expires = v.ExpiresAt
+		ss.expiry = time.AfterFunc(time.Until(v.ExpiresAt), func() { h.expire(id, ss) })
+	}
+	expired := ss.expired
 	h.mu.Unlock()
+	if expired {
+		s.close("session expired")
+	}
 	return s
+}
+
+// expire closes the sockets of session ss, which expired.
+func (h *Hub) expire(id int, ss *session) {
+	var closing []*Socket
+	h.mu.Lock()
+	ss.expired = true
+	if h.sockets[id] == ss {
+		for s := range ss.sockets {
+			closing = append(closing, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range closing {
+		s.close("session expired")
+	}
 }
 
 // Grant records that an operation of the connection runs with the
@@ -612,8 +655,15 @@ func (s *Socket) Unwatch() {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.sockets[s.sessionID], s)
-	if len(h.sockets[s.sessionID]) == 0 {
+	ss := h.sockets[s.sessionID]
+	if ss == nil {
+		return
+	}
+	delete(ss.sockets, s)
+	if len(ss.sockets) == 0 {
+		if ss.expiry != nil {
+			ss.expiry.Stop()
+		}
 		delete(h.sockets, s.sessionID)
 	}
 }
@@ -623,8 +673,10 @@ func (h *Hub) revokeSessions(ids []int) {
 	var closing []*Socket
 	h.mu.Lock()
 	for _, id := range ids {
-		for s := range h.sockets[id] {
-			closing = append(closing, s)
+		if ss := h.sockets[id]; ss != nil {
+			for s := range ss.sockets {
+				closing = append(closing, s)
+			}
 		}
 	}
 	h.mu.Unlock()
@@ -645,8 +697,8 @@ func (h *Hub) matching(match func(*Socket) bool) []*Socket {
 	var out []*Socket
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, set := range h.sockets {
-		for s := range set {
+	for _, ss := range h.sockets {
+		for s := range ss.sockets {
 			if match(s) {
 				out = append(out, s)
 			}

@@ -324,3 +324,30 @@ func TestAuthorityRecheck(t *testing.T) {
 	}
 	none(t, bClosed)
 }
+
+// TestSessionExpiry checks that the hub closes the live connections of a
+// session when it expires, all of them and only them, and a connection
+// watched after its session expired at once.
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	hub := realtime.NewHub(nil, nil, quiet)
+	watch := func(session int, expires time.Time) chan string {
+		closed := make(chan string, 1)
+		s := hub.Watch(&viewer.Viewer{UserID: 1, SessionID: session, ExpiresAt: expires}, func(reason string) { closed <- reason })
+		t.Cleanup(s.Unwatch)
+		return closed
+	}
+	soon := time.Now().Add(200 * time.Millisecond)
+	first, second := watch(1, soon), watch(1, soon)
+	later := watch(2, time.Now().Add(time.Hour))
+	for _, closed := range []chan string{first, second} {
+		if reason := next(t, closed); reason != "session expired" {
+			t.Errorf("closed because %q", reason)
+		}
+	}
+	if reason := next(t, watch(1, soon)); reason != "session expired" {
+		t.Errorf("a connection of the expired session: closed because %q", reason)
+	}
+	none(t, later)
+	none(t, first) // once only
+}
