@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -58,8 +59,54 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	limits  *ratelimit.Limiter
-	lookups lookups
+	limits      *ratelimit.Limiter
+	lookups     lookups
+	permissions permissionSets
+}
+
+// permissionSets shares the permissions of the viewers that sessions are
+// read into (see load) among those with the same role permissions and
+// broadcast flag: every live connection keeps its viewer, and thousands
+// of them have the same few sets of permissions. A set is shared
+// read-only, its capacity its length, so that an append copies it.
+type permissionSets struct {
+	mu   sync.Mutex
+	sets map[permissionSet][]viewer.Permission
+}
+
+// permissionSet is a role's permissions as stored (JSON), and the
+// broadcast flag.
+type permissionSet struct {
+	stored    string
+	broadcast bool
+}
+
+// maxPermissionSets bounds the sets kept; others are decoded each time.
+const maxPermissionSets = 256
+
+// of returns the permissions of a role whose permissions are stored as
+// the JSON array stored, with BROADCAST when broadcast is set.
+func (p *permissionSets) of(stored string, broadcast bool) ([]viewer.Permission, error) {
+	key := permissionSet{stored, broadcast}
+	p.mu.Lock()
+	perms, ok := p.sets[key]
+	p.mu.Unlock()
+	if ok {
+		return perms, nil
+	}
+	if err := json.Unmarshal([]byte(stored), &perms); err != nil {
+		return nil, err
+	}
+	perms = slices.Clip(withBroadcast(perms, broadcast))
+	p.mu.Lock()
+	if p.sets == nil {
+		p.sets = map[permissionSet][]viewer.Permission{}
+	}
+	if len(p.sets) < maxPermissionSets {
+		p.sets[key] = perms
+	}
+	p.mu.Unlock()
+	return perms, nil
 }
 
 // Options configure the authentication service.
@@ -426,11 +473,11 @@ func (s *Service) load(ctx context.Context, where predicate.Session) ([]loaded, 
 		if !now.Before(row.ExpiresAt) || row.Status != string(user.StatusActive) {
 			continue
 		}
-		var perms []viewer.Permission
-		if err := json.Unmarshal([]byte(row.Permissions), &perms); err != nil {
+		perms, err := s.permissions.of(row.Permissions, row.Broadcast)
+		if err != nil {
 			return nil, fmt.Errorf("read permissions of role %d: %w", row.Role, err)
 		}
-		v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, row.Broadcast, user.ChatAccess(row.ChatAccess))
+		v := newViewer(row.User, row.OrganizationID, row.Role, row.Session, perms, user.ChatAccess(row.ChatAccess))
 		v.ExpiresAt = row.ExpiresAt
 		out = append(out, loaded{Viewer: v, lastUsed: row.LastUsedAt, tokenHash: row.TokenHash})
 	}
@@ -440,14 +487,22 @@ func (s *Service) load(ctx context.Context, where predicate.Session) ([]loaded, 
 // ViewerOf returns the viewer for user u (loaded with its role) acting
 // through session sessionID.
 func ViewerOf(u *ent.User, sessionID int) *viewer.Viewer {
-	return newViewer(u.ID, u.OrganizationID, u.RoleID, sessionID, u.Edges.Role.Permissions, u.Broadcast, u.ChatAccess)
+	perms := withBroadcast(slices.Clone(u.Edges.Role.Permissions), u.Broadcast)
+	return newViewer(u.ID, u.OrganizationID, u.RoleID, sessionID, perms, u.ChatAccess)
 }
 
-func newViewer(userID, orgID, roleID, sessionID int, rolePerms []viewer.Permission, broadcast bool, access user.ChatAccess) *viewer.Viewer {
-	perms := append([]viewer.Permission(nil), rolePerms...)
+// withBroadcast returns the permissions of a role, perms, with BROADCAST
+// when the user has the broadcast flag.
+func withBroadcast(perms []viewer.Permission, broadcast bool) []viewer.Permission {
 	if broadcast && !slices.Contains(perms, viewer.Broadcast) {
 		perms = append(perms, viewer.Broadcast)
 	}
+	return perms
+}
+
+// newViewer returns the viewer of a user with the permissions perms
+// (their role's, with BROADCAST by their flag).
+func newViewer(userID, orgID, roleID, sessionID int, perms []viewer.Permission, access user.ChatAccess) *viewer.Viewer {
 	v := &viewer.Viewer{
 		UserID:         userID,
 		OrganizationID: orgID,

@@ -148,12 +148,12 @@ func (l *lookups) read(ctx context.Context, batch []*lookup) {
 }
 
 // own returns a copy of v for one lookup: lookups of the same session do
-// not share a viewer.
+// not share a viewer (they share its permissions, which are never
+// modified in place).
 func own(v *viewer.Viewer) *viewer.Viewer {
 	if v == nil {
 		return nil
 	}
 	c := *v
-	c.Permissions = slices.Clone(v.Permissions)
 	return &c
 }

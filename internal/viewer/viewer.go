@@ -69,7 +69,7 @@ type Viewer struct {
 	RoleID         int
 	SessionID      int
 	// Permissions holds what the user's role grants, plus any grant made to
-	// the user directly.
+	// the user directly. Viewers may share it: never modify it in place.
 	Permissions []Permission
 	// DivisionScoped is true for a viewer who sees only the users of their
 	// own divisions: a supervisor with ASSIGNED_DIVISIONS chat access.
