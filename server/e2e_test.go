@@ -558,6 +558,16 @@ type logBuffer struct {
 	buf       bytes.Buffer
 	listening chan string // receives the address the server listens on
 	listened  bool
+	dropping  bool // lines are no longer kept
+}
+
+// drop stops keeping the lines written from now on, and forgets those
+// kept: for benchmarks that measure the server's memory.
+func (l *logBuffer) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropping = true
+	l.buf = bytes.Buffer{}
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
@@ -569,6 +579,9 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 			l.listening <- line.Addr
 			l.listened = true
 		}
+	}
+	if l.dropping {
+		return len(p), nil
 	}
 	return l.buf.Write(p)
 }

@@ -130,9 +130,9 @@ type request struct {
 	mu        sync.Mutex
 	operation string
 	codes     []string
-	// transport is how its operations come (metrics.HTTP, SSE or
-	// Websocket: the operations of a websocket see the values of its
-	// upgrade request's context), and start when the request began.
+	// transport is how it came (metrics.HTTP, SSE or Websocket: the
+	// upgrade request of a websocket, whose operations run in a context
+	// of their own, see socketContext), and start when the request began.
 	transport string
 	start     time.Time
 	// recorded: an operation of this HTTP request was recorded in the

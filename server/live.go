@@ -16,6 +16,7 @@ import (
 
 	"roster/internal/access"
 	"roster/internal/allocation"
+	"roster/internal/audit"
 	"roster/internal/auth"
 	"roster/internal/metrics"
 	"roster/internal/presence"
@@ -148,20 +149,33 @@ func (l *live) streams(next http.Handler) http.Handler {
 
 type socketKey struct{}
 
-// socketInfo is what a websocket's close needs to undo.
+// socketInfo is what an accepted websocket's operations and close need:
+// who it is (a user's session, or an API key's machine) and, for a
+// user's, what closing it undoes.
 type socketInfo struct {
-	connID, userID, orgID int
-	watch                 *realtime.Socket
-	expiry                *time.Timer
+	connID, userID, orgID, apiKeyID int
+	conn                            wstransport.Handle
+	watch                           *realtime.Socket
+}
+
+// socketContext returns what an accepted websocket keeps of its upgrade
+// request's context, for the operations it runs: who the client is (for
+// the audit entries of its changes, and a login's session). The socket
+// keeps this context as long as it is open; the upgrade request's
+// (net/http's layers, the middlewares', the request's log record) would
+// be kept with it.
+func socketContext(up context.Context) context.Context {
+	ctx := audit.WithClient(context.Background(), audit.ClientFrom(up))
+	return auth.WithDevice(ctx, auth.DeviceFrom(up))
 }
 
 // initSocket authenticates a websocket (see auth.Service.SocketInit),
 // records the user's presence, and arranges for the socket to close with
 // 4403 when the session is revoked or expires, or the viewer's authority
-// shrinks.
+// shrinks (see realtime.Hub.Watch).
 func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]any) (context.Context, map[string]any, error) {
-	return func(ctx context.Context, payload map[string]any) (context.Context, map[string]any, error) {
-		ctx, v, err := authn.SocketInit(ctx, payload)
+	return func(up context.Context, payload map[string]any) (context.Context, map[string]any, error) {
+		ctx, v, err := authn.SocketInit(socketContext(up), payload)
 		if err != nil {
 			// The reason is the close reason sent to the client: it never
 			// holds the token.
@@ -173,26 +187,20 @@ func (l *live) initSocket(authn *auth.Service) func(context.Context, map[string]
 			l.log.InfoContext(ctx, "websocket refused", "reason", reason, "remote", auth.DeviceFrom(ctx).IP)
 			return ctx, nil, err
 		}
+		info := &socketInfo{orgID: v.OrganizationID, conn: wstransport.HandleFrom(up)}
 		if v.APIKeyID != 0 {
 			// A machine is not present: its socket records no
 			// presence and is not watched as a person's session.
-			return ctx, nil, nil
+			info.apiKeyID = v.APIKeyID
+			return context.WithValue(ctx, socketKey{}, info), nil, nil
 		}
 		connID, err := l.presence.Connect(ctx, v, auth.DeviceFrom(ctx).UserAgent)
 		if err != nil {
 			l.log.ErrorContext(ctx, "record connection", "err", err)
 			return ctx, nil, errors.New("internal error")
 		}
-		ctx, cancel := context.WithCancelCause(ctx)
-		info := &socketInfo{connID: connID, userID: v.UserID, orgID: v.OrganizationID}
-		info.watch = l.hub.Watch(v, func(reason string) {
-			cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: " + reason})
-		})
-		if !v.ExpiresAt.IsZero() {
-			info.expiry = time.AfterFunc(time.Until(v.ExpiresAt), func() {
-				cancel(&wstransport.CloseError{Code: 4403, Reason: "Forbidden: session expired"})
-			})
-		}
+		info.connID, info.userID = connID, v.UserID
+		info.watch = l.hub.Watch(v, func(reason string) { info.conn.Close(4403, "Forbidden: "+reason) })
 		return context.WithValue(ctx, socketKey{}, info), nil, nil
 	}
 }
@@ -205,7 +213,7 @@ func (l *live) startOperation(authn *auth.Service) func(context.Context) (contex
 		if err != nil {
 			return ctx, err
 		}
-		if info, ok := ctx.Value(socketKey{}).(*socketInfo); ok {
+		if info, ok := ctx.Value(socketKey{}).(*socketInfo); ok && info.watch != nil {
 			info.watch.Grant(viewer.FromContext(ctx))
 		}
 		return ctx, nil
@@ -215,13 +223,10 @@ func (l *live) startOperation(authn *auth.Service) func(context.Context) (contex
 // closeSocket undoes what initSocket did.
 func (l *live) closeSocket(ctx context.Context, _ int) {
 	info, ok := ctx.Value(socketKey{}).(*socketInfo)
-	if !ok {
+	if !ok || info.watch == nil {
 		return
 	}
 	info.watch.Unwatch()
-	if info.expiry != nil {
-		info.expiry.Stop()
-	}
 	if err := l.presence.Disconnect(ctx, info.connID, info.userID); err != nil {
 		l.log.WarnContext(ctx, "record disconnection", "err", err)
 	}
@@ -259,7 +264,11 @@ func (s *sessions) Ended(ctx context.Context, session wstransport.Session) {
 		slog.String("protocol", session.Protocol),
 	}
 	if info, ok := ctx.Value(socketKey{}).(*socketInfo); ok {
-		attrs = append([]slog.Attr{slog.Int("user", info.userID), slog.Int("organization", info.orgID)}, attrs...)
+		who := slog.Int("user", info.userID)
+		if info.apiKeyID != 0 {
+			who = slog.Int("api_key", info.apiKeyID)
+		}
+		attrs = append([]slog.Attr{who, slog.Int("organization", info.orgID)}, attrs...)
 	} else {
 		attrs = append([]slog.Attr{slog.Bool("authenticated", false)}, attrs...)
 	}

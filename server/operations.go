@@ -118,8 +118,10 @@ func (operationMetrics) InterceptField(ctx context.Context, next graphql.Resolve
 // (the HTTP request's start when the executor did not learn it).
 func (x operationMetrics) record(ctx context.Context, kind, outcome string) {
 	transport, start := metrics.HTTP, time.Time{}
-	req, _ := ctx.Value(requestKey{}).(*request)
-	if req != nil {
+	if _, ok := ctx.Value(socketKey{}).(*socketInfo); ok {
+		// An operation of a websocket (see socketContext).
+		transport = metrics.Websocket
+	} else if req, ok := ctx.Value(requestKey{}).(*request); ok {
 		req.mu.Lock()
 		transport, start = req.transport, req.start
 		if transport != metrics.Websocket {

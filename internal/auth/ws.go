@@ -50,7 +50,9 @@ func (s *Service) SocketInit(ctx context.Context, payload map[string]any) (conte
 	}
 	// The upgrade request may have carried a token of its own: the socket
 	// acts only for the session of connection_init.
-	ctx = viewer.NewContext(ctx, nil)
+	if viewer.FromContext(ctx) != nil {
+		ctx = viewer.NewContext(ctx, nil)
+	}
 	return context.WithValue(ctx, socketKey{}, socketCredential{session: v.SessionID, apiKey: v.APIKeyID}), v, nil
 }
 
