@@ -11608,23 +11608,20 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AgentWorkload_user(ctx context.Context, field graphql.CollectedField, obj *allocation.AgentWorkload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AgentWorkload_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AgentWorkload_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.User
+	fc.Result = v
+	return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AgentWorkload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11661,23 +11658,20 @@ func (ec *executionContext) fieldContext_AgentWorkload_headroom(_ context.Contex
 }
 
 func (ec *executionContext) _AllocationCandidate_user(ctx context.Context, field graphql.CollectedField, obj *allocation.Candidate) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AllocationCandidate_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AllocationCandidate_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.User
+	fc.Result = v
+	return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AllocationCandidate_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11805,23 +11799,20 @@ func (ec *executionContext) fieldContext_AllocationSettings_onOffline(_ context.
 }
 
 func (ec *executionContext) _AllocationWorkload_agents(ctx context.Context, field graphql.CollectedField, obj *model.AllocationWorkload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AllocationWorkload_agents(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Agents, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*allocation.AgentWorkload) graphql.Marshaler {
-			return ec.marshalNAgentWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐAgentWorkloadᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AllocationWorkload_agents(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*allocation.AgentWorkload = obj.Agents
+	fc.Result = v
+	return ec.marshalNAgentWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐAgentWorkloadᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AllocationWorkload_agents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11837,23 +11828,20 @@ func (ec *executionContext) fieldContext_AllocationWorkload_agents(_ context.Con
 }
 
 func (ec *executionContext) _AllocationWorkload_divisions(ctx context.Context, field graphql.CollectedField, obj *model.AllocationWorkload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AllocationWorkload_divisions(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Divisions, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*allocation.DivisionWorkload) graphql.Marshaler {
-			return ec.marshalNDivisionWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐDivisionWorkloadᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AllocationWorkload_divisions(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*allocation.DivisionWorkload = obj.Divisions
+	fc.Result = v
+	return ec.marshalNDivisionWorkload2ᚕᚖrosterᚋinternalᚋallocationᚐDivisionWorkloadᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AllocationWorkload_divisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11904,23 +11892,20 @@ func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field 
 }
 
 func (ec *executionContext) _ApiKey_permissions(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ApiKey_permissions(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Permissions, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
-			return ec.marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ApiKey_permissions(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []viewer.Permission = obj.Permissions
+	fc.Result = v
+	return ec.marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ApiKey_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Permission")
@@ -11941,23 +11926,20 @@ func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _ApiKeyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ApiKeyEdge) graphql.Marshaler {
-			return ec.marshalOApiKeyEdge2ᚕᚖrosterᚋentᚐApiKeyEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.ApiKeyEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalOApiKeyEdge2ᚕᚖrosterᚋentᚐApiKeyEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11973,23 +11955,20 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Contex
 }
 
 func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ApiKeyConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12012,23 +11991,20 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_totalCount(_ context.C
 }
 
 func (ec *executionContext) _ApiKeyEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ApiKeyEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
-			return ec.marshalOApiKey2ᚖrosterᚋentᚐApiKey(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ApiKeyEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.ApiKey = obj.Node
+	fc.Result = v
+	return ec.marshalOApiKey2ᚖrosterᚋentᚐApiKey(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12044,23 +12020,20 @@ func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, fiel
 }
 
 func (ec *executionContext) _ApiKeyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ApiKeyEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ApiKeyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKeyEdge", field, false, false, "Cursor")
@@ -12230,23 +12203,20 @@ func (ec *executionContext) fieldContext_AuditEvent_changes(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuditEventConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuditEventEdge) graphql.Marshaler {
-			return ec.marshalOAuditEventEdge2ᚕᚖrosterᚋentᚐAuditEventEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.AuditEventEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalOAuditEventEdge2ᚕᚖrosterᚋentᚐAuditEventEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AuditEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12262,23 +12232,20 @@ func (ec *executionContext) fieldContext_AuditEventConnection_edges(_ context.Co
 }
 
 func (ec *executionContext) _AuditEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AuditEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12301,23 +12268,20 @@ func (ec *executionContext) fieldContext_AuditEventConnection_totalCount(_ conte
 }
 
 func (ec *executionContext) _AuditEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuditEventEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditEvent) graphql.Marshaler {
-			return ec.marshalOAuditEvent2ᚖrosterᚋentᚐAuditEvent(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_AuditEventEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.AuditEvent = obj.Node
+	fc.Result = v
+	return ec.marshalOAuditEvent2ᚖrosterᚋentᚐAuditEvent(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12333,23 +12297,20 @@ func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, 
 }
 
 func (ec *executionContext) _AuditEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AuditEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEventEdge", field, false, false, "Cursor")
@@ -12377,23 +12338,20 @@ func (ec *executionContext) fieldContext_AvailabilityTime_availability(_ context
 }
 
 func (ec *executionContext) _AvailabilityTime_seconds(ctx context.Context, field graphql.CollectedField, obj *status.AvailabilityTime) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AvailabilityTime_seconds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Seconds(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_AvailabilityTime_seconds(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v float64 = obj.Seconds()
+	fc.Result = v
+	return ec.marshalNFloat2float64(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_AvailabilityTime_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AvailabilityTime", field, true, false, "Float")
@@ -12456,46 +12414,47 @@ func (ec *executionContext) fieldContext_Channel_connectionState(_ context.Conte
 }
 
 func (ec *executionContext) _Channel_settings(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Channel_settings(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Settings, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNMap2map(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_Channel_settings(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v map[string]any = obj.Settings
+	fc.Result = v
+	return ec.marshalNMap2map(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Channel_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Map")
 }
 
 func (ec *executionContext) _Channel_divisions(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Channel_divisions(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Divisions(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Division) graphql.Marshaler {
-			return ec.marshalODivision2ᚕᚖrosterᚋentᚐDivisionᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_Channel_divisions(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Divisions(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		if fc.NonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalODivision2ᚕᚖrosterᚋentᚐDivisionᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Channel_divisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12525,23 +12484,20 @@ func (ec *executionContext) fieldContext_ChannelChangedEvent_channelID(_ context
 }
 
 func (ec *executionContext) _ChannelChangedEvent_channel(ctx context.Context, field graphql.CollectedField, obj *realtime.ChannelChangedEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ChannelChangedEvent_channel(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Channel, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Channel) graphql.Marshaler {
-			return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ChannelChangedEvent_channel(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Channel = obj.Channel
+	fc.Result = v
+	return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ChannelChangedEvent_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12571,23 +12527,20 @@ func (ec *executionContext) fieldContext_ChannelChangedEvent_at(_ context.Contex
 }
 
 func (ec *executionContext) _ChannelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ChannelConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ChannelConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ChannelEdge) graphql.Marshaler {
-			return ec.marshalOChannelEdge2ᚕᚖrosterᚋentᚐChannelEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ChannelConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.ChannelEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalOChannelEdge2ᚕᚖrosterᚋentᚐChannelEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ChannelConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12603,23 +12556,20 @@ func (ec *executionContext) fieldContext_ChannelConnection_edges(_ context.Conte
 }
 
 func (ec *executionContext) _ChannelConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ChannelConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ChannelConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ChannelConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ChannelConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12642,23 +12592,20 @@ func (ec *executionContext) fieldContext_ChannelConnection_totalCount(_ context.
 }
 
 func (ec *executionContext) _ChannelEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ChannelEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ChannelEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Channel) graphql.Marshaler {
-			return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ChannelEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Channel = obj.Node
+	fc.Result = v
+	return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ChannelEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12674,23 +12621,20 @@ func (ec *executionContext) fieldContext_ChannelEdge_node(_ context.Context, fie
 }
 
 func (ec *executionContext) _ChannelEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ChannelEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ChannelEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ChannelEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ChannelEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ChannelEdge", field, false, false, "Cursor")
@@ -12746,23 +12690,27 @@ func (ec *executionContext) fieldContext_Conversation_resolvedAt(_ context.Conte
 }
 
 func (ec *executionContext) _Conversation_channel(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Conversation_channel(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Channel(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Channel) graphql.Marshaler {
-			return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_Conversation_channel(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Channel(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		if fc.NonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalOChannel2ᚖrosterᚋentᚐChannel(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Conversation_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12778,23 +12726,27 @@ func (ec *executionContext) fieldContext_Conversation_channel(_ context.Context,
 }
 
 func (ec *executionContext) _Conversation_division(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Conversation_division(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Division(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
-			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_Conversation_division(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Division(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		if fc.NonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Conversation_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12810,23 +12762,27 @@ func (ec *executionContext) fieldContext_Conversation_division(_ context.Context
 }
 
 func (ec *executionContext) _Conversation_assignee(ctx context.Context, field graphql.CollectedField, obj *ent.Conversation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Conversation_assignee(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Assignee(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_Conversation_assignee(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Assignee(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		if fc.NonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Conversation_assignee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12842,23 +12798,20 @@ func (ec *executionContext) fieldContext_Conversation_assignee(_ context.Context
 }
 
 func (ec *executionContext) _ConversationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ConversationConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ConversationEdge) graphql.Marshaler {
-			return ec.marshalOConversationEdge2ᚕᚖrosterᚋentᚐConversationEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ConversationConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.ConversationEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalOConversationEdge2ᚕᚖrosterᚋentᚐConversationEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ConversationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12874,23 +12827,20 @@ func (ec *executionContext) fieldContext_ConversationConnection_edges(_ context.
 }
 
 func (ec *executionContext) _ConversationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ConversationConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ConversationConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ConversationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12913,23 +12863,20 @@ func (ec *executionContext) fieldContext_ConversationConnection_totalCount(_ con
 }
 
 func (ec *executionContext) _ConversationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ConversationEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
-			return ec.marshalOConversation2ᚖrosterᚋentᚐConversation(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_ConversationEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Conversation = obj.Node
+	fc.Result = v
+	return ec.marshalOConversation2ᚖrosterᚋentᚐConversation(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ConversationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12945,46 +12892,40 @@ func (ec *executionContext) fieldContext_ConversationEdge_node(_ context.Context
 }
 
 func (ec *executionContext) _ConversationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ConversationEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ConversationEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_ConversationEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_ConversationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ConversationEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _CreateApiKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.APIKey, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.ApiKey) graphql.Marshaler {
-			return ec.marshalNApiKey2ᚖrosterᚋentᚐApiKey(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.ApiKey = obj.APIKey
+	fc.Result = v
+	return ec.marshalNApiKey2ᚖrosterᚋentᚐApiKey(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_CreateApiKeyPayload_apiKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13093,23 +13034,27 @@ func (ec *executionContext) fieldContext_Division_members(ctx context.Context, f
 }
 
 func (ec *executionContext) _Division_channels(ctx context.Context, field graphql.CollectedField, obj *ent.Division) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Division_channels(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Channels(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Channel) graphql.Marshaler {
-			return ec.marshalOChannel2ᚕᚖrosterᚋentᚐChannelᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_Division_channels(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Channels(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		if fc.NonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalOChannel2ᚕᚖrosterᚋentᚐChannelᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Division_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13139,23 +13084,20 @@ func (ec *executionContext) fieldContext_DivisionChangedEvent_divisionID(_ conte
 }
 
 func (ec *executionContext) _DivisionChangedEvent_division(ctx context.Context, field graphql.CollectedField, obj *realtime.DivisionChangedEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionChangedEvent_division(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Division, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
-			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_DivisionChangedEvent_division(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Division = obj.Division
+	fc.Result = v
+	return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionChangedEvent_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13185,23 +13127,20 @@ func (ec *executionContext) fieldContext_DivisionChangedEvent_at(_ context.Conte
 }
 
 func (ec *executionContext) _DivisionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DivisionConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DivisionEdge) graphql.Marshaler {
-			return ec.marshalODivisionEdge2ᚕᚖrosterᚋentᚐDivisionEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_DivisionConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.DivisionEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalODivisionEdge2ᚕᚖrosterᚋentᚐDivisionEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13217,23 +13156,20 @@ func (ec *executionContext) fieldContext_DivisionConnection_edges(_ context.Cont
 }
 
 func (ec *executionContext) _DivisionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.DivisionConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_DivisionConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13256,23 +13192,20 @@ func (ec *executionContext) fieldContext_DivisionConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _DivisionEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.DivisionEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
-			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_DivisionEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Division = obj.Node
+	fc.Result = v
+	return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13288,46 +13221,40 @@ func (ec *executionContext) fieldContext_DivisionEdge_node(_ context.Context, fi
 }
 
 func (ec *executionContext) _DivisionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.DivisionEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_DivisionEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DivisionEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _DivisionPresence_division(ctx context.Context, field graphql.CollectedField, obj *presence.DivisionPresence) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionPresence_division(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Division, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
-			return ec.marshalNDivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_DivisionPresence_division(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Division = obj.Division
+	fc.Result = v
+	return ec.marshalNDivision2ᚖrosterᚋentᚐDivision(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionPresence_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13357,23 +13284,20 @@ func (ec *executionContext) fieldContext_DivisionPresence_online(_ context.Conte
 }
 
 func (ec *executionContext) _DivisionPresence_byAvailability(ctx context.Context, field graphql.CollectedField, obj *presence.DivisionPresence) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionPresence_byAvailability(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ByAvailability, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
-			return ec.marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_DivisionPresence_byAvailability(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []presence.AvailabilityCount = obj.ByAvailability
+	fc.Result = v
+	return ec.marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionPresence_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13389,23 +13313,20 @@ func (ec *executionContext) fieldContext_DivisionPresence_byAvailability(_ conte
 }
 
 func (ec *executionContext) _DivisionWorkload_division(ctx context.Context, field graphql.CollectedField, obj *allocation.DivisionWorkload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DivisionWorkload_division(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Division, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
-			return ec.marshalNDivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_DivisionWorkload_division(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Division = obj.Division
+	fc.Result = v
+	return ec.marshalNDivision2ᚖrosterᚋentᚐDivision(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_DivisionWorkload_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13456,23 +13377,20 @@ func (ec *executionContext) fieldContext_LoginPayload_expiresAt(_ context.Contex
 }
 
 func (ec *executionContext) _LoginPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.LoginPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_LoginPayload_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_LoginPayload_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.User
+	fc.Result = v
+	return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_LoginPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13488,23 +13406,20 @@ func (ec *executionContext) fieldContext_LoginPayload_user(_ context.Context, fi
 }
 
 func (ec *executionContext) _LoginPayload_challenge(ctx context.Context, field graphql.CollectedField, obj *model.LoginPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_LoginPayload_challenge(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Challenge, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
-			return ec.marshalOMfaChallenge2ᚖrosterᚋinternalᚋauthᚐChallenge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_LoginPayload_challenge(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *auth.Challenge = obj.Challenge
+	fc.Result = v
+	return ec.marshalOMfaChallenge2ᚖrosterᚋinternalᚋauthᚐChallenge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_LoginPayload_challenge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13527,23 +13442,20 @@ func (ec *executionContext) fieldContext_MfaChallenge_id(_ context.Context, fiel
 }
 
 func (ec *executionContext) _MfaChallenge_methods(ctx context.Context, field graphql.CollectedField, obj *auth.Challenge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_MfaChallenge_methods(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Methods, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []auth.Method) graphql.Marshaler {
-			return ec.marshalNMfaMethod2ᚕrosterᚋinternalᚋauthᚐMethodᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_MfaChallenge_methods(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []auth.Method = obj.Methods
+	fc.Result = v
+	return ec.marshalNMfaMethod2ᚕrosterᚋinternalᚋauthᚐMethodᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_MfaChallenge_methods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MfaChallenge", field, false, false, "MfaMethod")
@@ -15826,46 +15738,40 @@ func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Cont
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PageInfo_startCursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.StartCursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_PageInfo_startCursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *entgql.Cursor[int] = obj.StartCursor
+	fc.Result = v
+	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PageInfo_endCursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.EndCursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_PageInfo_endCursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *entgql.Cursor[int] = obj.EndCursor
+	fc.Result = v
+	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
@@ -15886,23 +15792,20 @@ func (ec *executionContext) fieldContext_PresenceSummary_online(_ context.Contex
 }
 
 func (ec *executionContext) _PresenceSummary_byAvailability(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PresenceSummary_byAvailability(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ByAvailability, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []presence.AvailabilityCount) graphql.Marshaler {
-			return ec.marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_PresenceSummary_byAvailability(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []presence.AvailabilityCount = obj.ByAvailability
+	fc.Result = v
+	return ec.marshalNAvailabilityCount2ᚕrosterᚋinternalᚋpresenceᚐAvailabilityCountᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_PresenceSummary_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15918,23 +15821,20 @@ func (ec *executionContext) fieldContext_PresenceSummary_byAvailability(_ contex
 }
 
 func (ec *executionContext) _PresenceSummary_byRole(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PresenceSummary_byRole(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ByRole, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []presence.RolePresence) graphql.Marshaler {
-			return ec.marshalNRolePresence2ᚕrosterᚋinternalᚋpresenceᚐRolePresenceᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_PresenceSummary_byRole(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []presence.RolePresence = obj.ByRole
+	fc.Result = v
+	return ec.marshalNRolePresence2ᚕrosterᚋinternalᚋpresenceᚐRolePresenceᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_PresenceSummary_byRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15950,23 +15850,20 @@ func (ec *executionContext) fieldContext_PresenceSummary_byRole(_ context.Contex
 }
 
 func (ec *executionContext) _PresenceSummary_byDivision(ctx context.Context, field graphql.CollectedField, obj *presence.Summary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PresenceSummary_byDivision(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ByDivision, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []presence.DivisionPresence) graphql.Marshaler {
-			return ec.marshalNDivisionPresence2ᚕrosterᚋinternalᚋpresenceᚐDivisionPresenceᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_PresenceSummary_byDivision(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []presence.DivisionPresence = obj.ByDivision
+	fc.Result = v
+	return ec.marshalNDivisionPresence2ᚕrosterᚋinternalᚋpresenceᚐDivisionPresenceᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_PresenceSummary_byDivision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16876,23 +16773,20 @@ func (ec *executionContext) fieldContext_Role_description(_ context.Context, fie
 }
 
 func (ec *executionContext) _Role_permissions(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Role_permissions(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Permissions, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []viewer.Permission) graphql.Marshaler {
-			return ec.marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_Role_permissions(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []viewer.Permission = obj.Permissions
+	fc.Result = v
+	return ec.marshalNPermission2ᚕrosterᚋinternalᚋviewerᚐPermissionᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Role_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Role", field, false, false, "Permission")
@@ -16964,23 +16858,20 @@ func (ec *executionContext) fieldContext_RoleChangedEvent_roleID(_ context.Conte
 }
 
 func (ec *executionContext) _RoleChangedEvent_role(ctx context.Context, field graphql.CollectedField, obj *realtime.RoleChangedEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RoleChangedEvent_role(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Role, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
-			return ec.marshalORole2ᚖrosterᚋentᚐRole(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_RoleChangedEvent_role(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Role = obj.Role
+	fc.Result = v
+	return ec.marshalORole2ᚖrosterᚋentᚐRole(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_RoleChangedEvent_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17010,23 +16901,20 @@ func (ec *executionContext) fieldContext_RoleChangedEvent_at(_ context.Context, 
 }
 
 func (ec *executionContext) _RoleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RoleConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RoleConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.RoleEdge) graphql.Marshaler {
-			return ec.marshalORoleEdge2ᚕᚖrosterᚋentᚐRoleEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_RoleConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.RoleEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalORoleEdge2ᚕᚖrosterᚋentᚐRoleEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_RoleConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17042,23 +16930,20 @@ func (ec *executionContext) fieldContext_RoleConnection_edges(_ context.Context,
 }
 
 func (ec *executionContext) _RoleConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.RoleConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RoleConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_RoleConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_RoleConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17081,23 +16966,20 @@ func (ec *executionContext) fieldContext_RoleConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _RoleEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.RoleEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RoleEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
-			return ec.marshalORole2ᚖrosterᚋentᚐRole(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_RoleEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Role = obj.Node
+	fc.Result = v
+	return ec.marshalORole2ᚖrosterᚋentᚐRole(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_RoleEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17113,46 +16995,40 @@ func (ec *executionContext) fieldContext_RoleEdge_node(_ context.Context, field 
 }
 
 func (ec *executionContext) _RoleEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.RoleEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RoleEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_RoleEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_RoleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RoleEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _RolePresence_role(ctx context.Context, field graphql.CollectedField, obj *presence.RolePresence) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RolePresence_role(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Role, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
-			return ec.marshalNRole2ᚖrosterᚋentᚐRole(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_RolePresence_role(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Role = obj.Role
+	fc.Result = v
+	return ec.marshalNRole2ᚖrosterᚋentᚐRole(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_RolePresence_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17224,23 +17100,24 @@ func (ec *executionContext) fieldContext_Session_ip(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Session_user(ctx context.Context, field graphql.CollectedField, obj *ent.Session) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Session_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_Session_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.User(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalNUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_Session_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17335,23 +17212,20 @@ func (ec *executionContext) fieldContext_StatusReport_timeZone(_ context.Context
 }
 
 func (ec *executionContext) _StatusReport_rows(ctx context.Context, field graphql.CollectedField, obj *status.Report) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReport_rows(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Rows, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*status.Row) graphql.Marshaler {
-			return ec.marshalNStatusReportRow2ᚕᚖrosterᚋinternalᚋstatusᚐRowᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReport_rows(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*status.Row = obj.Rows
+	fc.Result = v
+	return ec.marshalNStatusReportRow2ᚕᚖrosterᚋinternalᚋstatusᚐRowᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReport_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17374,69 +17248,60 @@ func (ec *executionContext) fieldContext_StatusReportDay_date(_ context.Context,
 }
 
 func (ec *executionContext) _StatusReportDay_trackedSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportDay_trackedSeconds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.TrackedSeconds(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportDay_trackedSeconds(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v float64 = obj.TrackedSeconds()
+	fc.Result = v
+	return ec.marshalNFloat2float64(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportDay_trackedSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StatusReportDay", field, true, false, "Float")
 }
 
 func (ec *executionContext) _StatusReportDay_onlineSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportDay_onlineSeconds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.OnlineSeconds(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportDay_onlineSeconds(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v float64 = obj.OnlineSeconds()
+	fc.Result = v
+	return ec.marshalNFloat2float64(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportDay_onlineSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StatusReportDay", field, true, false, "Float")
 }
 
 func (ec *executionContext) _StatusReportDay_byAvailability(ctx context.Context, field graphql.CollectedField, obj *status.Day) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportDay_byAvailability(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ByAvailability(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []status.AvailabilityTime) graphql.Marshaler {
-			return ec.marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportDay_byAvailability(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []status.AvailabilityTime = obj.ByAvailability()
+	fc.Result = v
+	return ec.marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportDay_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17452,23 +17317,20 @@ func (ec *executionContext) fieldContext_StatusReportDay_byAvailability(_ contex
 }
 
 func (ec *executionContext) _StatusReportRow_user(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportRow_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_StatusReportRow_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.User
+	fc.Result = v
+	return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportRow_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17484,23 +17346,20 @@ func (ec *executionContext) fieldContext_StatusReportRow_user(_ context.Context,
 }
 
 func (ec *executionContext) _StatusReportRow_division(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportRow_division(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Division, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Division) graphql.Marshaler {
-			return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_StatusReportRow_division(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.Division = obj.Division
+	fc.Result = v
+	return ec.marshalODivision2ᚖrosterᚋentᚐDivision(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportRow_division(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17516,69 +17375,60 @@ func (ec *executionContext) fieldContext_StatusReportRow_division(_ context.Cont
 }
 
 func (ec *executionContext) _StatusReportRow_trackedSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportRow_trackedSeconds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.TrackedSeconds(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportRow_trackedSeconds(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v float64 = obj.TrackedSeconds()
+	fc.Result = v
+	return ec.marshalNFloat2float64(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportRow_trackedSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StatusReportRow", field, true, false, "Float")
 }
 
 func (ec *executionContext) _StatusReportRow_onlineSeconds(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportRow_onlineSeconds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.OnlineSeconds(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportRow_onlineSeconds(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v float64 = obj.OnlineSeconds()
+	fc.Result = v
+	return ec.marshalNFloat2float64(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportRow_onlineSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StatusReportRow", field, true, false, "Float")
 }
 
 func (ec *executionContext) _StatusReportRow_byAvailability(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportRow_byAvailability(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ByAvailability(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []status.AvailabilityTime) graphql.Marshaler {
-			return ec.marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportRow_byAvailability(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []status.AvailabilityTime = obj.ByAvailability()
+	fc.Result = v
+	return ec.marshalNAvailabilityTime2ᚕrosterᚋinternalᚋstatusᚐAvailabilityTimeᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportRow_byAvailability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17594,23 +17444,20 @@ func (ec *executionContext) fieldContext_StatusReportRow_byAvailability(_ contex
 }
 
 func (ec *executionContext) _StatusReportRow_days(ctx context.Context, field graphql.CollectedField, obj *status.Row) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_StatusReportRow_days(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Days, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*status.Day) graphql.Marshaler {
-			return ec.marshalNStatusReportDay2ᚕᚖrosterᚋinternalᚋstatusᚐDayᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_StatusReportRow_days(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*status.Day = obj.Days
+	fc.Result = v
+	return ec.marshalNStatusReportDay2ᚕᚖrosterᚋinternalᚋstatusᚐDayᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_StatusReportRow_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18127,23 +17974,24 @@ func (ec *executionContext) fieldContext_User_archivedAt(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_role(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_role(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Role(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
-			return ec.marshalNRole2ᚖrosterᚋentᚐRole(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_User_role(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Role(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalNRole2ᚖrosterᚋentᚐRole(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_User_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18159,23 +18007,27 @@ func (ec *executionContext) fieldContext_User_role(_ context.Context, field grap
 }
 
 func (ec *executionContext) _User_divisions(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_divisions(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Divisions(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Division) graphql.Marshaler {
-			return ec.marshalODivision2ᚕᚖrosterᚋentᚐDivisionᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_User_divisions(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := obj.Divisions(ctx)
+	if err != nil {
+		ec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))
+		if fc.NonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	fc.Result = v
+	return ec.marshalODivision2ᚕᚖrosterᚋentᚐDivisionᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_User_divisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18272,23 +18124,20 @@ func (ec *executionContext) fieldContext_UserChangedEvent_userID(_ context.Conte
 }
 
 func (ec *executionContext) _UserChangedEvent_user(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserChangedEvent_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_UserChangedEvent_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.User
+	fc.Result = v
+	return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserChangedEvent_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18311,23 +18160,20 @@ func (ec *executionContext) fieldContext_UserChangedEvent_displayName(_ context.
 }
 
 func (ec *executionContext) _UserChangedEvent_divisionIDs(ctx context.Context, field graphql.CollectedField, obj *realtime.UserChangedEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserChangedEvent_divisionIDs(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.DivisionIDs, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
-			return ec.marshalNID2ᚕintᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_UserChangedEvent_divisionIDs(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []int = obj.DivisionIDs
+	fc.Result = v
+	return ec.marshalNID2ᚕintᚄ(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserChangedEvent_divisionIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserChangedEvent", field, false, false, "ID")
@@ -18348,23 +18194,20 @@ func (ec *executionContext) fieldContext_UserChangedEvent_at(_ context.Context, 
 }
 
 func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.UserEdge) graphql.Marshaler {
-			return ec.marshalOUserEdge2ᚕᚖrosterᚋentᚐUserEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_UserConnection_edges(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v []*ent.UserEdge = obj.Edges
+	fc.Result = v
+	return ec.marshalOUserEdge2ᚕᚖrosterᚋentᚐUserEdge(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18380,23 +18223,20 @@ func (ec *executionContext) fieldContext_UserConnection_edges(_ context.Context,
 }
 
 func (ec *executionContext) _UserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_UserConnection_pageInfo(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.PageInfo[int] = obj.PageInfo
+	fc.Result = v
+	return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18419,23 +18259,20 @@ func (ec *executionContext) fieldContext_UserConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_UserEdge_node(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.Node
+	fc.Result = v
+	return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18451,23 +18288,20 @@ func (ec *executionContext) fieldContext_UserEdge_node(_ context.Context, field 
 }
 
 func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
-			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	fc, err := ec.fieldContext_UserEdge_cursor(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v entgql.Cursor[int] = obj.Cursor
+	fc.Result = v
+	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserEdge", field, false, false, "Cursor")
@@ -18481,23 +18315,20 @@ func (ec *executionContext) fieldContext_UserStatusEvent_kind(_ context.Context,
 }
 
 func (ec *executionContext) _UserStatusEvent_user(ctx context.Context, field graphql.CollectedField, obj *realtime.UserStatusEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_UserStatusEvent_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.User, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	fc, err := ec.fieldContext_UserStatusEvent_user(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			ec.Error(ctx, ec.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	var v *ent.User = obj.User
+	fc.Result = v
+	return ec.marshalOUser2ᚖrosterᚋentᚐUser(ctx, field.Selections, v)
 }
 func (ec *executionContext) fieldContext_UserStatusEvent_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{

@@ -74,6 +74,9 @@ type fastPaths struct {
 	// plainFields are the field functions ("_User_firstName") that
 	// marshal a value read from the object.
 	plainFields map[string]bool
+	// readFields are the other field functions that read their value from
+	// the object, a struct field or a method of it (read).
+	readFields map[string]bool
 	// lists maps the marshal functions of lists of objects to the
 	// element's object.
 	lists map[string]string
@@ -111,6 +114,7 @@ func (p *fastPaths) GenerateCode(data *codegen.Data) error {
 	}
 
 	p.plainFields = map[string]bool{}
+	p.readFields = map[string]bool{}
 	p.concurrent = map[string][]string{}
 	p.lists = map[string]string{}
 	objects := map[string]*codegen.Object{}
@@ -126,6 +130,8 @@ func (p *fastPaths) GenerateCode(data *codegen.Data) error {
 		for _, f := range o.Fields {
 			if plain(f) {
 				p.plainFields["_"+o.Name+"_"+f.Name] = true
+			} else if read(f) {
+				p.readFields["_"+o.Name+"_"+f.Name] = true
 			}
 		}
 	}
@@ -204,6 +210,23 @@ func plain(f *codegen.Field) bool {
 	return !isSlice
 }
 
+// read reports whether f, not plain, reads its value from its object, a
+// struct field or a method of the object (an ent edge: the loaded one, or a
+// query when it was not loaded), as a field function without the field
+// middleware. The value's type is not an interface, whose nil the general
+// path tells apart.
+func read(f *codegen.Field) bool {
+	t := f.TypeReference
+	switch {
+	case f.IsResolver, f.Stream, f.IsBatch(), len(f.Args) > 0, f.HasDirectives(),
+		f.VOkFunc, f.IsMap(), f.Object.Root || f.Object.IsReserved():
+		return false
+	case t == nil || t.Definition == nil || t.IsContext && t.Definition.Kind != ast.Scalar:
+		return false
+	}
+	return !types.IsInterface(t.GO)
+}
+
 func main() {
 	log.SetOutput(io.Discard) // as gqlgen's command does
 	cfg, err := config.LoadConfigFromDefaultLocations()
@@ -230,6 +253,9 @@ func (p *fastPaths) rewrite(file string) error {
 	}
 	s := string(src)
 	if s, err = p.rewritePlainFields(s); err != nil {
+		return err
+	}
+	if s, err = p.rewriteReadFields(s); err != nil {
 		return err
 	}
 	if s, err = p.rewriteLists(s); err != nil {
@@ -275,6 +301,65 @@ func (p *fastPaths) rewritePlainFields(s string) (string, error) {
 	})
 	if missing := missing(p.plainFields, done); len(missing) > 0 {
 		return "", fmt.Errorf("plain fields of an unknown shape: %s", strings.Join(missing, ", "))
+	}
+	return s, nil
+}
+
+// readField is a generated field function of a read field: group 1 is the
+// signature, 2 the function's name, 3 its field context function, 4 what the
+// resolver returns, 5 the type of the value, 6 the marshal function, 7
+// whether a panic is recovered, 8 whether the field is non-null.
+var readField = regexp.MustCompile(`(?m)^(func \(ec \*executionContext\) (_\w+)\(ctx context\.Context, field graphql\.CollectedField, obj [^)\n]+\) \(ret graphql\.Marshaler\) \{\n)` +
+	`\treturn graphql\.ResolveField\(\n` +
+	`\t\tctx,\n\t\tec\.OperationContext,\n\t\tfield,\n` +
+	`\t\tfunc\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{\n\t\t\treturn (ec\.fieldContext_[^(\s]+)\(ctx, field\)\n\t\t\},\n` +
+	`\t\tfunc\(ctx context\.Context\) \(any, error\) \{\n\t\t\treturn ([^\n]+)\n\t\t\},\n` +
+	`\t\tnil,\n` +
+	`\t\tfunc\(ctx context\.Context, selections ast\.SelectionSet, v ([^\n]+)\) graphql\.Marshaler \{\n\t\t\treturn (ec\.marshal[^(\s]+)\(ctx, selections, v\)\n\t\t\},\n` +
+	`\t\t(true|false),\n\t\t(true|false),\n\t\)\n\}\n`)
+
+// rewriteReadFields writes the field functions of the read fields without
+// graphql.ResolveField's closures and field middleware: what they do is
+// read memory (or query an edge that was not loaded), like a plain field,
+// and the middleware and closures cost allocations for every such field of
+// every object. The field still gets its field context, for its children
+// and the path of an error, and a panic or an error is handled as
+// graphql.ResolveField handles it.
+func (p *fastPaths) rewriteReadFields(s string) (string, error) {
+	done := map[string]bool{}
+	var failed []string
+	s = readField.ReplaceAllStringFunc(s, func(m string) string {
+		g := readField.FindStringSubmatch(m)
+		if !p.readFields[g[2]] {
+			return m
+		}
+		done[g[2]] = true
+		var b strings.Builder
+		b.WriteString(g[1])
+		fmt.Fprintf(&b, "\tfc, err := %s(ctx, field)\n\tif err != nil {\n\t\treturn graphql.Null\n\t}\n\tctx = graphql.WithFieldContext(ctx, fc)\n", g[3])
+		if g[7] == "true" {
+			b.WriteString("\tdefer func() {\n\t\tif r := recover(); r != nil {\n\t\t\tec.Error(ctx, ec.Recover(ctx, r))\n\t\t\tret = graphql.Null\n\t\t}\n\t}()\n")
+		}
+		if value, ok := strings.CutSuffix(g[4], ", nil"); ok {
+			fmt.Fprintf(&b, "\tvar v %s = %s\n", g[5], value)
+		} else if strings.HasSuffix(g[4], ")") {
+			fmt.Fprintf(&b, "\tv, err := %s\n\tif err != nil {\n\t\tec.Error(ctx, graphql.AddFieldLocationToError(ctx, err))\n", g[4])
+			if g[8] == "false" {
+				b.WriteString("\t\tif fc.NonNull {\n\t\t\treturn graphql.RequiredNull\n\t\t}\n")
+			}
+			b.WriteString("\t\treturn graphql.Null\n\t}\n")
+		} else {
+			failed = append(failed, g[2])
+			return m
+		}
+		fmt.Fprintf(&b, "\tfc.Result = v\n\treturn %s(ctx, field.Selections, v)\n}\n", g[6])
+		return b.String()
+	})
+	if len(failed) > 0 {
+		return "", fmt.Errorf("read fields whose resolver is of an unknown shape: %s", strings.Join(failed, ", "))
+	}
+	if missing := missing(p.readFields, done); len(missing) > 0 {
+		return "", fmt.Errorf("read fields of an unknown shape: %s", strings.Join(missing, ", "))
 	}
 	return s, nil
 }
