@@ -26,8 +26,9 @@ type AuditEventQuery struct {
 	loadTotal  []func(context.Context, []*AuditEvent) error
 	modifiers  []func(*sql.Selector)
 	// windowCounted: the statement counts its rows in totalCountColumn
-	// (see Paginate).
+	// (see Paginate), read into windowTotal from its first row.
 	windowCounted bool
+	windowTotal   int
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -359,8 +360,8 @@ func (_q *AuditEventQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*A
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
-	if _q.windowCounted && _spec.ScanValues != nil {
-		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	if _q.windowCounted && _spec.ScanValues != nil && _spec.Assign != nil {
+		_spec.ScanValues, _spec.Assign = scanWindowCount(_spec.ScanValues, _spec.Assign, &_q.windowTotal)
 	}
 	for i := range hooks {
 		hooks[i](ctx, _spec)
@@ -384,8 +385,8 @@ func (_q *AuditEventQuery) sqlCount(ctx context.Context) (int, error) {
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
-	if _q.windowCounted && _spec.ScanValues != nil {
-		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	if _q.windowCounted && _spec.ScanValues != nil && _spec.Assign != nil {
+		_spec.ScanValues, _spec.Assign = scanWindowCount(_spec.ScanValues, _spec.Assign, &_q.windowTotal)
 	}
 	_spec.Node.Columns = _q.ctx.Fields
 	if len(_q.ctx.Fields) > 0 {

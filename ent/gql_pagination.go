@@ -294,7 +294,7 @@ func (_m *AllocationSettingsQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -326,8 +326,8 @@ func (_m *AllocationSettingsQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -627,7 +627,7 @@ func (_m *ApiKeyQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -659,8 +659,8 @@ func (_m *ApiKeyQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -978,7 +978,7 @@ func (_m *AuditEventQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -1010,8 +1010,8 @@ func (_m *AuditEventQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -1293,7 +1293,7 @@ func (_m *ChannelQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -1325,8 +1325,8 @@ func (_m *ChannelQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -1662,7 +1662,7 @@ func (_m *ConversationQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -1694,8 +1694,8 @@ func (_m *ConversationQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -1977,7 +1977,7 @@ func (_m *DivisionQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -2009,8 +2009,8 @@ func (_m *DivisionQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -2328,7 +2328,7 @@ func (_m *OrganizationQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -2360,8 +2360,8 @@ func (_m *OrganizationQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -2661,7 +2661,7 @@ func (_m *RoleQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -2693,8 +2693,8 @@ func (_m *RoleQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -3012,7 +3012,7 @@ func (_m *SessionQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -3044,8 +3044,8 @@ func (_m *SessionQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)
@@ -3280,7 +3280,7 @@ func (_m *UserQuery) Paginate(
 		case !ignoredEdges && !emptyPage && after == nil && before == nil && !unique:
 			countInPage = true
 			_m.modifiers = append(_m.modifiers, windowCount)
-			_m.windowCounted = true
+			_m.windowCounted, _m.windowTotal = true, -1
 		default:
 			c := _m.Clone()
 			c.ctx.Fields = nil
@@ -3312,8 +3312,8 @@ func (_m *UserQuery) Paginate(
 		return nil, err
 	}
 	if countInPage && len(nodes) > 0 {
-		if conn.TotalCount, err = windowTotal(nodes[0].Value); err != nil {
-			return nil, err
+		if conn.TotalCount = _m.windowTotal; conn.TotalCount < 0 {
+			return nil, fmt.Errorf("ent: the page's statement did not count its rows")
 		}
 	}
 	conn.build(nodes, pager, after, first, before, last)

@@ -31,11 +31,15 @@ type PasswordResetQuery struct {
 	withUser         *UserQuery
 	// joinEdges: see JoinEdges.
 	joinEdges bool
-	loadTotal []func(context.Context, []*PasswordReset) error
-	modifiers []func(*sql.Selector)
+	// joinAssign set the joined edges on the nodes, in the order of
+	// their rows (joinSpec).
+	joinAssign []func(nodes []*PasswordReset) error
+	loadTotal  []func(context.Context, []*PasswordReset) error
+	modifiers  []func(*sql.Selector)
 	// windowCounted: the statement counts its rows in totalCountColumn
-	// (see Paginate).
+	// (see Paginate), read into windowTotal from its first row.
 	windowCounted bool
+	windowTotal   int
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -440,8 +444,8 @@ func (_q *PasswordResetQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
-	if _q.windowCounted && _spec.ScanValues != nil {
-		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	if _q.windowCounted && _spec.ScanValues != nil && _spec.Assign != nil {
+		_spec.ScanValues, _spec.Assign = scanWindowCount(_spec.ScanValues, _spec.Assign, &_q.windowTotal)
 	}
 	defer _q.joinSpec(ctx, _spec)()
 	for i := range hooks {
@@ -540,8 +544,8 @@ func (_q *PasswordResetQuery) sqlCount(ctx context.Context) (int, error) {
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
 	}
-	if _q.windowCounted && _spec.ScanValues != nil {
-		_spec.ScanValues = scanWindowCount(_spec.ScanValues)
+	if _q.windowCounted && _spec.ScanValues != nil && _spec.Assign != nil {
+		_spec.ScanValues, _spec.Assign = scanWindowCount(_spec.ScanValues, _spec.Assign, &_q.windowTotal)
 	}
 	defer _q.joinSpec(ctx, _spec)()
 	_spec.Node.Columns = _q.ctx.Fields
@@ -704,22 +708,63 @@ func (_q *PasswordResetQuery) joinSpec(ctx context.Context, spec *sqlgraph.Query
 			}
 		})
 		scan := spec.ScanValues
+		// The joined columns, found in the first row (every row of the
+		// statement has the same), and what each row's are scanned into.
+		var (
+			joined []int
+			names  []string
+			rows   [][]any
+		)
 		spec.ScanValues = func(columns []string) ([]any, error) {
 			values, err := scan(columns)
 			if err != nil {
 				return nil, err
 			}
-			for i, c := range columns {
-				if name, ok := strings.CutPrefix(c, prefix); ok {
-					v, err := (*Organization).scanValues(nil, []string{name})
-					if err != nil {
-						return nil, err
+			if joined == nil {
+				joined = []int{}
+				for i, c := range columns {
+					if name, ok := strings.CutPrefix(c, prefix); ok {
+						joined, names = append(joined, i), append(names, name)
 					}
-					values[i] = v[0]
 				}
 			}
+			if len(joined) == 0 {
+				return values, nil
+			}
+			v, err := (*Organization).scanValues(nil, names)
+			if err != nil {
+				return nil, err
+			}
+			for k, i := range joined {
+				values[i] = v[k]
+			}
+			rows = append(rows, v)
 			return values, nil
 		}
+		// The node is set from the other columns; the edge from rows, once
+		// the statement ran (assignJoined).
+		spec.Assign = withoutColumns(spec.Assign, func(c string) bool { return strings.HasPrefix(c, prefix) })
+		_q.joinAssign = append(_q.joinAssign, func(nodes []*PasswordReset) error {
+			if len(names) == 0 {
+				return nil
+			}
+			if len(rows) != len(nodes) {
+				return fmt.Errorf("ent: %d rows joined organization for %d nodes", len(rows), len(nodes))
+			}
+			id := slices.Index(names, organization.FieldID)
+			for i, n := range nodes {
+				if id >= 0 && !isNullValue(rows[i][id]) {
+					e := &Organization{config: _q.config}
+					if err := e.assignValues(names, rows[i]); err != nil {
+						return err
+					}
+					n.Edges.Organization = e
+				}
+			}
+			return nil
+		})
+		restoreJoin := restore
+		restore = func() { restoreJoin(); _q.joinAssign = nil }
 	}
 	if query := _q.withUser; query != nil && query.joinable() {
 		// Loaded here, not by loadUser, until the query has run.
@@ -747,22 +792,63 @@ func (_q *PasswordResetQuery) joinSpec(ctx context.Context, spec *sqlgraph.Query
 			}
 		})
 		scan := spec.ScanValues
+		// The joined columns, found in the first row (every row of the
+		// statement has the same), and what each row's are scanned into.
+		var (
+			joined []int
+			names  []string
+			rows   [][]any
+		)
 		spec.ScanValues = func(columns []string) ([]any, error) {
 			values, err := scan(columns)
 			if err != nil {
 				return nil, err
 			}
-			for i, c := range columns {
-				if name, ok := strings.CutPrefix(c, prefix); ok {
-					v, err := (*User).scanValues(nil, []string{name})
-					if err != nil {
-						return nil, err
+			if joined == nil {
+				joined = []int{}
+				for i, c := range columns {
+					if name, ok := strings.CutPrefix(c, prefix); ok {
+						joined, names = append(joined, i), append(names, name)
 					}
-					values[i] = v[0]
 				}
 			}
+			if len(joined) == 0 {
+				return values, nil
+			}
+			v, err := (*User).scanValues(nil, names)
+			if err != nil {
+				return nil, err
+			}
+			for k, i := range joined {
+				values[i] = v[k]
+			}
+			rows = append(rows, v)
 			return values, nil
 		}
+		// The node is set from the other columns; the edge from rows, once
+		// the statement ran (assignJoined).
+		spec.Assign = withoutColumns(spec.Assign, func(c string) bool { return strings.HasPrefix(c, prefix) })
+		_q.joinAssign = append(_q.joinAssign, func(nodes []*PasswordReset) error {
+			if len(names) == 0 {
+				return nil
+			}
+			if len(rows) != len(nodes) {
+				return fmt.Errorf("ent: %d rows joined user for %d nodes", len(rows), len(nodes))
+			}
+			id := slices.Index(names, user.FieldID)
+			for i, n := range nodes {
+				if id >= 0 && !isNullValue(rows[i][id]) {
+					e := &User{config: _q.config}
+					if err := e.assignValues(names, rows[i]); err != nil {
+						return err
+					}
+					n.Edges.User = e
+				}
+			}
+			return nil
+		})
+		restoreJoin := restore
+		restore = func() { restoreJoin(); _q.joinAssign = nil }
 	}
 	return restore
 }
@@ -771,27 +857,9 @@ func (_q *PasswordResetQuery) joinSpec(ctx context.Context, spec *sqlgraph.Query
 // their rows selected: an edge whose row did not join (the edge's query does
 // not return it) stays nil, as when loaded on its own.
 func (_q *PasswordResetQuery) assignJoined(nodes []*PasswordReset) error {
-	if !_q.joinEdges {
-		return nil
-	}
-	for _, n := range nodes {
-		if columns, values := joinedValues(&n.selectValues, "join_organization__"); len(columns) > 0 {
-			if id := slices.Index(columns, organization.FieldID); id >= 0 && !isNullValue(values[id]) {
-				e := &Organization{config: _q.config}
-				if err := e.assignValues(columns, values); err != nil {
-					return err
-				}
-				n.Edges.Organization = e
-			}
-		}
-		if columns, values := joinedValues(&n.selectValues, "join_user__"); len(columns) > 0 {
-			if id := slices.Index(columns, user.FieldID); id >= 0 && !isNullValue(values[id]) {
-				e := &User{config: _q.config}
-				if err := e.assignValues(columns, values); err != nil {
-					return err
-				}
-				n.Edges.User = e
-			}
+	for _, assign := range _q.joinAssign {
+		if err := assign(nodes); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -4,9 +4,7 @@ package ent
 
 import (
 	"database/sql/driver"
-	"fmt"
 	"slices"
-	"strings"
 
 	"entgo.io/ent/dialect/sql"
 )
@@ -22,12 +20,16 @@ func windowCount(s *sql.Selector) {
 }
 
 // scanWindowCount makes scan, which returns what the columns of a row are
-// scanned into, scan totalCountColumn into an integer: a column ent does not
+// scanned into, scan totalCountColumn into an integer (a column ent does not
 // know is scanned into what the driver says its type is, and asking costs
-// the description of every column of the statement, for each row.
-func scanWindowCount(scan func(columns []string) ([]any, error)) func(columns []string) ([]any, error) {
+// the description of every column of the statement, for each row), and
+// assign, which sets a node from a row, read it into total from the first
+// row instead of keeping it in each node.
+func scanWindowCount(scan func(columns []string) ([]any, error), assign func(columns []string, values []any) error, total *int) (func(columns []string) ([]any, error), func(columns []string, values []any) error) {
 	at := -1
-	return func(columns []string) ([]any, error) {
+	read := false
+	others := withoutColumns(assign, func(c string) bool { return c == totalCountColumn })
+	scanCount := func(columns []string) ([]any, error) {
 		values, err := scan(columns)
 		if err != nil {
 			return nil, err
@@ -40,38 +42,49 @@ func scanWindowCount(scan func(columns []string) ([]any, error)) func(columns []
 		}
 		return values, nil
 	}
-}
-
-// windowTotal returns the total counted by windowCount, from the value
-// selected by the first node of a page.
-func windowTotal(value func(string) (Value, error)) (int, error) {
-	v, err := value(totalCountColumn)
-	if err != nil {
-		return 0, err
-	}
-	switch v := v.(type) {
-	case int64:
-		return int(v), nil
-	case int:
-		return v, nil
-	case []byte:
-		var n int
-		_, err := fmt.Sscan(string(v), &n)
-		return n, err
-	}
-	return 0, fmt.Errorf("ent: unexpected total count %T", v)
-}
-
-// joinedValues removes from values the columns a JoinEdges join selected
-// with prefix, and returns them, named without the prefix.
-func joinedValues(values *sql.SelectValues, prefix string) (columns []string, scanned []any) {
-	for name, v := range *values {
-		if c, ok := strings.CutPrefix(name, prefix); ok {
-			columns, scanned = append(columns, c), append(scanned, v)
-			delete(*values, name)
+	readCount := func(columns []string, values []any) error {
+		if !read {
+			read = true
+			if i := slices.Index(columns, totalCountColumn); i >= 0 {
+				if v, ok := values[i].(*sql.NullInt64); ok && v.Valid {
+					*total = int(v.Int64)
+				}
+			}
 		}
+		return others(columns, values)
 	}
-	return columns, scanned
+	return scanCount, readCount
+}
+
+// withoutColumns returns assign, which sets a node from the columns and
+// values of a row, made to set it without the columns drop reports (which
+// the caller reads itself). The columns kept are found in the first row:
+// every row of a statement has the same.
+func withoutColumns(assign func(columns []string, values []any) error, drop func(column string) bool) func(columns []string, values []any) error {
+	var (
+		kept    []int
+		columns []string
+		values  []any
+	)
+	return func(all []string, row []any) error {
+		if kept == nil {
+			kept = []int{}
+			for i, c := range all {
+				if !drop(c) {
+					kept, columns = append(kept, i), append(columns, c)
+				}
+			}
+		}
+		if len(kept) == len(all) {
+			return assign(all, row)
+		}
+		// assign reads the values, and keeps none of the slices.
+		values = values[:0]
+		for _, i := range kept {
+			values = append(values, row[i])
+		}
+		return assign(columns, values)
+	}
 }
 
 // isNullValue reports whether a scanned value is NULL.
