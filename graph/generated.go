@@ -3162,6 +3162,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+	// collected: see collect.
+	collected collectedFields
 }
 
 func newExecutionContext(
@@ -25117,7 +25119,7 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 var agentWorkloadImplementors = []string{"AgentWorkload"}
 
 func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.AgentWorkload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, agentWorkloadImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, agentWorkloadImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAgentWorkload
@@ -25154,7 +25156,7 @@ func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.Selectio
 var allocationCandidateImplementors = []string{"AllocationCandidate"}
 
 func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.SelectionSet, obj *allocation.Candidate) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, allocationCandidateImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, allocationCandidateImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAllocationCandidate
@@ -25201,7 +25203,7 @@ func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.Se
 var allocationSettingsImplementors = []string{"AllocationSettings", "Node"}
 
 func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.SelectionSet, obj *ent.AllocationSettings) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, allocationSettingsImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, allocationSettingsImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAllocationSettings
@@ -25249,7 +25251,7 @@ func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.Sel
 var allocationWorkloadImplementors = []string{"AllocationWorkload"}
 
 func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationWorkload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, allocationWorkloadImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, allocationWorkloadImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -25287,7 +25289,7 @@ func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.Sel
 var apiKeyImplementors = []string{"ApiKey", "Node"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKey) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, apiKeyImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeApiKey
@@ -25344,7 +25346,7 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
 
 func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, apiKeyConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeApiKeyConnection
@@ -25384,7 +25386,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
 
 func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, apiKeyEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -25422,7 +25424,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 var auditChainVerificationImplementors = []string{"AuditChainVerification"}
 
 func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast.SelectionSet, obj *audit.Verification) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditChainVerificationImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, auditChainVerificationImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAuditChainVerification
@@ -25464,7 +25466,7 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 var auditEventImplementors = []string{"AuditEvent", "Node"}
 
 func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, auditEventImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAuditEvent
@@ -25530,7 +25532,7 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 var auditEventConnectionImplementors = []string{"AuditEventConnection"}
 
 func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEventConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, auditEventConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAuditEventConnection
@@ -25570,7 +25572,7 @@ func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.S
 var auditEventEdgeImplementors = []string{"AuditEventEdge"}
 
 func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEventEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, auditEventEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -25608,7 +25610,7 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 var availabilityCountImplementors = []string{"AvailabilityCount"}
 
 func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.SelectionSet, obj *presence.AvailabilityCount) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityCountImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, availabilityCountImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAvailabilityCount
@@ -25639,7 +25641,7 @@ func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.Sele
 var availabilityTimeImplementors = []string{"AvailabilityTime"}
 
 func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.SelectionSet, obj *status.AvailabilityTime) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, availabilityTimeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, availabilityTimeImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeAvailabilityTime
@@ -25674,7 +25676,7 @@ func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.Selec
 var channelImplementors = []string{"Channel", "Node"}
 
 func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *ent.Channel) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, channelImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, channelImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeChannel
@@ -25730,7 +25732,7 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 var channelChangedEventImplementors = []string{"ChannelChangedEvent"}
 
 func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.ChannelChangedEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, channelChangedEventImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, channelChangedEventImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeChannelChangedEvent
@@ -25780,7 +25782,7 @@ func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.Se
 var channelConnectionImplementors = []string{"ChannelConnection"}
 
 func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ChannelConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, channelConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, channelConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeChannelConnection
@@ -25820,7 +25822,7 @@ func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.Sele
 var channelEdgeImplementors = []string{"ChannelEdge"}
 
 func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ChannelEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, channelEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, channelEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -25858,7 +25860,7 @@ func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionS
 var conversationImplementors = []string{"Conversation", "Node"}
 
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *ent.Conversation) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, conversationImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeConversation
@@ -25928,7 +25930,7 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 var conversationConnectionImplementors = []string{"ConversationConnection"}
 
 func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, conversationConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, conversationConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeConversationConnection
@@ -25968,7 +25970,7 @@ func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast
 var conversationEdgeImplementors = []string{"ConversationEdge"}
 
 func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, conversationEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, conversationEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -26006,7 +26008,7 @@ func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.Selec
 var createApiKeyPayloadImplementors = []string{"CreateApiKeyPayload"}
 
 func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createApiKeyPayloadImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, createApiKeyPayloadImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeCreateApiKeyPayload
@@ -26041,7 +26043,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 var divisionImplementors = []string{"Division", "Node"}
 
 func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet, obj *ent.Division) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, divisionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, divisionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeDivision
@@ -26096,7 +26098,7 @@ func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet,
 var divisionChangedEventImplementors = []string{"DivisionChangedEvent"}
 
 func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.DivisionChangedEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, divisionChangedEventImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, divisionChangedEventImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeDivisionChangedEvent
@@ -26146,7 +26148,7 @@ func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.S
 var divisionConnectionImplementors = []string{"DivisionConnection"}
 
 func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DivisionConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, divisionConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, divisionConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeDivisionConnection
@@ -26186,7 +26188,7 @@ func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.Sel
 var divisionEdgeImplementors = []string{"DivisionEdge"}
 
 func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DivisionEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, divisionEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, divisionEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -26224,7 +26226,7 @@ func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.Selection
 var divisionPresenceImplementors = []string{"DivisionPresence"}
 
 func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.SelectionSet, obj *presence.DivisionPresence) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, divisionPresenceImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, divisionPresenceImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeDivisionPresence
@@ -26265,7 +26267,7 @@ func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.Selec
 var divisionWorkloadImplementors = []string{"DivisionWorkload"}
 
 func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.DivisionWorkload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, divisionWorkloadImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, divisionWorkloadImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeDivisionWorkload
@@ -26302,7 +26304,7 @@ func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.Selec
 var loginPayloadImplementors = []string{"LoginPayload"}
 
 func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LoginPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, loginPayloadImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, loginPayloadImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeLoginPayload
@@ -26347,7 +26349,7 @@ func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.Selection
 var mfaChallengeImplementors = []string{"MfaChallenge"}
 
 func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.SelectionSet, obj *auth.Challenge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mfaChallengeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, mfaChallengeImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeMfaChallenge
@@ -26781,7 +26783,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 var organizationImplementors = []string{"Organization", "Node"}
 
 func (ec *executionContext) _Organization(ctx context.Context, sel ast.SelectionSet, obj *ent.Organization) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, organizationImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, organizationImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeOrganization
@@ -26825,7 +26827,7 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[int]) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, pageInfoImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writePageInfo
@@ -26866,7 +26868,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 var presenceSummaryImplementors = []string{"PresenceSummary"}
 
 func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.SelectionSet, obj *presence.Summary) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, presenceSummaryImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, presenceSummaryImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writePresenceSummary
@@ -27076,7 +27078,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 var roleImplementors = []string{"Role", "Node"}
 
 func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj *ent.Role) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, roleImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, roleImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeRole
@@ -27135,7 +27137,7 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 var roleChangedEventImplementors = []string{"RoleChangedEvent"}
 
 func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.RoleChangedEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, roleChangedEventImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, roleChangedEventImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeRoleChangedEvent
@@ -27185,7 +27187,7 @@ func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.Selec
 var roleConnectionImplementors = []string{"RoleConnection"}
 
 func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.RoleConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, roleConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, roleConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeRoleConnection
@@ -27225,7 +27227,7 @@ func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.Selecti
 var roleEdgeImplementors = []string{"RoleEdge"}
 
 func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.RoleEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, roleEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, roleEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -27263,7 +27265,7 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 var rolePresenceImplementors = []string{"RolePresence"}
 
 func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.SelectionSet, obj *presence.RolePresence) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, rolePresenceImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, rolePresenceImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeRolePresence
@@ -27299,7 +27301,7 @@ func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.Selection
 var sessionImplementors = []string{"Session", "Node"}
 
 func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, obj *ent.Session) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, sessionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, sessionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeSession
@@ -27358,7 +27360,7 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 var statusIntervalImplementors = []string{"StatusInterval"}
 
 func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.SelectionSet, obj *status.Interval) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, statusIntervalImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, statusIntervalImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeStatusInterval
@@ -27400,7 +27402,7 @@ func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.Selecti
 var statusReportImplementors = []string{"StatusReport"}
 
 func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.SelectionSet, obj *status.Report) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, statusReportImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeStatusReport
@@ -27445,7 +27447,7 @@ func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.Selection
 var statusReportDayImplementors = []string{"StatusReportDay"}
 
 func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.SelectionSet, obj *status.Day) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportDayImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, statusReportDayImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeStatusReportDay
@@ -27490,7 +27492,7 @@ func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.Select
 var statusReportRowImplementors = []string{"StatusReportRow"}
 
 func (ec *executionContext) _StatusReportRow(ctx context.Context, sel ast.SelectionSet, obj *status.Row) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, statusReportRowImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, statusReportRowImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -27582,7 +27584,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 var totpEnrollmentImplementors = []string{"TotpEnrollment"}
 
 func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.SelectionSet, obj *auth.TOTPEnrollment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, totpEnrollmentImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, totpEnrollmentImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeTotpEnrollment
@@ -27613,7 +27615,7 @@ func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.Selecti
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, userImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeUser
@@ -27703,7 +27705,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 var userChangedEventImplementors = []string{"UserChangedEvent"}
 
 func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserChangedEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userChangedEventImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, userChangedEventImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeUserChangedEvent
@@ -27759,7 +27761,7 @@ func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.Selec
 var userConnectionImplementors = []string{"UserConnection"}
 
 func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.UserConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, userConnectionImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeUserConnection
@@ -27799,7 +27801,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 var userEdgeImplementors = []string{"UserEdge"}
 
 func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.UserEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userEdgeImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, userEdgeImplementors)
 
 	out := newObject(fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
@@ -27837,7 +27839,7 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 var userStatusEventImplementors = []string{"UserStatusEvent"}
 
 func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserStatusEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userStatusEventImplementors)
+	fields := ec.collected.collect(ec.OperationContext, sel, userStatusEventImplementors)
 
 	out := newObject(fields)
 	out.obj, out.write = obj, writeUserStatusEvent

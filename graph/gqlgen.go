@@ -33,6 +33,8 @@
 //     (write<Object>), instead of keeping a marshaller of the value, which
 //     allocates a closure or boxes the value, for each field of each
 //     object.
+//   - An object's fields are collected from its selection set once per
+//     operation and selection set (graph/collect.go), not once per object.
 //   - An object is resolved into an object (graph/object.go) instead of a
 //     graphql.FieldSet: one allocation instead of three, a FieldSet only
 //     for concurrently resolved fields when one is selected, and no set of
@@ -255,6 +257,11 @@ func (p *fastPaths) rewrite(file string) error {
 	if s, err = p.rewritePlainFields(s); err != nil {
 		return err
 	}
+	const context = "type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n"
+	if strings.Count(s, context) != 1 {
+		return fmt.Errorf("executionContext of an unknown shape")
+	}
+	s = strings.Replace(s, context, context+"\t// collected: see collect.\n\tcollected collectedFields\n", 1)
 	if s, err = p.rewriteReadFields(s); err != nil {
 		return err
 	}
@@ -436,6 +443,11 @@ func (p *fastPaths) rewriteObjects(s string) (string, error) {
 			}
 		}
 		body = strings.Replace(body, "graphql.NewFieldSet(fields)", "newObject(fields)", 1)
+		const collect = "\tfields := graphql.CollectFields(ec.OperationContext, sel, "
+		if strings.Count(body, collect) != 1 {
+			return "", fmt.Errorf("object %s: marshaller of an unknown shape", o)
+		}
+		body = strings.Replace(body, collect, "\tfields := ec.collected.collect(ec.OperationContext, sel, ", 1)
 		if slices.Contains(p.undeferred, o) {
 			if strings.Count(body, "deferred") != 3 || strings.Contains(body, "&deferred") {
 				return "", fmt.Errorf("object %s: its group of deferred fields is used in a way not known", o)
