@@ -421,10 +421,24 @@ func testScopedSubscriber(t *testing.T, dbURL string, filtered bool) {
 	scopedID, sellerID, sentinelID := strconv.Itoa(acme.Scoped.ID), strconv.Itoa(seller.ID), strconv.Itoa(sentinel.ID)
 
 	sock := dialWS(t, srv.url, acme.Scoped.Token)
+	// With a snapshot, whose end tells that the subscription follows the
+	// changes to come.
 	if filtered {
-		sock.subscribe("s", `subscription { userStatusChanged(divisionID: "`+sales+`") { user { id } availability version } }`)
+		sock.subscribe("s", `subscription { userStatusChanged(divisionID: "`+sales+`", snapshot: true) { kind user { id } availability version } }`)
 	} else {
-		sock.subscribe("s", `subscription { userStatusChanged { user { id } availability version } }`)
+		sock.subscribe("s", `subscription { userStatusChanged(snapshot: true) { kind user { id } availability version } }`)
+	}
+	for {
+		m := sock.read()
+		var p struct {
+			Data struct{ UserStatusChanged struct{ Kind string } }
+		}
+		if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil {
+			t.Fatalf("want the snapshot, got %s %s", m.Type, m.Payload)
+		}
+		if p.Data.UserStatusChanged.Kind == "SNAPSHOT_END" {
+			break
+		}
 	}
 	// next returns the next status event of another user than the
 	// subscriber (whose own socket turns them online meanwhile).

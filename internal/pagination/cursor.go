@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -37,17 +40,29 @@ type wire struct {
 // taken from.
 func MarshalCursor(c Cursor) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(ctx context.Context, w io.Writer) error {
-		var packed bytes.Buffer
+		packed := packedCursors.Get().(*bytes.Buffer)
+		defer packedCursors.Put(packed)
+		packed.Reset()
 		enc := msgpack.GetEncoder()
 		defer msgpack.PutEncoder(enc)
-		enc.Reset(&packed)
+		enc.Reset(packed)
 		if err := enc.Encode(wire{ID: c.ID, Value: c.Value, Field: orderFieldOf(ctx, connectionOf(graphql.GetFieldContext(ctx)))}); err != nil {
 			return err
 		}
-		graphql.MarshalString(base64.RawStdEncoding.EncodeToString(packed.Bytes())).MarshalGQL(w)
+		// A JSON string: base64 needs no escaping.
+		if buf, ok := w.(*bytes.Buffer); ok {
+			b := append(buf.AvailableBuffer(), '"')
+			b = base64.RawStdEncoding.AppendEncode(b, packed.Bytes())
+			buf.Write(append(b, '"'))
+		} else {
+			io.WriteString(w, `"`+base64.RawStdEncoding.EncodeToString(packed.Bytes())+`"`)
+		}
 		return nil
 	})
 }
+
+// packedCursors are the buffers cursors are packed in.
+var packedCursors = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // UnmarshalCursor reads a cursor argument of the connection field in ctx,
 // and refuses, with BAD_USER_INPUT naming the argument, one that is not a
@@ -115,7 +130,44 @@ func orderFieldOf(ctx context.Context, fc *graphql.FieldContext) string {
 	if fc == nil || fc.Field.Field == nil || !graphql.HasOperationContext(ctx) {
 		return ""
 	}
+	if field, ok := argsOrderField(fc.Args); ok {
+		return field
+	}
 	return orderField(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables))
+}
+
+// argsOrderField returns the order field of the coerced arguments of a
+// connection field that has them (once its field context is made), as
+// orderField returns it from their values in the operation: its orderBy,
+// an ent order (*XOrder, whose Field prints the GraphQL name of its order
+// field), or none. ok is false when args do not tell.
+func argsOrderField(args map[string]any) (field string, ok bool) {
+	if args == nil {
+		return "", false
+	}
+	order, given := args["orderBy"]
+	if !given {
+		return "", true
+	}
+	v := reflect.ValueOf(order)
+	if !v.IsValid() || v.Kind() == reflect.Pointer && v.IsNil() {
+		return "", true
+	}
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return "", false
+	}
+	f := v.Elem().FieldByName("Field")
+	if !f.IsValid() || f.Kind() != reflect.Pointer {
+		return "", false
+	}
+	if f.IsNil() {
+		return "", true
+	}
+	s, isStringer := f.Interface().(fmt.Stringer)
+	if !isStringer {
+		return "", false
+	}
+	return s.String(), true
 }
 
 // orderField returns the order field the arguments of a connection field

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,62 @@ func TestCursorRoundTrip(t *testing.T) {
 	}
 	if _, err := UnmarshalCursor(context.Background(), "?"); !errors.Is(err, &apierr.Error{Code: apierr.BadUserInput, Field: "cursor"}) {
 		t.Fatalf("a malformed cursor: %v", err)
+	}
+}
+
+type testOrderField struct{ name string }
+
+func (f testOrderField) String() string { return f.name }
+
+type testOrder struct {
+	Direction string
+	Field     *testOrderField
+}
+
+// TestArgsOrderField: the order field read from a connection's coerced
+// arguments is the one its arguments in the operation give, and arguments
+// of another shape are left to those.
+func TestArgsOrderField(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name      string
+		args      map[string]any
+		raw       map[string]any
+		want      string
+		wantKnown bool
+	}{
+		{"no arguments made", nil, nil, "", false},
+		{"no orderBy", map[string]any{"first": 5}, map[string]any{"first": 5}, "", true},
+		{"orderBy null", map[string]any{"orderBy": (*testOrder)(nil)}, map[string]any{"orderBy": nil}, "", true},
+		{"orderBy a field", map[string]any{"orderBy": &testOrder{Direction: "ASC", Field: &testOrderField{"EMAIL"}}},
+			map[string]any{"orderBy": map[string]any{"direction": "ASC", "field": "EMAIL"}}, "EMAIL", true},
+		{"orderBy a list", map[string]any{"orderBy": []*testOrder{{Field: &testOrderField{"EMAIL"}}}},
+			map[string]any{"orderBy": []any{map[string]any{"field": "EMAIL"}}}, "", false},
+	} {
+		got, known := argsOrderField(c.args)
+		if got != c.want || known != c.wantKnown {
+			t.Errorf("%s: %q, %v; want %q, %v", c.name, got, known, c.want, c.wantKnown)
+		}
+		if known && got != orderField(c.raw) {
+			t.Errorf("%s: %q from the coerced arguments, %q from the operation's", c.name, got, orderField(c.raw))
+		}
+	}
+}
+
+// TestCursorWriters: a cursor is written the same into the executor's
+// buffer and into any writer.
+func TestCursorWriters(t *testing.T) {
+	t.Parallel()
+	c := Cursor{ID: 7, Value: "ada@example.com"}
+	var buf bytes.Buffer
+	var sb strings.Builder
+	for _, w := range []io.Writer{&buf, &sb} {
+		if err := MarshalCursor(c).MarshalGQLContext(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `"` + encode(t, wire{ID: 7, Value: "ada@example.com"}) + `"`
+	if buf.String() != want || sb.String() != want {
+		t.Errorf("wrote %s and %s, want %s", buf.String(), sb.String(), want)
 	}
 }
