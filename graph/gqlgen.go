@@ -33,6 +33,9 @@
 //     (write<Object>), instead of keeping a marshaller of the value, which
 //     allocates a closure or boxes the value, for each field of each
 //     object.
+//   - The data of a query or a mutation is written into a buffer kept from
+//     an earlier response (graph/data.go), which the HTTP transport gives
+//     back once it has written the response.
 //   - An object's fields are collected from its selection set once per
 //     operation and selection set (graph/collect.go), not once per object.
 //   - An object is resolved into an object (graph/object.go) instead of a
@@ -256,6 +259,15 @@ func (p *fastPaths) rewrite(file string) error {
 	s := string(src)
 	if s, err = p.rewritePlainFields(s); err != nil {
 		return err
+	}
+	// The data of queries and mutations is written into a kept buffer
+	// (graph/data.go).
+	for _, op := range []string{"\t\t\tvar buf bytes.Buffer\n\t\t\tdata.MarshalGQL(&buf)\n\t\t\tresponse.Data = buf.Bytes()\n",
+		"\t\t\tvar buf bytes.Buffer\n\t\t\tdata.MarshalGQL(&buf)\n\n\t\t\treturn &graphql.Response{\n\t\t\t\tData: buf.Bytes(),\n"} {
+		if strings.Count(s, op) != 1 {
+			return fmt.Errorf("the executor's Exec is of an unknown shape")
+		}
+		s = strings.Replace(s, op, strings.Replace(strings.Replace(op, "var buf bytes.Buffer", "buf := dataBuffer()", 1), "(&buf)", "(buf)", 1), 1)
 	}
 	const context = "type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n"
 	if strings.Count(s, context) != 1 {

@@ -12,6 +12,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"roster/graph"
 )
 
 // post serves a GraphQL request POSTed as JSON, as transport.POST does, but
@@ -55,7 +57,11 @@ func (post) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	writeResponse(w, responses(ctx))
+	rsp := responses(ctx)
+	writeResponse(w, rsp)
+	if rsp != nil {
+		graph.ReleaseData(rsp.Data)
+	}
 }
 
 // responseRest is what a graphql.Response holds besides its errors and
@@ -71,6 +77,10 @@ type responseRest struct {
 // (errors first, then data, null when there is none), its data as it is:
 // the executor writes JSON.
 func writeResponse(w io.Writer, rsp *graphql.Response) {
+	if rsp == nil {
+		io.WriteString(w, "null")
+		return
+	}
 	io.WriteString(w, "{")
 	if len(rsp.Errors) > 0 {
 		b, err := json.Marshal(rsp.Errors)

@@ -43,4 +43,8 @@ func TestWriteResponse(t *testing.T) {
 			}
 		})
 	}
+	var got bytes.Buffer
+	if writeResponse(&got, nil); got.String() != "null" {
+		t.Errorf("no response: wrote %s, want null", got.String())
+	}
 }
