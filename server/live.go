@@ -159,14 +159,13 @@ type socketInfo struct {
 }
 
 // socketContext returns what an accepted websocket keeps of its upgrade
-// request's context, for the operations it runs: who the client is (for
-// the audit entries of its changes, and a login's session). The socket
-// keeps this context as long as it is open; the upgrade request's
-// (net/http's layers, the middlewares', the request's log record) would
-// be kept with it.
+// request's context, for the operations it runs: who the client is, for
+// the audit entries of its changes and as the device of a login's session
+// (auth.DeviceFrom reads it there). The socket keeps this context as long
+// as it is open; the upgrade request's (net/http's layers, the
+// middlewares', the request's log record) would be kept with it.
 func socketContext(up context.Context) context.Context {
-	ctx := audit.WithClient(context.Background(), audit.ClientFrom(up))
-	return auth.WithDevice(ctx, auth.DeviceFrom(up))
+	return audit.WithClient(context.Background(), audit.ClientFrom(up))
 }
 
 // initSocket authenticates a websocket (see auth.Service.SocketInit),

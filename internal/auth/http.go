@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"roster/internal/apierr"
+	"roster/internal/audit"
 	"roster/internal/viewer"
 )
 
@@ -64,8 +65,13 @@ func WithDevice(ctx context.Context, d Device) context.Context {
 	return context.WithValue(ctx, deviceKey{}, d)
 }
 
-// DeviceFrom returns the device stored by WithDevice.
+// DeviceFrom returns the device stored by WithDevice, else the client
+// that audit.WithClient recorded (its address and User-Agent, which the
+// server takes from the request as DeviceOf does).
 func DeviceFrom(ctx context.Context) Device {
-	d, _ := ctx.Value(deviceKey{}).(Device)
-	return d
+	if d, ok := ctx.Value(deviceKey{}).(Device); ok {
+		return d
+	}
+	c := audit.ClientFrom(ctx)
+	return Device{UserAgent: c.UserAgent, IP: c.Address}
 }

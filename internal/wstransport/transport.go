@@ -68,8 +68,8 @@
 // # Resources
 //
 // Each connection has one reader goroutine, and a writer goroutine only
-// while it has something to write; 1 KiB read and write buffers (write
-// buffers come from a pool shared by all connections), a send queue that
+// while it has something to write; a 512-byte read buffer and 1 KiB write
+// buffers (from a pool shared by all connections), a send queue that
 // only grows while messages wait, and no timers: init
 // timeout and keepalive are read deadlines, and one ticker goroutine per
 // Transport, running while connections are open, asks every writer to send a
@@ -109,7 +109,12 @@ const (
 )
 
 const (
+	// bufferSize is the size of the write buffers.
 	bufferSize = 1024
+	// readBufferSize is the size of each connection's read buffer, which
+	// it keeps while idle: a client's usual message (connection_init, a
+	// subscribe, a ping) fits, and a larger one takes a few more reads.
+	readBufferSize = 512
 	// closeGrace bounds how long a closing connection waits for the
 	// client's close frame before the TCP connection is dropped.
 	closeGrace = time.Second
@@ -312,7 +317,7 @@ func (t *Transport) setup() {
 	}
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: t.writeTimeout,
-		ReadBufferSize:   bufferSize,
+		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  bufferSize,
 		WriteBufferPool:  &writeBufferPool,
 		Subprotocols:     []string{SubprotocolTransportWS, SubprotocolLegacy},
