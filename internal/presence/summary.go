@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 
@@ -65,8 +66,24 @@ func (s *Summary) Equal(o *Summary) bool {
 
 // Summarize counts the users the viewer in ctx may see (only the members of
 // divisionID when it is not zero), in at most six statements whatever the
-// size of the organization.
+// size of the organization, all of them reading one snapshot of the
+// database (a read-only transaction, repeatable read on PostgreSQL): a
+// change that commits while they run is in every count or in none, so the
+// counts always add up.
 func Summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summary, error) {
+	tx, err := client.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		if err.Error() == ent.ErrTxStarted.Error() {
+			// Already in a transaction, whose reads are one snapshot.
+			return summarize(ctx, client, divisionID)
+		}
+		return nil, fmt.Errorf("begin reading the summary: %w", err)
+	}
+	defer tx.Rollback() // nothing was written
+	return summarize(ctx, tx.Client(), divisionID)
+}
+
+func summarize(ctx context.Context, client *ent.Client, divisionID int) (*Summary, error) {
 	if divisionID != 0 {
 		// A division the viewer cannot see is NOT_FOUND, as any ID that
 		// names nothing.

@@ -82,6 +82,18 @@ func (d lazyDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	return &lazyTx{ctx: ctx, drv: d.Driver}, nil
 }
 
+// BeginTx begins a transaction with options (a read-only snapshot, say) at
+// once, as the driver does.
+func (d lazyDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
+	b, ok := d.Driver.(interface {
+		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("store: the %s driver cannot start a transaction with options", d.Dialect())
+	}
+	return b.BeginTx(ctx, opts)
+}
+
 // lazyTx is a transaction that begins, with the context it was opened with,
 // when its first statement runs; one that runs none costs nothing.
 type lazyTx struct {
