@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -91,7 +90,7 @@ type operation struct {
 	c  *conn
 	id string
 	// prefix is the start of its result frames when id needs escaping
-	// in JSON (see writePrefix).
+	// in JSON (see appendPrefix).
 	prefix   []byte
 	cancel   context.CancelFunc // its own run; nil for group members
 	group    *group             // shared run, if any
@@ -836,26 +835,6 @@ func (op *operation) prefixTail() string {
 	return prefixTailNext
 }
 
-// prefixLen is the length of the start of op's result frames.
-func (op *operation) prefixLen() int {
-	if op.prefix != nil {
-		return len(op.prefix)
-	}
-	return len(prefixHead) + len(op.id) + len(prefixTailNext)
-}
-
-// writePrefix writes the start of op's result frames (nextPrefix) to w,
-// without keeping it for each operation.
-func (op *operation) writePrefix(w io.Writer) {
-	if op.prefix != nil {
-		_, _ = w.Write(op.prefix)
-		return
-	}
-	_, _ = io.WriteString(w, prefixHead)
-	_, _ = io.WriteString(w, op.id)
-	_, _ = io.WriteString(w, op.prefixTail())
-}
-
 // appendPrefix appends the start of op's result frames to b.
 func (op *operation) appendPrefix(b []byte) []byte {
 	if op.prefix != nil {
@@ -864,7 +843,7 @@ func (op *operation) appendPrefix(b []byte) []byte {
 	return append(append(append(b, prefixHead...), op.id...), op.prefixTail()...)
 }
 
-// framePool holds buffers for assembling large result frames.
+// framePool holds buffers for assembling result frames.
 var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
 func (c *conn) write(m *outMsg) error {
@@ -883,33 +862,22 @@ func (c *conn) write(m *outMsg) error {
 
 // writeFrame writes m as one message; write bounds it in time.
 func (c *conn) writeFrame(m *outMsg) error {
-	w, err := c.ws.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return fmt.Errorf("writing message: %w", err)
-	}
-	switch {
-	case !m.next:
-		_, err = w.Write(m.body)
-	case m.op.prefixLen()+len(m.body)+1 <= bufferSize:
-		// Fits the connection's write buffer: one frame, no copy.
-		m.op.writePrefix(w)
-		_, _ = w.Write(m.body)
-		_, err = w.Write([]byte{'}'})
-	default:
-		// Large: assemble the frame so gorilla writes it in one go
-		// instead of fragmenting it at the buffer size.
+	body := m.body
+	if m.next {
+		// The result frame, assembled in a kept buffer: gorilla's
+		// WriteMessage writes one frame, and, unlike NextWriter, allocates
+		// no writer for it.
 		bp := framePool.Get().(*[]byte)
 		b := append(append(m.op.appendPrefix((*bp)[:0]), m.body...), '}')
-		_, err = w.Write(b)
-		if cap(b) <= 1<<20 {
-			*bp = b[:0]
-			framePool.Put(bp)
-		}
+		defer func() {
+			if cap(b) <= 1<<20 {
+				*bp = b[:0]
+				framePool.Put(bp)
+			}
+		}()
+		body = b
 	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := c.ws.WriteMessage(websocket.TextMessage, body); err != nil {
 		return fmt.Errorf("writing message: %w", err)
 	}
 	return nil

@@ -3,6 +3,8 @@ package wstransport_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,4 +222,31 @@ func TestUngroupedWithoutKey(t *testing.T) {
 	c1.subscribe("1", counterSub, map[string]any{"t": "u"})
 	c2.subscribe("1", counterSub, map[string]any{"t": "u"})
 	eventually(t, 5*time.Second, func() bool { return e.runs.Load() == 2 && e.hub.count("u") == 2 }, "two runs")
+}
+
+// TestLongResultFrames: a result frame longer than the connection's write
+// buffer, and one whose subscription ID needs escaping, reach the client as
+// one message each, whole.
+func TestLongResultFrames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, groupedTransport())
+	c := e.dial(tws)
+	c.init(map[string]any{"tenant": "acme"})
+	long := strings.Repeat("id-", 700) // over the 1 KiB write buffer
+	quoted := `a "quoted" \ id`
+	for _, id := range []string{long, quoted, "short"} {
+		c.subscribe(id, counterSub, map[string]any{"t": "long"})
+	}
+	handled(c)
+	eventually(t, 5*time.Second, func() bool { return e.hub.count("long") >= 1 }, "subscribed")
+	for i := 1; i <= 3; i++ {
+		e.hub.publish("long", i)
+		got := readIDs(t, c, long, quoted, "short")
+		want := fmt.Sprintf(`{"data":{"counter":%d}}`, i)
+		for _, id := range []string{long, quoted, "short"} {
+			if p := payloadOf(t, got[id]); p != want {
+				t.Fatalf("event %d, id of %d bytes: payload %s, want %s", i, len(id), p, want)
+			}
+		}
+	}
 }
