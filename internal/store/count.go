@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"sync/atomic"
 
 	"entgo.io/ent/dialect"
@@ -62,13 +61,7 @@ func (d countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 // BeginTx starts a transaction with options (a read-only snapshot, say), as
 // the driver it counts for does.
 func (d countingDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
-	b, ok := d.Driver.(interface {
-		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
-	})
-	if !ok {
-		return nil, fmt.Errorf("store: the %s driver cannot start a transaction with options", d.Dialect())
-	}
-	tx, err := b.BeginTx(ctx, opts)
+	tx, err := beginTx(ctx, d.Driver, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -85,11 +85,17 @@ func (d lazyDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 // BeginTx begins a transaction with options (a read-only snapshot, say) at
 // once, as the driver does.
 func (d lazyDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
-	b, ok := d.Driver.(interface {
+	return beginTx(ctx, d.Driver, opts)
+}
+
+// beginTx begins a transaction of drv with options, which ent's SQL driver
+// and the drivers of this package can.
+func beginTx(ctx context.Context, drv dialect.Driver, opts *sql.TxOptions) (dialect.Tx, error) {
+	b, ok := drv.(interface {
 		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
 	})
 	if !ok {
-		return nil, fmt.Errorf("store: the %s driver cannot start a transaction with options", d.Dialect())
+		return nil, fmt.Errorf("store: the %s driver cannot start a transaction with options", drv.Dialect())
 	}
 	return b.BeginTx(ctx, opts)
 }
