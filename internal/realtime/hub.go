@@ -297,27 +297,35 @@ func (s *subscription) matches(ctx context.Context, id int, sc userScope) bool {
 		return v != nil
 	}
 	if s.mine == nil {
-		mine, err := s.hub.client.Division.Query().Where(division.HasMembersWith(user.ID(v.UserID))).IDs(viewer.NewSystemContext(ctx))
+		// The version first, then the divisions: they are as new as the
+		// version says, or newer, so an event of a later version is
+		// never older than them.
+		me, err := s.hub.client.User.Query().Where(user.ID(v.UserID)).Select(user.FieldVersion).
+			WithDivisions(func(q *ent.DivisionQuery) { q.Select(division.FieldID) }).
+			Only(viewer.NewSystemContext(ctx))
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !ent.IsNotFound(err) {
 				s.hub.log.ErrorContext(ctx, "read the divisions of a subscriber", "err", err)
 			}
 			return false
 		}
-		s.mine = append([]int{}, mine...)
+		s.mine, s.mineVersion = scopeOf(me).Divisions, me.Version
 	}
 	return slices.ContainsFunc(s.mine, func(d int) bool { return slices.Contains(sc.Divisions, d) })
 }
 
 // track keeps mine current from the events the subscription handles: every
 // change of a user's divisions is an event of that user, carrying their
-// divisions as of it, and after a resync they are read again.
+// divisions as of it, and after a resync they are read again. Events are
+// published once their transactions commit, and two may be published in
+// the other order than they committed in: only a newer version than the
+// one mine is as of replaces it.
 func (s *subscription) track(it item[userEvent]) {
 	switch {
 	case it.resync:
-		s.mine = nil
-	case it.event.User == s.viewerID && it.event.Row != nil && it.event.Change != Deleted:
-		s.mine = append([]int{}, it.event.Scope.Divisions...)
+		s.mine, s.mineVersion = nil, 0
+	case it.event.User == s.viewerID && it.event.Row != nil && it.event.Change != Deleted && it.event.Version > s.mineVersion:
+		s.mine, s.mineVersion = append([]int{}, it.event.Scope.Divisions...), it.event.Version
 	}
 }
 
@@ -355,8 +363,9 @@ type subscription struct {
 	// member of, for a division-scoped subscriber (nil: not read yet).
 	// Reading them at every event, for every such subscription, made an
 	// event cost a query per subscriber.
-	viewerID int
-	mine     []int
+	viewerID    int
+	mine        []int
+	mineVersion int // the viewer's version mine is as of
 }
 
 type status struct {

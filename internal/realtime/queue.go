@@ -28,8 +28,14 @@ type item[E any] struct {
 func newQueue[E any]() queue[E] { return queue[E]{items: make(chan item[E], queueSize)} }
 
 // push queues it without blocking, and reports whether it could; the hub's
-// lock is held.
+// lock is held. Once an item was dropped, none is queued until the
+// subscription re-reads the state: handled after the dropped one, an
+// event could be judged by what it should have changed (a subscriber's
+// own divisions, say), and the re-reading covers it anyway.
 func (q *queue[E]) push(it item[E]) bool {
+	if q.behind {
+		return false
+	}
 	select {
 	case q.items <- it:
 		return true

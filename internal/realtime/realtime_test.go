@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,16 @@ type broker struct {
 	*pubsub.Memory
 	mu   sync.Mutex
 	subs []chan pubsub.Message
+	// holdNext, when set, is called before the next user event is
+	// published, which waits for it to return.
+	holdNext atomic.Pointer[func()]
+}
+
+func (b *broker) Publish(ctx context.Context, topic string, payload []byte) error {
+	if hold := b.holdNext.Load(); topic == "users" && hold != nil && b.holdNext.CompareAndSwap(hold, nil) {
+		(*hold)()
+	}
+	return b.Memory.Publish(ctx, topic, payload)
 }
 
 func (b *broker) Subscribe(topics ...string) (<-chan pubsub.Message, func()) {
