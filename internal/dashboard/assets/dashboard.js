@@ -227,6 +227,7 @@
       stopped: false,
       client: null,
       panelUser: null,
+      panelEls: null,
     };
     buildShell(v);
     connect(v);
@@ -774,42 +775,63 @@
     v.panelUser = id;
     v.panelMessage = '';
     v.panelConfirm = false;
+    v.panelEls = null;
     renderPanel(v);
   }
 
+  // renderPanel shows the panel of v.panelUser. It is built once for the
+  // user opened, then updated in place as their events arrive: rebuilt
+  // under the pointer, a button loses the click it was getting (and the
+  // keyboard focus).
   function renderPanel(v) {
     var u = v.users.get(v.panelUser);
     var p = v.panel;
-    p.textContent = '';
     if (!u || !v.canManage) {
+      p.textContent = '';
       p.hidden = true;
       v.panelUser = null;
+      v.panelEls = null;
       return;
     }
+    var e = v.panelEls;
+    if (!e || e.id !== u.id) e = v.panelEls = buildPanel(v, u.id);
+    e.name.textContent = u.name;
+    e.info.textContent = u.email + ' · ' + (u.online ? 'connected on ' + plural(u.devices, 'device') : 'not connected');
+    e.avails.forEach(function (b) { b.setAttribute('aria-pressed', String(u.availability === b.getAttribute('data-availability'))); });
+    e.end.textContent = v.panelConfirm ? 'Confirm: end every session of ' + u.name : 'End sessions';
+    e.message.className = 'message' + (v.panelError ? ' error' : '');
+    e.message.textContent = v.panelMessage || '';
+    p.hidden = false;
+  }
+
+  function buildPanel(v, id) {
+    var p = v.panel;
+    p.textContent = '';
+    var user = function () { return v.users.get(id); };
+    var e = { id: id, avails: [] };
     var close = el('button', { type: 'button', class: 'close', 'aria-label': 'Close', text: '×' });
-    close.addEventListener('click', function () { v.panelUser = null; p.hidden = true; });
+    close.addEventListener('click', function () { v.panelUser = null; v.panelEls = null; p.hidden = true; });
     var avails = el('div', { class: 'avails', role: 'group', 'aria-label': 'Set availability' });
     AVAILABILITIES.forEach(function (a) {
-      var b = el('button', { type: 'button', 'data-availability': a, 'aria-pressed': String(u.availability === a), text: LABEL[a] });
-      b.addEventListener('click', function () { setAvailability(v, u, a); });
+      var b = el('button', { type: 'button', 'data-availability': a, text: LABEL[a] });
+      b.addEventListener('click', function () { if (user()) setAvailability(v, user(), a); });
       avails.appendChild(b);
+      e.avails.push(b);
     });
-    var end = el('button', { type: 'button', class: 'danger', id: 'end-sessions',
-      text: v.panelConfirm ? 'Confirm: end every session of ' + u.name : 'End sessions' });
-    end.addEventListener('click', function () {
+    e.end = el('button', { type: 'button', class: 'danger', id: 'end-sessions' });
+    e.end.addEventListener('click', function () {
+      if (!user()) return;
       if (!v.panelConfirm) {
         v.panelConfirm = true;
         return renderPanel(v);
       }
-      endSessions(v, u);
+      endSessions(v, user());
     });
-    p.appendChild(close);
-    p.appendChild(el('h3', { text: u.name }));
-    p.appendChild(el('p', { text: u.email + ' · ' + (u.online ? 'connected on ' + plural(u.devices, 'device') : 'not connected') }));
-    p.appendChild(avails);
-    p.appendChild(end);
-    p.appendChild(el('p', { class: 'message' + (v.panelError ? ' error' : ''), id: 'panel-message', role: 'status', text: v.panelMessage || '' }));
-    p.hidden = false;
+    e.name = el('h3', {});
+    e.info = el('p', {});
+    e.message = el('p', { id: 'panel-message', role: 'status' });
+    [close, e.name, e.info, avails, e.end, e.message].forEach(function (x) { p.appendChild(x); });
+    return e;
   }
 
   function panelSay(v, text, isError) {
@@ -825,6 +847,7 @@
       v.canManage = false;
       v.root.className = 'no-manage';
       v.panelUser = null;
+      v.panelEls = null;
       v.panel.hidden = true;
       notice(v, errorText(errors), true);
       return;
