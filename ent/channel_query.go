@@ -617,6 +617,7 @@ func (_q *ChannelQuery) loadDivisions(ctx context.Context, query *DivisionQuery,
 	}
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(channel.DivisionsTable)
+		edgeIDs := arrayIDs(s, edgeIDs)
 		s.Join(joinT).On(s.C(division.FieldID), joinT.C(channel.DivisionsPrimaryKey[1]))
 		s.Where(sql.InValues(joinT.C(channel.DivisionsPrimaryKey[0]), edgeIDs...))
 		columns := s.SelectedColumns()

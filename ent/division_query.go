@@ -669,6 +669,7 @@ func (_q *DivisionQuery) loadMembers(ctx context.Context, query *UserQuery, node
 	}
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(division.MembersTable)
+		edgeIDs := arrayIDs(s, edgeIDs)
 		s.Join(joinT).On(s.C(user.FieldID), joinT.C(division.MembersPrimaryKey[1]))
 		s.Where(sql.InValues(joinT.C(division.MembersPrimaryKey[0]), edgeIDs...))
 		columns := s.SelectedColumns()
@@ -730,6 +731,7 @@ func (_q *DivisionQuery) loadChannels(ctx context.Context, query *ChannelQuery, 
 	}
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(division.ChannelsTable)
+		edgeIDs := arrayIDs(s, edgeIDs)
 		s.Join(joinT).On(s.C(channel.FieldID), joinT.C(division.ChannelsPrimaryKey[0]))
 		s.Where(sql.InValues(joinT.C(division.ChannelsPrimaryKey[1]), edgeIDs...))
 		columns := s.SelectedColumns()

@@ -970,6 +970,7 @@ func (_q *UserQuery) loadDivisions(ctx context.Context, query *DivisionQuery, no
 	}
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(user.DivisionsTable)
+		edgeIDs := arrayIDs(s, edgeIDs)
 		s.Join(joinT).On(s.C(division.FieldID), joinT.C(user.DivisionsPrimaryKey[0]))
 		s.Where(sql.InValues(joinT.C(user.DivisionsPrimaryKey[1]), edgeIDs...))
 		columns := s.SelectedColumns()

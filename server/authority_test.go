@@ -303,8 +303,11 @@ func testAuthority(t *testing.T, f *authorityFixture) {
 		if closed != 0 || r.code() != "FORBIDDEN" {
 			t.Errorf("promoting themselves after the demotion: closed %d, %+v, want FORBIDDEN", closed, r)
 		}
+		// The socket's authority is narrower than its start's: any check
+		// of it may close it now (a change to a role of the organization,
+		// made by another test, checks every socket of it).
 		r, closed = sock.result("me", `{ me { role { builtin } } }`)
-		if closed != 0 || string(r.Data) != `{"me":{"role":{"builtin":"AGENT"}}}` {
+		if closed != 4403 && (closed != 0 || string(r.Data) != `{"me":{"role":{"builtin":"AGENT"}}}`) {
 			t.Errorf("me after the demotion: closed %d, %s %+v", closed, r.Data, r.Errors)
 		}
 		if got := f.w.Client.User.Query().Where(user.ID(atoi(victim.id))).OnlyX(fixture.System()).RoleID; got != f.builtin(0, role.BuiltinAgent) {
