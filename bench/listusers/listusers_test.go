@@ -74,3 +74,21 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("perRequest = %q, want 3", got)
 	}
 }
+
+func TestRoundRatios(t *testing.T) {
+	round := func(a, b int) []*result {
+		res := func(name string, n int) *result {
+			r := &result{name: name, elapsed: time.Second}
+			r.latencies = make([]time.Duration, n)
+			return r
+		}
+		return []*result{res("graphql", a), res("handwritten", b)}
+	}
+	got := roundRatios([][]*result{round(60, 100), round(50, 100), round(70, 100)})
+	if want := "throughput ratio graphql/handwritten by round: 0.60, 0.50, 0.70; median 0.60"; got != want {
+		t.Errorf("roundRatios = %q, want %q", got, want)
+	}
+	if m := median([]float64{0.4, 0.8, 0.5, 0.6}); m != 0.55 {
+		t.Errorf("median of four = %v, want 0.55", m)
+	}
+}

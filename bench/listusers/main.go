@@ -20,7 +20,9 @@
 // For each target it reports requests per second, the 50th and 99th
 // percentile and the maximum latency, the SQL statements each request ran
 // (read from roster's request log for graphql, counted around each
-// statement for handwritten) and the failed requests. Every response must
+// statement for handwritten) and the failed requests, round by round (the
+// targets take turns), then the throughput ratio of each round and their
+// median. Every response must
 // be 200, carry no GraphQL errors and hold a full page; any failure makes
 // the command exit with status 1 after printing the table. The database is
 // dropped at the end, also on error or interrupt.
@@ -33,7 +35,9 @@
 //
 //	-users N           users to create besides the admin (default 200)
 //	-workers N         concurrent clients (default 8)
-//	-duration D        measured time per target (default 10s)
+//	-duration D        measured time per target and round (default 10s)
+//	-rounds N          rounds of loading each target in turn, each in the
+//	                   other order than the last (default 3)
 //	-warmup D          unmeasured time before it (default 2s)
 //	-database-url URL  PostgreSQL server to create the database on (default
 //	                   $ROSTER_TEST_DATABASE_URL, else
@@ -76,6 +80,7 @@ type options struct {
 	users       int
 	workers     int
 	duration    time.Duration
+	rounds      int
 	warmup      time.Duration
 	databaseURL string
 	rosterBin   string
@@ -110,7 +115,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	var o options
 	fs.IntVar(&o.users, "users", 200, "users to create besides the admin")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent clients")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per target")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per target and round")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of loading each target in turn")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time per target before the measured time")
 	fs.StringVar(&o.databaseURL, "database-url", dbDefault, "PostgreSQL server to create the benchmark database on (env ROSTER_TEST_DATABASE_URL)")
 	fs.StringVar(&o.rosterBin, "roster-bin", "", "prebuilt roster server binary (default: build ./server)")
@@ -125,6 +131,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("-users must not be negative")
 	case o.workers < 1:
 		return o, errors.New("-workers must be at least 1")
+	case o.rounds < 1:
+		return o, errors.New("-rounds must be at least 1")
 	case o.duration <= 0:
 		return o, errors.New("-duration must be positive")
 	case o.warmup < 0:
@@ -211,25 +219,44 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 
-	results := make([]*result, len(targets))
-	for i, t := range targets {
-		progress("loading %s: %d workers, %v warm-up, %v measured", t.name, o.workers, o.warmup, o.duration)
-		res, err := runLoad(ctx, t, wantEdges, o.workers, o.warmup, o.duration, cpuProbe(roster.cmd.Process.Pid, db.pgName))
-		if err != nil {
-			return fmt.Errorf("load %s: %w", t.name, err)
+	// The targets take turns, round after round, each round in the other
+	// order: a slow spell of the machine falls on both alike, and the
+	// median of the rounds' ratios is not one spell's.
+	rounds := make([][]*result, o.rounds)
+	for r := range rounds {
+		rounds[r] = make([]*result, len(targets))
+		for k := range targets {
+			i := k
+			if r%2 == 1 {
+				i = len(targets) - 1 - k
+			}
+			t := targets[i]
+			progress("round %d of %d, loading %s: %d workers, %v warm-up, %v measured", r+1, o.rounds, t.name, o.workers, o.warmup, o.duration)
+			res, err := runLoad(ctx, t, wantEdges, o.workers, o.warmup, o.duration, cpuProbe(roster.cmd.Process.Pid, db.pgName))
+			if err != nil {
+				return fmt.Errorf("load %s: %w", t.name, err)
+			}
+			res.sqlite = db.sqlite
+			rounds[r][i] = res
 		}
-		res.sqlite = db.sqlite
-		results[i] = res
 	}
 
-	fmt.Fprintf(stdout, "list %d users with role and divisions — %d users, %d workers, %v each (after %v warm-up)\n",
-		pageSize, o.users, o.workers, o.duration, o.warmup)
+	fmt.Fprintf(stdout, "list %d users with role and divisions — %d users, %d workers, %d rounds of %v each (after %v warm-up)\n",
+		pageSize, o.users, o.workers, o.rounds, o.duration, o.warmup)
 	fmt.Fprintf(stdout, "%s %s/%s, GOMAXPROCS %d, %d CPUs, %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), db.version)
 	if loadBefore != "" {
 		fmt.Fprintf(stdout, "load average before the runs: %s; after: %s\n", loadBefore, loadAverage())
 	}
-	printTable(stdout, results)
+	for r, results := range rounds {
+		if o.rounds > 1 {
+			fmt.Fprintf(stdout, "\nround %d\n", r+1)
+		}
+		printTable(stdout, results)
+	}
+	if o.rounds > 1 {
+		fmt.Fprintf(stdout, "\n%s\n", roundRatios(rounds))
+	}
 	if same == "" {
 		fmt.Fprintln(stdout, "responses compared: the same data apart from cursors")
 	} else {
@@ -237,10 +264,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 
 	var failed int64
-	for _, r := range results {
-		failed += r.failures + r.warmupFailures
-		if r.firstFailure != "" {
-			fmt.Fprintf(stderr, "listusers: %s: first failure: %s\n", r.name, r.firstFailure)
+	for _, results := range rounds {
+		for _, r := range results {
+			failed += r.failures + r.warmupFailures
+			if r.firstFailure != "" {
+				fmt.Fprintf(stderr, "listusers: %s: first failure: %s\n", r.name, r.firstFailure)
+			}
 		}
 	}
 	switch {

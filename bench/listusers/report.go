@@ -148,3 +148,34 @@ func (r *result) databaseCPU() string {
 	}
 	return fmt.Sprintf("%.2f ms", ms(r.cpuPerRequest(r.cpu.postgres)))
 }
+
+// roundRatios describes the throughput ratio of the first target to the
+// second in each round, and their median.
+func roundRatios(rounds [][]*result) string {
+	var ratios []float64
+	var parts []string
+	for _, r := range rounds {
+		if len(r) != 2 || r[1].throughput() == 0 {
+			continue
+		}
+		q := r[0].throughput() / r[1].throughput()
+		ratios = append(ratios, q)
+		parts = append(parts, fmt.Sprintf("%.2f", q))
+	}
+	if len(ratios) == 0 {
+		return "throughput ratio: -"
+	}
+	return fmt.Sprintf("throughput ratio %s/%s by round: %s; median %.2f", rounds[0][0].name, rounds[0][1].name,
+		strings.Join(parts, ", "), median(ratios))
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// number), which must not be empty.
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
