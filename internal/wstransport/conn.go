@@ -131,7 +131,7 @@ func (c *conn) signal() {
 func (c *conn) startWriterLocked() {
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		writerPool.run(c)
 	}
 }
 
@@ -751,13 +751,14 @@ func recovered(ctx context.Context, rc *graphql.OperationContext, t *Transport, 
 
 // --- writer ---
 
-// writeLoop writes what is queued, then ends: it runs only while there is
-// something to write (and tears the connection down once it closes).
-func (c *conn) writeLoop() {
+// drain writes what is queued. It returns false once the queue is empty,
+// the writer then ended (writing is false), or true when the connection
+// is closing: the writer still runs, and the caller tears the connection
+// down.
+func (c *conn) drain() (closing bool) {
 	for {
 		if c.isClosing() {
-			c.teardown()
-			return
+			return true
 		}
 		if c.pingDue.Swap(false) {
 			if err := c.ping(); err != nil {
@@ -771,7 +772,7 @@ func (c *conn) writeLoop() {
 		if len(batch) == 0 && !c.pingDue.Load() && !c.closing {
 			c.writing = false
 			c.mu.Unlock()
-			return
+			return false
 		}
 		c.mu.Unlock()
 		for i := range batch {
