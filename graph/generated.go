@@ -3164,6 +3164,8 @@ type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
 	// collected: see collect.
 	collected collectedFields
+	// objects: see objectArena.
+	objects objectArena
 }
 
 func newExecutionContext(
@@ -25121,7 +25123,7 @@ var agentWorkloadImplementors = []string{"AgentWorkload"}
 func (ec *executionContext) _AgentWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.AgentWorkload) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, agentWorkloadImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAgentWorkload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25158,7 +25160,7 @@ var allocationCandidateImplementors = []string{"AllocationCandidate"}
 func (ec *executionContext) _AllocationCandidate(ctx context.Context, sel ast.SelectionSet, obj *allocation.Candidate) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, allocationCandidateImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAllocationCandidate
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25205,7 +25207,7 @@ var allocationSettingsImplementors = []string{"AllocationSettings", "Node"}
 func (ec *executionContext) _AllocationSettings(ctx context.Context, sel ast.SelectionSet, obj *ent.AllocationSettings) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, allocationSettingsImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAllocationSettings
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25253,7 +25255,7 @@ var allocationWorkloadImplementors = []string{"AllocationWorkload"}
 func (ec *executionContext) _AllocationWorkload(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationWorkload) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, allocationWorkloadImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25291,7 +25293,7 @@ var apiKeyImplementors = []string{"ApiKey", "Node"}
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKey) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, apiKeyImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeApiKey
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25348,7 +25350,7 @@ var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
 func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, apiKeyConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeApiKeyConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25388,7 +25390,7 @@ var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
 func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ApiKeyEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, apiKeyEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25426,7 +25428,7 @@ var auditChainVerificationImplementors = []string{"AuditChainVerification"}
 func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast.SelectionSet, obj *audit.Verification) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, auditChainVerificationImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAuditChainVerification
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25468,7 +25470,7 @@ var auditEventImplementors = []string{"AuditEvent", "Node"}
 func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEvent) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, auditEventImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAuditEvent
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
@@ -25534,7 +25536,7 @@ var auditEventConnectionImplementors = []string{"AuditEventConnection"}
 func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEventConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, auditEventConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAuditEventConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25574,7 +25576,7 @@ var auditEventEdgeImplementors = []string{"AuditEventEdge"}
 func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEventEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, auditEventEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25612,7 +25614,7 @@ var availabilityCountImplementors = []string{"AvailabilityCount"}
 func (ec *executionContext) _AvailabilityCount(ctx context.Context, sel ast.SelectionSet, obj *presence.AvailabilityCount) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, availabilityCountImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAvailabilityCount
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25643,7 +25645,7 @@ var availabilityTimeImplementors = []string{"AvailabilityTime"}
 func (ec *executionContext) _AvailabilityTime(ctx context.Context, sel ast.SelectionSet, obj *status.AvailabilityTime) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, availabilityTimeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeAvailabilityTime
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25678,7 +25680,7 @@ var channelImplementors = []string{"Channel", "Node"}
 func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *ent.Channel) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, channelImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeChannel
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
@@ -25734,7 +25736,7 @@ var channelChangedEventImplementors = []string{"ChannelChangedEvent"}
 func (ec *executionContext) _ChannelChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.ChannelChangedEvent) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, channelChangedEventImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeChannelChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25784,7 +25786,7 @@ var channelConnectionImplementors = []string{"ChannelConnection"}
 func (ec *executionContext) _ChannelConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ChannelConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, channelConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeChannelConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25824,7 +25826,7 @@ var channelEdgeImplementors = []string{"ChannelEdge"}
 func (ec *executionContext) _ChannelEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ChannelEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, channelEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -25862,7 +25864,7 @@ var conversationImplementors = []string{"Conversation", "Node"}
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *ent.Conversation) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, conversationImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeConversation
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
@@ -25932,7 +25934,7 @@ var conversationConnectionImplementors = []string{"ConversationConnection"}
 func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, conversationConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeConversationConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -25972,7 +25974,7 @@ var conversationEdgeImplementors = []string{"ConversationEdge"}
 func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ConversationEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, conversationEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26010,7 +26012,7 @@ var createApiKeyPayloadImplementors = []string{"CreateApiKeyPayload"}
 func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, createApiKeyPayloadImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeCreateApiKeyPayload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26045,7 +26047,7 @@ var divisionImplementors = []string{"Division", "Node"}
 func (ec *executionContext) _Division(ctx context.Context, sel ast.SelectionSet, obj *ent.Division) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, divisionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeDivision
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
@@ -26100,7 +26102,7 @@ var divisionChangedEventImplementors = []string{"DivisionChangedEvent"}
 func (ec *executionContext) _DivisionChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.DivisionChangedEvent) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, divisionChangedEventImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeDivisionChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26150,7 +26152,7 @@ var divisionConnectionImplementors = []string{"DivisionConnection"}
 func (ec *executionContext) _DivisionConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DivisionConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, divisionConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeDivisionConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26190,7 +26192,7 @@ var divisionEdgeImplementors = []string{"DivisionEdge"}
 func (ec *executionContext) _DivisionEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DivisionEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, divisionEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -26228,7 +26230,7 @@ var divisionPresenceImplementors = []string{"DivisionPresence"}
 func (ec *executionContext) _DivisionPresence(ctx context.Context, sel ast.SelectionSet, obj *presence.DivisionPresence) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, divisionPresenceImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeDivisionPresence
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26269,7 +26271,7 @@ var divisionWorkloadImplementors = []string{"DivisionWorkload"}
 func (ec *executionContext) _DivisionWorkload(ctx context.Context, sel ast.SelectionSet, obj *allocation.DivisionWorkload) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, divisionWorkloadImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeDivisionWorkload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26306,7 +26308,7 @@ var loginPayloadImplementors = []string{"LoginPayload"}
 func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LoginPayload) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, loginPayloadImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeLoginPayload
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26351,7 +26353,7 @@ var mfaChallengeImplementors = []string{"MfaChallenge"}
 func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.SelectionSet, obj *auth.Challenge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, mfaChallengeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeMfaChallenge
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26785,7 +26787,7 @@ var organizationImplementors = []string{"Organization", "Node"}
 func (ec *executionContext) _Organization(ctx context.Context, sel ast.SelectionSet, obj *ent.Organization) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, organizationImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeOrganization
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26829,7 +26831,7 @@ var pageInfoImplementors = []string{"PageInfo"}
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[int]) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, pageInfoImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writePageInfo
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -26870,7 +26872,7 @@ var presenceSummaryImplementors = []string{"PresenceSummary"}
 func (ec *executionContext) _PresenceSummary(ctx context.Context, sel ast.SelectionSet, obj *presence.Summary) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, presenceSummaryImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writePresenceSummary
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27080,7 +27082,7 @@ var roleImplementors = []string{"Role", "Node"}
 func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj *ent.Role) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, roleImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeRole
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
@@ -27139,7 +27141,7 @@ var roleChangedEventImplementors = []string{"RoleChangedEvent"}
 func (ec *executionContext) _RoleChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.RoleChangedEvent) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, roleChangedEventImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeRoleChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27189,7 +27191,7 @@ var roleConnectionImplementors = []string{"RoleConnection"}
 func (ec *executionContext) _RoleConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.RoleConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, roleConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeRoleConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27229,7 +27231,7 @@ var roleEdgeImplementors = []string{"RoleEdge"}
 func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.RoleEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, roleEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27267,7 +27269,7 @@ var rolePresenceImplementors = []string{"RolePresence"}
 func (ec *executionContext) _RolePresence(ctx context.Context, sel ast.SelectionSet, obj *presence.RolePresence) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, rolePresenceImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeRolePresence
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27303,7 +27305,7 @@ var sessionImplementors = []string{"Session", "Node"}
 func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, obj *ent.Session) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, sessionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeSession
 	deferred := deferredGroup(ctx, fields)
 	for i, field := range fields {
@@ -27362,7 +27364,7 @@ var statusIntervalImplementors = []string{"StatusInterval"}
 func (ec *executionContext) _StatusInterval(ctx context.Context, sel ast.SelectionSet, obj *status.Interval) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, statusIntervalImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeStatusInterval
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27404,7 +27406,7 @@ var statusReportImplementors = []string{"StatusReport"}
 func (ec *executionContext) _StatusReport(ctx context.Context, sel ast.SelectionSet, obj *status.Report) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, statusReportImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeStatusReport
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27449,7 +27451,7 @@ var statusReportDayImplementors = []string{"StatusReportDay"}
 func (ec *executionContext) _StatusReportDay(ctx context.Context, sel ast.SelectionSet, obj *status.Day) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, statusReportDayImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeStatusReportDay
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27494,7 +27496,7 @@ var statusReportRowImplementors = []string{"StatusReportRow"}
 func (ec *executionContext) _StatusReportRow(ctx context.Context, sel ast.SelectionSet, obj *status.Row) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, statusReportRowImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27586,7 +27588,7 @@ var totpEnrollmentImplementors = []string{"TotpEnrollment"}
 func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.SelectionSet, obj *auth.TOTPEnrollment) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, totpEnrollmentImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeTotpEnrollment
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27617,7 +27619,7 @@ var userImplementors = []string{"User", "Node"}
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, userImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeUser
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27707,7 +27709,7 @@ var userChangedEventImplementors = []string{"UserChangedEvent"}
 func (ec *executionContext) _UserChangedEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserChangedEvent) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, userChangedEventImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeUserChangedEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27763,7 +27765,7 @@ var userConnectionImplementors = []string{"UserConnection"}
 func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.UserConnection) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, userConnectionImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeUserConnection
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
@@ -27803,7 +27805,7 @@ var userEdgeImplementors = []string{"UserEdge"}
 func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.UserEdge) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, userEdgeImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {
 		switch field.Name {
@@ -27841,7 +27843,7 @@ var userStatusEventImplementors = []string{"UserStatusEvent"}
 func (ec *executionContext) _UserStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.UserStatusEvent) graphql.Marshaler {
 	fields := ec.collected.collect(ec.OperationContext, sel, userStatusEventImplementors)
 
-	out := newObject(fields)
+	out := ec.objects.new(ec.OperationContext, fields)
 	out.obj, out.write = obj, writeUserStatusEvent
 	var deferred graphql.DeferredGroup // no field of it can be deferred
 	for i, field := range fields {

@@ -273,7 +273,7 @@ func (p *fastPaths) rewrite(file string) error {
 	if strings.Count(s, context) != 1 {
 		return fmt.Errorf("executionContext of an unknown shape")
 	}
-	s = strings.Replace(s, context, context+"\t// collected: see collect.\n\tcollected collectedFields\n", 1)
+	s = strings.Replace(s, context, context+"\t// collected: see collect.\n\tcollected collectedFields\n\t// objects: see objectArena.\n\tobjects objectArena\n", 1)
 	if s, err = p.rewriteReadFields(s); err != nil {
 		return err
 	}
@@ -454,7 +454,7 @@ func (p *fastPaths) rewriteObjects(s string) (string, error) {
 				return "", fmt.Errorf("object %s: %s is not one of object's", o, use)
 			}
 		}
-		body = strings.Replace(body, "graphql.NewFieldSet(fields)", "newObject(fields)", 1)
+		body = strings.Replace(body, "graphql.NewFieldSet(fields)", "ec.objects.new(ec.OperationContext, fields)", 1)
 		const collect = "\tfields := graphql.CollectFields(ec.OperationContext, sel, "
 		if strings.Count(body, collect) != 1 {
 			return "", fmt.Errorf("object %s: marshaller of an unknown shape", o)
@@ -538,7 +538,7 @@ func (p *fastPaths) rewriteWrittenFields(s string) (string, error) {
 		if cases.Len() == 0 {
 			continue
 		}
-		const create = "\tout := newObject(fields)\n"
+		const create = "\tout := ec.objects.new(ec.OperationContext, fields)\n"
 		if strings.Count(body, create) != 1 {
 			return "", fmt.Errorf("object %s: marshaller of an unknown shape", o)
 		}

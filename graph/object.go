@@ -5,9 +5,11 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // object is the JSON object an object's selection resolved to: the value of
@@ -17,18 +19,16 @@ import (
 // key each, but for a __typename selected under a union and under one of
 // its members, whose second value is skipped here as there.
 //
-// An object's fields are resolved into an object (newObject) rather than a
-// graphql.FieldSet: one allocation instead of three for up to inlineValues
-// fields. Only when a concurrently resolved field is selected does it take a
-// FieldSet, over the same values, to resolve that field on a goroutine of
-// its own.
+// An object's fields are resolved into an object (objectArena.new) rather
+// than a graphql.FieldSet, which is three allocations. Only when a
+// concurrently resolved field is selected does it take a FieldSet, over the
+// same values, to resolve that field on a goroutine of its own.
 type object struct {
 	fields []graphql.CollectedField
 	Values []graphql.Marshaler
 	// Invalids counts the non-null fields that resolved to null: the
 	// object is then null.
 	Invalids uint32
-	inline   [inlineValues]graphql.Marshaler
 	// later resolves the concurrently resolved fields.
 	later *graphql.FieldSet
 	// write writes the value of a field of obj whose value is nil: a
@@ -37,18 +37,50 @@ type object struct {
 	obj   any
 }
 
-// inlineValues is how many values an object holds without a slice of its
-// own.
-const inlineValues = 8
+// objectArena hands out the objects of a query or mutation, and their
+// values, from blocks allocated together: a page of 50 users is some 250
+// objects, and as many allocations (of a size fitting the largest)
+// became a few dozen blocks sized to what they hold. Every object of an
+// operation lives until its response is written, so none is kept longer
+// for sharing a block. A subscription's objects, one event's then the
+// next's, are allocated each on its own, so that a block never keeps an
+// event's objects once they are sent.
+type objectArena struct {
+	mu      sync.Mutex
+	objects []object
+	values  []graphql.Marshaler
+	blocks  int // blocks allocated, of objects and of values: each is twice the last, up to maxArenaBlock
+}
 
-// newObject returns the object of fields, its values to be set.
-func newObject(fields []graphql.CollectedField) *object {
-	o := &object{fields: fields}
-	if len(fields) <= inlineValues {
-		o.Values = o.inline[:len(fields)]
-	} else {
-		o.Values = make([]graphql.Marshaler, len(fields))
+// minArenaBlock and maxArenaBlock bound the objects (and the values) of a
+// block: a small query allocates little more than it uses.
+const (
+	minArenaBlock = 4
+	maxArenaBlock = 128
+)
+
+// new returns the object of fields in operation oc, its values to be set.
+func (a *objectArena) new(oc *graphql.OperationContext, fields []graphql.CollectedField) *object {
+	n := len(fields)
+	if oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription || n > maxArenaBlock {
+		return &object{fields: fields, Values: make([]graphql.Marshaler, n)}
 	}
+	a.mu.Lock()
+	if len(a.objects) == 0 || len(a.values) < n {
+		size := min(minArenaBlock<<min(a.blocks, 16), maxArenaBlock)
+		a.blocks++
+		if len(a.objects) == 0 {
+			a.objects = make([]object, size)
+		}
+		if len(a.values) < n {
+			a.values = make([]graphql.Marshaler, max(2*size, n))
+		}
+	}
+	o := &a.objects[0]
+	a.objects = a.objects[1:]
+	o.fields, o.Values = fields, a.values[:n:n]
+	a.values = a.values[n:]
+	a.mu.Unlock()
 	return o
 }
 

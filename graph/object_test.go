@@ -40,7 +40,7 @@ func TestObjectJSON(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var got, want bytes.Buffer
-			o := newObject(c.fields)
+			o := new(objectArena).new(nil, c.fields)
 			copy(o.Values, c.values)
 			o.MarshalGQL(&got)
 			if got.String() != c.want {
@@ -95,7 +95,7 @@ func TestObjectResolvesConcurrently(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			o := newObject([]graphql.CollectedField{field("id"), field("members"), field("channels")})
+			o := new(objectArena).new(nil, []graphql.CollectedField{field("id"), field("members"), field("channels")})
 			var deferred graphql.DeferredGroup
 			o.Values[0] = graphql.MarshalString("7")
 			o.ResolveConcurrently(oc, &deferred, 1, true, c.nonNull, func(context.Context) graphql.Marshaler { return c.value })
@@ -154,3 +154,65 @@ func TestWriters(t *testing.T) {
 		check("Boolean", marshal(graphql.MarshalBoolean(b)), func(w io.Writer) { writeBoolean(w, b) })
 	}
 }
+
+// TestObjectArena: the objects an arena hands out, and their values, are
+// each their own, of the length asked for, however many there are and
+// from however many goroutines; a subscription's are not from a block.
+func TestObjectArena(t *testing.T) {
+	t.Parallel()
+	var a objectArena
+	query := &graphql.OperationContext{Operation: &ast.OperationDefinition{Operation: ast.Query}}
+	type got struct {
+		o *object
+		n int
+	}
+	out := make(chan got, 4000)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 1000 {
+				n := (i + g) % 11 // 0 to 10 fields
+				o := a.new(query, make([]graphql.CollectedField, n))
+				for j := range o.Values {
+					o.Values[j] = arenaMark(g*1000 + i)
+				}
+				out <- got{o, n}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(out)
+	seen := map[*object]bool{}
+	for r := range out {
+		if seen[r.o] {
+			t.Fatal("an object handed out twice")
+		}
+		seen[r.o] = true
+		if len(r.o.Values) != r.n || cap(r.o.Values) != r.n || len(r.o.fields) != r.n {
+			t.Fatalf("%d values (capacity %d) for %d fields", len(r.o.Values), cap(r.o.Values), r.n)
+		}
+		// Each object's values hold what was set in them: none shares
+		// another's.
+		for j := 1; j < r.n; j++ {
+			if r.o.Values[j] != r.o.Values[0] {
+				t.Fatalf("values of an object overwritten: %v", r.o.Values)
+			}
+		}
+	}
+	sub := &graphql.OperationContext{Operation: &ast.OperationDefinition{Operation: ast.Subscription}}
+	blocks := a.blocks
+	a.new(sub, make([]graphql.CollectedField, 3))
+	a.new(sub, make([]graphql.CollectedField, 200))
+	a.new(query, make([]graphql.CollectedField, 200))
+	if a.blocks != blocks {
+		t.Errorf("a subscription's objects, or one of 200 fields, came from a block")
+	}
+}
+
+// arenaMark is a value that tells which object it was set in.
+type arenaMark int
+
+func (m arenaMark) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Itoa(int(m))) }
