@@ -7318,9 +7318,14 @@ type Subscription {
   """
   auditEventAdded: AuditEvent!
   """
-  A change of a user's availability or online state. Sent for every user of
-  the organization the viewer may see (a supervisor scoped to their
-  divisions sees only the users of those).
+  A change of a user's availability, online state or device count. Sent for
+  every user of the organization the viewer may see (a supervisor scoped to
+  their divisions sees only the users of those), when it changes what the
+  subscription selects: one that selects availability and online, not
+  devices (nor any field of user but its id), hears nothing of a second tab
+  or phone of a user already online. The version and time of a change are
+  not what it changes: an event skipped leaves a gap in the versions, and a
+  later event is still newer.
   """
   userStatusChanged(
     """

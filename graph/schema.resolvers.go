@@ -519,7 +519,7 @@ func (r *subscriptionResolver) AuditEventAdded(ctx context.Context) (<-chan *ent
 
 // UserStatusChanged is the resolver for the userStatusChanged field.
 func (r *subscriptionResolver) UserStatusChanged(ctx context.Context, divisionID *int, roleID *int, snapshot *bool) (<-chan *realtime.UserStatusEvent, error) {
-	return r.hub.UserStatus(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID}, snapshot != nil && *snapshot)
+	return r.hub.UserStatus(ctx, realtime.Filter{DivisionID: divisionID, RoleID: roleID, Reads: statusReads(ctx)}, snapshot != nil && *snapshot)
 }
 
 // UserChanged is the resolver for the userChanged field.

@@ -82,8 +82,13 @@ func TestSecondDeviceWithinASecond(t *testing.T) {
 		watcher.subscribe("1", devicesSubscription)
 		outsider := dialWS(t, srv.url, globex.Admin.Token)
 		outsider.subscribe("1", devicesSubscription)
+		// A dashboard that shows who is online and their availability,
+		// not device counts.
+		shown := dialWS(t, srv.url, acme.Admin.Token)
+		shown.subscribe("1", `subscription { userStatusChanged(snapshot: true) { kind user { id } online availability version } }`)
 		watcher.awaitSnapshot()
 		outsider.awaitSnapshot()
+		shown.awaitSnapshot()
 
 		start := time.Now()
 		phone := dialWS(t, srv.url, acme.Agent.Token)
@@ -107,9 +112,34 @@ func TestSecondDeviceWithinASecond(t *testing.T) {
 		}
 		_ = phone
 
+		// The dashboard that reads no device count heard of the agent
+		// coming online, then nothing until their availability changed.
+		for ev := shown.deviceEvent(); ev.UserID != agent || !ev.Online; ev = shown.deviceEvent() {
+		}
+		srv.as(acme.Agent).do(t, `mutation { setMyAvailability(availability: BUSY) { id } }`, nil).decode(t, new(any))
+		for {
+			m := shown.read()
+			var p struct {
+				Data struct {
+					UserStatusChanged struct {
+						User         struct{ ID string }
+						Availability string
+					}
+				}
+			}
+			if json.Unmarshal(m.Payload, &p) != nil || p.Data.UserStatusChanged.User.ID != agent {
+				continue
+			}
+			if a := p.Data.UserStatusChanged.Availability; a != "BUSY" {
+				t.Errorf("a subscription that reads no device count was told of the agent's (availability %s): %s", a, m.Payload)
+			}
+			break
+		}
+
 		// Globex's subscriber hears of its own organization only: a change
-		// there comes, and nothing of Acme's agent came before it.
-		srv.as(globex.Agent).do(t, `mutation { setMyAvailability(availability: BUSY) { id } }`, nil).decode(t, new(any))
+		// there (its agent coming online) comes, and nothing of Acme's
+		// agent came before it.
+		_ = dialWS(t, srv.url, globex.Agent.Token)
 		globexAgent := strconv.Itoa(globex.Agent.ID)
 		for {
 			ev := outsider.deviceEvent()

@@ -193,6 +193,32 @@ func (h *Hub) dispatch(ctx context.Context, m pubsub.Message) {
 // Filter narrows a subscription to the users of one division or role.
 type Filter struct {
 	DivisionID, RoleID *int
+	// Reads is what a status subscription reads of a status (zero: all of
+	// it): a change of none of that is not sent.
+	Reads StatusFields
+}
+
+// StatusFields are parts of a user's status a subscriber reads.
+type StatusFields uint8
+
+const (
+	ReadsAvailability StatusFields = 1 << iota
+	ReadsOnline
+	ReadsDevices
+	// ReadsUser: the user's own fields, which every change of their
+	// status changes (their version, their device count).
+	ReadsUser
+)
+
+// changed reports whether a subscriber reading r (all when zero) sees a
+// change from status a to b.
+func (r StatusFields) changed(a, b status) bool {
+	if r == 0 || r&ReadsUser != 0 {
+		return a != b
+	}
+	return r&ReadsAvailability != 0 && a.availability != b.availability ||
+		r&ReadsOnline != 0 && a.online != b.online ||
+		r&ReadsDevices != 0 && a.devices != b.devices
 }
 
 // check answers a filter naming a division or role the viewer in ctx
@@ -501,7 +527,11 @@ func (s *subscription) visible(ctx context.Context, id int) (*ent.User, error) {
 func (s *subscription) sendStatus(ctx context.Context, out chan<- *UserStatusEvent, kind StatusKind, u *ent.User, at time.Time) {
 	st := status{availability: u.Availability, online: u.Online, devices: u.Connections, version: u.Version}
 	last, known := s.last[u.ID]
-	if known && (st.version <= last.version || last.availability == st.availability && last.online == st.online && last.devices == st.devices) {
+	// What the subscriber was told, as of this version: the change is
+	// sent if it shows in what they read.
+	told := last
+	told.version = st.version
+	if known && (st.version <= last.version || !s.filter.Reads.changed(told, st)) {
 		if st.version > last.version {
 			last.version = st.version
 			s.last[u.ID] = last

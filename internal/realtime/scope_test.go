@@ -136,3 +136,42 @@ func TestNothingAfterADrop(t *testing.T) {
 		break
 	}
 }
+
+// TestStatusReads: a subscription that reads a user's availability and
+// presence, not their device count, hears nothing of a change of that
+// count alone; one that reads it, or reads all, does; a change of what
+// either reads reaches both, with its version.
+func TestStatusReads(t *testing.T) {
+	t.Parallel()
+	w := setup(t, fixture.SQLiteURL(t))
+	sub := func(reads realtime.StatusFields) <-chan *realtime.UserStatusEvent {
+		return subscribe(t, w, w.admin, realtime.Filter{Reads: reads})
+	}
+	shown := sub(realtime.ReadsAvailability | realtime.ReadsOnline)
+	devices := sub(realtime.ReadsDevices)
+	all := sub(0)
+	// Every subscription has been told of agent A's status first.
+	w.setAvailability(t, w.agentA, user.AvailabilityBusy)
+	for _, ch := range []<-chan *realtime.UserStatusEvent{shown, devices, all} {
+		next(t, ch)
+	}
+
+	admin := viewer.NewContext(context.Background(), w.admin)
+	w.client.User.UpdateOneID(w.agentA.ID).SetConnections(2).AddVersion(1).ExecX(admin)
+	for name, ch := range map[string]<-chan *realtime.UserStatusEvent{"devices": devices, "all": all} {
+		if ev := next(t, ch); ev.User.ID != w.agentA.ID || ev.Devices != 2 {
+			t.Errorf("%s: %+v", name, ev)
+		}
+	}
+	none(t, shown)
+
+	w.setAvailability(t, w.agentA, user.AvailabilityAway)
+	ev := next(t, shown)
+	if ev.Availability != user.AvailabilityAway || ev.Devices != 2 {
+		t.Errorf("availability changed: %+v", ev)
+	}
+	if ev2 := next(t, all); ev2.Version != ev.Version {
+		t.Errorf("versions differ: %d, %d", ev.Version, ev2.Version)
+	}
+	none(t, devices) // the count did not change
+}
