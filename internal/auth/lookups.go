@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"roster/ent"
 	"roster/ent/predicate"
@@ -31,6 +32,9 @@ type lookups struct {
 	mu      sync.Mutex
 	running bool
 	waiting []*lookup
+	// touched is when the use of a session was last recorded here: the
+	// batches read while that write runs do not record it again.
+	touched map[int]time.Time
 }
 
 type lookup struct {
@@ -97,8 +101,9 @@ func (l *lookups) run(ctx context.Context) {
 	}
 }
 
-// read answers a batch of lookups with one statement, and records the use
-// of each session found, at most once a minute.
+// read answers a batch of lookups with one statement, then records the use
+// of each session found, at most once a minute, on a goroutine of its own:
+// no request waits for that bookkeeping, nor counts its statements.
 func (l *lookups) read(ctx context.Context, batch []*lookup) {
 	s := l.s
 	var hashes [][]byte
@@ -126,14 +131,24 @@ func (l *lookups) read(ctx context.Context, batch []*lookup) {
 	byHash := map[string]*viewer.Viewer{}
 	byID := map[int]*viewer.Viewer{}
 	now := s.now()
+	var used []int
 	for _, v := range vs {
 		byHash[string(v.tokenHash)] = v.Viewer
 		byID[v.SessionID] = v.Viewer
 		if now.Sub(v.lastUsed) > touchEvery {
-			if err := s.client.Session.UpdateOneID(v.SessionID).SetLastUsedAt(now).Exec(authenticating(ctx)); err != nil && !ent.IsNotFound(err) {
-				s.log.WarnContext(ctx, "record session use", "session", v.SessionID, "err", err)
-			}
+			used = append(used, v.SessionID)
 		}
+	}
+	used = l.toTouch(used, now)
+	if len(used) > 0 {
+		ctx := store.WithoutCounter(ctx)
+		go func() {
+			for _, id := range used {
+				if err := s.client.Session.UpdateOneID(id).SetLastUsedAt(now).Exec(authenticating(ctx)); err != nil && !ent.IsNotFound(err) {
+					s.log.WarnContext(ctx, "record session use", "session", id, "err", err)
+				}
+			}
+		}()
 	}
 	for _, lk := range batch {
 		if err != nil {
@@ -156,4 +171,23 @@ func own(v *viewer.Viewer) *viewer.Viewer {
 	}
 	c := *v
 	return &c
+}
+
+// toTouch returns the sessions of used whose use was not recorded here
+// since touchEvery before now, and notes that it is now.
+func (l *lookups) toTouch(used []int, now time.Time) []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.touched == nil || len(l.touched) > 4096 {
+		l.touched = map[int]time.Time{}
+	}
+	out := used[:0]
+	for _, id := range used {
+		if t, ok := l.touched[id]; ok && now.Sub(t) <= touchEvery {
+			continue
+		}
+		l.touched[id] = now
+		out = append(out, id)
+	}
+	return out
 }

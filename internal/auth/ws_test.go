@@ -91,3 +91,33 @@ func BenchmarkSocketOperation(b *testing.B) {
 		})
 	}
 }
+
+// TestSessionUseRecorded: authenticating with a session last used over a
+// minute ago records its use, once, without the request waiting for that
+// write or counting its statements.
+func TestSessionUseRecorded(t *testing.T) {
+	t.Parallel()
+	fixture.ForEachDB(t, func(t *testing.T, dbURL string) {
+		w := fixture.New(t, dbURL)
+		u := w.Orgs[0].Supervisor
+		s := auth.New(w.Client, auth.Options{SessionTTL: time.Hour, Limits: ratelimit.New(w.DB.Driver, nil)}, quiet)
+		sys := fixture.System()
+		stale := time.Now().Add(-time.Hour).Truncate(time.Second)
+		w.Client.Session.UpdateOneID(u.SessionID).SetLastUsedAt(stale).ExecX(sys)
+		var count store.Counter
+		if _, _, err := s.SocketInit(store.WithCounter(context.Background(), &count), map[string]any{"authorization": "Bearer " + u.Token}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count.Count(); n != 1 {
+			t.Errorf("authenticating with a stale session ran %d statements in the request, want 1", n)
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if used := w.Client.Session.GetX(sys, u.SessionID).LastUsedAt; used.After(stale) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the session's use was not recorded")
+			}
+		}
+	})
+}
