@@ -221,6 +221,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 // run sets everything up, measures and prints the results. It tears down
 // what it set up whatever happens.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+	stderr = syncWriter(stderr) // roster's log is copied to it from its own goroutine
 	progress := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "wsload: "+format+"\n", args...)
 	}

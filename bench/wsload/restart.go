@@ -54,6 +54,7 @@ const restartReconnectMax = time.Second
 // every user stayed online, no client seeing any go offline from the
 // restart on.
 func runRestart(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+	stderr = syncWriter(stderr) // roster's log is copied to it from its own goroutine
 	progress := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "wsload: "+format+"\n", args...)
 	}
