@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,10 @@ type conn struct {
 
 	mu      sync.Mutex
 	writing bool // a writer goroutine runs
+	// pprof holds the profiler labels of the upgrade request (nil when it
+	// has none), which the connection's writers and teardown carry as the
+	// goroutines of its handler would.
+	pprof   context.Context
 	closing bool
 	mode    closeMode
 	// readerEnded is set when the reader has ended; readerDone, made by
@@ -109,6 +114,7 @@ func newConn(t *Transport, ws *websocket.Conn, r *http.Request, exec graphql.Gra
 		exec:   exec,
 		base:   context.WithoutCancel(r.Context()),
 		opened: time.Now(),
+		pprof:  profilerLabels(r.Context()),
 	}
 	switch ws.Subprotocol() {
 	case SubprotocolTransportWS:
@@ -972,4 +978,26 @@ func (c *conn) teardown() {
 		})
 	}
 	c.t.unregister(c)
+}
+
+// labels returns a context with the profiler labels of the connection.
+func (c *conn) labels() context.Context {
+	if c.pprof == nil {
+		return context.Background()
+	}
+	return c.pprof
+}
+
+// profilerLabels returns a context holding only the profiler labels of
+// ctx, or nil when it has none.
+func profilerLabels(ctx context.Context) context.Context {
+	var kv []string
+	pprof.ForLabels(ctx, func(k, v string) bool {
+		kv = append(kv, k, v)
+		return true
+	})
+	if len(kv) == 0 {
+		return nil
+	}
+	return pprof.WithLabels(context.Background(), pprof.Labels(kv...))
 }

@@ -1,7 +1,9 @@
 package wstransport
 
 import (
+	"context"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -42,6 +44,8 @@ type writable interface {
 	drain() (closing bool)
 	// teardown ends a closing connection.
 	teardown()
+	// labels holds the profiler labels the connection's goroutines carry.
+	labels() context.Context
 }
 
 func newWriters(size int, stall time.Duration) *writers {
@@ -74,6 +78,10 @@ func (w *writers) work() {
 		if c == nil {
 			return
 		}
+		// The worker writes for one connection, then another's: it
+		// carries the labels of the one it writes for (a server's
+		// goroutines, in tests with several servers in one process).
+		pprof.SetGoroutineLabels(c.labels())
 		if c.drain() {
 			// Its close handshake waits for the client: not on a worker.
 			go c.teardown()

@@ -1,6 +1,7 @@
 package wstransport
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,8 @@ func (f *fakeWritable) drain() bool {
 }
 
 func (f *fakeWritable) teardown() { close(f.tornDown) }
+
+func (f *fakeWritable) labels() context.Context { return context.Background() }
 
 // TestWriters: every connection handed to the pool is written once, by at
 // most size workers while none blocks; a closing one is torn down; the
