@@ -60,9 +60,7 @@ func (w *writers) run(c writable) {
 	if start {
 		w.workers++
 	} else if !w.checking {
-		w.checking = true
-		taken := w.taken
-		time.AfterFunc(w.stall, func() { w.check(taken) })
+		w.scheduleCheck()
 	}
 	w.mu.Unlock()
 	if start {
@@ -123,12 +121,18 @@ func (w *writers) check(taken uint64) {
 		w.workers++
 	}
 	if w.head < len(w.waiting) {
-		w.checking = true
-		now := w.taken
-		time.AfterFunc(w.stall, func() { w.check(now) })
+		w.scheduleCheck()
 	}
 	w.mu.Unlock()
 	if stalled {
 		go w.work()
 	}
+}
+
+// scheduleCheck has check run after stall, with the connections taken by
+// now; w.mu is held.
+func (w *writers) scheduleCheck() {
+	w.checking = true
+	taken := w.taken
+	time.AfterFunc(w.stall, func() { w.check(taken) })
 }
