@@ -24,7 +24,15 @@ import (
 // than the rest of a start.
 const schemaTable = "roster_schema"
 
+// tablesMu guards ent's description of the tables (migrate.Tables): a
+// migration writes into it (index and foreign-key names, column links), so
+// migrations in one process take turns, and the fingerprint is read between
+// them.
+var tablesMu sync.Mutex
+
 var fingerprintOnce = sync.OnceValue(func() string {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
 	return fingerprint(migrate.Tables, ratelimit.Schema, fmt.Sprint(viewer.AllPermissions))
 })
 
@@ -95,7 +103,11 @@ func migrated(ctx context.Context, drv dialect.Driver) bool {
 // migrateSchema brings the database to this program's schema and records
 // its fingerprint.
 func migrateSchema(ctx context.Context, drv dialect.Driver, client *ent.Client) error {
-	if err := client.Schema.Create(ctx); err != nil {
+	fp := SchemaFingerprint()
+	tablesMu.Lock()
+	err := client.Schema.Create(ctx)
+	tablesMu.Unlock()
+	if err != nil {
 		return err
 	}
 	if err := ratelimit.Migrate(ctx, drv); err != nil {
@@ -104,14 +116,14 @@ func migrateSchema(ctx context.Context, drv dialect.Driver, client *ent.Client) 
 	if err := completeAdminRoles(ctx, client); err != nil {
 		return err
 	}
-	insert, _ := entsql.Dialect(drv.Dialect()).Insert(schemaTable).Columns("id", "fingerprint").Values(1, SchemaFingerprint()).Query()
+	insert, _ := entsql.Dialect(drv.Dialect()).Insert(schemaTable).Columns("id", "fingerprint").Values(1, fp).Query()
 	for _, stmt := range []struct {
 		query string
 		args  []any
 	}{
 		{"CREATE TABLE IF NOT EXISTS " + schemaTable + " (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)", []any{}},
 		{"DELETE FROM " + schemaTable, []any{}},
-		{insert, []any{1, SchemaFingerprint()}},
+		{insert, []any{1, fp}},
 	} {
 		if err := drv.Exec(ctx, stmt.query, stmt.args, nil); err != nil {
 			return fmt.Errorf("record the schema: %w", err)
