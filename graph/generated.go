@@ -7325,7 +7325,10 @@ type Subscription {
   devices (nor any field of user but its id), hears nothing of a second tab
   or phone of a user already online. The version and time of a change are
   not what it changes: an event skipped leaves a gap in the versions, and a
-  later event is still newer.
+  later event is still newer. One that selects a field of user other than
+  its id is sent every newer version of the user a status change makes,
+  also one that leaves the status as it was (availability set to the one
+  the user has).
   """
   userStatusChanged(
     """

@@ -14,8 +14,9 @@ import (
 // availability (in a storm of one user's reconnections, it was an event to
 // every such socket for every batch of them). The version and the time of
 // a change describe it rather than the status. Reading the user's fields
-// other than its ID reads all of it (every change of a status changes the
-// user's version); so does reading nothing of it.
+// other than its ID reads every newer version of the user (its version and
+// update time change even when its status does not); reading nothing of
+// the status reads all of it.
 func statusReads(ctx context.Context) realtime.StatusFields {
 	oc := graphql.GetOperationContext(ctx)
 	fc := graphql.GetFieldContext(ctx)

@@ -205,15 +205,19 @@ const (
 	ReadsAvailability StatusFields = 1 << iota
 	ReadsOnline
 	ReadsDevices
-	// ReadsUser: the user's own fields, which every change of their
-	// status changes (their version, their device count).
+	// ReadsUser: the user's own fields, which every newer version
+	// changes (their version, the time of their last change), even one
+	// that leaves the status as it was.
 	ReadsUser
 )
 
 // changed reports whether a subscriber reading r (all when zero) sees a
-// change from status a to b.
+// change from status a to b, a newer version of it.
 func (r StatusFields) changed(a, b status) bool {
-	if r == 0 || r&ReadsUser != 0 {
+	if r&ReadsUser != 0 {
+		return true
+	}
+	if r == 0 {
 		return a != b
 	}
 	return r&ReadsAvailability != 0 && a.availability != b.availability ||

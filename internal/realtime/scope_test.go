@@ -140,7 +140,8 @@ func TestNothingAfterADrop(t *testing.T) {
 // TestStatusReads: a subscription that reads a user's availability and
 // presence, not their device count, hears nothing of a change of that
 // count alone; one that reads it, or reads all, does; a change of what
-// either reads reaches both, with its version.
+// either reads reaches both, with its version; one that reads the user's
+// fields also hears of a newer version that leaves the status as it was.
 func TestStatusReads(t *testing.T) {
 	t.Parallel()
 	w := setup(t, fixture.SQLiteURL(t))
@@ -150,15 +151,16 @@ func TestStatusReads(t *testing.T) {
 	shown := sub(realtime.ReadsAvailability | realtime.ReadsOnline)
 	devices := sub(realtime.ReadsDevices)
 	all := sub(0)
+	users := sub(realtime.ReadsUser | realtime.ReadsAvailability)
 	// Every subscription has been told of agent A's status first.
 	w.setAvailability(t, w.agentA, user.AvailabilityBusy)
-	for _, ch := range []<-chan *realtime.UserStatusEvent{shown, devices, all} {
+	for _, ch := range []<-chan *realtime.UserStatusEvent{shown, devices, all, users} {
 		next(t, ch)
 	}
 
 	admin := viewer.NewContext(context.Background(), w.admin)
 	w.client.User.UpdateOneID(w.agentA.ID).SetConnections(2).AddVersion(1).ExecX(admin)
-	for name, ch := range map[string]<-chan *realtime.UserStatusEvent{"devices": devices, "all": all} {
+	for name, ch := range map[string]<-chan *realtime.UserStatusEvent{"devices": devices, "all": all, "users": users} {
 		if ev := next(t, ch); ev.User.ID != w.agentA.ID || ev.Devices != 2 {
 			t.Errorf("%s: %+v", name, ev)
 		}
@@ -170,8 +172,20 @@ func TestStatusReads(t *testing.T) {
 	if ev.Availability != user.AvailabilityAway || ev.Devices != 2 {
 		t.Errorf("availability changed: %+v", ev)
 	}
-	if ev2 := next(t, all); ev2.Version != ev.Version {
-		t.Errorf("versions differ: %d, %d", ev.Version, ev2.Version)
+	for name, ch := range map[string]<-chan *realtime.UserStatusEvent{"all": all, "users": users} {
+		if ev2 := next(t, ch); ev2.Version != ev.Version {
+			t.Errorf("%s: versions differ: %d, %d", name, ev.Version, ev2.Version)
+		}
 	}
 	none(t, devices) // the count did not change
+
+	// The availability the user has: a newer version of the user, and
+	// nothing else.
+	w.setAvailability(t, w.agentA, user.AvailabilityAway)
+	if ev2 := next(t, users); ev2.Version <= ev.Version || ev2.User.Version != ev2.Version || ev2.Availability != user.AvailabilityAway {
+		t.Errorf("a newer version of the user: %+v after %+v", ev2, ev)
+	}
+	none(t, shown)
+	none(t, all)
+	none(t, devices)
 }
