@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		SendMail:   sendMail,
 		Limits:     limiter,
 	}, log)
+	defer authn.Wait() // before the database closes
 	accounts := account.New(db.Client, authn, account.Options{
 		Retention:        cfg.ArchiveRetention,
 		AuditRetention:   cfg.AuditRetention,

@@ -62,7 +62,14 @@ type Service struct {
 	limits      *ratelimit.Limiter
 	lookups     lookups
 	permissions permissionSets
+	// background counts the writes no request waits for (the record of a
+	// session's use): Wait waits for them before the database closes.
+	background sync.WaitGroup
 }
+
+// Wait returns once the writes started off the requests' paths are done.
+// Call it after the server stops serving, before the database closes.
+func (s *Service) Wait() { s.background.Wait() }
 
 // permissionSets shares the permissions of the viewers that sessions are
 // read into (see load) among those with the same role permissions and

@@ -142,13 +142,13 @@ func (l *lookups) read(ctx context.Context, batch []*lookup) {
 	used = l.toTouch(used, now)
 	if len(used) > 0 {
 		ctx := store.WithoutCounter(ctx)
-		go func() {
+		s.background.Go(func() {
 			for _, id := range used {
 				if err := s.client.Session.UpdateOneID(id).SetLastUsedAt(now).Exec(authenticating(ctx)); err != nil && !ent.IsNotFound(err) {
 					s.log.WarnContext(ctx, "record session use", "session", id, "err", err)
 				}
 			}
-		}()
+		})
 	}
 	for _, lk := range batch {
 		if err != nil {
