@@ -52,6 +52,7 @@ type config struct {
 	ArchiveRetention time.Duration
 	AuditRetention   time.Duration
 	PurgeInterval    time.Duration
+	GCMinHeap        uint64
 
 	// Passwords hashes passwords: productionPasswords, unless a test asks
 	// for less (see runWith). It is not a setting.
@@ -205,6 +206,15 @@ var settings = []setting{
 		set: boolSetting(func(c *config) *bool { return &c.Limits.Suggestions })},
 	{flag: "apq-cache-size", env: "ROSTER_APQ_CACHE_SIZE", def: "1000", usage: "automatic persisted queries kept (0: off)",
 		set: intSetting(func(c *config) *int { return &c.Limits.APQCacheSize })},
+	{flag: "gc-min-heap", env: "ROSTER_GC_MIN_HEAP", def: "67108864", usage: "bytes the heap may grow to before a garbage collection while the data kept is small (GOGC applies once it is over half of this); 0: GOGC alone",
+		set: func(c *config, v string) error {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return errors.New("want a number of bytes")
+			}
+			c.GCMinHeap = n
+			return nil
+		}},
 	{flag: "log-level", env: "ROSTER_LOG_LEVEL", def: "info", usage: "debug, info, warn or error",
 		set: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{flag: "log-format", env: "ROSTER_LOG_FORMAT", def: "text", usage: "text or json",

@@ -16,6 +16,7 @@ import (
 	"roster/internal/account"
 	"roster/internal/auth"
 	"roster/internal/avatar"
+	"roster/internal/gcfloor"
 	"roster/internal/mail"
 	"roster/internal/metrics"
 	"roster/internal/password"
@@ -56,6 +57,7 @@ func runWith(ctx context.Context, passwords password.Hasher, args []string, gete
 // serve runs the server with the settings of cfg until ctx is done.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
+	gcfloor.Start(cfg.GCMinHeap)
 
 	// Every setting has been checked; take the port before anything is
 	// created, so that a start that cannot serve creates nothing.

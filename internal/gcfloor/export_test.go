@@ -1,0 +1,3 @@
+package gcfloor
+
+var PercentFor = percentFor
