@@ -51,7 +51,15 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			e = apierr.Input(field, "%s", msg)
 		}
-		if e.Code == apierr.Internal {
+		switch {
+		case e.Code != apierr.Internal:
+		case errors.Is(ctx.Err(), context.Canceled):
+			// The client left (a closed connection, a completed
+			// subscription) and the database driver gave up on the
+			// statement: not the server's failure.
+			e = apierr.New(apierr.Internal, "request canceled")
+			log.InfoContext(ctx, "request canceled", "path", gqlErr.Path.String(), "err", err)
+		default:
 			log.ErrorContext(ctx, "request failed", "path", gqlErr.Path.String(), "err", err)
 		}
 		gqlErr.Message = e.Error()
