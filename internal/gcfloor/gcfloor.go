@@ -89,7 +89,8 @@ type tuner struct {
 }
 
 // sentinel is unreachable from the moment it is armed: its finalizer runs
-// after each collection, and arms it again.
+// after each collection, and arms it again. Its pointer keeps it out of the
+// tiny allocator, whose shared blocks may outlive it and its finalizer.
 type sentinel struct{ _ *int }
 
 func (t *tuner) arm(s *sentinel) {
