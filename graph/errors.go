@@ -53,11 +53,7 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		switch {
 		case e.Code != apierr.Internal:
-		case errors.Is(ctx.Err(), context.Canceled):
-			// The client left (a closed connection, a completed
-			// subscription) and the database driver gave up on the
-			// statement: not the server's failure.
-			e = apierr.New(apierr.Internal, "request canceled")
+		case canceled(ctx, err):
 			log.InfoContext(ctx, "request canceled", "path", gqlErr.Path.String(), "err", err)
 		default:
 			log.ErrorContext(ctx, "request failed", "path", gqlErr.Path.String(), "err", err)
@@ -120,10 +116,18 @@ func Classify(ctx context.Context, err error) *apierr.Error {
 		return apierr.Input(field, "is not valid")
 	case ent.IsConstraintError(err):
 		return apierr.New(apierr.Conflict, "conflicts with existing data")
-	case errors.Is(err, context.Canceled):
+	case canceled(ctx, err):
 		return apierr.New(apierr.Internal, "request canceled")
 	}
 	return apierr.New(apierr.Internal, "internal error")
+}
+
+// canceled reports whether err ended a request its client left (a closed
+// connection, a completed subscription): the error is the cancellation,
+// or the database driver's giving up on a statement because of it. Not
+// the server's failure.
+func canceled(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)
 }
 
 // variableField returns the input field a variable error is about, from its

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,18 +14,21 @@ import (
 )
 
 // TestErrorPresenterCanceled: an internal error of a request whose client
-// left is logged as a cancellation, not as a server failure; one of a
-// request still running is logged as an error. Neither shows its detail.
+// left, or a cancellation itself, is logged as a cancellation, not as a
+// server failure; another of a request still running is logged as an
+// error. None shows its detail.
 func TestErrorPresenterCanceled(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name     string
 		canceled bool
+		err      error
 		level    string
 		message  string
 	}{
-		{"running", false, "level=ERROR", "internal error"},
-		{"client gone", true, "level=INFO", "request canceled"},
+		{"running", false, errors.New("pq: canceling statement due to user request"), "level=ERROR", "internal error"},
+		{"client gone", true, errors.New("pq: canceling statement due to user request"), "level=INFO", "request canceled"},
+		{"the cancellation itself", false, fmt.Errorf("canceling statement: %w", context.Canceled), "level=INFO", "request canceled"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -37,7 +41,7 @@ func TestErrorPresenterCanceled(t *testing.T) {
 				defer cancel()
 			}
 			ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Alias: "setUserAvailability"}}})
-			got := present(ctx, errors.New("pq: canceling statement due to user request"))
+			got := present(ctx, c.err)
 			if got.Message != c.message || got.Extensions["code"] != "INTERNAL" {
 				t.Errorf("presented %q %v, want %q INTERNAL", got.Message, got.Extensions, c.message)
 			}
